@@ -1,0 +1,206 @@
+"""Every error ArcticCodex raises on purpose, in one tree.
+
+::
+
+    ArcticCodexError                 base: catch this to catch everything below
+    ├── UserError                    the input or the set-up is wrong; the message says how to fix it
+    │   ├── ConfigError              arcticcodex.toml or an option is invalid
+    │   ├── WorkspaceNotFound        no workspace here, above here, or where --workspace points
+    │   ├── ForgeError               ForgeNumerics-S text or values are wrong (code, place, hint)
+    │   │   ├── ParseError           text that is not valid ForgeNumerics-S
+    │   │   ├── ValidationError      a well-formed frame that breaks its TYPE's schema
+    │   │   └── EncodeError          a Python value that has no encoding in the asked profile
+    │   └── KeyFileError             a signing key is missing, malformed, or readable by others
+    ├── SignatureError               a signature does not verify (tampering, wrong key, wrong signer)
+    └── StoreError                   the workspace database cannot be opened or migrated
+        └── MigrationError           a schema migration failed (it was rolled back) or is unknown
+
+Library code raises these and nothing else for conditions a user can hit; bare ``ValueError`` and
+friends only escape for programming errors.  Messages are complete sentences that name the thing, the
+place and the fix, because the CLI and the Studio print ``str(error)`` as-is (once, at their boundary)
+and must never need a traceback to be understood.
+
+Errors carry structured fields as attributes (``code``, ``line``, ``column`` …) so that callers can
+act on them without parsing the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ArcticCodexError",
+    "ConfigError",
+    "EncodeError",
+    "ForgeError",
+    "KeyFileError",
+    "MigrationError",
+    "ParseError",
+    "SignatureError",
+    "SourceLocation",
+    "StoreError",
+    "UserError",
+    "ValidationError",
+    "WorkspaceNotFound",
+]
+
+
+class ArcticCodexError(Exception):
+    """Base of every error ArcticCodex raises on purpose."""
+
+
+class UserError(ArcticCodexError):
+    """The caller's input or set-up is wrong; the message says what to change."""
+
+
+class ConfigError(UserError):
+    """A configuration file, option or environment variable is invalid or missing."""
+
+
+class WorkspaceNotFound(UserError):
+    """No workspace could be found from the current directory, --workspace or ARCTICCODEX_WORKSPACE."""
+
+
+class KeyFileError(UserError):
+    """A signing key cannot be used: missing, unreadable, malformed, or with unsafe permissions."""
+
+
+class SignatureError(ArcticCodexError):
+    """A signature does not verify against the bytes, key or signer it claims."""
+
+
+class StoreError(ArcticCodexError):
+    """The workspace database cannot be opened or used."""
+
+
+class MigrationError(StoreError):
+    """A schema migration failed (and was rolled back) or the database is newer than this code."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLocation:
+    """Where in a text something happened: offset in code points, 1-based line and column."""
+
+    offset: int
+    line: int
+    column: int
+
+    @classmethod
+    def of(cls, text: str, offset: int) -> SourceLocation:
+        """Locate ``offset`` (a code-point index, clamped into the text) in ``text``."""
+        offset = max(0, min(offset, len(text)))
+        line = text.count("\n", 0, offset) + 1
+        line_start = text.rfind("\n", 0, offset) + 1
+        return cls(offset=offset, line=line, column=offset - line_start + 1)
+
+
+def context_snippet(text: str, offset: int, radius: int = 30) -> str:
+    """Return the part of the current line around ``offset`` with a ``▼`` marker in front of the spot."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    line_end = text.find("\n", offset)
+    if line_end < 0:
+        line_end = len(text)
+    start = max(line_start, offset - radius)
+    end = min(line_end, offset + radius)
+    before = ("…" if start > line_start else "") + text[start:offset]
+    after = text[offset:end] + ("…" if end < line_end else "")
+    return before + "▼" + after
+
+
+class ForgeError(UserError):
+    """Base of ForgeNumerics-S errors: a stable ``code``, an optional location and a ``hint``.
+
+    ``code`` keeps the original format's meanings (``PARSE_001`` … ``PARSE_007``, ``VALIDATE_001`` …)
+    and adds new ones; the catalogue lives in :mod:`arcticcodex.forge.codes`.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        hint: str = "",
+        text: str | None = None,
+        offset: int | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.code = code
+        self.detail = message
+        self.hint = hint
+        self.source = source
+        self.location: SourceLocation | None = None
+        self.context = ""
+        if text is not None and offset is not None:
+            self.location = SourceLocation.of(text, offset)
+            self.context = context_snippet(text, self.location.offset)
+        super().__init__(self._render())
+
+    @property
+    def offset(self) -> int | None:
+        return self.location.offset if self.location else None
+
+    @property
+    def line(self) -> int | None:
+        return self.location.line if self.location else None
+
+    @property
+    def column(self) -> int | None:
+        return self.location.column if self.location else None
+
+    def relocated(self, *, line_offset: int = 0, source: str | None = None) -> ForgeError:
+        """Return the same error placed ``line_offset`` lines further down a larger input.
+
+        Used when a document is read one line at a time: the error was raised against one line, and
+        the user needs the line number in the whole file.
+        """
+        if self.location is not None:
+            self.location = SourceLocation(
+                offset=self.location.offset, line=self.location.line + line_offset, column=self.location.column
+            )
+        if source is not None:
+            self.source = source
+        self.args = (self._render(),)
+        return self
+
+    def _render(self) -> str:
+        place = ""
+        if self.location is not None:
+            where = f"{self.source}:" if self.source else "line "
+            place = f"{where}{self.location.line}:{self.location.column}: "
+        elif self.source:
+            place = f"{self.source}: "
+        text = f"{place}{self.code} {self.detail}"
+        if self.context:
+            text += f"\n    {self.context}"
+        if self.hint:
+            text += f"\n    hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self._render()
+
+
+class ParseError(ForgeError):
+    """Text that is not valid ForgeNumerics-S; located at the first offending code point."""
+
+
+class ValidationError(ForgeError):
+    """A well-formed frame that does not satisfy the schema of its TYPE."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        hint: str = "",
+        text: str | None = None,
+        offset: int | None = None,
+        source: str | None = None,
+    ) -> None:
+        self.field = field
+        super().__init__(code, message, hint=hint, text=text, offset=offset, source=source)
+
+
+class EncodeError(ForgeError):
+    """A value that cannot be encoded in the requested profile (wrong type, out of range)."""

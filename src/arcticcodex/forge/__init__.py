@@ -1,0 +1,1 @@
+"""ForgeNumerics-S: the frame language every signed ArcticCodex artefact is written in."""
