@@ -1,0 +1,98 @@
+"""The ``arcticcodex`` (alias ``acx``) command line.
+
+One module per command group; each command is a thin layer over the library.  Errors are translated
+here, once: an :class:`~arcticcodex.errors.ArcticCodexError` is printed as its message (no
+traceback) and the command exits with status 1.  Set ``ARCTICCODEX_RAISE_ERRORS=1`` to get the
+original exception and traceback instead, for debugging.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import ArcticCodexError
+from ..workspace import Workspace
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+RAISE_ERRORS_ENV = "ARCTICCODEX_RAISE_ERRORS"
+
+
+class CliError(click.ClickException):
+    """A library error rendered for the terminal (exit status 1, message on stderr)."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"Error: {self.format_message()}", err=True)
+
+
+class ArcticCodexGroup(click.Group):
+    """A click group that turns ArcticCodex errors into clean messages, once, at the boundary."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArcticCodexError as error:
+            if os.environ.get(RAISE_ERRORS_ENV):
+                raise
+            raise CliError(str(error)) from error
+
+
+class CliState:
+    """What the root command learned (the --workspace option); opens the workspace on demand."""
+
+    def __init__(self, workspace_option: Path | None) -> None:
+        self.workspace_option = workspace_option
+        self._workspace: Workspace | None = None
+
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace.discover(self.workspace_option)
+        return self._workspace
+
+
+pass_state = click.make_pass_decorator(CliState)
+
+
+@click.group(cls=ArcticCodexGroup, context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Workspace folder (default: ARCTICCODEX_WORKSPACE, else the nearest folder upwards holding "
+    "arcticcodex.toml).",
+)
+@click.version_option(__version__, "-V", "--version", prog_name="arcticcodex")
+@click.pass_context
+def cli(ctx: click.Context, workspace: Path | None) -> None:
+    """ArcticCodex: turn documents and conversations into teacher-verified, signed fine-tuning datasets.
+
+    \b
+    Start with:
+      arcticcodex init my-project && cd my-project
+      arcticcodex keys new dataset
+      arcticcodex forge --help
+    """
+    ctx.obj = CliState(workspace)
+
+
+def _register_commands() -> None:
+    from . import forge, keys, workspace
+
+    cli.add_command(workspace.init)
+    cli.add_command(forge.forge)
+    cli.add_command(keys.keys)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point for ``arcticcodex`` and ``acx``."""
+    sys.exit(cli.main(prog_name=Path(sys.argv[0]).name or "arcticcodex"))

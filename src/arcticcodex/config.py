@@ -1,0 +1,107 @@
+"""Workspace discovery and ``arcticcodex.toml``.
+
+A workspace is a folder holding ``arcticcodex.toml``.  Commands find it, in this order: the
+``--workspace`` option, the ``ARCTICCODEX_WORKSPACE`` environment variable, then the current
+directory and its parents (as git finds ``.git``).  Configuration is read when a workspace is opened,
+never at import time, and secrets are never stored in it: the file names environment variables and
+key files, not their contents.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, WorkspaceNotFound
+
+CONFIG_NAME = "arcticcodex.toml"
+WORKSPACE_ENV = "ARCTICCODEX_WORKSPACE"
+DEFAULT_DATA_DIR = ".arcticcodex"
+
+CONFIG_TEMPLATE = """\
+# ArcticCodex workspace configuration.
+# Secrets never go in this file: teachers name the environment variable that holds their API key,
+# and signing keys live in the data folder's keys/ directory (private keys mode 0600).
+
+[workspace]
+# Folder (relative to this file) holding the database, keys and runs.
+data_dir = "{data_dir}"
+
+[signing]
+# Name of the key in keys/ that signs datasets; create one with `arcticcodex keys new`.
+# key = "dataset"
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The parsed ``arcticcodex.toml`` of one workspace."""
+
+    path: Path
+    data_dir: Path
+    signing_key: str | None
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file or re-create it") from None
+        workspace = _table(raw, "workspace", path)
+        signing = _table(raw, "signing", path)
+        data_dir = workspace.get("data_dir", DEFAULT_DATA_DIR)
+        if not isinstance(data_dir, str) or not data_dir.strip():
+            raise ConfigError(f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}")
+        key = signing.get("key")
+        if key is not None and (not isinstance(key, str) or not key.strip()):
+            raise ConfigError(f"{path}: [signing] key must be the name of a key in keys/, e.g. \"dataset\"")
+        return cls(path=path, data_dir=(path.parent / data_dir).resolve(), signing_key=key, raw=raw)
+
+
+def _table(raw: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
+    table = raw.get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    return table
+
+
+def find_workspace_root(
+    explicit: Path | str | None = None,
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path:
+    """The folder holding ``arcticcodex.toml`` (see the module docstring for the search order)."""
+    environ = os.environ if environ is None else environ
+    if explicit is not None:
+        return _require_config(Path(explicit), "--workspace")
+    from_env = environ.get(WORKSPACE_ENV)
+    if from_env:
+        return _require_config(Path(from_env), WORKSPACE_ENV)
+    start = (cwd or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_NAME).is_file():
+            return folder
+    raise WorkspaceNotFound(
+        f"no ArcticCodex workspace in {start} or any folder above it; run `arcticcodex init` to create "
+        f"one here, pass --workspace DIR, or set {WORKSPACE_ENV}"
+    )
+
+
+def _require_config(folder: Path, origin: str) -> Path:
+    folder = folder.expanduser().resolve()
+    if not (folder / CONFIG_NAME).is_file():
+        raise WorkspaceNotFound(
+            f"{origin} points at {folder}, which has no {CONFIG_NAME}; run `arcticcodex init {folder}` "
+            "to create a workspace there"
+        )
+    return folder

@@ -1,0 +1,175 @@
+"""A workspace: ``arcticcodex.toml`` plus a data folder with the database, keys and runs.
+
+::
+
+    my-project/
+      arcticcodex.toml
+      .arcticcodex/
+        arcticcodex.db      SQLite (WAL); schema migrations run every time it is opened
+        keys/               signing keys (private key files mode 0600, folder 0700)
+        runs/               per-run artefacts (logs, partial datasets)
+
+:meth:`Workspace.connect` is the one way code gets a database connection, so migrations always run
+first.  Other packages register their own migration sets with :func:`register_migrations`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .config import CONFIG_NAME, CONFIG_TEMPLATE, DEFAULT_DATA_DIR, Config, find_workspace_root
+from .errors import ConfigError, StoreError
+from .migrations import Migrations, run_script
+
+DATABASE_NAME = "arcticcodex.db"
+
+core_migrations = Migrations("workspace")
+_migration_sets: list[Migrations] = [core_migrations]
+
+
+def register_migrations(migrations: Migrations) -> Migrations:
+    """Have every workspace database apply ``migrations`` when it is opened."""
+    if all(existing.name != migrations.name for existing in _migration_sets):
+        _migration_sets.append(migrations)
+    return migrations
+
+
+@core_migrations(1)
+def create_workspace_meta(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE workspace_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    )
+    now = datetime.now(UTC).isoformat()
+    conn.executemany(
+        "INSERT INTO workspace_meta (key, value) VALUES (?, ?)",
+        [("workspace_id", str(uuid.uuid4())), ("created_at", now)],
+    )
+
+
+class Workspace:
+    """An opened workspace; construct with :meth:`open`, :meth:`discover` or :meth:`init`."""
+
+    def __init__(self, root: Path, config: Config) -> None:
+        self.root = root
+        self.config = config
+
+    # -- construction -------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, root: Path | str) -> Workspace:
+        root = Path(root).expanduser().resolve()
+        config_path = root / CONFIG_NAME
+        if not config_path.is_file():
+            raise ConfigError(f"{root} is not a workspace (no {CONFIG_NAME}); run `arcticcodex init {root}`")
+        return cls(root, Config.load(config_path))
+
+    @classmethod
+    def discover(
+        cls,
+        explicit: Path | str | None = None,
+        *,
+        cwd: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Workspace:
+        """Open the workspace named by ``explicit``, ``ARCTICCODEX_WORKSPACE`` or found upwards."""
+        return cls.open(find_workspace_root(explicit, cwd=cwd, environ=environ))
+
+    @classmethod
+    def init(cls, root: Path | str, *, data_dir: str = DEFAULT_DATA_DIR) -> tuple[Workspace, bool]:
+        """Create a workspace in ``root`` (made if missing); return it and whether it was new.
+
+        Initialising an existing workspace changes nothing in its configuration; it only makes sure
+        the folders exist and the database is migrated.
+        """
+        root = Path(root).expanduser().resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        config_path = root / CONFIG_NAME
+        created = not config_path.exists()
+        if created:
+            _write_new_file(config_path, CONFIG_TEMPLATE.format(data_dir=data_dir))
+        workspace = cls.open(root)
+        workspace.ensure_layout()
+        workspace.connect().close()
+        return workspace, created
+
+    # -- layout -------------------------------------------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self.config.data_dir
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / DATABASE_NAME
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    def ensure_layout(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.keys_dir, 0o700)
+        self.runs_dir.mkdir(exist_ok=True)
+
+    # -- database -----------------------------------------------------------------------------------
+
+    def connect(self) -> sqlite3.Connection:
+        """A connection to the workspace database, migrated to the current schema.
+
+        The connection is in autocommit mode (``isolation_level=None``): callers group writes with
+        explicit transactions, which is what makes migrations and multi-row writes atomic.
+        """
+        self.ensure_layout()
+        try:
+            conn = sqlite3.connect(self.database_path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the workspace database {self.database_path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=30000")
+            for migrations in _migration_sets:
+                migrations.apply(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"{self.database_path} is not a usable SQLite database ({exc}); move it aside and run "
+                "`arcticcodex init` to create a fresh one"
+            ) from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def meta(self) -> dict[str, str]:
+        conn = self.connect()
+        try:
+            return dict(conn.execute("SELECT key, value FROM workspace_meta").fetchall())
+        finally:
+            conn.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.root)!r})"
+
+
+def _write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to a new file atomically (temp file + rename), refusing to overwrite."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    try:
+        os.link(temporary, path)  # fails if path exists: never clobber a user's config
+    finally:
+        temporary.unlink()
