@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
@@ -141,3 +141,97 @@ def token_to_json(item: Item) -> object:
         except UnicodeDecodeError:
             return {"base64": base64.b64encode(item.data).decode("ascii")}
     raise TypeError(f"not a token: {item!r}")  # pragma: no cover - the union is closed
+
+
+def item_from_json(value: object) -> Item:
+    """The inverse of :func:`token_to_json`, with typed objects where JSON alone is ambiguous.
+
+    Plain JSON: a string is text, an integer INT-U3 (≥ 0) or INT-S3, a float FLOAT-T.  Objects pick
+    the profile: ``{"text": s}``, ``{"uint": n}`` (with ``"length_prefixed": true`` for INT-U3-L),
+    ``{"sint": n}``, ``{"decimal": "0.95"}``, ``{"float": 0.1 | "nan" | "inf" | "-inf"}``,
+    ``{"utf8": s}``, ``{"base64": s}``, ``{"hex": s}`` (BLOB-T) and ``{"header": {…}, "payload": […]}``
+    for a frame, whose values follow the same rules.
+    """
+    if isinstance(value, dict):
+        keys = set(value)
+        if "header" in keys or "payload" in keys:
+            extra = keys - {"header", "payload"}
+            header, payload = value.get("header", {}), value.get("payload", [])
+            if extra or not isinstance(header, dict) or not isinstance(payload, list):
+                raise EncodeError(codes.INVALID_ARGUMENT, 'a frame is {"header": {...}, "payload": [...]}')
+            return Frame(
+                {key: _header_from_json(key, entry) for key, entry in header.items()},
+                [item_from_json(entry) for entry in payload],
+            )
+        kind = next(iter(keys - {"length_prefixed"}), None) if len(keys - {"length_prefixed"}) == 1 else None
+        if kind is None or kind not in _TYPED_JSON:
+            raise EncodeError(
+                codes.INVALID_ARGUMENT,
+                f"cannot tell which token {value!r} is",
+                hint="use one key of: " + ", ".join(sorted(_TYPED_JSON)) + ", or header/payload for a frame",
+            )
+        return _TYPED_JSON[kind](value[kind], bool(value.get("length_prefixed", False)))
+    if isinstance(value, float):
+        return Float(value)
+    return to_token(value)
+
+
+def _header_from_json(key: str, value: object) -> Token:
+    item = item_from_json(value)
+    if isinstance(item, Frame):
+        raise EncodeError(codes.INVALID_ARGUMENT, f"header field {key} holds a frame; frames go in the payload")
+    return item
+
+
+def _json_float(value: object, _: bool) -> Token:
+    named = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+    if isinstance(value, str) and value.lower() in named:
+        return Float(named[value.lower()])
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Float(float(value))
+    raise EncodeError(codes.INVALID_ARGUMENT, f"float must be a number, 'nan', 'inf' or '-inf', not {value!r}")
+
+
+def _json_bytes(decoder: Callable[[str], bytes]) -> Callable[[object, bool], Token]:
+    def convert(value: object, _: bool) -> Token:
+        if not isinstance(value, str):
+            raise EncodeError(codes.INVALID_ARGUMENT, f"BLOB-T content must be a string, not {value!r}")
+        try:
+            return Blob(decoder(value))
+        except ValueError as exc:
+            raise EncodeError(codes.INVALID_ARGUMENT, f"cannot decode BLOB-T content: {exc}") from None
+
+    return convert
+
+
+def _json_int(make: Callable[[int, bool], Token]) -> Callable[[object, bool], Token]:
+    def convert(value: object, length_prefixed: bool) -> Token:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EncodeError(codes.INVALID_ARGUMENT, f"expected an integer, not {value!r}")
+        return make(value, length_prefixed)
+
+    return convert
+
+
+def _json_text(value: object, _: bool) -> Token:
+    if not isinstance(value, str):
+        raise EncodeError(codes.INVALID_ARGUMENT, f"text must be a string, not {value!r}")
+    return Text(value)
+
+
+def _json_decimal(value: object, _: bool) -> Token:
+    if isinstance(value, float):
+        raise EncodeError(codes.INVALID_ARGUMENT, "write decimals as strings ('0.1'): a JSON float is inexact")
+    return Dec(value)  # type: ignore[arg-type]
+
+
+_TYPED_JSON: dict[str, Callable[[object, bool], Token]] = {
+    "text": _json_text,
+    "uint": _json_int(lambda value, prefixed: UInt(value, prefixed)),
+    "sint": _json_int(lambda value, _: SInt(value)),
+    "decimal": _json_decimal,
+    "float": _json_float,
+    "utf8": _json_bytes(lambda text: text.encode("utf-8")),
+    "base64": _json_bytes(lambda text: base64.b64decode(text, validate=True)),
+    "hex": _json_bytes(bytes.fromhex),
+}

@@ -306,7 +306,7 @@ class _Parser:
         profile, body = body_text[:2], body_text[2:]
         body_at = start + 2
         try:
-            token = _decode_profile(profile, body)
+            token = decode_profile(profile, body)
         except BodyError as error:
             raise ParseError(
                 error.code, error.message, hint=error.hint, text=self.text, offset=body_at + error.offset
@@ -322,7 +322,8 @@ class _Parser:
         return token
 
 
-def _decode_profile(profile: str, body: str) -> Token | None:
+def decode_profile(profile: str, body: str) -> Token | None:
+    """Decode a numeric body by its two profile trits; None for an unknown profile."""
     if profile == PROFILE_BLOB_T:
         return Blob(decode_blob(body))
     if profile == PROFILE_INT_U3:

@@ -1,1 +1,53 @@
-"""Keys, signatures and verification."""
+"""Keys, signatures and verification.
+
+* :mod:`.signing`   Ed25519 and HMAC-SHA256 signers and verifiers over bytes, with key ids;
+* :mod:`.keystore`  named keys in a workspace's ``keys/`` folder (private files mode 0600);
+* :mod:`.frames`    signed ForgeNumerics-S frames (a ``SIGNED`` envelope whose signature covers
+                    the frame, the signer id, the timestamp, the key id and the algorithm).
+
+Everyday use::
+
+    from arcticcodex.provenance import FrameVerifier, KeyStore
+
+    store = KeyStore(workspace.keys_dir)
+    store.create("dataset")                                  # Ed25519 by default
+    verifier = FrameVerifier(signer=store.signer("dataset"), signer_id="teacher-01")
+    signed = verifier.sign_frame(frame)
+    verifier.open_frame(signed).frame == frame               # SignatureError if anything was altered
+"""
+
+from __future__ import annotations
+
+from .frames import SIGNED_TYPE, FrameVerifier, SignedFrame
+from .keystore import KeyInfo, KeyStore, check_key_name
+from .signing import (
+    ALGORITHMS,
+    ED25519,
+    HMAC_SHA256,
+    Ed25519Signer,
+    Ed25519Verifier,
+    HmacSigner,
+    Signer,
+    Verifier,
+    ed25519_key_id,
+    hmac_key_id,
+)
+
+__all__ = [
+    "ALGORITHMS",
+    "ED25519",
+    "HMAC_SHA256",
+    "SIGNED_TYPE",
+    "Ed25519Signer",
+    "Ed25519Verifier",
+    "FrameVerifier",
+    "HmacSigner",
+    "KeyInfo",
+    "KeyStore",
+    "SignedFrame",
+    "Signer",
+    "Verifier",
+    "check_key_name",
+    "ed25519_key_id",
+    "hmac_key_id",
+]
