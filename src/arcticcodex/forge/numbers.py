@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
 from decimal import Decimal
 
 from . import codes
@@ -52,14 +51,18 @@ MAX_DECIMAL_DIGITS = 100_000  # |D| of a DECIMAL-T; beyond this a value is refus
 _FLOAT_K_LIMIT = 1200  # |E − n + 1| beyond which no finite double can result (3**1200 ≫ 2**1024)
 
 
-@dataclass(frozen=True, slots=True)
 class BodyError(Exception):
-    """A malformed numeric body: code, message, offset relative to the body, hint."""
+    """A malformed numeric body: code, message, offset relative to the body, hint.
 
-    code: str
-    message: str
-    offset: int = 0
-    hint: str = ""
+    Internal to the codec: the scanner turns it into a located ParseError.
+    """
+
+    def __init__(self, code: str, message: str, offset: int = 0, hint: str = "") -> None:
+        super().__init__(code, message, offset, hint)
+        self.code = code
+        self.message = message
+        self.offset = offset
+        self.hint = hint
 
 
 # --- shared pieces -------------------------------------------------------------------------------
