@@ -81,9 +81,9 @@ def test_every_double_round_trips_bit_for_bit(value: float) -> None:
 @given(doubles)
 def test_float_t_mantissa_is_the_shortest(value: float) -> None:
     assume(value == value and abs(value) not in (0.0, float("inf")))
-    body = Float(value).to_text()[5:]  # after ≗⊗⊙ and the sign trit
+    body = Float(value).to_text()[5:]  # after ≗⊗⊙, the sign trit and ◦
     mantissa = body.split("◽")[1]
-    exponent_text = body[1 : body.index("◽")]
+    exponent_text = body[: body.index("◽")]
     exponent = int(exponent_text[1:].translate(str.maketrans("⊙⊗Φ", "012")), 3) * (-1 if exponent_text[0] == "⊗" else 1)
     assert mantissa[0] != "⊙" and mantissa[-1] != "⊙"
     n = len(mantissa) - 1  # one digit fewer

@@ -49,7 +49,7 @@ from .symbols import (
     is_trits,
     trits_to_int,
 )
-from .tokens import Blob, Dec, Float, Text, Token, UInt
+from .tokens import LITERAL_FORBIDDEN_RE, WORD_RE, Blob, Dec, Float, Text, Token, UInt
 
 _SIG_TRAILER = re.compile(r"\n\[SIG\|[0-9a-f]*\|[^|\n]*\|[^|\n\]]*\]\s*$")
 _SEPARATORS = FIELD_SEP + TOKEN_SEP + HEADER_PAYLOAD_SEP
@@ -88,6 +88,8 @@ def read_legacy(text: str) -> Frame:
         if len(parts) > 2:
             raise fail(codes.MALFORMED_HEADER_FIELD, "header field has more than one ⦙", 1 + parts[0][1])
         key = parts[0][0].strip().lstrip(WORD_MODE).strip()
+        if not WORD_RE.fullmatch(key):
+            raise fail(codes.MALFORMED_HEADER_FIELD, f"header key {key!r} is not a word", 1 + parts[0][1])
         value_text, value_offset = parts[1]
         header[key] = _header_value(value_text, text, lead + 1 + value_offset)
     payload: list[Item] = []
@@ -143,18 +145,28 @@ def _header_value(raw: str, text: str, offset: int) -> Token:
     value = raw.strip().lstrip(WORD_MODE)
     if value.startswith(NUMBER_MODE):
         return _number(value, text, offset + raw.index(NUMBER_MODE))
-    if value.startswith(LITERAL_OPEN) and value.endswith(LITERAL_CLOSE):
-        return Text(value[1:-1])
-    return Text(value.strip())
+    return _text(value.strip(), text, offset)
 
 
 def _payload_item(raw: str, text: str, offset: int) -> Item:
     value = raw.strip()
     if value.startswith(NUMBER_MODE):
         return _number(value, text, offset + raw.index(NUMBER_MODE))
-    value = value.lstrip(WORD_MODE)
+    return _text(value.lstrip(WORD_MODE), text, offset)
+
+
+def _text(value: str, text: str, offset: int) -> Text:
     if value.startswith(LITERAL_OPEN) and value.endswith(LITERAL_CLOSE):
-        return Text(value[1:-1])
+        value = value[1:-1]
+    bad = LITERAL_FORBIDDEN_RE.search(value)
+    if bad:
+        raise ParseError(
+            codes.INVALID_LITERAL,
+            f"text holds the control character U+{ord(bad.group()):04X}",
+            hint="the original wrote raw text here; re-export it as BLOB-T",
+            text=text,
+            offset=offset,
+        )
     return Text(value)
 
 
