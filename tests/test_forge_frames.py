@@ -101,7 +101,9 @@ def test_empty_frame() -> None:
         ("⧆∷" + "⧆∷" * 40 + "⧈" * 41, "PARSE_015", 1, 65, ""),
     ],
 )
-def test_parse_errors_are_structured_and_located(text: str, code: str, line: int, column: int, hint_word: str) -> None:
+def test_parse_errors_are_structured_and_located(
+    text: str, code: str, line: int, column: int, hint_word: str
+) -> None:
     with pytest.raises(ParseError) as info:
         parse_frame(text)
     error = info.value
@@ -157,7 +159,11 @@ def test_frame_construction_converts_python_values() -> None:
         ["word", "two words", 7, Decimal("-0"), 1e300],
     )
     assert frame.header["N"] == UInt(3) and frame.header["S"] == SInt(-2)
-    assert frame.header["D"] == Dec("1.5") and frame.header["F"] == Float(0.5) and frame.header["B"] == Blob(b"\x00")
+    assert (
+        frame.header["D"] == Dec("1.5")
+        and frame.header["F"] == Float(0.5)
+        and frame.header["B"] == Blob(b"\x00")
+    )
     assert parse_frame(frame.to_text()) == frame
 
 
@@ -173,7 +179,9 @@ def test_frame_construction_converts_python_values() -> None:
         ({}, ["line\nbreak"]),
     ],
 )
-def test_frame_construction_refuses_what_has_no_encoding(header: dict[str, object], payload: list[object]) -> None:
+def test_frame_construction_refuses_what_has_no_encoding(
+    header: dict[str, object], payload: list[object]
+) -> None:
     with pytest.raises(EncodeError):
         Frame(header, payload)
 
@@ -191,5 +199,13 @@ def test_to_json_contract() -> None:
     )
     assert frame.to_json() == {
         "header": {"TYPE": "X", "D": "-12.34", "F": "-inf"},
-        "payload": [42, -1, "nan", 0.25, {"utf8": "hi"}, {"base64": "/wA="}, {"header": {"TYPE": "Y"}, "payload": []}],
+        "payload": [
+            42,
+            -1,
+            "nan",
+            0.25,
+            {"utf8": "hi"},
+            {"base64": "/wA="},
+            {"header": {"TYPE": "Y"}, "payload": []},
+        ],
     }

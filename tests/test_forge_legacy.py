@@ -19,9 +19,19 @@ from typing import Any
 import pytest
 
 from arcticcodex.errors import EncodeError, ParseError
-from arcticcodex.forge import Blob, Dec, Float, SInt, Text, UInt, canonicalize, is_canonical, parse_frame, parse_token
+from arcticcodex.forge import (
+    Blob,
+    Dec,
+    Float,
+    SInt,
+    Text,
+    UInt,
+    canonicalize,
+    is_canonical,
+    parse_frame,
+    parse_token,
+)
 from arcticcodex.forge.legacy import legacy_float_value, legacy_record, read_legacy
-
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -48,7 +58,10 @@ def test_own_legacy_cases(case: dict[str, Any]) -> None:
         assert parse_frame(case["expected"]) == frame  # the canonical text is strict ForgeNumerics-S
     elif kind == "legacy.float":
         args = case["input"]
-        assert legacy_float_value(args["sign_positive"], args["exponent"], args["mantissa_trits"]) == case["expected"]
+        assert (
+            legacy_float_value(args["sign_positive"], args["exponent"], args["mantissa_trits"])
+            == case["expected"]
+        )
     elif kind == "legacy.error":
         with pytest.raises(ParseError) as info:
             read_legacy(case["input"])
@@ -76,7 +89,10 @@ FIXED = {
     ("decimal_t.encode_from_string", '"-0.0"'): "one text per value: −0 is written as 0",
     ("blob_t.decode_trits", '"⊗⊙⊙⊗⊗"'): "a trailing partial byte is an error (the original dropped it)",
     ("blob_t.decode_trits", '"⊗⊙x⊗"'): "an unknown symbol is an error (the original read 00)",
-    ("hmac.verify", None): "signer and timestamp are now signed, and real frames verify (arcticcodex.provenance)",
+    (
+        "hmac.verify",
+        None,
+    ): "signer and timestamp are now signed, and real frames verify (arcticcodex.provenance)",
     ("error", '{"fn": "decode_int_u3", "input": "≗⊙⊙◦⊗◽⊗"}'): "INT-U3-L is implemented: this is 1",
 }
 
@@ -92,7 +108,7 @@ def _blob_from_trits(trits: str) -> bytes:
     return token.data
 
 
-def _check_vector(v: dict[str, Any]) -> None:  # noqa: C901 - one branch per vector kind, flat on purpose
+def _check_vector(v: dict[str, Any]) -> None:
     kind, given, expected = v["kind"], v["input"], v["expected"]
     if kind == "int_u3.encode":
         assert UInt(given).to_text() == expected
@@ -141,7 +157,10 @@ def _check_vector(v: dict[str, Any]) -> None:  # noqa: C901 - one branch per vec
         assert frame.header == {k: Text(val) for k, val in given["header"]}
     elif kind == "frame.parse":
         frame = read_legacy(given)
-        header = {k: (parse_token(val) if val.startswith("≗") else Text(val.strip())) for k, val in expected["header"]}
+        header = {
+            k: (parse_token(val) if val.startswith("≗") else Text(val.strip()))
+            for k, val in expected["header"]
+        }
         if "∷ ⊗⊙∴≛TYPE" in given:  # the original lost the header after a FLOAT-T: we read it
             assert frame.header["TYPE"] == Text("M") and frame.payload == (Text("a"),)
         elif "⟦a⦙b⟧" in given:  # the original split the literal: we keep it whole
@@ -157,15 +176,27 @@ def _check_vector(v: dict[str, Any]) -> None:  # noqa: C901 - one branch per vec
     elif kind in ("frame.bridge_fact", "frame.bridge_summary", "frame.bridge_train_pair"):
         record = legacy_record(read_legacy(expected))
         if kind == "frame.bridge_fact":
-            assert (record["subject"], record["predicate"], record["object"]) == (given["subject"], given["predicate"], given["obj"])
+            assert (record["subject"], record["predicate"], record["object"]) == (
+                given["subject"],
+                given["predicate"],
+                given["obj"],
+            )
             assert record["confidence"] == Decimal(str(given["confidence"]))
         elif kind == "frame.bridge_summary":
-            assert record["summary_text"] == given["summary_text"] and record["created_at"] == given["created_at"]
+            assert (
+                record["summary_text"] == given["summary_text"]
+                and record["created_at"] == given["created_at"]
+            )
         else:
-            assert (record["instruction"], record["completion"]) == (given["instruction"], given["completion"])
+            assert (record["instruction"], record["completion"]) == (
+                given["instruction"],
+                given["completion"],
+            )
             for key, value in (given["metadata"] or {}).items():
                 meant = record[key]
-                assert (str(meant) if isinstance(meant, Decimal) else meant) == (str(value) if isinstance(value, float) else value)
+                assert (str(meant) if isinstance(meant, Decimal) else meant) == (
+                    str(value) if isinstance(value, float) else value
+                )
     elif kind == "frame.bridge_summary_roundtrip":
         assert _plain(legacy_record(read_legacy(given))) == expected
     elif kind == "canonicalize":
@@ -195,7 +226,9 @@ def _check_error_vector(given: dict[str, Any], expected: dict[str, Any]) -> None
             read_legacy(value)
         assert info.value.code == expected["code"]
         assert (info.value.line, info.value.column, info.value.offset) == (
-            expected["line"], expected["column"], expected["offset"]
+            expected["line"],
+            expected["column"],
+            expected["offset"],
         )
         with pytest.raises(ParseError):  # and the strict parser refuses it too
             parse_frame(value)

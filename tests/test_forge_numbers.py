@@ -173,8 +173,12 @@ def test_float_t_known_answers(value: float, token: str) -> None:
     assert parse_token(token) == Float(value)
 
 
-@pytest.mark.parametrize("value", [0.1, -2.5, 7.5, 1e-7, 12345.678, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308])
-def test_float_t_values_the_original_could_not_write_round_trip_with_the_shortest_mantissa(value: float) -> None:
+@pytest.mark.parametrize(
+    "value", [0.1, -2.5, 7.5, 1e-7, 12345.678, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308]
+)
+def test_float_t_values_the_original_could_not_write_round_trip_with_the_shortest_mantissa(
+    value: float,
+) -> None:
     token = Float(value).to_text()
     assert " " not in token and "∷" not in token
     assert parse_token(token) == Float(value)
@@ -237,9 +241,7 @@ def test_blob_t_large_uses_the_same_table() -> None:
     from arcticcodex.forge import Blob
 
     data = bytes(range(256)) * 40
-    expected = "".join(
-        "".join("⊙⊗Φ⊛"[(byte >> shift) & 3] for shift in (6, 4, 2, 0)) for byte in data
-    )
+    expected = "".join("".join("⊙⊗Φ⊛"[(byte >> shift) & 3] for shift in (6, 4, 2, 0)) for byte in data)
     assert Blob(data).to_text() == "≗Φ⊙" + expected
     assert parse_token("≗Φ⊙" + expected) == Blob(data)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, WorkspaceNotFound
+from .errors import ConfigError, WorkspaceNotFoundError
 
 CONFIG_NAME = "arcticcodex.toml"
 WORKSPACE_ENV = "ARCTICCODEX_WORKSPACE"
@@ -60,10 +60,12 @@ class Config:
         signing = _table(raw, "signing", path)
         data_dir = workspace.get("data_dir", DEFAULT_DATA_DIR)
         if not isinstance(data_dir, str) or not data_dir.strip():
-            raise ConfigError(f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}")
+            raise ConfigError(
+                f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}"
+            )
         key = signing.get("key")
         if key is not None and (not isinstance(key, str) or not key.strip()):
-            raise ConfigError(f"{path}: [signing] key must be the name of a key in keys/, e.g. \"dataset\"")
+            raise ConfigError(f'{path}: [signing] key must be the name of a key in keys/, e.g. "dataset"')
         return cls(path=path, data_dir=(path.parent / data_dir).resolve(), signing_key=key, raw=raw)
 
 
@@ -91,7 +93,7 @@ def find_workspace_root(
     for folder in (start, *start.parents):
         if (folder / CONFIG_NAME).is_file():
             return folder
-    raise WorkspaceNotFound(
+    raise WorkspaceNotFoundError(
         f"no ArcticCodex workspace in {start} or any folder above it; run `arcticcodex init` to create "
         f"one here, pass --workspace DIR, or set {WORKSPACE_ENV}"
     )
@@ -100,7 +102,7 @@ def find_workspace_root(
 def _require_config(folder: Path, origin: str) -> Path:
     folder = folder.expanduser().resolve()
     if not (folder / CONFIG_NAME).is_file():
-        raise WorkspaceNotFound(
+        raise WorkspaceNotFoundError(
             f"{origin} points at {folder}, which has no {CONFIG_NAME}; run `arcticcodex init {folder}` "
             "to create a workspace there"
         )

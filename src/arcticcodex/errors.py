@@ -5,7 +5,7 @@
     ArcticCodexError                 base: catch this to catch everything below
     ├── UserError                    the input or the set-up is wrong; the message says how to fix it
     │   ├── ConfigError              arcticcodex.toml or an option is invalid
-    │   ├── WorkspaceNotFound        no workspace here, above here, or where --workspace points
+    │   ├── WorkspaceNotFoundError        no workspace here, above here, or where --workspace points
     │   ├── ForgeError               ForgeNumerics-S text or values are wrong (code, place, hint)
     │   │   ├── ParseError           text that is not valid ForgeNumerics-S
     │   │   ├── ValidationError      a well-formed frame that breaks its TYPE's schema
@@ -41,7 +41,7 @@ __all__ = [
     "StoreError",
     "UserError",
     "ValidationError",
-    "WorkspaceNotFound",
+    "WorkspaceNotFoundError",
 ]
 
 
@@ -57,7 +57,7 @@ class ConfigError(UserError):
     """A configuration file, option or environment variable is invalid or missing."""
 
 
-class WorkspaceNotFound(UserError):
+class WorkspaceNotFoundError(UserError):
     """No workspace could be found from the current directory, --workspace or ARCTICCODEX_WORKSPACE."""
 
 
@@ -155,7 +155,9 @@ class ForgeError(UserError):
         """
         if self.location is not None:
             self.location = SourceLocation(
-                offset=self.location.offset, line=self.location.line + line_offset, column=self.location.column
+                offset=self.location.offset,
+                line=self.location.line + line_offset,
+                column=self.location.column,
             )
         if source is not None:
             self.source = source

@@ -24,7 +24,9 @@ from ..forge.tokens import Blob, Dec, Float, SInt, Text, UInt
 
 INPUT = click.argument("source", type=click.File("r", encoding="utf-8"), default="-", required=False)
 LEGACY = click.option(
-    "--legacy", is_flag=True, help="Read frames as the original ArcticCodex wrote them (≛≗ headers, ' ∷ ' FLOAT-T)."
+    "--legacy",
+    is_flag=True,
+    help="Read frames as the original ArcticCodex wrote them (≛≗ headers, ' ∷ ' FLOAT-T).",
 )
 
 
@@ -55,13 +57,22 @@ def _located(error: ForgeError, source: IO[str], line: int) -> ForgeError:
     return error.relocated(line_offset=line - 1, source=_name(source))
 
 
-def _read_all(source: IO[str], *, legacy: bool, frames_only: bool = False) -> Iterator[tuple[int, Item]]:
+def _read_all(source: IO[str], *, legacy: bool) -> Iterator[tuple[int, Item]]:
     for number, text in _lines(source):
         try:
-            item = (read_legacy(text) if legacy else parse_frame(text)) if frames_only else _read_item(text, legacy=legacy)
+            item = _read_item(text, legacy=legacy)
         except ForgeError as error:
             raise _located(error, source, number) from None
         yield number, item
+
+
+def _read_frames(source: IO[str], *, legacy: bool) -> Iterator[tuple[int, Frame]]:
+    for number, text in _lines(source):
+        try:
+            frame = read_legacy(text) if legacy else parse_frame(text)
+        except ForgeError as error:
+            raise _located(error, source, number) from None
+        yield number, frame
 
 
 # --- encode --------------------------------------------------------------------------------------
@@ -101,8 +112,12 @@ def _encode_argument(value: str, kind: str) -> Item:
 
 @forge.command(context_settings={"ignore_unknown_options": True})
 @click.argument("values", nargs=-1)
-@click.option("--as", "kind", type=click.Choice(_KINDS), default="auto", show_default=True, help="Profile of VALUES.")
-@click.option("--input", "source", type=click.File("r", encoding="utf-8"), help="Read JSON values, one per line.")
+@click.option(
+    "--as", "kind", type=click.Choice(_KINDS), default="auto", show_default=True, help="Profile of VALUES."
+)
+@click.option(
+    "--input", "source", type=click.File("r", encoding="utf-8"), help="Read JSON values, one per line."
+)
 def encode(values: tuple[str, ...], kind: str, source: IO[str] | None) -> None:
     """Encode values as canonical tokens or frames, one per line.
 
@@ -115,18 +130,20 @@ def encode(values: tuple[str, ...], kind: str, source: IO[str] | None) -> None:
     Examples:
       arcticcodex forge encode 42 -14 '"hello world"' '{"decimal": "-12.34"}'
       arcticcodex forge encode --as float 0.1 nan -0.0
-      echo '{"header": {"TYPE": "LOG", "SEVERITY": "INFO"}, "payload": ["MSG", "started"]}' | arcticcodex forge encode
+      echo '{"header": {"TYPE": "LOG"}, "payload": ["MSG", "hi"]}' | arcticcodex forge encode
     """
     if values:
         for value in values:
             click.echo(_encode_argument(value, kind).to_text())
         return
-    stream = source or click.get_text_stream("stdin")
+    stream: IO[str] = source if source is not None else sys.stdin
     for number, text in _lines(stream):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{_name(stream)}:{number}:{exc.colno}: not JSON ({exc.msg}); one JSON value per line") from None
+            raise UserError(
+                f"{_name(stream)}:{number}:{exc.colno}: not JSON ({exc.msg}); one JSON value per line"
+            ) from None
         try:
             click.echo(item_from_json(parsed).to_text())
         except ArcticCodexError as error:
@@ -183,7 +200,9 @@ def decode(source: IO[str], as_json: bool, legacy: bool) -> None:
             for line in _describe(item):
                 click.echo(line)
         return
-    items = [json.dumps(token_to_json(item), ensure_ascii=False) for _, item in _read_all(source, legacy=legacy)]
+    items = [
+        json.dumps(token_to_json(item), ensure_ascii=False) for _, item in _read_all(source, legacy=legacy)
+    ]
     click.echo("[" + ",\n ".join(items) + "]")
 
 
@@ -264,11 +283,11 @@ def canonicalize(ctx: click.Context, source: IO[str], legacy: bool, check: bool)
 def _frame_diff(left: Frame, right: Frame) -> Iterator[str]:
     for key in sorted(set(left.header) | set(right.header)):
         a, b = left.header.get(key), right.header.get(key)
-        if a is None:
-            yield f"  + header {key} = {_short(b)}"  # type: ignore[arg-type]
-        elif b is None:
+        if a is None and b is not None:
+            yield f"  + header {key} = {_short(b)}"
+        elif b is None and a is not None:
             yield f"  - header {key} = {_short(a)}"
-        elif a != b:
+        elif a is not None and b is not None and a != b:
             yield f"  ~ header {key}: {_short(a)} → {_short(b)}"
     for position in range(max(len(left.payload), len(right.payload))):
         a_item = left.payload[position] if position < len(left.payload) else None
@@ -303,8 +322,8 @@ def diff(ctx: click.Context, left: IO[str], right: IO[str], legacy: bool) -> Non
     Example:
       arcticcodex forge diff before.fn after.fn
     """
-    left_frames = [frame for _, frame in _read_all(left, legacy=legacy, frames_only=True)]
-    right_frames = [frame for _, frame in _read_all(right, legacy=legacy, frames_only=True)]
+    left_frames = [frame for _, frame in _read_frames(left, legacy=legacy)]
+    right_frames = [frame for _, frame in _read_frames(right, legacy=legacy)]
     changes = 0
     for index in range(max(len(left_frames), len(right_frames))):
         a = left_frames[index] if index < len(left_frames) else None
@@ -314,7 +333,7 @@ def diff(ctx: click.Context, left: IO[str], right: IO[str], legacy: bool) -> Non
         changes += 1
         if a is None or b is None:
             sign, frame = ("+", b) if a is None else ("-", a)
-            click.echo(f"{sign} frame {index + 1}: {frame.type if frame else ''}")  # type: ignore[union-attr]
+            click.echo(f"{sign} frame {index + 1}: {frame.type if frame else ''}")
             continue
         click.echo(f"~ frame {index + 1} ({a.type or 'no TYPE'}):")
         for line in _frame_diff(a, b):

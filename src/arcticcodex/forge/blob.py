@@ -58,9 +58,13 @@ def decode_blob(body: str) -> bytes:
         _raise_bad_symbol(body, int(np.argmax(pairs == _INVALID)))
     quads = pairs.reshape(-1, 4)
     packed = (
-        (quads[:, 0] << _WEIGHTS[0]) | (quads[:, 1] << _WEIGHTS[1]) | (quads[:, 2] << _WEIGHTS[2]) | quads[:, 3]
+        (quads[:, 0] << _WEIGHTS[0])
+        | (quads[:, 1] << _WEIGHTS[1])
+        | (quads[:, 2] << _WEIGHTS[2])
+        | quads[:, 3]
     )
-    return packed.tobytes()
+    result: bytes = packed.tobytes()
+    return result
 
 
 def _decode_small(body: str) -> bytes:

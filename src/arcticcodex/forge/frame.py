@@ -23,7 +23,7 @@ from .tokens import WORD_RE, Blob, Dec, Float, SInt, Text, Token, UInt, to_token
 if TYPE_CHECKING:
     from typing import TypeAlias
 
-Item: TypeAlias = Union[Token, "Frame"]  # noqa: UP007 - a forward reference needs Union
+Item: TypeAlias = Union[Token, "Frame"]
 
 
 @dataclass(frozen=True, slots=True, eq=True)
@@ -179,7 +179,9 @@ def item_from_json(value: object) -> Item:
 def _header_from_json(key: str, value: object) -> Token:
     item = item_from_json(value)
     if isinstance(item, Frame):
-        raise EncodeError(codes.INVALID_ARGUMENT, f"header field {key} holds a frame; frames go in the payload")
+        raise EncodeError(
+            codes.INVALID_ARGUMENT, f"header field {key} holds a frame; frames go in the payload"
+        )
     return item
 
 
@@ -189,7 +191,9 @@ def _json_float(value: object, _: bool) -> Token:
         return Float(named[value.lower()])
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Float(float(value))
-    raise EncodeError(codes.INVALID_ARGUMENT, f"float must be a number, 'nan', 'inf' or '-inf', not {value!r}")
+    raise EncodeError(
+        codes.INVALID_ARGUMENT, f"float must be a number, 'nan', 'inf' or '-inf', not {value!r}"
+    )
 
 
 def _json_bytes(decoder: Callable[[str], bytes]) -> Callable[[object, bool], Token]:
@@ -221,8 +225,12 @@ def _json_text(value: object, _: bool) -> Token:
 
 def _json_decimal(value: object, _: bool) -> Token:
     if isinstance(value, float):
-        raise EncodeError(codes.INVALID_ARGUMENT, "write decimals as strings ('0.1'): a JSON float is inexact")
-    return Dec(value)  # type: ignore[arg-type]
+        raise EncodeError(
+            codes.INVALID_ARGUMENT, "write decimals as strings ('0.1'): a JSON float is inexact"
+        )
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise EncodeError(codes.INVALID_ARGUMENT, f"decimal must be a string such as '0.95', not {value!r}")
+    return Dec(value)
 
 
 _TYPED_JSON: dict[str, Callable[[object, bool], Token]] = {

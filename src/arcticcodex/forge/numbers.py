@@ -273,7 +273,8 @@ def ternary_to_float(mantissa: int, scale: int, *, offset: int = 0) -> float:
     try:
         if scale >= 0:
             return float(mantissa * 3**scale)
-        return mantissa / 3**-scale  # int/int true division is correctly rounded in CPython
+        divisor: int = 3**-scale
+        return mantissa / divisor  # int/int true division is correctly rounded in CPython
     except OverflowError:
         raise BodyError(
             codes.MALFORMED_NUMBER, "FLOAT-T value is out of the range of a double", offset

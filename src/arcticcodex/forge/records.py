@@ -73,9 +73,8 @@ def evidence_frame(ref: EvidenceRef) -> Frame:
 def read_evidence(frame: Frame) -> EvidenceRef:
     validate(frame, expected_type="EVIDENCE")
     h = frame.header
-    span = None
-    if isinstance(h.get("SPAN_START"), UInt) and isinstance(h.get("SPAN_END"), UInt):
-        span = (h["SPAN_START"].value, h["SPAN_END"].value)  # type: ignore[union-attr]
+    start, end = h.get("SPAN_START"), h.get("SPAN_END")
+    span = (start.value, end.value) if isinstance(start, UInt) and isinstance(end, UInt) else None
     source = h.get("SOURCE")
     return EvidenceRef(
         chunk_id=_as_text(h["CHUNK_ID"]),
@@ -105,7 +104,10 @@ class TrainPairFrame:
     evidence: tuple[EvidenceRef, ...] = ()
 
     def to_frame(self) -> Frame:
-        payload: list[object] = [Blob(self.instruction.encode("utf-8")), Blob(self.completion.encode("utf-8"))]
+        payload: list[object] = [
+            Blob(self.instruction.encode("utf-8")),
+            Blob(self.completion.encode("utf-8")),
+        ]
         for teacher in self.teachers:
             payload += [Text("TEACHER"), Text(teacher)]
         payload += [evidence_frame(ref) for ref in self.evidence]
@@ -232,7 +234,11 @@ def matrix_frame(rows: Sequence[Sequence[object]], *, dtype: str | None = None) 
     widths = {len(row) for row in rows}
     if len(widths) > 1:
         raise ValueError(f"matrix rows have different lengths {sorted(widths)}; a MATRIX must be rectangular")
-    header: dict[str, object] = {"TYPE": "MATRIX", "ROWS": UInt(len(rows)), "COLS": UInt(widths.pop() if widths else 0)}
+    header: dict[str, object] = {
+        "TYPE": "MATRIX",
+        "ROWS": UInt(len(rows)),
+        "COLS": UInt(widths.pop() if widths else 0),
+    }
     if dtype:
         header["DTYPE"] = dtype
     return validate(Frame(header, [to_token(value) for row in rows for value in row]))

@@ -58,6 +58,12 @@ _TOKEN_HINT = "a token starts with ≛ (word or literal ≛⟦…⟧), ≗ (numb
 _LEGACY_HINT = "text written by the original ArcticCodex reads with forge.read_legacy (CLI: --legacy)"
 
 
+def _run_end(pattern: re.Pattern[str], text: str, start: int) -> int:
+    """End of the (possibly empty) run of ``pattern`` at ``start``."""
+    match = pattern.match(text, start)
+    return match.end() if match else start
+
+
 def parse_frame(text: str) -> Frame:
     """Parse exactly one frame (surrounding whitespace allowed)."""
     parser = _Parser(text)
@@ -78,7 +84,7 @@ def iter_document(text: str) -> Iterator[Frame]:
     parser.skip_ws()
     while parser.pos < len(text):
         yield parser.frame(0)
-        parser.pos = _HSPACE.match(text, parser.pos).end()  # type: ignore[union-attr]
+        parser.pos = _run_end(_HSPACE, text, parser.pos)
         if parser.pos < len(text) and text[parser.pos] not in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029":
             parser.fail(codes.TRAILING_TEXT, "text after the frame's closing ⧈", hint="one frame per line")
         parser.skip_ws()
@@ -119,7 +125,7 @@ class _Parser:
         raise ParseError(code, message, hint=hint, text=self.text, offset=self.pos if at is None else at)
 
     def skip_ws(self) -> None:
-        self.pos = _WS.match(self.text, self.pos).end()  # type: ignore[union-attr]
+        self.pos = _run_end(_WS, self.text, self.pos)
 
     def peek(self) -> str:
         return self.text[self.pos] if self.pos < len(self.text) else ""
@@ -134,7 +140,9 @@ class _Parser:
         start = self.pos
         if self.peek() != FRAME_START:
             found = repr(self.peek()) if self.peek() else "the end of the text"
-            self.fail(codes.INVALID_FRAME_START, f"expected ⧆ (frame start), found {found}", hint=_LEGACY_HINT)
+            self.fail(
+                codes.INVALID_FRAME_START, f"expected ⧆ (frame start), found {found}", hint=_LEGACY_HINT
+            )
         if depth >= MAX_DEPTH:
             self.fail(codes.NESTING_TOO_DEEP, f"frames nested more than {MAX_DEPTH} deep")
         self.pos += 1
@@ -244,7 +252,7 @@ class _Parser:
 
     def word(self) -> str:
         start = self.pos + 1
-        end = _RUN.match(self.text, start).end()  # type: ignore[union-attr]
+        end = _run_end(_RUN, self.text, start)
         word = self.text[start:end]
         if not word:
             self.fail(codes.EMPTY_TOKEN, "≛ with no word after it", at=start, hint=_WORD_HINT)
@@ -299,7 +307,7 @@ class _Parser:
 
     def number(self) -> Token:
         start = self.pos + 1
-        end = _RUN.match(self.text, start).end()  # type: ignore[union-attr]
+        end = _run_end(_RUN, self.text, start)
         body_text = self.text[start:end]
         if not body_text:
             self.fail(codes.EMPTY_TOKEN, "≗ with no number after it", at=start)

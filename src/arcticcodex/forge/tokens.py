@@ -202,10 +202,11 @@ class Blob:
     data: bytes
 
     def __post_init__(self) -> None:
-        if not isinstance(self.data, bytes | bytearray | memoryview):
-            raise EncodeError(codes.INVALID_ARGUMENT, f"BLOB-T needs bytes, not {type(self.data).__name__}")
-        if not isinstance(self.data, bytes):
-            object.__setattr__(self, "data", bytes(self.data))
+        data: object = self.data  # callers may pass bytearray or memoryview too
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise EncodeError(codes.INVALID_ARGUMENT, f"BLOB-T needs bytes, not {type(data).__name__}")
+        if not isinstance(data, bytes):
+            object.__setattr__(self, "data", bytes(data))
 
     def __repr__(self) -> str:
         return f"Blob({self.data[:32]!r}{'…' if len(self.data) > 32 else ''}, {len(self.data)} bytes)"
