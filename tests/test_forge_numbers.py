@@ -282,3 +282,40 @@ def test_int_u3_refuses_what_it_cannot_hold(value: object) -> None:
 def test_decimal_value_and_str_agree() -> None:
     assert Dec("-0.05").value == Decimal("-0.05")
     assert str(Dec(Decimal("1.2300"))) == "1.23"
+
+
+@pytest.mark.parametrize("size", [63, 64, 65, 4095, 4096 + 3, (1 << 18) + 5, (1 << 20) + 1])
+def test_blob_t_sizes_across_the_small_chunked_and_large_paths(size: int) -> None:
+    from arcticcodex.forge import Blob, Frame, parse_frame
+
+    data = bytes((i * 7919) % 256 for i in range(size))
+    token = Blob(data).to_text()
+    assert len(token) == 3 + 4 * size
+    assert parse_token(token) == Blob(data)
+    frame = Frame({"TYPE": "X"}, [data, 1, data])  # runs ending at ⦙ and ⧈ inside a frame
+    assert parse_frame(frame.to_text()) == frame
+    spaced = "⧆≛TYPE⦙≛X∷" + token + " \n ⦙ " + token + "\t⧈"  # whitespace ends a run too
+    assert parse_frame(spaced).payload == (Blob(data), Blob(data))
+
+
+@pytest.mark.parametrize("bad_at", [0, 4095, 4096, 5000, 70_000, (1 << 18) + 17])
+def test_blob_t_bad_symbol_is_located_on_the_chunked_path(bad_at: int) -> None:
+    body = list("⊗⊙⊙⊗" * 80_000)
+    body[bad_at] = "x"
+    with pytest.raises(ParseError) as info:
+        parse_token("≗Φ⊙" + "".join(body))
+    assert info.value.code == "PARSE_006"
+    assert info.value.column == 4 + bad_at
+
+
+@pytest.mark.parametrize("length", [4097, 16_385, 300_001])
+def test_blob_t_partial_byte_is_an_error_on_the_chunked_path(length: int) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_token("≗Φ⊙" + ("⊗⊙⊙⊗" * 80_000)[:length])
+    assert info.value.code == "PARSE_011"
+
+
+def test_blob_t_astral_character_ends_the_run() -> None:
+    with pytest.raises(ParseError) as info:
+        parse_token("≗Φ⊙" + "⊗⊙⊙⊗" * 2000 + "🦊" + "⊗⊙⊙⊗")
+    assert (info.value.code, info.value.column) == ("PARSE_006", 4 + 8000)

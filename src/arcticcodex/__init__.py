@@ -1,3 +1,63 @@
-"""ArcticCodex: teacher-verified, evidence-grounded, signed fine-tuning datasets."""
+"""ArcticCodex: teacher-verified, evidence-grounded, signed fine-tuning datasets.
+
+The public API is what this module exports; submodules (``arcticcodex.forge``,
+``arcticcodex.provenance`` …) hold the rest::
+
+    from arcticcodex import FrameVerifier, KeyStore, Workspace, forge
+
+    workspace = Workspace.discover()                     # --workspace, ARCTICCODEX_WORKSPACE, or upwards
+    frame = forge.Frame({"TYPE": "FACT", "FACT_ID": "f-1", "CONFIDENCE": forge.Dec("0.9")},
+                        ["SUBJ", "Fox", "PRED", "is_a", "OBJ", "canine"])
+    verifier = FrameVerifier(signer=KeyStore(workspace.keys_dir).signer("dataset"), signer_id="me")
+    signed = verifier.sign_frame(frame)
+"""
+
+from __future__ import annotations
+
+from . import errors, forge
+from .errors import (
+    ArcticCodexError,
+    ConfigError,
+    EncodeError,
+    ForgeError,
+    KeyFileError,
+    MigrationError,
+    ParseError,
+    SignatureError,
+    StoreError,
+    UserError,
+    ValidationError,
+    WorkspaceNotFoundError,
+)
+from .migrations import Migrations
+from .provenance import Ed25519Signer, Ed25519Verifier, FrameVerifier, HmacSigner, KeyStore, SignedFrame
+from .workspace import Workspace, register_migrations
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "ArcticCodexError",
+    "ConfigError",
+    "Ed25519Signer",
+    "Ed25519Verifier",
+    "EncodeError",
+    "ForgeError",
+    "FrameVerifier",
+    "HmacSigner",
+    "KeyFileError",
+    "KeyStore",
+    "MigrationError",
+    "Migrations",
+    "ParseError",
+    "SignatureError",
+    "SignedFrame",
+    "StoreError",
+    "UserError",
+    "ValidationError",
+    "Workspace",
+    "WorkspaceNotFoundError",
+    "__version__",
+    "errors",
+    "forge",
+    "register_migrations",
+]

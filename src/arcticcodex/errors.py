@@ -5,7 +5,7 @@
     ArcticCodexError                 base: catch this to catch everything below
     ├── UserError                    the input or the set-up is wrong; the message says how to fix it
     │   ├── ConfigError              arcticcodex.toml or an option is invalid
-    │   ├── WorkspaceNotFoundError        no workspace here, above here, or where --workspace points
+    │   ├── WorkspaceNotFoundError   no workspace here, above here, or where --workspace points
     │   ├── ForgeError               ForgeNumerics-S text or values are wrong (code, place, hint)
     │   │   ├── ParseError           text that is not valid ForgeNumerics-S
     │   │   ├── ValidationError      a well-formed frame that breaks its TYPE's schema

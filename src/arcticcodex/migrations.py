@@ -19,6 +19,7 @@ refused rather than guessed at.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from datetime import UTC, datetime
 from .errors import MigrationError
 
 MigrationStep = Callable[[sqlite3.Connection], None]
+
+_SQL_COMMENT = re.compile(r"--[^\n]*|/\*.*?(?:\*/|\Z)", re.DOTALL)
 
 _LEDGER = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -124,14 +127,21 @@ class Migrations:
 
 
 def run_script(conn: sqlite3.Connection, script: str) -> None:
-    """Execute each statement of ``script`` inside the current transaction (unlike executescript)."""
+    """Execute each statement of ``script`` inside the current transaction (unlike executescript).
+
+    A statement ends at a ``;`` that :func:`sqlite3.complete_statement` agrees ends one (not one in a
+    string, a comment or a trigger body), so several statements may share a line; comments after the
+    last statement are ignored, and anything else left over is an incomplete statement.
+    """
+    pieces = script.split(";")
     statement = ""
-    for line in script.splitlines(keepends=True):
-        statement += line
+    for piece in pieces[:-1]:
+        statement += piece + ";"
         if sqlite3.complete_statement(statement):
             conn.execute(statement)
             statement = ""
-    if statement.strip():
+    statement += pieces[-1]
+    if _SQL_COMMENT.sub("", statement).strip():
         raise ValueError(f"incomplete SQL statement at the end of the script: {statement.strip()[:60]!r}")
 
 

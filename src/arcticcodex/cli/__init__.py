@@ -39,7 +39,7 @@ class ArcticCodexGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ArcticCodexError as error:
-            if os.environ.get(RAISE_ERRORS_ENV):
+            if os.environ.get(RAISE_ERRORS_ENV, "").strip().lower() not in ("", "0", "false", "no", "off"):
                 raise
             raise CliError(str(error)) from error
 

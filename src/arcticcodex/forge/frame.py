@@ -83,16 +83,12 @@ class Frame:
 
     def to_text(self) -> str:
         """The canonical text of this frame (one line, no whitespace outside literals)."""
-        parts: list[str] = [FRAME_START]
-        parts.append(
-            FIELD_SEP.join(
-                WORD_MODE + key + TOKEN_SEP + self.header[key].to_text() for key in sorted(self.header)
-            )
+        header = self.header
+        fields = FIELD_SEP.join(
+            [f"{WORD_MODE}{key}{TOKEN_SEP}{header[key].to_text()}" for key in sorted(header)]
         )
-        parts.append(HEADER_PAYLOAD_SEP)
-        parts.append(TOKEN_SEP.join(item.to_text() for item in self.payload))
-        parts.append(FRAME_END)
-        return "".join(parts)
+        items = TOKEN_SEP.join([item.to_text() for item in self.payload])
+        return f"{FRAME_START}{fields}{HEADER_PAYLOAD_SEP}{items}{FRAME_END}"
 
     def to_bytes(self) -> bytes:
         """UTF-8 of :meth:`to_text`: the exact bytes a signature over this frame covers."""

@@ -80,8 +80,8 @@ def int_to_trits(value: int) -> str:
     """Shortest trit string for ``value`` ≥ 0 (``⊙`` for zero, never a leading zero otherwise)."""
     if value < 0:
         raise ValueError("int_to_trits needs a non-negative integer")
-    if value == 0:
-        return TRIT_0
+    if value < _TABLE_LIMIT:
+        return _TRIT_TABLE[value]
     chunks: list[str] = []
     while value:
         value, low = divmod(value, _SMALL_POWER)
@@ -104,3 +104,10 @@ def _small_to_ascii(value: int) -> str:
         value, low = divmod(value, 3**7)
         groups.append(_BYTE_TRITS[low])
     return "".join(reversed(groups))[-_SMALL_WIDTH:]
+
+
+_TABLE_LIMIT = 3**9  # indexes, counts, scales and short decimals: looked up, not computed
+_TRIT_TABLE = [
+    (_BYTE_TRITS[n // 3**7] + _BYTE_TRITS[n % 3**7]).lstrip("0") or "0" for n in range(_TABLE_LIMIT)
+]
+_TRIT_TABLE = [digits.translate(_FROM_DIGIT) for digits in _TRIT_TABLE]

@@ -22,7 +22,7 @@ from decimal import Decimal, InvalidOperation
 
 from ..errors import EncodeError
 from . import codes
-from .blob import encode_blob
+from .blob import encode_blob_token
 from .numbers import (
     decimal_parts,
     encode_decimal,
@@ -35,7 +35,6 @@ from .symbols import (
     LITERAL_CLOSE,
     LITERAL_OPEN,
     NUMBER_MODE,
-    PROFILE_BLOB_T,
     PROFILE_DECIMAL_T,
     PROFILE_FLOAT_T,
     PROFILE_INT_S3,
@@ -130,12 +129,14 @@ class Dec:
         try:
             decimal = value if isinstance(value, Decimal) else Decimal(value)
             negative, scale, magnitude = decimal_parts(decimal)
-        except (InvalidOperation, ValueError) as exc:
+        except InvalidOperation:
             raise EncodeError(
-                codes.OUT_OF_RANGE if isinstance(exc, ValueError) else codes.INVALID_ARGUMENT,
-                f"{value!r} is not a finite decimal number ({exc})",
+                codes.INVALID_ARGUMENT,
+                f"{value!r} is not a decimal number",
                 hint="write it like 12.5, -0.001 or 1e-3",
             ) from None
+        except ValueError as exc:
+            raise EncodeError(codes.OUT_OF_RANGE, f"{value!r} cannot be a DECIMAL-T: {exc}") from None
         object.__setattr__(self, "negative", negative)
         object.__setattr__(self, "scale", scale)
         object.__setattr__(self, "magnitude", magnitude)
@@ -212,7 +213,7 @@ class Blob:
         return f"Blob({self.data[:32]!r}{'…' if len(self.data) > 32 else ''}, {len(self.data)} bytes)"
 
     def to_text(self) -> str:
-        return NUMBER_MODE + PROFILE_BLOB_T + encode_blob(self.data)
+        return encode_blob_token(self.data)
 
 
 Token = Text | UInt | SInt | Dec | Float | Blob

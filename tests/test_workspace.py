@@ -1,0 +1,268 @@
+"""Workspaces: ``arcticcodex init``, discovery, ``arcticcodex.toml`` and the database."""
+
+from __future__ import annotations
+
+import stat
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from arcticcodex.cli import cli
+from arcticcodex.config import CONFIG_NAME, CONFIG_TEMPLATE, WORKSPACE_ENV
+from arcticcodex.errors import ConfigError, StoreError, UserError, WorkspaceNotFoundError
+from arcticcodex.workspace import DATABASE_NAME, Workspace
+
+
+def invoke(*args: str, code: int = 0) -> Result:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.output
+    return result
+
+
+def assert_layout(root: Path, data_dir: str = ".arcticcodex") -> None:
+    data = root / data_dir
+    assert (root / CONFIG_NAME).is_file()
+    assert (data / DATABASE_NAME).is_file()
+    assert (data / "keys").is_dir()
+    assert stat.S_IMODE((data / "keys").stat().st_mode) == 0o700
+    assert (data / "runs").is_dir()
+
+
+def keys_dir_used(*args: str) -> Path:
+    """The keys folder of the workspace a command discovered (``keys list`` names it)."""
+    out = invoke(*args, "keys", "list").stdout
+    prefix = "No keys in "
+    assert out.startswith(prefix), out
+    return Path(out[len(prefix) :].split(";")[0])
+
+
+# --- init ----------------------------------------------------------------------------------------
+
+
+def test_init_directory_creates_config_and_data_folder(tmp_path: Path) -> None:
+    result = invoke("init", "proj")
+    root = tmp_path / "proj"
+    assert_layout(root)
+    assert (root / CONFIG_NAME).read_text(encoding="utf-8") == CONFIG_TEMPLATE.format(data_dir=".arcticcodex")
+    assert f"Created workspace {root}" in result.stdout
+    assert str(root / ".arcticcodex" / DATABASE_NAME) in result.stdout
+    assert sorted(path.name for path in root.iterdir()) == [".arcticcodex", CONFIG_NAME]  # no temp files
+
+
+def test_init_defaults_to_the_current_folder_or_the_workspace_option(tmp_path: Path) -> None:
+    invoke("init")
+    assert_layout(tmp_path)
+    invoke("-w", str(tmp_path / "elsewhere"), "init")
+    assert_layout(tmp_path / "elsewhere")
+    invoke("--workspace", str(tmp_path / "a" / "b"), "init")
+    assert_layout(tmp_path / "a" / "b")
+
+
+def test_init_custom_data_dir(tmp_path: Path) -> None:
+    invoke("init", "proj", "--data-dir", "state")
+    assert_layout(tmp_path / "proj", "state")
+    workspace = Workspace.open(tmp_path / "proj")
+    assert workspace.data_dir == tmp_path / "proj" / "state"
+    assert 'data_dir = "state"' in (tmp_path / "proj" / CONFIG_NAME).read_text(encoding="utf-8")
+
+
+def test_second_init_changes_no_configuration(tmp_path: Path) -> None:
+    invoke("init", "proj")
+    config = tmp_path / "proj" / CONFIG_NAME
+    edited = config.read_text(encoding="utf-8").replace('# key = "dataset"', 'key = "dataset"')
+    config.write_text(edited + "\n# my own note\n", encoding="utf-8")
+    before = Workspace.open(tmp_path / "proj").meta()
+    (tmp_path / "proj" / ".arcticcodex" / "runs").rmdir()
+    (tmp_path / "proj" / ".arcticcodex" / "keys").chmod(0o755)
+
+    result = invoke("init", "proj", "--data-dir", "other")
+    assert "already exists" in result.stdout
+    assert "Created" not in result.stdout
+    assert config.read_text(encoding="utf-8") == edited + "\n# my own note\n"
+    assert not (tmp_path / "proj" / "other").exists()
+    assert_layout(tmp_path / "proj")  # the layout is completed and keys/ made private again
+    workspace, created = Workspace.init(tmp_path / "proj")
+    assert created is False
+    assert workspace.config.signing_key == "dataset"
+    assert workspace.meta() == before  # the same database, not a fresh one
+
+
+def test_workspace_init_api(tmp_path: Path) -> None:
+    workspace, created = Workspace.init(tmp_path / "new" / "nested")
+    assert created is True
+    assert workspace.root == tmp_path / "new" / "nested"
+    assert workspace.database_path == workspace.root / ".arcticcodex" / DATABASE_NAME
+    assert workspace.keys_dir == workspace.data_dir / "keys"
+    assert workspace.runs_dir == workspace.data_dir / "runs"
+    assert_layout(workspace.root)
+    assert repr(workspace) == f"Workspace({str(workspace.root)!r})"
+
+
+def test_meta_has_an_id_and_creation_time(workspace: Workspace) -> None:
+    meta = workspace.meta()
+    assert uuid.UUID(meta["workspace_id"]).version == 4
+    created = datetime.fromisoformat(meta["created_at"])
+    assert created.tzinfo is not None
+    assert workspace.meta() == meta  # stable across connections
+
+
+def test_data_dir_is_relative_to_the_config_not_the_cwd(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "away").mkdir()
+    monkeypatch.chdir(tmp_path / "away")
+    assert Workspace.open(workspace.root).data_dir == workspace.root / ".arcticcodex"
+
+
+# --- discovery -----------------------------------------------------------------------------------
+
+
+def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    here, from_env, from_option = (Workspace.init(tmp_path / name)[0] for name in ("here", "env", "opt"))
+    nested = here.root / "src" / "deeply" / "nested"
+    nested.mkdir(parents=True)
+    monkeypatch.chdir(nested)
+
+    # the current directory and its parents
+    assert keys_dir_used() == here.keys_dir
+    assert Workspace.discover().root == here.root
+
+    # ARCTICCODEX_WORKSPACE beats the current directory
+    monkeypatch.setenv(WORKSPACE_ENV, str(from_env.root))
+    assert keys_dir_used() == from_env.keys_dir
+    assert Workspace.discover().root == from_env.root
+
+    # --workspace / -w beats both
+    assert keys_dir_used("--workspace", str(from_option.root)) == from_option.keys_dir
+    assert keys_dir_used("-w", str(from_option.root)) == from_option.keys_dir
+    assert Workspace.discover(from_option.root).root == from_option.root
+
+
+def test_discovery_with_explicit_cwd_and_environ(tmp_path: Path) -> None:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    (workspace.root / "sub").mkdir()
+    assert Workspace.discover(cwd=workspace.root / "sub", environ={}).root == workspace.root
+    other, _ = Workspace.init(tmp_path / "other")
+    found = Workspace.discover(cwd=workspace.root / "sub", environ={WORKSPACE_ENV: str(other.root)})
+    assert found.root == other.root
+
+
+def test_the_option_and_environment_must_point_at_a_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Workspace.init(tmp_path)  # a workspace in the cwd is not a fallback for a wrong pointer
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    result = invoke("-w", str(empty), "keys", "list", code=1)
+    assert f"--workspace points at {empty}, which has no {CONFIG_NAME}" in result.stderr
+    assert f"arcticcodex init {empty}" in result.stderr
+
+    monkeypatch.setenv(WORKSPACE_ENV, str(tmp_path / "missing"))
+    result = invoke("keys", "list", code=1)
+    assert f"{WORKSPACE_ENV} points at {tmp_path / 'missing'}" in result.stderr
+    with pytest.raises(WorkspaceNotFoundError, match=WORKSPACE_ENV):
+        Workspace.discover()
+
+
+def test_no_workspace_found(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceNotFoundError) as caught:
+        Workspace.discover()
+    message = str(caught.value)
+    assert isinstance(caught.value, UserError)
+    for needle in (str(tmp_path), "arcticcodex init", "--workspace", WORKSPACE_ENV):
+        assert needle in message
+
+    result = invoke("keys", "list", code=1)
+    assert result.stdout == ""
+    assert result.stderr == f"Error: {message}\n"
+
+
+# --- arcticcodex.toml ----------------------------------------------------------------------------
+
+
+def write_config(root: Path, text: str) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / CONFIG_NAME
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path / "ws", "[workspace\ndata_dir = ")
+    with pytest.raises(ConfigError) as caught:
+        Workspace.open(tmp_path / "ws")
+    assert f"{path} is not valid TOML" in str(caught.value)
+
+    result = invoke("-w", str(tmp_path / "ws"), "keys", "list", code=1)
+    assert f"Error: {path} is not valid TOML" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[workspace]\ndata_dir = ""\n', "data_dir must be a non-empty string"),
+        ("[workspace]\ndata_dir = 5\n", "data_dir must be a non-empty string"),
+        ('[workspace]\ndata_dir = "  "\n', "data_dir must be a non-empty string"),
+        ('workspace = "flat"\n', "[workspace] must be a table"),
+        ("[signing]\nkey = 3\n", "[signing] key must be the name of a key"),
+        ('signing = ["a"]\n', "[signing] must be a table"),
+    ],
+)
+def test_bad_config_values_name_the_file(tmp_path: Path, text: str, message: str) -> None:
+    path = write_config(tmp_path / "ws", text)
+    with pytest.raises(ConfigError) as caught:
+        Workspace.discover(tmp_path / "ws")
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+    result = invoke("init", str(tmp_path / "ws"), code=1)
+    assert message in result.stderr
+
+
+def test_config_defaults(tmp_path: Path) -> None:
+    write_config(tmp_path / "ws", "")
+    workspace = Workspace.open(tmp_path / "ws")
+    assert workspace.data_dir == tmp_path / "ws" / ".arcticcodex"
+    assert workspace.config.signing_key is None
+
+
+def test_open_without_config(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="arcticcodex init"):
+        Workspace.open(tmp_path)
+
+
+# --- the database --------------------------------------------------------------------------------
+
+
+def test_corrupt_database_gives_store_error_with_a_fix(workspace: Workspace) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(f"{workspace.database_path}{suffix}").unlink(missing_ok=True)
+    workspace.database_path.write_bytes(b"this is not an SQLite database\x00\xff" * 200)
+    with pytest.raises(StoreError) as caught:
+        workspace.connect()
+    message = str(caught.value)
+    assert str(workspace.database_path) in message
+    assert "not a usable SQLite database" in message
+    assert "move it aside" in message and "arcticcodex init" in message
+    with pytest.raises(StoreError):
+        workspace.meta()
+
+    result = invoke("init", str(workspace.root), code=1)
+    assert "not a usable SQLite database" in result.stderr
+
+
+def test_connect_is_autocommit_wal_with_foreign_keys(workspace: Workspace) -> None:
+    conn = workspace.connect()
+    try:
+        assert conn.isolation_level is None
+        assert not conn.in_transaction
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA foreign_keys").fetchone() == (1,)
+        rows = conn.execute("SELECT migration_set, number FROM schema_migrations").fetchall()
+        assert ("workspace", 1) in rows
+    finally:
+        conn.close()
