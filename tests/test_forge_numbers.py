@@ -319,3 +319,10 @@ def test_blob_t_astral_character_ends_the_run() -> None:
     with pytest.raises(ParseError) as info:
         parse_token("≗Φ⊙" + "⊗⊙⊙⊗" * 2000 + "🦊" + "⊗⊙⊙⊗")
     assert (info.value.code, info.value.column) == ("PARSE_006", 4 + 8000)
+
+
+def test_spec_float_example_is_wrong_too() -> None:
+    """The spec writes 7.5 as 2.1₃ × 3¹; but 2.1₃ × 3 = 21₃ = 7.  7.5 = 21.111…₃ has no finite form."""
+    assert parse_token("≗⊗⊙⊙◦⊙⊗◽Φ⊗") == Float(7.0)
+    assert parse_token(Float(7.5).to_text()) == Float(7.5)
+    assert len(Float(7.5).to_text()) > len(Float(7.0).to_text())
