@@ -82,9 +82,7 @@ def blob_benchmark(megabytes: int, repeats: int) -> bool:
     if sample_token != Blob(sample).to_text() or bit_by_bit_decode(sample_token) != sample:
         raise SystemExit("peer converter disagrees with the codec")
     peer_encode = len(sample) / median_seconds(lambda: bit_by_bit_encode(sample), max(3, repeats // 2)) / 1e6
-    peer_decode = (
-        len(sample) / median_seconds(lambda: bit_by_bit_decode(sample_token), max(3, repeats // 2)) / 1e6
-    )
+    peer_decode = len(sample) / median_seconds(lambda: bit_by_bit_decode(sample_token), max(3, repeats // 2)) / 1e6
     print(f"BLOB-T, {megabytes} MiB random bytes, median of {repeats}:")
     for name, rate, peer in (("encode", encode, peer_encode), ("decode", decode, peer_decode)):
         print(

@@ -79,9 +79,7 @@ def valid_frames() -> list[Frame]:
 
 
 def test_decode_json_file_one_item_per_non_blank_line(tmp_path: Path) -> None:
-    source = write(
-        tmp_path / "a.fn", SAMPLE.to_text(), "", "   ", UInt(7).to_text(), Text("hi there").to_text()
-    )
+    source = write(tmp_path / "a.fn", SAMPLE.to_text(), "", "   ", UInt(7).to_text(), Text("hi there").to_text())
     assert decoded(str(source)) == [SAMPLE_JSON, 7, "hi there"]
 
 

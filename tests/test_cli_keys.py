@@ -118,9 +118,7 @@ def test_show_missing_key_says_how_to_create_one(workspace: Workspace) -> None:
     assert "no key named 'nope'" in result.output and "arcticcodex keys new nope" in result.output
 
 
-def test_export_public_loads_with_cryptography_and_matches_the_key_id(
-    workspace: Workspace, tmp_path: Path
-) -> None:
+def test_export_public_loads_with_cryptography_and_matches_the_key_id(workspace: Workspace, tmp_path: Path) -> None:
     run(workspace, "new", "dataset")
     key_id = KeyStore(workspace.keys_dir).info("dataset").key_id
     pem = run(workspace, "export-public", "dataset").stdout.encode()

@@ -101,9 +101,7 @@ def test_empty_frame() -> None:
         ("⧆∷" + "⧆∷" * 40 + "⧈" * 41, "PARSE_015", 1, 65, ""),
     ],
 )
-def test_parse_errors_are_structured_and_located(
-    text: str, code: str, line: int, column: int, hint_word: str
-) -> None:
+def test_parse_errors_are_structured_and_located(text: str, code: str, line: int, column: int, hint_word: str) -> None:
     with pytest.raises(ParseError) as info:
         parse_frame(text)
     error = info.value
@@ -159,11 +157,7 @@ def test_frame_construction_converts_python_values() -> None:
         ["word", "two words", 7, Decimal("-0"), 1e300],
     )
     assert frame.header["N"] == UInt(3) and frame.header["S"] == SInt(-2)
-    assert (
-        frame.header["D"] == Dec("1.5")
-        and frame.header["F"] == Float(0.5)
-        and frame.header["B"] == Blob(b"\x00")
-    )
+    assert frame.header["D"] == Dec("1.5") and frame.header["F"] == Float(0.5) and frame.header["B"] == Blob(b"\x00")
     assert parse_frame(frame.to_text()) == frame
 
 
@@ -179,9 +173,7 @@ def test_frame_construction_converts_python_values() -> None:
         ({}, ["line\nbreak"]),
     ],
 )
-def test_frame_construction_refuses_what_has_no_encoding(
-    header: dict[str, object], payload: list[object]
-) -> None:
+def test_frame_construction_refuses_what_has_no_encoding(header: dict[str, object], payload: list[object]) -> None:
     with pytest.raises(EncodeError):
         Frame(header, payload)
 

@@ -58,10 +58,7 @@ def test_own_legacy_cases(case: dict[str, Any]) -> None:
         assert parse_frame(case["expected"]) == frame  # the canonical text is strict ForgeNumerics-S
     elif kind == "legacy.float":
         args = case["input"]
-        assert (
-            legacy_float_value(args["sign_positive"], args["exponent"], args["mantissa_trits"])
-            == case["expected"]
-        )
+        assert legacy_float_value(args["sign_positive"], args["exponent"], args["mantissa_trits"]) == case["expected"]
     elif kind == "legacy.error":
         with pytest.raises(ParseError) as info:
             read_legacy(case["input"])
@@ -157,10 +154,7 @@ def _check_vector(v: dict[str, Any]) -> None:
         assert frame.header == {k: Text(val) for k, val in given["header"]}
     elif kind == "frame.parse":
         frame = read_legacy(given)
-        header = {
-            k: (parse_token(val) if val.startswith("≗") else Text(val.strip()))
-            for k, val in expected["header"]
-        }
+        header = {k: (parse_token(val) if val.startswith("≗") else Text(val.strip())) for k, val in expected["header"]}
         if "∷ ⊗⊙∴≛TYPE" in given:  # the original lost the header after a FLOAT-T: we read it
             assert frame.header["TYPE"] == Text("M") and frame.payload == (Text("a"),)
         elif "⟦a⦙b⟧" in given:  # the original split the literal: we keep it whole
@@ -183,10 +177,7 @@ def _check_vector(v: dict[str, Any]) -> None:
             )
             assert record["confidence"] == Decimal(str(given["confidence"]))
         elif kind == "frame.bridge_summary":
-            assert (
-                record["summary_text"] == given["summary_text"]
-                and record["created_at"] == given["created_at"]
-            )
+            assert record["summary_text"] == given["summary_text"] and record["created_at"] == given["created_at"]
         else:
             assert (record["instruction"], record["completion"]) == (
                 given["instruction"],

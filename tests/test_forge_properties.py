@@ -34,9 +34,9 @@ from arcticcodex.forge.tokens import LITERAL_FORBIDDEN_RE
 ALPHABET = "⊙⊗Φ⊛≛≗⧆⧈∷∴⦙⟦⟧◦◽"
 
 texts = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), max_size=40)
-words = st.text(
-    st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Zs")), min_size=1, max_size=12
-).filter(lambda w: Text(w).is_word)
+words = st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Zs")), min_size=1, max_size=12).filter(
+    lambda w: Text(w).is_word
+)
 doubles = st.integers(min_value=0, max_value=2**64 - 1).map(
     lambda bits: struct.unpack(">d", bits.to_bytes(8, "big"))[0]
 )
@@ -87,9 +87,7 @@ def test_float_t_mantissa_is_the_shortest(value: float) -> None:
     body = Float(value).to_text()[5:]  # after ≗⊗⊙, the sign trit and ◦
     mantissa = body.split("◽")[1]
     exponent_text = body[: body.index("◽")]
-    exponent = int(exponent_text[1:].translate(str.maketrans("⊙⊗Φ", "012")), 3) * (
-        -1 if exponent_text[0] == "⊗" else 1
-    )
+    exponent = int(exponent_text[1:].translate(str.maketrans("⊙⊗Φ", "012")), 3) * (-1 if exponent_text[0] == "⊗" else 1)
     assert mantissa[0] != "⊙" and mantissa[-1] != "⊙"
     n = len(mantissa) - 1  # one digit fewer
     if n == 0:
@@ -133,20 +131,9 @@ def _respell(frame: Frame, draw: st.DrawFn) -> str:
     keys = draw(st.permutations(sorted(frame.header)))
     for key in keys:
         fields.append(f"≛{key}{ws()}⦙{ws()}{_respell_token(frame.header[key], draw)}")
-    items = [
-        _respell(item, draw) if isinstance(item, Frame) else _respell_token(item, draw)
-        for item in frame.payload
-    ]
+    items = [_respell(item, draw) if isinstance(item, Frame) else _respell_token(item, draw) for item in frame.payload]
     return (
-        "⧆"
-        + ws()
-        + (ws() + "∴" + ws()).join(fields)
-        + ws()
-        + "∷"
-        + ws()
-        + (ws() + "⦙" + ws()).join(items)
-        + ws()
-        + "⧈"
+        "⧆" + ws() + (ws() + "∴" + ws()).join(fields) + ws() + "∷" + ws() + (ws() + "⦙" + ws()).join(items) + ws() + "⧈"
     )
 
 

@@ -58,9 +58,7 @@ def test_train_pair_round_trips_through_text_and_reader() -> None:
     assert back.quality == Decimal("0.92") and back.index == 3
     assert back.created_at == "2026-11-25T12:30:00Z"
     assert back.teachers == ("deepseek-chat", "local-judge")
-    assert back.evidence == (
-        EvidenceRef("doc-1#c0", "doc-1", CHUNK_HASH, span=(0, 120), source="notes/otters.md"),
-    )
+    assert back.evidence == (EvidenceRef("doc-1#c0", "doc-1", CHUNK_HASH, span=(0, 120), source="notes/otters.md"),)
 
 
 def test_train_pair_binds_everything_in_one_canonical_line() -> None:
@@ -104,9 +102,7 @@ def test_timestamps_are_normalised_to_utc() -> None:
     index=st.integers(min_value=0, max_value=10**9),
     instruction=st.text(max_size=200),
     completion=st.text(max_size=200),
-    teachers=st.lists(
-        st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1), max_size=3
-    ),
+    teachers=st.lists(st.text(st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp")), min_size=1), max_size=3),
 )
 def test_builder_output_always_satisfies_the_schema(
     quality: Decimal, index: int, instruction: str, completion: str, teachers: list[str]
@@ -131,9 +127,7 @@ def test_every_schema_has_a_builder_that_validates() -> None:
         "TRAIN_PAIR": pair(),
         "EVIDENCE": evidence_frame(EvidenceRef("c", "d", CHUNK_HASH)),
         "FACT": fact_frame(fact_id="f-1", subject="Otter", predicate="eats", obj="fish", confidence="0.750"),
-        "SUMMARY": summary_frame(
-            summary_id="s-1", text="Otters eat fish.\nMostly.", created_at=datetime.now(UTC)
-        ),
+        "SUMMARY": summary_frame(summary_id="s-1", text="Otters eat fish.\nMostly.", created_at=datetime.now(UTC)),
         "VECTOR": vector_frame([1, -2, Decimal("0.5"), 0.25]),
         "MATRIX": matrix_frame([[1, 2], [3, 4]]),
         "LOG": log_frame("info", "started", detail="pid 42", time=1700000000),

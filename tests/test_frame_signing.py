@@ -88,9 +88,7 @@ def test_any_edit_breaks_verification(change: dict[str, object]) -> None:
     verifier = seed_verifier()
     edited = rebuild(verifier.sign_frame(FACT, timestamp=WHEN), **change)
     assert not verifier.verify_frame(edited)
-    with pytest.raises(
-        SignatureError, match="does not verify: the frame, the signer or the timestamp was altered"
-    ):
+    with pytest.raises(SignatureError, match="does not verify: the frame, the signer or the timestamp was altered"):
         verifier.open_frame(edited)
 
 

@@ -167,9 +167,7 @@ def test_ambiguous_prefix_lists_the_candidates(store: KeyStore) -> None:
 
 
 def test_missing_key_lists_what_exists_and_how_to_create(store: KeyStore) -> None:
-    with pytest.raises(
-        KeyFileError, match=r"keys there: none yet; create one with `arcticcodex keys new dataset`"
-    ):
+    with pytest.raises(KeyFileError, match=r"keys there: none yet; create one with `arcticcodex keys new dataset`"):
         store.signer("dataset")
     store.create("one")
     store.create("two")
@@ -200,9 +198,7 @@ def test_group_readable_private_key_is_refused_with_the_chmod_hint(store: KeySto
         b"-----BEGIN ARCTICCODEX HMAC-SHA256 KEY-----\n!!!\n-----END ARCTICCODEX HMAC-SHA256 KEY-----\n",
     ],
 )
-def test_corrupted_key_file_names_the_file_and_the_fix(
-    store: KeyStore, algorithm: str, content: bytes
-) -> None:
+def test_corrupted_key_file_names_the_file_and_the_fix(store: KeyStore, algorithm: str, content: bytes) -> None:
     store.create("dataset", algorithm)
     path = store.private_key_path("dataset")
     path.write_bytes(content)

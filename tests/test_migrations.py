@@ -35,9 +35,7 @@ def tables(conn: sqlite3.Connection) -> set[str]:
 
 
 def ledger(conn: sqlite3.Connection, name: str) -> list[tuple[int, str]]:
-    rows = conn.execute(
-        "SELECT number, name FROM schema_migrations WHERE migration_set = ? ORDER BY number", (name,)
-    )
+    rows = conn.execute("SELECT number, name FROM schema_migrations WHERE migration_set = ? ORDER BY number", (name,))
     return [(number, step) for number, step in rows]
 
 

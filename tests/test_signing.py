@@ -144,9 +144,7 @@ def test_protocols_and_algorithms() -> None:
 
 def test_reprs_hold_no_key_material() -> None:
     key = Ed25519PrivateKey.generate()
-    raw = key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
+    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     signer = Ed25519Signer(key)
     assert raw.hex() not in repr(signer)
     assert repr(signer) == f"Ed25519Signer(key_id={signer.key_id!r})"

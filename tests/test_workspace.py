@@ -151,9 +151,7 @@ def test_discovery_with_explicit_cwd_and_environ(tmp_path: Path) -> None:
     assert found.root == other.root
 
 
-def test_the_option_and_environment_must_point_at_a_workspace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_option_and_environment_must_point_at_a_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Workspace.init(tmp_path)  # a workspace in the cwd is not a fallback for a wrong pointer
     empty = tmp_path / "empty"
     empty.mkdir()

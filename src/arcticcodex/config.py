@@ -60,9 +60,7 @@ class Config:
         signing = _table(raw, "signing", path)
         data_dir = workspace.get("data_dir", DEFAULT_DATA_DIR)
         if not isinstance(data_dir, str) or not data_dir.strip():
-            raise ConfigError(
-                f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}"
-            )
+            raise ConfigError(f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}")
         key = signing.get("key")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise ConfigError(f'{path}: [signing] key must be the name of a key in keys/, e.g. "dataset"')

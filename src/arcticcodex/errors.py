@@ -6,6 +6,7 @@
     ├── UserError                    the input or the set-up is wrong; the message says how to fix it
     │   ├── ConfigError              arcticcodex.toml or an option is invalid
     │   ├── WorkspaceNotFoundError   no workspace here, above here, or where --workspace points
+    │   ├── RecordNotFoundError      no live vault record has this id (never existed, or forgotten)
     │   ├── ForgeError               ForgeNumerics-S text or values are wrong (code, place, hint)
     │   │   ├── ParseError           text that is not valid ForgeNumerics-S
     │   │   ├── ValidationError      a well-formed frame that breaks its TYPE's schema
@@ -36,6 +37,7 @@ __all__ = [
     "KeyFileError",
     "MigrationError",
     "ParseError",
+    "RecordNotFoundError",
     "SignatureError",
     "SourceLocation",
     "StoreError",
@@ -59,6 +61,10 @@ class ConfigError(UserError):
 
 class WorkspaceNotFoundError(UserError):
     """No workspace could be found from the current directory, --workspace or ARCTICCODEX_WORKSPACE."""
+
+
+class RecordNotFoundError(UserError):
+    """No live record has this id: it never existed, or it was forgotten."""
 
 
 class KeyFileError(UserError):

@@ -109,8 +109,7 @@ class Migrations:
                     continue
                 migration.step(conn)
                 conn.execute(
-                    "INSERT INTO schema_migrations (migration_set, number, name, applied_at)"
-                    " VALUES (?, ?, ?, ?)",
+                    "INSERT INTO schema_migrations (migration_set, number, name, applied_at) VALUES (?, ?, ?, ?)",
                     (self.name, migration.number, migration.name, datetime.now(UTC).isoformat()),
                 )
                 conn.execute("COMMIT")

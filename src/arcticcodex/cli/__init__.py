@@ -65,8 +65,7 @@ pass_state = click.make_pass_decorator(CliState)
     "--workspace",
     "-w",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Workspace folder (default: ARCTICCODEX_WORKSPACE, else the nearest folder upwards holding "
-    "arcticcodex.toml).",
+    help="Workspace folder (default: ARCTICCODEX_WORKSPACE, else the nearest folder upwards holding arcticcodex.toml).",
 )
 @click.version_option(__version__, "-V", "--version", prog_name="arcticcodex")
 @click.pass_context
@@ -83,11 +82,12 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from . import forge, keys, workspace
+    from . import forge, keys, vault, workspace
 
     cli.add_command(workspace.init)
     cli.add_command(forge.forge)
     cli.add_command(keys.keys)
+    cli.add_command(vault.vault)
 
 
 _register_commands()

@@ -112,12 +112,8 @@ def _encode_argument(value: str, kind: str) -> Item:
 
 @forge.command(context_settings={"ignore_unknown_options": True})
 @click.argument("values", nargs=-1)
-@click.option(
-    "--as", "kind", type=click.Choice(_KINDS), default="auto", show_default=True, help="Profile of VALUES."
-)
-@click.option(
-    "--input", "source", type=click.File("r", encoding="utf-8"), help="Read JSON values, one per line."
-)
+@click.option("--as", "kind", type=click.Choice(_KINDS), default="auto", show_default=True, help="Profile of VALUES.")
+@click.option("--input", "source", type=click.File("r", encoding="utf-8"), help="Read JSON values, one per line.")
 def encode(values: tuple[str, ...], kind: str, source: IO[str] | None) -> None:
     """Encode values as canonical tokens or frames, one per line.
 
@@ -200,9 +196,7 @@ def decode(source: IO[str], as_json: bool, legacy: bool) -> None:
             for line in _describe(item):
                 click.echo(line)
         return
-    items = [
-        json.dumps(token_to_json(item), ensure_ascii=False) for _, item in _read_all(source, legacy=legacy)
-    ]
+    items = [json.dumps(token_to_json(item), ensure_ascii=False) for _, item in _read_all(source, legacy=legacy)]
     click.echo("[" + ",\n ".join(items) + "]")
 
 

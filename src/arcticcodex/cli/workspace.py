@@ -12,9 +12,7 @@ from ..workspace import Workspace
 
 @click.command()
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--data-dir", default=".arcticcodex", show_default=True, help="Data folder name, inside DIRECTORY."
-)
+@click.option("--data-dir", default=".arcticcodex", show_default=True, help="Data folder name, inside DIRECTORY.")
 @click.pass_context
 def init(ctx: click.Context, directory: Path | None, data_dir: str) -> None:
     """Create a workspace in DIRECTORY (default: --workspace, else the current folder).

@@ -92,10 +92,7 @@ def scan_blob(text: str, start: int, ends_token: Callable[[str], bool]) -> tuple
         whole = run - run % 4
         quads = pairs[:whole].reshape(-1, 4)
         out += (
-            (quads[:, 0] << _WEIGHTS[0])
-            | (quads[:, 1] << _WEIGHTS[1])
-            | (quads[:, 2] << _WEIGHTS[2])
-            | quads[:, 3]
+            (quads[:, 0] << _WEIGHTS[0]) | (quads[:, 1] << _WEIGHTS[1]) | (quads[:, 2] << _WEIGHTS[2]) | quads[:, 3]
         ).tobytes()
         position += run
         if run < chunk:  # the run ended inside this piece (or the text did)

@@ -84,9 +84,7 @@ class Frame:
     def to_text(self) -> str:
         """The canonical text of this frame (one line, no whitespace outside literals)."""
         header = self.header
-        fields = FIELD_SEP.join(
-            [f"{WORD_MODE}{key}{TOKEN_SEP}{header[key].to_text()}" for key in sorted(header)]
-        )
+        fields = FIELD_SEP.join([f"{WORD_MODE}{key}{TOKEN_SEP}{header[key].to_text()}" for key in sorted(header)])
         items = TOKEN_SEP.join([item.to_text() for item in self.payload])
         return f"{FRAME_START}{fields}{HEADER_PAYLOAD_SEP}{items}{FRAME_END}"
 
@@ -175,9 +173,7 @@ def item_from_json(value: object) -> Item:
 def _header_from_json(key: str, value: object) -> Token:
     item = item_from_json(value)
     if isinstance(item, Frame):
-        raise EncodeError(
-            codes.INVALID_ARGUMENT, f"header field {key} holds a frame; frames go in the payload"
-        )
+        raise EncodeError(codes.INVALID_ARGUMENT, f"header field {key} holds a frame; frames go in the payload")
     return item
 
 
@@ -187,9 +183,7 @@ def _json_float(value: object, _: bool) -> Token:
         return Float(named[value.lower()])
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Float(float(value))
-    raise EncodeError(
-        codes.INVALID_ARGUMENT, f"float must be a number, 'nan', 'inf' or '-inf', not {value!r}"
-    )
+    raise EncodeError(codes.INVALID_ARGUMENT, f"float must be a number, 'nan', 'inf' or '-inf', not {value!r}")
 
 
 def _json_bytes(decoder: Callable[[str], bytes]) -> Callable[[object, bool], Token]:
@@ -221,9 +215,7 @@ def _json_text(value: object, _: bool) -> Token:
 
 def _json_decimal(value: object, _: bool) -> Token:
     if isinstance(value, float):
-        raise EncodeError(
-            codes.INVALID_ARGUMENT, "write decimals as strings ('0.1'): a JSON float is inexact"
-        )
+        raise EncodeError(codes.INVALID_ARGUMENT, "write decimals as strings ('0.1'): a JSON float is inexact")
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise EncodeError(codes.INVALID_ARGUMENT, f"decimal must be a string such as '0.95', not {value!r}")
     return Dec(value)

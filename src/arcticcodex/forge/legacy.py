@@ -73,9 +73,7 @@ def read_legacy(text: str) -> Frame:
     try:
         split_at = next(i for i, (sep, _, _) in enumerate(pieces) if sep == HEADER_PAYLOAD_SEP)
     except StopIteration:
-        raise fail(
-            codes.MISSING_HEADER_PAYLOAD_SEP, "the frame has no ∷ between header and payload", 1
-        ) from None
+        raise fail(codes.MISSING_HEADER_PAYLOAD_SEP, "the frame has no ∷ between header and payload", 1) from None
     header: dict[str, Token] = {}
     fields: list[list[tuple[str, int]]] = [[]]
     for sep, piece, offset in pieces[:split_at]:
@@ -206,14 +204,10 @@ def _legacy_float(body: str) -> float:
         raise BodyError(codes.RESERVED_SIGN, f"legacy FLOAT-T sign {head[0]!r} is not ⊙ or ⊗", 0)
     exponent_part = head[head.index(CONTROL_END) + 1 :]
     if len(exponent_part) < 2 or exponent_part[0] not in (TRIT_0, TRIT_1) or not is_trits(exponent_part[1:]):
-        raise BodyError(
-            codes.MALFORMED_NUMBER, "legacy FLOAT-T exponent is malformed", head.index(CONTROL_END) + 1
-        )
+        raise BodyError(codes.MALFORMED_NUMBER, "legacy FLOAT-T exponent is malformed", head.index(CONTROL_END) + 1)
     exponent = trits_to_int(exponent_part[1:]) * (-1 if exponent_part[0] == TRIT_1 else 1)
     if mantissa and not is_trits(mantissa):
-        raise BodyError(
-            codes.INVALID_TRIT_SEQUENCE, "legacy FLOAT-T mantissa holds a non-digit", len(head) + 3
-        )
+        raise BodyError(codes.INVALID_TRIT_SEQUENCE, "legacy FLOAT-T mantissa holds a non-digit", len(head) + 3)
     fraction = trits_to_int(mantissa) if mantissa else 0
     # (1 + fraction/3^n) · 3^e  =  (3^n + fraction) · 3^(e − n)
     value = ternary_to_float(3 ** len(mantissa) + fraction, exponent - len(mantissa))

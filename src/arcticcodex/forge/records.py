@@ -64,9 +64,7 @@ class EvidenceRef:
         _require(self.chunk_id, "CHUNK_ID", "the chunk id")
         _require(self.doc_id, "DOC_ID", "the document id")
         if not _HEX64.fullmatch(self.sha256):
-            raise ValidationError(
-                codes.VALUE_OUT_OF_RANGE, "SHA256 must be 64 lowercase hex digits", field="SHA256"
-            )
+            raise ValidationError(codes.VALUE_OUT_OF_RANGE, "SHA256 must be 64 lowercase hex digits", field="SHA256")
         if self.span is not None and not (0 <= self.span[0] <= self.span[1]):
             raise ValidationError(
                 codes.VALUE_OUT_OF_RANGE,
@@ -267,9 +265,7 @@ def fact_frame(
     return validate(Frame(header, payload))
 
 
-def summary_frame(
-    *, summary_id: str, text: str, created_at: datetime | str, convo_id: str | None = None
-) -> Frame:
+def summary_frame(*, summary_id: str, text: str, created_at: datetime | str, convo_id: str | None = None) -> Frame:
     header: dict[str, object] = {
         "TYPE": "SUMMARY",
         "SUMMARY_ID": summary_id,
@@ -304,9 +300,7 @@ def matrix_frame(rows: Sequence[Sequence[object]], *, dtype: str | None = None) 
     return validate(Frame(header, [to_token(value) for row in rows for value in row]))
 
 
-def log_frame(
-    severity: str, message: str, *, detail: str | None = None, time: int | datetime | None = None
-) -> Frame:
+def log_frame(severity: str, message: str, *, detail: str | None = None, time: int | datetime | None = None) -> Frame:
     header: dict[str, object] = {"TYPE": "LOG", "SEVERITY": severity.upper()}
     if isinstance(time, datetime):
         header["TIME"] = utc_timestamp(time)

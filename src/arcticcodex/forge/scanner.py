@@ -144,9 +144,7 @@ class _Parser:
         start = self.pos
         if self.peek() != FRAME_START:
             found = repr(self.peek()) if self.peek() else "the end of the text"
-            self.fail(
-                codes.INVALID_FRAME_START, f"expected ⧆ (frame start), found {found}", hint=_LEGACY_HINT
-            )
+            self.fail(codes.INVALID_FRAME_START, f"expected ⧆ (frame start), found {found}", hint=_LEGACY_HINT)
         if depth >= MAX_DEPTH:
             self.fail(codes.NESTING_TOO_DEEP, f"frames nested more than {MAX_DEPTH} deep")
         self.pos += 1

@@ -196,12 +196,7 @@ def _signed_payload(frame: Frame) -> Iterator[str]:
         yield "payload must be exactly one frame (the signed one)"
     sig, alg = frame.header.get("SIG"), frame.header.get("ALG")
     sizes = {"ed25519": 64, "hmac-sha256": 32}
-    if (
-        isinstance(sig, Blob)
-        and isinstance(alg, Text)
-        and alg.text in sizes
-        and len(sig.data) != sizes[alg.text]
-    ):
+    if isinstance(sig, Blob) and isinstance(alg, Text) and alg.text in sizes and len(sig.data) != sizes[alg.text]:
         yield f"SIG holds {len(sig.data)} bytes; an {alg.text} signature has {sizes[alg.text]}"
 
 
@@ -317,9 +312,7 @@ def _problems(frame: Frame, expected_type: str | None, path: str) -> Iterator[Va
         yield error(codes.REQUIRED_FIELD_MISSING, "frame has no TYPE header", "add ≛TYPE⦙≛<NAME>", "TYPE")
         return
     if expected_type is not None and frame_type != expected_type:
-        yield error(
-            codes.TYPE_MISMATCH, f"expected a {expected_type} frame, found {frame_type}", field_name="TYPE"
-        )
+        yield error(codes.TYPE_MISMATCH, f"expected a {expected_type} frame, found {frame_type}", field_name="TYPE")
         return
     schema = SCHEMAS.get(frame_type)
     if schema is None:
@@ -331,9 +324,7 @@ def _problems(frame: Frame, expected_type: str | None, path: str) -> Iterator[Va
         value = frame.header.get(key)
         if value is None:
             if spec.required:
-                yield error(
-                    codes.REQUIRED_FIELD_MISSING, f"{where}frame lacks the {key} header", spec.doc, key
-                )
+                yield error(codes.REQUIRED_FIELD_MISSING, f"{where}frame lacks the {key} header", spec.doc, key)
             continue
         if not isinstance(value, spec.kinds):
             allowed = " or ".join(kind.__name__ for kind in spec.kinds)

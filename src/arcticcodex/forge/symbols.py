@@ -92,9 +92,7 @@ def int_to_trits(value: int) -> str:
 
 _SMALL_WIDTH = 38  # 3**38 < 2**63, so each chunk is a machine-sized int
 _SMALL_POWER = 3**_SMALL_WIDTH
-_BYTE_TRITS = [
-    "".join("012"[(n // 3**p) % 3] for p in range(6, -1, -1)) for n in range(3**7)
-]  # 7-trit groups
+_BYTE_TRITS = ["".join("012"[(n // 3**p) % 3] for p in range(6, -1, -1)) for n in range(3**7)]  # 7-trit groups
 
 
 def _small_to_ascii(value: int) -> str:
@@ -107,7 +105,5 @@ def _small_to_ascii(value: int) -> str:
 
 
 _TABLE_LIMIT = 3**9  # indexes, counts, scales and short decimals: looked up, not computed
-_TRIT_TABLE = [
-    (_BYTE_TRITS[n // 3**7] + _BYTE_TRITS[n % 3**7]).lstrip("0") or "0" for n in range(_TABLE_LIMIT)
-]
+_TRIT_TABLE = [(_BYTE_TRITS[n // 3**7] + _BYTE_TRITS[n % 3**7]).lstrip("0") or "0" for n in range(_TABLE_LIMIT)]
 _TRIT_TABLE = [digits.translate(_FROM_DIGIT) for digits in _TRIT_TABLE]

@@ -177,9 +177,7 @@ class Float:
 
     def __post_init__(self) -> None:
         if isinstance(self.value, bool) or not isinstance(self.value, float | int):
-            raise EncodeError(
-                codes.INVALID_ARGUMENT, f"FLOAT-T needs a float, not {type(self.value).__name__}"
-            )
+            raise EncodeError(codes.INVALID_ARGUMENT, f"FLOAT-T needs a float, not {type(self.value).__name__}")
         if isinstance(self.value, int):
             try:
                 object.__setattr__(self, "value", float(self.value))

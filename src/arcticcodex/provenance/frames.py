@@ -63,9 +63,7 @@ class FrameVerifier:
         if private_key is not None and signer is not None:
             raise ConfigError("pass FrameVerifier either private_key= (an HMAC secret) or signer=, not both")
         if not isinstance(signer_id, str) or not signer_id.strip():
-            raise ConfigError(
-                'FrameVerifier needs a non-empty signer_id naming who signs, e.g. signer_id="teacher-01"'
-            )
+            raise ConfigError('FrameVerifier needs a non-empty signer_id naming who signs, e.g. signer_id="teacher-01"')
         if private_key is not None:
             signer = HmacSigner(private_key)
         if signer is None:
@@ -94,10 +92,7 @@ class FrameVerifier:
         return self._key.key_id
 
     def __repr__(self) -> str:
-        return (
-            f"FrameVerifier(signer_id={self._signer_id!r}, algorithm={self.algorithm!r}, "
-            f"key_id={self.key_id!r})"
-        )
+        return f"FrameVerifier(signer_id={self._signer_id!r}, algorithm={self.algorithm!r}, key_id={self.key_id!r})"
 
     # -- bytes ---------------------------------------------------------------------------------------
 
@@ -156,15 +151,12 @@ class FrameVerifier:
         algorithm, key_id = fields["ALG"], fields["KEY_ID"]
         if algorithm != self.algorithm:
             raise SignatureError(
-                f"the frame is signed with {algorithm}, this verifier holds an {self.algorithm} key "
-                f"({self.key_id})"
+                f"the frame is signed with {algorithm}, this verifier holds an {self.algorithm} key ({self.key_id})"
             )
         if key_id != self.key_id:
             raise SignatureError(f"the frame was signed with key {key_id}, this verifier holds {self.key_id}")
         signature = envelope.header["SIG"]
-        unsigned = Frame(
-            {key: value for key, value in envelope.header.items() if key != "SIG"}, envelope.payload
-        )
+        unsigned = Frame({key: value for key, value in envelope.header.items() if key != "SIG"}, envelope.payload)
         if not isinstance(signature, Blob) or not self._key.verify(_signed_bytes(unsigned), signature.data):
             raise SignatureError(
                 f"the signature of the frame signed by {fields['SIGNER']!r} at {fields['SIGNED_AT']} "
@@ -205,9 +197,7 @@ def parse_timestamp(timestamp: datetime | str) -> datetime:
         try:
             moment = datetime.fromisoformat(timestamp)
         except ValueError:
-            raise ValueError(
-                f"{timestamp!r} is not an ISO-8601 timestamp like 2025-12-20T10:00:00Z"
-            ) from None
+            raise ValueError(f"{timestamp!r} is not an ISO-8601 timestamp like 2025-12-20T10:00:00Z") from None
     elif isinstance(timestamp, datetime):
         moment = timestamp
     else:
@@ -225,9 +215,7 @@ def _envelope_fields(envelope: Frame) -> dict[str, str]:
     """The text header fields of a SIGNED envelope, after checking its whole shape."""
     unexpected = sorted(set(envelope.header) - set(ENVELOPE_FIELDS))
     if unexpected:
-        raise SignatureError(
-            f"a SIGNED frame has no field {unexpected[0]}; expected only {', '.join(ENVELOPE_FIELDS)}"
-        )
+        raise SignatureError(f"a SIGNED frame has no field {unexpected[0]}; expected only {', '.join(ENVELOPE_FIELDS)}")
     fields: dict[str, str] = {}
     for key in ("ALG", "KEY_ID", "SIGNED_AT", "SIGNER"):
         value = envelope.header.get(key)

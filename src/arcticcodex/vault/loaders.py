@@ -1,0 +1,350 @@
+"""Turn an imported file's bytes into the text the vault stores, chunks and cites.
+
+Chunk offsets index the *stored text* (``LoadedDocument.text``), and the integrity check re-derives
+chunks from it, so each loader's job is to produce that text deterministically from the bytes alone.
+Plain text and Markdown are stored exactly as decoded (strict UTF-8, no newline or BOM handling; a
+BOM stays as U+FEFF), so for those files the stored text's UTF-8 bytes *are* the file's bytes and a
+citation's byte range can be checked against the original file.  HTML, PDF and JSONL are rendered to
+text first; their offsets point into that rendering.
+
+Every problem a user can cause (wrong encoding, a broken or encrypted PDF, a bad JSONL line, an
+unsupported suffix) becomes a :class:`~arcticcodex.errors.UserError` naming the file, the place and the
+fix; nothing from :mod:`pypdf` or :mod:`json` escapes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from .chunker import iter_headings
+
+__all__ = ["SUPPORTED_SUFFIXES", "Conversation", "LoadedDocument", "Message", "load_document"]
+
+ROLES = ("system", "user", "assistant", "tool")
+_SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
+_MEDIA_TYPES = {
+    ".txt": "text/plain",
+    ".text": "text/plain",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".pdf": "application/pdf",
+    ".jsonl": "application/x-ndjson",
+}
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_MEDIA_TYPES)
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of an imported conversation; ``citations`` are chunk ids the source recorded."""
+
+    role: str
+    content: str
+    citations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """An imported conversation; ``external_id`` is the source's own id, if it had one."""
+
+    title: str
+    messages: tuple[Message, ...]
+    external_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedDocument:
+    """A file rendered for the vault: ``text`` is what chunk offsets index."""
+
+    title: str
+    text: str
+    media_type: str
+    conversations: tuple[Conversation, ...] = ()
+
+
+def load_document(path: Path, data: bytes) -> LoadedDocument:
+    """Render ``data`` (the bytes of ``path``) by the path's suffix; raise ``UserError`` if it can't be."""
+    suffix = path.suffix.lower()
+    media_type = _MEDIA_TYPES.get(suffix)
+    if media_type is None:
+        supported = " ".join(sorted(SUPPORTED_SUFFIXES))
+        raise UserError(
+            f"{path}: cannot import files ending in {suffix or '(no suffix)'!r}; supported suffixes are {supported}."
+        )
+    if media_type == "text/html":
+        return _load_html(path, data)
+    if media_type == "application/pdf":
+        return _load_pdf(path, data)
+    text = _decode(path, data)
+    if media_type == "application/x-ndjson":
+        return _load_jsonl(path, text)
+    title = _stem_title(path)
+    if media_type == "text/markdown":
+        title = next((heading for _, _, heading in iter_headings(text)), title)
+    return LoadedDocument(title=title, text=text, media_type=media_type)
+
+
+def _decode(path: Path, data: bytes, encoding: str = "utf-8") -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise UserError(
+            f"{path} is not valid {encoding}: byte {exc.start} (0x{data[exc.start]:02x}, line {line}) "
+            f"cannot be decoded. Convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 "
+            f"'{path.name}' > '{path.stem}.utf8{path.suffix}', and import the converted file."
+        ) from exc
+
+
+def _stem_title(path: Path) -> str:
+    return " ".join(path.stem.replace("-", " ").replace("_", " ").split()) or path.name
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- HTML ------------------------------------------------------------------------------------------
+
+_SKIPPED = frozenset({"script", "style", "noscript", "template", "head"})
+_HEAD_CONTENT = frozenset({"title", "meta", "link", "base", "style", "script", "noscript", "template"})
+_BLOCK_NAMES = (
+    "address article aside blockquote body br caption dd details dialog div dl dt fieldset figcaption "
+    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main nav ol p pre section summary "
+    "table tbody tfoot thead tr ul"
+)
+_BLOCKS = frozenset(_BLOCK_NAMES.split())
+_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
+_META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
+
+
+class _TextExtractor(HTMLParser):
+    """Collects visible text as paragraphs, plus the <title> and the first <h1>."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.paragraphs: list[str] = []
+        self.title = ""
+        self.first_h1 = ""
+        self._buffer: list[str] = []
+        self._skipping: list[str] = []  # open skipped elements, innermost last
+        self._in_title = self._in_h1 = self._h1_done = False
+        self._pre_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if "head" in self._skipping and tag not in _HEAD_CONTENT:
+            self._skipping.remove("head")  # </head> is optional: body content closes it
+        if tag == "title" and not self.title:
+            self._in_title = True
+        elif tag in _SKIPPED:
+            self._skipping.append(tag)
+        elif tag in ("td", "th"):
+            self._buffer.append(" ")
+        if tag in _BLOCKS:
+            self._flush()
+        if tag == "pre":
+            self._pre_depth += 1
+        elif tag == "h1" and not self._h1_done:
+            self._in_h1 = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self._skipping:
+            del self._skipping[len(self._skipping) - 1 - self._skipping[::-1].index(tag) :]
+        if tag in _BLOCKS:
+            self._flush()
+        if tag == "pre":
+            self._pre_depth = max(0, self._pre_depth - 1)
+        elif tag == "h1" and self._in_h1:
+            self._in_h1, self._h1_done = False, bool(self.first_h1.strip())
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._skipping:
+            self._buffer.append(data)
+            if self._in_h1:
+                self.first_h1 += data
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+    def _flush(self) -> None:
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        text = text.strip("\r\n").rstrip() if self._pre_depth else _HTML_SPACE.sub(" ", text).strip(" ")
+        if text.strip():
+            self.paragraphs.append(text)
+
+
+def _charset(label: str) -> str:
+    """The codec for a <meta> charset label; unknown or non-text codecs fall back to UTF-8."""
+    try:
+        name = codecs.lookup(label).name
+        b"".decode(name)  # rejects bytes-to-bytes codecs such as rot13 or zlib
+    except LookupError:
+        return "utf-8"  # browsers ignore a charset they do not know, too
+    if name.startswith("utf-16") or any(word in name for word in ("escape", "idna", "punycode")):
+        return "utf-8"  # <meta> can't truly declare UTF-16 (HTML says: read as UTF-8); the rest aren't charsets
+    return name
+
+
+def _load_html(path: Path, data: bytes) -> LoadedDocument:
+    encoding = "utf-8"
+    if data.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif declared := _META_CHARSET.search(data[:4096]):
+        encoding = _charset(declared.group(1).decode("ascii"))
+    parser = _TextExtractor()
+    parser.feed(_decode(path, data, encoding))
+    parser.close()
+    title = _one_line(parser.title) or _one_line(parser.first_h1) or _stem_title(path)
+    return LoadedDocument(title=title, text="\n\n".join(parser.paragraphs), media_type="text/html")
+
+
+# --- PDF -------------------------------------------------------------------------------------------
+
+
+def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
+    from pypdf import PdfReader  # imported here: only PDF imports pay for it
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UserError(
+                f"{path} is encrypted with a password. Save an unencrypted copy (e.g. qpdf --decrypt "
+                f"--password=… '{path.name}' decrypted.pdf) and import that."
+            )
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        metadata = reader.metadata
+        raw_title = metadata.title if metadata is not None else None
+    except UserError:
+        raise
+    except Exception as exc:  # pypdf raises many built-in types on malformed input, not only PyPdfError
+        raise UserError(
+            f"{path} could not be read as a PDF ({type(exc).__name__}: {exc}). The file may be damaged "
+            "or not a PDF; re-export or repair it (e.g. qpdf in.pdf repaired.pdf) and import it again."
+        ) from exc
+    text = _SURROGATES.sub("\ufffd", "\n\n".join(page for page in pages if page))
+    if not text.strip():
+        raise UserError(
+            f"{path} has no extractable text ({len(pages)} page(s)); it is probably scanned images. "
+            "Run OCR first (e.g. ocrmypdf in.pdf out.pdf) and import the result."
+        )
+    title = _one_line(raw_title) if isinstance(raw_title, str) else ""
+    return LoadedDocument(title=title or _stem_title(path), text=text, media_type="application/pdf")
+
+
+# --- JSONL conversations ---------------------------------------------------------------------------
+
+
+def _load_jsonl(path: Path, text: str) -> LoadedDocument:
+    single: list[Message] = []
+    conversations: list[Conversation] = []
+    first_shape: tuple[int, str] | None = None
+    for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+        if not line.strip():
+            continue
+        fail = partial(_line_error, path, number)
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise fail(f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        if not isinstance(record, dict):
+            raise fail(f"expected a JSON object, found {type(record).__name__}")
+        shape = "conversation" if "messages" in record or "conversations" in record else "message"
+        if first_shape is None:
+            first_shape = (number, shape)
+        elif shape != first_shape[1]:
+            raise fail(
+                f"a {shape} line in a file whose line {first_shape[0]} is a {first_shape[1]} line; "
+                "a file holds either one message per line or one conversation per line"
+            )
+        if shape == "message":
+            single.append(_message(record, fail))
+            continue
+        sharegpt = "conversations" in record and "messages" not in record
+        turns = record["conversations" if sharegpt else "messages"]
+        if not isinstance(turns, list) or not turns:
+            raise fail("'messages'/'conversations' must be a non-empty list of message objects")
+        messages = tuple(_message(turn, fail, sharegpt=sharegpt) for turn in turns)
+        external_id = record.get("id")
+        if external_id is not None and not isinstance(external_id, str | int):
+            raise fail("'id' must be a string or a number")
+        title = record.get("title")
+        if title is not None and not isinstance(title, str):
+            raise fail("'title' must be a string")
+        conversations.append(
+            Conversation(
+                title=_one_line(_SURROGATES.sub("\ufffd", title or "")) or _derived_title(messages),
+                messages=messages,
+                external_id=None if external_id is None else str(external_id),
+            )
+        )
+    if single:
+        conversations.append(Conversation(title=_derived_title(tuple(single)), messages=tuple(single)))
+    if not conversations:
+        raise UserError(f"{path} contains no messages; add one JSON object per line.")
+    stem = _stem_title(path)
+    conversations = [
+        c if c.title else Conversation(stem if len(conversations) == 1 else f"{stem} {i}", c.messages, c.external_id)
+        for i, c in enumerate(conversations, start=1)
+    ]
+    return LoadedDocument(
+        title=conversations[0].title,
+        text="\n\n".join(_render(c) for c in conversations),
+        media_type="application/x-ndjson",
+        conversations=tuple(conversations),
+    )
+
+
+def _line_error(path: Path, number: int, problem: str) -> UserError:
+    return UserError(f"{path}, line {number}: {problem}.")
+
+
+def _message(record: Any, fail: Callable[[str], UserError], *, sharegpt: bool = False) -> Message:
+    if not isinstance(record, dict):
+        raise fail(f"a message must be a JSON object, found {type(record).__name__}")
+    role_key, content_key = ("from", "value") if sharegpt else ("role", "content")
+    allowed = _SHAREGPT_ROLES if sharegpt else {role: role for role in ROLES}
+    if role_key not in record or content_key not in record:
+        raise fail(f"a message needs both {role_key!r} and {content_key!r}")
+    role, content = record[role_key], record[content_key]
+    if not isinstance(role, str) or role not in allowed:
+        raise fail(f"unknown {role_key} {role!r}; expected one of {', '.join(allowed)}")
+    if not isinstance(content, str):
+        raise fail(f"{content_key!r} must be a string, found {type(content).__name__}")
+    key = "citations" if "citations" in record else "evidence"
+    citations = record.get(key, [])
+    if not isinstance(citations, list) or not all(isinstance(c, str) for c in citations):
+        raise fail(f"{key!r} must be a list of chunk id strings")
+    return Message(
+        role=allowed[role],
+        content=_SURROGATES.sub("\ufffd", content),
+        citations=tuple(_SURROGATES.sub("\ufffd", c) for c in citations),
+    )
+
+
+def _derived_title(messages: tuple[Message, ...]) -> str:
+    first = next((_one_line(m.content) for m in messages if m.role == "user" and m.content.strip()), "")
+    return first if len(first) <= 60 else first[:59].rstrip() + "…"
+
+
+def _render(conversation: Conversation) -> str:
+    lines = [f"# {conversation.title}"]
+    lines.extend(f"{m.role.capitalize()}: {m.content.strip()}".rstrip() for m in conversation.messages)
+    return "\n\n".join(lines)

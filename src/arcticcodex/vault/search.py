@@ -1,0 +1,401 @@
+"""Hybrid search: FTS5 BM25 and cosine over vectors, fused with reciprocal rank fusion.
+
+Neither ranker wins everywhere (BM25 finds error codes and identifiers, embeddings find paraphrases;
+see formats-signing-retrieval.md §3.6), so both run and their ranks are fused with reciprocal rank
+fusion: ``score = Σ wᵢ / (k + rankᵢ)``.  Ranks, not scores, are fused, so BM25's unbounded values
+never need calibrating against cosines.  Cormack et al. fixed k = 60 for fusing many deep TREC runs;
+with two rankers a top hit one of them is sure of must not drown under items both rank middling, so
+the default here is k = 20 (``[vault] rrf_k``; on the labelled fixture k = 60 is barely better than
+BM25 alone, k = 20 clearly is).  BM25's weight is doubled for queries that hold an identifier,
+where a lexical match is the only meaningful one.  A convex
+combination of normalised scores is available too (``[vault] fusion = "convex"``); on the project's
+labelled fixture it scores higher (see benchmarks/README.md), at the price of depending on score
+distributions.
+
+Vectors live in SQLite as float32 blobs; :class:`Searcher` keeps them as one NumPy matrix and
+reloads it only when the vault's generation counter says chunks or vectors changed, so a query is
+one matrix-vector product (exact, no approximate index: ~20 ms at 100k chunks on one core).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import UserError
+from .embeddings import from_blobs
+from .store import Vault
+
+Mode = Literal["hybrid", "bm25", "vector"]
+MODES: tuple[Mode, ...] = ("hybrid", "bm25", "vector")
+Fusion = Literal["rrf", "convex"]
+FUSIONS: tuple[Fusion, ...] = ("rrf", "convex")
+RRF_K = 20
+IDENTIFIER_BM25_WEIGHT = 2.0
+# Filter clauses (SearchFilters.sql) are built from constants with ? placeholders, never from user text.
+_FILTERED_CHUNKS = "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id"
+_CHUNK_ROWS = (
+    "SELECT c.rowid AS rowid, c.id, c.document_id, c.sequence, c.start_byte, c.end_byte, c.text, c.sha256,"
+    " d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.rowid IN ({})"
+)
+_TERM = re.compile(r"\w(?:[\w.\-:/]*\w)?")
+_STOPWORDS = frozenset(
+    (
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "did",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "of",
+        "on",
+        "or",
+        "so",
+        "that",
+        "the",
+        "their",
+        "there",
+        "these",
+        "this",
+        "to",
+        "was",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "you",
+        "your",
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    """Restrict a search: to documents, to sources matching a glob, to a date range (inclusive)."""
+
+    document_ids: tuple[str, ...] = ()
+    source_glob: str | None = None
+    since: str | None = None  # ISO date or time, compared with the file's date (else its import date)
+    until: str | None = None
+
+    def sql(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.document_ids:
+            clauses.append(f"d.id IN ({','.join('?' * len(self.document_ids))})")
+            params.extend(self.document_ids)
+        if self.source_glob:
+            clauses.append("d.source GLOB ?")
+            params.append(self.source_glob)
+        if self.since:
+            clauses.append("coalesce(d.source_modified_at, d.created_at) >= ?")
+            params.append(self.since)
+        if self.until:
+            clauses.append("substr(coalesce(d.source_modified_at, d.created_at), 1, length(?)) <= ?")
+            params.extend([self.until, self.until])
+        return " AND ".join(clauses), params
+
+    @property
+    def active(self) -> bool:
+        return bool(self.document_ids or self.source_glob or self.since or self.until)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One chunk found, with everything needed to cite it."""
+
+    rank: int
+    score: float
+    chunk_id: str
+    doc_id: str
+    source: str
+    title: str
+    sequence: int
+    start_byte: int
+    end_byte: int
+    sha256: str
+    text: str
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]  # [start, end) spans of the snippet that match the query
+    bm25_rank: int | None = None
+    vector_rank: int | None = None
+    cosine: float | None = None
+
+    @property
+    def citation(self) -> str:
+        return f"{self.source} [{self.chunk_id}, bytes {self.start_byte}–{self.end_byte}]"
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["highlights"] = [list(span) for span in self.highlights]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class EvidencePack:
+    """Numbered evidence for an agent or a teacher: what the answer may rely on, and how to cite it."""
+
+    query: str
+    items: tuple[SearchResult, ...] = field(default_factory=tuple)
+
+    def to_prompt(self) -> str:
+        """Evidence as prompt text: ``[1] (source, chunk) text`` blocks the model cites by number."""
+        blocks = [f"[{n}] ({item.source}, {item.chunk_id})\n{item.text}" for n, item in enumerate(self.items, 1)]
+        return "\n\n".join(blocks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"query": self.query, "items": [item.to_json() for item in self.items]}
+
+
+class Searcher:
+    """Searches one vault; keeps its vectors in memory between queries (see the module docstring)."""
+
+    def __init__(
+        self,
+        vault: Vault,
+        *,
+        fusion: Fusion | None = None,
+        rrf_k: int | None = None,
+        candidates: int = 100,
+    ) -> None:
+        self.vault = vault
+        self.fusion: Fusion = fusion or vault.fusion
+        if self.fusion not in FUSIONS:
+            raise UserError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
+        self.rrf_k = rrf_k if rrf_k is not None else vault.rrf_k
+        self.candidates = candidates
+        self._generation = -1
+        self._rowids = np.zeros(0, dtype=np.int64)
+        self._matrix = np.zeros((0, 0), dtype=np.float32)
+
+    def search(
+        self, query: str, *, k: int = 10, mode: Mode = "hybrid", filters: SearchFilters | None = None
+    ) -> list[SearchResult]:
+        if mode not in MODES:
+            raise UserError(f"search mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if k <= 0:
+            raise UserError("k must be a positive number of results")
+        filters = filters or SearchFilters()
+        pool = max(self.candidates, k)
+        bm25 = self._bm25(query, pool, filters) if mode in ("hybrid", "bm25") else []
+        vector = self._vector(query, pool, filters) if mode in ("hybrid", "vector") else []
+        bm25_rank = {rowid: rank for rank, (rowid, _) in enumerate(bm25, 1)}
+        vector_rank = {rowid: rank for rank, (rowid, _) in enumerate(vector, 1)}
+        cosines = dict(vector)
+        if self.fusion == "convex" and mode == "hybrid":
+            fused = convex_fusion(bm25, vector)
+        else:
+            fused = reciprocal_rank_fusion([bm25_rank, vector_rank], [bm25_weight(query), 1.0], self.rrf_k)
+        order = sorted(fused, key=lambda rowid: (-fused[rowid], rowid))[:k]
+        rows = self._chunk_rows(order)
+        terms = query_terms(query)
+        results = []
+        for position, rowid in enumerate(order, 1):
+            row = rows[rowid]
+            snippet, spans = highlight(row["text"], terms)
+            results.append(
+                SearchResult(
+                    rank=position,
+                    score=round(fused[rowid], 6),
+                    chunk_id=row["id"],
+                    doc_id=row["document_id"],
+                    source=row["source"],
+                    title=row["title"],
+                    sequence=row["sequence"],
+                    start_byte=row["start_byte"],
+                    end_byte=row["end_byte"],
+                    sha256=row["sha256"],
+                    text=row["text"],
+                    snippet=snippet,
+                    highlights=spans,
+                    bm25_rank=bm25_rank.get(rowid),
+                    vector_rank=vector_rank.get(rowid),
+                    cosine=round(cosines[rowid], 6) if rowid in cosines else None,
+                )
+            )
+        return results
+
+    def evidence_pack(self, query: str, *, k: int = 5, filters: SearchFilters | None = None) -> EvidencePack:
+        return EvidencePack(query=query, items=tuple(self.search(query, k=k, filters=filters)))
+
+    # -- the two rankers ------------------------------------------------------------------------
+
+    def _bm25(self, query: str, limit: int, filters: SearchFilters) -> list[tuple[int, float]]:
+        """(rowid, BM25 score) best first; FTS5's bm25() is negative, lower is better, so it is negated."""
+        expression = fts_query(query)
+        if not expression:
+            return []
+        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[Any] = [expression]
+        if filters.active:
+            clause, extra = filters.sql()
+            sql += f" AND rowid IN ({_FILTERED_CHUNKS} WHERE {clause})"
+            params += extra
+        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
+        return [(row[0], float(row[1])) for row in self.vault.conn.execute(sql, [*params, limit])]
+
+    def _vector(self, query: str, limit: int, filters: SearchFilters) -> list[tuple[int, float]]:
+        self._refresh()
+        if not len(self._rowids):
+            return []
+        vector = self.vault.embedder.embed([query])[0]
+        scores = self._matrix @ vector
+        if filters.active:
+            clause, params = filters.sql()
+            allowed = np.fromiter(
+                (
+                    row[0]
+                    for row in self.vault.conn.execute(
+                        f"{_FILTERED_CHUNKS} WHERE {clause}",
+                        params,
+                    )
+                ),
+                dtype=np.int64,
+            )
+            scores = np.where(np.isin(self._rowids, allowed), scores, -np.inf)
+        limit = min(limit, int(np.isfinite(scores).sum()))
+        if limit <= 0:
+            return []
+        top = np.argpartition(-scores, limit - 1)[:limit]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(self._rowids[i]), float(scores[i])) for i in top]
+
+    def _refresh(self) -> None:
+        generation = self.vault.generation()
+        if generation == self._generation:
+            return
+        rows = self.vault.conn.execute(
+            "SELECT c.rowid, e.vector, e.dimensions FROM chunks c JOIN embeddings e"
+            " ON e.content_sha256 = c.sha256 AND e.model = ? ORDER BY c.rowid",
+            (self.vault.model_name,),
+        ).fetchall()
+        dimensions = rows[0][2] if rows else 0
+        self._rowids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+        self._matrix = from_blobs([row[1] for row in rows], dimensions)
+        self._generation = generation
+
+    def _chunk_rows(self, rowids: Sequence[int]) -> dict[int, Any]:
+        if not rowids:
+            return {}
+        marks = ",".join("?" * len(rowids))
+        rows = self.vault.conn.execute(_CHUNK_ROWS.format(marks), list(rowids)).fetchall()
+        return {row["rowid"]: row for row in rows}
+
+
+# --- fusion --------------------------------------------------------------------------------------
+
+
+def reciprocal_rank_fusion(rankings: Sequence[dict[int, int]], weights: Sequence[float], k: int) -> dict[int, float]:
+    """``Σ wᵢ / (k + rankᵢ)`` over the rankings each item appears in (ranks are 1-based)."""
+    fused: dict[int, float] = {}
+    for ranks, weight in zip(rankings, weights, strict=True):
+        for rowid, rank in ranks.items():
+            fused[rowid] = fused.get(rowid, 0.0) + weight / (k + rank)
+    return fused
+
+
+def convex_fusion(
+    bm25: Sequence[tuple[int, float]], vector: Sequence[tuple[int, float]], alpha: float = 0.5
+) -> dict[int, float]:
+    """``α·cos' + (1−α)·bm25'`` with each score min-max normalised over its own candidate list.
+
+    Unlike RRF it keeps *how much* better the top hit was, which is what a lone exact identifier
+    match or a lone strong paraphrase match looks like (measured in benchmarks/README.md).
+    """
+
+    def normalise(scored: Sequence[tuple[int, float]]) -> dict[int, float]:
+        if not scored:
+            return {}
+        values = [score for _, score in scored]
+        low, high = min(values), max(values)
+        return {rowid: (score - low) / (high - low) if high > low else 1.0 for rowid, score in scored}
+
+    lexical, semantic = normalise(bm25), normalise(vector)
+    return {
+        rowid: alpha * semantic.get(rowid, 0.0) + (1 - alpha) * lexical.get(rowid, 0.0)
+        for rowid in lexical.keys() | semantic.keys()
+    }
+
+
+def bm25_weight(query: str) -> float:
+    """BM25's weight in RRF: doubled when the query holds an identifier (``E-4471``, ``max_batch``,
+    ``ORN7``, ``SLA``), which sentence embeddings split into meaningless word pieces while the
+    full-text index matches it exactly."""
+    return IDENTIFIER_BM25_WEIGHT if any(map(is_identifier, query_terms(query))) else 1.0
+
+
+def is_identifier(term: str) -> bool:
+    """A code, key, version or acronym rather than a word: holds a digit or ``_``, or is ALL CAPS."""
+    return any(ch.isdigit() for ch in term) or "_" in term or (len(term) >= 2 and term.isalpha() and term.isupper())
+
+
+# --- query text ----------------------------------------------------------------------------------
+
+
+def query_terms(query: str) -> list[str]:
+    """The words and identifiers of a query (``E-4471``, ``max_inflight_batches`` stay whole)."""
+    terms = [term for term in _TERM.findall(query) if term.lower() not in _STOPWORDS]
+    return terms or _TERM.findall(query)
+
+
+def fts_query(query: str) -> str:
+    """An FTS5 expression matching any term; each term is quoted, so user text is never syntax."""
+    return " OR ".join('"' + term.replace('"', '""') + '"' for term in dict.fromkeys(query_terms(query)))
+
+
+def highlight(text: str, terms: Sequence[str], width: int = 240) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """A window of ``text`` around the first matching term, and the spans of every match in it.
+
+    Matching is case-insensitive on word prefixes (``deploys`` finds ``deployment``), close to what
+    the porter-stemmed full-text index matched.
+    """
+    stems = sorted({_stem(term.lower()) for term in terms if term}, key=len, reverse=True)
+    if not stems:
+        return _window(text, 0, width), ()
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(stem) for stem in stems) + r")[\w\-]*", re.IGNORECASE)
+    first = pattern.search(text)
+    start = 0 if first is None else max(0, first.start() - width // 3)
+    if start:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < start + 20 else start
+    snippet = _window(text, start, width)
+    offset = 1 if start else 0  # the leading "…"
+    body = text[start : start + width]
+    spans = tuple((match.start() + offset, match.end() + offset) for match in pattern.finditer(body))
+    return snippet, spans
+
+
+def _stem(term: str) -> str:
+    """Words match by prefix (``deploys`` ~ ``deployment``); identifiers (``e-4471``) only whole."""
+    return term[: max(4, len(term) - 2)] if term.isalpha() else term
+
+
+def _window(text: str, start: int, width: int) -> str:
+    body = text[start : start + width]
+    return ("…" if start else "") + body + ("…" if start + width < len(text) else "")

@@ -1,0 +1,100 @@
+"""``arcticcodex vault`` end to end on a real workspace (hashing embeddings, configured explicitly)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from arcticcodex.cli import cli
+from arcticcodex.workspace import Workspace
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
+    docs = workspace.root / "docs"
+    docs.mkdir()
+    (docs / "errors.md").write_text("# Errors\n\nE-4471 means the ingest queue is full.\n\nE-5002: no signing key.\n")
+    (docs / "travel.txt").write_text("Trains are preferred over flights for trips under 500 km.")
+    (docs / "broken.txt").write_bytes(b"\xff\xfe not utf-8")
+    return workspace.root
+
+
+def run(root: Path, *args: str, code: int = 0) -> Result:
+    result = CliRunner().invoke(cli, ["-w", str(root), "vault", *args])
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_import_reports_and_skips_bad_files(root: Path) -> None:
+    result = run(root, "import", str(root / "docs"), "--json")
+    report = json.loads(result.stdout)
+    assert sorted(report["added"]) == ["docs/errors.md", "docs/travel.txt"]
+    assert report["failed"][0]["source"] == "docs/broken.txt" and "UTF-8" in report["failed"][0]["reason"]
+    again = run(root, "import", str(root / "docs"))
+    assert "0 added, 0 updated, 2 unchanged, 1 failed" in again.stdout
+    assert "skipped docs/broken.txt" in again.stderr
+
+
+def test_search_json_contract(root: Path) -> None:
+    run(root, "import", str(root / "docs"))
+    results = json.loads(run(root, "search", "what does E-4471 mean", "--json", "-k", "3").stdout)
+    assert isinstance(results, list) and results
+    first = results[0]
+    for key in ("doc_id", "source", "chunk_id", "score", "text"):
+        assert key in first
+    assert first["source"] == "docs/errors.md" and "E-4471" in first["text"]
+    assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
+    text = run(root, "search", "trains or flights", "--source", "docs/*.txt").stdout
+    assert "docs/travel.txt" in text and "errors.md" not in text
+    assert "no results" in run(root, "search", "zeppelin", "--mode", "bm25").stdout
+
+
+def test_show_docs_stats_facts_forget_verify(root: Path) -> None:
+    run(root, "import", str(root / "docs"))
+    documents = json.loads(run(root, "docs", "--json").stdout)
+    errors = next(doc for doc in documents if doc["source"] == "docs/errors.md")
+    shown = json.loads(run(root, "show", errors["id"], "--json").stdout)
+    assert shown["chunks"][0]["id"] == f"{errors['id']}:0"
+    chunk = json.loads(run(root, "show", shown["chunks"][0]["id"], "--json").stdout)
+    assert chunk["text"].startswith("# Errors")
+    run(root, "show", "doc-nope", code=1)
+    assert json.loads(run(root, "stats", "--json").stdout)["documents"] == 2
+    assert json.loads(run(root, "facts", "--json").stdout) == []
+    assert "ok" in run(root, "verify").stdout
+    assert "forgot document" in run(root, "forget", errors["id"], "--reason", "obsolete").stdout
+    assert json.loads(run(root, "stats", "--json").stdout)["documents"] == 1
+    run(root, "forget", errors["id"], "--reason", "again", code=1)
+
+
+def test_verify_fails_on_tampering(root: Path) -> None:
+    run(root, "import", str(root / "docs"))
+    workspace = Workspace.open(root)
+    conn = workspace.connect()
+    conn.execute("UPDATE chunks SET text = text || ' (edited)' WHERE sequence = 0")
+    conn.close()
+    result = run(root, "verify", "--json", code=1)
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["problems"][0]["kind"] == "chunk"
+
+
+def test_eval_prints_metrics_per_mode(root: Path, tmp_path: Path) -> None:
+    run(root, "import", str(root / "docs"))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text(
+        json.dumps({"id": "q1", "query": "E-5002", "relevant": {"errors": 2}})
+        + "\n"
+        + json.dumps({"id": "q2", "query": "trains flights", "relevant": ["docs/travel.txt"]})
+        + "\n"
+    )
+    scores = json.loads(run(root, "eval", str(queries), "--json").stdout)
+    assert [s["mode"] for s in scores] == ["hybrid", "bm25", "vector"]
+    assert scores[1]["ndcg@10"] == 1.0 and scores[1]["recall@10"] == 1.0
+    queries.write_text('{"query": "no labels"}\n')
+    assert "relevance labels" in run(root, "eval", str(queries), code=1).output
