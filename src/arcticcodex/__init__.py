@@ -23,6 +23,7 @@ from .errors import (
     KeyFileError,
     MigrationError,
     ParseError,
+    RecordNotFoundError,
     SignatureError,
     StoreError,
     UserError,
@@ -31,6 +32,7 @@ from .errors import (
 )
 from .migrations import Migrations
 from .provenance import Ed25519Signer, Ed25519Verifier, FrameVerifier, HmacSigner, KeyStore, SignedFrame
+from .vault import Searcher, Vault
 from .workspace import Workspace, register_migrations
 
 __version__ = "0.1.0"
@@ -49,11 +51,14 @@ __all__ = [
     "MigrationError",
     "Migrations",
     "ParseError",
+    "RecordNotFoundError",
+    "Searcher",
     "SignatureError",
     "SignedFrame",
     "StoreError",
     "UserError",
     "ValidationError",
+    "Vault",
     "Workspace",
     "WorkspaceNotFoundError",
     "__version__",

@@ -96,7 +96,13 @@ def import_(
 @vault.command()
 @click.argument("query")
 @click.option("-k", "--limit", "k", default=10, show_default=True, help="Number of results.")
-@click.option("--mode", type=click.Choice(MODES), default="hybrid", show_default=True)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="hybrid",
+    show_default=True,
+    help="hybrid fuses BM25 and vectors; bm25 or vector use one ranker.",
+)
 @click.option("--doc", "documents", multiple=True, metavar="ID", help="Only these documents (repeatable).")
 @click.option("--source", "source_glob", metavar="GLOB", help="Only sources matching, e.g. 'docs/*.md'.")
 @click.option("--since", metavar="DATE", help="Only documents dated on or after (ISO date).")
@@ -211,6 +217,7 @@ def docs(state: CliState, source_glob: str | None, as_json: bool) -> None:
     type=click.Choice(["approved", "pending", "rejected", "all"]),
     default="approved",
     show_default=True,
+    help="Review status: pending facts are proposals not yet approved.",
 )
 @JSON_OPTION
 @pass_state

@@ -7,10 +7,12 @@ Chunks are what the vault indexes, embeds and cites, so two promises matter more
   UTF-8 ``.txt``/``.md`` file, against the file's bytes) without re-running the chunker;
 * every non-whitespace character lands in at least one chunk, so nothing imported is unsearchable.
 
-Within those, chunks follow the text's own structure: paragraphs (separated by blank lines) are kept
-whole whenever they fit, Markdown ATX headings are paragraphs of their own and label the chunks that
-follow them, and only a paragraph longer than ``max_chars`` is cut, first at sentence ends, then at
-whitespace, and only as a last resort mid-word.  Overlap is made of whole pieces (paragraphs or
+Within those, chunks follow the text's own structure: paragraphs (separated by blank lines; ``\n``,
+``\r\n`` and ``\r`` all end a line) are kept whole whenever they fit, and only a paragraph longer than
+``max_chars`` is cut, first at sentence ends, then at whitespace, and only as a last resort mid-word.
+Markdown ATX headings are paragraphs of their own; a chunk's ``heading`` is the last one at or before
+its start, and a chunk does not end on a heading when text follows it (the heading opens the next
+chunk instead, next to the text it names).  Overlap is made of whole pieces (paragraphs or
 sentences), never of half sentences, so an overlapping chunk still reads as text.
 
 Everything is linear in the text's length: pieces are found with regular expressions that cannot
@@ -24,6 +26,7 @@ import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 
 from ..errors import ConfigError
 
@@ -67,14 +70,15 @@ def iter_headings(text: str) -> Iterator[tuple[int, int, str]]:
     fence: str | None = None
     for match in _MARK.finditer(text):
         start = line_start = piece_start = match.start()
-        while line_start > 0 and text[line_start - 1] in " \t" and start - line_start < 4:
-            line_start -= 1
-        if start - line_start > 3:
-            continue
-        if line_start > 0 and text[line_start - 1] not in "\r\n":
-            if line_start != 1 or text[0] != "\ufeff":
+        if start and text[start - 1] not in "\r\n":  # not at a line start: indented, BOM, or no mark
+            while line_start > 0 and text[line_start - 1] in " \t" and start - line_start < 4:
+                line_start -= 1
+            if start - line_start > 3:
                 continue
-            piece_start = 0
+            if line_start > 0 and text[line_start - 1] not in "\r\n":
+                if line_start != 1 or text[0] != "\ufeff":
+                    continue
+                piece_start = 0
         raw = match.group("title")
         if raw is None:
             marker = match.group(0)
@@ -83,7 +87,8 @@ def iter_headings(text: str) -> Iterator[tuple[int, int, str]]:
             elif marker[0] == fence[0] and len(marker) >= len(fence):
                 fence = None
             continue
-        title = _CLOSING_HASHES.sub("", raw.rstrip()).strip()
+        title = raw.rstrip()
+        title = (_CLOSING_HASHES.sub("", title) if title.endswith("#") else title).lstrip()
         if fence is None and title:
             yield piece_start, start + len(match.group(0).rstrip()), title
 
@@ -91,7 +96,10 @@ def iter_headings(text: str) -> Iterator[tuple[int, int, str]]:
 def chunk_text(text: str, *, max_chars: int = 1200, overlap_chars: int = 200) -> list[ChunkSpan]:
     """Chunk ``text`` into spans of at most ``max_chars`` code points overlapping by ≤ ``overlap_chars``.
 
-    Returns ``[]`` for empty or whitespace-only text.  The result depends only on the arguments.
+    Pieces are packed greedily; the next chunk starts at the earliest piece of the current one that
+    begins within ``overlap_chars`` of its end (and leaves room for the piece after it), else at the
+    next piece.  Returns ``[]`` for empty or whitespace-only text; the result depends only on the
+    arguments.  Raises ``ConfigError`` for ``max_chars < 100`` or an overlap outside ``[0, max_chars)``.
     """
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < MIN_MAX_CHARS:
         raise ConfigError(
@@ -159,10 +167,17 @@ def _pieces(text: str, max_chars: int, headings: list[tuple[int, int, str]]) -> 
             starts.append(start)
             ends.append(end)
             return
-        for sentence_start, sentence_end in _sentences(text, start, end):
-            for piece_start, piece_end in _fragments(text, sentence_start, sentence_end, max_chars):
-                starts.append(piece_start)
-                ends.append(piece_end)
+        for gap in chain(_SENTENCE_GAP.finditer(text, start, end), (None,)):
+            sentence_end = end if gap is None else gap.start()
+            if sentence_end - start <= max_chars:
+                starts.append(start)
+                ends.append(sentence_end)
+            else:
+                for piece_start, piece_end in _fragments(text, start, sentence_end, max_chars):
+                    starts.append(piece_start)
+                    ends.append(piece_end)
+            if gap is not None:
+                start = gap.end()
 
     length = len(text)
     heading_index = 0
@@ -189,14 +204,6 @@ def _pieces(text: str, max_chars: int, headings: list[tuple[int, int, str]]) -> 
         if gap is None:
             return starts, ends
         position = gap_end
-
-
-def _sentences(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
-    """Split the stripped span ``[start, end)`` after sentence-ending punctuation."""
-    for gap in _SENTENCE_GAP.finditer(text, start, end):
-        yield start, gap.start()
-        start = gap.end()
-    yield start, end
 
 
 def _fragments(text: str, start: int, end: int, max_chars: int) -> Iterator[tuple[int, int]]:

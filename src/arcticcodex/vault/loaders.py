@@ -33,15 +33,9 @@ __all__ = ["SUPPORTED_SUFFIXES", "Conversation", "LoadedDocument", "Message", "l
 ROLES = ("system", "user", "assistant", "tool")
 _SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 _MEDIA_TYPES = {
-    ".txt": "text/plain",
-    ".text": "text/plain",
-    ".md": "text/markdown",
-    ".markdown": "text/markdown",
-    ".html": "text/html",
-    ".htm": "text/html",
-    ".pdf": "application/pdf",
-    ".jsonl": "application/x-ndjson",
-}
+    ".txt": "text/plain", ".text": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown",
+    ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf", ".jsonl": "application/x-ndjson",
+}  # fmt: skip
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_MEDIA_TYPES)
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
@@ -79,9 +73,9 @@ def load_document(path: Path, data: bytes) -> LoadedDocument:
     suffix = path.suffix.lower()
     media_type = _MEDIA_TYPES.get(suffix)
     if media_type is None:
-        supported = " ".join(sorted(SUPPORTED_SUFFIXES))
         raise UserError(
-            f"{path}: cannot import files ending in {suffix or '(no suffix)'!r}; supported suffixes are {supported}."
+            f"{path}: cannot import files ending in {suffix or '(no suffix)'!r}; "
+            f"supported suffixes are {' '.join(sorted(SUPPORTED_SUFFIXES))}."
         )
     if media_type == "text/html":
         return _load_html(path, data)
@@ -195,12 +189,10 @@ def _charset(label: str) -> str:
     """The codec for a <meta> charset label; unknown or non-text codecs fall back to UTF-8."""
     try:
         name = codecs.lookup(label).name
-        b"".decode(name)  # rejects bytes-to-bytes codecs such as rot13 or zlib
-    except LookupError:
-        return "utf-8"  # browsers ignore a charset they do not know, too
-    if name.startswith("utf-16") or any(word in name for word in ("escape", "idna", "punycode")):
-        return "utf-8"  # <meta> can't truly declare UTF-16 (HTML says: read as UTF-8); the rest aren't charsets
-    return name
+        b"a".decode(name)  # rejects bytes-to-bytes codecs (rot13, zlib) and ASCII-incompatible UTF-16/32
+    except (LookupError, UnicodeError):
+        return "utf-8"  # browsers ignore a charset they do not know; <meta> UTF-16 also means UTF-8
+    return "utf-8" if any(word in name for word in ("escape", "idna", "punycode")) else name
 
 
 def _load_html(path: Path, data: bytes) -> LoadedDocument:
@@ -239,13 +231,15 @@ def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
             f"{path} could not be read as a PDF ({type(exc).__name__}: {exc}). The file may be damaged "
             "or not a PDF; re-export or repair it (e.g. qpdf in.pdf repaired.pdf) and import it again."
         ) from exc
-    text = _SURROGATES.sub("\ufffd", "\n\n".join(page for page in pages if page))
+    text = _clean("\n\n".join(page for page in pages if page))
+    if not pages:
+        raise UserError(f"{path} has no pages; it may be damaged. Re-export it and import it again.")
     if not text.strip():
         raise UserError(
             f"{path} has no extractable text ({len(pages)} page(s)); it is probably scanned images. "
             "Run OCR first (e.g. ocrmypdf in.pdf out.pdf) and import the result."
         )
-    title = _one_line(raw_title) if isinstance(raw_title, str) else ""
+    title = _one_line(_clean(raw_title)) if isinstance(raw_title, str) else ""
     return LoadedDocument(title=title or _stem_title(path), text=text, media_type="application/pdf")
 
 
@@ -253,62 +247,38 @@ def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
 
 
 def _load_jsonl(path: Path, text: str) -> LoadedDocument:
-    single: list[Message] = []
-    conversations: list[Conversation] = []
-    first_shape: tuple[int, str] | None = None
+    loose: list[Message] = []  # one message per line: the whole file is one conversation
+    found: list[tuple[str, tuple[Message, ...], str | None]] = []  # one conversation per line
     for number, line in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
         if not line.strip():
             continue
         fail = partial(_line_error, path, number)
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise fail(f"not valid JSON ({exc.msg} at column {exc.colno})") from exc
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, too-long ints, deep nesting
+            raise fail(f"not valid JSON ({exc})") from exc
         if not isinstance(record, dict):
             raise fail(f"expected a JSON object, found {type(record).__name__}")
-        shape = "conversation" if "messages" in record or "conversations" in record else "message"
-        if first_shape is None:
-            first_shape = (number, shape)
-        elif shape != first_shape[1]:
-            raise fail(
-                f"a {shape} line in a file whose line {first_shape[0]} is a {first_shape[1]} line; "
-                "a file holds either one message per line or one conversation per line"
-            )
-        if shape == "message":
-            single.append(_message(record, fail))
-            continue
-        sharegpt = "conversations" in record and "messages" not in record
-        turns = record["conversations" if sharegpt else "messages"]
-        if not isinstance(turns, list) or not turns:
-            raise fail("'messages'/'conversations' must be a non-empty list of message objects")
-        messages = tuple(_message(turn, fail, sharegpt=sharegpt) for turn in turns)
-        external_id = record.get("id")
-        if external_id is not None and not isinstance(external_id, str | int):
-            raise fail("'id' must be a string or a number")
-        title = record.get("title")
-        if title is not None and not isinstance(title, str):
-            raise fail("'title' must be a string")
-        conversations.append(
-            Conversation(
-                title=_one_line(_SURROGATES.sub("\ufffd", title or "")) or _derived_title(messages),
-                messages=messages,
-                external_id=None if external_id is None else str(external_id),
-            )
-        )
-    if single:
-        conversations.append(Conversation(title=_derived_title(tuple(single)), messages=tuple(single)))
-    if not conversations:
+        if "messages" in record or "conversations" in record:
+            found.append(_conversation(record, fail))
+        else:
+            loose.append(_message(record, fail))
+        if loose and found:
+            raise fail("a file holds either one message per line or one conversation per line, not both")
+    if loose:
+        found.append(("", tuple(loose), None))
+    if not found:
         raise UserError(f"{path} contains no messages; add one JSON object per line.")
     stem = _stem_title(path)
-    conversations = [
-        c if c.title else Conversation(stem if len(conversations) == 1 else f"{stem} {i}", c.messages, c.external_id)
-        for i, c in enumerate(conversations, start=1)
-    ]
+    conversations = tuple(
+        Conversation(title or _derived_title(messages) or (f"{stem} {i}" if len(found) > 1 else stem), messages, id_)
+        for i, (title, messages, id_) in enumerate(found, start=1)
+    )
     return LoadedDocument(
         title=conversations[0].title,
         text="\n\n".join(_render(c) for c in conversations),
         media_type="application/x-ndjson",
-        conversations=tuple(conversations),
+        conversations=conversations,
     )
 
 
@@ -316,27 +286,46 @@ def _line_error(path: Path, number: int, problem: str) -> UserError:
     return UserError(f"{path}, line {number}: {problem}.")
 
 
+def _conversation(
+    record: dict[str, Any], fail: Callable[[str], UserError]
+) -> tuple[str, tuple[Message, ...], str | None]:
+    """Read a conversation line: ``{"messages": [...]}`` or ShareGPT ``{"conversations": [...]}``."""
+    sharegpt = "messages" not in record
+    turns = record["conversations" if sharegpt else "messages"]
+    if not isinstance(turns, list) or not turns:
+        raise fail(f"{'conversations' if sharegpt else 'messages'!r} must be a non-empty list of messages")
+    external_id, title = record.get("id"), record.get("title", "")
+    if external_id is not None and (isinstance(external_id, bool) or not isinstance(external_id, str | int)):
+        raise fail("'id' must be a string or a number")
+    if not isinstance(title, str):
+        raise fail("'title' must be a string")
+    messages = tuple(_message(turn, fail, sharegpt=sharegpt) for turn in turns)
+    return _one_line(_clean(title)), messages, None if external_id is None else str(external_id)
+
+
 def _message(record: Any, fail: Callable[[str], UserError], *, sharegpt: bool = False) -> Message:
+    """Read one message: ``{"role", "content"}``, or ShareGPT's ``{"from", "value"}``."""
     if not isinstance(record, dict):
         raise fail(f"a message must be a JSON object, found {type(record).__name__}")
     role_key, content_key = ("from", "value") if sharegpt else ("role", "content")
-    allowed = _SHAREGPT_ROLES if sharegpt else {role: role for role in ROLES}
+    roles = _SHAREGPT_ROLES if sharegpt else {role: role for role in ROLES}
     if role_key not in record or content_key not in record:
         raise fail(f"a message needs both {role_key!r} and {content_key!r}")
     role, content = record[role_key], record[content_key]
-    if not isinstance(role, str) or role not in allowed:
-        raise fail(f"unknown {role_key} {role!r}; expected one of {', '.join(allowed)}")
+    if not isinstance(role, str) or role not in roles:
+        raise fail(f"unknown {role_key} {role!r}; expected one of {', '.join(roles)}")
     if not isinstance(content, str):
         raise fail(f"{content_key!r} must be a string, found {type(content).__name__}")
     key = "citations" if "citations" in record else "evidence"
     citations = record.get(key, [])
     if not isinstance(citations, list) or not all(isinstance(c, str) for c in citations):
         raise fail(f"{key!r} must be a list of chunk id strings")
-    return Message(
-        role=allowed[role],
-        content=_SURROGATES.sub("\ufffd", content),
-        citations=tuple(_SURROGATES.sub("\ufffd", c) for c in citations),
-    )
+    return Message(roles[role], _clean(content), tuple(_clean(c) for c in citations))
+
+
+def _clean(text: str) -> str:
+    """Replace lone surrogates (JSON can spell them, UTF-8 cannot hold them) with U+FFFD."""
+    return _SURROGATES.sub("\ufffd", text)
 
 
 def _derived_title(messages: tuple[Message, ...]) -> str:
@@ -345,6 +334,6 @@ def _derived_title(messages: tuple[Message, ...]) -> str:
 
 
 def _render(conversation: Conversation) -> str:
-    lines = [f"# {conversation.title}"]
-    lines.extend(f"{m.role.capitalize()}: {m.content.strip()}".rstrip() for m in conversation.messages)
-    return "\n\n".join(lines)
+    """A conversation as paragraphs: a ``# title`` heading (which chunks inherit), then each turn."""
+    turns = (f"{m.role.capitalize()}: {m.content.strip()}".rstrip() for m in conversation.messages)
+    return "\n\n".join([f"# {conversation.title}", *turns])

@@ -36,6 +36,7 @@ Fusion = Literal["rrf", "convex"]
 FUSIONS: tuple[Fusion, ...] = ("rrf", "convex")
 RRF_K = 20
 IDENTIFIER_BM25_WEIGHT = 2.0
+MIN_TIGHTENED = 5_000  # below this many chunks every query term is matched (see _bm25_expression)
 # Filter clauses (SearchFilters.sql) are built from constants with ? placeholders, never from user text.
 _FILTERED_CHUNKS = "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id"
 _CHUNK_ROWS = (
@@ -190,6 +191,9 @@ class Searcher:
             raise UserError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
         self.rrf_k = rrf_k if rrf_k is not None else vault.rrf_k
         self.candidates = candidates
+        self._counts_generation = -1
+        self._total = 0
+        self._match_counts: dict[str, int] = {}
         self._generation = -1
         self._rowids = np.zeros(0, dtype=np.int64)
         self._matrix = np.zeros((0, 0), dtype=np.float32)
@@ -248,7 +252,7 @@ class Searcher:
 
     def _bm25(self, query: str, limit: int, filters: SearchFilters) -> list[tuple[int, float]]:
         """(rowid, BM25 score) best first; FTS5's bm25() is negative, lower is better, so it is negated."""
-        expression = fts_query(query)
+        expression = self._bm25_expression(query_terms(query))
         if not expression:
             return []
         sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
@@ -259,6 +263,39 @@ class Searcher:
             params += extra
         sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
         return [(row[0], float(row[1])) for row in self.vault.conn.execute(sql, [*params, limit])]
+
+    def _bm25_expression(self, terms: Sequence[str]) -> str:
+        """Any-term match, without the terms BM25 gives no weight to.
+
+        FTS5's BM25 floors a term's IDF at ~0 once it occurs in more than half of the chunks, so such
+        a term cannot change the ranking, yet matching it makes FTS5 score most of the vault (about
+        120 ms at 100k chunks).  Those terms are dropped while a rarer one remains; a query made only
+        of them requires them all together instead.
+        """
+        unique = list(dict.fromkeys(terms))
+        total = self._chunk_total()
+        if total <= MIN_TIGHTENED:
+            return " OR ".join(map(_phrase, unique))
+        useful = [term for term in unique if self._matches(_phrase(term)) <= total // 2]  # counts are cached
+        return " OR ".join(map(_phrase, useful)) if useful else " AND ".join(map(_phrase, unique))
+
+    def _chunk_total(self) -> int:
+        self._refresh_counts()
+        return self._total
+
+    def _matches(self, expression: str) -> int:
+        self._refresh_counts()
+        if expression not in self._match_counts:
+            row = self.vault.conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (expression,))
+            self._match_counts[expression] = int(row.fetchone()[0])
+        return self._match_counts[expression]
+
+    def _refresh_counts(self) -> None:
+        generation = self.vault.generation()
+        if generation != self._counts_generation:
+            self._total = int(self.vault.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+            self._match_counts = {}
+            self._counts_generation = generation
 
     def _vector(self, query: str, limit: int, filters: SearchFilters) -> list[tuple[int, float]]:
         self._refresh()
@@ -366,7 +403,11 @@ def query_terms(query: str) -> list[str]:
 
 def fts_query(query: str) -> str:
     """An FTS5 expression matching any term; each term is quoted, so user text is never syntax."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in dict.fromkeys(query_terms(query)))
+    return " OR ".join(map(_phrase, dict.fromkeys(query_terms(query))))
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
 
 
 def highlight(text: str, terms: Sequence[str], width: int = 240) -> tuple[str, tuple[tuple[int, int], ...]]:
