@@ -8,6 +8,7 @@ original exception and traceback instead, for debugging.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -79,6 +80,9 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
       arcticcodex forge --help
     """
     ctx.obj = CliState(workspace)
+    # pypdf reports recoverable damage ("EOF marker not found") as warnings; a file it cannot read
+    # raises and is reported by the import itself, so the warnings are only noise on the terminal.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 def _register_commands() -> None:
