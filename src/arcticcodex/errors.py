@@ -13,6 +13,11 @@
     │   │   └── EncodeError          a Python value that has no encoding in the asked profile
     │   └── KeyFileError             a signing key is missing, malformed, or readable by others
     ├── SignatureError               a signature does not verify (tampering, wrong key, wrong signer)
+    ├── TeacherError                 a teacher call did not produce a usable result (never a pass)
+    │   ├── TeacherUnavailableError  retries spent on 429/5xx/timeouts/dropped connections, or circuit open
+    │   ├── TeacherRejectedError     the endpoint refused the request: 400/401/402/403/404/422 (not retried)
+    │   ├── TeacherResponseError     the reply was not valid JSON of the expected shape, even after a re-ask
+    │   └── BudgetExceededError      the run's money budget is spent: no new calls are made
     └── StoreError                   the workspace database cannot be opened or migrated
         └── MigrationError           a schema migration failed (it was rolled back) or is unknown
 
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ArcticCodexError",
+    "BudgetExceededError",
     "ConfigError",
     "EncodeError",
     "ForgeError",
@@ -41,6 +47,10 @@ __all__ = [
     "SignatureError",
     "SourceLocation",
     "StoreError",
+    "TeacherError",
+    "TeacherRejectedError",
+    "TeacherResponseError",
+    "TeacherUnavailableError",
     "UserError",
     "ValidationError",
     "WorkspaceNotFoundError",
@@ -73,6 +83,35 @@ class KeyFileError(UserError):
 
 class SignatureError(ArcticCodexError):
     """A signature does not verify against the bytes, key or signer it claims."""
+
+
+class TeacherError(ArcticCodexError):
+    """A teacher call failed.  Carries the teacher's name; a failure is never turned into a score."""
+
+    def __init__(self, message: str, *, teacher: str = "", attempts: int = 0) -> None:
+        super().__init__(message)
+        self.teacher = teacher
+        self.attempts = attempts
+
+
+class TeacherUnavailableError(TeacherError):
+    """Transient failures (429, 5xx, timeouts, dropped connections) outlasted the retry budget."""
+
+
+class TeacherRejectedError(TeacherError):
+    """The endpoint refused the request (bad key, no balance, unknown model, invalid request)."""
+
+    def __init__(self, message: str, *, teacher: str = "", attempts: int = 0, status: int = 0) -> None:
+        super().__init__(message, teacher=teacher, attempts=attempts)
+        self.status = status
+
+
+class TeacherResponseError(TeacherError):
+    """The reply could not be read as the expected JSON, even after asking once more."""
+
+
+class BudgetExceededError(TeacherError):
+    """The money budget is spent; the pool makes no new calls."""
 
 
 class StoreError(ArcticCodexError):

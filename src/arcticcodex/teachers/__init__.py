@@ -1,0 +1,1 @@
+"""Teachers: models that critique, verify and rewrite a text against evidence."""

@@ -1,0 +1,169 @@
+"""Teacher entries in ``arcticcodex.toml``, with presets for DeepSeek, OpenAI, vLLM and Ollama.
+
+::
+
+    [[teachers]]
+    name = "deepseek"
+    preset = "deepseek"              # fills base_url, model, api_key_env and prices
+    model = "deepseek-v4-flash"      # model names change (DeepSeek renamed them in 2026): configuration
+    roles = ["critic", "verifier", "rewriter"]
+
+    [teacher_pool]
+    critics = ["deepseek", "local"]  # an ensemble of critics (default: every teacher with the role)
+    aggregate = "mean"               # mean | min | majority
+    budget_usd = 5.0
+
+Secrets never live here: ``api_key_env`` names the environment variable holding the key.  Prices
+are US dollars per million tokens (input on a cache miss, input on a cache hit, output), from the
+providers' pages at the time of writing; override them when they change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from .models import ROLES, Role
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "deepseek": {
+        "base_url": "https://api.deepseek.com",
+        "model": "deepseek-v4-flash",
+        "api_key_env": "DEEPSEEK_API_KEY",
+        "price_input": 0.14,
+        "price_cached_input": 0.0028,
+        "price_output": 0.28,
+        "concurrency": 32,
+        "timeout": 120.0,  # DeepSeek holds a connection open (keep-alives) while it queues a request
+    },
+    "openai": {
+        "base_url": "https://api.openai.com/v1",
+        "model": "gpt-4.1-mini",
+        "api_key_env": "OPENAI_API_KEY",
+        "price_input": 0.40,
+        "price_cached_input": 0.10,
+        "price_output": 1.60,
+        "concurrency": 16,
+        "timeout": 60.0,
+    },
+    "vllm": {
+        "base_url": "http://127.0.0.1:8000/v1",
+        "api_key_env": "VLLM_API_KEY",
+        "concurrency": 64,
+        "timeout": 120.0,
+    },
+    "ollama": {"base_url": "http://127.0.0.1:11434/v1", "concurrency": 4, "timeout": 300.0},
+    "local": {"model": "local-judge/v1", "concurrency": 8, "timeout": 60.0},
+}
+KEYLESS_PRESETS = frozenset({"vllm", "ollama", "local"})  # a key is optional (vLLM --api-key) or meaningless
+
+
+@dataclass(frozen=True, slots=True)
+class TeacherConfig:
+    name: str
+    preset: str
+    model: str
+    base_url: str = ""
+    api_key_env: str | None = None
+    roles: tuple[Role, ...] = ROLES
+    price_input: float = 0.0
+    price_cached_input: float = 0.0
+    price_output: float = 0.0
+    concurrency: int = 8
+    timeout: float = 60.0
+    max_attempts: int = 4
+    temperature: float = 0.2
+    max_tokens: int = 2048
+    json_mode: bool = True
+
+    def cost(self, prompt_tokens: int, cache_hit_tokens: int, completion_tokens: int) -> float:
+        miss = max(0, prompt_tokens - cache_hit_tokens)
+        per_token = 1e-6
+        return per_token * (
+            miss * self.price_input + cache_hit_tokens * self.price_cached_input + completion_tokens * self.price_output
+        )
+
+    def to_toml(self) -> dict[str, Any]:
+        """The entry as written to arcticcodex.toml (only what differs from the preset)."""
+        preset = PRESETS.get(self.preset, {})
+        entry: dict[str, Any] = {"name": self.name, "preset": self.preset}
+        for key in ("model", "base_url", "api_key_env", "concurrency", "timeout"):
+            value = getattr(self, key)
+            if value is not None and value != preset.get(key) and value != "":
+                entry[key] = value
+        if self.roles != ROLES:
+            entry["roles"] = list(self.roles)
+        return entry
+
+
+@dataclass(frozen=True, slots=True)
+class PoolConfig:
+    critics: tuple[str, ...] = ()
+    aggregate: str = "mean"
+    budget_usd: float | None = None
+    fallback: tuple[str, ...] = field(default_factory=tuple)
+
+
+def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig:
+    """Build a TeacherConfig from one ``[[teachers]]`` table (or the CLI's options)."""
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where}: a teacher needs a name")
+    preset = entry.get("preset", "openai")
+    if preset not in PRESETS:
+        raise ConfigError(f"{where}: teacher {name!r} has unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    values: dict[str, Any] = {**PRESETS[preset], **{k: v for k, v in entry.items() if k not in ("name", "preset")}}
+    unknown = set(values) - set(TeacherConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"{where}: teacher {name!r} has unknown settings {sorted(unknown)}")
+    if not values.get("model"):
+        raise ConfigError(f"{where}: teacher {name!r} needs a model (the name the endpoint serves)")
+    if preset != "local" and not values.get("base_url"):
+        raise ConfigError(f"{where}: teacher {name!r} needs a base_url")
+    roles = tuple(values.pop("roles", ROLES))
+    bad = [role for role in roles if role not in ROLES]
+    if bad:
+        raise ConfigError(f"{where}: teacher {name!r} has unknown roles {bad}; roles are {', '.join(ROLES)}")
+    try:
+        config = TeacherConfig(name=name.strip(), preset=preset, roles=roles, **values)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: teacher {name!r}: {exc}") from None
+    for key in ("concurrency", "max_attempts", "max_tokens"):
+        if not isinstance(getattr(config, key), int) or getattr(config, key) < 1:
+            raise ConfigError(f"{where}: teacher {name!r}: {key} must be a positive integer")
+    if config.timeout <= 0:
+        raise ConfigError(f"{where}: teacher {name!r}: timeout must be positive seconds")
+    return config
+
+
+def load_teachers(raw: Mapping[str, Any], path: Path) -> tuple[list[TeacherConfig], PoolConfig]:
+    """All teachers and the pool settings of a workspace configuration."""
+    entries = raw.get("teachers", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: teachers must be an array of tables ([[teachers]])")
+    teachers = [teacher_from_entry(entry, where=str(path)) for entry in entries]
+    names = [teacher.name for teacher in teachers]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ConfigError(f"{path}: teacher names must be unique; repeated: {duplicates}")
+    pool = raw.get("teacher_pool", {})
+    if not isinstance(pool, dict):
+        raise ConfigError(f"{path}: [teacher_pool] must be a table")
+    aggregate = pool.get("aggregate", "mean")
+    if aggregate not in ("mean", "min", "majority"):
+        raise ConfigError(f"{path}: [teacher_pool] aggregate must be mean, min or majority")
+    budget = pool.get("budget_usd")
+    if budget is not None and (not isinstance(budget, int | float) or budget < 0):
+        raise ConfigError(f"{path}: [teacher_pool] budget_usd must be a non-negative number")
+    critics = tuple(pool.get("critics", ()))
+    for critic in critics:
+        if critic not in names and critic != "local":
+            raise ConfigError(f"{path}: [teacher_pool] critics names unknown teacher {critic!r}")
+    return teachers, PoolConfig(critics=critics, aggregate=aggregate, budget_usd=budget)
+
+
+def with_overrides(config: TeacherConfig, **changes: Any) -> TeacherConfig:
+    return replace(config, **changes)

@@ -1,0 +1,164 @@
+"""What teachers return: validated results, never bare dicts, each with the record of its call.
+
+Scores are type-checked and clamped into [0, 1] (a clamp is noted on the call, so a model that
+answers on a 0–10 scale is visible in the record rather than silently trusted).  A rewrite can
+never be empty: an empty text fails validation, and the loop keeps the previous text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["critic", "verifier", "rewriter"]
+ROLES: tuple[Role, ...] = ("critic", "verifier", "rewriter")
+Verdict = Literal["supported", "contradicted", "unsupported"]
+
+
+class EvidenceItem(BaseModel):
+    """One numbered piece of evidence a text is judged against (a vault chunk, or free text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    number: int
+    text: str
+    source: str = ""
+    chunk_id: str | None = None
+
+
+class Rubric(BaseModel):
+    """What a critic scores: named criteria with instructions; the overall score weighs them."""
+
+    model_config = ConfigDict(frozen=True)
+
+    criteria: dict[str, str] = Field(
+        default_factory=lambda: {
+            "grounding": "every claim is supported by the numbered evidence",
+            "completeness": "the instruction is fully answered",
+            "clarity": "the text is clear, direct and well organised",
+        }
+    )
+    instructions: str = ""
+
+
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cache_hit_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            cache_hit_tokens=self.cache_hit_tokens + other.cache_hit_tokens,
+        )
+
+
+class CallRecord(BaseModel):
+    """How one teacher call went: the audit trail every round keeps."""
+
+    teacher: str
+    model: str
+    role: Role
+    prompt_sha256: str = ""
+    raw_reply: str = ""
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    attempts: int = 1
+    cached: bool = False
+    notes: list[str] = Field(default_factory=list)
+
+
+def _score(value: Any, notes: list[str] | None = None) -> float:
+    """A number in [0, 1]; numeric strings are accepted, anything else is refused."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"score must be a number, not {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"score must be a number, not {value!r}") from None
+    if number != number:  # NaN
+        raise ValueError("score must be a number, not NaN")
+    clamped = min(1.0, max(0.0, number))
+    if clamped != number and notes is not None:
+        notes.append(f"score {number} clamped to {clamped}")
+    return clamped
+
+
+class Critique(BaseModel):
+    score: float
+    criteria: dict[str, float] = Field(default_factory=dict)
+    strengths: list[str] = Field(default_factory=list)
+    weaknesses: list[str] = Field(default_factory=list)
+    suggestions: list[str] = Field(default_factory=list)
+    call: CallRecord | None = None
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _check_score(cls, value: Any) -> float:
+        return _score(value)
+
+    @field_validator("criteria", mode="before")
+    @classmethod
+    def _check_criteria(cls, value: Any) -> dict[str, float]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValueError("criteria must be an object of name → score")
+        return {str(name): _score(score) for name, score in value.items()}
+
+
+class Claim(BaseModel):
+    claim: str
+    verdict: Verdict
+    evidence: list[int] = Field(default_factory=list)
+    note: str = ""
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _normalise_verdict(cls, value: Any) -> Any:
+        # the original's prompts used CORRECT / INCORRECT / UNVERIFIED; accept both vocabularies
+        aliases = {"correct": "supported", "incorrect": "contradicted", "unverified": "unsupported"}
+        return aliases.get(str(value).strip().lower(), str(value).strip().lower())
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _evidence_numbers(cls, value: Any) -> list[int]:
+        if value is None:
+            return []
+        if isinstance(value, int | str):
+            value = [value]
+        numbers = []
+        for item in value:
+            digits = str(item).strip().strip("[]")
+            if digits.isdigit():
+                numbers.append(int(digits))
+        return numbers
+
+
+class Verification(BaseModel):
+    claims: list[Claim] = Field(default_factory=list)
+    call: CallRecord | None = None
+
+    @property
+    def supported_ratio(self) -> float:
+        return sum(claim.verdict == "supported" for claim in self.claims) / len(self.claims) if self.claims else 0.0
+
+    @property
+    def contradicted(self) -> list[Claim]:
+        return [claim for claim in self.claims if claim.verdict == "contradicted"]
+
+
+class Rewrite(BaseModel):
+    text: str
+    changes: list[str] = Field(default_factory=list)
+    call: CallRecord | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a rewrite must not be empty")
+        return value

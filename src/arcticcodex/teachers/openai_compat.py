@@ -1,0 +1,293 @@
+"""A teacher served by any OpenAI-compatible endpoint (DeepSeek, OpenAI, vLLM, Ollama).
+
+Built on the official ``openai`` SDK (async) over an injectable ``httpx2.AsyncClient`` (httpx 2, which
+the SDK is built on), with the SDK's own retries off: retries are ours (:mod:`.faults`), because they
+must honour Retry-After, stop at a budget, feed a circuit breaker, and leave the decision to fall
+back to another teacher to the pool.  Every call asks for JSON mode; a reply that is not the
+expected JSON gets one re-ask that quotes the problem back to the model.  What is sent is recorded
+with the prompt template's hash; secrets never enter a record, an error or a log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx2 as httpx
+import openai
+from pydantic import BaseModel
+
+from ..errors import ConfigError, TeacherRejectedError, TeacherResponseError, TeacherUnavailableError
+from .cache import RequestCache, request_key
+from .config import KEYLESS_PRESETS, TeacherConfig
+from .faults import RETRYABLE_STATUS, CircuitBreaker, RetryPolicy, parse_retry_after
+from .ledger import Ledger
+from .models import CallRecord, Critique, EvidenceItem, Rewrite, Role, Rubric, Usage, Verification
+from .parsing import ReplyError, parse_reply
+from .prompts import critique_messages, rewrite_messages, template, verify_messages
+
+
+class OpenAICompatibleTeacher:
+    """One endpoint and model, playing any of the three roles.
+
+    ``http_client`` lets tests and the Vast tunnel inject their own transport; ``api_key`` overrides
+    the environment variable named by the configuration (``api_key_env``).
+    """
+
+    def __init__(
+        self,
+        config: TeacherConfig,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        api_key: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        cache: RequestCache | None = None,
+        ledger: Ledger | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.config = config
+        self.name = config.name
+        self.model = config.model
+        self.retry = retry or RetryPolicy(max_attempts=config.max_attempts)
+        self.breaker = breaker or CircuitBreaker()
+        self.cache = cache
+        self.ledger = ledger or Ledger()
+        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+        key = (
+            api_key
+            if api_key is not None
+            else _key_from_environment(config, os.environ if environ is None else environ)
+        )
+        limits = httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency)
+        self._http = http_client or httpx.AsyncClient(limits=limits, timeout=config.timeout)
+        self._client = openai.AsyncOpenAI(
+            base_url=config.base_url, api_key=key, http_client=self._http, max_retries=0, timeout=config.timeout
+        )
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleTeacher(name={self.name!r}, model={self.model!r}, base_url={self.config.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    # -- the three roles ------------------------------------------------------------------------
+
+    async def critique(
+        self, text: str, evidence: Sequence[EvidenceItem], rubric: Rubric, *, instruction: str = ""
+    ) -> Critique:
+        result, call = await self._call("critic", critique_messages(text, evidence, rubric, instruction))
+        return Critique.model_validate({**result.model_dump(exclude={"call"}), "call": call})
+
+    async def verify(self, text: str, evidence: Sequence[EvidenceItem]) -> Verification:
+        result, call = await self._call("verifier", verify_messages(text, evidence))
+        return Verification.model_validate({**result.model_dump(exclude={"call"}), "call": call})
+
+    async def rewrite(
+        self,
+        text: str,
+        critique: Critique,
+        verification: Verification | None,
+        evidence: Sequence[EvidenceItem],
+        *,
+        instruction: str = "",
+    ) -> Rewrite:
+        messages = rewrite_messages(text, critique, verification, evidence, instruction)
+        result, call = await self._call("rewriter", messages)
+        return Rewrite.model_validate({**result.model_dump(exclude={"call"}), "call": call})
+
+    # -- one call, with retries and one re-ask ---------------------------------------------------
+
+    def request_body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        """The JSON body sent (and the key of the request cache)."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        }
+        if self.config.json_mode:
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    async def complete(self, body: dict[str, Any]) -> tuple[str, Usage, int, bool]:
+        """One reply: from the cache, else from the endpoint with retries.  Raises TeacherError.
+
+        Returns (content, usage, attempts, cached).  Only the endpoint's concurrency limit of
+        requests are in flight at once; the budget is checked before a request is sent.
+        """
+        key = request_key(self.config.base_url, body) if self.cache is not None else ""
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                self.ledger.record(self.name, hit[1], 0.0, cached=True)
+                return hit[0], hit[1], 0, True
+        self.ledger.check(self.name)
+        async with self._semaphore:
+            try:
+                content, usage, attempts = await self._send(body)
+            except Exception:
+                self.ledger.record_failure(self.name)
+                raise
+        self.ledger.record(
+            self.name, usage, self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens)
+        )
+        if self.cache is not None and content.strip():
+            self.cache.put(key, self.name, self.model, content, usage)
+        return content, usage, attempts, False
+
+    async def _send(self, body: dict[str, Any]) -> tuple[str, Usage, int]:
+        if not self.breaker.allow():
+            raise TeacherUnavailableError(
+                f"teacher {self.name} is paused after repeated failures (circuit open for another "
+                f"{self.breaker.reopens_in:.0f} s)",
+                teacher=self.name,
+            )
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = await self._client.chat.completions.create(**body)
+            except openai.APIStatusError as error:
+                if error.status_code not in RETRYABLE_STATUS:
+                    self.breaker.record_failure()
+                    raise TeacherRejectedError(
+                        f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
+                        f"{_error_message(error)}{_status_hint(error.status_code, self.config)}",
+                        teacher=self.name,
+                        attempts=attempt,
+                        status=error.status_code,
+                    ) from None
+                reason = f"HTTP {error.status_code} {_error_message(error)}"
+                retry_after = parse_retry_after(error.response.headers.get("retry-after"))
+            except openai.APITimeoutError:
+                reason = f"no answer within {self.config.timeout:g} s"
+            except openai.APIConnectionError as error:
+                reason = f"connection failed ({_cause(error)})"
+            else:
+                content = response.choices[0].message.content if response.choices else None
+                self.breaker.record_success()
+                return content or "", _usage(response.usage), attempt
+            delay = self.retry.delay(attempt, retry_after, self._rng)
+            if delay is None:
+                self.breaker.record_failure()
+                raise TeacherUnavailableError(
+                    f"teacher {self.name} ({self.model}) failed after {attempt} attempt(s): {reason}",
+                    teacher=self.name,
+                    attempts=attempt,
+                )
+            await asyncio.sleep(delay)
+
+    async def _call(self, role: Role, messages: list[dict[str, str]]) -> tuple[BaseModel, CallRecord]:
+        started = time.perf_counter()
+        notes: list[str] = []
+        body = self.request_body(messages)
+        content, usage, attempts, cached = await self.complete(body)
+        try:
+            result = parse_reply(role, content, notes)
+        except ReplyError as problem:
+            notes.append(f"re-asked: {problem}")
+            retry_messages = [
+                *messages,
+                {"role": "assistant", "content": content[:4000]},
+                {
+                    "role": "user",
+                    "content": f"Your reply could not be used: {problem}. Reply again with the JSON only.",
+                },
+            ]
+            content, more_usage, more_attempts, cached = await self.complete(self.request_body(retry_messages))
+            usage, attempts = usage + more_usage, attempts + more_attempts
+            try:
+                result = parse_reply(role, content, notes)
+            except ReplyError as second:
+                raise TeacherResponseError(
+                    f"teacher {self.name} ({self.model}) gave no usable {role} reply after a re-ask: {second}",
+                    teacher=self.name,
+                    attempts=attempts,
+                ) from None
+        call = CallRecord(
+            teacher=self.name,
+            model=self.model,
+            role=role,
+            prompt_sha256=template(role).sha256,
+            raw_reply=content,
+            usage=usage,
+            cost_usd=0.0
+            if cached
+            else self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens),
+            latency_s=round(time.perf_counter() - started, 4),
+            attempts=attempts,
+            cached=cached,
+            notes=notes,
+        )
+        return result, call
+
+    async def ping(self) -> list[str]:
+        """The model ids the endpoint serves (``GET /models``); raises TeacherError when unreachable."""
+        try:
+            page = await self._client.models.list()
+        except openai.APIStatusError as error:
+            raise TeacherRejectedError(
+                f"teacher {self.name}: HTTP {error.status_code} {_error_message(error)}", teacher=self.name
+            ) from None
+        except openai.APIConnectionError as error:
+            raise TeacherUnavailableError(f"teacher {self.name}: {_cause(error)}", teacher=self.name) from None
+        return [model.id for model in page.data]
+
+
+def _key_from_environment(config: TeacherConfig, environ: Mapping[str, str]) -> str:
+    if config.api_key_env and environ.get(config.api_key_env):
+        return environ[config.api_key_env]
+    if config.preset in KEYLESS_PRESETS:
+        return "not-needed"  # the SDK insists on a value; vLLM without --api-key and Ollama ignore it
+    variable = config.api_key_env or "an API key variable"
+    raise ConfigError(
+        f"teacher {config.name} needs an API key: set {variable} in the environment "
+        f"(e.g. export {config.api_key_env or 'DEEPSEEK_API_KEY'}=…); keys are never stored in arcticcodex.toml"
+    )
+
+
+def _usage(usage: Any) -> Usage:
+    if usage is None:
+        return Usage()
+    extra = getattr(usage, "model_extra", None) or {}
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = extra.get("prompt_cache_hit_tokens") or (getattr(details, "cached_tokens", 0) if details else 0) or 0
+    return Usage(
+        prompt_tokens=int(usage.prompt_tokens or 0),
+        completion_tokens=int(usage.completion_tokens or 0),
+        cache_hit_tokens=int(cached),
+    )
+
+
+def _error_message(error: openai.APIStatusError) -> str:
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+    return str(error.message)[:300]
+
+
+def _status_hint(status: int, config: TeacherConfig) -> str:
+    hints = {
+        401: f"; check the key in {config.api_key_env or 'the API key variable'}",
+        402: "; the account balance is exhausted: top it up",
+        403: "; the key is not allowed to use this model",
+        404: f"; check base_url ({config.base_url}) and the model name ({config.model})",
+        400: f"; the request was invalid (is {config.model!r} the right model name?)",
+        422: "; a parameter was invalid",
+    }
+    return hints.get(status, "")
+
+
+def _cause(error: BaseException) -> str:
+    cause = error.__cause__ or error.__context__
+    return type(cause).__name__ if cause else type(error).__name__
