@@ -19,7 +19,18 @@ def test_all_is_sorted_and_complete() -> None:
 
 
 def test_top_level_exports_are_the_whole_public_surface() -> None:
-    submodules = {"cli", "config", "errors", "forge", "migrations", "provenance", "vault", "workspace"}
+    submodules = {
+        "cli",
+        "config",
+        "errors",
+        "forge",
+        "migrations",
+        "provenance",
+        "refine",
+        "teachers",
+        "vault",
+        "workspace",
+    }
     assert set(_public(arcticcodex)) - submodules - {"annotations"} == set(arcticcodex.__all__) - {
         "errors",
         "forge",

@@ -151,3 +151,26 @@ def test_stats_and_repair(vault: Vault, tmp_path: Path) -> None:
     assert not vault.verify().ok
     vault.rebuild_index()
     assert vault.verify().ok
+
+
+def test_forgetting_summaries_facts_and_imported_conversations(vault: Vault) -> None:
+    summary = vault.add_summary("A summary to forget.")
+    assert vault.forget(summary.id, "test").kind == "summary"
+    fact = vault.add_fact("a", "b", "c")
+    assert vault.forget(fact.id, "test").kind == "fact"
+    chat = vault.workspace.root / "chat.jsonl"
+    chat.write_text('{"role": "user", "content": "my number is 555-0100"}\n{"role": "assistant", "content": "noted"}\n')
+    import_paths(vault, [chat])
+    document = vault.find_document("chat.jsonl")
+    assert document is not None and len(vault.list_conversations()) == 1
+    tombstone = vault.forget(document.id, "personal data")
+    assert tombstone.detail["conversations"] == 1
+    assert vault.list_conversations() == []
+
+
+def test_facts_by_document_match_the_exact_id_prefix(vault: Vault) -> None:
+    document = vault.list_documents(source_glob="ops/errors.md")[0]
+    vault.add_fact("E-4471", "means", "queue full", source_chunk_id=f"{document.id}:0")
+    assert len(vault.list_facts(document_id=document.id)) == 1
+    assert vault.list_facts(document_id="%") == []
+    assert vault.list_facts(document_id=document.id.upper()) == []

@@ -97,6 +97,8 @@ class Migrations:
                 "(pip install -U arcticcodex) to open it"
             )
         ran: list[Migration] = []
+        if not self.pending(conn):
+            return ran  # the common case: no write lock taken, so readers never wait for writers
         for migration in self.steps:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -114,7 +116,7 @@ class Migrations:
                 )
                 conn.execute("COMMIT")
             except BaseException as exc:
-                conn.execute("ROLLBACK")
+                _rollback(conn)
                 if isinstance(exc, sqlite3.Error):
                     raise MigrationError(
                         f"schema migration {self.name} #{migration.number} ({migration.name}) failed and "
@@ -142,6 +144,12 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
     statement += pieces[-1]
     if _SQL_COMMENT.sub("", statement).strip():
         raise ValueError(f"incomplete SQL statement at the end of the script: {statement.strip()[:60]!r}")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back unless SQLite already did (it does on some errors: a second ROLLBACK would hide them)."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 def _ensure_ledger(conn: sqlite3.Connection) -> None:

@@ -145,10 +145,19 @@ class Workspace:
                 migrations.apply(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(
-                f"{self.database_path} is not a usable SQLite database ({exc}); move it aside and run "
-                "`arcticcodex init` to create a fresh one"
-            ) from exc
+            name = getattr(exc, "sqlite_errorname", "")
+            if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+                raise StoreError(
+                    f"{self.database_path} is not a usable SQLite database ({exc}); move it aside and run "
+                    "`arcticcodex init` to create a fresh one"
+                ) from exc
+            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+                advice = "another process is writing to it; try again when it has finished"
+            elif name.startswith("SQLITE_READONLY"):
+                advice = "it is read-only; check the permissions of the file and its folder"
+            else:
+                advice = "check the disk and the file's permissions"
+            raise StoreError(f"cannot use the workspace database {self.database_path} ({exc}): {advice}") from exc
         except BaseException:
             conn.close()
             raise

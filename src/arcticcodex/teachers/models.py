@@ -94,6 +94,8 @@ class Critique(BaseModel):
     weaknesses: list[str] = Field(default_factory=list)
     suggestions: list[str] = Field(default_factory=list)
     call: CallRecord | None = None
+    members: list[Critique] = Field(default_factory=list)  # an ensemble's individual critiques
+    disagreement: float | None = None  # max − min of the members' scores
 
     @field_validator("score", mode="before")
     @classmethod

@@ -58,24 +58,40 @@ class OpenAICompatibleTeacher:
         self.breaker = breaker or CircuitBreaker()
         self.cache = cache
         self.ledger = ledger or Ledger()
-        self._semaphore = asyncio.Semaphore(config.concurrency)
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         key = (
             api_key
             if api_key is not None
             else _key_from_environment(config, os.environ if environ is None else environ)
         )
-        limits = httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency)
-        self._http = http_client or httpx.AsyncClient(limits=limits, timeout=config.timeout)
-        self._client = openai.AsyncOpenAI(
-            base_url=config.base_url, api_key=key, http_client=self._http, max_retries=0, timeout=config.timeout
-        )
+        self._key = key
+        self._injected_http = http_client
+        self._bound: tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI, asyncio.Semaphore] | None = None
+
+    def _for_this_loop(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+        """The SDK client and concurrency gate of the running event loop.
+
+        Connections belong to the loop that opened them, so a teacher used from two ``asyncio.run``
+        calls (the seed's synchronous API does that) gets a fresh client for the second loop.
+        """
+        loop = asyncio.get_running_loop()
+        if self._bound is None or self._bound[0] is not loop:
+            config = self.config
+            limits = httpx.Limits(max_connections=config.concurrency * 2, max_keepalive_connections=config.concurrency)
+            http = self._injected_http or httpx.AsyncClient(limits=limits, timeout=config.timeout)
+            client = openai.AsyncOpenAI(
+                base_url=config.base_url, api_key=self._key, http_client=http, max_retries=0, timeout=config.timeout
+            )
+            self._bound = (loop, client, asyncio.Semaphore(config.concurrency))
+        return self._bound[1], self._bound[2]
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleTeacher(name={self.name!r}, model={self.model!r}, base_url={self.config.base_url!r})"
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._bound is not None:
+            await self._bound[1].close()
+            self._bound = None
 
     # -- the three roles ------------------------------------------------------------------------
 
@@ -129,9 +145,10 @@ class OpenAICompatibleTeacher:
                 self.ledger.record(self.name, hit[1], 0.0, cached=True)
                 return hit[0], hit[1], 0, True
         self.ledger.check(self.name)
-        async with self._semaphore:
+        client, gate = self._for_this_loop()
+        async with gate:
             try:
-                content, usage, attempts = await self._send(body)
+                content, usage, attempts = await self._send(client, body)
             except Exception:
                 self.ledger.record_failure(self.name)
                 raise
@@ -142,7 +159,7 @@ class OpenAICompatibleTeacher:
             self.cache.put(key, self.name, self.model, content, usage)
         return content, usage, attempts, False
 
-    async def _send(self, body: dict[str, Any]) -> tuple[str, Usage, int]:
+    async def _send(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> tuple[str, Usage, int]:
         if not self.breaker.allow():
             raise TeacherUnavailableError(
                 f"teacher {self.name} is paused after repeated failures (circuit open for another "
@@ -154,7 +171,7 @@ class OpenAICompatibleTeacher:
             attempt += 1
             retry_after: float | None = None
             try:
-                response = await self._client.chat.completions.create(**body)
+                response = await client.chat.completions.create(**body)
             except openai.APIStatusError as error:
                 if error.status_code not in RETRYABLE_STATUS:
                     self.breaker.record_failure()
@@ -232,7 +249,7 @@ class OpenAICompatibleTeacher:
     async def ping(self) -> list[str]:
         """The model ids the endpoint serves (``GET /models``); raises TeacherError when unreachable."""
         try:
-            page = await self._client.models.list()
+            page = await self._for_this_loop()[0].models.list()
         except openai.APIStatusError as error:
             raise TeacherRejectedError(
                 f"teacher {self.name}: HTTP {error.status_code} {_error_message(error)}", teacher=self.name

@@ -93,7 +93,10 @@ class MemoryMixin:
             {
                 "conversation_id = ?": conversation_id,
                 "source_chunk_id = ?": source_chunk_id,
-                "source_chunk_id LIKE ?": f"{document_id}:%" if document_id else None,
+                # chunk ids are "<doc id>:<n>": a range on the prefix, exact and case-sensitive (not LIKE)
+                "source_chunk_id >= ? AND source_chunk_id < ?": (f"{document_id}:", f"{document_id};")
+                if document_id
+                else None,
                 "subject = ? COLLATE NOCASE": subject,
                 "status = ?": status,
                 "created_at >= ?": since,
@@ -274,7 +277,10 @@ def _filters(conditions: dict[str, Any]) -> tuple[str, list[Any]]:
     used = [(clause, value) for clause, value in conditions.items() if value is not None]
     if not used:
         return "", []
-    return " WHERE " + " AND ".join(clause for clause, _ in used), [value for _, value in used]
+    params: list[Any] = []
+    for _, value in used:
+        params.extend(value if isinstance(value, tuple) else (value,))
+    return " WHERE " + " AND ".join(clause for clause, _ in used), params
 
 
 def _limit(limit: int | None) -> str:

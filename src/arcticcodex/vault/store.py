@@ -113,10 +113,11 @@ class Vault(MemoryMixin):
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.conn
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            if self.conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+                self.conn.execute("ROLLBACK")
             raise
-        self.conn.execute("COMMIT")
 
     def generation(self) -> int:
         """A counter bumped by every write that changes chunks or vectors (search caches key on it)."""
@@ -277,14 +278,18 @@ class Vault(MemoryMixin):
         """
         if not reason or not reason.strip():
             raise UserError("forgetting needs a reason (e.g. --reason 'contains personal data'); it is kept")
-        kind, detail = self._record_kind(record_id)
         with self.transaction() as conn:
+            kind, detail = self._record_kind(record_id)  # inside the transaction: no race with another forget
             removed: set[str] = set()
             if kind == "document":
                 removed.update(
                     row[0] for row in conn.execute("SELECT sha256 FROM chunks WHERE document_id = ?", (record_id,))
                 )
                 detail["chunks"] = conn.execute("DELETE FROM chunks WHERE document_id = ?", (record_id,)).rowcount
+                # conversations imported from the document are its own: their messages go with them
+                detail["conversations"] = conn.execute(
+                    "DELETE FROM conversations WHERE document_id = ?", (record_id,)
+                ).rowcount
                 conn.execute("DELETE FROM documents WHERE id = ?", (record_id,))
             elif kind == "conversation":
                 detail["messages"] = conn.execute(
@@ -295,7 +300,7 @@ class Vault(MemoryMixin):
                 ).rowcount
                 conn.execute("DELETE FROM conversations WHERE id = ?", (record_id,))
             else:
-                conn.execute(f"DELETE FROM {kind}s WHERE id = ?", (record_id,))  # noqa: S608 - kind is ours
+                conn.execute(f"DELETE FROM {_TABLES[kind]} WHERE id = ?", (record_id,))  # noqa: S608 - our names
             detail["embeddings"] = self._drop_unused_embeddings(removed)
             stamp = now()
             conn.execute(
@@ -314,12 +319,7 @@ class Vault(MemoryMixin):
         ]
 
     def _record_kind(self, record_id: str) -> tuple[str, dict[str, Any]]:
-        for kind, table in (
-            ("document", "documents"),
-            ("conversation", "conversations"),
-            ("fact", "facts"),
-            ("summary", "summaries"),
-        ):
+        for kind, table in _TABLES.items():
             row = self.conn.execute(f"SELECT * FROM {table} WHERE id = ?", (record_id,)).fetchone()  # noqa: S608
             if row is not None:
                 detail: dict[str, Any] = {"source": row["source"]} if kind == "document" else {}
@@ -364,6 +364,7 @@ class Vault(MemoryMixin):
         }
 
 
+_TABLES = {"document": "documents", "conversation": "conversations", "fact": "facts", "summary": "summaries"}
 _DOCUMENTS = "SELECT d.*, count(c.rowid) AS chunk_count FROM documents d LEFT JOIN chunks c ON c.document_id = d.id"
 
 

@@ -1,0 +1,234 @@
+"""TeacherRouter: the draft → critique → verify → rewrite loop, as data.
+
+::
+
+    round r = 1 … max_rounds:
+        critique the current text (the critic, or an ensemble)      → score
+        verify its claims against the evidence (when evidence is given)
+        accept if score ≥ threshold and no claim is contradicted    → stop
+        if r = max_rounds: stop, not accepted
+        rewrite with the critique and the claim check               → the next round's text
+
+So the final text is always the last critiqued one (a rewrite is never returned unscored, unlike the
+original, which reported the score of the text *before* its last rewrite), and a failed or empty
+rewrite keeps the previous text and is recorded as a failed round (the original replaced the draft
+with ""). A teacher failure ends the loop as ``failed`` with its reason: never as a pass.  Every
+round keeps its text, scores, claims and the calls behind them (teacher, model, prompt hash, raw
+reply, tokens, cost, latency).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import TeacherError
+from .teachers.config import PRESETS, TeacherConfig
+from .teachers.models import CallRecord, Critique, EvidenceItem, Rewrite, Rubric, Verification
+from .teachers.openai_compat import OpenAICompatibleTeacher
+from .teachers.pool import Teacher, TeacherPool
+
+Status = Literal["accepted", "rejected", "failed"]
+
+
+@dataclass
+class Round:
+    number: int
+    text: str
+    critique: Critique | None = None
+    verification: Verification | None = None
+    rewrite: Rewrite | None = None
+    failure: str | None = None
+
+    @property
+    def score(self) -> float | None:
+        return self.critique.score if self.critique else None
+
+    @property
+    def calls(self) -> list[CallRecord]:
+        found = []
+        for part in (self.critique, self.verification, self.rewrite):
+            if part is not None and part.call is not None:
+                found.append(part.call)
+        if self.critique is not None:
+            found += [member.call for member in self.critique.members if member.call is not None]
+        return found
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.number,
+            "text": self.text,
+            "score": self.score,
+            "criteria": self.critique.criteria if self.critique else {},
+            "weaknesses": self.critique.weaknesses if self.critique else [],
+            "disagreement": self.critique.disagreement if self.critique else None,
+            "claims": [claim.model_dump() for claim in self.verification.claims] if self.verification else [],
+            "rewrite_changes": self.rewrite.changes if self.rewrite else [],
+            "failure": self.failure,
+            "calls": [call.model_dump() for call in self.calls],
+        }
+
+
+@dataclass
+class RefineResult:
+    status: Status
+    final_text: str
+    score: float | None
+    rounds: list[Round] = field(default_factory=list)
+    failure: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"
+
+    @property
+    def cost_usd(self) -> float:
+        return round(sum(call.cost_usd for r in self.rounds for call in r.calls), 6)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "status": self.status,
+            "score": self.score,
+            "final_text": self.final_text,
+            "rounds": [r.to_json() for r in self.rounds],
+            "failure": self.failure,
+            "cost_usd": self.cost_usd,
+        }
+
+
+class TeacherRouter:
+    """Runs the loop with a pool of teachers (or, as the seed did, one DeepSeek client)."""
+
+    def __init__(
+        self,
+        deepseek_client: Teacher | None = None,
+        *,
+        pool: TeacherPool | None = None,
+        max_rounds: int = 3,
+        threshold: float = 0.8,
+        rubric: Rubric | None = None,
+    ) -> None:
+        if pool is None:
+            if deepseek_client is None:
+                raise ValueError("TeacherRouter needs a pool or a client (there is no silent default teacher)")
+            pool = TeacherPool([deepseek_client])
+        if max_rounds < 1:
+            raise ValueError("max_rounds must be at least 1")
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError("threshold must be between 0 and 1")
+        self.pool = pool
+        self.max_rounds = max_rounds
+        self.threshold = threshold
+        self.rubric = rubric or Rubric()
+
+    async def refine(
+        self,
+        draft: str,
+        evidence: Sequence[EvidenceItem] = (),
+        *,
+        instruction: str = "",
+        rubric: Rubric | None = None,
+        max_rounds: int | None = None,
+    ) -> RefineResult:
+        rubric = rubric or self.rubric
+        rounds: list[Round] = []
+        text = draft
+        if not text.strip():
+            return RefineResult("failed", draft, None, rounds, failure="the draft is empty")
+        for number in range(1, (max_rounds or self.max_rounds) + 1):
+            current = Round(number, text)
+            rounds.append(current)
+            try:
+                current.critique = await self.pool.critique(text, evidence, rubric, instruction=instruction)
+                if evidence:
+                    current.verification = await self.pool.verify(text, evidence)
+            except TeacherError as error:
+                current.failure = str(error)
+                return RefineResult("failed", text, _last_score(rounds), rounds, failure=str(error))
+            contradicted = bool(current.verification and current.verification.contradicted)
+            if current.critique.score >= self.threshold and not contradicted:
+                return RefineResult("accepted", text, current.critique.score, rounds)
+            if number == (max_rounds or self.max_rounds):
+                break
+            try:
+                current.rewrite = await self.pool.rewrite(
+                    text, current.critique, current.verification, evidence, instruction=instruction
+                )
+            except TeacherError as error:
+                current.failure = f"rewrite failed, the text is kept: {error}"
+                return RefineResult("failed", text, current.critique.score, rounds, failure=current.failure)
+            text = current.rewrite.text
+        last = rounds[-1]
+        return RefineResult("rejected", last.text, last.score, rounds)
+
+    def draft_critique_revise(
+        self,
+        draft: str,
+        evidence: str | Sequence[str] = "",
+        rubric: str | dict[str, str] | None = None,
+        iterations: int | None = None,
+    ) -> dict[str, Any]:
+        """The seed's synchronous API: returns quality_score, iterations_used, final_text, history …"""
+        items = [evidence] if isinstance(evidence, str) else list(evidence)
+        numbered = [EvidenceItem(number=n, text=text) for n, text in enumerate((t for t in items if t.strip()), 1)]
+
+        async def run() -> RefineResult:
+            try:
+                return await self.refine(draft, numbered, rubric=_rubric(rubric), max_rounds=iterations)
+            finally:
+                await self.pool.aclose()  # connections belong to this event loop, which ends here
+
+        result = asyncio.run(run())
+        return {
+            "final_text": result.final_text,
+            "quality_score": result.score if result.score is not None else 0.0,
+            "iterations_used": len(result.rounds),
+            "threshold_reached": result.accepted,
+            "accepted": result.accepted,
+            "status": result.status,
+            "failure": result.failure,
+            "history": [r.to_json() for r in result.rounds],
+        }
+
+
+def _last_score(rounds: list[Round]) -> float | None:
+    scored = [r.score for r in rounds if r.score is not None]
+    return scored[-1] if scored else None
+
+
+def _rubric(rubric: str | dict[str, str] | None) -> Rubric | None:
+    if rubric is None:
+        return None
+    if isinstance(rubric, dict):
+        return Rubric(criteria=rubric)
+    return Rubric(instructions=rubric)
+
+
+def DeepSeekClient(  # noqa: N802 - the seed's name for what is now a configured teacher
+    api_key: str | None = None,
+    *,
+    model: str | None = None,
+    base_url: str | None = None,
+    name: str = "deepseek",
+    **settings: Any,
+) -> OpenAICompatibleTeacher:
+    """A DeepSeek teacher (the seed's ``DeepSeekClient``).  The key comes from ``api_key`` or
+    ``DEEPSEEK_API_KEY``; ``base_url`` points it elsewhere (a proxy, or the test suite's fake)."""
+    preset = PRESETS["deepseek"]
+    config = TeacherConfig(
+        name=name,
+        preset="deepseek",
+        model=model or preset["model"],
+        base_url=base_url or preset["base_url"],
+        api_key_env="DEEPSEEK_API_KEY",
+        price_input=preset["price_input"],
+        price_cached_input=preset["price_cached_input"],
+        price_output=preset["price_output"],
+        concurrency=preset["concurrency"],
+        timeout=settings.pop("timeout", preset["timeout"]),
+        **settings,
+    )
+    return OpenAICompatibleTeacher(config, api_key=api_key)

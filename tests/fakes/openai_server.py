@@ -1,0 +1,551 @@
+"""A fake OpenAI-compatible chat-completions server (DeepSeek / vLLM flavour) on 127.0.0.1.
+
+Why a real server: the project tests external services against fakes that speak their real protocol over
+real sockets, never by monkeypatching an HTTP library, so the ``openai`` SDK, httpx and hand-written
+clients run their real connection, timeout, retry and error paths.  It speaks HTTP/1.1 with keep-alive
+through asyncio streams and ``h11`` (the parser httpx uses): one event loop, no thread per request, so
+benchmarks can drive hundreds of requests per second at 128 concurrent connections on two cores.
+
+In process::
+
+    with FakeOpenAIServer(model="deepseek-chat") as server:
+        server.script("critic", [{"score": 0.4, "criteria": {}}])
+        server.inject("429:retry-after=1", role="critic")
+        client = OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+
+Out of process: ``python tests/fakes/openai_server.py --port 0`` prints ``LISTENING http://127.0.0.1:<port>``
+and is steered through ``/_fake/script``, ``/_fake/default``, ``/_fake/faults``, ``/_fake/latency``,
+``/_fake/requests`` and ``/_fake/reset``.
+
+A faulted request never consumes a scripted reply: a fault is an extra event in front of the scripted
+conversation, so a client that retries after "429" or "truncated-json" gets the reply that was scripted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from http import HTTPStatus
+from types import TracebackType
+from typing import Any
+
+import h11
+
+HOST = "127.0.0.1"
+Reply = dict[str, Any] | str
+Response = tuple[int, list[tuple[str, str]], bytes]
+
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})  # DeepSeek accepts both
+_MODEL_PATHS = frozenset({"/v1/models", "/models"})
+_ROLES = ("critic", "verifier", "rewriter")
+_STARTED = int(time.time())
+# status -> (message, type, code), as DeepSeek's error-code page and real bodies have them.
+_ERRORS: dict[int, tuple[str, str, str | None]] = {
+    400: ("Invalid Format", "invalid_request_error", "invalid_request_error"),
+    401: ("Authentication Fails, Your api key is invalid", "authentication_error", "invalid_request_error"),
+    402: ("Insufficient Balance", "unknown_error", "invalid_request_error"),
+    404: ("Not Found", "invalid_request_error", "not_found"),
+    405: ("Method Not Allowed", "invalid_request_error", "method_not_allowed"),
+    429: ("Rate Limit Reached", "rate_limit_error", "rate_limit_exceeded"),
+    500: ("Server Error", "server_error", "server_error"),
+    502: ("Bad Gateway", "server_error", "bad_gateway"),
+    503: ("Server Overloaded", "server_error", "server_overloaded"),
+}
+_STATUS_FAULTS = frozenset({"400", "401", "402", "429", "500", "502", "503"})
+_CONTENT_FAULTS = frozenset({"invalid-json", "fenced-json", "truncated-json", "empty", "blank", "non-numeric-score"})
+_FAULT_PATTERN = re.compile(r"429:retry-after=\d+|timeout:\d+(\.\d+)?|score:.+|drop", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request as the server saw it; tests assert on what the code under test really sent."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-case names
+    body: Any  # parsed JSON, or None when the body was empty or not JSON
+    role: str | None  # critic / verifier / rewriter / generic for chat completions, else None
+    timestamp: float
+    fault: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form ``GET /_fake/requests`` returns."""
+        return asdict(self)
+
+
+def check_fault(fault: str) -> str:
+    """Reject unknown fault kinds when injected, so a typo fails the test instead of silently passing."""
+    if fault in _STATUS_FAULTS or fault in _CONTENT_FAULTS or _FAULT_PATTERN.fullmatch(fault):
+        return fault
+    raise ValueError(f"unknown fault {fault!r}")
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or the text parts of an OpenAI content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+    return ""
+
+
+def _messages(body: Any) -> list[dict[str, Any]]:
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+def detect_role(body: Any) -> str:
+    """The teacher role from the system (or first) message, the way the pipeline's prompts announce it."""
+    messages = _messages(body)
+    if not messages:
+        return "generic"
+    first = next((m for m in messages if m.get("role") == "system"), messages[0])
+    text = _text(first.get("content")).lower()
+    return next((role for role in _ROLES if f"you are the {role}" in text), "generic")
+
+
+def _text_under_review(body: Any) -> str:
+    """The last user message: enough for believable defaults without parsing the prompt templates."""
+    users = [m for m in _messages(body) if m.get("role") == "user"]
+    return _text(users[-1].get("content")) if users else ""
+
+
+def default_reply(role: str, text: str) -> dict[str, Any]:
+    """A well-formed, approving reply for each role, so unscripted runs go through the whole loop."""
+    if role == "critic":
+        return {
+            "score": 0.9,
+            "criteria": {"grounding": 0.9, "clarity": 0.9},
+            "strengths": ["clear"],
+            "weaknesses": [],
+            "suggestions": [],
+        }
+    if role == "verifier":
+        first = re.split(r"(?<=[.!?])\s+", text.strip(), maxsplit=1)[0] or "the text"
+        return {"claims": [{"claim": first, "verdict": "supported", "evidence": [1], "note": ""}]}
+    if role == "rewriter":
+        return {"text": text, "changes": []}
+    return {"text": "ok"}
+
+
+def _serialize(reply: Reply) -> str:
+    if isinstance(reply, str):
+        return reply
+    if isinstance(reply, dict):
+        return json.dumps(reply)
+    raise TypeError(f"a reply is a dict or a str, not {type(reply).__name__}")
+
+
+def _tokens(text: str) -> int:
+    """The fake's tokenizer: about four characters a token, never zero (as usage is never zero)."""
+    return max(1, len(text) // 4)
+
+
+def _apply_content_fault(fault: str | None, content: str, text: str) -> tuple[str, str]:
+    """Turn the normal reply into the malformed output real models produce; returns (content, finish_reason)."""
+    if fault == "invalid-json":
+        return "Sure! The score is high.", "stop"
+    if fault == "fenced-json":
+        return f"Here is the JSON you asked for:\n```json\n{content}\n```", "stop"
+    if fault == "truncated-json":
+        return content[: len(content) // 2], "length"
+    if fault == "empty":
+        return "", "stop"
+    if fault == "blank":  # DeepSeek's JSON mode replaces non-JSON output with spaces
+        return " " * 16, "stop"
+    if fault is not None and (fault == "non-numeric-score" or fault.startswith("score:")):
+        raw = fault.partition(":")[2]  # "score:X" takes X as JSON, or as a string when it isn't JSON
+        value: Any = "high"
+        if raw:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        try:
+            reply = json.loads(content)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            reply = default_reply("critic", text)
+        return json.dumps({**reply, "score": value}), "stop"
+    return content, "stop"
+
+
+def _json_response(status: int, payload: Any, headers: list[tuple[str, str]] | None = None) -> Response:
+    return status, [("content-type", "application/json"), *(headers or [])], json.dumps(payload).encode()
+
+
+def _error(status: int, message: str | None = None, headers: list[tuple[str, str]] | None = None) -> Response:
+    """The OpenAI/DeepSeek error body: {"error": {"message", "type", "param", "code"}}."""
+    default_message, kind, code = _ERRORS[status]
+    body = {"error": {"message": message or default_message, "type": kind, "param": None, "code": code}}
+    return _json_response(status, body, headers)
+
+
+def _validate(body: Any, require_json_word: bool) -> str | None:
+    """The 400s a real server answers; catching them here catches requests the real API would refuse."""
+    if not isinstance(body, dict):
+        return "Invalid request body: expected a JSON object"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+        return "Invalid request: 'messages' must be a non-empty list of message objects"
+    if body.get("stream"):
+        return "stream=true is not supported by the fake server"
+    fmt = body.get("response_format")
+    json_mode = isinstance(fmt, dict) and fmt.get("type") == "json_object"
+    if require_json_word and json_mode and "json" not in " ".join(_text(m.get("content")) for m in messages).lower():
+        return "Prompt must contain the word 'json' in some form to use 'response_format' of type 'json_object'."
+    return None
+
+
+class FakeOpenAIServer:
+    """The server and its scripting API; every method is safe to call from any thread."""
+
+    def __init__(
+        self,
+        *,
+        model: str = "fake-model",
+        latency: float = 0.0,
+        api_key: str | None = None,
+        cache_hit_fraction: float = 0.0,
+        port: int = 0,
+        require_json_word: bool = True,
+    ) -> None:
+        self.model = model
+        self.latency = latency  # seconds slept before answering each completion
+        self.api_key = api_key  # when set, everything but /health and /_fake/* needs "Bearer <key>"
+        self.cache_hit_fraction = cache_hit_fraction  # share of prompt tokens reported as cache hits
+        self.require_json_word = require_json_word  # json_object mode without "json" in the prompt is a 400
+        self.connections = 0  # TCP connections accepted: lets tests see keep-alive at work
+        self._initial = (latency, cache_hit_fraction)
+        self._requested_port = port
+        self._port: int | None = None
+        self._lock = threading.Lock()
+        self._scripts: dict[str, deque[str]] = {}
+        self._defaults: dict[str, str] = {}
+        self._faults: deque[tuple[str | None, str]] = deque()
+        self._log: list[RecordedRequest] = []
+        self._ids = itertools.count(1)
+        self._stopping: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- scripting -------------------------------------------------------------------------------------
+
+    def script(self, role: str, replies: list[Reply]) -> None:
+        """Queue replies for a role: a dict is sent as json.dumps of it, a str verbatim."""
+        contents = [_serialize(reply) for reply in replies]
+        with self._lock:
+            self._scripts.setdefault(role, deque()).extend(contents)
+
+    def set_default(self, role: str, reply: Reply) -> None:
+        """The reply a role gets once its script is used up (instead of the built-in default)."""
+        content = _serialize(reply)
+        with self._lock:
+            self._defaults[role] = content
+
+    def inject(self, *faults: str, role: str | None = None) -> None:
+        """Queue faults, one per matching chat request, in order; role=None matches any role."""
+        checked = [check_fault(fault) for fault in faults]
+        with self._lock:
+            self._faults.extend((role, fault) for fault in checked)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of the request log (control-API calls are not logged)."""
+        with self._lock:
+            return list(self._log)
+
+    def clear(self) -> None:
+        """Empty the request log only."""
+        with self._lock:
+            self._log.clear()
+
+    def reset(self) -> None:
+        """Back to a fresh server: no scripts, defaults, faults or log; initial latency and cache fraction."""
+        with self._lock:
+            self._scripts.clear()
+            self._defaults.clear()
+            self._faults.clear()
+            self._log.clear()
+            self.latency, self.cache_hit_fraction = self._initial
+
+    def _take_fault(self, role: str) -> str | None:
+        with self._lock:
+            for index, (wanted, fault) in enumerate(self._faults):
+                if wanted is None or wanted == role:
+                    del self._faults[index]
+                    return fault
+        return None
+
+    def _next_content(self, role: str, text: str, consume: bool) -> str:
+        with self._lock:
+            queue = self._scripts.get(role)
+            if queue:
+                return queue.popleft() if consume else queue[0]
+            override = self._defaults.get(role)
+        return override if override is not None else json.dumps(default_reply(role, text))
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the server is not listening yet: call start()")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}/v1"
+
+    def start(self) -> FakeOpenAIServer:
+        """Serve from a daemon thread's event loop; returns once the socket listens."""
+        if self._thread is not None:
+            raise RuntimeError("the server is already running")
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        loop = asyncio.new_event_loop()
+
+        def run() -> None:
+            try:
+                loop.run_until_complete(self.serve(on_ready=lambda _port: ready.set()))
+            except BaseException as exc:  # reported by start(), not lost in the thread
+                errors.append(exc)
+            finally:
+                ready.set()
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="fake-openai-server", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if errors:
+            self._thread.join()
+            self._thread = None
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop listening, cancel in-flight requests (e.g. a "timeout:N" still sleeping) and join the thread."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop already ended
+            loop.call_soon_threadsafe(self.request_stop)
+        thread.join(timeout=10)
+        self._thread = None
+
+    def request_stop(self) -> None:
+        """Ask serve() to return; call it on the server's own loop (signal handlers do)."""
+        if self._stopping is not None:
+            self._stopping.set()
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
+        """Listen on 127.0.0.1 until request_stop(); the thread and the command line both run this."""
+        self._stopping = asyncio.Event()
+        tasks: set[asyncio.Task[Any]] = set()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            tasks.add(task)
+            try:
+                await self._connection(reader, writer)
+            finally:
+                tasks.discard(task)
+
+        server = await asyncio.start_server(on_connect, HOST, self._requested_port, backlog=1024)
+        self._port = server.sockets[0].getsockname()[1]
+        if on_ready is not None:
+            on_ready(self._port)
+        try:
+            await self._stopping.wait()
+        finally:
+            server.close()
+            for task in list(tasks):
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await server.wait_closed()
+
+    # -- HTTP ------------------------------------------------------------------------------------------
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """One keep-alive connection: read a request, answer it, start the next cycle until either side closes."""
+        self.connections += 1
+        conn = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request = await self._next_event(conn, reader)
+                if not isinstance(request, h11.Request):
+                    return
+                body = bytearray()
+                while isinstance(event := await self._next_event(conn, reader), h11.Data):
+                    body += event.data
+                if not isinstance(event, h11.EndOfMessage):
+                    return
+                headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in request.headers}
+                response = await self._respond(request.method.decode(), request.target.decode(), headers, bytes(body))
+                if response is None:  # the "drop" fault: close without a byte of response
+                    return
+                status, extra, payload = response
+                out = [(b"content-length", str(len(payload)).encode()), (b"server", b"fake-openai")]
+                out += [(name.encode(), value.encode()) for name, value in extra]
+                writer.write(conn.send(h11.Response(status_code=status, headers=out, reason=HTTPStatus(status).phrase)))
+                writer.write(conn.send(h11.Data(data=payload)) + conn.send(h11.EndOfMessage()))
+                await writer.drain()
+                if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+                    return
+                conn.start_next_cycle()
+        except (h11.ProtocolError, OSError):
+            return  # a client that hung up or spoke nonsense: nothing to answer
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
+        while (event := conn.next_event()) is h11.NEED_DATA:
+            conn.receive_data(await reader.read(65536))
+        return event
+
+    async def _respond(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Response | None:
+        path = target.split("?", 1)[0]
+        if path.startswith("/_fake/"):
+            return self._control(method, path, raw)
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        is_chat = path in _CHAT_PATHS and method == "POST"
+        role = detect_role(body) if is_chat else None
+        authorized = self.api_key is None or headers.get("authorization") == f"Bearer {self.api_key}"
+        fault = self._take_fault(role) if is_chat and authorized and role is not None else None
+        record = RecordedRequest(method, path, headers, body, role, time.time(), fault)
+        with self._lock:
+            self._log.append(record)
+        if path == "/health":
+            return 200, [], b""
+        if not authorized:
+            return _error(401)
+        if path in _MODEL_PATHS and method == "GET":
+            card = {"id": self.model, "object": "model", "created": _STARTED, "owned_by": "vllm", "root": self.model}
+            card |= {"parent": None, "max_model_len": 8192, "permission": []}
+            return _json_response(200, {"object": "list", "data": [card]})
+        if is_chat:
+            return await self._chat(body, role or "generic", fault)
+        return _error(405 if path in _CHAT_PATHS | _MODEL_PATHS else 404)
+
+    async def _chat(self, body: Any, role: str, fault: str | None) -> Response | None:
+        """Answer one completion: latency, then the fault (if any), then the scripted or default reply."""
+        delay = self.latency + (float(fault[8:]) if fault and fault.startswith("timeout:") else 0.0)
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if fault == "drop":
+            return None
+        if fault and fault[:3] in _STATUS_FAULTS:
+            retry_after = fault.partition("=")[2]
+            return _error(int(fault[:3]), headers=[("retry-after", retry_after)] if retry_after else None)
+        problem = _validate(body, self.require_json_word)
+        if problem is not None:
+            return _error(400, problem)
+        text = _text_under_review(body)
+        content = self._next_content(role, text, consume=fault is None)
+        content, finish = _apply_content_fault(fault, content, text)
+        limit = body.get("max_tokens") or body.get("max_completion_tokens")
+        if isinstance(limit, int) and _tokens(content) > limit:  # a real model stops mid-JSON too
+            content, finish = content[: limit * 4], "length"
+        prompt = _tokens("".join(_text(m.get("content")) for m in body["messages"]))
+        hits = min(prompt, max(0, int(prompt * self.cache_hit_fraction)))
+        completion = _tokens(content)
+        return _json_response(
+            200,
+            {
+                "id": f"chatcmpl-{next(self._ids)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model") or self.model,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+                ],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                    "prompt_cache_hit_tokens": hits,
+                    "prompt_cache_miss_tokens": prompt - hits,
+                },
+            },
+        )
+
+    def _control(self, method: str, path: str, raw: bytes) -> Response:
+        """The /_fake/* API, so a server in another process can be scripted like an in-process one."""
+        try:
+            data = json.loads(raw) if raw else {}
+            if method == "GET" and path == "/_fake/requests":
+                return _json_response(200, [record.as_dict() for record in self.requests])
+            if method != "POST":
+                return _error(405)
+            if path == "/_fake/script":
+                self.script(data["role"], data["replies"])
+            elif path == "/_fake/default":
+                self.set_default(data["role"], data["reply"])
+            elif path == "/_fake/faults":
+                self.inject(*data["faults"], role=data.get("role"))
+            elif path == "/_fake/latency":
+                self.latency = float(data["seconds"])
+            elif path == "/_fake/reset":
+                self.reset()
+            else:
+                return _error(404)
+        except (ValueError, KeyError, TypeError) as exc:
+            return _error(400, f"bad control request: {exc!r}")
+        return _json_response(200, {"ok": True})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run as its own process until SIGTERM/SIGINT, announcing the port on stdout."""
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible chat-completions server on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each completion")
+    parser.add_argument("--model", default="fake-model", help="the served model id (/v1/models)")
+    parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
+    parser.add_argument("--cache-hit-fraction", type=float, default=0.0, help="share of prompt tokens cached")
+    args = parser.parse_args(argv)
+    server = FakeOpenAIServer(
+        model=args.model,
+        latency=args.latency,
+        api_key=args.api_key,
+        cache_hit_fraction=args.cache_hit_fraction,
+        port=args.port,
+    )
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, server.request_stop)
+        await server.serve(on_ready=lambda port: print(f"LISTENING http://{HOST}:{port}", flush=True))
+
+    asyncio.run(run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
