@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 import uuid
 from datetime import datetime
@@ -47,7 +48,9 @@ def test_init_directory_creates_config_and_data_folder(tmp_path: Path) -> None:
     result = invoke("init", "proj")
     root = tmp_path / "proj"
     assert_layout(root)
-    assert (root / CONFIG_NAME).read_text(encoding="utf-8") == CONFIG_TEMPLATE.format(data_dir=".arcticcodex")
+    assert (root / CONFIG_NAME).read_text(encoding="utf-8") == CONFIG_TEMPLATE.format(
+        data_dir=json.dumps(".arcticcodex")
+    )
     assert f"Created workspace {root}" in result.stdout
     assert str(root / ".arcticcodex" / DATABASE_NAME) in result.stdout
     assert sorted(path.name for path in root.iterdir()) == [".arcticcodex", CONFIG_NAME]  # no temp files

@@ -29,7 +29,7 @@ CONFIG_TEMPLATE = """\
 
 [workspace]
 # Folder (relative to this file) holding the database, keys and runs.
-data_dir = "{data_dir}"
+data_dir = {data_dir}
 
 [signing]
 # Name of the key in keys/ that signs datasets; create one with `arcticcodex keys new`.

@@ -15,6 +15,7 @@ first.  Other packages register their own migration sets with :func:`register_mi
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import uuid
@@ -94,7 +95,9 @@ class Workspace:
         config_path = root / CONFIG_NAME
         created = not config_path.exists()
         if created:
-            _write_new_file(config_path, CONFIG_TEMPLATE.format(data_dir=data_dir))
+            if not data_dir.strip() or "\n" in data_dir:
+                raise ConfigError(f"--data-dir must be a folder name such as {DEFAULT_DATA_DIR!r}, not {data_dir!r}")
+            _write_new_file(config_path, CONFIG_TEMPLATE.format(data_dir=json.dumps(data_dir)))
         workspace = cls.open(root)
         workspace.ensure_layout()
         workspace.connect().close()

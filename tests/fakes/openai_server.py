@@ -1,21 +1,13 @@
 """A fake OpenAI-compatible chat-completions server (DeepSeek / vLLM flavour) on 127.0.0.1.
 
-Why a real server: the project tests external services against fakes that speak their real protocol over
-real sockets, never by monkeypatching an HTTP library, so the ``openai`` SDK, httpx and hand-written
-clients run their real connection, timeout, retry and error paths.  It speaks HTTP/1.1 with keep-alive
-through asyncio streams and ``h11`` (the parser httpx uses): one event loop, no thread per request, so
-benchmarks can drive hundreds of requests per second at 128 concurrent connections on two cores.
+Why a real server: external services are tested against fakes that speak their real protocol over real
+sockets, never by monkeypatching an HTTP library, so the ``openai`` SDK, httpx and hand-written clients run
+their real connection, timeout and error paths.  HTTP/1.1 with keep-alive comes from asyncio streams and
+``h11`` (the parser httpx uses): one event loop and no thread per request, so benchmarks can drive it hard.
 
-In process::
-
-    with FakeOpenAIServer(model="deepseek-chat") as server:
-        server.script("critic", [{"score": 0.4, "criteria": {}}])
-        server.inject("429:retry-after=1", role="critic")
-        client = OpenAI(base_url=server.base_url, api_key="k", max_retries=0)
-
-Out of process: ``python tests/fakes/openai_server.py --port 0`` prints ``LISTENING http://127.0.0.1:<port>``
-and is steered through ``/_fake/script``, ``/_fake/default``, ``/_fake/faults``, ``/_fake/latency``,
-``/_fake/requests`` and ``/_fake/reset``.
+In process: ``with FakeOpenAIServer() as server: OpenAI(base_url=server.base_url, ...)``, steered with
+``script``, ``set_default``, ``inject`` and ``latency``.  Out of process: ``python tests/fakes/openai_server.py
+--port 0`` prints ``LISTENING http://127.0.0.1:<port>`` and is steered through ``/_fake/*``.
 
 A faulted request never consumes a scripted reply: a fault is an extra event in front of the scripted
 conversation, so a client that retries after "429" or "truncated-json" gets the reply that was scripted.
@@ -37,7 +29,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
-from types import TracebackType
 from typing import Any
 
 import h11
@@ -140,11 +131,15 @@ def default_reply(role: str, text: str) -> dict[str, Any]:
 
 
 def _serialize(reply: Reply) -> str:
-    if isinstance(reply, str):
-        return reply
-    if isinstance(reply, dict):
-        return json.dumps(reply)
-    raise TypeError(f"a reply is a dict or a str, not {type(reply).__name__}")
+    return reply if isinstance(reply, str) else json.dumps(reply)
+
+
+def _loads(text: str | bytes, fallback: Any) -> Any:
+    """JSON when it parses, else the fallback: the fake must answer garbage, not crash on it."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return fallback
 
 
 def _tokens(text: str) -> int:
@@ -166,16 +161,8 @@ def _apply_content_fault(fault: str | None, content: str, text: str) -> tuple[st
         return " " * 16, "stop"
     if fault is not None and (fault == "non-numeric-score" or fault.startswith("score:")):
         raw = fault.partition(":")[2]  # "score:X" takes X as JSON, or as a string when it isn't JSON
-        value: Any = "high"
-        if raw:
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
-        try:
-            reply = json.loads(content)
-        except ValueError:
-            reply = None
+        value = _loads(raw, raw) if raw else "high"
+        reply = _loads(content, None)
         if not isinstance(reply, dict):
             reply = default_reply("critic", text)
         return json.dumps({**reply, "score": value}), "stop"
@@ -241,8 +228,6 @@ class FakeOpenAIServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    # -- scripting -------------------------------------------------------------------------------------
-
     def script(self, role: str, replies: list[Reply]) -> None:
         """Queue replies for a role: a dict is sent as json.dumps of it, a str verbatim."""
         contents = [_serialize(reply) for reply in replies]
@@ -297,8 +282,6 @@ class FakeOpenAIServer:
             override = self._defaults.get(role)
         return override if override is not None else json.dumps(default_reply(role, text))
 
-    # -- lifecycle -------------------------------------------------------------------------------------
-
     @property
     def port(self) -> int:
         if self._port is None:
@@ -315,7 +298,7 @@ class FakeOpenAIServer:
             raise RuntimeError("the server is already running")
         ready = threading.Event()
         errors: list[BaseException] = []
-        loop = asyncio.new_event_loop()
+        loop = self._loop = asyncio.new_event_loop()
 
         def run() -> None:
             try:
@@ -326,7 +309,6 @@ class FakeOpenAIServer:
                 ready.set()
                 loop.close()
 
-        self._loop = loop
         self._thread = threading.Thread(target=run, name="fake-openai-server", daemon=True)
         self._thread.start()
         ready.wait()
@@ -354,9 +336,7 @@ class FakeOpenAIServer:
     def __enter__(self) -> FakeOpenAIServer:
         return self.start()
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     async def serve(self, on_ready: Callable[[int], None] | None = None) -> None:
@@ -369,7 +349,8 @@ class FakeOpenAIServer:
             assert task is not None
             tasks.add(task)
             try:
-                await self._connection(reader, writer)
+                with contextlib.suppress(asyncio.CancelledError):  # stop() cancels open connections
+                    await self._connection(reader, writer)
             finally:
                 tasks.discard(task)
 
@@ -385,8 +366,6 @@ class FakeOpenAIServer:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await server.wait_closed()
-
-    # -- HTTP ------------------------------------------------------------------------------------------
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """One keep-alive connection: read a request, answer it, start the next cycle until either side closes."""
@@ -430,10 +409,7 @@ class FakeOpenAIServer:
         path = target.split("?", 1)[0]
         if path.startswith("/_fake/"):
             return self._control(method, path, raw)
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = _loads(raw, None) if raw else None
         is_chat = path in _CHAT_PATHS and method == "POST"
         role = detect_role(body) if is_chat else None
         authorized = self.api_key is None or headers.get("authorization") == f"Bearer {self.api_key}"
@@ -475,25 +451,12 @@ class FakeOpenAIServer:
         prompt = _tokens("".join(_text(m.get("content")) for m in body["messages"]))
         hits = min(prompt, max(0, int(prompt * self.cache_hit_fraction)))
         completion = _tokens(content)
-        return _json_response(
-            200,
-            {
-                "id": f"chatcmpl-{next(self._ids)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model") or self.model,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
-                ],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt + completion,
-                    "prompt_cache_hit_tokens": hits,
-                    "prompt_cache_miss_tokens": prompt - hits,
-                },
-            },
-        )
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        usage |= {"prompt_cache_hit_tokens": hits, "prompt_cache_miss_tokens": prompt - hits}
+        choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+        model = body.get("model") or self.model
+        reply = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion", "created": int(time.time())}
+        return _json_response(200, reply | {"model": model, "choices": [choice], "usage": usage})
 
     def _control(self, method: str, path: str, raw: bytes) -> Response:
         """The /_fake/* API, so a server in another process can be scripted like an in-process one."""
@@ -528,14 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="fake-model", help="the served model id (/v1/models)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     parser.add_argument("--cache-hit-fraction", type=float, default=0.0, help="share of prompt tokens cached")
-    args = parser.parse_args(argv)
-    server = FakeOpenAIServer(
-        model=args.model,
-        latency=args.latency,
-        api_key=args.api_key,
-        cache_hit_fraction=args.cache_hit_fraction,
-        port=args.port,
-    )
+    server = FakeOpenAIServer(**vars(parser.parse_args(argv)))  # the option names are the keyword names
 
     async def run() -> None:
         loop = asyncio.get_running_loop()

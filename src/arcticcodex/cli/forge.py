@@ -36,10 +36,31 @@ def forge() -> None:
 
 
 def _lines(source: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(source, start=1):
-        text = line.rstrip("\r\n")
-        if text.strip():
-            yield number, text
+    number = 0
+    try:
+        for number, line in enumerate(source, start=1):
+            text = line.rstrip("\r\n")
+            if text.strip():
+                yield number, text
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{_name(source)}:{number + 1}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+            "ForgeNumerics-S files are UTF-8"
+        ) from None
+
+
+def _json(text: str) -> object:
+    """JSON without NaN/Infinity extensions (so ``NaN`` is text) and with a clear error for huge numbers."""
+
+    def refuse(constant: str) -> object:
+        raise json.JSONDecodeError(f"{constant} is not JSON", constant, 0)
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise UserError(f"cannot read {text[:40]!r}…: {exc}") from None
 
 
 def _name(source: IO[str]) -> str:
@@ -83,7 +104,7 @@ _KINDS = ("auto", "text", "uint", "uint-l", "sint", "decimal", "float", "blob", 
 def _encode_argument(value: str, kind: str) -> Item:
     if kind == "auto":
         try:
-            parsed = json.loads(value)
+            parsed = _json(value)
         except json.JSONDecodeError:
             return Text(value)
         return item_from_json(parsed)
@@ -135,7 +156,7 @@ def encode(values: tuple[str, ...], kind: str, source: IO[str] | None) -> None:
     stream: IO[str] = source if source is not None else sys.stdin
     for number, text in _lines(stream):
         try:
-            parsed = json.loads(text)
+            parsed = _json(text)
         except json.JSONDecodeError as exc:
             raise UserError(
                 f"{_name(stream)}:{number}:{exc.colno}: not JSON ({exc.msg}); one JSON value per line"

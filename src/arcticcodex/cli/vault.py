@@ -137,9 +137,9 @@ def search(
         click.echo("no results")
     console = Console(highlight=False)
     for result in results:
-        console.print(
-            f"[bold]{result.rank}.[/bold] {result.source} [dim]{result.chunk_id}  score {result.score:.4f}[/dim]"
-        )
+        heading = Text.assemble((f"{result.rank}. ", "bold"), result.source, (f" {result.chunk_id}", "dim"))
+        heading.append(f"  score {result.score:.4f}", style="dim")
+        console.print(heading)  # Text, never markup: a source named "notes [red].md" prints as it is
         snippet = Text(result.snippet.replace("\n", " "))
         for start, end in result.highlights:
             snippet.stylize("bold yellow", start, end)
@@ -204,7 +204,11 @@ def docs(state: CliState, source_glob: str | None, as_json: bool) -> None:
         return
     table = Table("id", "source", "title", "chunks", "type", box=None)
     for document in documents:
-        table.add_row(document.id, document.source, document.title, str(document.chunk_count), document.media_type)
+        table.add_row(
+            *(Text(value) for value in (document.id, document.source, document.title)),
+            str(document.chunk_count),
+            document.media_type,
+        )
     Console().print(table)
 
 

@@ -64,6 +64,10 @@ class Frame:
         object.__setattr__(frame, "payload", payload)
         return frame
 
+    def __hash__(self) -> int:
+        """Frames are immutable and equal exactly when their canonical texts are: hash that."""
+        return hash(self.to_text())
+
     # -- access -------------------------------------------------------------------------------------
 
     @property

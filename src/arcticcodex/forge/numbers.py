@@ -171,9 +171,9 @@ def decimal_parts(value: Decimal) -> tuple[bool, int, int]:
     sign, digit_tuple, exponent = value.as_tuple()
     if not isinstance(exponent, int):  # pragma: no cover - finite decimals always have one
         raise ValueError(f"DECIMAL-T cannot hold {value}")
-    if len(digit_tuple) + max(exponent, 0) > MAX_DECIMAL_DIGITS:
-        raise ValueError(f"DECIMAL-T value has more than {MAX_DECIMAL_DIGITS} digits")
-    magnitude = int("".join(map(str, digit_tuple)) or "0")
+    if len(digit_tuple) + max(exponent, 0) > MAX_DECIMAL_DIGITS or -exponent > MAX_DECIMAL_DIGITS:
+        raise ValueError(f"DECIMAL-T values have at most {MAX_DECIMAL_DIGITS} digits and decimals")
+    magnitude = int(Decimal((0, digit_tuple, 0)))  # not int(str): that is capped at 4300 digits
     if exponent >= 0:
         magnitude *= 10**exponent
         scale = 0
@@ -202,8 +202,10 @@ def decode_decimal(body: str) -> tuple[bool, int, int]:
     magnitude = _digits(body, end + 1, len(body), "DECIMAL-T value")
     if magnitude == 0:
         return False, 0, 0
-    if scale > MAX_DECIMAL_DIGITS * 4:
-        raise BodyError(codes.MALFORMED_NUMBER, "DECIMAL-T scale is implausibly large", 2)
+    if scale > MAX_DECIMAL_DIGITS or magnitude.bit_length() > MAX_DECIMAL_DIGITS * 3.33:
+        raise BodyError(
+            codes.MALFORMED_NUMBER, f"DECIMAL-T values have at most {MAX_DECIMAL_DIGITS} digits and decimals", 2
+        )
     while scale and magnitude % 10 == 0:
         magnitude //= 10
         scale -= 1

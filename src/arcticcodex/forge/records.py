@@ -145,8 +145,20 @@ class TrainPairFrame:
             raise ValidationError(
                 codes.VALUE_OUT_OF_RANGE, f"INDEX must be an int ≥ 0, not {self.index!r}", field="INDEX"
             )
-        quality = self.quality if isinstance(self.quality, Decimal) else Decimal(self.quality)
-        if not Decimal(0) <= quality <= Decimal(1):
+        given: object = self.quality  # callers may pass str or float despite the annotation
+        if isinstance(given, float):
+            raise ValidationError(
+                codes.VALUE_OUT_OF_RANGE,
+                "QUALITY must be exact: pass Decimal('0.92') or '0.92', not a float",
+                field="QUALITY",
+            )
+        try:
+            quality = self.quality if isinstance(self.quality, Decimal) else Decimal(self.quality)
+        except (ArithmeticError, TypeError, ValueError):
+            raise ValidationError(
+                codes.VALUE_OUT_OF_RANGE, f"QUALITY {self.quality!r} is not a number", field="QUALITY"
+            ) from None
+        if not quality.is_finite() or not Decimal(0) <= quality <= Decimal(1):
             raise ValidationError(
                 codes.VALUE_OUT_OF_RANGE, f"QUALITY must be in [0, 1], not {quality}", field="QUALITY"
             )

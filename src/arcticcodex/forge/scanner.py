@@ -89,8 +89,11 @@ def iter_document(text: str) -> Iterator[Frame]:
     while parser.pos < len(text):
         yield parser.frame(0)
         parser.pos = _run_end(_HSPACE, text, parser.pos)
-        if parser.pos < len(text) and text[parser.pos] not in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029":
-            parser.fail(codes.TRAILING_TEXT, "text after the frame's closing ⧈", hint="one frame per line")
+        if text.startswith("\r\n", parser.pos):
+            parser.pos += 1
+        if parser.pos < len(text) and text[parser.pos] != "\n":
+            # frames are separated by \n (or \r\n): the line numbers in errors count exactly those
+            parser.fail(codes.TRAILING_TEXT, "text after the frame's closing ⧈", hint="one frame per line (\\n)")
         parser.skip_ws()
 
 

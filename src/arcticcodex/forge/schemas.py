@@ -77,6 +77,13 @@ def _timestamp(token: Token) -> str | None:
     return None
 
 
+def _utc_timestamp(token: Token) -> str | None:
+    problem = _timestamp(token)
+    if problem is None and isinstance(token, Text) and not token.text.endswith("Z"):
+        return f"{token.text!r} must be UTC written with a Z (the signing form has one spelling per moment)"
+    return problem
+
+
 def _one_of(allowed: frozenset[str]) -> Check:
     def check(token: Token) -> str | None:
         if isinstance(token, Text) and token.text not in allowed:
@@ -98,7 +105,6 @@ COUNT = FieldSpec((UInt,))
 TIMESTAMP = FieldSpec((Text,), check=_timestamp, doc="ISO-8601 with a time zone (UTC: …Z)")
 SHA256 = FieldSpec((Text,), check=_sha256_hex)
 UNIT_DECIMAL = FieldSpec((Dec,), check=_unit_interval, doc="DECIMAL-T in [0, 1]")
-DICT = FieldSpec((Text,), required=False)
 
 
 # --- payload layouts -----------------------------------------------------------------------------
@@ -211,7 +217,7 @@ SCHEMAS: dict[str, Schema] = {
                 "QUALITY": UNIT_DECIMAL,
                 "SIGNER": TEXT,
                 "KEY_ID": SHA256,
-                "CREATED_AT": TIMESTAMP,
+                "CREATED_AT": FieldSpec((Text,), check=_utc_timestamp, doc="ISO-8601 UTC ending in Z"),
             },
             _train_pair_payload,
             "BLOB-T instruction ⦙ BLOB-T completion ⦙ (≛TEACHER⦙id)* ⦙ EVIDENCE frame*",
@@ -339,6 +345,8 @@ def _problems(frame: Frame, expected_type: str | None, path: str) -> Iterator[Va
         if message:
             yield error(codes.VALUE_OUT_OF_RANGE, f"{where}header {key} {message}", spec.doc, key)
     for key in frame.header:
+        if key == "DICT" and not isinstance(frame.header[key], Text):
+            yield error(codes.UNSUPPORTED_PROFILE, f"{where}header DICT must be a word or literal", field_name=key)
         if key not in schema.fields and key not in ("TYPE", "DICT"):
             allowed = ", ".join(sorted(schema.fields))
             yield error(

@@ -43,7 +43,7 @@ from .symbols import (
 )
 
 _RESERVED_CLASS = "⊙⊗Φ⊛≛≗⧆⧈∷∴⦙⟦⟧◦◽"
-_CONTROL_CLASS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+_CONTROL_CLASS = "\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff"  # and lone surrogates: not encodable as UTF-8
 #: A word: at least one character, none of them whitespace, control or reserved.
 WORD_RE = re.compile(f"[^\\s{_CONTROL_CLASS}{_RESERVED_CLASS}]+")
 #: Characters a literal may not hold: line breaks and other control characters.
@@ -152,11 +152,12 @@ class Dec:
 
     @property
     def value(self) -> Decimal:
-        return Decimal((int(self.negative), tuple(int(d) for d in str(self.magnitude)), -self.scale))
+        digits = Decimal(self.magnitude).as_tuple().digits  # not str(int): capped at 4300 digits
+        return Decimal((int(self.negative), digits, -self.scale))
 
     def __str__(self) -> str:
         """Plain positional notation with the minimal number of decimals: ``-12.34``, ``7``, ``0.001``."""
-        digits = str(self.magnitude)
+        digits = format(Decimal(self.magnitude), "f")
         if self.scale:
             digits = digits.rjust(self.scale + 1, "0")
             digits = digits[: -self.scale] + "." + digits[-self.scale :]

@@ -72,7 +72,14 @@ def load_queries(path: Path, qrels: Path | None = None) -> list[EvalQuery]:
                 f'{path}:{number}: query {query_id} has no relevance labels; add "relevant": {{"<doc or chunk>": 2}}'
                 " or pass --qrels"
             )
-        queries.append(EvalQuery(query_id, text, {str(key): int(grade) for key, grade in relevant.items()}))
+        labels: dict[str, int] = {}
+        for key, grade in relevant.items():
+            if isinstance(grade, bool) or not isinstance(grade, int):
+                raise UserError(
+                    f"{path}:{number}: relevance of {key!r} must be an integer grade (0, 1, 2…), not {grade!r}"
+                )
+            labels[str(key)] = grade
+        queries.append(EvalQuery(query_id, text, labels))
     if not queries:
         raise UserError(f"{path} holds no queries")
     return queries
