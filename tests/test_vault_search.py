@@ -11,7 +11,7 @@ import pytest
 
 from arcticcodex.errors import RecordNotFoundError, UserError
 from arcticcodex.vault import HashingBackend, Searcher, SearchFilters, Vault, import_paths
-from arcticcodex.vault.search import fts_query, highlight, query_terms
+from arcticcodex.vault.query import fts_query, highlight, query_terms
 from arcticcodex.workspace import Workspace
 
 NOTES = {
