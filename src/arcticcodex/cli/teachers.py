@@ -1,0 +1,271 @@
+"""``arcticcodex teachers`` and ``arcticcodex refine``: configure teachers and run the loop on a text."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+import tomlkit
+
+from ..errors import ConfigError, TeacherError
+from ..refine import RefineResult, TeacherRouter
+from ..teachers.config import PRESETS, load_teachers, teacher_from_entry
+from ..teachers.factory import build_pool, build_teacher
+from ..teachers.models import ROLES, EvidenceItem
+from ..teachers.openai_compat import OpenAICompatibleTeacher
+from . import CliState, pass_state
+
+
+@click.group()
+def teachers() -> None:
+    """Configure the models that critique, verify and rewrite (any OpenAI-compatible endpoint)."""
+
+
+@teachers.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def list_(state: CliState, as_json: bool) -> None:
+    """List configured teachers (the offline local judge is used when there are none).
+
+    \b
+    Example:
+      arcticcodex teachers list --json
+    """
+    workspace = state.workspace()
+    configs, pool = load_teachers(workspace.config.raw, workspace.config.path)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": c.name,
+            "preset": c.preset,
+            "model": c.model,
+            "base_url": c.base_url,
+            "api_key_env": c.api_key_env,
+            "key_set": bool(c.api_key_env and os.environ.get(c.api_key_env)),
+            "roles": list(c.roles),
+            "concurrency": c.concurrency,
+            "prices_per_million": [c.price_input, c.price_cached_input, c.price_output],
+        }
+        for c in configs
+    ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "teachers": rows,
+                    "critics": list(pool.critics),
+                    "aggregate": pool.aggregate,
+                    "budget_usd": pool.budget_usd,
+                },
+                indent=2,
+            )
+        )
+        return
+    if not rows:
+        click.echo("No teachers configured: the offline local judge (no LLM) reviews texts.")
+        click.echo("Add one with: arcticcodex teachers add NAME --preset deepseek")
+    for row in rows:
+        key = "" if not row["api_key_env"] else f"  key {row['api_key_env']} {'set' if row['key_set'] else 'NOT SET'}"
+        roles = ",".join(row["roles"])
+        click.echo(f"{row['name']:16} {row['preset']:9} {row['model']:24} {row['base_url']}  roles {roles}{key}")
+
+
+@teachers.command()
+@click.argument("name")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Fills URL, key variable, prices.")
+@click.option("--base-url", help="Endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM.")
+@click.option("--model", help="Model name the endpoint serves.")
+@click.option("--api-key-env", help="Environment variable holding the API key (never the key itself).")
+@click.option("--roles", default=",".join(ROLES), show_default=True, help="Comma-separated roles.")
+@click.option("--concurrency", type=int, help="Requests in flight at once to this endpoint.")
+@pass_state
+def add(
+    state: CliState,
+    name: str,
+    preset: str,
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    roles: str,
+    concurrency: int | None,
+) -> None:
+    """Add a teacher to arcticcodex.toml.
+
+    \b
+    Example:
+      arcticcodex teachers add gpu --preset vllm --base-url http://127.0.0.1:8000/v1 --model qwen2.5-7b
+      arcticcodex teachers add ds --preset deepseek --roles critic,verifier
+    """
+    workspace = state.workspace()
+    entry: dict[str, object] = {
+        "name": name,
+        "preset": preset,
+        "roles": [r.strip() for r in roles.split(",") if r.strip()],
+    }
+    for key, value in (
+        ("base_url", base_url),
+        ("model", model),
+        ("api_key_env", api_key_env),
+        ("concurrency", concurrency),
+    ):
+        if value is not None:
+            entry[key] = value
+    config = teacher_from_entry(entry, where=f"teachers add {name}")  # validates before anything is written
+    document = tomlkit.parse(workspace.config.path.read_text(encoding="utf-8"))
+    existing = document.get("teachers", tomlkit.aot())
+    if any(table.get("name") == name for table in existing):
+        raise ConfigError(f"a teacher named {name!r} already exists; remove it first or choose another name")
+    table = tomlkit.table()
+    for key, value in config.to_toml().items():
+        table[key] = value
+    existing.append(table)
+    document["teachers"] = existing
+    _write(workspace.config.path, tomlkit.dumps(document))
+    click.echo(f"added teacher {name} ({config.preset}, {config.model} at {config.base_url or 'local'})")
+    if config.api_key_env and not os.environ.get(config.api_key_env):
+        click.echo(f"note: set {config.api_key_env} in the environment before using it", err=True)
+
+
+@teachers.command()
+@click.argument("name")
+@pass_state
+def remove(state: CliState, name: str) -> None:
+    """Remove a teacher from arcticcodex.toml.
+
+    \b
+    Example:
+      arcticcodex teachers remove gpu
+    """
+    workspace = state.workspace()
+    document = tomlkit.parse(workspace.config.path.read_text(encoding="utf-8"))
+    existing = document.get("teachers", tomlkit.aot())
+    kept = [table for table in existing if table.get("name") != name]
+    if len(kept) == len(existing):
+        raise ConfigError(f"no teacher named {name!r}; see `arcticcodex teachers list`")
+    remaining = tomlkit.aot()
+    for table in kept:
+        remaining.append(table)
+    document["teachers"] = remaining
+    _write(workspace.config.path, tomlkit.dumps(document))
+    click.echo(f"removed teacher {name}")
+
+
+@teachers.command()
+@click.argument("names", nargs=-1)
+@pass_state
+def ping(state: CliState, names: tuple[str, ...]) -> None:
+    """Check that teachers answer: list the models each endpoint serves.
+
+    \b
+    Example:
+      arcticcodex teachers ping deepseek
+    """
+    workspace = state.workspace()
+    configs, _ = load_teachers(workspace.config.raw, workspace.config.path)
+    selected = [c for c in configs if not names or c.name in names]
+    if not selected:
+        raise ConfigError("no such teachers configured; see `arcticcodex teachers list`")
+
+    async def check() -> list[tuple[str, str]]:
+        results = []
+        for config in selected:
+            teacher = build_teacher(config)
+            if not isinstance(teacher, OpenAICompatibleTeacher):
+                results.append((config.name, "offline local judge: always available"))
+                continue
+            try:
+                models = await teacher.ping()
+                served = "serves " + ", ".join(models) if models else "answers (no models listed)"
+                note = "" if config.model in models or not models else f"; NOTE: {config.model!r} is not among them"
+                results.append((config.name, served + note))
+            except TeacherError as error:
+                results.append((config.name, f"FAILED: {error}"))
+            finally:
+                await teacher.aclose()
+        return results
+
+    failed = False
+    for name, outcome in asyncio.run(check()):
+        click.echo(f"{name}: {outcome}")
+        failed = failed or outcome.startswith("FAILED")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--evidence",
+    "evidence_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Evidence file (repeatable); each becomes one numbered item.",
+)
+@click.option("--instruction", default="", help="What the text answers (the critic checks it is answered).")
+@click.option("--threshold", type=float, default=0.8, show_default=True, help="Score needed to accept.")
+@click.option("--max-rounds", type=int, default=3, show_default=True, help="Critiques at most (rewrites: one fewer).")
+@click.option("--teachers", "only", help="Comma-separated teacher names to use (default: all configured).")
+@click.option("--budget-usd", type=float, help="Stop making calls once this much is spent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
+@pass_state
+def refine(
+    state: CliState,
+    file: Path,
+    evidence_files: tuple[Path, ...],
+    instruction: str,
+    threshold: float,
+    max_rounds: int,
+    only: str | None,
+    budget_usd: float | None,
+    as_json: bool,
+) -> None:
+    """Run the draft → critique → verify → rewrite loop on the text in FILE.
+
+    --json prints {"accepted", "score", "final_text", "rounds", "failure", …}.  Exit status 1 when the
+    loop failed (a teacher could not answer), 0 otherwise (accepted or not).
+
+    \b
+    Example:
+      arcticcodex refine answer.txt --evidence notes.md --evidence faq.md --json
+    """
+    workspace = state.workspace()
+    draft = file.read_text(encoding="utf-8")
+    evidence = [
+        EvidenceItem(number=n, text=path.read_text(encoding="utf-8"), source=str(path))
+        for n, path in enumerate(evidence_files, 1)
+    ]
+    names = [name.strip() for name in only.split(",")] if only else None
+    pool = build_pool(workspace, budget_usd=budget_usd, only=names)
+    router = TeacherRouter(pool=pool, threshold=threshold, max_rounds=max_rounds)
+
+    async def run() -> RefineResult:
+        try:
+            return await router.refine(draft, evidence, instruction=instruction)
+        finally:
+            await pool.aclose()
+
+    result = asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps({**result.to_json(), "ledger": pool.ledger.to_json()}, indent=2, ensure_ascii=False))
+    else:
+        for r in result.rounds:
+            click.echo(
+                f"round {r.number}: score {r.score if r.score is not None else '—'}"
+                + (f"  ({r.failure})" if r.failure else "")
+            )
+        click.echo(f"{result.status.upper()}  score {result.score}  cost ${result.cost_usd:.4f}")
+        click.echo(result.final_text)
+    if result.status == "failed":
+        if not as_json:
+            click.echo(f"failure: {result.failure}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+def _write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

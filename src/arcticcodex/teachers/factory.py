@@ -1,0 +1,86 @@
+"""Building a workspace's teacher pool from ``arcticcodex.toml``.
+
+With no ``[[teachers]]`` configured the pool is the offline local judge alone — the embedded
+default that needs no key and no network — and it says so in every record.  API teachers get the
+workspace's request cache and share one ledger (tokens, money, budget).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import httpx2 as httpx
+
+from ..errors import ConfigError
+from ..vault.embeddings import EmbeddingBackend
+from ..workspace import Workspace
+from .cache import RequestCache
+from .config import PoolConfig, TeacherConfig, load_teachers
+from .ledger import Ledger
+from .local_judge import LocalJudge
+from .models import ROLES, Role
+from .openai_compat import OpenAICompatibleTeacher
+from .pool import Teacher, TeacherPool
+
+
+def build_teacher(
+    config: TeacherConfig,
+    *,
+    cache: RequestCache | None = None,
+    ledger: Ledger | None = None,
+    environ: Mapping[str, str] | None = None,
+    http_client: httpx.AsyncClient | None = None,
+    local_embedder: EmbeddingBackend | None = None,
+) -> Teacher:
+    if config.preset == "local":
+        return LocalJudge(local_embedder, name=config.name)
+    return OpenAICompatibleTeacher(config, cache=cache, ledger=ledger, environ=environ, http_client=http_client)
+
+
+def build_pool(
+    workspace: Workspace,
+    *,
+    budget_usd: float | None = None,
+    only: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    use_cache: bool = True,
+    local_embedder: EmbeddingBackend | None = None,
+) -> TeacherPool:
+    """The pool ``arcticcodex.toml`` describes (``only`` restricts it to some teachers by name)."""
+    configs, pool_config = load_teachers(workspace.config.raw, workspace.config.path)
+    if only:
+        missing = sorted(set(only) - {config.name for config in configs} - {"local"})
+        if missing:
+            known = ", ".join(config.name for config in configs) or "none configured"
+            raise ConfigError(f"unknown teacher(s) {missing}; known: {known} (and the built-in 'local')")
+        configs = [config for config in configs if config.name in only]
+        if "local" in only and all(config.name != "local" for config in configs):
+            configs.append(TeacherConfig(name="local", preset="local", model="local-judge/v1"))
+    if not configs:
+        configs = [TeacherConfig(name="local", preset="local", model="local-judge/v1")]
+    ledger = Ledger(budget_usd=budget_usd if budget_usd is not None else pool_config.budget_usd)
+    cache = RequestCache(workspace) if use_cache and any(c.preset != "local" for c in configs) else None
+    teachers = [
+        build_teacher(config, cache=cache, ledger=ledger, environ=environ, local_embedder=local_embedder)
+        for config in configs
+    ]
+    return TeacherPool(
+        teachers,
+        roles=_roles(configs),
+        critics=_critics(pool_config, configs),
+        aggregate=pool_config.aggregate,
+        ledger=ledger,
+    )
+
+
+def _roles(configs: list[TeacherConfig]) -> dict[Role, list[str]]:
+    roles: dict[Role, list[str]] = {}
+    for role in ROLES:
+        names = [config.name for config in configs if role in config.roles]
+        roles[role] = names or [configs[0].name]
+    return roles
+
+
+def _critics(pool: PoolConfig, configs: list[TeacherConfig]) -> list[str]:
+    names = {config.name for config in configs}
+    return [name for name in pool.critics if name in names]
