@@ -19,12 +19,12 @@ reply, tokens, cost, latency).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import TeacherError
+from .teachers import runtime
 from .teachers.config import PRESETS, TeacherConfig
 from .teachers.models import CallRecord, Critique, EvidenceItem, Rewrite, Rubric, Verification
 from .teachers.openai_compat import OpenAICompatibleTeacher
@@ -181,7 +181,7 @@ class TeacherRouter:
             finally:
                 await self.pool.aclose()  # connections belong to this event loop, which ends here
 
-        result = asyncio.run(run())
+        result = runtime.run(run())
         return {
             "final_text": result.final_text,
             "quality_score": result.score if result.score is not None else 0.0,

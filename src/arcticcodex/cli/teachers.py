@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import uuid
@@ -14,6 +13,7 @@ import tomlkit
 
 from ..errors import ConfigError, TeacherError
 from ..refine import RefineResult, TeacherRouter
+from ..teachers import runtime
 from ..teachers.config import PRESETS, load_teachers, teacher_from_entry
 from ..teachers.factory import build_pool, build_teacher
 from ..teachers.models import ROLES, EvidenceItem
@@ -189,7 +189,7 @@ def ping(state: CliState, names: tuple[str, ...]) -> None:
         return results
 
     failed = False
-    for name, outcome in asyncio.run(check()):
+    for name, outcome in runtime.run(check()):
         click.echo(f"{name}: {outcome}")
         failed = failed or outcome.startswith("FAILED")
     if failed:
@@ -248,7 +248,7 @@ def refine(
         finally:
             await pool.aclose()
 
-    result = asyncio.run(run())
+    result = runtime.run(run())
     if as_json:
         click.echo(json.dumps({**result.to_json(), "ledger": pool.ledger.to_json()}, indent=2, ensure_ascii=False))
     else:
