@@ -1,0 +1,157 @@
+"""Pool behaviour: ensembles, circuit breaker, Retry-After, per-endpoint concurrency, accounting."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from fakes.openai_server import FakeOpenAIServer
+
+from arcticcodex import errors
+from arcticcodex.teachers.config import TeacherConfig, load_teachers
+from arcticcodex.teachers.faults import CircuitBreaker, RetryPolicy, parse_retry_after
+from arcticcodex.teachers.ledger import Ledger
+from arcticcodex.teachers.models import Rubric
+from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
+from arcticcodex.teachers.pool import TeacherPool
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer() as fake:
+        yield fake
+
+
+def make(server: FakeOpenAIServer, name: str, *, ledger: Ledger | None = None, **kw: object) -> OpenAICompatibleTeacher:
+    config = TeacherConfig(name=name, preset="vllm", model="fake-model", base_url=server.base_url, timeout=2.0, **kw)  # type: ignore[arg-type]
+    return OpenAICompatibleTeacher(config, retry=RetryPolicy(max_attempts=2, base_delay=0.01), ledger=ledger, seed=3)
+
+
+def run(pool: TeacherPool, coroutine_factory: object) -> object:
+    async def main() -> object:
+        try:
+            return await coroutine_factory()  # type: ignore[operator]
+        finally:
+            await pool.aclose()
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize(("aggregate", "expected"), [("mean", 0.6), ("min", 0.3), ("majority", 0.6)])
+def test_ensemble_critics_aggregate_and_record_disagreement(
+    server: FakeOpenAIServer, aggregate: str, expected: float
+) -> None:
+    server.script("critic", [{"score": 0.3}, {"score": 0.6}, {"score": 0.9}])
+    pool = TeacherPool(
+        [make(server, "a"), make(server, "b"), make(server, "c")], critics=["a", "b", "c"], aggregate=aggregate
+    )
+    critique = run(pool, lambda: pool.critique("text", [], Rubric()))
+    assert critique.score == pytest.approx(expected)  # type: ignore[attr-defined]
+    assert critique.disagreement == pytest.approx(0.6) and len(critique.members) == 3  # type: ignore[attr-defined]
+
+
+def test_ensemble_survives_one_failed_member_but_not_all(server: FakeOpenAIServer) -> None:
+    server.inject("401")
+    pool = TeacherPool([make(server, "a"), make(server, "b")], critics=["a", "b"])
+    critique = run(pool, lambda: pool.critique("text", [], Rubric()))
+    assert len(critique.members) == 1  # type: ignore[attr-defined]
+    server.inject("401", "401")
+    pool = TeacherPool([make(server, "a"), make(server, "b")], critics=["a", "b"])
+    with pytest.raises(errors.TeacherUnavailableError, match="no critic of the ensemble"):
+        run(pool, lambda: pool.critique("text", [], Rubric()))
+
+
+def test_retry_after_is_honoured(server: FakeOpenAIServer) -> None:
+    server.inject("429:retry-after=1")
+    pool = TeacherPool([make(server, "a")])
+    start = time.perf_counter()
+    run(pool, lambda: pool.critique("text", [], Rubric()))
+    assert time.perf_counter() - start >= 1.0
+    assert [r.fault for r in server.requests] == ["429:retry-after=1", None]
+
+
+def test_plain_429_backs_off_and_a_long_retry_after_gives_up(server: FakeOpenAIServer) -> None:
+    server.inject("429")
+    pool = TeacherPool([make(server, "a")])
+    assert run(pool, lambda: pool.critique("text", [], Rubric())).score == 0.9  # type: ignore[attr-defined]
+    server.inject("429:retry-after=3600")  # a daily quota: no point waiting an hour
+    pool = TeacherPool([make(server, "a")])
+    with pytest.raises(errors.TeacherUnavailableError, match="429"):
+        run(pool, lambda: pool.critique("text", [], Rubric()))
+
+
+def test_circuit_breaker_opens_and_probes_after_the_cooldown() -> None:
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=2, cooldown=10.0, clock=lambda: now[0])
+    breaker.record_failure()
+    assert breaker.allow()
+    breaker.record_failure()
+    assert not breaker.allow() and breaker.reopens_in == 10.0
+    now[0] = 10.5
+    assert breaker.allow()  # one probe
+    breaker.record_failure()
+    assert not breaker.allow()
+    breaker.record_success()
+    assert breaker.allow()
+
+
+def test_an_open_circuit_fails_fast_and_the_pool_falls_back(server: FakeOpenAIServer) -> None:
+    broken = make(server, "broken")
+    broken.breaker = CircuitBreaker(threshold=1, cooldown=60.0)
+    broken.breaker.record_failure()
+    pool = TeacherPool([broken, make(server, "backup")])
+    critique = run(pool, lambda: pool.critique("text", [], Rubric()))
+    assert critique.call.teacher == "backup"  # type: ignore[attr-defined]
+    assert all(request.headers for request in server.requests) and len(server.requests) == 1
+
+
+def test_concurrency_per_endpoint_is_enforced(server: FakeOpenAIServer) -> None:
+    server.latency = 0.05
+    teacher = make(server, "a", concurrency=4)
+    pool = TeacherPool([teacher])
+
+    async def many() -> None:
+        await asyncio.gather(*(pool.critique(f"text {i}", [], Rubric()) for i in range(20)))
+
+    run(pool, many)
+    times = sorted(request.timestamp for request in server.requests)
+    # with at most 4 in flight and 50 ms each, 20 requests need at least 5 waves
+    assert times[-1] - times[0] >= 4 * 0.05 * 0.9
+
+
+def test_ledger_accounts_tokens_and_money(server: FakeOpenAIServer) -> None:
+    ledger = Ledger()
+    teacher = make(server, "priced", ledger=ledger, price_input=1.0, price_output=2.0)
+    pool = TeacherPool([teacher], ledger=ledger)
+    run(pool, lambda: pool.critique("some text to judge", [], Rubric()))
+    stats = ledger.stats["priced"]
+    assert stats.calls == 1 and stats.prompt_tokens > 0 and stats.completion_tokens > 0
+    assert stats.cost_usd == pytest.approx((stats.prompt_tokens * 1.0 + stats.completion_tokens * 2.0) / 1e6)
+    assert ledger.to_json()["spent_usd"] == round(stats.cost_usd, 6)
+
+
+def test_retry_after_header_formats() -> None:
+    assert parse_retry_after("7") == 7.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0) == 0.0
+    assert parse_retry_after("soon") is None and parse_retry_after(None) is None
+
+
+def test_teacher_configuration_is_validated(tmp_path: object) -> None:
+    from pathlib import Path
+
+    path = Path("arcticcodex.toml")
+    teachers, pool = load_teachers({"teachers": [{"name": "ds", "preset": "deepseek"}]}, path)
+    assert teachers[0].model == "deepseek-v4-flash" and teachers[0].api_key_env == "DEEPSEEK_API_KEY"
+    assert pool.aggregate == "mean"
+    for bad, message in [
+        ({"teachers": [{"name": "x", "preset": "nope"}]}, "unknown preset"),
+        ({"teachers": [{"name": "x", "preset": "vllm"}]}, "needs a model"),
+        ({"teachers": [{"name": "x", "preset": "vllm", "model": "m", "colour": 1}]}, "unknown settings"),
+        ({"teachers": [{"name": "x", "preset": "deepseek"}, {"name": "x", "preset": "openai"}]}, "unique"),
+        ({"teachers": [], "teacher_pool": {"aggregate": "median"}}, "aggregate"),
+        ({"teachers": [], "teacher_pool": {"critics": ["ghost"]}}, "unknown teacher"),
+    ]:
+        with pytest.raises(errors.ConfigError, match=message):
+            load_teachers(bad, path)
