@@ -7,7 +7,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from fakes.openai_server import FakeOpenAIServer
 
 from arcticcodex import errors
 from arcticcodex.teachers.config import TeacherConfig, load_teachers
@@ -16,6 +15,7 @@ from arcticcodex.teachers.ledger import Ledger
 from arcticcodex.teachers.models import Rubric
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from arcticcodex.teachers.pool import TeacherPool
+from fakes.openai_server import FakeOpenAIServer
 
 
 @pytest.fixture
