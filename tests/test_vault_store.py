@@ -235,3 +235,19 @@ def test_migrations_created_the_vault_tables(vault: Vault) -> None:
             "INSERT INTO chunks (id, document_id, sequence, start_byte, end_byte, text, sha256)"
             " VALUES ('x', 'nope', 0, 0, 1, 't', 's')"
         )
+
+
+def test_reimporting_a_folder_does_not_undo_forgetting(vault: Vault) -> None:
+    folder = vault.workspace.root / "keep"
+    write(folder / "private.txt", "A secret plan about otters.")
+    write(folder / "public.txt", PARAGRAPHS[0])
+    import_paths(vault, [folder])
+    private = vault.find_document("keep/private.txt")
+    assert private is not None
+    vault.forget(private.id, "personal data")
+    again = import_paths(vault, [folder])
+    assert again.forgotten == ["keep/private.txt"] and again.unchanged == ["keep/public.txt"]
+    assert vault.find_document("keep/private.txt") is None
+    forced = import_paths(vault, [folder], force=True)
+    assert forced.added == ["keep/private.txt"]
+    assert import_paths(vault, [folder]).unchanged == ["keep/private.txt", "keep/public.txt"]

@@ -42,6 +42,7 @@ def vault() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--include", multiple=True, metavar="GLOB", help="Only files matching (repeatable), e.g. '*.md'.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching (repeatable).")
+@click.option("--force", is_flag=True, help="Also import files whose documents were forgotten.")
 @JSON_OPTION
 @pass_state
 def import_(
@@ -49,12 +50,14 @@ def import_(
     paths: tuple[Path, ...],
     include: tuple[str, ...],
     exclude: tuple[str, ...],
+    force: bool,
     as_json: bool,
 ) -> None:
     """Import files and folders (.txt .md .html .pdf .jsonl), recursively.
 
     Unchanged files are skipped, changed files replace their chunks, and a file that cannot be read
-    is reported and skipped.  Safe to interrupt: run it again to finish.
+    is reported and skipped, and so is a file whose document was forgotten (unless --force).  Safe
+    to interrupt: run it again to finish.
 
     \b
     Example:
@@ -79,7 +82,7 @@ def import_(
         def on_file(report: ImportReport, _: Path) -> None:
             progress.update(task, completed=report.files_done, chunks=report.chunks, embedded=report.embedded)
 
-        report = import_paths(store, paths, include=include, exclude=exclude, on_file=on_file)
+        report = import_paths(store, paths, include=include, exclude=exclude, on_file=on_file, force=force)
         progress.update(task, completed=report.files_done, chunks=report.chunks, embedded=report.embedded)
     if as_json:
         _echo_json(report.to_json())
@@ -91,6 +94,8 @@ def import_(
         )
     for source, reason in report.failed:
         click.echo(f"skipped {source}: {reason}", err=True)
+    for source in report.forgotten:
+        click.echo(f"skipped {source}: its document was forgotten; import it again with --force", err=True)
 
 
 @vault.command()

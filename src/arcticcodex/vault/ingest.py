@@ -40,6 +40,7 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)  # skipped: forgotten on purpose, not re-imported
     chunks: int = 0
     embedded: int = 0  # texts sent to the model
     reused: int = 0  # chunk texts whose vector the vault already had
@@ -47,7 +48,7 @@ class ImportReport:
 
     @property
     def files_done(self) -> int:
-        return len(self.added) + len(self.updated) + len(self.unchanged) + len(self.failed)
+        return len(self.added) + len(self.updated) + len(self.unchanged) + len(self.failed) + len(self.forgotten)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -55,6 +56,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "failed": [{"source": source, "reason": reason} for source, reason in self.failed],
+            "forgotten": self.forgotten,
             "chunks": self.chunks,
             "embedded": self.embedded,
             "reused": self.reused,
@@ -113,14 +115,25 @@ def import_paths(
     batch_chunks: int = DEFAULT_BATCH_CHUNKS,
     on_file: Callable[[ImportReport, Path], None] | None = None,
     after_batch: Callable[[ImportReport], None] | None = None,
+    force: bool = False,
 ) -> ImportReport:
-    """Import files and folders (see the module docstring); ``on_file`` drives a progress bar."""
+    """Import files and folders (see the module docstring); ``on_file`` drives a progress bar.
+
+    A file whose document was forgotten is skipped (listed in ``report.forgotten``): forgetting is
+    a decision, and importing the same folder again must not silently undo it.  ``force`` imports it.
+    """
     files = discover_files([Path(p) for p in paths], include=include, exclude=exclude)
     report = ImportReport()
     pending: list[PreparedDocument] = []
     pending_chunks = 0
+    forgotten = {} if force else vault.forgotten_sources()
     for path in files:
         source = source_name(path, vault.workspace.root)
+        if source in forgotten:
+            report.forgotten.append(source)
+            if on_file is not None:
+                on_file(report, path)
+            continue
         try:
             prepared, changed = _prepare(vault, path, source)
         except (OSError, UserError) as error:

@@ -311,6 +311,15 @@ class Vault(MemoryMixin):
             self._bump()
         return Tombstone(record_id=record_id, kind=kind, reason=reason.strip(), forgotten_at=stamp, detail=detail)
 
+    def forgotten_sources(self) -> dict[str, Tombstone]:
+        """Sources of forgotten documents that have not been imported again, by source."""
+        live = {row[0] for row in self.conn.execute("SELECT source FROM documents")}
+        return {
+            str(tombstone.detail["source"]): tombstone
+            for tombstone in self.tombstones()
+            if tombstone.kind == "document" and tombstone.detail.get("source") not in live
+        }
+
     def tombstones(self) -> list[Tombstone]:
         rows = self.conn.execute("SELECT * FROM tombstones ORDER BY forgotten_at").fetchall()
         return [
