@@ -18,6 +18,7 @@ from ..teachers.config import PRESETS, load_teachers, teacher_from_entry
 from ..teachers.factory import build_pool, build_teacher
 from ..teachers.models import ROLES, EvidenceItem
 from ..teachers.openai_compat import OpenAICompatibleTeacher
+from ..vault.embeddings import DEFAULT_MODEL, backend_named
 from . import CliState, pass_state
 
 
@@ -239,7 +240,8 @@ def refine(
         for n, path in enumerate(evidence_files, 1)
     ]
     names = [name.strip() for name in only.split(",")] if only else None
-    pool = build_pool(workspace, budget_usd=budget_usd, only=names)
+    model = workspace.config.raw.get("vault", {}).get("embedding_model", DEFAULT_MODEL)
+    pool = build_pool(workspace, budget_usd=budget_usd, only=names, local_embedder=backend_named(model))
     router = TeacherRouter(pool=pool, threshold=threshold, max_rounds=max_rounds)
 
     async def run() -> RefineResult:

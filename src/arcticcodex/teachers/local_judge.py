@@ -30,6 +30,8 @@ from .models import CallRecord, Claim, Critique, EvidenceItem, Rewrite, Role, Ru
 
 MODEL = "local-judge/v1 (offline, no LLM)"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
+_PARAGRAPH = re.compile(r"\n[ \t]*\n")
+_BULLET = re.compile(r"^(?:[*+\->]|\d+[.)])\s+")
 _WORD = re.compile(r"[A-Za-z0-9][\w\-.]*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|cannot|can't|isn't|aren't|wasn't|weren't|doesn't|don't|didn't)\b", re.I)
@@ -41,6 +43,24 @@ _STOP = frozenset(
 
 def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE.split(text) if part and part.strip()]
+
+
+def evidence_sentences(text: str) -> list[str]:
+    """Prose sentences of a piece of evidence: paragraph by paragraph (wrapped lines joined), without
+    tables, code blocks and headings, and without run-ons too long to be one claim."""
+    found = []
+    for block in _PARAGRAPH.split(text):
+        segments: list[str] = []
+        for line in (line.strip() for line in block.splitlines()):
+            if not line or line.startswith(("|", "#", "```", "~~~")):
+                continue
+            if _BULLET.match(line) or not segments:
+                segments.append(_BULLET.sub("", line))  # a list item starts a new sentence
+            else:
+                segments[-1] += " " + line  # a wrapped line continues the current one
+        for segment in segments:
+            found += [sentence for sentence in sentences(segment) if 3 <= len(sentence.split()) <= 60]
+    return found
 
 
 def content_words(text: str) -> set[str]:
@@ -72,7 +92,7 @@ class LocalJudge:
 
     def _support(self, claims: Sequence[str], evidence: Sequence[EvidenceItem]) -> list[tuple[float, int, str]]:
         """For each claim: (support in [0, 1], evidence number, best evidence sentence)."""
-        pool = [(item.number, sentence) for item in evidence for sentence in sentences(item.text)]
+        pool = [(item.number, sentence) for item in evidence for sentence in evidence_sentences(item.text)]
         if not claims or not pool:
             return [(0.0, 0, "") for _ in claims]
         vectors = self.embedder.embed([*claims, *(sentence for _, sentence in pool)])
@@ -152,10 +172,11 @@ class LocalJudge:
             f"removed {claim.verdict} claim: {claim.claim[:80]}" for claim in claims if claim.verdict != "supported"
         ]
         if len(kept) < 2 and evidence:
-            focus = instruction or text
-            candidates = [s for item in evidence for s in sentences(item.text) if s not in kept]
-            ranked = sorted(candidates, key=lambda s: len(content_words(s) & content_words(focus)), reverse=True)
-            for sentence in ranked[: 3 - len(kept)]:
+            focus = content_words(instruction or text)
+            candidates = [s for item in evidence for s in evidence_sentences(item.text) if s not in kept]
+            overlap = {s: len(content_words(s) & focus) for s in candidates}
+            ranked = sorted((s for s in candidates if overlap[s] > 0), key=lambda s: overlap[s], reverse=True)
+            for sentence in ranked[: 2 - len(kept) + 1]:
                 kept.append(sentence)
                 changes.append(f"added from evidence: {sentence[:80]}")
         new_text = " ".join(kept).strip() or text  # extractive and never empty
