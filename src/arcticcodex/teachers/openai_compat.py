@@ -30,6 +30,7 @@ from .ledger import Ledger
 from .models import CallRecord, Critique, EvidenceItem, Rewrite, Role, Rubric, Usage, Verification
 from .parsing import ReplyError, parse_reply
 from .prompts import critique_messages, rewrite_messages, template, verify_messages
+from .transport import LeanAsyncTransport
 
 _CONNECTIONS_PER_CLIENT = 16
 
@@ -84,12 +85,18 @@ class OpenAICompatibleTeacher:
         loop = asyncio.get_running_loop()
         if self._bound is None or self._bound[0] is not loop:
             config = self.config
-            shards = 1 if self._injected_http is not None else max(1, config.concurrency // _CONNECTIONS_PER_CLIENT)
+            lean = self._injected_http is None and config.base_url.startswith("http://")
+            shards = (
+                1 if self._injected_http is not None or lean else max(1, config.concurrency // _CONNECTIONS_PER_CLIENT)
+            )
             per_shard = -(-config.concurrency // shards)
             clients = []
             for _ in range(shards):
                 limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
-                http = self._injected_http or httpx.AsyncClient(limits=limits, timeout=config.timeout)
+                if lean:  # plain-HTTP endpoints (vLLM, Ollama, a tunnel): the lean transport, see transport.py
+                    http = httpx.AsyncClient(transport=LeanAsyncTransport(), timeout=config.timeout)
+                else:
+                    http = self._injected_http or httpx.AsyncClient(limits=limits, timeout=config.timeout)
                 clients.append(
                     openai.AsyncOpenAI(
                         base_url=config.base_url,
