@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx2 as httpx
 import openai
 import pytest
-from fakes.openai_server import FakeOpenAIServer
 
 from arcticcodex.teachers.transport import LeanAsyncTransport
+from fakes.openai_server import FakeOpenAIServer
 
 
 @pytest.fixture
