@@ -60,6 +60,9 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
         except (OSError, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
             connection.close()
             raise httpx.RemoteProtocolError(f"connection failed: {exc!r}", request=request) from exc
+        except BaseException:  # cancelled mid-exchange: the connection's state is unknown, never reuse it
+            connection.close()
+            raise
         if connection.h11.our_state is h11.DONE and connection.h11.their_state is h11.DONE:
             connection.h11.start_next_cycle()
             idle = self._idle[key]
