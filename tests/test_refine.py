@@ -104,7 +104,7 @@ def test_a_failure_is_an_error_never_a_pass(server: FakeOpenAIServer) -> None:
 
 
 def test_fallback_to_the_next_teacher_and_scores_are_clamped(server: FakeOpenAIServer) -> None:
-    server.inject("402", "score:7")
+    server.inject("402", "score:1.02")
     pool = TeacherPool([teacher(server, name="broke"), teacher(server, name="backup")])
     critique = run(lambda: pool.critique("Otters eat fish.", [], Rubric()), pool)
     assert critique.score == 1.0 and critique.call is not None

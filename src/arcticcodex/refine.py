@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import TeacherError
+from .errors import TeacherError, UserError
 from .teachers import runtime
 from .teachers.config import PRESETS, TeacherConfig
 from .teachers.models import CallRecord, Critique, EvidenceItem, Rewrite, Rubric, Verification
@@ -48,7 +48,7 @@ class Round:
 
     @property
     def calls(self) -> list[CallRecord]:
-        found = []
+        found: list[CallRecord] = []
         for part in (self.critique, self.verification, self.rewrite):
             if part is not None and part.call is not None:
                 found.append(part.call)
@@ -134,11 +134,14 @@ class TeacherRouter:
         max_rounds: int | None = None,
     ) -> RefineResult:
         rubric = rubric or self.rubric
+        limit = self.max_rounds if max_rounds is None else max_rounds
+        if limit < 1:
+            raise UserError(f"max_rounds must be at least 1, not {max_rounds}")
         rounds: list[Round] = []
         text = draft
         if not text.strip():
             return RefineResult("failed", draft, None, rounds, failure="the draft is empty")
-        for number in range(1, (max_rounds or self.max_rounds) + 1):
+        for number in range(1, limit + 1):
             current = Round(number, text)
             rounds.append(current)
             try:
@@ -151,7 +154,7 @@ class TeacherRouter:
             contradicted = bool(current.verification and current.verification.contradicted)
             if current.critique.score >= self.threshold and not contradicted:
                 return RefineResult("accepted", text, current.critique.score, rounds)
-            if number == (max_rounds or self.max_rounds):
+            if number == limit:
                 break
             try:
                 current.rewrite = await self.pool.rewrite(
@@ -173,6 +176,8 @@ class TeacherRouter:
     ) -> dict[str, Any]:
         """The seed's synchronous API: returns quality_score, iterations_used, final_text, history …"""
         items = [evidence] if isinstance(evidence, str) else list(evidence)
+        if not all(isinstance(item, str) for item in items):
+            raise UserError("evidence must be a string or a list of strings")
         numbered = [EvidenceItem(number=n, text=text) for n, text in enumerate((t for t in items if t.strip()), 1)]
 
         async def run() -> RefineResult:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import tomlkit
 
-from ..errors import ConfigError, TeacherError
+from ..errors import ConfigError, TeacherError, UserError
 from ..refine import RefineResult, TeacherRouter
 from ..teachers import runtime
 from ..teachers.config import PRESETS, load_teachers, teacher_from_entry
@@ -207,8 +207,16 @@ def ping(state: CliState, names: tuple[str, ...]) -> None:
     help="Evidence file (repeatable); each becomes one numbered item.",
 )
 @click.option("--instruction", default="", help="What the text answers (the critic checks it is answered).")
-@click.option("--threshold", type=float, default=0.8, show_default=True, help="Score needed to accept.")
-@click.option("--max-rounds", type=int, default=3, show_default=True, help="Critiques at most (rewrites: one fewer).")
+@click.option(
+    "--threshold", type=click.FloatRange(0, 1), default=0.8, show_default=True, help="Score needed to accept."
+)
+@click.option(
+    "--max-rounds",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Critiques at most (rewrites: one fewer).",
+)
 @click.option("--teachers", "only", help="Comma-separated teacher names to use (default: all configured).")
 @click.option("--budget-usd", type=float, help="Stop making calls once this much is spent.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON.")
@@ -234,10 +242,9 @@ def refine(
       arcticcodex refine answer.txt --evidence notes.md --evidence faq.md --json
     """
     workspace = state.workspace()
-    draft = file.read_text(encoding="utf-8")
+    draft = _read_text(file)
     evidence = [
-        EvidenceItem(number=n, text=path.read_text(encoding="utf-8"), source=str(path))
-        for n, path in enumerate(evidence_files, 1)
+        EvidenceItem(number=n, text=_read_text(path), source=str(path)) for n, path in enumerate(evidence_files, 1)
     ]
     names = [name.strip() for name in only.split(",")] if only else None
     model = workspace.config.raw.get("vault", {}).get("embedding_model", DEFAULT_MODEL)
@@ -265,6 +272,13 @@ def refine(
         if not as_json:
             click.echo(f"failure: {result.failure}", err=True)
         raise click.exceptions.Exit(1)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); convert it, e.g. iconv -t utf-8") from None
 
 
 def _write(path: Path, text: str) -> None:

@@ -20,6 +20,8 @@ providers' pages at the time of writing; override them when they change.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -107,8 +109,14 @@ class PoolConfig:
     fallback: tuple[str, ...] = field(default_factory=tuple)
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBERS = ("price_input", "price_cached_input", "price_output", "timeout", "temperature")
+
+
 def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig:
     """Build a TeacherConfig from one ``[[teachers]]`` table (or the CLI's options)."""
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where}: each teacher is a table ([[teachers]] with name = …), not {type(entry).__name__}")
     name = entry.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(f"{where}: a teacher needs a name")
@@ -123,7 +131,23 @@ def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig
         raise ConfigError(f"{where}: teacher {name!r} needs a model (the name the endpoint serves)")
     if preset != "local" and not values.get("base_url"):
         raise ConfigError(f"{where}: teacher {name!r} needs a base_url")
-    roles = tuple(values.pop("roles", ROLES))
+    env = values.get("api_key_env")
+    if env is not None and (not isinstance(env, str) or not _ENV_NAME.fullmatch(env)):
+        # never echo the value: a key pasted here by mistake must not be repeated in a message or log
+        raise ConfigError(
+            f"{where}: teacher {name!r}: api_key_env must be the NAME of an environment variable "
+            "(e.g. DEEPSEEK_API_KEY), not a key; put the key itself in that variable"
+        )
+    for key in _NUMBERS:
+        value = values.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+        ):
+            raise ConfigError(f"{where}: teacher {name!r}: {key} must be a number, not {value!r}")
+    raw_roles = values.pop("roles", ROLES)
+    if isinstance(raw_roles, str) or not isinstance(raw_roles, list | tuple):
+        raise ConfigError(f'{where}: teacher {name!r}: roles must be a list such as ["critic", "verifier"]')
+    roles = tuple(raw_roles)
     bad = [role for role in roles if role not in ROLES]
     if bad:
         raise ConfigError(f"{where}: teacher {name!r} has unknown roles {bad}; roles are {', '.join(ROLES)}")

@@ -56,8 +56,11 @@ def build_pool(
         configs = [config for config in configs if config.name in only]
         if "local" in only and all(config.name != "local" for config in configs):
             configs.append(TeacherConfig(name="local", preset="local", model="local-judge/v1"))
+    local = TeacherConfig(name="local", preset="local", model="local-judge/v1")
     if not configs:
-        configs = [TeacherConfig(name="local", preset="local", model="local-judge/v1")]
+        configs = [local]
+    elif "local" in pool_config.critics and all(config.name != "local" for config in configs):
+        configs.append(TeacherConfig(name="local", preset="local", model="local-judge/v1", roles=("critic",)))
     ledger = Ledger(budget_usd=budget_usd if budget_usd is not None else pool_config.budget_usd)
     cache = RequestCache(workspace) if use_cache and any(c.preset != "local" for c in configs) else None
     teachers = [
@@ -83,4 +86,7 @@ def _roles(configs: list[TeacherConfig]) -> dict[Role, list[str]]:
 
 def _critics(pool: PoolConfig, configs: list[TeacherConfig]) -> list[str]:
     names = {config.name for config in configs}
-    return [name for name in pool.critics if name in names]
+    missing = [name for name in pool.critics if name not in names]
+    if missing:  # e.g. --teachers left a configured critic out: an ensemble must not shrink silently
+        raise ConfigError(f"[teacher_pool] critics {missing} are not among the teachers in use ({sorted(names)})")
+    return list(pool.critics)

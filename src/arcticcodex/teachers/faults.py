@@ -62,25 +62,27 @@ class CircuitBreaker:
     cooldown: float = 30.0
     failures: int = 0
     opened_at: float | None = None
+    probing: bool = False
     clock: object = field(default=time.monotonic, repr=False)
 
     def allow(self) -> bool:
         if self.opened_at is None:
             return True
-        if self._now() - self.opened_at >= self.cooldown:
-            self.opened_at = None  # half-open: let one probe through
-            self.failures = self.threshold - 1
+        if not self.probing and self._now() - self.opened_at >= self.cooldown:
+            self.probing = True  # half-open: exactly one probe goes through until it succeeds or fails
             return True
         return False
 
     def record_success(self) -> None:
         self.failures = 0
         self.opened_at = None
+        self.probing = False
 
     def record_failure(self) -> None:
         self.failures += 1
-        if self.failures >= self.threshold:
+        if self.probing or self.failures >= self.threshold:
             self.opened_at = self._now()
+        self.probing = False
 
     @property
     def reopens_in(self) -> float:

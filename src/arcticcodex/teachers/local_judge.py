@@ -166,7 +166,9 @@ class LocalJudge:
         *,
         instruction: str = "",
     ) -> Rewrite:
-        claims = verification.claims if verification else self._claims(text, evidence)
+        # always the answer's own sentences, judged here: another verifier's claims are paraphrases,
+        # and building the text from them would no longer be extractive
+        claims = self._claims(text, evidence)
         kept = [claim.claim for claim in claims if claim.verdict == "supported"]
         changes = [
             f"removed {claim.verdict} claim: {claim.claim[:80]}" for claim in claims if claim.verdict != "supported"

@@ -7,6 +7,7 @@ never be empty: an empty text fails validation, and the loop keeps the previous 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Role = Literal["critic", "verifier", "rewriter"]
 ROLES: tuple[Role, ...] = ("critic", "verifier", "rewriter")
 Verdict = Literal["supported", "contradicted", "unsupported"]
+SCORE_TOLERANCE = 0.05  # 1.02 is rounding and is clamped; 7 is another scale and is refused
 
 
 class EvidenceItem(BaseModel):
@@ -79,8 +81,11 @@ def _score(value: Any, notes: list[str] | None = None) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"score must be a number, not {value!r}") from None
-    if number != number:  # NaN
-        raise ValueError("score must be a number, not NaN")
+    if not math.isfinite(number):
+        raise ValueError(f"score must be a finite number between 0 and 1, not {value!r}")
+    if not -SCORE_TOLERANCE <= number <= 1.0 + SCORE_TOLERANCE:
+        # a 7 is a 0–10 scale, not an excellent 1.0: refuse it so the model is asked again
+        raise ValueError(f"score must be between 0 and 1, not {value!r}")
     clamped = min(1.0, max(0.0, number))
     if clamped != number and notes is not None:
         notes.append(f"score {number} clamped to {clamped}")

@@ -22,7 +22,13 @@ import openai
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
-from ..errors import ConfigError, TeacherRejectedError, TeacherResponseError, TeacherUnavailableError
+from ..errors import (
+    BudgetExceededError,
+    ConfigError,
+    TeacherRejectedError,
+    TeacherResponseError,
+    TeacherUnavailableError,
+)
 from .cache import RequestCache, request_key
 from .config import KEYLESS_PRESETS, TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker, RetryPolicy, parse_retry_after
@@ -116,8 +122,9 @@ class OpenAICompatibleTeacher:
 
     async def aclose(self) -> None:
         if self._bound is not None:
-            for client in self._bound[1]:
-                await client.close()
+            if self._injected_http is None:  # an injected client belongs to the caller
+                for client in self._bound[1]:
+                    await client.close()
             self._bound = None
 
     # -- the three roles ------------------------------------------------------------------------
@@ -159,32 +166,32 @@ class OpenAICompatibleTeacher:
             body["response_format"] = {"type": "json_object"}
         return body
 
-    async def complete(self, body: dict[str, Any]) -> tuple[str, Usage, int, bool]:
+    async def complete(self, body: dict[str, Any]) -> tuple[str, Usage, int, float, str | None]:
         """One reply: from the cache, else from the endpoint with retries.  Raises TeacherError.
 
-        Returns (content, usage, attempts, cached).  Only the endpoint's concurrency limit of
-        requests are in flight at once; the budget is checked before a request is sent.
+        Returns (content, usage, attempts, cost charged, cache key to fill once the reply is known to
+        be usable — None when it came from the cache).  At most the endpoint's concurrency limit of
+        requests are in flight; the budget is checked once a slot is free and before every retry,
+        so no request starts after the budget is spent.
         """
-        key = request_key(self.config.base_url, body) if self.cache is not None else ""
-        if self.cache is not None:
+        key = request_key(self.config.base_url, body) if self.cache is not None else None
+        if self.cache is not None and key is not None:
             hit = self.cache.get(key)
             if hit is not None:
                 self.ledger.record(self.name, hit[1], 0.0, cached=True)
-                return hit[0], hit[1], 0, True
-        self.ledger.check(self.name)
+                return hit[0], hit[1], 0, 0.0, None
         client, gate = self._for_this_loop()
         async with gate:
             try:
                 content, usage, attempts = await self._send(client, body)
+            except BudgetExceededError:
+                raise
             except Exception:
                 self.ledger.record_failure(self.name)
                 raise
-        self.ledger.record(
-            self.name, usage, self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens)
-        )
-        if self.cache is not None and content.strip():
-            self.cache.put(key, self.name, self.model, content, usage)
-        return content, usage, attempts, False
+        cost = self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens)
+        self.ledger.record(self.name, usage, cost)
+        return content, usage, attempts, cost, key
 
     async def _send(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> tuple[str, Usage, int]:
         if not self.breaker.allow():
@@ -196,6 +203,7 @@ class OpenAICompatibleTeacher:
         attempt = 0
         while True:
             attempt += 1
+            self.ledger.check(self.name)
             retry_after: float | None = None
             try:
                 # the SDK's documented generic request (README, "undocumented requests"): the body is
@@ -217,10 +225,26 @@ class OpenAICompatibleTeacher:
                 reason = f"no answer within {self.config.timeout:g} s"
             except openai.APIConnectionError as error:
                 reason = f"connection failed ({_cause(error)})"
+            except openai.APIResponseValidationError as error:
+                self.breaker.record_failure()
+                raise TeacherResponseError(
+                    f"teacher {self.name} ({self.model}) answered HTTP 200 with a body that is not a chat "
+                    f"completion ({error.message[:120]}); is base_url an OpenAI-compatible endpoint?",
+                    teacher=self.name,
+                    attempts=attempt,
+                ) from None
             else:
-                content = response.choices[0].message.content if response.choices else None
+                message = _message_content(response)
+                if message is None:
+                    self.breaker.record_failure()
+                    raise TeacherResponseError(
+                        f"teacher {self.name} ({self.model}) answered HTTP 200 with a body that is not a chat "
+                        f"completion; is {self.config.base_url} an OpenAI-compatible endpoint?",
+                        teacher=self.name,
+                        attempts=attempt,
+                    )
                 self.breaker.record_success()
-                return content or "", _usage(response.usage), attempt
+                return message, _usage(getattr(response, "usage", None)), attempt
             delay = self.retry.delay(attempt, retry_after, self._rng)
             if delay is None:
                 self.breaker.record_failure()
@@ -234,8 +258,8 @@ class OpenAICompatibleTeacher:
     async def _call(self, role: Role, messages: list[dict[str, str]]) -> tuple[BaseModel, CallRecord]:
         started = time.perf_counter()
         notes: list[str] = []
-        body = self.request_body(messages)
-        content, usage, attempts, cached = await self.complete(body)
+        content, usage, attempts, cost, key = await self.complete(self.request_body(messages))
+        cached = key is None and attempts == 0
         try:
             result = parse_reply(role, content, notes)
         except ReplyError as problem:
@@ -248,8 +272,10 @@ class OpenAICompatibleTeacher:
                     "content": f"Your reply could not be used: {problem}. Reply again with the JSON only.",
                 },
             ]
-            content, more_usage, more_attempts, cached = await self.complete(self.request_body(retry_messages))
-            usage, attempts = usage + more_usage, attempts + more_attempts
+            body = self.request_body(retry_messages)
+            content, more_usage, more_attempts, more_cost, key = await self.complete(body)
+            usage, attempts, cost = usage + more_usage, attempts + more_attempts, cost + more_cost
+            cached = cached and key is None and more_attempts == 0
             try:
                 result = parse_reply(role, content, notes)
             except ReplyError as second:
@@ -258,6 +284,8 @@ class OpenAICompatibleTeacher:
                     teacher=self.name,
                     attempts=attempts,
                 ) from None
+        if self.cache is not None and key is not None:
+            self.cache.put(key, self.name, self.model, content, usage)  # only replies that were usable
         call = CallRecord(
             teacher=self.name,
             model=self.model,
@@ -265,9 +293,7 @@ class OpenAICompatibleTeacher:
             prompt_sha256=template(role).sha256,
             raw_reply=content,
             usage=usage,
-            cost_usd=0.0
-            if cached
-            else self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens),
+            cost_usd=cost,
             latency_s=round(time.perf_counter() - started, 4),
             attempts=attempts,
             cached=cached,
@@ -286,6 +312,16 @@ class OpenAICompatibleTeacher:
         except openai.APIConnectionError as error:
             raise TeacherUnavailableError(f"teacher {self.name}: {_cause(error)}", teacher=self.name) from None
         return [model.id for model in page.data]
+
+
+def _message_content(response: object) -> str | None:
+    """The first choice's text, or None when the reply is not a chat completion at all."""
+    if not isinstance(response, ChatCompletion) or not response.choices:
+        return None
+    message = getattr(response.choices[0], "message", None)
+    if message is None:
+        return None
+    return message.content or ""
 
 
 def _key_from_environment(config: TeacherConfig, environ: Mapping[str, str]) -> str:

@@ -87,5 +87,5 @@ def _note_clamps(data: dict[str, Any], notes: list[str]) -> None:
             number = float(value)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             continue
-        if not 0.0 <= number <= 1.0:
+        if not 0.0 <= number <= 1.0 and -0.05 <= number <= 1.05:
             notes.append(f"{name} {number} clamped to [0, 1]")

@@ -100,13 +100,18 @@ class TeacherPool:
                 raise outcome
             if isinstance(outcome, BaseException) and not isinstance(outcome, TeacherError):
                 raise outcome
-        members = [outcome for outcome in outcomes if isinstance(outcome, Critique)]
-        if not members:
+        failed = [
+            f"{name}: {outcome}"
+            for name, outcome in zip(self.critics, outcomes, strict=True)
+            if isinstance(outcome, TeacherError)
+        ]
+        if failed:
+            # the ensemble is the judgement asked for: with a member missing (say the strict one of a
+            # "min" pair) the rest would decide alone, so a missing member fails the critique
             raise TeacherUnavailableError(
-                "no critic of the ensemble could answer: " + " | ".join(str(outcome) for outcome in outcomes),
-                teacher=",".join(self.critics),
+                "the critic ensemble is incomplete: " + " | ".join(failed), teacher=",".join(self.critics)
             )
-        return self._combine(members)
+        return self._combine([outcome for outcome in outcomes if isinstance(outcome, Critique)])
 
     def _combine(self, members: list[Critique]) -> Critique:
         scores = [member.score for member in members]
@@ -126,7 +131,7 @@ class TeacherPool:
             strengths=[s for m in members for s in m.strengths],
             weaknesses=[w for m in members for w in m.weaknesses],
             suggestions=[s for m in members for s in m.suggestions],
-            call=members[0].call,
+            call=None,  # the members carry the calls; the aggregate is not a call of its own
             members=members,
             disagreement=round(max(scores) - min(scores), 4),
         )

@@ -21,6 +21,10 @@ import httpx2 as httpx
 _READ_SIZE = 65536
 
 
+class _StaleConnectionError(ConnectionResetError):
+    """The server closed the connection before sending any byte of a response."""
+
+
 class _Connection:
     __slots__ = ("h11", "reader", "writer")
 
@@ -49,11 +53,22 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
         timeout = request.extensions.get("timeout", {})
         read_timeout = timeout.get("read") or 60.0
         body = request.content if request.stream is not None else b""
-        connection = await self._connection(key, request)
+        connection, reused = await self._connection(key, request)
         try:
-            status, headers, content = await asyncio.wait_for(
-                self._exchange(connection, request, body), timeout=read_timeout
-            )
+            try:
+                status, headers, content = await asyncio.wait_for(
+                    self._exchange(connection, request, body), timeout=read_timeout
+                )
+            except _StaleConnectionError:
+                if not reused:  # a fresh connection dropped: that is the server's answer, not staleness
+                    raise
+                # a kept-alive connection the server had just closed: nothing was answered, so the
+                # request is sent once more on a fresh connection (not a retry of a failed request)
+                connection.close()
+                connection, _ = await self._connection(key, request, fresh=True)
+                status, headers, content = await asyncio.wait_for(
+                    self._exchange(connection, request, body), timeout=read_timeout
+                )
         except TimeoutError:
             connection.close()
             raise httpx.ReadTimeout(f"no response within {read_timeout} s", request=request) from None
@@ -74,12 +89,15 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
             connection.close()
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    async def _connection(self, key: tuple[str, int], request: httpx.Request) -> _Connection:
+    async def _connection(
+        self, key: tuple[str, int], request: httpx.Request, *, fresh: bool = False
+    ) -> tuple[_Connection, bool]:
+        """A connection and whether it was reused from the idle stack."""
         idle = self._idle[key]
-        while idle:
+        while idle and not fresh:
             connection = idle.pop()
             if not connection.reader.at_eof() and not connection.writer.is_closing():
-                return connection
+                return connection, True
             connection.close()
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*key), timeout=self._connect_timeout)
@@ -87,7 +105,7 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectTimeout(f"could not connect to {key[0]}:{key[1]}", request=request) from None
         except OSError as exc:
             raise httpx.ConnectError(f"could not connect to {key[0]}:{key[1]}: {exc}", request=request) from exc
-        return _Connection(reader, writer)
+        return _Connection(reader, writer), False
 
     async def _exchange(
         self, connection: _Connection, request: httpx.Request, body: bytes
@@ -106,9 +124,9 @@ class LeanAsyncTransport(httpx.AsyncBaseTransport):
             event = h11_connection.next_event()
             if event is h11.NEED_DATA:
                 data = await connection.reader.read(_READ_SIZE)
-                if not data:
-                    raise ConnectionResetError("the server closed the connection before answering")
-                h11_connection.receive_data(data)
+                if not data and status == 0:
+                    raise _StaleConnectionError("the server closed the connection before answering")
+                h11_connection.receive_data(data)  # b"" tells h11 the server closed: may end the body
             elif isinstance(event, h11.Response):
                 status, response_headers = event.status_code, list(event.headers)
             elif isinstance(event, h11.Data):
