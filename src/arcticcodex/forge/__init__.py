@@ -7,7 +7,7 @@ The format is described in ``shared/design/FORGENUMERICS.md``; the layouts of ea
 
     frame = forge.Frame({"TYPE": "FACT", "CONFIDENCE": forge.Dec("0.9")}, ["SUBJ", "Fox"])
     text = frame.to_text()                 # canonical, one line
-    assert forge.parse_frame(text) == frame
+    forge.parse_frame(text) == frame       # True
     forge.canonicalize("⧆≛Z⦙≛1∴≛A⦙≛2∷≛x⧈")  # '⧆≛A⦙≛2∴≛Z⦙≛1∷≛x⧈'
 """
 

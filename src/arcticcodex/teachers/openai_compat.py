@@ -225,24 +225,12 @@ class OpenAICompatibleTeacher:
                 reason = f"no answer within {self.config.timeout:g} s"
             except openai.APIConnectionError as error:
                 reason = f"connection failed ({_cause(error)})"
-            except openai.APIResponseValidationError as error:
-                self.breaker.record_failure()
-                raise TeacherResponseError(
-                    f"teacher {self.name} ({self.model}) answered HTTP 200 with a body that is not a chat "
-                    f"completion ({error.message[:120]}); is base_url an OpenAI-compatible endpoint?",
-                    teacher=self.name,
-                    attempts=attempt,
-                ) from None
+            except openai.APIResponseValidationError:
+                raise self._not_a_completion(attempt) from None
             else:
                 message = _message_content(response)
                 if message is None:
-                    self.breaker.record_failure()
-                    raise TeacherResponseError(
-                        f"teacher {self.name} ({self.model}) answered HTTP 200 with a body that is not a chat "
-                        f"completion; is {self.config.base_url} an OpenAI-compatible endpoint?",
-                        teacher=self.name,
-                        attempts=attempt,
-                    )
+                    raise self._not_a_completion(attempt)
                 self.breaker.record_success()
                 return message, _usage(getattr(response, "usage", None)), attempt
             delay = self.retry.delay(attempt, retry_after, self._rng)
@@ -254,6 +242,16 @@ class OpenAICompatibleTeacher:
                     attempts=attempt,
                 )
             await asyncio.sleep(delay)
+
+    def _not_a_completion(self, attempt: int) -> TeacherResponseError:
+        """An HTTP 200 whose body is no chat completion (an HTML login page of a proxy, say)."""
+        self.breaker.record_failure()
+        return TeacherResponseError(
+            f"teacher {self.name} ({self.model}) answered HTTP 200 with a body that is not a chat completion; "
+            f"is {self.config.base_url} an OpenAI-compatible endpoint?",
+            teacher=self.name,
+            attempts=attempt,
+        )
 
     async def _call(self, role: Role, messages: list[dict[str, str]]) -> tuple[BaseModel, CallRecord]:
         started = time.perf_counter()
