@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from .frames import SIGNED_TYPE, FrameVerifier, SignedFrame
 from .keystore import KeyInfo, KeyStore, check_key_name
+from .merkle import MerkleAccumulator, merkle_root
+from .records import RecordSignature, sign_record, verify_record
 from .signing import (
     ALGORITHMS,
     ED25519,
@@ -44,10 +46,15 @@ __all__ = [
     "HmacSigner",
     "KeyInfo",
     "KeyStore",
+    "MerkleAccumulator",
+    "RecordSignature",
     "SignedFrame",
     "Signer",
     "Verifier",
     "check_key_name",
     "ed25519_key_id",
     "hmac_key_id",
+    "merkle_root",
+    "sign_record",
+    "verify_record",
 ]
