@@ -7,6 +7,7 @@
     │   ├── ConfigError              arcticcodex.toml or an option is invalid
     │   ├── WorkspaceNotFoundError   no workspace here, above here, or where --workspace points
     │   ├── RecordNotFoundError      no live vault record has this id (never existed, or forgotten)
+    │   ├── PromptFileError          a prompts file (JSONL/CSV) has a bad record: file, line, field, fix
     │   ├── ForgeError               ForgeNumerics-S text or values are wrong (code, place, hint)
     │   │   ├── ParseError           text that is not valid ForgeNumerics-S
     │   │   ├── ValidationError      a well-formed frame that breaks its TYPE's schema
@@ -43,6 +44,7 @@ __all__ = [
     "KeyFileError",
     "MigrationError",
     "ParseError",
+    "PromptFileError",
     "RecordNotFoundError",
     "SignatureError",
     "SourceLocation",
@@ -79,6 +81,17 @@ class RecordNotFoundError(UserError):
 
 class KeyFileError(UserError):
     """A signing key cannot be used: missing, unreadable, malformed, or with unsafe permissions."""
+
+
+class PromptFileError(UserError):
+    """A record in a prompts file cannot be used; ``path``, ``line`` and ``field`` say where."""
+
+    def __init__(self, message: str, *, path: str, line: int | None = None, field: str | None = None) -> None:
+        place = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{place}: {message}")
+        self.path = path
+        self.line = line
+        self.field = field
 
 
 class SignatureError(ArcticCodexError):
