@@ -22,6 +22,7 @@ def test_top_level_exports_are_the_whole_public_surface() -> None:
     submodules = {
         "cli",
         "config",
+        "dataset",
         "distill",
         "errors",
         "forge",

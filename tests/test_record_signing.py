@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import replace
 from decimal import Decimal
 
@@ -51,3 +52,17 @@ def test_signature_is_domain_separated_from_plain_digest_signing() -> None:
     signature = sign_record(signer, data)
     raw = base64.b64decode(signature.sig)
     assert not signer.verifier().verify(bytes.fromhex(signature.frame_sha256), raw)
+
+
+def test_body_digest_binds_the_fields_outside_the_frame() -> None:
+    signer = Ed25519Signer.generate()
+    data = frame_bytes(signer)
+    signature = sign_record(signer, data, body=b'{"feedback":"good"}')
+    assert signature.to_json()["body_sha256"] == signature.body_sha256 != ""
+    assert verify_record(signer.verifier(), data, signature, body=b'{"feedback":"good"}') is None
+    assert "body_sha256" in (verify_record(signer.verifier(), data, signature, body=b'{"feedback":"bad"}') or "")
+    assert "body_sha256" in (verify_record(signer.verifier(), data, signature) or "")
+    # The digest is inside the signed message: swapping in the digest of another body is caught.
+    other_body = b'{"feedback":"bad"}'
+    swapped = replace(signature, body_sha256=hashlib.sha256(other_body).hexdigest())
+    assert "does not verify" in (verify_record(signer.verifier(), data, swapped, body=other_body) or "")

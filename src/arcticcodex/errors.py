@@ -7,6 +7,7 @@
     │   ├── ConfigError              arcticcodex.toml or an option is invalid
     │   ├── WorkspaceNotFoundError   no workspace here, above here, or where --workspace points
     │   ├── RecordNotFoundError      no live vault record has this id (never existed, or forgotten)
+    │   ├── DatasetError             a dataset record or folder cannot be read: names the record and field
     │   ├── PromptFileError          a prompts file (JSONL/CSV) has a bad record: file, line, field, fix
     │   ├── ForgeError               ForgeNumerics-S text or values are wrong (code, place, hint)
     │   │   ├── ParseError           text that is not valid ForgeNumerics-S
@@ -39,6 +40,7 @@ __all__ = [
     "ArcticCodexError",
     "BudgetExceededError",
     "ConfigError",
+    "DatasetError",
     "EncodeError",
     "ForgeError",
     "KeyFileError",
@@ -81,6 +83,10 @@ class RecordNotFoundError(UserError):
 
 class KeyFileError(UserError):
     """A signing key cannot be used: missing, unreadable, malformed, or with unsafe permissions."""
+
+
+class DatasetError(UserError):
+    """A dataset record or folder is malformed; the message names the file, line, record and field."""
 
 
 class PromptFileError(UserError):

@@ -1,0 +1,297 @@
+"""A dataset record (TrainingPair): its JSONL form, its signing form, and reading it back strictly.
+
+One line of ``train.jsonl`` is one record: the training columns a trainer reads (``messages``, and
+``instruction``/``completion`` for the seed's API), then the provenance an auditor reads (quality,
+critique, revisions, evidence, source, teachers, signer, time), then ``integrity``.  The signature
+covers the canonical TRAIN_PAIR frame (id, index, quality, signer, key id, time, teachers, evidence
+hashes and both texts) and the SHA-256 of the record's canonical JSON without ``integrity``, so a
+changed byte in any field, bound by the frame or not, breaks it (see
+:mod:`arcticcodex.provenance.records`).
+
+Quality is an exact decimal with at most four places, so its JSON number reads back to the same
+decimal and the frame rebuilt from a line is the frame that was signed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from ..errors import DatasetError, ValidationError
+from ..forge.records import EvidenceRef, TrainPairFrame, utc_timestamp
+from ..provenance.records import RecordSignature, sign_record
+from ..provenance.signing import Signer
+
+__all__ = ["PairSource", "Revision", "TrainingPair", "canonical_json", "pair_id_for"]
+
+SourceKind = Literal["prompts", "conversation", "curriculum"]
+SOURCE_KINDS: tuple[str, ...] = ("prompts", "conversation", "curriculum")
+QUALITY_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True, slots=True)
+class PairSource:
+    """Where the prompt came from: a prompts file line, a conversation turn, or a vault chunk."""
+
+    kind: SourceKind
+    ref: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "ref": self.ref}
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """One round of the teacher loop: the text judged, its score and what the round cost."""
+
+    round: int
+    text: str
+    score: float
+    criteria: Mapping[str, float] = field(default_factory=dict)
+    claims: tuple[str, ...] = ()
+    teachers: tuple[str, ...] = ()
+    tokens: int = 0
+    cost_usd: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "round": self.round,
+            "text": self.text,
+            "score": self.score,
+            "criteria": dict(self.criteria),
+            "claims": list(self.claims),
+            "teachers": list(self.teachers),
+            "tokens": self.tokens,
+            "cost_usd": self.cost_usd,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPair:
+    """An instruction, its verified completion, and everything needed to trust and audit it."""
+
+    id: str
+    index: int
+    instruction: str
+    completion: str
+    quality: Decimal
+    signer_id: str
+    created_at: str
+    source: PairSource
+    accepted: bool = True
+    feedback: str = ""
+    revisions: tuple[Revision, ...] = ()
+    evidence: tuple[EvidenceRef, ...] = ()
+    teachers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        given: object = self.quality  # callers may pass str or float despite the annotation
+        if isinstance(given, float):
+            raise ValueError("quality must be exact: pass Decimal('0.92') or '0.92', not a float")
+        quality = Decimal(self.quality)
+        if not quality.is_finite() or not Decimal(0) <= quality <= Decimal(1):
+            raise ValueError(f"quality must be in [0, 1], not {quality}")
+        object.__setattr__(self, "quality", quality.quantize(QUALITY_PLACES).normalize())
+        object.__setattr__(self, "created_at", utc_timestamp(self.created_at))
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        """The conversational form TRL, Axolotl and OpenAI fine-tuning read."""
+        return [{"role": "user", "content": self.instruction}, {"role": "assistant", "content": self.completion}]
+
+    def frame(self, key_id: str) -> TrainPairFrame:
+        """The signing form: the TRAIN_PAIR frame for this pair under the key ``key_id``."""
+        return TrainPairFrame(
+            pair_id=self.id,
+            index=self.index,
+            quality=self.quality,
+            signer=self.signer_id,
+            key_id=key_id,
+            created_at=self.created_at,
+            instruction=self.instruction,
+            completion=self.completion,
+            teachers=self.teachers,
+            evidence=self.evidence,
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The record's JSON fields without ``integrity``, in the order they are written."""
+        return {
+            "id": self.id,
+            "index": self.index,
+            "messages": self.messages,
+            "instruction": self.instruction,
+            "completion": self.completion,
+            "quality": float(self.quality),
+            "accepted": self.accepted,
+            "feedback": self.feedback,
+            "revisions": [revision.to_json() for revision in self.revisions],
+            "evidence": [_evidence_json(ref) for ref in self.evidence],
+            "source": self.source.to_json(),
+            "teachers": list(self.teachers),
+            "signer_id": self.signer_id,
+            "created_at": self.created_at,
+        }
+
+    def signed(self, signer: Signer) -> tuple[dict[str, Any], RecordSignature]:
+        """The full JSON record with its ``integrity`` block, and the signature itself."""
+        body = self.body()
+        frame_bytes = self.frame(signer.key_id).to_frame().to_bytes()
+        signature = sign_record(signer, frame_bytes, canonical_json(body))
+        return {**body, "integrity": signature.to_json()}, signature
+
+    @classmethod
+    def from_json(cls, record: Mapping[str, Any], *, where: str = "") -> TrainingPair:
+        """Read a record back, strictly: a missing field or a wrong type is a :class:`DatasetError`."""
+        reader = _FieldReader(record, where)
+        try:
+            return cls(
+                id=reader.text("id"),
+                index=reader.integer("index"),
+                instruction=reader.text("instruction", allow_empty=True),
+                completion=reader.text("completion", allow_empty=True),
+                quality=reader.decimal("quality"),
+                signer_id=reader.text("signer_id"),
+                created_at=reader.text("created_at"),
+                source=reader.source(),
+                accepted=reader.boolean("accepted"),
+                feedback=reader.text("feedback", allow_empty=True),
+                revisions=reader.revisions(),
+                evidence=reader.evidence(),
+                teachers=tuple(reader.texts("teachers")),
+            )
+        except (ValueError, ValidationError) as exc:
+            raise DatasetError(f"{where}: {exc}" if where else str(exc)) from exc
+
+
+def canonical_json(value: Any) -> bytes:
+    """The one byte form of a JSON value that is hashed: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+def pair_id_for(instruction: str, completion: str, evidence: Iterable[EvidenceRef] = ()) -> str:
+    """A content id: the same question, answer and evidence give the same id (so exact duplicates collide)."""
+    digest = hashlib.sha256()
+    for part in (instruction, completion, *(ref.sha256 for ref in evidence)):
+        encoded = part.encode("utf-8")
+        digest.update(len(encoded).to_bytes(8, "big"))
+        digest.update(encoded)
+    return "tp-" + digest.hexdigest()[:32]
+
+
+def _evidence_json(ref: EvidenceRef) -> dict[str, Any]:
+    return {
+        "chunk_id": ref.chunk_id,
+        "doc_id": ref.doc_id,
+        "source": ref.source,
+        "span": list(ref.span) if ref.span is not None else None,
+        "sha256": ref.sha256,
+    }
+
+
+class _FieldReader:
+    """Typed access to a parsed record's fields, with errors that name the field."""
+
+    def __init__(self, record: Mapping[str, Any], where: str) -> None:
+        if not isinstance(record, Mapping):
+            raise DatasetError(f"{where}: a record must be a JSON object, not {type(record).__name__}")
+        self.record = record
+        self.where = where
+
+    def _get(
+        self, name: str, kinds: type | tuple[type, ...], what: str, record: Mapping[str, Any] | None = None
+    ) -> Any:
+        source = self.record if record is None else record
+        if name not in source:
+            raise DatasetError(f"{self.where}: the record has no {name!r} field")
+        value = source[name]
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
+            raise DatasetError(f"{self.where}: field {name!r} must be {what}, not {json.dumps(value)[:60]}")
+        return value
+
+    def text(self, name: str, *, allow_empty: bool = False) -> str:
+        value: str = self._get(name, str, "a string")
+        if not value and not allow_empty:
+            raise DatasetError(f"{self.where}: field {name!r} is empty")
+        return value
+
+    def texts(self, name: str) -> list[str]:
+        values: list[Any] = self._get(name, list, "a list of strings")
+        if not all(isinstance(value, str) for value in values):
+            raise DatasetError(f"{self.where}: field {name!r} must be a list of strings")
+        return values
+
+    def integer(self, name: str) -> int:
+        value: int = self._get(name, int, "an integer")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        value: bool = self._get(name, bool, "true or false")
+        return value
+
+    def decimal(self, name: str) -> Decimal:
+        value = self._get(name, (int, float), "a number")
+        try:
+            return Decimal(repr(value))
+        except InvalidOperation as exc:  # pragma: no cover - json numbers always parse
+            raise DatasetError(f"{self.where}: field {name!r} is not a number") from exc
+
+    def source(self) -> PairSource:
+        value: Mapping[str, Any] = self._get("source", dict, "an object {kind, ref}")
+        kind = self._get("kind", str, "a string", value)
+        if kind not in SOURCE_KINDS:
+            raise DatasetError(f"{self.where}: source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+        return PairSource(kind=kind, ref=self._get("ref", str, "a string", value))
+
+    def revisions(self) -> tuple[Revision, ...]:
+        items: list[Any] = self._get("revisions", list, "a list")
+        revisions = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise DatasetError(f"{self.where}: each revision must be an object")
+            revisions.append(
+                Revision(
+                    round=self._get("round", int, "an integer", item),
+                    text=self._get("text", str, "a string", item),
+                    score=float(self._get("score", (int, float), "a number", item)),
+                    criteria=dict(self._get("criteria", dict, "an object", item)),
+                    claims=tuple(self._get("claims", list, "a list", item)),
+                    teachers=tuple(self._get("teachers", list, "a list", item)),
+                    tokens=self._get("tokens", int, "an integer", item),
+                    cost_usd=float(self._get("cost_usd", (int, float), "a number", item)),
+                )
+            )
+        return tuple(revisions)
+
+    def evidence(self) -> tuple[EvidenceRef, ...]:
+        items: list[Any] = self._get("evidence", list, "a list")
+        refs = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise DatasetError(f"{self.where}: each evidence item must be an object")
+            span = item.get("span")
+            if span is not None and not (
+                isinstance(span, list) and len(span) == 2 and all(type(n) is int for n in span)
+            ):
+                raise DatasetError(f"{self.where}: evidence span must be [start, end] or null")
+            source = item.get("source")
+            if source is not None and not isinstance(source, str):
+                raise DatasetError(f"{self.where}: evidence source must be a string or null")
+            refs.append(
+                EvidenceRef(
+                    chunk_id=self._get("chunk_id", str, "a string", item),
+                    doc_id=self._get("doc_id", str, "a string", item),
+                    sha256=self._get("sha256", str, "a string", item),
+                    span=(span[0], span[1]) if span is not None else None,
+                    source=source,
+                )
+            )
+        return tuple(refs)
+
+
+def _as_tuple(kinds: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kinds if isinstance(kinds, tuple) else (kinds,)
