@@ -1,0 +1,192 @@
+"""Writing a signed dataset folder, one record at a time, so that it is either complete or absent.
+
+Records stream to ``train.jsonl.partial`` and ``rejected.jsonl.partial`` while the file digests and
+the Merkle trees grow beside them (memory stays flat: a 100k-pair dataset is never held).  Closing
+flushes and fsyncs both, renames them into place, writes the public key, and writes the signed
+``manifest.json`` last, through a temporary file and a rename: a folder whose manifest exists is a
+complete dataset, and a crash at any instant leaves either the previous state or the new one.
+
+Each Merkle leaf is ``frame_sha256 ‖ body_sha256`` of a record (both digests its signature covers),
+so the root binds every record's content and position; the per-file SHA-256 lets ``dataset verify``
+name a truncated or extended file before reading a line of it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from ..errors import DatasetError
+from ..forge.records import utc_timestamp
+from ..provenance.merkle import MerkleAccumulator
+from ..provenance.signing import Signer
+from .record import TrainingPair, canonical_json
+
+__all__ = ["MANIFEST_CONTEXT", "DatasetWriter", "sign_manifest"]
+
+FORMAT = "arcticcodex-dataset/1"
+MANIFEST_CONTEXT = b"ArcticCodex-MANIFEST-v1\n"
+TRAIN_FILE = "train.jsonl"
+REJECTED_FILE = "rejected.jsonl"
+MANIFEST_FILE = "manifest.json"
+MERKLE_LEAF_RULE = "RFC 6962: leaf sha256(0x00 || frame_sha256 || body_sha256), node sha256(0x01 || left || right)"
+CANONICALIZATION = "TRAIN_PAIR frame (ForgeNumerics-S canonical bytes); body: JSON, sorted keys, no spaces, UTF-8"
+
+
+class _RecordFile:
+    """One JSONL file being written: its handle, running digest, Merkle tree and count."""
+
+    def __init__(self, final_path: Path) -> None:
+        self.final_path = final_path
+        self.partial_path = final_path.with_name(final_path.name + ".partial")
+        self.handle: IO[bytes] = self.partial_path.open("wb")
+        self.digest = hashlib.sha256()
+        self.tree = MerkleAccumulator()
+        self.size = 0
+
+    def append(self, line: bytes, leaf: bytes) -> None:
+        self.handle.write(line)
+        self.digest.update(line)
+        self.tree.add(leaf)
+        self.size += len(line)
+
+    def commit(self) -> None:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        os.replace(self.partial_path, self.final_path)
+
+    def discard(self) -> None:
+        self.handle.close()
+        self.partial_path.unlink(missing_ok=True)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "records": self.tree.count,
+            "merkle_root": self.tree.root().hex(),
+            "sha256": self.digest.hexdigest(),
+            "bytes": self.size,
+        }
+
+
+class DatasetWriter:
+    """Write accepted and rejected pairs into a new dataset folder; use as a context manager.
+
+    ``recipe`` is how the data was made (teachers without secrets, thresholds, rounds, template
+    hashes); it is stored in the signed manifest.  Indexes are assigned here, in write order.
+    """
+
+    def __init__(self, directory: str | Path, signer: Signer, *, recipe: dict[str, Any] | None = None) -> None:
+        self.directory = Path(directory)
+        self.signer = signer
+        self.recipe = dict(recipe or {})
+        if self.directory.exists() and any(self.directory.iterdir()):
+            raise DatasetError(f"{self.directory} is not empty; write a new dataset into a new or empty folder")
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._train = _RecordFile(self.directory / TRAIN_FILE)
+        self._rejected = _RecordFile(self.directory / REJECTED_FILE)
+        self._closed = False
+
+    @property
+    def accepted_count(self) -> int:
+        return self._train.tree.count
+
+    @property
+    def rejected_count(self) -> int:
+        return self._rejected.tree.count
+
+    def add(self, pair: TrainingPair) -> TrainingPair:
+        """Sign and append ``pair`` to ``train.jsonl`` (accepted) or ``rejected.jsonl``; return it as written."""
+        if self._closed:
+            raise DatasetError(f"the dataset in {self.directory} is already closed; open a new writer to add pairs")
+        target = self._train if pair.accepted else self._rejected
+        pair = replace(pair, index=target.tree.count)
+        record, signature = pair.signed(self.signer)
+        line = json_line(record)
+        target.append(line, bytes.fromhex(signature.frame_sha256) + bytes.fromhex(signature.body_sha256))
+        return pair
+
+    def close(self) -> dict[str, Any]:
+        """Commit both files and write the signed manifest; return the manifest."""
+        if self._closed:
+            raise DatasetError(f"the dataset in {self.directory} is already closed")
+        self._closed = True
+        self._train.commit()
+        self._rejected.commit()
+        public_key = self._write_public_key()
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "generator": f"arcticcodex {version('arcticcodex')}",
+            "created_at": utc_timestamp(datetime.now(UTC)),
+            "record_count": self._train.tree.count,
+            "rejected_count": self._rejected.tree.count,
+            "merkle_root": self._train.tree.root().hex(),
+            "merkle_leaf": MERKLE_LEAF_RULE,
+            "canonicalization": CANONICALIZATION,
+            "files": {TRAIN_FILE: self._train.summary(), REJECTED_FILE: self._rejected.summary()},
+            "algorithm": self.signer.algorithm,
+            "key_id": self.signer.key_id,
+            "public_key": public_key,
+            "recipe": self.recipe,
+        }
+        manifest = sign_manifest(self.signer, manifest)
+        _write_atomically(self.directory / MANIFEST_FILE, json_line(manifest, indent=True))
+        return manifest
+
+    def abort(self) -> None:
+        """Remove what this writer started; the folder is left as it was found."""
+        if not self._closed:
+            self._closed = True
+            self._train.discard()
+            self._rejected.discard()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if kind is None:
+            if not self._closed:
+                self.close()
+        else:
+            self.abort()
+
+    def _write_public_key(self) -> str | None:
+        """Ship the Ed25519 public key so verification needs nothing else; HMAC secrets never leave."""
+        public_pem = getattr(self.signer, "public_pem", None)
+        if public_pem is None:
+            return None
+        relative = f"keys/{self.signer.key_id}.pub"
+        (self.directory / "keys").mkdir(exist_ok=True)
+        _write_atomically(self.directory / relative, public_pem())
+        return relative
+
+
+def sign_manifest(signer: Signer, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Return ``manifest`` with a ``signature`` over its canonical JSON (domain-tagged)."""
+    unsigned = {name: value for name, value in manifest.items() if name != "signature"}
+    signature = signer.sign(MANIFEST_CONTEXT + canonical_json(unsigned))
+    return {**unsigned, "signature": base64.b64encode(signature).decode("ascii")}
+
+
+def json_line(value: dict[str, Any], *, indent: bool = False) -> bytes:
+    """A record as one JSONL line (fields in their written order), or the manifest, pretty-printed."""
+    return (json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2 if indent else None) + "\n").encode()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
