@@ -1,8 +1,19 @@
-"""Signed datasets: TrainingPair records, their signatures, the writer, and (to come) the verifier and exports."""
+"""Signed datasets: TrainingPair records, their signatures, the writer and the verifier."""
 
 from __future__ import annotations
 
 from .record import PairSource, Revision, TrainingPair, canonical_json, pair_id_for
+from .verify import Problem, VerificationReport, verify_dataset
 from .writer import DatasetWriter
 
-__all__ = ["DatasetWriter", "PairSource", "Revision", "TrainingPair", "canonical_json", "pair_id_for"]
+__all__ = [
+    "DatasetWriter",
+    "PairSource",
+    "Problem",
+    "Revision",
+    "TrainingPair",
+    "VerificationReport",
+    "canonical_json",
+    "pair_id_for",
+    "verify_dataset",
+]
