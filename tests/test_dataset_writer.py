@@ -26,9 +26,9 @@ def test_writes_a_complete_signed_dataset(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     with DatasetWriter(out, signer, recipe={"threshold": 0.8, "max_rounds": 3}) as writer:
         for number in range(5):
-            written = writer.add(make_pair(instruction=f"Question {number}?", index=99))
-            assert written.index == number  # indexes are the writer's, in write order
-        writer.add(make_pair(instruction="Weak?", accepted=False, feedback="Unsupported claim."))
+            written = writer.add(make_pair(id=f"tp-{number}", instruction=f"Question {number}?", index=99))
+            assert written is not None and written.index == number  # indexes are the writer's, in write order
+        writer.add(make_pair(id="tp-weak", instruction="Weak?", accepted=False, feedback="Unsupported claim."))
 
     assert sorted(p.name for p in out.iterdir()) == ["keys", "manifest.json", "rejected.jsonl", "train.jsonl"]
     train, rejected = _lines(out / "train.jsonl"), _lines(out / "rejected.jsonl")
@@ -98,8 +98,20 @@ def test_a_folder_with_content_is_refused(tmp_path: Path) -> None:
 def test_records_written_match_what_add_returned(tmp_path: Path) -> None:
     with DatasetWriter(tmp_path / "ds", Ed25519Signer.generate()) as writer:
         returned = writer.add(make_pair())
+    assert returned is not None
     (record,) = _lines(tmp_path / "ds" / "train.jsonl")
     assert record["id"] == returned.id and record["index"] == returned.index == 0
     assert {name: value for name, value in record.items() if name != "integrity"} == json.loads(
         json.dumps(returned.body())
     )
+
+
+def test_exact_duplicates_are_written_once_and_counted(tmp_path: Path) -> None:
+    with DatasetWriter(tmp_path / "ds", Ed25519Signer.generate()) as writer:
+        first = writer.add(make_pair())
+        assert writer.add(make_pair(feedback="said again")) is None  # same id: same question, answer, evidence
+        assert writer.add(make_pair(instruction="Another?", id="tp-other")) is not None
+    assert first is not None
+    assert [r["id"] for r in _lines(tmp_path / "ds" / "train.jsonl")] == [first.id, "tp-other"]
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    assert (manifest["record_count"], manifest["duplicates_removed"]) == (2, 1)

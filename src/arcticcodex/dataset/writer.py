@@ -94,6 +94,8 @@ class DatasetWriter:
         self._train = _RecordFile(self.directory / TRAIN_FILE)
         self._rejected = _RecordFile(self.directory / REJECTED_FILE)
         self._closed = False
+        self._ids: set[str] = set()
+        self.duplicates_removed = 0
 
     @property
     def accepted_count(self) -> int:
@@ -103,10 +105,18 @@ class DatasetWriter:
     def rejected_count(self) -> int:
         return self._rejected.tree.count
 
-    def add(self, pair: TrainingPair) -> TrainingPair:
-        """Sign and append ``pair`` to ``train.jsonl`` (accepted) or ``rejected.jsonl``; return it as written."""
+    def add(self, pair: TrainingPair) -> TrainingPair | None:
+        """Sign and append ``pair`` to ``train.jsonl`` (accepted) or ``rejected.jsonl``; return it as written.
+
+        A pair whose id was already written (ids are content hashes: the same question, answer and
+        evidence) is an exact duplicate: it is counted in ``duplicates_removed`` and None is returned.
+        """
         if self._closed:
             raise DatasetError(f"the dataset in {self.directory} is already closed; open a new writer to add pairs")
+        if pair.id in self._ids:
+            self.duplicates_removed += 1
+            return None
+        self._ids.add(pair.id)
         target = self._train if pair.accepted else self._rejected
         pair = replace(pair, index=target.tree.count)
         record, signature = pair.signed(self.signer)
@@ -128,6 +138,7 @@ class DatasetWriter:
             "created_at": utc_timestamp(datetime.now(UTC)),
             "record_count": self._train.tree.count,
             "rejected_count": self._rejected.tree.count,
+            "duplicates_removed": self.duplicates_removed,
             "merkle_root": self._train.tree.root().hex(),
             "merkle_leaf": MERKLE_LEAF_RULE,
             "canonicalization": CANONICALIZATION,
