@@ -1,4 +1,4 @@
-"""``arcticcodex dataset``: verify signed datasets (stats, export and import to follow)."""
+"""``arcticcodex dataset``: verify and summarise signed datasets (export and import to follow)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..dataset import verify_dataset
+from ..dataset import dataset_statistics, verify_dataset
 from ..provenance import Ed25519Verifier, KeyStore
 from ..provenance.signing import Verifier
 from . import CliState, pass_state
@@ -63,3 +63,43 @@ def verify(state: CliState, directory: Path, key_name: str | None, public_key: P
         )
     if not report.ok:
         raise SystemExit(1)
+
+
+@dataset.command("stats")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as one JSON object.")
+def stats(directory: Path, as_json: bool) -> None:
+    """Summarise the dataset in DIRECTORY: counts, quality, teachers, signers, rounds, tokens and cost.
+
+    Statistics describe the files as they are; run `dataset verify` to know they can be trusted.
+
+    \b
+    Example:
+      arcticcodex dataset stats out/my-dataset
+      arcticcodex dataset stats out/my-dataset --json | jq .quality
+    """
+    summary = dataset_statistics(directory)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    quality = summary["quality"]
+    click.echo(
+        f"{summary['accepted']} accepted, {summary['rejected']} rejected "
+        f"({summary['acceptance_rate']:.0%} accepted), {summary['duplicates_removed']} duplicates removed"
+    )
+    if quality["mean"] is not None:
+        click.echo(f"quality of accepted pairs: mean {quality['mean']:.3f}, min {quality['min']}, max {quality['max']}")
+    histogram = quality["accepted_histogram"]
+    widest = max(histogram.values(), default=0) or 1
+    for bucket, count in histogram.items():
+        click.echo(f"  {bucket}  {'█' * round(30 * count / widest):<30} {count}")
+    rounds = ", ".join(f"{rounds} round(s): {count}" for rounds, count in summary["rounds"].items())
+    click.echo(f"rounds used: {rounds or 'none recorded'}")
+    for title in ("teachers", "signers", "sources"):
+        counts = ", ".join(f"{name} {count}" for name, count in summary[title].items())
+        click.echo(f"{title}: {counts or 'none'}")
+    if summary["cost_usd_per_accepted"] is not None:
+        click.echo(
+            f"tokens {summary['tokens']:,} ({summary['tokens_per_accepted']:,.0f} per accepted pair), "
+            f"cost ${summary['cost_usd']:.4f} (${summary['cost_usd_per_accepted']:.6f} per accepted pair)"
+        )

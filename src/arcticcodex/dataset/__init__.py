@@ -1,8 +1,9 @@
-"""Signed datasets: TrainingPair records, their signatures, the writer and the verifier."""
+"""Signed datasets: TrainingPair records, their signatures, the writer, the verifier and statistics."""
 
 from __future__ import annotations
 
 from .record import PairSource, Revision, TrainingPair, canonical_json, pair_id_for
+from .stats import dataset_statistics
 from .verify import Problem, VerificationReport, verify_dataset
 from .writer import DatasetWriter
 
@@ -14,6 +15,7 @@ __all__ = [
     "TrainingPair",
     "VerificationReport",
     "canonical_json",
+    "dataset_statistics",
     "pair_id_for",
     "verify_dataset",
 ]
