@@ -1,4 +1,4 @@
-"""``arcticcodex dataset``: verify and summarise signed datasets (export and import to follow)."""
+"""``arcticcodex dataset``: verify, summarise and export signed datasets."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..dataset import dataset_statistics, verify_dataset
+from ..dataset import dataset_statistics, export_dataset, verify_dataset
+from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES
 from ..provenance import Ed25519Verifier, KeyStore
 from ..provenance.signing import Verifier
 from . import CliState, pass_state
@@ -103,3 +104,42 @@ def stats(directory: Path, as_json: bool) -> None:
             f"tokens {summary['tokens']:,} ({summary['tokens_per_accepted']:,.0f} per accepted pair), "
             f"cost ${summary['cost_usd']:.4f} (${summary['cost_usd_per_accepted']:.6f} per accepted pair)"
         )
+
+
+@dataset.command("export")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "export_format", type=click.Choice(FORMAT_NAMES), required=True, help="Target shape.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file (default: DIRECTORY/export-FORMAT.jsonl, or .fn for frames).",
+)
+@click.option(
+    "--dpo-margin",
+    type=click.FloatRange(0, 1),
+    default=DEFAULT_DPO_MARGIN,
+    show_default=True,
+    help="dpo: the minimum score gain from first draft to accepted text for a preference pair.",
+)
+def export(directory: Path, export_format: str, out: Path | None, dpo_margin: float) -> None:
+    """Write the accepted pairs of the dataset in DIRECTORY in the shape a trainer reads.
+
+    \b
+    Formats:
+      messages  TRL SFTTrainer / Axolotl chat_template   {"id", "messages"}
+      openai    OpenAI fine-tuning                       {"messages"}
+      alpaca    {"instruction", "input", "output"}
+      sharegpt  {"conversations": [{"from": "human"|"gpt", "value"}]}
+      dpo       TRL DPOTrainer: prompt / chosen (accepted) / rejected (first draft)
+      fn        the canonical TRAIN_PAIR frames the signatures cover
+
+    \b
+    Example:
+      arcticcodex dataset export out/my-dataset --format messages
+      arcticcodex dataset export out/my-dataset --format dpo -o prefs.jsonl --dpo-margin 0.2
+    """
+    suffix = ".fn" if export_format == "fn" else ".jsonl"
+    target = out or directory / f"export-{export_format}{suffix}"
+    rows = export_dataset(directory, target, export_format, dpo_margin=dpo_margin)
+    click.echo(f"Wrote {rows} {export_format} rows to {target}")

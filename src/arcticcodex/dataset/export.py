@@ -1,0 +1,129 @@
+"""Exports: the accepted pairs of a dataset in the shape each trainer reads, streamed to one file.
+
+One internal record, one small function per consumer (formats-signing-retrieval.md §1):
+
+- ``messages`` — TRL SFTTrainer, Axolotl ``chat_template``: ``{"id", "messages"}``
+- ``openai``   — OpenAI fine-tuning: ``{"messages"}`` only (the API refuses unknown keys)
+- ``alpaca``   — ``{"instruction", "input", "output"}``
+- ``sharegpt`` — ``{"conversations": [{"from": "human"|"gpt", "value"}]}`` (role *values* mapped,
+  which TRL's own conversion does not do)
+- ``dpo``      — TRL DPOTrainer, conversational preference: the accepted text is ``chosen`` and the
+  first draft ``rejected``, only where the teachers' score improved by at least ``margin``
+- ``fn``       — the canonical TRAIN_PAIR frames the signatures cover, one per line
+
+Only ``train.jsonl`` is exported (rejected pairs are not training data).  The output is written to a
+temporary file and renamed, so an interrupted export leaves no half file under the target name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ..errors import DatasetError
+from .record import TrainingPair
+from .writer import TRAIN_FILE
+
+__all__ = ["EXPORT_FORMATS", "export_dataset"]
+
+DEFAULT_DPO_MARGIN = 0.1
+
+
+def _messages(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
+    return {"id": pair.id, "messages": pair.messages}
+
+
+def _openai(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
+    return {"messages": pair.messages}
+
+
+def _alpaca(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
+    return {"instruction": pair.instruction, "input": "", "output": pair.completion}
+
+
+def _sharegpt(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
+    return {"conversations": [{"from": "human", "value": pair.instruction}, {"from": "gpt", "value": pair.completion}]}
+
+
+EXPORT_FORMATS: dict[str, Callable[[TrainingPair, str], dict[str, Any] | None]] = {
+    "messages": _messages,
+    "openai": _openai,
+    "alpaca": _alpaca,
+    "sharegpt": _sharegpt,
+}
+FORMAT_NAMES = (*EXPORT_FORMATS, "dpo", "fn")
+
+
+def dpo_row(pair: TrainingPair, margin: float = DEFAULT_DPO_MARGIN) -> dict[str, Any] | None:
+    """A preference pair from the revision history, or None when there is no clear improvement."""
+    if len(pair.revisions) < 2:
+        return None
+    first = pair.revisions[0]
+    if first.text.strip() == pair.completion.strip() or float(pair.quality) - first.score < margin:
+        return None
+    return {
+        "id": pair.id,
+        "prompt": [{"role": "user", "content": pair.instruction}],
+        "chosen": [{"role": "assistant", "content": pair.completion}],
+        "rejected": [{"role": "assistant", "content": first.text}],
+        "score_chosen": float(pair.quality),
+        "score_rejected": first.score,
+    }
+
+
+def export_dataset(
+    directory: str | Path, output: str | Path, export_format: str, *, dpo_margin: float = DEFAULT_DPO_MARGIN
+) -> int:
+    """Write the accepted pairs of ``directory`` to ``output`` in ``export_format``; return the rows written."""
+    if export_format not in FORMAT_NAMES:
+        raise DatasetError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMAT_NAMES)}")
+    source = Path(directory) / TRAIN_FILE
+    if not source.is_file():
+        raise DatasetError(f"{directory} has no {TRAIN_FILE}: it is not a dataset folder")
+    output = Path(output)
+    temporary = output.with_name(output.name + ".partial")
+    convert = EXPORT_FORMATS.get(export_format)
+    if export_format == "dpo":
+
+        def convert(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
+            return dpo_row(pair, dpo_margin)
+
+    rows = 0
+    try:
+        with temporary.open("w", encoding="utf-8") as handle:
+            for pair, key_id in _pairs(source):
+                if convert is None:  # fn
+                    handle.write(pair.frame(key_id).to_frame().to_text() + "\n")
+                    rows += 1
+                    continue
+                row = convert(pair, key_id)
+                if row is not None:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    rows += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, output)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return rows
+
+
+def _pairs(path: Path) -> Iterator[tuple[TrainingPair, str]]:
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{where}: not valid JSON ({exc.msg}); run `arcticcodex dataset verify`") from exc
+            pair = TrainingPair.from_json(record, where=where)
+            integrity = record.get("integrity") if isinstance(record, dict) else None
+            key_id = integrity.get("key_id") if isinstance(integrity, dict) else None
+            if not isinstance(key_id, str):
+                raise DatasetError(f"{where}: the record has no integrity.key_id; it was never signed")
+            yield pair, key_id

@@ -1,0 +1,98 @@
+"""Exports: each trainer's shape from accepted pairs; DPO from revisions; frames that match the signatures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from arcticcodex.cli import cli
+from arcticcodex.dataset import DatasetWriter, Revision, export_dataset
+from arcticcodex.errors import DatasetError
+from arcticcodex.forge import iter_document
+from arcticcodex.forge.records import read_train_pair
+from arcticcodex.provenance import Ed25519Signer
+from test_dataset_record import make_pair
+
+
+def build(out: Path) -> Path:
+    improved = (Revision(1, "Fish.", 0.55), Revision(2, "Fish, crabs and sea urchins [c-1].", 0.92))
+    barely = (Revision(1, "Mostly fish [c-1].", 0.88), Revision(2, "Fish, crabs and sea urchins [c-1].", 0.92))
+    with DatasetWriter(out, Ed25519Signer.generate()) as writer:
+        writer.add(make_pair(id="a", revisions=improved))
+        writer.add(make_pair(id="b", instruction="Where do otters sleep?", revisions=barely))
+        writer.add(make_pair(id="c", instruction="Single round?", revisions=improved[1:]))
+        writer.add(make_pair(id="r", instruction="Rejected?", accepted=False, quality=Decimal("0.3")))
+    return out
+
+
+def rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_chat_and_instruction_formats(tmp_path: Path) -> None:
+    out = build(tmp_path / "ds")
+    assert export_dataset(out, tmp_path / "m.jsonl", "messages") == 3  # rejected pairs are not exported
+    messages = rows(tmp_path / "m.jsonl")
+    assert [row["id"] for row in messages] == ["a", "b", "c"]
+    assert messages[1]["messages"] == [
+        {"role": "user", "content": "Where do otters sleep?"},
+        {"role": "assistant", "content": "Fish, crabs and sea urchins [c-1]."},
+    ]
+    export_dataset(out, tmp_path / "o.jsonl", "openai")
+    assert all(set(row) == {"messages"} for row in rows(tmp_path / "o.jsonl"))
+    export_dataset(out, tmp_path / "a.jsonl", "alpaca")
+    assert rows(tmp_path / "a.jsonl")[0] == {
+        "instruction": "What do otters eat?",
+        "input": "",
+        "output": "Fish, crabs and sea urchins [c-1].",
+    }
+    export_dataset(out, tmp_path / "s.jsonl", "sharegpt")
+    assert rows(tmp_path / "s.jsonl")[0]["conversations"] == [
+        {"from": "human", "value": "What do otters eat?"},
+        {"from": "gpt", "value": "Fish, crabs and sea urchins [c-1]."},
+    ]
+
+
+def test_dpo_pairs_come_from_clear_improvements_only(tmp_path: Path) -> None:
+    out = build(tmp_path / "ds")
+    assert export_dataset(out, tmp_path / "d.jsonl", "dpo") == 1
+    (row,) = rows(tmp_path / "d.jsonl")
+    assert row["id"] == "a"
+    assert row["prompt"] == [{"role": "user", "content": "What do otters eat?"}]
+    assert row["chosen"] == [{"role": "assistant", "content": "Fish, crabs and sea urchins [c-1]."}]
+    assert row["rejected"] == [{"role": "assistant", "content": "Fish."}]
+    assert export_dataset(out, tmp_path / "d2.jsonl", "dpo", dpo_margin=0.0) == 2  # "b" improved by 0.04
+
+
+def test_fn_export_holds_exactly_the_signed_frames(tmp_path: Path) -> None:
+    out = build(tmp_path / "ds")
+    assert export_dataset(out, tmp_path / "frames.fn", "fn") == 3
+    text = (tmp_path / "frames.fn").read_text(encoding="utf-8")
+    signed = [record["integrity"]["frame_sha256"] for record in rows(out / "train.jsonl")]
+    lines = text.splitlines()
+    assert [hashlib.sha256(line.encode()).hexdigest() for line in lines] == signed
+    assert [read_train_pair(frame).pair_id for frame in iter_document(text)] == ["a", "b", "c"]
+
+
+def test_bad_requests_and_damaged_files_leave_no_output(tmp_path: Path) -> None:
+    out = build(tmp_path / "ds")
+    with pytest.raises(DatasetError, match="unknown export format 'csv'"):
+        export_dataset(out, tmp_path / "x", "csv")
+    with (out / "train.jsonl").open("a") as handle:
+        handle.write("{broken\n")
+    with pytest.raises(DatasetError, match=r"train\.jsonl:4: not valid JSON"):
+        export_dataset(out, tmp_path / "m.jsonl", "messages")
+    assert not (tmp_path / "m.jsonl").exists() and not (tmp_path / "m.jsonl.partial").exists()
+
+
+def test_cli_writes_beside_the_dataset_by_default(tmp_path: Path) -> None:
+    out = build(tmp_path / "ds")
+    result = CliRunner().invoke(cli, ["dataset", "export", str(out), "--format", "sharegpt"])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote 3 sharegpt rows to {out / 'export-sharegpt.jsonl'}" in result.output
+    assert len(rows(out / "export-sharegpt.jsonl")) == 3
