@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .drafting import Draft, ExtractiveDrafter
 from .sources import PromptItem, read_prompts
 
-__all__ = ["PromptItem", "read_prompts"]
+__all__ = ["Draft", "ExtractiveDrafter", "PromptItem", "read_prompts"]
