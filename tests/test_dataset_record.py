@@ -53,9 +53,7 @@ def check(record: dict[str, Any], signer: Ed25519Signer | HmacSigner) -> str | N
     """What a verifier does with one parsed line: rebuild frame and body, check the signature."""
     pair = TrainingPair.from_json(record, where="train.jsonl:1")
     integrity = record["integrity"]
-    signature = RecordSignature(
-        integrity["alg"], integrity["key_id"], integrity["frame_sha256"], integrity["sig"], integrity["body_sha256"]
-    )
+    signature = RecordSignature.from_json(integrity)
     frame_bytes = pair.frame(integrity["key_id"]).to_frame().to_bytes()
     body = {name: value for name, value in record.items() if name != "integrity"}
     return verify_record(signer.verifier(), frame_bytes, signature, canonical_json(body))

@@ -25,6 +25,7 @@ def test_top_level_exports_are_the_whole_public_surface() -> None:
         "dataset",
         "distill",
         "errors",
+        "fileio",
         "forge",
         "migrations",
         "provenance",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import click
 import tomlkit
 
 from ..errors import ConfigError, TeacherError, UserError
+from ..fileio import write_atomically
 from ..refine import RefineResult, TeacherRouter
 from ..teachers import runtime
 from ..teachers.config import PRESETS, load_teachers, teacher_from_entry
@@ -282,6 +282,4 @@ def _read_text(path: Path) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomically(path, text.encode("utf-8"))

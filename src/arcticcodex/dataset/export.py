@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
-from .record import TrainingPair
+from .record import TrainingPair, iter_records
 from .writer import TRAIN_FILE
 
 __all__ = ["EXPORT_FORMATS", "export_dataset"]
@@ -112,18 +112,10 @@ def export_dataset(
 
 
 def _pairs(path: Path) -> Iterator[tuple[TrainingPair, str]]:
-    with path.open(encoding="utf-8") as handle:
-        for line_number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{line_number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{where}: not valid JSON ({exc.msg}); run `arcticcodex dataset verify`") from exc
-            pair = TrainingPair.from_json(record, where=where)
-            integrity = record.get("integrity") if isinstance(record, dict) else None
-            key_id = integrity.get("key_id") if isinstance(integrity, dict) else None
-            if not isinstance(key_id, str):
-                raise DatasetError(f"{where}: the record has no integrity.key_id; it was never signed")
-            yield pair, key_id
+    """Each pair with the key id it was signed under (the ``fn`` frames bind it)."""
+    for where, pair, record in iter_records(path):
+        integrity = record.get("integrity")
+        key_id = integrity.get("key_id") if isinstance(integrity, dict) else None
+        if not isinstance(key_id, str):
+            raise DatasetError(f"{where}: the record has no integrity.key_id; it was never signed")
+        yield pair, key_id

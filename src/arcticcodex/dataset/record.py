@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import DatasetError, ValidationError
@@ -168,19 +169,42 @@ class TrainingPair:
             raise DatasetError(f"{where}: {exc}" if where else str(exc)) from exc
 
 
+def iter_records(path: Path) -> Iterator[tuple[str, TrainingPair, dict[str, Any]]]:
+    """Each record of a dataset JSONL file as (``file:line``, pair, parsed JSON), read strictly, streamed.
+
+    For statistics and exports, which describe the file as it is; ``dataset verify`` reads the raw
+    lines itself because it must also account for bytes that are not records.
+    """
+    with path.open(encoding="utf-8") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{path.name}:{line_number}"
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{where}: not valid JSON ({exc.msg}); run `arcticcodex dataset verify`") from exc
+            yield where, TrainingPair.from_json(record, where=where), record
+
+
 def canonical_json(value: Any) -> bytes:
     """The one byte form of a JSON value that is hashed: sorted keys, no spaces, UTF-8."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
 
 
-def pair_id_for(instruction: str, completion: str, evidence: Iterable[EvidenceRef] = ()) -> str:
-    """A content id: the same question, answer and evidence give the same id (so exact duplicates collide)."""
+def content_digest(parts: Iterable[str]) -> str:
+    """SHA-256 (hex) of texts, each length-prefixed so that moving text between parts changes it."""
     digest = hashlib.sha256()
-    for part in (instruction, completion, *(ref.sha256 for ref in evidence)):
+    for part in parts:
         encoded = part.encode("utf-8")
         digest.update(len(encoded).to_bytes(8, "big"))
         digest.update(encoded)
-    return "tp-" + digest.hexdigest()[:32]
+    return digest.hexdigest()
+
+
+def pair_id_for(instruction: str, completion: str, evidence: Iterable[EvidenceRef] = ()) -> str:
+    """A content id: the same question, answer and evidence give the same id (so exact duplicates collide)."""
+    return "tp-" + content_digest((instruction, completion, *(ref.sha256 for ref in evidence)))[:32]
 
 
 def _evidence_json(ref: EvidenceRef) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
-from .record import TrainingPair
+from .record import TrainingPair, iter_records
 from .writer import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE
 
 __all__ = ["QUALITY_BUCKETS", "dataset_statistics"]
@@ -90,17 +90,8 @@ class _Tally:
         self.cost = 0.0
 
     def read(self, path: Path) -> None:
-        with path.open(encoding="utf-8") as handle:
-            for line_number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    pair = TrainingPair.from_json(json.loads(line), where=f"{path.name}:{line_number}")
-                except json.JSONDecodeError as exc:
-                    raise DatasetError(
-                        f"{path.name}:{line_number}: not valid JSON ({exc.msg}); run `arcticcodex dataset verify`"
-                    ) from exc
-                self.add(pair)
+        for _, pair, _ in iter_records(path):
+            self.add(pair)
 
     def add(self, pair: TrainingPair) -> None:
         quality = float(pair.quality)

@@ -259,6 +259,4 @@ def _signature(integrity: Any) -> RecordSignature:
                 raise ValueError
         except ValueError:
             raise DatasetError(f"integrity.{key} is not a SHA-256 in lowercase hex") from None
-    return RecordSignature(
-        integrity["alg"], integrity["key_id"], integrity["frame_sha256"], integrity["sig"], integrity["body_sha256"]
-    )
+    return RecordSignature.from_json(integrity)

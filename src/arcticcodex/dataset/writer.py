@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from ..errors import DatasetError
+from ..fileio import write_atomically
 from ..forge.records import utc_timestamp
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer
@@ -149,7 +150,7 @@ class DatasetWriter:
             "recipe": self.recipe,
         }
         manifest = sign_manifest(self.signer, manifest)
-        _write_atomically(self.directory / MANIFEST_FILE, json_line(manifest, indent=True))
+        write_atomically(self.directory / MANIFEST_FILE, json_line(manifest, indent=True))
         return manifest
 
     def abort(self) -> None:
@@ -178,7 +179,7 @@ class DatasetWriter:
             return None
         relative = f"keys/{self.signer.key_id}.pub"
         (self.directory / "keys").mkdir(exist_ok=True)
-        _write_atomically(self.directory / relative, public_pem())
+        write_atomically(self.directory / relative, public_pem())
         return relative
 
 
@@ -192,12 +193,3 @@ def sign_manifest(signer: Signer, manifest: dict[str, Any]) -> dict[str, Any]:
 def json_line(value: dict[str, Any], *, indent: bool = False) -> bytes:
     """A record as one JSONL line (fields in their written order), or the manifest, pretty-printed."""
     return (json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2 if indent else None) + "\n").encode()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)

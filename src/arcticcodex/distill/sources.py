@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import csv
 import difflib
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dataset.record import content_digest
 from ..errors import PromptFileError
 
 __all__ = ["PromptItem", "read_prompts"]
@@ -46,12 +46,7 @@ class PromptItem:
     @property
     def key(self) -> str:
         """A stable content id: the same instruction, evidence and reference always give the same key."""
-        digest = hashlib.sha256()
-        for part in (self.instruction, *self.evidence, "\x1e", self.reference or ""):
-            encoded = part.encode("utf-8")
-            digest.update(len(encoded).to_bytes(8, "big"))
-            digest.update(encoded)
-        return "p-" + digest.hexdigest()[:32]
+        return "p-" + content_digest((self.instruction, *self.evidence, "\x1e", self.reference or ""))[:32]
 
 
 def read_prompts(path: str | Path) -> Iterator[PromptItem]:

@@ -41,6 +41,12 @@ class RecordSignature:
         fields["sig"] = self.sig
         return fields
 
+    @classmethod
+    def from_json(cls, fields: dict[str, str]) -> RecordSignature:
+        """The inverse of :meth:`to_json`; the caller has checked the fields are strings."""
+        body_sha256 = fields.get("body_sha256", "")
+        return cls(fields["alg"], fields["key_id"], fields["frame_sha256"], fields["sig"], body_sha256)
+
 
 def sign_record(signer: Signer, frame_bytes: bytes, body: bytes | None = None) -> RecordSignature:
     """Sign a record's frame and, when given, the canonical bytes of its other fields."""
