@@ -30,7 +30,8 @@ def test_writes_a_complete_signed_dataset(tmp_path: Path) -> None:
             assert written is not None and written.index == number  # indexes are the writer's, in write order
         writer.add(make_pair(id="tp-weak", instruction="Weak?", accepted=False, feedback="Unsupported claim."))
 
-    assert sorted(p.name for p in out.iterdir()) == ["keys", "manifest.json", "rejected.jsonl", "train.jsonl"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["README.md", "keys", "manifest.json", "rejected.jsonl", "train.jsonl"]
     train, rejected = _lines(out / "train.jsonl"), _lines(out / "rejected.jsonl")
     assert [record["index"] for record in train] == [0, 1, 2, 3, 4]
     assert [record["instruction"] for record in train] == [f"Question {n}?" for n in range(5)]

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import TeacherError, UserError
+from .errors import BudgetExceededError, TeacherError, UserError
 from .teachers import runtime
 from .teachers.config import PRESETS, TeacherConfig
 from .teachers.models import CallRecord, Critique, EvidenceItem, Rewrite, Rubric, Verification
@@ -78,6 +78,8 @@ class RefineResult:
     score: float | None
     rounds: list[Round] = field(default_factory=list)
     failure: str | None = None
+    budget_spent: bool = False
+    """The failure was the budget running out: nothing wrong with the text, and more budget would go on."""
 
     @property
     def accepted(self) -> bool:
@@ -150,7 +152,9 @@ class TeacherRouter:
                     current.verification = await self.pool.verify(text, evidence)
             except TeacherError as error:
                 current.failure = str(error)
-                return RefineResult("failed", text, _last_score(rounds), rounds, failure=str(error))
+                failed = RefineResult("failed", text, _last_score(rounds), rounds, failure=str(error))
+                failed.budget_spent = isinstance(error, BudgetExceededError)
+                return failed
             contradicted = bool(current.verification and current.verification.contradicted)
             if current.critique.score >= self.threshold and not contradicted:
                 return RefineResult("accepted", text, current.critique.score, rounds)
@@ -162,7 +166,9 @@ class TeacherRouter:
                 )
             except TeacherError as error:
                 current.failure = f"rewrite failed, the text is kept: {error}"
-                return RefineResult("failed", text, current.critique.score, rounds, failure=current.failure)
+                failed = RefineResult("failed", text, current.critique.score, rounds, failure=current.failure)
+                failed.budget_spent = isinstance(error, BudgetExceededError)
+                return failed
             text = current.rewrite.text
         last = rounds[-1]
         return RefineResult("rejected", last.text, last.score, rounds)

@@ -39,7 +39,7 @@ Response = tuple[int, list[tuple[str, str]], bytes]
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})  # DeepSeek accepts both
 _MODEL_PATHS = frozenset({"/v1/models", "/models"})
-_ROLES = ("critic", "verifier", "rewriter")
+_ROLES = ("critic", "verifier", "rewriter", "drafter", "questioner")
 _STARTED = int(time.time())
 # status -> (message, type, code), as DeepSeek's error-code page and real bodies have them.
 _ERRORS: dict[int, tuple[str, str, str | None]] = {
@@ -127,7 +127,21 @@ def default_reply(role: str, text: str) -> dict[str, Any]:
         return {"claims": [{"claim": first, "verdict": "supported", "evidence": [1], "note": ""}]}
     if role == "rewriter":
         return {"text": text, "changes": []}
+    if role == "drafter":  # the first sentences of the first evidence item, as a grounded student would
+        evidence = _section(text, "EVIDENCE:")
+        body = evidence.split("\n", 1)[1] if evidence.startswith("[") and "\n" in evidence else evidence
+        sentences = re.split(r"(?<=[.!?])\s+", body.strip())
+        return {"text": " ".join(sentences[:2]) + " [1]", "changes": []}
+    if role == "questioner":
+        words = _section(text, "PASSAGE:").split()[:8]
+        return {"questions": [f"What does the source say about {' '.join(words)}?"]}
     return {"text": "ok"}
+
+
+def _section(text: str, label: str) -> str:
+    """The block after ``label`` in a prompt, up to the next blank line that starts another section."""
+    after = text.partition(label)[2]
+    return re.split(r"\n\n(?:[A-Z][A-Z ]+:|Reply with)", after, maxsplit=1)[0].strip()
 
 
 def _serialize(reply: Reply) -> str:

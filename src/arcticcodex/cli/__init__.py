@@ -86,12 +86,13 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from . import dataset, forge, keys, teachers, vault, workspace
+    from . import dataset, distill, forge, keys, teachers, vault, workspace
 
     cli.add_command(workspace.init)
     cli.add_command(forge.forge)
     cli.add_command(keys.keys)
     cli.add_command(dataset.dataset)
+    cli.add_command(distill.distill)
     cli.add_command(vault.vault)
     cli.add_command(teachers.teachers)
     cli.add_command(teachers.refine)

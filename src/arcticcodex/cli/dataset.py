@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..dataset import dataset_statistics, export_dataset, verify_dataset
-from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES
+from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES, PARQUET_ROWS
 from ..provenance import Ed25519Verifier, KeyStore
 from ..provenance.signing import Verifier
 from . import CliState, pass_state
@@ -122,7 +122,15 @@ def stats(directory: Path, as_json: bool) -> None:
     show_default=True,
     help="dpo: the minimum score gain from first draft to accepted text for a preference pair.",
 )
-def export(directory: Path, export_format: str, out: Path | None, dpo_margin: float) -> None:
+@click.option(
+    "--rows",
+    "parquet_rows",
+    type=click.Choice(PARQUET_ROWS),
+    default="messages",
+    show_default=True,
+    help="parquet: write the messages rows or the dpo rows.",
+)
+def export(directory: Path, export_format: str, out: Path | None, dpo_margin: float, parquet_rows: str) -> None:
     """Write the accepted pairs of the dataset in DIRECTORY in the shape a trainer reads.
 
     \b
@@ -133,13 +141,15 @@ def export(directory: Path, export_format: str, out: Path | None, dpo_margin: fl
       sharegpt  {"conversations": [{"from": "human"|"gpt", "value"}]}
       dpo       TRL DPOTrainer: prompt / chosen (accepted) / rejected (first draft)
       fn        the canonical TRAIN_PAIR frames the signatures cover
+      parquet   the messages (or --rows dpo) rows as Parquet, for `datasets`
 
     \b
     Example:
       arcticcodex dataset export out/my-dataset --format messages
       arcticcodex dataset export out/my-dataset --format dpo -o prefs.jsonl --dpo-margin 0.2
+      arcticcodex dataset export out/my-dataset --format parquet --rows dpo -o prefs.parquet
     """
-    suffix = ".fn" if export_format == "fn" else ".jsonl"
+    suffix = {"fn": ".fn", "parquet": ".parquet"}.get(export_format, ".jsonl")
     target = out or directory / f"export-{export_format}{suffix}"
-    rows = export_dataset(directory, target, export_format, dpo_margin=dpo_margin)
+    rows = export_dataset(directory, target, export_format, dpo_margin=dpo_margin, parquet_rows=parquet_rows)
     click.echo(f"Wrote {rows} {export_format} rows to {target}")

@@ -10,6 +10,8 @@ One internal record, one small function per consumer (formats-signing-retrieval.
 - ``dpo``      — TRL DPOTrainer, conversational preference: the accepted text is ``chosen`` and the
   first draft ``rejected``, only where the teachers' score improved by at least ``margin``
 - ``fn``       — the canonical TRAIN_PAIR frames the signatures cover, one per line
+- ``parquet``  — the ``messages`` rows (or, with ``parquet_rows="dpo"``, the ``dpo`` rows) as Parquet,
+  written a row group at a time (needs ``pyarrow``: ``pip install 'arcticcodex[parquet]'``)
 
 Only ``train.jsonl`` is exported (rejected pairs are not training data).  The output is written to a
 temporary file and renamed, so an interrupted export leaves no half file under the target name.
@@ -54,7 +56,9 @@ EXPORT_FORMATS: dict[str, Callable[[TrainingPair, str], dict[str, Any] | None]] 
     "alpaca": _alpaca,
     "sharegpt": _sharegpt,
 }
-FORMAT_NAMES = (*EXPORT_FORMATS, "dpo", "fn")
+FORMAT_NAMES = (*EXPORT_FORMATS, "dpo", "fn", "parquet")
+PARQUET_ROWS = ("messages", "dpo")
+ROW_GROUP = 1000
 
 
 def dpo_row(pair: TrainingPair, margin: float = DEFAULT_DPO_MARGIN) -> dict[str, Any] | None:
@@ -75,11 +79,20 @@ def dpo_row(pair: TrainingPair, margin: float = DEFAULT_DPO_MARGIN) -> dict[str,
 
 
 def export_dataset(
-    directory: str | Path, output: str | Path, export_format: str, *, dpo_margin: float = DEFAULT_DPO_MARGIN
+    directory: str | Path,
+    output: str | Path,
+    export_format: str,
+    *,
+    dpo_margin: float = DEFAULT_DPO_MARGIN,
+    parquet_rows: str = "messages",
 ) -> int:
     """Write the accepted pairs of ``directory`` to ``output`` in ``export_format``; return the rows written."""
     if export_format not in FORMAT_NAMES:
         raise DatasetError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMAT_NAMES)}")
+    if export_format == "parquet":
+        if parquet_rows not in PARQUET_ROWS:
+            raise DatasetError(f"Parquet rows must be one of {', '.join(PARQUET_ROWS)}, not {parquet_rows!r}")
+        return _export_parquet(Path(directory), Path(output), parquet_rows, dpo_margin)
     source = Path(directory) / TRAIN_FILE
     if not source.is_file():
         raise DatasetError(f"{directory} has no {TRAIN_FILE}: it is not a dataset folder")
@@ -119,3 +132,52 @@ def _pairs(path: Path) -> Iterator[tuple[TrainingPair, str]]:
         if not isinstance(key_id, str):
             raise DatasetError(f"{where}: the record has no integrity.key_id; it was never signed")
         yield pair, key_id
+
+
+def _export_parquet(directory: Path, output: Path, rows_of: str, dpo_margin: float) -> int:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DatasetError(
+            "Parquet export needs pyarrow: pip install 'arcticcodex[parquet]' "
+            "(or export JSONL, which every trainer reads)"
+        ) from None
+    source = directory / TRAIN_FILE
+    if not source.is_file():
+        raise DatasetError(f"{directory} has no {TRAIN_FILE}: it is not a dataset folder")
+    turn = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+    if rows_of == "messages":
+        schema = pa.schema([("id", pa.string()), ("messages", turn)])
+    else:
+        schema = pa.schema(
+            [
+                ("id", pa.string()),
+                ("prompt", turn),
+                ("chosen", turn),
+                ("rejected", turn),
+                ("score_chosen", pa.float64()),
+                ("score_rejected", pa.float64()),
+            ]
+        )
+    temporary = output.with_name(output.name + ".partial")
+    written = 0
+    batch: list[dict[str, Any]] = []
+    try:
+        with pq.ParquetWriter(temporary, schema) as writer:
+            for pair, key_id in _pairs(source):
+                row = _messages(pair, key_id) if rows_of == "messages" else dpo_row(pair, dpo_margin)
+                if row is None:
+                    continue
+                batch.append(row)
+                if len(batch) == ROW_GROUP:
+                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                    written += len(batch)
+                    batch = []
+            if batch or not written:
+                writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+                written += len(batch)
+        os.replace(temporary, output)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return written

@@ -29,7 +29,7 @@ from ..provenance.merkle import MerkleAccumulator
 from ..provenance.records import RecordSignature, verify_record
 from ..provenance.signing import Ed25519Verifier, Verifier
 from .record import TrainingPair, canonical_json
-from .writer import FORMAT, MANIFEST_CONTEXT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE
+from .writer import CARD_FILE, FORMAT, MANIFEST_CONTEXT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 
 __all__ = ["Problem", "VerificationReport", "verify_dataset"]
 
@@ -56,6 +56,7 @@ class VerificationReport:
     directory: Path
     records: int = 0
     rejected: int = 0
+    validation: int = 0
     key_id: str = ""
     problems: list[Problem] = field(default_factory=list)
     problems_not_listed: int = 0
@@ -75,6 +76,7 @@ class VerificationReport:
             "directory": str(self.directory),
             "ok": self.ok,
             "records": self.records,
+            "validation": self.validation,
             "rejected": self.rejected,
             "key_id": self.key_id,
             "problems": [
@@ -101,23 +103,26 @@ def verify_dataset(directory: str | Path, *, trusted: Verifier | None = None) ->
         return report
     _check_manifest_signature(manifest, verifier, report)
     files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
-    for name, accepted in ((TRAIN_FILE, True), (REJECTED_FILE, False)):
+    record_files = [(TRAIN_FILE, True), (REJECTED_FILE, False)]
+    if (isinstance(files, dict) and VALIDATION_FILE in files) or (directory / VALIDATION_FILE).exists():
+        record_files.insert(1, (VALIDATION_FILE, True))
+    counts: dict[str, int] = {}
+    for name, accepted in record_files:
         expected = files.get(name) if isinstance(files, dict) else None
         if not isinstance(expected, dict):
             report.add(Problem(MANIFEST_FILE, f"the manifest has no entry for {name}"))
             expected = {}
-        count = _check_records(directory / name, accepted, expected, verifier, report)
-        if accepted:
-            report.records = count
-        else:
-            report.rejected = count
-    if manifest.get("record_count") != report.records:
-        report.add(
-            Problem(
-                MANIFEST_FILE,
-                f"record_count is {manifest.get('record_count')} but {TRAIN_FILE} holds {report.records} records",
+        counts[name] = _check_records(directory / name, accepted, expected, verifier, report)
+    report.records = counts[TRAIN_FILE]
+    report.validation = counts.get(VALIDATION_FILE, 0)
+    report.rejected = counts[REJECTED_FILE]
+    for field_name, name in (("record_count", TRAIN_FILE), ("validation_count", VALIDATION_FILE)):
+        stated = manifest.get(field_name, 0 if field_name == "validation_count" else None)
+        if stated != counts.get(name, 0):
+            report.add(
+                Problem(MANIFEST_FILE, f"{field_name} is {stated} but {name} holds {counts.get(name, 0)} records")
             )
-        )
+    _check_card(directory, manifest.get("card"), report)
     return report
 
 
@@ -178,6 +183,19 @@ def _check_manifest_signature(manifest: dict[str, Any], verifier: Verifier, repo
         signature, message = b"", b""
     if not signature or not verifier.verify(message, signature):
         report.add(Problem(MANIFEST_FILE, "the manifest's signature does not verify: it was edited, or another key"))
+
+
+def _check_card(directory: Path, card: Any, report: VerificationReport) -> None:
+    if card is None:
+        return
+    if not isinstance(card, dict) or card.get("file") != CARD_FILE:
+        report.add(Problem(MANIFEST_FILE, f"'card' must name {CARD_FILE} and its sha256"))
+        return
+    path = directory / CARD_FILE
+    if not path.is_file():
+        report.add(Problem(CARD_FILE, "the dataset card is missing"))
+    elif hashlib.sha256(path.read_bytes()).hexdigest() != card.get("sha256"):
+        report.add(Problem(CARD_FILE, "the dataset card was edited after the dataset was signed"))
 
 
 def _lines(path: Path, digest: Any) -> Iterator[tuple[int, bytes]]:

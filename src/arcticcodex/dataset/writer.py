@@ -29,14 +29,17 @@ from ..fileio import write_atomically
 from ..forge.records import utc_timestamp
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer
+from .card import dataset_card
 from .record import TrainingPair, canonical_json
 
-__all__ = ["MANIFEST_CONTEXT", "DatasetWriter", "sign_manifest"]
+__all__ = ["MANIFEST_CONTEXT", "DatasetWriter", "sign_manifest", "validation_share"]
 
 FORMAT = "arcticcodex-dataset/1"
 MANIFEST_CONTEXT = b"ArcticCodex-MANIFEST-v1\n"
 TRAIN_FILE = "train.jsonl"
+VALIDATION_FILE = "validation.jsonl"
 REJECTED_FILE = "rejected.jsonl"
+CARD_FILE = "README.md"
 MANIFEST_FILE = "manifest.json"
 MERKLE_LEAF_RULE = "RFC 6962: leaf sha256(0x00 || frame_sha256 || body_sha256), node sha256(0x01 || left || right)"
 CANONICALIZATION = "TRAIN_PAIR frame (ForgeNumerics-S canonical bytes); body: JSON, sorted keys, no spaces, UTF-8"
@@ -85,22 +88,42 @@ class DatasetWriter:
     hashes); it is stored in the signed manifest.  Indexes are assigned here, in write order.
     """
 
-    def __init__(self, directory: str | Path, signer: Signer, *, recipe: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        signer: Signer,
+        *,
+        recipe: dict[str, Any] | None = None,
+        validation_fraction: float = 0.0,
+        card: bool = True,
+    ) -> None:
+        if not 0.0 <= validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), not {validation_fraction}")
         self.directory = Path(directory)
         self.signer = signer
         self.recipe = dict(recipe or {})
+        self.validation_fraction = validation_fraction
+        self.card = card
+        self.notes: dict[str, Any] = {}
+        """Counts the caller adds to the manifest (near-duplicates removed, …)."""
         if self.directory.exists() and any(self.directory.iterdir()):
             raise DatasetError(f"{self.directory} is not empty; write a new dataset into a new or empty folder")
         self.directory.mkdir(parents=True, exist_ok=True)
         self._train = _RecordFile(self.directory / TRAIN_FILE)
         self._rejected = _RecordFile(self.directory / REJECTED_FILE)
+        self._validation = _RecordFile(self.directory / VALIDATION_FILE) if validation_fraction else None
+        self._qualities = [0] * 10
         self._closed = False
         self._ids: set[str] = set()
         self.duplicates_removed = 0
 
     @property
     def accepted_count(self) -> int:
-        return self._train.tree.count
+        return self._train.tree.count + (self._validation.tree.count if self._validation else 0)
+
+    @property
+    def validation_count(self) -> int:
+        return self._validation.tree.count if self._validation else 0
 
     @property
     def rejected_count(self) -> int:
@@ -118,7 +141,12 @@ class DatasetWriter:
             self.duplicates_removed += 1
             return None
         self._ids.add(pair.id)
-        target = self._train if pair.accepted else self._rejected
+        target = self._rejected
+        if pair.accepted:
+            target = self._train
+            if self._validation is not None and validation_share(pair.id) < self.validation_fraction:
+                target = self._validation
+            self._qualities[min(9, int(pair.quality * 10))] += 1
         pair = replace(pair, index=target.tree.count)
         record, signature = pair.signed(self.signer)
         line = json_line(record)
@@ -130,20 +158,25 @@ class DatasetWriter:
         if self._closed:
             raise DatasetError(f"the dataset in {self.directory} is already closed")
         self._closed = True
-        self._train.commit()
-        self._rejected.commit()
+        files = [self._train, *([self._validation] if self._validation else []), self._rejected]
+        for record_file in files:
+            record_file.commit()
         public_key = self._write_public_key()
+        card = self._write_card() if self.card else None
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "generator": f"arcticcodex {version('arcticcodex')}",
             "created_at": utc_timestamp(datetime.now(UTC)),
             "record_count": self._train.tree.count,
             "rejected_count": self._rejected.tree.count,
+            "validation_count": self.validation_count,
             "duplicates_removed": self.duplicates_removed,
+            **self.notes,
             "merkle_root": self._train.tree.root().hex(),
             "merkle_leaf": MERKLE_LEAF_RULE,
             "canonicalization": CANONICALIZATION,
-            "files": {TRAIN_FILE: self._train.summary(), REJECTED_FILE: self._rejected.summary()},
+            "files": {record_file.final_path.name: record_file.summary() for record_file in files},
+            "card": card,
             "algorithm": self.signer.algorithm,
             "key_id": self.signer.key_id,
             "public_key": public_key,
@@ -157,8 +190,9 @@ class DatasetWriter:
         """Remove what this writer started; the folder is left as it was found."""
         if not self._closed:
             self._closed = True
-            self._train.discard()
-            self._rejected.discard()
+            for record_file in (self._train, self._validation, self._rejected):
+                if record_file is not None:
+                    record_file.discard()
 
     def __enter__(self) -> DatasetWriter:
         return self
@@ -181,6 +215,28 @@ class DatasetWriter:
         (self.directory / "keys").mkdir(exist_ok=True)
         write_atomically(self.directory / relative, public_pem())
         return relative
+
+    def _write_card(self) -> dict[str, str]:
+        """The dataset card (README.md): what is in the folder and how to check it; its digest is signed."""
+        text = dataset_card(
+            directory_name=self.directory.name,
+            accepted=self._train.tree.count,
+            validation=self.validation_count,
+            rejected=self._rejected.tree.count,
+            duplicates_removed=self.duplicates_removed,
+            quality_buckets=self._qualities,
+            algorithm=self.signer.algorithm,
+            key_id=self.signer.key_id,
+            recipe=self.recipe,
+            notes=self.notes,
+        ).encode("utf-8")
+        write_atomically(self.directory / CARD_FILE, text)
+        return {"file": CARD_FILE, "sha256": hashlib.sha256(text).hexdigest()}
+
+
+def validation_share(pair_id: str) -> float:
+    """Where a pair falls in [0, 1): fixed by its id, so a pair stays on its side of the split on every write."""
+    return int.from_bytes(hashlib.sha256(pair_id.encode("utf-8")).digest()[:8], "big") / 2**64
 
 
 def sign_manifest(signer: Signer, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["critic", "verifier", "rewriter"]
 ROLES: tuple[Role, ...] = ("critic", "verifier", "rewriter")
+# the loop's roles, plus what a run asks a student model for: a first draft, or curriculum questions
+CallRole = Literal["critic", "verifier", "rewriter", "drafter", "questioner"]
 Verdict = Literal["supported", "contradicted", "unsupported"]
 SCORE_TOLERANCE = 0.05  # 1.02 is rounding and is clamped; 7 is another scale and is refused
 
@@ -62,7 +64,7 @@ class CallRecord(BaseModel):
 
     teacher: str
     model: str
-    role: Role
+    role: CallRole
     prompt_sha256: str = ""
     raw_reply: str = ""
     usage: Usage = Field(default_factory=Usage)
@@ -169,3 +171,18 @@ class Rewrite(BaseModel):
         if not value.strip():
             raise ValueError("a rewrite must not be empty")
         return value
+
+
+class Questions(BaseModel):
+    """Questions a teacher wrote about one evidence passage (a curriculum); blank ones are dropped."""
+
+    questions: list[str]
+    call: CallRecord | None = None
+
+    @field_validator("questions")
+    @classmethod
+    def _some_questions(cls, value: list[str]) -> list[str]:
+        kept = [question.strip() for question in value if isinstance(question, str) and question.strip()]
+        if not kept:
+            raise ValueError("give at least one non-empty question")
+        return kept

@@ -33,9 +33,16 @@ from .cache import RequestCache, request_key
 from .config import KEYLESS_PRESETS, TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker, RetryPolicy, parse_retry_after
 from .ledger import Ledger
-from .models import CallRecord, Critique, EvidenceItem, Rewrite, Role, Rubric, Usage, Verification
+from .models import CallRecord, CallRole, Critique, EvidenceItem, Questions, Rewrite, Rubric, Usage, Verification
 from .parsing import ReplyError, parse_reply
-from .prompts import critique_messages, rewrite_messages, template, verify_messages
+from .prompts import (
+    critique_messages,
+    draft_messages,
+    question_messages,
+    rewrite_messages,
+    template,
+    verify_messages,
+)
 from .transport import LeanAsyncTransport
 
 _CONNECTIONS_PER_CLIENT = 16
@@ -152,6 +159,19 @@ class OpenAICompatibleTeacher:
         result, call = await self._call("rewriter", messages)
         return Rewrite.model_validate({**result.model_dump(exclude={"call"}), "call": call})
 
+    # -- what a run asks a student model for ------------------------------------------------------
+
+    async def draft(self, instruction: str, evidence: Sequence[EvidenceItem]) -> Rewrite:
+        """A first answer to ``instruction`` from the evidence (this endpoint as the run's student model)."""
+        result, call = await self._call("drafter", draft_messages(instruction, evidence))
+        return Rewrite.model_validate({**result.model_dump(exclude={"call"}), "call": call})
+
+    async def questions(self, passage: str, *, source: str = "", count: int = 3) -> Questions:
+        """Up to ``count`` questions that ``passage`` answers (a curriculum written by this teacher)."""
+        result, call = await self._call("questioner", question_messages(passage, source, count))
+        found = Questions.model_validate({**result.model_dump(exclude={"call"}), "call": call})
+        return found.model_copy(update={"questions": found.questions[:count]})
+
     # -- one call, with retries and one re-ask ---------------------------------------------------
 
     def request_body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
@@ -253,7 +273,7 @@ class OpenAICompatibleTeacher:
             attempts=attempt,
         )
 
-    async def _call(self, role: Role, messages: list[dict[str, str]]) -> tuple[BaseModel, CallRecord]:
+    async def _call(self, role: CallRole, messages: list[dict[str, str]]) -> tuple[BaseModel, CallRecord]:
         started = time.perf_counter()
         notes: list[str] = []
         content, usage, attempts, cost, key = await self.complete(self.request_body(messages))

@@ -14,9 +14,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .models import Critique, Rewrite, Role, Verification
+from .models import CallRole, Critique, Questions, Rewrite, Verification
 
-RESULT_MODELS: dict[Role, type[BaseModel]] = {"critic": Critique, "verifier": Verification, "rewriter": Rewrite}
+RESULT_MODELS: dict[CallRole, type[BaseModel]] = {
+    "critic": Critique,
+    "verifier": Verification,
+    "rewriter": Rewrite,
+    "drafter": Rewrite,  # a draft is a text and its notes, the same shape as a rewrite
+    "questioner": Questions,
+}
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 
 
@@ -65,7 +71,7 @@ def _balanced(text: str, start: int) -> str:
     return text[start:]
 
 
-def parse_reply(role: Role, content: str, notes: list[str]) -> BaseModel:
+def parse_reply(role: CallRole, content: str, notes: list[str]) -> BaseModel:
     """Validate ``content`` as ``role``'s result; clamped scores are noted in ``notes``."""
     data = extract_json(content)
     if role == "critic":

@@ -16,14 +16,20 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from .models import Critique, EvidenceItem, Role, Rubric, Verification
+from .models import CallRole, Critique, EvidenceItem, Rubric, Verification
 
-_FILES: dict[Role, str] = {"critic": "critique.txt", "verifier": "verify.txt", "rewriter": "rewrite.txt"}
+_FILES: dict[CallRole, str] = {
+    "critic": "critique.txt",
+    "verifier": "verify.txt",
+    "rewriter": "rewrite.txt",
+    "drafter": "draft.txt",
+    "questioner": "questions.txt",
+}
 
 
 @dataclass(frozen=True, slots=True)
 class PromptTemplate:
-    role: Role
+    role: CallRole
     system: Template
     user: Template
     sha256: str
@@ -36,7 +42,7 @@ class PromptTemplate:
 
 
 @cache
-def template(role: Role) -> PromptTemplate:
+def template(role: CallRole) -> PromptTemplate:
     text = resources.files("arcticcodex.teachers").joinpath("prompts", _FILES[role]).read_text(encoding="utf-8")
     system, _, user = text.partition("\n---\n")
     return PromptTemplate(
@@ -100,3 +106,11 @@ def rewrite_messages(
         critique=json.dumps(critique_view, ensure_ascii=False),
         verification=json.dumps(claims, ensure_ascii=False),
     )
+
+
+def draft_messages(instruction: str, evidence: Sequence[EvidenceItem]) -> list[dict[str, str]]:
+    return template("drafter").messages(instruction=instruction, evidence=render_evidence(evidence))
+
+
+def question_messages(passage: str, source: str, count: int) -> list[dict[str, str]]:
+    return template("questioner").messages(passage=passage, source=source or "(unnamed)", count=str(count))

@@ -1,0 +1,289 @@
+"""The run journal: every distillation run and each of its prompts, in the workspace database.
+
+A run is created in one transaction together with all its tasks (the prompts to distil, each with
+its evidence and source), so it either exists whole or not at all.  Each finished task is written
+in its own transaction with its outcome (the pair, or why it failed) and what it cost, so a process
+killed at any instant loses at most the tasks in flight, and those are simply done again — their
+teacher calls answered from the request cache, so nothing is paid twice.  The dataset is written
+from the journal, in task order, which is why a resumed run produces the same accepted set as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ..errors import RecordNotFoundError
+from ..migrations import Migrations, run_script
+from ..workspace import Workspace, register_migrations
+
+__all__ = ["RunJournal", "RunRecord", "TaskOutcome"]
+
+distill_migrations = register_migrations(Migrations("distill"))
+
+TaskStatus = Literal["pending", "accepted", "rejected", "failed"]
+RunStatus = Literal["running", "stopped", "complete"]
+PAGE = 256
+
+
+@distill_migrations(1)
+def create_run_tables(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE distill_runs (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            out TEXT NOT NULL,
+            task_count INTEGER NOT NULL,
+            duplicate_prompts INTEGER NOT NULL DEFAULT 0,
+            spent_usd REAL NOT NULL DEFAULT 0,
+            note TEXT,
+            written TEXT
+        );
+        CREATE TABLE distill_tasks (
+            run_id TEXT NOT NULL REFERENCES distill_runs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            task TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            pair TEXT,
+            reason TEXT,
+            retryable INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            finished_at TEXT,
+            PRIMARY KEY (run_id, position),
+            UNIQUE (run_id, key)
+        );
+        CREATE INDEX distill_tasks_status ON distill_tasks (run_id, status, position);
+        """,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    created_at: str
+    status: RunStatus
+    settings: dict[str, Any]
+    out: str
+    task_count: int
+    duplicate_prompts: int
+    spent_usd: float
+    note: str | None
+    written: dict[str, Any] | None = None
+    """The counts of the dataset last written (record_count, validation_count, duplicates_removed …)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.id,
+            "created_at": self.created_at,
+            "status": self.status,
+            "out": self.out,
+            "tasks": self.task_count,
+            "duplicate_prompts": self.duplicate_prompts,
+            "spent_usd": round(self.spent_usd, 6),
+            "note": self.note,
+            "written": self.written,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome:
+    """How one task ended: a pair (accepted or rejected, as its JSON body) or a failure reason."""
+
+    status: Literal["accepted", "rejected", "failed"]
+    pair: dict[str, Any] | None = None
+    reason: str | None = None
+    retryable: bool = False
+    cost_usd: float = 0.0
+
+
+class RunJournal:
+    """Reads and writes runs and tasks; one connection, used from one thread (the run's event loop)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.conn = workspace.connect()
+        self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL: survives a killed process, which is the risk here
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def create_run(self, settings: dict[str, Any], out: str, tasks: Iterable[tuple[str, dict[str, Any]]]) -> RunRecord:
+        """Create a run with its tasks ``(key, task JSON)`` in one transaction; repeated keys are one task."""
+        run_id = f"run-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+        now = _now()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute(
+                "INSERT INTO distill_runs (id, created_at, updated_at, status, settings, out, task_count)"
+                " VALUES (?, ?, ?, 'running', ?, ?, 0)",
+                (run_id, now, now, json.dumps(settings, sort_keys=True), out),
+            )
+            offered = 0
+            for position, (key, task) in enumerate(tasks):
+                offered += 1
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO distill_tasks (run_id, position, key, task) VALUES (?, ?, ?, ?)",
+                    (run_id, position, key, json.dumps(task, ensure_ascii=False)),
+                )
+            (count,) = self.conn.execute("SELECT count(*) FROM distill_tasks WHERE run_id = ?", (run_id,)).fetchone()
+            self.conn.execute(
+                "UPDATE distill_runs SET task_count = ?, duplicate_prompts = ? WHERE id = ?",
+                (count, offered - count, run_id),
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return self.run(run_id)
+
+    def run(self, run_id: str) -> RunRecord:
+        row = self.conn.execute(
+            "SELECT id, created_at, status, settings, out, task_count, duplicate_prompts, spent_usd, note, written"
+            " FROM distill_runs WHERE id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            known = [r[0] for r in self.conn.execute("SELECT id FROM distill_runs ORDER BY created_at DESC LIMIT 5")]
+            hint = f"recent runs: {', '.join(known)}" if known else "this workspace has no runs yet"
+            raise RecordNotFoundError(f"no distillation run {run_id!r} in this workspace ({hint})")
+        return RunRecord(
+            id=row[0],
+            created_at=row[1],
+            status=row[2],
+            settings=json.loads(row[3]),
+            out=row[4],
+            task_count=row[5],
+            duplicate_prompts=row[6],
+            spent_usd=row[7],
+            note=row[8],
+            written=json.loads(row[9]) if row[9] else None,
+        )
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        ids = [
+            r[0] for r in self.conn.execute("SELECT id FROM distill_runs ORDER BY created_at DESC LIMIT ?", (limit,))
+        ]
+        return [self.run(run_id) for run_id in ids]
+
+    def reopen_retryable(self, run_id: str) -> int:
+        """Put tasks that failed for a passing reason (a teacher outage) back in the queue; return how many."""
+        with self.conn:
+            cursor = self.conn.execute(
+                "UPDATE distill_tasks SET status = 'pending', reason = NULL, retryable = 0, finished_at = NULL"
+                " WHERE run_id = ? AND status = 'failed' AND retryable = 1",
+                (run_id,),
+            )
+        return cursor.rowcount
+
+    def pending(self, run_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Pending tasks in order, read a page at a time so memory stays flat however long the run."""
+        return self._paged(run_id, "task", "status = 'pending'")
+
+    def _paged(self, run_id: str, column: str, condition: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(position, parsed ``column``) of the run's tasks meeting ``condition``, in order, a page at a time."""
+        after = -1
+        while True:
+            rows = self.conn.execute(
+                f"SELECT position, {column} FROM distill_tasks WHERE run_id = ? AND {condition} AND position > ?"  # noqa: S608 - fixed SQL from this module
+                " ORDER BY position LIMIT ?",
+                (run_id, after, PAGE),
+            ).fetchall()
+            if not rows:
+                return
+            for position, value in rows:
+                yield position, json.loads(value)
+            after = rows[-1][0]
+
+    def finish_task(self, run_id: str, position: int, outcome: TaskOutcome, spent_delta: float) -> None:
+        """Record one task's outcome and the money spent since the last record, atomically."""
+        now = _now()
+        with self.conn:
+            self.conn.execute(
+                "UPDATE distill_tasks SET status = ?, pair = ?, reason = ?, retryable = ?, cost_usd = ?,"
+                " finished_at = ? WHERE run_id = ? AND position = ? AND status = 'pending'",
+                (
+                    outcome.status,
+                    json.dumps(outcome.pair, ensure_ascii=False) if outcome.pair is not None else None,
+                    outcome.reason,
+                    int(outcome.retryable),
+                    outcome.cost_usd,
+                    now,
+                    run_id,
+                    position,
+                ),
+            )
+            self.add_spending(run_id, spent_delta, commit=False)
+
+    def add_spending(self, run_id: str, amount: float, *, commit: bool = True) -> None:
+        if amount:
+            self.conn.execute(
+                "UPDATE distill_runs SET spent_usd = spent_usd + ?, updated_at = ? WHERE id = ?",
+                (amount, _now(), run_id),
+            )
+            if commit:
+                self.conn.commit()
+
+    def set_status(
+        self, run_id: str, status: RunStatus, note: str | None = None, *, written: dict[str, Any] | None = None
+    ) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE distill_runs SET status = ?, note = ?, updated_at = ? WHERE id = ?",
+                (status, note, _now(), run_id),
+            )
+            if written is not None:
+                self.conn.execute("UPDATE distill_runs SET written = ? WHERE id = ?", (json.dumps(written), run_id))
+
+    def update_settings(self, run_id: str, settings: dict[str, Any]) -> None:
+        with self.conn:
+            self.conn.execute(
+                "UPDATE distill_runs SET settings = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(settings, sort_keys=True), _now(), run_id),
+            )
+
+    def counts(self, run_id: str) -> dict[str, int]:
+        counts = {"pending": 0, "accepted": 0, "rejected": 0, "failed": 0}
+        for status, count in self.conn.execute(
+            "SELECT status, count(*) FROM distill_tasks WHERE run_id = ? GROUP BY status", (run_id,)
+        ):
+            counts[status] = count
+        return counts
+
+    def finished_pairs(self, run_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Accepted and rejected pairs in task order (paged), for writing the dataset."""
+        return self._paged(run_id, "pair", "pair IS NOT NULL")
+
+    def retryable_failures(self, run_id: str) -> int:
+        (count,) = self.conn.execute(
+            "SELECT count(*) FROM distill_tasks WHERE run_id = ? AND status = 'failed' AND retryable = 1", (run_id,)
+        ).fetchone()
+        return int(count)
+
+    def failures(self, run_id: str, limit: int = 20) -> list[tuple[int, str]]:
+        rows = self.conn.execute(
+            "SELECT position, reason FROM distill_tasks WHERE run_id = ? AND status = 'failed' ORDER BY position"
+            " LIMIT ?",
+            (run_id, limit),
+        )
+        return [(position, reason or "") for position, reason in rows]
+
+    def cost_of_pairs(self, run_id: str) -> float:
+        (total,) = self.conn.execute(
+            "SELECT coalesce(sum(cost_usd), 0) FROM distill_tasks WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return float(total)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,383 @@
+"""A distillation run: tasks → draft → teacher loop → journal → signed dataset.
+
+::
+
+    create   the run and all its tasks, in one transaction (journal.py)
+    execute  N workers take pending tasks in order: evidence (given, or retrieved from the vault),
+             a draft (the offline extractive drafter, a student model, or a conversation's answer),
+             the draft → critique → verify → rewrite loop; each outcome is journaled as it ends
+    publish  the journal's pairs, in task order, become a signed dataset folder (publish.py)
+
+A spent budget stops the run (the tasks left stay pending: ``--resume RUN --budget-usd X`` goes on);
+a teacher outage fails a task as *retryable*, and a resume tries it again; a task that cannot be
+drafted (no evidence relates to it) fails for good, with the reason.  Kill the process at any
+instant and ``--resume`` loses nothing and repeats nothing that was paid for: the teachers' request
+cache answers the calls that were made before the kill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from ..dataset.record import PairSource, Revision, TrainingPair, pair_id_for
+from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError, UserError
+from ..forge.records import utc_timestamp
+from ..refine import RefineResult, TeacherRouter
+from ..teachers import runtime
+from ..teachers.cache import RequestCache
+from ..teachers.config import load_teachers
+from ..teachers.factory import build_pool
+from ..teachers.ledger import Ledger
+from ..teachers.models import EvidenceItem
+from ..teachers.openai_compat import OpenAICompatibleTeacher
+from ..teachers.pool import TeacherPool
+from ..vault.embeddings import EmbeddingBackend
+from ..vault.search import Searcher
+from ..vault.store import Vault
+from ..workspace import Workspace
+from .drafting import ExtractiveDrafter
+from .journal import RunJournal, RunRecord, RunStatus, TaskOutcome
+from .publish import publish_dataset, snapshot_base
+from .settings import RunSettings
+from .tasks import Task, evidence_from_json
+
+__all__ = ["Distiller", "Progress", "RunSummary"]
+
+Progress = Callable[[dict[str, int], float], None]
+"""Called after each task with the counts so far (pending/accepted/rejected/failed) and money spent."""
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str
+    out: str
+    accepted: int
+    rejected: int
+    failed: int
+    pending: int
+    cost_usd: float
+    written: int = 0
+    validation: int = 0
+    duplicates_removed: int = 0
+    near_duplicates_removed: int = 0
+    note: str | None = None
+    failures: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "failed": self.failed,
+            "pending": self.pending,
+            "written": self.written,
+            "validation": self.validation,
+            "duplicates_removed": self.duplicates_removed,
+            "near_duplicates_removed": self.near_duplicates_removed,
+            "cost_usd": round(self.cost_usd, 6),
+            "out": self.out,
+            "note": self.note,
+            "failures": [{"task": position, "reason": reason} for position, reason in self.failures],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Distiller:
+    """Creates, executes and resumes runs in one workspace.
+
+    ``local_embedder`` is the model the offline judge, retrieval and near-duplicate removal use
+    (default: the vault's configured model); ``environ`` is where API keys are read from.
+    """
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        *,
+        local_embedder: EmbeddingBackend | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.workspace = workspace
+        self.local_embedder = local_embedder
+        self.environ = environ
+        self.journal = RunJournal(workspace)
+        self._vault: Vault | None = None
+        self._searcher: Searcher | None = None
+
+    def close(self) -> None:
+        self.journal.close()
+        if self._vault is not None:
+            self._vault.close()
+
+    def __enter__(self) -> Distiller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def vault(self) -> Vault:
+        if self._vault is None:
+            self._vault = Vault(self.workspace, embedder=self.local_embedder)
+        return self._vault
+
+    def create(self, tasks: Iterable[Task], settings: RunSettings, out: str | Path) -> RunRecord:
+        """Record a new run and its tasks (nothing is drafted yet); refuses an ``out`` it would overwrite."""
+        target = Path(out).resolve()
+        if target.exists() and not target.is_dir():
+            raise UserError(f"--out {target} is a file; give a folder for the dataset")
+        occupied = target.is_dir() and any(target.iterdir())
+        if occupied and not settings.append:
+            raise UserError(
+                f"--out {target} is not empty; choose a new folder, or add --append to add to the dataset there"
+            )
+        if settings.append and not occupied:
+            raise UserError(f"--append: {target} holds no dataset to append to; leave out --append for a new one")
+        record = self.journal.create_run(settings.to_json(), str(target), tasks)
+        if settings.append:
+            snapshot_base(target, self.run_folder(record.id), self.workspace, settings.key)
+        return record
+
+    def run_folder(self, run_id: str) -> Path:
+        return self.workspace.runs_dir / run_id
+
+    def execute(self, run_id: str, *, progress: Progress | None = None, budget_usd: float | None = None) -> RunSummary:
+        """Work through the run's pending tasks, then write its dataset; safe to call again after a crash."""
+        started = time.perf_counter()
+        record = self.journal.run(run_id)
+        settings = RunSettings.from_json(record.settings)
+        if budget_usd is not None:  # a resume may raise (or set) the budget
+            settings = RunSettings.from_json({**settings.to_json(), "budget_usd": budget_usd})
+            self.journal.update_settings(run_id, settings.to_json())
+        if record.status != "complete":
+            self.journal.reopen_retryable(run_id)
+            self.journal.set_status(run_id, "running")
+            note = runtime.run(self._work(record, settings, progress))
+            manifest = publish_dataset(self.journal, record, settings, self.workspace, self.run_folder(run_id), self)
+            retryable = self.journal.retryable_failures(run_id)
+            if note is None and retryable:
+                note = f"{retryable} task(s) failed because a teacher failed; resume the run to try them again"
+            status: RunStatus = "stopped" if note or self.journal.counts(run_id)["pending"] else "complete"
+            self.journal.set_status(run_id, status, note, written=manifest)
+        return self.summary(run_id, seconds=time.perf_counter() - started)
+
+    def summary(self, run_id: str, *, seconds: float = 0.0) -> RunSummary:
+        record = self.journal.run(run_id)
+        counts = self.journal.counts(run_id)
+        written = record.written or {}
+        return RunSummary(
+            run_id=run_id,
+            status=record.status,
+            out=record.out,
+            accepted=counts["accepted"],
+            rejected=counts["rejected"],
+            failed=counts["failed"],
+            pending=counts["pending"],
+            cost_usd=record.spent_usd,
+            written=int(written.get("record_count", 0)) + int(written.get("validation_count", 0)),
+            validation=int(written.get("validation_count", 0)),
+            duplicates_removed=int(written.get("duplicates_removed", 0)),
+            near_duplicates_removed=int(written.get("near_duplicates_removed", 0)),
+            note=record.note,
+            failures=self.journal.failures(run_id),
+            seconds=seconds,
+        )
+
+    # -- the work --------------------------------------------------------------------------------
+
+    async def _work(self, record: RunRecord, settings: RunSettings, progress: Progress | None) -> str | None:
+        """Run the workers; return why the run stopped early (a spent budget), or None."""
+        budget = None if settings.budget_usd is None else max(0.0, settings.budget_usd - record.spent_usd)
+        if budget is not None and budget <= 0 and self.journal.counts(record.id)["pending"]:
+            return f"the budget of ${settings.budget_usd:.2f} is spent; resume with a larger --budget-usd"
+        pool = build_pool(
+            self.workspace,
+            budget_usd=budget,
+            only=list(settings.teachers) or None,
+            environ=self.environ,
+            local_embedder=self.local_embedder,
+        )
+        router = TeacherRouter(pool=pool, max_rounds=settings.max_rounds, threshold=settings.threshold)
+        student = self._student(settings, pool)
+        pending = self.journal.pending(record.id)
+        counts = self.journal.counts(record.id)
+        spent_mark = pool.ledger.spent_usd
+        stop: list[str] = []
+
+        async def worker() -> None:
+            nonlocal spent_mark
+            while not stop:
+                try:
+                    position, task = next(pending)
+                except StopIteration:
+                    return
+                try:
+                    outcome = await self._do_task(task, settings, router, student)
+                except BudgetExceededError as error:
+                    stop.append(f"{error}; resume with a larger --budget-usd to finish the run")
+                    return
+                spent = pool.ledger.spent_usd
+                self.journal.finish_task(record.id, position, outcome, spent - spent_mark)
+                spent_mark = spent
+                counts["pending"] -= 1
+                counts[outcome.status] += 1
+                if progress is not None:
+                    progress(dict(counts), record.spent_usd + spent)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(settings.concurrency):
+                    group.create_task(worker())
+        finally:
+            self.journal.add_spending(record.id, pool.ledger.spent_usd - spent_mark)
+            await pool.aclose()
+            if student is not None and student.name not in pool.teachers:
+                await student.aclose()
+        return stop[0] if stop else None
+
+    def _student(self, settings: RunSettings, pool: TeacherPool) -> OpenAICompatibleTeacher | None:
+        """The configured model that drafts answers, or None for the offline extractive drafter."""
+        if settings.drafter == "extractive":
+            return None
+        in_pool = pool.teachers.get(settings.drafter)
+        if isinstance(in_pool, OpenAICompatibleTeacher):
+            return in_pool
+        return self.configured_teacher(settings.drafter, ledger=pool.ledger, option="--drafter")
+
+    def configured_teacher(
+        self, name: str, *, ledger: Ledger | None = None, option: str = "--teachers"
+    ) -> OpenAICompatibleTeacher:
+        """An API teacher from ``arcticcodex.toml`` by name, with the workspace's request cache."""
+        configs, _ = load_teachers(self.workspace.config.raw, self.workspace.config.path)
+        for config in configs:
+            if config.name == name and config.preset != "local":
+                cache = RequestCache(self.workspace)
+                return OpenAICompatibleTeacher(config, cache=cache, ledger=ledger, environ=self.environ)
+        names = ", ".join(config.name for config in configs if config.preset != "local") or "none configured"
+        raise ConfigError(
+            f"{option} {name!r} is not a configured API teacher (configured: {names}); "
+            "add one with `arcticcodex teachers add`"
+        )
+
+    async def _do_task(
+        self,
+        task: dict[str, Any],
+        settings: RunSettings,
+        router: TeacherRouter,
+        student: OpenAICompatibleTeacher | None,
+    ) -> TaskOutcome:
+        instruction: str = task["instruction"]
+        evidence_json: list[dict[str, Any]] = task["evidence"]
+        if task.get("retrieve"):
+            evidence_json = self._retrieve(instruction, settings.evidence_k)
+            if not evidence_json:
+                return TaskOutcome(
+                    "failed", reason="the vault holds no evidence for this instruction; import documents"
+                )
+        try:
+            items, refs = evidence_from_json(evidence_json)
+        except ArcticCodexError as error:
+            return TaskOutcome("failed", reason=f"unusable evidence: {error}")
+        draft: str | None = task.get("draft")
+        draft_cost = 0.0
+        drafter = "conversation"
+        if draft is None:
+            try:
+                draft, draft_cost, drafter = await self._draft(instruction, items, student)
+            except BudgetExceededError:
+                raise
+            except TeacherError as error:
+                return TaskOutcome("failed", reason=f"drafting failed: {error}", retryable=True)
+            if draft is None:
+                return TaskOutcome(
+                    "failed", reason="no evidence sentence relates to the instruction (nothing to draft)"
+                )
+        result = await router.refine(draft, items, instruction=instruction)
+        if result.budget_spent:
+            raise BudgetExceededError(result.failure or "the budget is spent")
+        cost = draft_cost + result.cost_usd
+        if result.status == "failed":
+            return TaskOutcome("failed", reason=result.failure, retryable=True, cost_usd=cost)
+        pair = _pair(task, instruction, result, refs, settings, drafter)
+        return TaskOutcome("accepted" if result.accepted else "rejected", pair=pair.body(), cost_usd=cost)
+
+    async def _draft(
+        self, instruction: str, items: list[EvidenceItem], student: OpenAICompatibleTeacher | None
+    ) -> tuple[str | None, float, str]:
+        if student is None:
+            found = ExtractiveDrafter().draft(instruction, items)
+            return (found.text if found else None), 0.0, ExtractiveDrafter.name
+        written = await student.draft(instruction, items)
+        cost = written.call.cost_usd if written.call else 0.0
+        return written.text, cost, f"{student.name} ({student.model})"
+
+    def _retrieve(self, instruction: str, k: int) -> list[dict[str, Any]]:
+        if self._searcher is None:
+            self._searcher = Searcher(self.vault)
+        return [
+            {
+                "text": hit.text,
+                "chunk_id": hit.chunk_id,
+                "doc_id": hit.doc_id,
+                "sha256": hit.sha256,
+                "span": [hit.start_byte, hit.end_byte],
+                "source": hit.source,
+            }
+            for hit in self._searcher.search(instruction, k=k)
+        ]
+
+
+def _pair(
+    task: dict[str, Any],
+    instruction: str,
+    result: RefineResult,
+    refs: tuple[Any, ...],
+    settings: RunSettings,
+    drafter: str,
+) -> TrainingPair:
+    revisions = []
+    teachers: set[str] = set()
+    for round_ in result.rounds:
+        calls = round_.calls
+        teachers.update(call.teacher for call in calls)
+        claims = round_.verification.claims if round_.verification else []
+        revisions.append(
+            Revision(
+                round=round_.number,
+                text=round_.text,
+                score=round_.score if round_.score is not None else 0.0,
+                criteria=round_.critique.criteria if round_.critique else {},
+                claims=tuple(f"{claim.verdict}: {claim.claim}" for claim in claims),
+                teachers=tuple(sorted({call.teacher for call in calls})),
+                tokens=sum(call.usage.prompt_tokens + call.usage.completion_tokens for call in calls),
+                cost_usd=round(sum(call.cost_usd for call in calls), 6),
+            )
+        )
+    last = result.rounds[-1]
+    weaknesses = last.critique.weaknesses if last.critique else []
+    feedback = "; ".join(weaknesses) or ("accepted" if result.accepted else "below the threshold")
+    source = task["source"]
+    return TrainingPair(
+        id=pair_id_for(instruction, result.final_text, refs),
+        index=0,
+        instruction=instruction,
+        completion=result.final_text,
+        quality=Decimal(str(round(result.score or 0.0, 4))),
+        signer_id=settings.signer_id,
+        created_at=utc_timestamp(datetime.now(UTC)),
+        source=PairSource(kind=source["kind"], ref=source["ref"]),
+        accepted=result.accepted,
+        feedback=f"{feedback} (drafted by {drafter})",
+        revisions=tuple(revisions),
+        evidence=refs,
+        teachers=tuple(sorted(teachers)),
+    )

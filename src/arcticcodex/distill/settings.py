@@ -1,0 +1,62 @@
+"""A run's settings: chosen when the run starts, stored in its journal, and the same when it resumes."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ..errors import UserError
+
+__all__ = ["RunSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    """How a run drafts, judges and writes (see ``arcticcodex distill --help`` for each setting)."""
+
+    threshold: float = 0.8
+    max_rounds: int = 3
+    concurrency: int = 8
+    budget_usd: float | None = None
+    teachers: tuple[str, ...] = ()
+    drafter: str = "extractive"
+    evidence_k: int = 5
+    key: str = "dataset"
+    signer_id: str = "arcticcodex"
+    near_duplicate_threshold: float | None = 0.95
+    validation_fraction: float = 0.0
+    append: bool = False
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise UserError(f"--threshold must be between 0 and 1, not {self.threshold}")
+        if not 1 <= self.max_rounds <= 10:
+            raise UserError(f"--max-rounds must be between 1 and 10, not {self.max_rounds}")
+        if not 1 <= self.concurrency <= 1024:
+            raise UserError(f"--concurrency must be between 1 and 1024, not {self.concurrency}")
+        if self.budget_usd is not None and self.budget_usd < 0:
+            raise UserError(f"--budget-usd must not be negative, not {self.budget_usd}")
+        if not 1 <= self.evidence_k <= 50:
+            raise UserError(f"--evidence-k must be between 1 and 50, not {self.evidence_k}")
+        if self.near_duplicate_threshold is not None and not 0.5 <= self.near_duplicate_threshold <= 1.0:
+            raise UserError(
+                f"--near-duplicates must be between 0.5 and 1.0 (cosine), not {self.near_duplicate_threshold}; "
+                "use --keep-near-duplicates to keep them all"
+            )
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise UserError(f"--validation must be a fraction in [0, 1), not {self.validation_fraction}")
+        if not self.signer_id.strip():
+            raise UserError("--signer-id must not be empty")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["teachers"] = list(self.teachers)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunSettings:
+        known = {field.name for field in fields(cls)}
+        values = {name: value for name, value in data.items() if name in known}
+        values["teachers"] = tuple(values.get("teachers", ()))
+        return cls(**values)

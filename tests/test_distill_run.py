@@ -1,0 +1,247 @@
+"""``arcticcodex distill`` end to end: prompts → fake teachers over real HTTP → journal → signed dataset."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from arcticcodex.cli import cli
+from arcticcodex.dataset import verify_dataset
+from arcticcodex.provenance import KeyStore
+from arcticcodex.workspace import Workspace
+from fakes.openai_server import FakeOpenAIServer
+
+OTTERS = "Otters eat mostly fish. They also eat crabs and frogs."
+BEAVERS = "Beavers build dams from branches and mud. Their dams make ponds."
+PROMPTS = [
+    {"instruction": "What do otters eat?", "evidence": OTTERS},
+    {"instruction": "What do beavers build dams from?", "evidence": [BEAVERS]},
+    {"instruction": "What do otters eat?", "evidence": OTTERS},  # the same prompt twice is one task
+    {"instruction": "What do beavers' dams make?", "evidence": BEAVERS, "reference": "Ponds."},
+]
+
+
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(model="fake-model") as fake:
+        yield fake
+
+
+def make_root(tmp_path: Path, server: FakeOpenAIServer, *, preset: str = "vllm") -> Path:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
+    KeyStore(workspace.keys_dir).create("dataset")
+    run(
+        workspace.root,
+        "teachers",
+        "add",
+        "gpu",
+        "--preset",
+        preset,
+        "--base-url",
+        server.base_url,
+        "--model",
+        "fake-model",
+    )
+    return workspace.root
+
+
+def write_prompts(path: Path, prompts: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(prompt) + "\n" for prompt in prompts))
+    return path
+
+
+def run(root: Path, *args: str, code: int = 0, env: dict[str, str] | None = None) -> Result:
+    result = CliRunner().invoke(cli, ["-w", str(root), *args], env=env)
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+def records(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_prompts_to_a_verified_dataset_over_real_http(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_root(tmp_path, server)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS)
+    weak = {"score": 0.5, "criteria": {"grounding": 0.5}, "weaknesses": ["leaves out crabs and frogs"]}
+    server.script("critic", [weak])  # the first prompt's first draft is judged weak, then rewritten
+    server.script("rewriter", [{"text": "Otters eat mostly fish, and also crabs and frogs [1].", "changes": ["all"]}])
+    out = tmp_path / "dataset"
+    args = ["distill", "--prompts", str(prompts), "--out", str(out), "--teachers", "gpu", "--drafter", "gpu"]
+    summary = json.loads(run(root, *args, "--concurrency", "1", "--json").output)
+
+    assert summary["status"] == "complete"
+    assert (summary["accepted"], summary["rejected"], summary["failed"], summary["pending"]) == (3, 0, 0, 0)
+    assert summary["written"] == 3 and summary["out"] == str(out.resolve()) and summary["run_id"].startswith("run-")
+
+    train = records(out / "train.jsonl")
+    assert [r["instruction"] for r in train] == [p["instruction"] for p in (PROMPTS[0], PROMPTS[1], PROMPTS[3])]
+    otters = train[0]
+    assert otters["completion"] == "Otters eat mostly fish, and also crabs and frogs [1]."
+    assert [revision["score"] for revision in otters["revisions"]] == [0.5, 0.9]
+    assert otters["revisions"][0]["text"] == "Otters eat mostly fish. They also eat crabs and frogs. [1]"  # the draft
+    assert otters["quality"] == 0.9 and otters["accepted"] is True and otters["teachers"] == ["gpu"]
+    assert otters["evidence"][0]["sha256"] == hashlib.sha256(OTTERS.encode()).hexdigest()
+    assert otters["source"] == {"kind": "prompts", "ref": f"{prompts}:1"}
+    assert otters["messages"][1] == {"role": "assistant", "content": otters["completion"]}
+    assert [r["index"] for r in train] == [0, 1, 2]
+
+    sent = server.requests
+    roles = [request.role for request in sent]
+    assert roles.count("drafter") == 3  # one draft per distinct prompt
+    assert roles.count("rewriter") == 1 and roles.count("critic") == 4
+    # both beaver prompts get the same draft from the same evidence: its claim check is asked once (the cache)
+    assert roles.count("verifier") == 3
+    drafts = [request.body["messages"][1]["content"] for request in sent if request.role == "drafter"]
+    assert "What do otters eat?" in drafts[0] and OTTERS in drafts[0]
+
+    report = verify_dataset(out)
+    assert report.ok, report.problems
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["record_count"] == 3 and manifest["recipe"]["run_id"] == summary["run_id"]
+    assert manifest["recipe"]["drafter"] == "gpu" and manifest["card"]["file"] == "README.md"
+    assert "train.jsonl | 3" in (out / "README.md").read_text()
+    assert run(root, "dataset", "verify", str(out)).output.strip().startswith("OK")
+
+    datasets = pytest.importorskip("datasets")
+    for shape in ("messages", "dpo"):
+        run(root, "dataset", "export", str(out), "--format", shape, "-o", str(tmp_path / f"{shape}.jsonl"))
+        run(
+            root,
+            "dataset",
+            "export",
+            str(out),
+            "--format",
+            "parquet",
+            "--rows",
+            shape,
+            "-o",
+            str(tmp_path / f"{shape}.parquet"),
+        )
+    messages = datasets.load_dataset("json", data_files=str(tmp_path / "messages.jsonl"), split="train")
+    assert messages.column_names == ["id", "messages"] and len(messages) == 3
+    assert messages[0]["messages"][0] == {"role": "user", "content": "What do otters eat?"}
+    from_parquet = datasets.load_dataset("parquet", data_files=str(tmp_path / "messages.parquet"), split="train")
+    assert from_parquet.to_list() == messages.to_list()
+    dpo = datasets.load_dataset("parquet", data_files=str(tmp_path / "dpo.parquet"), split="train")
+    assert {"prompt", "chosen", "rejected"} <= set(dpo.column_names) and len(dpo) == 1
+    assert dpo[0]["chosen"][0]["content"] == otters["completion"]
+    assert dpo[0]["rejected"][0]["content"] == otters["revisions"][0]["text"]
+    dpo_json = datasets.load_dataset("json", data_files=str(tmp_path / "dpo.jsonl"), split="train")
+    assert dpo_json[0]["prompt"] == [{"role": "user", "content": "What do otters eat?"}]
+
+
+def test_a_spent_budget_stops_the_run_and_resume_finishes_it(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_root(tmp_path, server, preset="deepseek")
+    env = {"DEEPSEEK_API_KEY": "sk-test-secret"}
+    prompts = write_prompts(tmp_path / "prompts.jsonl", [p for n, p in enumerate(PROMPTS) if n != 2])
+    out = tmp_path / "dataset"
+    args = ["distill", "--prompts", str(prompts), "--out", str(out), "--concurrency", "1", "--json"]
+    stopped = json.loads(run(root, *args, "--budget-usd", "0.0001", env=env).output)
+    assert stopped["status"] == "stopped" and stopped["pending"] > 0 and "budget" in stopped["note"]
+    assert 0.0001 <= stopped["cost_usd"] < 0.001  # the call that crossed the budget completes; none start after
+    assert verify_dataset(out).ok  # what was finished is already a valid dataset
+    calls_before = len(server.requests)
+
+    finished = json.loads(
+        run(root, "distill", "--resume", stopped["run_id"], "--budget-usd", "1", "--json", env=env).output
+    )
+    assert finished["status"] == "complete" and finished["pending"] == 0 and finished["accepted"] == 3
+    assert finished["cost_usd"] > stopped["cost_usd"]
+    assert len(records(out / "train.jsonl")) == 3 and verify_dataset(out).ok
+    assert "sk-test-secret" not in json.dumps(finished) + (out / "manifest.json").read_text()
+    again = json.loads(run(root, "distill", "--resume", stopped["run_id"], "--json", env=env).output)
+    assert again["status"] == "complete" and len(server.requests) > calls_before
+    assert again["accepted"] == 3
+
+
+def test_teacher_outage_fails_tasks_as_retryable_and_resume_retries_them(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    root = make_root(tmp_path, server)
+    prompts = write_prompts(tmp_path / "prompts.jsonl", PROMPTS[:2])
+    out = tmp_path / "dataset"
+    server.inject(*["400"] * 2, role="critic")  # refused outright: no retries, the task fails
+    first = json.loads(run(root, "distill", "--prompts", str(prompts), "--out", str(out), "--json").output)
+    assert first["failed"] == 2 and first["accepted"] == 0
+    assert all("refused" in failure["reason"] for failure in first["failures"])
+    second = json.loads(run(root, "distill", "--resume", first["run_id"], "--json").output)
+    assert second["accepted"] == 2 and second["failed"] == 0 and verify_dataset(out).ok
+
+
+def test_refuses_to_overwrite_and_appends_keeping_the_dataset_valid(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_root(tmp_path, server)
+    out = tmp_path / "dataset"
+    first = write_prompts(tmp_path / "first.jsonl", PROMPTS[:2])
+    run(root, "distill", "--prompts", str(first), "--out", str(out), "--json")
+    before = records(out / "train.jsonl")
+    refused = run(root, "distill", "--prompts", str(first), "--out", str(out), code=1)
+    assert "is not empty" in refused.output and "--append" in refused.output
+
+    second = write_prompts(tmp_path / "second.jsonl", PROMPTS[1:])  # two prompts again: exact duplicates
+    summary = json.loads(
+        run(
+            root, "distill", "--prompts", str(second), "--out", str(out), "--append", "--keep-near-duplicates", "--json"
+        ).output
+    )
+    after = records(out / "train.jsonl")
+    assert after[:2] == before  # the records that were there are kept byte for byte (same key, same index)
+    assert [r["instruction"] for r in after] == [
+        PROMPTS[0]["instruction"],
+        PROMPTS[1]["instruction"],
+        PROMPTS[3]["instruction"],
+    ]
+    assert summary["duplicates_removed"] == 2 and verify_dataset(out).ok
+
+
+def test_near_duplicates_removed_and_a_validation_split(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_root(tmp_path, server)
+    facts = [
+        f"Lake {name} is {depth} metres deep and lies in the {region}."
+        for name, depth, region in [
+            ("Alpha", 40, "north"),
+            ("Bravo", 55, "south"),
+            ("Charlie", 12, "east"),
+            ("Delta", 80, "west"),
+            ("Echo", 31, "hills"),
+            ("Foxtrot", 22, "valley"),
+            ("Golf", 67, "plain"),
+            ("Hotel", 9, "forest"),
+        ]
+    ]
+    prompts = [{"instruction": f"How deep is Lake {fact.split()[1]}?", "evidence": fact} for fact in facts]
+    prompts.append({"instruction": "How deep is Lake Alpha?!", "evidence": facts[0]})  # a paraphrase of the first
+    path = write_prompts(tmp_path / "lakes.jsonl", prompts)
+    out = tmp_path / "dataset"
+    args = ["distill", "--prompts", str(path), "--out", str(out), "--near-duplicates", "0.95", "--validation", "0.3"]
+    summary = json.loads(run(root, *args, "--json").output)
+    assert summary["accepted"] == 9 and summary["near_duplicates_removed"] == 1 and summary["written"] == 8
+    train, validation = records(out / "train.jsonl"), records(out / "validation.jsonl")
+    assert len(train) + len(validation) == 8 and train and validation == [r for r in validation if r["accepted"]]
+    assert "How deep is Lake Alpha?!" not in {r["instruction"] for r in train + validation}
+    report = verify_dataset(out)
+    assert report.ok and report.validation == len(validation)
+    (out / "README.md").write_text((out / "README.md").read_text() + "edited\n")
+    assert any("card was edited" in p.message for p in verify_dataset(out).problems)
+
+
+def test_bad_sources_are_usage_errors(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_root(tmp_path, server)
+    assert "exactly one source" in run(root, "distill", "--out", "x", code=1).output
+    prompts = write_prompts(tmp_path / "p.jsonl", PROMPTS[:1])
+    both = run(root, "distill", "--prompts", str(prompts), "--from-vault", "--out", "x", code=1)
+    assert "exactly one source" in both.output
+    assert "--out DIR" in run(root, "distill", "--prompts", str(prompts), code=2).output
+    unknown = run(root, "distill", "--resume", "run-nope", code=1)
+    assert "no distillation run 'run-nope'" in unknown.output
+    bad = run(root, "distill", "--prompts", str(prompts), "--out", "x", "--threshold", "2", code=1)
+    assert "--threshold must be between 0 and 1" in bad.output
