@@ -1,0 +1,144 @@
+"""Crash test: kill -9 the run process at random moments, resume each time, and lose or repeat nothing.
+
+The run is a real ``arcticcodex distill`` process talking to the fake teacher server over HTTP; it is
+killed (SIGKILL: no cleanup of any kind) at ≥ 10 random moments — while creating the run, while
+teachers answer, while the journal is written, while the dataset is published — and resumed each time.
+The final dataset must equal an uninterrupted run's, verify, hold no duplicate, and no teacher
+request may have been sent twice unless it was in flight when the process died (its reply never
+reached the cache).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from arcticcodex.dataset import verify_dataset
+from arcticcodex.provenance import KeyStore
+from arcticcodex.workspace import Workspace
+from fakes.openai_server import FakeOpenAIServer
+
+KILLS = 10
+LATENCY = 0.05
+CONCURRENCY = 3
+ARCTICCODEX = str(Path(sys.executable).with_name("arcticcodex"))
+PLACES = ["harbour", "mill", "bridge", "chapel", "market", "tower", "school", "garden", "station", "library"]
+
+
+def make_workspace(root: Path, base_url: str) -> Path:
+    workspace, _ = Workspace.init(root)
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(
+        config.read_text()
+        + '\n[vault]\nembedding_model = "hashing-64"\n'
+        + f'\n[[teachers]]\nname = "gpu"\npreset = "vllm"\nbase_url = "{base_url}"\nmodel = "fake-model"\n'
+    )
+    KeyStore(workspace.keys_dir).create("dataset")
+    return workspace.root
+
+
+def prompts_file(path: Path, count: int) -> Path:
+    lines = []
+    for n in range(count):
+        place = PLACES[n % len(PLACES)]
+        fact = f"The {place} of village {n} was built in {1700 + 7 * n} by {n % 13} masons from the coast."
+        lines.append(json.dumps({"instruction": f"When was the {place} of village {n} built?", "evidence": fact}))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def command(root: Path, *args: str) -> list[str]:
+    return [ARCTICCODEX, "-w", str(root), "distill", *args]
+
+
+def run_ids(root: Path) -> list[str]:
+    database = root / ".arcticcodex" / "arcticcodex.db"
+    if not database.exists():
+        return []
+    with sqlite3.connect(database) as conn:
+        try:
+            return [row[0] for row in conn.execute("SELECT id FROM distill_runs ORDER BY created_at")]
+        except sqlite3.OperationalError:  # killed before the tables were made
+            return []
+
+
+def accepted(out: Path) -> set[tuple[str, str, str, float]]:
+    rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    return {(r["id"], r["instruction"], r["completion"], r["quality"]) for r in rows}
+
+
+def bodies(server: FakeOpenAIServer, since: float = 0.0) -> list[tuple[str, float]]:
+    return [
+        (json.dumps(request.body, sort_keys=True), request.timestamp)
+        for request in server.requests
+        if request.role is not None and request.role != "generic" and request.timestamp >= since
+    ]
+
+
+@pytest.mark.slow
+def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+    rng = random.Random(20261125)
+    with FakeOpenAIServer(model="fake-model", latency=LATENCY) as server:
+        prompts = prompts_file(tmp_path / "prompts.jsonl", 150)
+        start = ["--prompts", str(prompts), "--concurrency", str(CONCURRENCY), "--teachers", "gpu", "--json"]
+
+        reference_root = make_workspace(tmp_path / "reference", server.base_url)
+        reference_out = tmp_path / "reference-out"
+        done = subprocess.run(command(reference_root, *start, "--out", str(reference_out)), capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()
+        reference_calls = bodies(server)
+        assert len(reference_calls) == len({body for body, _ in reference_calls}) == 300  # critic + verifier each
+
+        root = make_workspace(tmp_path / "crashing", server.base_url)
+        out = tmp_path / "out"
+        crash_started = time.time()
+        kill_times: list[float] = []
+        attempts = 0
+        summary: dict[str, Any] | None = None
+        while summary is None:
+            attempts += 1
+            assert attempts < 60, "the run never finished"
+            ids = run_ids(root)
+            args = ["--resume", ids[0], "--json"] if ids else [*start, "--out", str(out)]
+            process = subprocess.Popen(command(root, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if len(kill_times) < KILLS:
+                time.sleep(rng.uniform(0.2, 1.6))
+                if process.poll() is None:
+                    process.send_signal(signal.SIGKILL)
+                    kill_times.append(time.time())
+                    process.communicate()  # reaps it and closes its pipes
+                    continue
+            stdout, stderr = process.communicate(timeout=120)
+            assert process.returncode == 0, stderr.decode()
+            summary = json.loads(stdout)
+
+        assert len(kill_times) >= KILLS
+        assert summary["status"] == "complete" and summary["pending"] == 0 and summary["failed"] == 0
+        assert accepted(out) == accepted(reference_out)
+        report = verify_dataset(out)
+        assert report.ok, report.problems
+        assert report.records == summary["written"] == len(accepted(out))
+
+        calls = bodies(server, since=crash_started)
+        assert {body for body, _ in calls} == {body for body, _ in reference_calls}  # the same questions were asked
+        counts = Counter(body for body, _ in calls)
+        first_sent = {body: min(when for sent, when in calls if sent == body) for body in counts if counts[body] > 1}
+        for body, when in first_sent.items():  # asked again only because the kill came while it was in flight
+            assert any(when <= killed <= when + 1.0 for killed in kill_times), f"paid twice: {body[:120]}"
+        repeats = sum(count - 1 for count in counts.values())
+        assert repeats <= CONCURRENCY * len(kill_times)
+
+        before = len(server.requests)  # a finished run resumed again asks nothing and rewrites nothing
+        again = subprocess.run(command(root, "--resume", summary["run_id"], "--json"), capture_output=True)
+        assert again.returncode == 0 and json.loads(again.stdout)["status"] == "complete"
+        assert len(server.requests) == before
