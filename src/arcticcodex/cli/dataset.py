@@ -59,7 +59,9 @@ def verify(state: CliState, directory: Path, key_name: str | None, public_key: P
             click.echo(f"… and {report.problems_not_listed} more problems")
         verdict = "OK" if report.ok else f"FAILED: {len(report.problems) + report.problems_not_listed} problems"
         click.echo(
-            f"{verdict} — {report.records} records, {report.rejected} rejected, key {report.key_id[:16]}…",
+            f"{verdict} — {report.records} records"
+            + (f" + {report.validation} for validation" if report.validation else "")
+            + f", {report.rejected} rejected, key {report.key_id[:16]}…",
             err=not report.ok,
         )
     if not report.ok:

@@ -37,6 +37,9 @@ from . import CliState, pass_state
     metavar="TEACHER",
     help="Who writes --from-vault questions: 'offline' (headings and key sentences) or a configured teacher.",
 )
+@click.option(
+    "--questions-per-chunk", type=click.IntRange(1, 10), default=2, show_default=True, help="--from-vault questions."
+)
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many prompts.")
 @click.option("--out", type=click.Path(path_type=Path), help="The dataset folder to write (new or empty).")
 @click.option("--resume", "resume_id", metavar="RUN", help="Finish an interrupted or stopped run.")
@@ -67,6 +70,7 @@ def distill(
     conversation_ids: tuple[str, ...],
     from_vault: bool,
     questions_by: str,
+    questions_per_chunk: int,
     limit: int | None,
     out: Path | None,
     resume_id: str | None,
@@ -120,7 +124,7 @@ def distill(
                 append=append,
                 source=f"{source}: {prompts}" if prompts else source,
             )
-            tasks = _tasks(distiller, source, prompts, conversation_ids, questions_by, limit)
+            tasks = _tasks(distiller, source, prompts, conversation_ids, questions_by, questions_per_chunk, limit)
             record = distiller.create(tasks, settings, out)
             run_id = record.id
             if not as_json:
@@ -162,6 +166,7 @@ def _tasks(
     prompts: Path | None,
     conversation_ids: tuple[str, ...],
     questions_by: str,
+    per_chunk: int,
     limit: int | None,
 ) -> list[Task] | itertools.islice[Task]:
     if source == "prompts" and prompts is not None:
@@ -169,12 +174,12 @@ def _tasks(
     if source == "from_conversations":
         return itertools.islice(conversation_tasks(distiller.vault, conversation_ids), limit)
     if questions_by == "offline":
-        return itertools.islice(curriculum_tasks(distiller.vault, limit=limit), limit)
+        return itertools.islice(curriculum_tasks(distiller.vault, limit=limit, per_chunk=per_chunk), limit)
     teacher = distiller.configured_teacher(questions_by, option="--questions-by")
 
     async def write_questions() -> list[Task]:
         try:
-            return await teacher_curriculum_tasks(distiller.vault, teacher, limit=limit)
+            return await teacher_curriculum_tasks(distiller.vault, teacher, limit=limit, per_chunk=per_chunk)
         finally:
             await teacher.aclose()
 

@@ -45,9 +45,7 @@ __all__ = [
 Task = tuple[str, dict[str, Any]]
 """(key, task JSON): the key identifies the task within its run (the same key twice is one task)."""
 
-_DEFINITION = re.compile(
-    r"^(?:The |An? )?([A-Z][\w\-./`]*(?: [\w\-./`]+){0,4}) (is|are|means|holds|stores) ", re.UNICODE
-)
+_DEFINITION = re.compile(r"^([A-Z][\w\-./`]*(?: [\w\-./`]+){0,4}) (is|are|means|holds|stores) ")
 
 
 def prompt_tasks(path: str | Path) -> Iterator[Task]:
@@ -103,11 +101,14 @@ def conversation_tasks(vault: Vault, conversation_ids: Sequence[str] = ()) -> It
 def curriculum_tasks(vault: Vault, *, limit: int | None = None, per_chunk: int = 1) -> Iterator[Task]:
     """Questions written offline from each chunk's heading and key sentences, the chunk as evidence."""
     made = 0
+    asked: set[tuple[str, str]] = set()  # overlapping chunks share headings: ask about a section once
     for document, chunk in iter_chunks(vault):
-        for question in curriculum_questions(chunk, document)[:per_chunk]:
+        fresh = [q for q in curriculum_questions(chunk, document) if (document.id, q) not in asked]
+        for question in fresh[:per_chunk]:
             if limit is not None and made >= limit:
                 return
             made += 1
+            asked.add((document.id, question))
             yield curriculum_task(question, chunk, document, author="offline")
 
 
@@ -131,22 +132,40 @@ def iter_chunks(vault: Vault) -> Iterator[tuple[Document, Chunk]]:
 
 
 def curriculum_questions(chunk: Chunk, document: Document) -> list[str]:
-    """Offline questions: one about the section (its heading), then one per defining sentence."""
+    """Offline questions: one per section heading in the chunk, then one per defining sentence.
+
+    "## Hybrid search" in the guide titled "The vault" gives "What does The vault say about hybrid
+    search?"; "The manifest is the file that …" gives "What is the manifest?".  A chunk with neither
+    gets one question about its opening words, so every chunk with prose is asked about.
+    """
     questions: list[str] = []
     title = document.title or Path(document.source).stem
-    heading = (chunk.heading or "").strip().lstrip("#").strip()
-    if heading and heading.lower() != title.lower():
-        questions.append(f"What does {title} say about {heading}?")
+    headings = [chunk.heading or ""] + [line for line in chunk.text.splitlines() if line.lstrip().startswith("#")]
+    for raw in headings:
+        heading = raw.strip().lstrip("#").strip()
+        if heading and heading.lower() != title.lower():
+            _add(questions, f"What does {title} say about {_lower_first(heading)}?")
     for sentence in evidence_sentences(chunk.text):
-        match = _DEFINITION.match(sentence)
+        match = _DEFINITION.match(sentence.lstrip("#").strip())
         if match:
-            subject, verb = match.group(1), match.group(2)
-            question = f"What {verb} {subject}?" if verb in ("is", "are") else f"What does {subject} {verb[:-1]}?"
-            if question not in questions:
-                questions.append(question)
+            subject, verb = _lower_first(match.group(1)), match.group(2)
+            _add(questions, f"What {verb} {subject}?" if verb in ("is", "are") else f"What does {subject} {verb[:-1]}?")
     if not questions and evidence_sentences(chunk.text):
         questions.append(f"What does {title} explain in the part that begins “{_opening(chunk.text)}”?")
     return questions
+
+
+def _add(questions: list[str], question: str) -> None:
+    if question not in questions:
+        questions.append(question)
+
+
+def _lower_first(phrase: str) -> str:
+    """ "Hybrid search" → "hybrid search", but "ForgeNumerics-S" and "BM25" keep their capitals."""
+    first = phrase.split(" ", 1)[0]
+    if first in ("A", "An", "The") or (len(first) > 1 and first[1:].islower()):
+        return phrase[0].lower() + phrase[1:]
+    return phrase
 
 
 def chunk_evidence(chunk: Chunk, document: Document) -> dict[str, Any]:
@@ -194,7 +213,7 @@ def _free_text_evidence(text: str, file_name: str, number: int) -> dict[str, Any
 
 
 def _opening(text: str, words: int = 6) -> str:
-    return " ".join(text.split()[:words]) + "…"
+    return " ".join(word for word in text.split() if not word.startswith("#"))[:60].rsplit(" ", 1)[0] + "…"
 
 
 def require_sources(**chosen: object) -> str:
