@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from arcticcodex.cli import cli
 from arcticcodex.dataset import verify_dataset
 from arcticcodex.provenance import KeyStore
+from arcticcodex.vault import Vault
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
 
@@ -245,3 +246,28 @@ def test_bad_sources_are_usage_errors(tmp_path: Path, server: FakeOpenAIServer) 
     assert "no distillation run 'run-nope'" in unknown.output
     bad = run(root, "distill", "--prompts", str(prompts), "--out", "x", "--threshold", "2", code=1)
     assert "--threshold must be between 0 and 1" in bad.output
+
+
+def test_import_conversations_judges_each_turn_with_its_cited_evidence(
+    tmp_path: Path, server: FakeOpenAIServer
+) -> None:
+    root = make_root(tmp_path, server)
+    (tmp_path / "otters.md").write_text(f"# Otters\n\n{OTTERS}\n")
+    run(root, "vault", "import", str(tmp_path / "otters.md"))
+    with Vault.open(root) as vault:
+        chunk_id = vault.chunks_of(vault.list_documents()[0].id)[0].id
+        conversation = vault.create_conversation("chat")
+        vault.append_message(conversation, "user", "What do otters eat?")
+        vault.append_message(conversation, "assistant", "Otters eat mostly fish.", citations=[chunk_id])
+        vault.append_message(conversation, "user", "And crabs?")
+        vault.append_message(conversation, "assistant", "Yes, crabs and frogs too.")
+    server.script("critic", [{"score": 0.95}, {"score": 0.3, "weaknesses": ["no evidence"]}])
+    out = tmp_path / "chats"
+    summary = json.loads(run(root, "dataset", "import-conversations", "--out", str(out), "--json").output)
+    assert (summary["accepted"], summary["rejected"]) == (1, 1)
+    kept, dropped = records(out / "train.jsonl")[0], records(out / "rejected.jsonl")[0]
+    assert kept["completion"] == "Otters eat mostly fish." and len(kept["revisions"]) == 1  # judged, not rewritten
+    assert kept["evidence"][0]["chunk_id"] == chunk_id and kept["source"]["ref"].startswith(conversation)
+    assert dropped["instruction"] == "And crabs?" and dropped["evidence"]  # retrieved, since it cited nothing
+    assert not [request for request in server.requests if request.role in ("drafter", "rewriter")]
+    assert verify_dataset(out).ok

@@ -15,6 +15,9 @@ The public API is what this module exports; submodules (``arcticcodex.forge``,
 from __future__ import annotations
 
 from . import errors, forge
+from .dataset import DatasetWriter, TrainingPair, verify_dataset
+from .dataset.collection import DistillationDatasetWriter
+from .distill import Distiller, RunSettings
 from .errors import (
     ArcticCodexError,
     ConfigError,
@@ -40,6 +43,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ArcticCodexError",
     "ConfigError",
+    "DatasetWriter",
+    "DistillationDatasetWriter",
+    "Distiller",
     "Ed25519Signer",
     "Ed25519Verifier",
     "EncodeError",
@@ -52,10 +58,12 @@ __all__ = [
     "Migrations",
     "ParseError",
     "RecordNotFoundError",
+    "RunSettings",
     "Searcher",
     "SignatureError",
     "SignedFrame",
     "StoreError",
+    "TrainingPair",
     "UserError",
     "ValidationError",
     "Vault",
@@ -65,4 +73,5 @@ __all__ = [
     "errors",
     "forge",
     "register_migrations",
+    "verify_dataset",
 ]

@@ -155,3 +155,51 @@ def export(directory: Path, export_format: str, out: Path | None, dpo_margin: fl
     target = out or directory / f"export-{export_format}{suffix}"
     rows = export_dataset(directory, target, export_format, dpo_margin=dpo_margin, parquet_rows=parquet_rows)
     click.echo(f"Wrote {rows} {export_format} rows to {target}")
+
+
+@dataset.command("import-conversations")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The dataset folder to write.")
+@click.option("--conversation", "conversation_ids", multiple=True, metavar="ID", help="Only these (repeatable).")
+@click.option("--threshold", type=float, default=0.8, show_default=True, help="Accept answers scored at least this.")
+@click.option(
+    "--max-rounds",
+    type=int,
+    default=1,
+    show_default=True,
+    help="1 judges each answer as it was given; more lets the teachers rewrite weak ones.",
+)
+@click.option("--teachers", "teacher_names", metavar="A,B", help="Use only these configured teachers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as one JSON object.")
+@click.pass_context
+def import_conversations(
+    ctx: click.Context,
+    out: Path,
+    conversation_ids: tuple[str, ...],
+    threshold: float,
+    max_rounds: int,
+    teacher_names: str | None,
+    as_json: bool,
+) -> None:
+    """Turn the vault's conversations into a signed dataset: each user turn with the answer it got.
+
+    Each answer is judged against the chunks it cited (evidence is retrieved for answers that cited
+    nothing); accepted ones go to train.jsonl, the rest to rejected.jsonl.  A journaled run like
+    `arcticcodex distill --from-conversations`, so `arcticcodex distill --resume RUN` finishes it.
+
+    \b
+    Example:
+      arcticcodex vault import chats/export.jsonl
+      arcticcodex dataset import-conversations --out datasets/chats
+    """
+    from .distill import distill
+
+    ctx.invoke(
+        distill,
+        from_conversations=True,
+        conversation_ids=conversation_ids,
+        out=out,
+        threshold=threshold,
+        max_rounds=max_rounds,
+        teacher_names=teacher_names,
+        as_json=as_json,
+    )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .drafting import Draft, ExtractiveDrafter
+from .run import Distiller, RunSummary
+from .settings import RunSettings
 from .sources import PromptItem, read_prompts
 
-__all__ = ["Draft", "ExtractiveDrafter", "PromptItem", "read_prompts"]
+__all__ = ["Distiller", "Draft", "ExtractiveDrafter", "PromptItem", "RunSettings", "RunSummary", "read_prompts"]

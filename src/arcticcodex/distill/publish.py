@@ -21,6 +21,7 @@ from ..dataset.record import TrainingPair, iter_records
 from ..dataset.verify import verify_dataset
 from ..dataset.writer import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE, DatasetWriter
 from ..errors import DatasetError
+from ..fileio import replace_directory, restore_directory
 from ..provenance.keystore import KeyStore
 from ..teachers.prompts import template_hashes
 from ..workspace import Workspace
@@ -63,8 +64,7 @@ def publish_dataset(
     """Write the run's dataset into ``record.out``; return the manifest's counts."""
     out = Path(record.out)
     staging = out.with_name(f".{out.name}.{record.id}.partial")
-    aside = out.with_name(f".{out.name}.{record.id}.old")
-    _repair(out, aside)
+    restore_directory(out)
     _check_owner(out, record, settings)
     if staging.exists():
         shutil.rmtree(staging)
@@ -93,7 +93,7 @@ def publish_dataset(
             writer.add(pair)
         writer.notes["near_duplicates_removed"] = len(near.removed) if near else 0
     manifest = json.loads((staging / MANIFEST_FILE).read_text(encoding="utf-8"))
-    _move_into_place(staging, out, aside)
+    replace_directory(staging, out)
     return {
         name: manifest[name]
         for name in ("record_count", "validation_count", "rejected_count", "duplicates_removed", "merkle_root")
@@ -117,15 +117,6 @@ def _chain(*parts: Iterator[TrainingPair]) -> Iterator[TrainingPair]:
         yield from part
 
 
-def _repair(out: Path, aside: Path) -> None:
-    """Finish or undo a swap a crash interrupted: the old dataset comes back if the new one never arrived."""
-    if aside.exists():
-        if out.exists():
-            shutil.rmtree(aside)
-        else:
-            aside.rename(out)
-
-
 def _check_owner(out: Path, record: RunRecord, settings: RunSettings) -> None:
     """Never replace a dataset this run did not write, unless the run was started to append to it."""
     manifest_path = out / MANIFEST_FILE
@@ -142,11 +133,3 @@ def _check_owner(out: Path, record: RunRecord, settings: RunSettings) -> None:
             f"{out} holds a dataset written by {owner or 'something else'}, not by run {record.id}; "
             "move it away, then resume the run"
         )
-
-
-def _move_into_place(staging: Path, out: Path, aside: Path) -> None:
-    if out.exists():
-        out.rename(aside)
-    staging.rename(out)
-    if aside.exists():
-        shutil.rmtree(aside)

@@ -88,6 +88,16 @@ class FrameVerifier:
         return self._key.algorithm
 
     @property
+    def signing_key(self) -> Signer:
+        """The key that signs (for the dataset writer); a verify-only FrameVerifier has none."""
+        if not isinstance(self._key, Signer):
+            raise KeyFileError(
+                f"this FrameVerifier holds only the public key {self.key_id[:16]}…; signing needs the private key "
+                "(KeyStore(keys_dir).signer(NAME))"
+            )
+        return self._key
+
+    @property
     def key_id(self) -> str:
         return self._key.key_id
 
