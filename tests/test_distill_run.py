@@ -271,3 +271,21 @@ def test_import_conversations_judges_each_turn_with_its_cited_evidence(
     assert dropped["instruction"] == "And crabs?" and dropped["evidence"]  # retrieved, since it cited nothing
     assert not [request for request in server.requests if request.role in ("drafter", "rewriter")]
     assert verify_dataset(out).ok
+
+
+def test_a_curriculum_written_by_a_teacher(tmp_path: Path, server: FakeOpenAIServer) -> None:
+    root = make_root(tmp_path, server)
+    (tmp_path / "otters.md").write_text(f"# Otters\n\n{OTTERS}\n")
+    (tmp_path / "beavers.md").write_text(f"# Beavers\n\n{BEAVERS}\n")
+    run(root, "vault", "import", str(tmp_path))
+    server.script("questioner", [{"questions": ["What do otters eat?", "  ", "When do otters eat frogs?"]}])
+    out = tmp_path / "curriculum"
+    args = ["distill", "--from-vault", "--questions-by", "gpu", "--drafter", "gpu", "--questions-per-chunk", "2"]
+    summary = json.loads(run(root, *args, "--limit", "3", "--out", str(out), "--keep-near-duplicates", "--json").output)
+    asked = [request for request in server.requests if request.role == "questioner"]
+    assert len(asked) == 2 and "Write up to 2 distinct questions" in asked[0].body["messages"][1]["content"]
+    train = records(out / "train.jsonl")
+    assert summary["accepted"] == 3 and [r["source"]["kind"] for r in train] == ["curriculum"] * 3
+    assert {r["instruction"] for r in train} >= {"What do otters eat?", "When do otters eat frogs?"}
+    assert all(r["source"]["ref"].endswith("(gpu)") and len(r["evidence"]) == 1 for r in train)
+    assert verify_dataset(out).ok
