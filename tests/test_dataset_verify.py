@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from arcticcodex.dataset import DatasetWriter, pair_id_for, verify_dataset
+from arcticcodex.dataset.checking import check_file_lines
 from arcticcodex.errors import DatasetError
-from arcticcodex.provenance import Ed25519Signer, HmacSigner
+from arcticcodex.provenance import Ed25519Signer, Ed25519Verifier, HmacSigner
 from test_dataset_record import make_pair
 
 SIGNER = Ed25519Signer.generate()
@@ -138,3 +140,24 @@ def test_a_folder_that_is_not_a_dataset_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text("{}")
     with pytest.raises(DatasetError, match="not an ArcticCodex dataset manifest"):
         verify_dataset(tmp_path)
+
+
+@pytest.mark.parametrize("signer", [SIGNER, HmacSigner.generate()], ids=["ed25519", "hmac"])
+def test_parallel_line_checks_match_the_serial_ones_at_every_range_boundary(tmp_path: Path, signer: Any) -> None:
+    out = build(tmp_path / "ds", count=120, signer=signer)
+    train = out / "train.jsonl"
+
+    def damage(lines: list[bytes]) -> list[bytes]:
+        lines[3] = lines[3].replace(b"Question 3?", b"Question 8?")  # a changed byte
+        lines[50] = b"{not json\n"
+        lines[77], lines[78] = lines[78], lines[77]  # reordered
+        return [*lines, lines[10], lines[11][:40]]  # a duplicate, then a cut-short last line
+
+    edit_lines(train, damage)
+    verifier = signer if isinstance(signer, HmacSigner) else Ed25519Verifier.from_public_pem(signer.public_pem())
+    serial = list(check_file_lines(train, verifier, workers=1))
+    for range_bytes in (1, 700, 5000):  # a range per line, ranges cut mid-line, a few large ranges
+        parallel = list(check_file_lines(train, verifier, workers=2, parallel_from_bytes=0, range_bytes=range_bytes))
+        assert parallel == serial
+    assert [r.line for r in serial] == list(range(1, 123))
+    assert serial[3].problems and serial[50].problems and serial[121].cut_short and not serial[0].problems

@@ -29,6 +29,7 @@ from arcticcodex.forge import (
 )
 from arcticcodex.forge.legacy import read_legacy
 from arcticcodex.forge.numbers import ternary_to_float
+from arcticcodex.forge.records import EvidenceRef, TrainPairFrame
 from arcticcodex.forge.tokens import LITERAL_FORBIDDEN_RE
 
 ALPHABET = "⊙⊗Φ⊛≛≗⧆⧈∷∴⦙⟦⟧◦◽"
@@ -198,3 +199,52 @@ def test_text_tokens_choose_word_or_literal(value: str) -> None:
     assert text.startswith("≛⟦") != token.is_word
     assert not LITERAL_FORBIDDEN_RE.search(text)
     assert parse_token(text) == token
+
+
+nonempty_texts = texts.filter(lambda text: text.strip() != "" and not LITERAL_FORBIDDEN_RE.search(text))
+evidence_refs = st.builds(
+    EvidenceRef,
+    chunk_id=nonempty_texts,
+    doc_id=nonempty_texts,
+    sha256=st.binary(min_size=32, max_size=32).map(bytes.hex),
+    span=st.none() | st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)).map(lambda s: (min(s), max(s))),
+    source=st.none() | texts,
+)
+
+
+@given(
+    pair_id=nonempty_texts,
+    index=st.integers(0, 10**9),
+    quality=st.decimals(0, 1, places=4),
+    signer=nonempty_texts,
+    instruction=st.text(max_size=300),
+    completion=st.text(max_size=300),
+    teachers=st.lists(nonempty_texts, max_size=3),
+    evidence=st.lists(evidence_refs, max_size=3),
+)
+def test_train_pair_fast_bytes_are_the_canonical_frame_bytes(
+    pair_id: str,
+    index: int,
+    quality: Decimal,
+    signer: str,
+    instruction: str,
+    completion: str,
+    teachers: list[str],
+    evidence: list[EvidenceRef],
+) -> None:
+    """The signature covers TrainPairFrame.to_bytes(): it must be exactly the generic encoder's output."""
+    assume(all(ch < "\ud800" or ch > "\udfff" for ch in instruction + completion))
+    frame = TrainPairFrame(
+        pair_id=pair_id,
+        index=index,
+        quality=quality,
+        signer=signer,
+        key_id="ab" * 32,
+        created_at="2026-11-25T12:00:00Z",
+        instruction=instruction,
+        completion=completion,
+        teachers=tuple(teachers),
+        evidence=tuple(evidence),
+    )
+    assert frame.to_bytes() == frame.to_frame().to_bytes()
+    assert parse_frame(frame.to_bytes().decode("utf-8")) == frame.to_frame()

@@ -148,3 +148,21 @@ def test_reprs_hold_no_key_material() -> None:
     signer = Ed25519Signer(key)
     assert raw.hex() not in repr(signer)
     assert repr(signer) == f"Ed25519Signer(key_id={signer.key_id!r})"
+
+
+def test_ed25519_matches_rfc_8032_and_openssl() -> None:
+    """libsodium signs; the bytes are RFC 8032's (test 1) and OpenSSL's, and OpenSSL verifies them both ways."""
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60")
+    signer = Ed25519Signer.from_private_bytes(seed)
+    assert signer.public_bytes().hex() == "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+    expected = (
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"  # RFC 8032 §7.1, test 1
+        "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+    )
+    assert signer.sign(b"").hex() == expected
+    openssl = Ed25519PrivateKey.from_private_bytes(seed)
+    message = b"ArcticCodex-TRAIN_PAIR-v1\n" + bytes(64)
+    assert signer.sign(message) == openssl.sign(message)
+    assert signer.verifier().verify(message, openssl.sign(message))
+    assert not signer.verifier().verify(message, openssl.sign(message)[:63])
+    openssl.public_key().verify(signer.sign(message), message)  # raises if they disagreed

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from ..errors import DatasetError, ValidationError
 from ..forge.records import EvidenceRef, TrainPairFrame, utc_timestamp
@@ -57,6 +60,11 @@ class Revision:
     teachers: tuple[str, ...] = ()
     tokens: int = 0
     cost_usd: float = 0.0
+
+    def __post_init__(self) -> None:
+        numbers = [self.score, self.cost_usd, *self.criteria.values()]
+        if not all(isinstance(n, int | float) and math.isfinite(n) for n in numbers):
+            raise ValueError(f"revision {self.round}: score, cost and criteria must be finite numbers")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -141,7 +149,7 @@ class TrainingPair:
     def signed(self, signer: Signer) -> tuple[dict[str, Any], RecordSignature]:
         """The full JSON record with its ``integrity`` block, and the signature itself."""
         body = self.body()
-        frame_bytes = self.frame(signer.key_id).to_frame().to_bytes()
+        frame_bytes = self.frame(signer.key_id).to_bytes()
         signature = sign_record(signer, frame_bytes, canonical_json(body))
         return {**body, "integrity": signature.to_json()}, signature
 
@@ -181,15 +189,20 @@ def iter_records(path: Path) -> Iterator[tuple[str, TrainingPair, dict[str, Any]
                 continue
             where = f"{path.name}:{line_number}"
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
                 raise DatasetError(f"{where}: not valid JSON ({exc.msg}); run `arcticcodex dataset verify`") from exc
             yield where, TrainingPair.from_json(record, where=where), record
 
 
 def canonical_json(value: Any) -> bytes:
-    """The one byte form of a JSON value that is hashed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """The one byte form of a JSON value that is hashed: sorted keys, no spaces, UTF-8 (not escaped).
+
+    Numbers are written as orjson writes them: integers plainly, floats in their shortest form that
+    reads back to the same double (``0.9``, ``0.00007``, ``1e-7``).  Non-finite floats have no JSON
+    form; records refuse them when they are made (orjson would write them as null).
+    """
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def content_digest(parts: Iterable[str]) -> str:

@@ -19,16 +19,15 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError, KeyFileError
 from ..provenance.merkle import MerkleAccumulator
-from ..provenance.records import RecordSignature, verify_record
 from ..provenance.signing import Ed25519Verifier, Verifier
-from .record import TrainingPair, canonical_json
+from .checking import check_file_lines
+from .record import canonical_json
 from .writer import CARD_FILE, FORMAT, MANIFEST_CONTEXT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 
 __all__ = ["Problem", "VerificationReport", "verify_dataset"]
@@ -198,13 +197,6 @@ def _check_card(directory: Path, card: Any, report: VerificationReport) -> None:
         report.add(Problem(CARD_FILE, "the dataset card was edited after the dataset was signed"))
 
 
-def _lines(path: Path, digest: Any) -> Iterator[tuple[int, bytes]]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            digest.update(line)
-            yield number, line
-
-
 def _check_records(
     path: Path, accepted: bool, expected: dict[str, Any], verifier: Verifier, report: VerificationReport
 ) -> int:
@@ -212,69 +204,49 @@ def _check_records(
     if not path.is_file():
         report.add(Problem(name, "the file is missing"))
         return 0
-    digest = hashlib.sha256()
     tree = MerkleAccumulator()
     seen: dict[str, int] = {}
     next_index = 0
-    size = 0
-    for line_number, raw in _lines(path, digest):
-        size += len(raw)
-        record_id = None
-        if not raw.endswith(b"\n"):
+    for result in check_file_lines(path, verifier):
+        line_number = result.line
+        if result.cut_short:
             report.add(Problem(name, "the last line is cut short (no newline): the file was truncated", line_number))
-        try:
-            record = json.loads(raw)
-            if not isinstance(record, dict):
-                raise DatasetError("a record must be a JSON object")
-            record_id = record.get("id") if isinstance(record.get("id"), str) else None
-            pair = TrainingPair.from_json(record)
-            integrity = record.get("integrity")
-            signature = _signature(integrity)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            report.add(Problem(name, f"not valid JSON ({exc})", line_number, record_id))
-            next_index += 1  # the unreadable line still took a place: do not report the next one as moved
-            continue
-        except DatasetError as exc:
-            report.add(Problem(name, str(exc), line_number, record_id))
+        if result.leaf is None or result.index is None:  # unreadable: it still took a place in the order
+            for message in result.problems:
+                report.add(Problem(name, message, line_number, result.record_id))
             next_index += 1
             continue
-        tree.add(bytes.fromhex(signature.frame_sha256) + bytes.fromhex(signature.body_sha256))
-        if pair.id in seen:
-            report.add(Problem(name, f"duplicate of the record on line {seen[pair.id]}", line_number, pair.id))
+        record_id = result.record_id or ""
+        tree.add(result.leaf)
+        if record_id in seen:
+            report.add(Problem(name, f"duplicate of the record on line {seen[record_id]}", line_number, record_id))
         else:
-            seen[pair.id] = line_number
-        if pair.index != next_index:
-            what = "records were deleted or reordered" if pair.index > next_index else "records were inserted or moved"
-            message = f"index {pair.index} where {next_index} was expected: {what}"
-            report.add(Problem(name, message, line_number, pair.id))
-        next_index = pair.index + 1
-        if pair.accepted is not accepted:
-            report.add(Problem(name, f"accepted is {str(pair.accepted).lower()} in {name}", line_number, pair.id))
-        body = {key: value for key, value in record.items() if key != "integrity"}
-        frame_bytes = pair.frame(signature.key_id).to_frame().to_bytes()
-        failure = verify_record(verifier, frame_bytes, signature, canonical_json(body))
-        if failure:
-            report.add(Problem(name, failure, line_number, pair.id))
+            seen[record_id] = line_number
+        if result.index != next_index:
+            moved = "deleted or reordered" if result.index > next_index else "inserted or moved"
+            message = f"index {result.index} where {next_index} was expected: records were {moved}"
+            report.add(Problem(name, message, line_number, record_id))
+        next_index = result.index + 1
+        if result.accepted is not accepted:
+            report.add(Problem(name, f"accepted is {str(result.accepted).lower()} in {name}", line_number, record_id))
+        for message in result.problems:
+            report.add(Problem(name, message, line_number, record_id))
     count = tree.count
     if expected.get("records") != count:
         report.add(Problem(name, f"holds {count} readable records; the manifest says {expected.get('records')}"))
     if expected.get("merkle_root") != tree.root().hex():
         report.add(Problem(name, "the Merkle root of its records differs from the manifest's"))
-    if expected.get("sha256") != digest.hexdigest() or expected.get("bytes") != size:
+    digest, size = _file_digest(path)
+    if expected.get("sha256") != digest or expected.get("bytes") != size:
         report.add(Problem(name, f"its bytes differ from the manifest's record of the file ({size} bytes now)"))
     return count
 
 
-def _signature(integrity: Any) -> RecordSignature:
-    if not isinstance(integrity, dict):
-        raise DatasetError("the record has no 'integrity' object: it was never signed")
-    fields = ("alg", "key_id", "frame_sha256", "body_sha256", "sig")
-    if not all(isinstance(integrity.get(key), str) for key in fields):
-        raise DatasetError(f"'integrity' needs the strings {', '.join(fields)}")
-    for key in ("key_id", "frame_sha256", "body_sha256"):
-        try:
-            if len(bytes.fromhex(integrity[key])) != 32 or integrity[key] != integrity[key].lower():
-                raise ValueError
-        except ValueError:
-            raise DatasetError(f"integrity.{key} is not a SHA-256 in lowercase hex") from None
-    return RecordSignature.from_json(integrity)
+def _file_digest(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -23,6 +22,8 @@ from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+import orjson
 
 from ..errors import DatasetError
 from ..fileio import write_atomically
@@ -248,4 +249,4 @@ def sign_manifest(signer: Signer, manifest: dict[str, Any]) -> dict[str, Any]:
 
 def json_line(value: dict[str, Any], *, indent: bool = False) -> bytes:
     """A record as one JSONL line (fields in their written order), or the manifest, pretty-printed."""
-    return (json.dumps(value, ensure_ascii=False, allow_nan=False, indent=2 if indent else None) + "\n").encode()
+    return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if indent else 0))

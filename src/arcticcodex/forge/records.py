@@ -15,9 +15,11 @@ from decimal import Decimal
 
 from ..errors import ValidationError
 from . import codes
+from .blob import encode_blob_token
 from .frame import Frame
 from .schemas import validate
-from .tokens import Blob, Dec, Text, Token, UInt, to_token
+from .symbols import FIELD_SEP, FRAME_END, FRAME_START, HEADER_PAYLOAD_SEP, TOKEN_SEP, WORD_MODE
+from .tokens import Blob, Dec, Text, Token, UInt, text_token, to_token
 
 _HEX64 = re.compile("[0-9a-f]{64}")
 
@@ -98,6 +100,19 @@ def _evidence_frame(ref: EvidenceRef) -> Frame:
     if ref.source:
         header["SOURCE"] = Text(ref.source)
     return Frame.trusted(header, ())
+
+
+def _evidence_text(ref: EvidenceRef) -> str:
+    """``_evidence_frame(ref).to_text()`` written directly (the fields are checked by EvidenceRef)."""
+    fields = [("CHUNK_ID", text_token(ref.chunk_id)), ("DOC_ID", text_token(ref.doc_id))]
+    fields.append(("SHA256", text_token(ref.sha256)))
+    if ref.source:
+        fields.append(("SOURCE", text_token(ref.source)))
+    if ref.span is not None:
+        fields += [("SPAN_END", UInt(ref.span[1]).to_text()), ("SPAN_START", UInt(ref.span[0]).to_text())]
+    fields.append(("TYPE", _EVIDENCE_TOKEN))
+    header = FIELD_SEP.join(f"{WORD_MODE}{key}{TOKEN_SEP}{value}" for key, value in sorted(fields))
+    return f"{FRAME_START}{header}{HEADER_PAYLOAD_SEP}{FRAME_END}"
 
 
 def read_evidence(frame: Frame) -> EvidenceRef:
@@ -191,9 +206,47 @@ class TrainPairFrame:
         }
         return Frame.trusted(header, tuple(payload))
 
+    def to_bytes(self) -> bytes:
+        """The UTF-8 bytes of :meth:`to_frame` (what a record's signature covers), written directly.
+
+        The same bytes as ``to_frame().to_bytes()`` — a property test holds them equal — at well
+        under half the cost, which matters at thousands of records a second: no token objects for
+        the small fields, and the two large BLOB-T texts are encoded on their own and joined as bytes
+        instead of being copied into one 30 KB string first.
+        """
+        field = WORD_MODE + "{}" + TOKEN_SEP + "{}"
+        head = FIELD_SEP.join(
+            [
+                field.format("CREATED_AT", text_token(self.created_at)),
+                field.format("ID", text_token(self.pair_id)),
+                field.format("INDEX", UInt(self.index).to_text()),
+                field.format("KEY_ID", text_token(self.key_id)),
+                field.format("QUALITY", Dec(self.quality).to_text()),
+                field.format("SIGNER", text_token(self.signer)),
+                field.format("TYPE", _TRAIN_PAIR_TOKEN),
+            ]
+        )
+        tail = [item for teacher in self.teachers for item in (_TEACHER_TOKEN, text_token(teacher))]
+        tail += [_evidence_text(ref) for ref in self.evidence]
+        return b"".join(
+            [
+                (FRAME_START + head + HEADER_PAYLOAD_SEP).encode("utf-8"),
+                encode_blob_token(self.instruction.encode("utf-8")).encode("utf-8"),
+                _TOKEN_SEP_BYTES,
+                encode_blob_token(self.completion.encode("utf-8")).encode("utf-8"),
+                "".join(TOKEN_SEP + item for item in tail).encode("utf-8"),
+                _FRAME_END_BYTES,
+            ]
+        )
+
 
 _TEACHER = Text("TEACHER")
 _TRAIN_PAIR = Text("TRAIN_PAIR")
+_TEACHER_TOKEN = _TEACHER.to_text()
+_EVIDENCE_TOKEN = Text("EVIDENCE").to_text()
+_TRAIN_PAIR_TOKEN = _TRAIN_PAIR.to_text()
+_TOKEN_SEP_BYTES = TOKEN_SEP.encode("utf-8")
+_FRAME_END_BYTES = FRAME_END.encode("utf-8")
 
 
 def train_pair_frame(

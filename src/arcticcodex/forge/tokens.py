@@ -73,9 +73,14 @@ class Text:
         return WORD_RE.fullmatch(self.text) is not None
 
     def to_text(self) -> str:
-        if WORD_RE.fullmatch(self.text):
-            return WORD_MODE + self.text
-        return WORD_MODE + LITERAL_OPEN + self.text.replace(LITERAL_CLOSE, LITERAL_CLOSE * 2) + LITERAL_CLOSE
+        return text_token(self.text)
+
+
+def text_token(text: str) -> str:
+    """The canonical token for an already-checked string: a word when possible, otherwise a literal."""
+    if WORD_RE.fullmatch(text):
+        return WORD_MODE + text
+    return WORD_MODE + LITERAL_OPEN + text.replace(LITERAL_CLOSE, LITERAL_CLOSE * 2) + LITERAL_CLOSE
 
 
 @dataclass(frozen=True, slots=True)
