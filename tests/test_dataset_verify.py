@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -155,9 +156,15 @@ def test_parallel_line_checks_match_the_serial_ones_at_every_range_boundary(tmp_
 
     edit_lines(train, damage)
     verifier = signer if isinstance(signer, HmacSigner) else Ed25519Verifier.from_public_pem(signer.public_pem())
-    serial = list(check_file_lines(train, verifier, workers=1))
+    whole = hashlib.sha256(train.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    serial = list(check_file_lines(train, verifier, workers=1, digest=digest))
+    assert digest.hexdigest() == whole
     for range_bytes in (1, 700, 5000):  # a range per line, ranges cut mid-line, a few large ranges
-        parallel = list(check_file_lines(train, verifier, workers=2, parallel_from_bytes=0, range_bytes=range_bytes))
-        assert parallel == serial
+        digest = hashlib.sha256()
+        parallel = check_file_lines(
+            train, verifier, workers=2, parallel_from_bytes=0, range_bytes=range_bytes, digest=digest
+        )
+        assert list(parallel) == serial and digest.hexdigest() == whole
     assert [r.line for r in serial] == list(range(1, 123))
     assert serial[3].problems and serial[50].problems and serial[121].cut_short and not serial[0].problems

@@ -6,10 +6,11 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from arcticcodex.dataset import DatasetWriter, canonical_json
+from arcticcodex.dataset import DatasetWriter, canonical_json, verify_dataset
 from arcticcodex.dataset.writer import MANIFEST_CONTEXT
 from arcticcodex.errors import DatasetError
 from arcticcodex.provenance import Ed25519Signer, Ed25519Verifier, HmacSigner
@@ -116,3 +117,19 @@ def test_exact_duplicates_are_written_once_and_counted(tmp_path: Path) -> None:
     assert [r["id"] for r in _lines(tmp_path / "ds" / "train.jsonl")] == [first.id, "tp-other"]
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert (manifest["record_count"], manifest["duplicates_removed"]) == (2, 1)
+
+
+@pytest.mark.parametrize("signer", [Ed25519Signer.generate(), HmacSigner.generate()], ids=["ed25519", "hmac"])
+def test_add_many_in_worker_processes_writes_the_same_bytes_as_add(tmp_path: Path, signer: Any) -> None:
+    pairs = [make_pair(id=f"tp-{n:04d}", instruction=f"Q{n}?", accepted=n % 7 != 0) for n in range(700)]
+    pairs.insert(300, pairs[5])  # an exact duplicate, placed among the parallel batches
+    with DatasetWriter(tmp_path / "serial", signer, validation_fraction=0.2) as serial:
+        for pair in pairs:
+            serial.add(pair)
+    with DatasetWriter(tmp_path / "parallel", signer, validation_fraction=0.2) as parallel:
+        written = parallel.add_many(pairs, workers=2, parallel_from=100)
+    assert written == 700 and parallel.duplicates_removed == serial.duplicates_removed == 1
+    for name in ("train.jsonl", "validation.jsonl", "rejected.jsonl"):
+        assert (tmp_path / "parallel" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
+    trusted = signer if isinstance(signer, HmacSigner) else None
+    assert verify_dataset(tmp_path / "parallel", trusted=trusted).ok

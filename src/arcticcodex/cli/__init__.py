@@ -61,6 +61,12 @@ class CliState:
 pass_state = click.make_pass_decorator(CliState)
 
 
+def default_workers() -> int:
+    """Processes for signing and verifying large datasets: one per core this process may use, at most 8."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(usable, 8))
+
+
 @click.group(cls=ArcticCodexGroup, context_settings=CONTEXT_SETTINGS)
 @click.option(
     "--workspace",

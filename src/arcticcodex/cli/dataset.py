@@ -11,7 +11,7 @@ from ..dataset import dataset_statistics, export_dataset, verify_dataset
 from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES, PARQUET_ROWS
 from ..provenance import Ed25519Verifier, KeyStore
 from ..provenance.signing import Verifier
-from . import CliState, pass_state
+from . import CliState, default_workers, pass_state
 
 
 @click.group()
@@ -27,9 +27,18 @@ def dataset() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Verify against this Ed25519 public key (PEM) from a source you trust.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=default_workers,
+    show_default="one per core, at most 8",
+    help="Processes that check records (large datasets).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @pass_state
-def verify(state: CliState, directory: Path, key_name: str | None, public_key: Path | None, as_json: bool) -> None:
+def verify(
+    state: CliState, directory: Path, key_name: str | None, public_key: Path | None, workers: int, as_json: bool
+) -> None:
     """Check every record, line and signature of the dataset in DIRECTORY, and its manifest.
 
     Names each bad record by file, line and id: an edited byte, a record signed by another key, a
@@ -49,7 +58,7 @@ def verify(state: CliState, directory: Path, key_name: str | None, public_key: P
         trusted = KeyStore(state.workspace().keys_dir).verifier(key_name)
     elif public_key:
         trusted = Ed25519Verifier.from_public_pem(public_key.read_bytes(), source=str(public_key))
-    report = verify_dataset(directory, trusted=trusted)
+    report = verify_dataset(directory, trusted=trusted, workers=workers)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:

@@ -22,7 +22,7 @@ from ..distill.tasks import (
 )
 from ..errors import UserError
 from ..teachers import runtime
-from . import CliState, pass_state
+from . import CliState, default_workers, pass_state
 
 
 @click.command()
@@ -101,7 +101,7 @@ def distill(
       arcticcodex distill --resume run-20261125-101500-3fa2c1 --budget-usd 5
     """
     workspace = state.workspace()
-    with Distiller(workspace) as distiller:
+    with Distiller(workspace, workers=default_workers()) as distiller:
         if resume_id:
             if prompts or from_conversations or from_vault or out:
                 raise click.UsageError("--resume continues a run as it was started: give no source and no --out")

@@ -13,9 +13,9 @@ the results (id, index, leaf digest, problems: ~150 bytes a line) crosses betwee
 from __future__ import annotations
 
 import multiprocessing
-import os
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,27 +75,34 @@ def check_file_lines(
     path: Path,
     verifier: Verifier,
     *,
-    workers: int | None = None,
+    workers: int = 1,
     parallel_from_bytes: int = PARALLEL_FROM_BYTES,
     range_bytes: int = RANGE_BYTES,
+    digest: Any = None,
 ) -> Iterator[LineResult]:
-    """Every line of ``path`` checked, in order; in worker processes when the file is large."""
+    """Every line of ``path`` checked, in order; in ``workers`` processes when there are several and the file
+    is large (a script passing ``workers`` needs the ``if __name__ == "__main__":`` guard, see
+    :meth:`DatasetWriter.add_many`).  ``digest`` (a hashlib object), when given, is fed every byte of the
+    file in order, so the file is read once for its SHA-256 and its lines."""
     size = path.stat().st_size
-    count = workers if workers is not None else min(os.cpu_count() or 1, 8)
+    count = workers
     spec = _verifier_spec(verifier)
     if count <= 1 or size < parallel_from_bytes or spec is None:
-        yield from _check_range(path, 0, size, 1, verifier)
+        yield from _check_range(path, 0, size, 1, verifier, digest)
         return
-    ranges = list(_ranges(path, size, range_bytes))
     # forkserver: workers start clean (no inherited threads or open databases) and import only this module
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-        jobs = [pool.submit(_check_range_job, str(path), start, end, first, spec) for start, end, first in ranges]
-        for job in jobs:
-            yield from job.result()
+        pending: deque[Future[list[LineResult]]] = deque()
+        for start, end, first in _ranges(path, size, range_bytes, digest):  # a window in flight: flat memory
+            pending.append(pool.submit(_check_range_job, str(path), start, end, first, spec))
+            if len(pending) >= 2 * count:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
 
 
-def _ranges(path: Path, size: int, range_bytes: int) -> Iterator[tuple[int, int, int]]:
+def _ranges(path: Path, size: int, range_bytes: int, digest: Any) -> Iterator[tuple[int, int, int]]:
     """(start, end, first line number) of byte ranges of about ``range_bytes`` that end at a line end."""
     with path.open("rb") as handle:
         start, line = 0, 1
@@ -104,12 +111,17 @@ def _ranges(path: Path, size: int, range_bytes: int) -> Iterator[tuple[int, int,
             handle.readline()  # to the end of the line the cut fell in
             end = min(handle.tell(), size)
             handle.seek(start)
-            lines = handle.read(end - start).count(b"\n")
+            block = handle.read(end - start)
+            if digest is not None:
+                digest.update(block)
             yield start, end, line
-            start, line = end, line + lines
+            line += block.count(b"\n")
+            start = end
 
 
-def _check_range(path: Path, start: int, end: int, first_line: int, verifier: Verifier) -> Iterator[LineResult]:
+def _check_range(
+    path: Path, start: int, end: int, first_line: int, verifier: Verifier, digest: Any = None
+) -> Iterator[LineResult]:
     with path.open("rb") as handle:
         handle.seek(start)
         line = first_line
@@ -117,6 +129,8 @@ def _check_range(path: Path, start: int, end: int, first_line: int, verifier: Ve
             raw = handle.readline()
             if not raw:
                 return
+            if digest is not None:
+                digest.update(raw)
             yield check_line(raw, line, verifier)
             line += 1
 

@@ -118,8 +118,7 @@ class DistillationDatasetWriter:
         if staging.exists():
             shutil.rmtree(staging)
         with DatasetWriter(staging, signer, recipe={"writer": "DistillationDatasetWriter"}) as writer:
-            for pair in pairs:
-                writer.add(pair)
+            writer.add_many(pairs)
         replace_directory(staging, directory)
         return {"output_dir": str(directory), "train_file": str(directory / "train.jsonl"), **self.statistics()}
 

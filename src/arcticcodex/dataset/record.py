@@ -30,7 +30,7 @@ from ..forge.records import EvidenceRef, TrainPairFrame, utc_timestamp
 from ..provenance.records import RecordSignature, sign_record
 from ..provenance.signing import Signer
 
-__all__ = ["PairSource", "Revision", "TrainingPair", "canonical_json", "pair_id_for"]
+__all__ = ["PairSource", "Revision", "TrainingPair", "canonical_json", "json_line", "pair_id_for", "sign_body"]
 
 SourceKind = Literal["prompts", "conversation", "curriculum"]
 SOURCE_KINDS: tuple[str, ...] = ("prompts", "conversation", "curriculum")
@@ -148,10 +148,7 @@ class TrainingPair:
 
     def signed(self, signer: Signer) -> tuple[dict[str, Any], RecordSignature]:
         """The full JSON record with its ``integrity`` block, and the signature itself."""
-        body = self.body()
-        frame_bytes = self.frame(signer.key_id).to_bytes()
-        signature = sign_record(signer, frame_bytes, canonical_json(body))
-        return {**body, "integrity": signature.to_json()}, signature
+        return sign_body(self.body(), signer)
 
     @classmethod
     def from_json(cls, record: Mapping[str, Any], *, where: str = "") -> TrainingPair:
@@ -175,6 +172,39 @@ class TrainingPair:
             )
         except (ValueError, ValidationError) as exc:
             raise DatasetError(f"{where}: {exc}" if where else str(exc)) from exc
+
+
+def sign_body(body: dict[str, Any], signer: Signer) -> tuple[dict[str, Any], RecordSignature]:
+    """Sign a record body as :meth:`TrainingPair.body` makes it: the record with ``integrity``, and the signature.
+
+    The frame is built from the body's own fields — the quality read back from its JSON number, as a
+    verifier reads it — so signer and verifier derive the signed bytes the same way.  Worker
+    processes sign bodies sent to them as JSON without rebuilding (and re-checking) the pair.
+    """
+    span = [item.get("span") for item in body["evidence"]]
+    frame = TrainPairFrame(
+        pair_id=body["id"],
+        index=body["index"],
+        quality=Decimal(repr(body["quality"])),
+        signer=body["signer_id"],
+        key_id=signer.key_id,
+        created_at=body["created_at"],
+        instruction=body["instruction"],
+        completion=body["completion"],
+        teachers=tuple(body["teachers"]),
+        evidence=tuple(
+            EvidenceRef(
+                chunk_id=item["chunk_id"],
+                doc_id=item["doc_id"],
+                sha256=item["sha256"],
+                span=(where[0], where[1]) if where is not None else None,
+                source=item["source"],
+            )
+            for item, where in zip(body["evidence"], span, strict=True)
+        ),
+    )
+    signature = sign_record(signer, frame.to_bytes(), canonical_json(body))
+    return {**body, "integrity": signature.to_json()}, signature
 
 
 def iter_records(path: Path) -> Iterator[tuple[str, TrainingPair, dict[str, Any]]]:
@@ -203,6 +233,11 @@ def canonical_json(value: Any) -> bytes:
     form; records refuse them when they are made (orjson would write them as null).
     """
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def json_line(value: dict[str, Any], *, indent: bool = False) -> bytes:
+    """A record as one JSONL line (fields in their written order), or the manifest, pretty-printed."""
+    return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if indent else 0))
 
 
 def content_digest(parts: Iterable[str]) -> str:

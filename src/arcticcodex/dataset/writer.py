@@ -15,7 +15,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
+import multiprocessing
 import os
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -31,7 +36,8 @@ from ..forge.records import utc_timestamp
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer
 from .card import dataset_card
-from .record import TrainingPair, canonical_json
+from .record import TrainingPair, canonical_json, json_line
+from .signing_pool import sign_batch, signed_line, signer_spec, start_worker
 
 __all__ = ["MANIFEST_CONTEXT", "DatasetWriter", "sign_manifest", "validation_share"]
 
@@ -41,6 +47,8 @@ TRAIN_FILE = "train.jsonl"
 VALIDATION_FILE = "validation.jsonl"
 REJECTED_FILE = "rejected.jsonl"
 CARD_FILE = "README.md"
+PARALLEL_FROM = 2000  # pairs signed in this process before a worker pool is worth starting
+SIGNING_BATCH = 256
 MANIFEST_FILE = "manifest.json"
 MERKLE_LEAF_RULE = "RFC 6962: leaf sha256(0x00 || frame_sha256 || body_sha256), node sha256(0x01 || left || right)"
 CANONICALIZATION = "TRAIN_PAIR frame (ForgeNumerics-S canonical bytes); body: JSON, sorted keys, no spaces, UTF-8"
@@ -56,6 +64,7 @@ class _RecordFile:
         self.digest = hashlib.sha256()
         self.tree = MerkleAccumulator()
         self.size = 0
+        self.placed = 0  # records given an index; appended (tree.count) may lag behind in add_many
 
     def append(self, line: bytes, leaf: bytes) -> None:
         self.handle.write(line)
@@ -136,6 +145,53 @@ class DatasetWriter:
         A pair whose id was already written (ids are content hashes: the same question, answer and
         evidence) is an exact duplicate: it is counted in ``duplicates_removed`` and None is returned.
         """
+        placed = self._place(pair)
+        if placed is None:
+            return None
+        target, index = placed
+        pair = replace(pair, index=index)
+        target.append(*signed_line(pair.body(), self.signer))
+        return pair
+
+    def add_many(self, pairs: Iterable[TrainingPair], *, workers: int = 1, parallel_from: int = PARALLEL_FROM) -> int:
+        """Add ``pairs`` in order, as :meth:`add` would; return how many were written (not duplicates).
+
+        With ``workers`` > 1, past the first ``parallel_from`` pairs the signing moves to that many
+        worker processes, a window of batches at a time, so memory stays flat; the files are byte for
+        byte those :meth:`add` would write.  Worker processes re-import a script's main module, so a
+        script that passes ``workers`` needs the ``if __name__ == "__main__":`` guard (the
+        command line has it).
+        """
+        count = workers
+        spec = signer_spec(self.signer)
+        iterator = iter(pairs)
+        written = sum(self.add(pair) is not None for pair in itertools.islice(iterator, parallel_from))
+        batch = list(itertools.islice(iterator, SIGNING_BATCH))
+        if not batch:
+            return written
+        if count <= 1 or spec is None:
+            return written + sum(self.add(pair) is not None for pair in itertools.chain(batch, iterator))
+        context = multiprocessing.get_context("forkserver")
+        pending: deque[tuple[list[_RecordFile], Future[list[tuple[bytes, bytes]]]]] = deque()
+        with ProcessPoolExecutor(count, mp_context=context, initializer=start_worker, initargs=(spec,)) as pool:
+            while batch or pending:
+                while batch and len(pending) < 2 * count:
+                    targets, bodies = [], []
+                    for pair in batch:
+                        placed = self._place(pair)
+                        if placed is not None:
+                            targets.append(placed[0])
+                            bodies.append(orjson.dumps({**pair.body(), "index": placed[1]}))
+                    written += len(targets)
+                    pending.append((targets, pool.submit(sign_batch, bodies)))
+                    batch = list(itertools.islice(iterator, SIGNING_BATCH))
+                targets, job = pending.popleft()
+                for target, (line, leaf) in zip(targets, job.result(), strict=True):
+                    target.append(line, leaf)
+        return written
+
+    def _place(self, pair: TrainingPair) -> tuple[_RecordFile, int] | None:
+        """Decide a pair's file and index (everything that depends on order), or None for a duplicate."""
         if self._closed:
             raise DatasetError(f"the dataset in {self.directory} is already closed; open a new writer to add pairs")
         if pair.id in self._ids:
@@ -148,11 +204,8 @@ class DatasetWriter:
             if self._validation is not None and validation_share(pair.id) < self.validation_fraction:
                 target = self._validation
             self._qualities[min(9, int(pair.quality * 10))] += 1
-        pair = replace(pair, index=target.tree.count)
-        record, signature = pair.signed(self.signer)
-        line = json_line(record)
-        target.append(line, bytes.fromhex(signature.frame_sha256) + bytes.fromhex(signature.body_sha256))
-        return pair
+        target.placed += 1
+        return target, target.placed - 1
 
     def close(self) -> dict[str, Any]:
         """Commit both files and write the signed manifest; return the manifest."""
@@ -245,8 +298,3 @@ def sign_manifest(signer: Signer, manifest: dict[str, Any]) -> dict[str, Any]:
     unsigned = {name: value for name, value in manifest.items() if name != "signature"}
     signature = signer.sign(MANIFEST_CONTEXT + canonical_json(unsigned))
     return {**unsigned, "signature": base64.b64encode(signature).decode("ascii")}
-
-
-def json_line(value: dict[str, Any], *, indent: bool = False) -> bytes:
-    """A record as one JSONL line (fields in their written order), or the manifest, pretty-printed."""
-    return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE | (orjson.OPT_INDENT_2 if indent else 0))

@@ -89,8 +89,7 @@ def publish_dataset(
         pairs = near.filter(pairs)
     writer = DatasetWriter(staging, signer, recipe=recipe, validation_fraction=settings.validation_fraction)
     with writer:
-        for pair in pairs:
-            writer.add(pair)
+        writer.add_many(pairs, workers=distiller.workers)
         writer.notes["near_duplicates_removed"] = len(near.removed) if near else 0
     manifest = json.loads((staging / MANIFEST_FILE).read_text(encoding="utf-8"))
     replace_directory(staging, out)

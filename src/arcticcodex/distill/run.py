@@ -96,7 +96,8 @@ class Distiller:
     """Creates, executes and resumes runs in one workspace.
 
     ``local_embedder`` is the model the offline judge, retrieval and near-duplicate removal use
-    (default: the vault's configured model); ``environ`` is where API keys are read from.
+    (default: the vault's configured model); ``environ`` is where API keys are read from; ``workers``
+    processes sign a large dataset (see :meth:`DatasetWriter.add_many` for the one caveat).
     """
 
     def __init__(
@@ -105,8 +106,10 @@ class Distiller:
         *,
         local_embedder: EmbeddingBackend | None = None,
         environ: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.workspace = workspace
+        self.workers = workers
         self.local_embedder = local_embedder
         self.environ = environ
         self.journal = RunJournal(workspace)
