@@ -231,6 +231,8 @@ def test_near_duplicates_removed_and_a_validation_split(tmp_path: Path, server: 
     assert "How deep is Lake Alpha?!" not in {r["instruction"] for r in train + validation}
     report = verify_dataset(out)
     assert report.ok and report.validation == len(validation)
+    stats = json.loads(run(root, "dataset", "stats", str(out), "--json").output)
+    assert stats["accepted"] == 8 and stats["validation"] == len(validation)
     (out / "README.md").write_text((out / "README.md").read_text() + "edited\n")
     assert any("card was edited" in p.message for p in verify_dataset(out).problems)
 

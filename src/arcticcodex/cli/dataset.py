@@ -96,7 +96,9 @@ def stats(directory: Path, as_json: bool) -> None:
         return
     quality = summary["quality"]
     click.echo(
-        f"{summary['accepted']} accepted, {summary['rejected']} rejected "
+        f"{summary['accepted']} accepted"
+        + (f" ({summary['validation']} held out for validation)" if summary["validation"] else "")
+        + f", {summary['rejected']} rejected "
         f"({summary['acceptance_rate']:.0%} accepted), {summary['duplicates_removed']} duplicates removed"
     )
     if quality["mean"] is not None:

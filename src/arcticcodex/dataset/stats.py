@@ -1,4 +1,4 @@
-"""Dataset statistics, read in one streaming pass over ``train.jsonl`` and ``rejected.jsonl``.
+"""Dataset statistics, read in one streaming pass over the record files (train, validation, rejected).
 
 What a user deciding whether to train on a dataset asks first: how many pairs, how good, checked by
 whom, how many rounds it took, and what each accepted pair cost.  Statistics describe the files as
@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import DatasetError
 from .record import TrainingPair, iter_records
-from .writer import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE
+from .writer import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 
 __all__ = ["QUALITY_BUCKETS", "dataset_statistics"]
 
@@ -31,6 +31,10 @@ def dataset_statistics(directory: str | Path) -> dict[str, Any]:
     accepted = _Tally()
     rejected = _Tally()
     accepted.read(directory / TRAIN_FILE)
+    validation_count = accepted.count
+    if (directory / VALIDATION_FILE).is_file():  # held-out accepted pairs: part of the accepted figures
+        accepted.read(directory / VALIDATION_FILE)
+    validation_count = accepted.count - validation_count
     if (directory / REJECTED_FILE).is_file():
         rejected.read(directory / REJECTED_FILE)
     total = accepted.count + rejected.count
@@ -39,6 +43,7 @@ def dataset_statistics(directory: str | Path) -> dict[str, Any]:
     return {
         "directory": str(directory),
         "accepted": accepted.count,
+        "validation": validation_count,
         "rejected": rejected.count,
         "acceptance_rate": accepted.count / total if total else 0.0,
         "duplicates_removed": manifest.get("duplicates_removed", 0),
