@@ -10,6 +10,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from arcticcodex.workspace import Workspace
+from fakes.openai_server import FakeOpenAIServer
+from fakes.vast_server import FakeVastServer
 
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True)
 settings.register_profile("ci", parent=settings.get_profile("default"), max_examples=300)
@@ -30,3 +32,37 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
 def workspace(tmp_path: Path) -> Workspace:
     ws, _ = Workspace.init(tmp_path / "ws")
     return ws
+
+
+# -- GPU: the fake Vast.ai API, whose instances run a real SSH server and the fake OpenAI server as vLLM --------
+
+VAST_KEY = "vast-secret-key-0123456789"
+VLLM_KEY = "vllm-secret-key-9876543210"
+GPU_MODEL = "Qwen/Qwen2.5-7B-Instruct"
+
+
+@pytest.fixture
+def vllm() -> Iterator[FakeOpenAIServer]:
+    """The model server inside every fake instance, guarded by the key the workspace gives vLLM."""
+    with FakeOpenAIServer(model=GPU_MODEL, api_key=VLLM_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def vast(vllm: FakeOpenAIServer) -> Iterator[FakeVastServer]:
+    with FakeVastServer(api_key=VAST_KEY, vllm_port=vllm.port, boot_seconds=(0.1, 0.3)) as server:
+        yield server
+
+
+@pytest.fixture
+def gpu_workspace(workspace: Workspace, vast: FakeVastServer, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """A workspace pointed at the fake Vast (fast polling), with the vLLM key the fake vLLM expects."""
+    monkeypatch.setenv("VAST_API_KEY", VAST_KEY)
+    monkeypatch.setenv("VAST_URL", vast.url)
+    with workspace.config.path.open("a", encoding="utf-8") as handle:
+        handle.write("\n[gpu]\npoll_interval_s = 0.05\nboot_timeout_s = 5\nvllm_timeout_s = 5\n")
+    keys = workspace.data_dir / "gpu" / "keys"
+    keys.mkdir(parents=True, mode=0o700)
+    (keys / "gpu.key").write_text(VLLM_KEY + "\n")
+    (keys / "gpu.key").chmod(0o600)
+    return Workspace.open(workspace.root)

@@ -27,6 +27,7 @@ def test_top_level_exports_are_the_whole_public_surface() -> None:
         "errors",
         "fileio",
         "forge",
+        "gpu",
         "migrations",
         "provenance",
         "refine",

@@ -23,6 +23,7 @@ from .errors import (
     ConfigError,
     EncodeError,
     ForgeError,
+    GpuError,
     KeyFileError,
     MigrationError,
     ParseError,
@@ -33,6 +34,7 @@ from .errors import (
     ValidationError,
     WorkspaceNotFoundError,
 )
+from .gpu import VastInstanceManager, VastProvisioner
 from .migrations import Migrations
 from .provenance import Ed25519Signer, Ed25519Verifier, FrameVerifier, HmacSigner, KeyStore, SignedFrame
 from .vault import Searcher, Vault
@@ -51,6 +53,7 @@ __all__ = [
     "EncodeError",
     "ForgeError",
     "FrameVerifier",
+    "GpuError",
     "HmacSigner",
     "KeyFileError",
     "KeyStore",
@@ -66,6 +69,8 @@ __all__ = [
     "TrainingPair",
     "UserError",
     "ValidationError",
+    "VastInstanceManager",
+    "VastProvisioner",
     "Vault",
     "Workspace",
     "WorkspaceNotFoundError",

@@ -20,8 +20,14 @@
     │   ├── TeacherRejectedError     the endpoint refused the request: 400/401/402/403/404/422 (not retried)
     │   ├── TeacherResponseError     the reply was not valid JSON of the expected shape, even after a re-ask
     │   └── BudgetExceededError      the run's money budget is spent: no new calls are made
-    └── StoreError                   the workspace database cannot be opened or migrated
-        └── MigrationError           a schema migration failed (it was rolled back) or is unknown
+    ├── StoreError                   the workspace database cannot be opened or migrated
+    │   └── MigrationError           a schema migration failed (it was rolled back) or is unknown
+    └── GpuError                     renting or using a GPU instance went wrong
+        ├── VastApiError             Vast.ai answered an error (status, code and its message)
+        │   └── VastUnavailableError retries spent on 429/5xx/timeouts, or the daily search quota is used
+        ├── InstanceFailedError      an instance never became usable (fatal state, deadline); it was destroyed
+        ├── TunnelError              the SSH tunnel could not be opened or kept open
+        └── GpuBudgetError           a launch would exceed the GPU budget, or the budget is spent
 
 Library code raises these and nothing else for conditions a user can hit; bare ``ValueError`` and
 friends only escape for programming errors.  Messages are complete sentences that name the thing, the
@@ -43,6 +49,9 @@ __all__ = [
     "DatasetError",
     "EncodeError",
     "ForgeError",
+    "GpuBudgetError",
+    "GpuError",
+    "InstanceFailedError",
     "KeyFileError",
     "MigrationError",
     "ParseError",
@@ -55,8 +64,11 @@ __all__ = [
     "TeacherRejectedError",
     "TeacherResponseError",
     "TeacherUnavailableError",
+    "TunnelError",
     "UserError",
     "ValidationError",
+    "VastApiError",
+    "VastUnavailableError",
     "WorkspaceNotFoundError",
 ]
 
@@ -139,6 +151,39 @@ class StoreError(ArcticCodexError):
 
 class MigrationError(StoreError):
     """A schema migration failed (and was rolled back) or the database is newer than this code."""
+
+
+class GpuError(ArcticCodexError):
+    """Renting, reaching or paying for a GPU instance went wrong."""
+
+
+class VastApiError(GpuError):
+    """Vast.ai refused a request; ``status`` and ``code`` are what it answered (never the API key)."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class VastUnavailableError(VastApiError):
+    """Vast.ai kept answering 429/5xx or timing out after every retry, or the daily search quota is spent."""
+
+
+class InstanceFailedError(GpuError):
+    """An instance did not become usable (fatal state or deadline); ``instance_id`` names it."""
+
+    def __init__(self, message: str, *, instance_id: int | None = None) -> None:
+        super().__init__(message)
+        self.instance_id = instance_id
+
+
+class TunnelError(GpuError):
+    """The SSH tunnel to an instance could not be opened, or died and could not be reopened."""
+
+
+class GpuBudgetError(GpuError):
+    """A launch would exceed the GPU budget, or the budget is spent (instances were destroyed)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,15 @@ from pathlib import Path
 __all__ = ["replace_directory", "restore_directory", "write_atomically"]
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Write ``data`` to a unique temporary file beside ``path``, fsync it, and rename it over ``path``.
 
-    The temporary file is removed if anything fails, so an interrupted write leaves no debris.
+    The temporary file is removed if anything fails, so an interrupted write leaves no debris.  It is
+    created with ``mode`` (before the umask), so a secret is never readable by others, not even briefly.
     """
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with temporary.open("wb") as handle:
+        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -433,6 +433,11 @@ class FakeOpenAIServer:
             self._log.append(record)
         if path == "/health":
             return 200, [], b""
+        if path == "/metrics":  # vLLM's Prometheus counters are unauthenticated, like /health
+            with self._lock:
+                served = sum(1 for r in self._log if r.role is not None and r.fault is None)
+            text = f'vllm:request_success_total{{finished_reason="stop",model_name="{self.model}"}} {served:.1f}\n'
+            return 200, [("content-type", "text/plain; version=0.0.4")], text.encode()
         if not authorized:
             return _error(401)
         if path in _MODEL_PATHS and method == "GET":

@@ -92,7 +92,7 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from . import dataset, distill, forge, keys, teachers, vault, workspace
+    from . import dataset, distill, forge, gpu, keys, teachers, vault, workspace
 
     cli.add_command(workspace.init)
     cli.add_command(forge.forge)
@@ -102,6 +102,7 @@ def _register_commands() -> None:
     cli.add_command(vault.vault)
     cli.add_command(teachers.teachers)
     cli.add_command(teachers.refine)
+    cli.add_command(gpu.gpu)
 
 
 _register_commands()

@@ -70,6 +70,8 @@ class TeacherConfig:
     model: str
     base_url: str = ""
     api_key_env: str | None = None
+    api_key_file: str | None = None  # a mode-0600 file holding the key (a rented vLLM's); relative to the workspace
+    replicas: tuple[str, ...] = ()  # more base URLs serving the same model; calls are spread over all of them
     roles: tuple[Role, ...] = ROLES
     price_input: float = 0.0
     price_cached_input: float = 0.0
@@ -92,10 +94,12 @@ class TeacherConfig:
         """The entry as written to arcticcodex.toml (only what differs from the preset)."""
         preset = PRESETS.get(self.preset, {})
         entry: dict[str, Any] = {"name": self.name, "preset": self.preset}
-        for key in ("model", "base_url", "api_key_env", "concurrency", "timeout"):
+        for key in ("model", "base_url", "api_key_env", "api_key_file", "concurrency", "timeout"):
             value = getattr(self, key)
             if value is not None and value != preset.get(key) and value != "":
                 entry[key] = value
+        if self.replicas:
+            entry["replicas"] = list(self.replicas)
         if self.roles != ROLES:
             entry["roles"] = list(self.roles)
         return entry
@@ -144,6 +148,19 @@ def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig
             isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
         ):
             raise ConfigError(f"{where}: teacher {name!r}: {key} must be a number, not {value!r}")
+    replicas = values.pop("replicas", ())
+    if (
+        isinstance(replicas, str)
+        or not isinstance(replicas, list | tuple)
+        or not all(isinstance(url, str) and url.startswith(("http://", "https://")) for url in replicas)
+    ):
+        raise ConfigError(
+            f'{where}: teacher {name!r}: replicas must be a list of URLs such as ["http://127.0.0.1:8001/v1"]'
+        )
+    values["replicas"] = tuple(replicas)
+    key_file = values.get("api_key_file")
+    if key_file is not None and (not isinstance(key_file, str) or not key_file.strip()):
+        raise ConfigError(f"{where}: teacher {name!r}: api_key_file must be the path of a file holding the key")
     raw_roles = values.pop("roles", ROLES)
     if isinstance(raw_roles, str) or not isinstance(raw_roles, list | tuple):
         raise ConfigError(f'{where}: teacher {name!r}: roles must be a list such as ["critic", "verifier"]')

@@ -8,6 +8,7 @@ workspace's request cache and share one ledger (tokens, money, budget).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import httpx2 as httpx
 
@@ -21,6 +22,7 @@ from .local_judge import LocalJudge
 from .models import ROLES, Role
 from .openai_compat import OpenAICompatibleTeacher
 from .pool import Teacher, TeacherPool
+from .replicas import ReplicatedTeacher
 
 
 def build_teacher(
@@ -34,6 +36,21 @@ def build_teacher(
 ) -> Teacher:
     if config.preset == "local":
         return LocalJudge(local_embedder, name=config.name)
+    if config.replicas:  # one model on several endpoints (a GPU pool): spread the calls over all of them
+        urls = (config.base_url, *config.replicas)
+        return ReplicatedTeacher(
+            config.name,
+            [
+                OpenAICompatibleTeacher(
+                    replace(config, base_url=url, replicas=()),
+                    cache=cache,
+                    ledger=ledger,
+                    environ=environ,
+                    http_client=http_client,
+                )
+                for url in urls
+            ],
+        )
     return OpenAICompatibleTeacher(config, cache=cache, ledger=ledger, environ=environ, http_client=http_client)
 
 
@@ -48,6 +65,9 @@ def build_pool(
 ) -> TeacherPool:
     """The pool ``arcticcodex.toml`` describes (``only`` restricts it to some teachers by name)."""
     configs, pool_config = load_teachers(workspace.config.raw, workspace.config.path)
+    configs = [  # key files are named relative to the workspace
+        replace(c, api_key_file=str(workspace.root / c.api_key_file)) if c.api_key_file else c for c in configs
+    ]
     if only:
         missing = sorted(set(only) - {config.name for config in configs} - {"local"})
         if missing:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import stat
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -343,6 +345,8 @@ def _message_content(response: object) -> str | None:
 
 
 def _key_from_environment(config: TeacherConfig, environ: Mapping[str, str]) -> str:
+    if config.api_key_file:
+        return read_key_file(Path(config.api_key_file), teacher=config.name)
     if config.api_key_env and environ.get(config.api_key_env):
         return environ[config.api_key_env]
     if config.preset in KEYLESS_PRESETS:
@@ -352,6 +356,20 @@ def _key_from_environment(config: TeacherConfig, environ: Mapping[str, str]) -> 
         f"teacher {config.name} needs an API key: set {variable} in the environment "
         f"(e.g. export {config.api_key_env or 'DEEPSEEK_API_KEY'}=…); keys are never stored in arcticcodex.toml"
     )
+
+
+def read_key_file(path: Path, *, teacher: str) -> str:
+    """A key kept in a file: it must exist, be readable by its owner only, and hold one line."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"teacher {teacher}: cannot read its key file {path} ({error.strerror})") from None
+    if mode & 0o077:
+        raise ConfigError(f"teacher {teacher}: the key file {path} is readable by others ({mode:04o}); chmod 600 it")
+    if not key or "\n" in key:
+        raise ConfigError(f"teacher {teacher}: the key file {path} must hold the key on one line")
+    return key
 
 
 def _usage(usage: Any) -> Usage:

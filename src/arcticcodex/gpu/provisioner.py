@@ -1,0 +1,386 @@
+"""Rent a Vast.ai GPU that serves a model with vLLM: search, launch, wait, tunnel, check, tear down.
+
+The steps, and the guarantees each gives (``shared/reference/vast-vllm-deepseek.md`` §7):
+
+1. **search** in the user's units (:class:`~arcticcodex.gpu.models.OfferQuery`: GB, $/h);
+2. **launch** the vLLM image *as the instance image* (no Docker inside the instance), vLLM started by
+   ``onstart`` with the model, served name, context length and an API key, port 8000 mapped, SSH
+   direct + proxy, and a deterministic label that says which workspace owns it;
+3. **wait until running** polling every ``poll_interval`` seconds up to a deadline, failing fast on
+   states that never recover (``exited`` while booting, ``unknown``, ``offline``, an OCI error) —
+   and destroying the instance whenever the wait fails, so a failed launch costs nothing more;
+4. **tunnel** to port 8000 with the system ``ssh`` (:mod:`.tunnel`);
+5. **wait for vLLM**: ``GET /v1/models`` through the tunnel answers with the served model (vLLM only
+   listens once the weights are loaded, so until then the tunnel's connections are reset);
+6. stop, start and **destroy** (an instance that is already gone counts as destroyed).
+
+The seed's interface is kept (``search_instances``, ``provision``, ``setup_ssh_tunnel``,
+``stop_instance``, ``destroy_instance``, ``get_account_balance``, ``estimate_cost``); bookkeeping of what
+a workspace owns, cost and budgets lives in :mod:`.manager`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shlex
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+from ..errors import ConfigError, GpuError, InstanceFailedError, TunnelError, VastApiError
+from .models import Instance, Offer, OfferQuery, OrderBy
+from .sshkeys import ensure_ssh_key
+from .tunnel import VLLM_PORT, SSHTunnel
+from .vast import VastClient
+
+DEFAULT_IMAGE = "vllm/vllm-openai:latest"
+DEFAULT_MODEL = "Qwen/Qwen2.5-7B-Instruct"
+
+
+@dataclass(frozen=True, slots=True)
+class VllmSpec:
+    """What the instance serves, and how."""
+
+    model: str = DEFAULT_MODEL
+    served_model_name: str = ""  # the id clients send; default: the model name
+    max_model_len: int | None = None
+    image: str = DEFAULT_IMAGE
+    disk_gb: float = 60.0
+    gpu_memory_utilization: float = 0.90
+    extra_args: tuple[str, ...] = ()
+    hf_token: str | None = None  # for gated models; passed to the instance, never stored or logged here
+
+    @property
+    def served_name(self) -> str:
+        return self.served_model_name or self.model
+
+    def onstart(self) -> str:
+        """The shell line Vast runs in the instance: vLLM in the background, logging to a file."""
+        args = [
+            "vllm",
+            "serve",
+            self.model,
+            "--host",
+            "0.0.0.0",  # noqa: S104 - inside the container; reached through the SSH tunnel, guarded by the key
+            "--port",
+            str(VLLM_PORT),
+            "--served-model-name",
+            self.served_name,
+            "--gpu-memory-utilization",
+            str(self.gpu_memory_utilization),
+            *(["--max-model-len", str(self.max_model_len)] if self.max_model_len else []),
+            *self.extra_args,
+        ]
+        # the key comes from the environment Vast sets (VLLM_API_KEY), so it is not in the command line
+        return f"nohup {shlex.join(args)} > /var/log/vllm.log 2>&1 &"
+
+    def create_body(self, *, label: str, vllm_api_key: str) -> dict[str, Any]:
+        env = {f"-p {VLLM_PORT}:{VLLM_PORT}": "1", "VLLM_API_KEY": vllm_api_key}
+        if self.hf_token:
+            env["HF_TOKEN"] = self.hf_token
+        return {
+            "image": self.image,
+            "disk": self.disk_gb,
+            "label": label,
+            "runtype": "ssh_direc ssh_proxy",  # the spelling the official CLI sends for --ssh --direct
+            "env": env,
+            "onstart": self.onstart(),
+            "target_state": "running",
+            "cancel_unavail": True,  # fail now rather than create a stopped instance that bills storage
+        }
+
+
+@dataclass
+class VastInstance:
+    """A rented instance as the seed described it, kept up to date by the provisioner."""
+
+    instance_id: int
+    machine_id: int = 0
+    gpu_type: str = ""
+    hourly_rate: float = 0.0
+    label: str = ""
+    served_model: str = ""
+    ssh_host: str = ""
+    ssh_port: int = 0
+    ssh_user: str = "root"
+    status: str = "pending"
+    created_at: float = field(default_factory=time.time)
+    local_port: int = 8000
+    ssh_tunnel_pid: int | None = None
+    tunnel: SSHTunnel | None = None
+    api_key: str = field(default="", repr=False)  # vLLM's --api-key for this instance: a secret
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}/v1"
+
+
+class VastProvisioner:
+    """Search, rent, reach and release Vast.ai GPUs running vLLM (see the module docstring)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        client: VastClient | None = None,
+        state_dir: Path | str | None = None,
+        environ: Mapping[str, str] | None = None,
+        poll_interval: float = 10.0,
+        boot_deadline: float = 20 * 60,
+        vllm_deadline: float = 30 * 60,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client or VastClient(api_key, environ=environ)
+        self._owns_client = client is None
+        self.state_dir = Path(state_dir) if state_dir else Path.home() / ".arcticcodex-gpu"
+        self.poll_interval = poll_interval
+        self.boot_deadline = boot_deadline
+        self.vllm_deadline = vllm_deadline
+        self._sleep = sleep
+        self._clock = clock
+
+    def close(self) -> None:
+        """Close the HTTP connections (a client passed in belongs to the caller)."""
+        if self._owns_client:
+            self.client.close()
+
+    def __enter__(self) -> VastProvisioner:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- search ---------------------------------------------------------------------------------------
+
+    def search_instances(
+        self,
+        min_vram: float = 40,
+        gpu_types: list[str] | tuple[str, ...] | None = None,
+        max_price: float | None = 1.0,
+        sort_by: OrderBy = "price",
+        **more: Any,
+    ) -> list[Offer]:
+        """Offers with at least ``min_vram`` GB per GPU, of ``gpu_types``, at most ``max_price`` $/h."""
+        try:
+            query = OfferQuery(
+                min_vram_gb=min_vram,
+                gpu_names=tuple(gpu_types or ()),
+                max_price=max_price,
+                order_by=sort_by,
+                **more,
+            )
+        except TypeError as error:
+            raise ConfigError(f"unknown search option: {error}") from None
+        return self.client.search_offers(query)
+
+    # -- launch and wait ------------------------------------------------------------------------------
+
+    def launch(self, offer_id: int, spec: VllmSpec, *, label: str, vllm_api_key: str) -> int:
+        """Rent ``offer_id`` running ``spec``; returns the instance id as soon as Vast accepts."""
+        self.client.add_ssh_key(self.public_key())
+        return self.client.create_instance(offer_id, spec.create_body(label=label, vllm_api_key=vllm_api_key))
+
+    def wait_until_running(self, instance_id: int, *, deadline: float | None = None) -> Instance:
+        """Poll until the instance runs with an SSH endpoint; InstanceFailedError on a fatal state or the deadline.
+
+        The caller destroys the instance when this raises (:meth:`provision` does).  A missing instance
+        right after creation is tolerated for a few polls (Vast's reads lag its writes).
+        """
+        limit = self.boot_deadline if deadline is None else deadline
+        started = self._clock()
+        unseen = 0
+        last = "not visible yet"
+        while True:
+            try:
+                instance = self.client.show_instance(instance_id)
+            except VastApiError as error:
+                if error.status not in (429, 502, 503, 504):
+                    raise
+                instance, last = None, f"Vast.ai busy (HTTP {error.status})"  # skip this poll, as dstack does
+            else:
+                if instance is None:  # Vast's reads lag its writes right after a create; later it means gone
+                    unseen += 1
+                    if unseen > 3 and self._clock() - started > 3 * self.poll_interval:
+                        raise InstanceFailedError(
+                            f"instance {instance_id} disappeared while booting (destroyed elsewhere?)",
+                            instance_id=instance_id,
+                        )
+            if instance is not None:
+                state = instance.state
+                last = instance.actual_status or "provisioning"
+                if instance.status_msg:
+                    last += f": {instance.status_msg}"
+                if state == "running":
+                    return instance
+                if state in ("failed", "stopped"):
+                    raise InstanceFailedError(
+                        f"instance {instance_id} failed while booting ({last}); it will be destroyed",
+                        instance_id=instance_id,
+                    )
+            if self._clock() - started >= limit:
+                raise InstanceFailedError(
+                    f"instance {instance_id} was not running after {limit:.0f} s (last status: {last}); "
+                    "it will be destroyed — try another offer or a longer --boot-timeout",
+                    instance_id=instance_id,
+                )
+            self._sleep(self.poll_interval)
+
+    def wait_for_vllm(self, base_url: str, served_model: str, *, api_key: str, deadline: float | None = None) -> None:
+        """Poll ``GET {base_url}/models`` until vLLM lists ``served_model``."""
+        limit = self.vllm_deadline if deadline is None else deadline
+        started = self._clock()
+        last = "no answer yet"
+        with httpx.Client(timeout=10.0) as http:
+            while True:
+                try:
+                    response = http.get(f"{base_url}/models", headers={"Authorization": f"Bearer {api_key}"})
+                    if response.status_code == 200:
+                        served = [m.get("id") for m in response.json().get("data", []) if isinstance(m, dict)]
+                        if served_model in served:
+                            return
+                        raise GpuError(f"vLLM at {base_url} serves {served}, not {served_model!r}")
+                    last = f"HTTP {response.status_code}"
+                    if response.status_code == 401:
+                        raise GpuError(f"vLLM at {base_url} refused the instance's API key (HTTP 401)")
+                except (httpx.TransportError, ValueError) as error:
+                    last = type(error).__name__  # loading: the tunnel resets connections until vLLM listens
+                if self._clock() - started >= limit:
+                    raise InstanceFailedError(
+                        f"vLLM did not answer at {base_url} within {limit:.0f} s (last: {last}); "
+                        "large models take long to download — raise --vllm-timeout, or check `gpu logs`"
+                    )
+                self._sleep(min(self.poll_interval, 5.0))
+
+    # -- SSH ------------------------------------------------------------------------------------------
+
+    def key_path(self) -> Path:
+        return ensure_ssh_key(self.state_dir / "ssh" / "id_ed25519")
+
+    def public_key(self) -> str:
+        return self.key_path().with_suffix(".pub").read_text().strip()
+
+    def tunnel_for(self, instance: Instance, *, local_port: int) -> SSHTunnel:
+        endpoint = instance.ssh_endpoint()
+        if endpoint is None:
+            raise TunnelError(f"instance {instance.id} has no SSH endpoint yet (status {instance.actual_status})")
+        host, port = endpoint
+        return SSHTunnel(
+            host=host,
+            port=port,
+            key_path=self.key_path(),
+            known_hosts=self.state_dir / "ssh" / f"known_hosts-{instance.id}",
+            local_port=local_port,
+        )
+
+    def setup_ssh_tunnel(self, instance: VastInstance | Instance, local_port: int = 8000) -> SSHTunnel:
+        """Open a tunnel from ``127.0.0.1:local_port`` to the instance's vLLM port."""
+        instance_id = instance.instance_id if isinstance(instance, VastInstance) else instance.id
+        current = self.client.show_instance(instance_id)
+        if current is None or current.state != "running":
+            raise TunnelError(f"instance {instance_id} is not running; nothing to tunnel to")
+        tunnel = self.tunnel_for(current, local_port=local_port).open()
+        if isinstance(instance, VastInstance):
+            instance.tunnel, instance.ssh_tunnel_pid, instance.local_port = tunnel, tunnel.pid, local_port
+        return tunnel
+
+    def close_ssh_tunnel(self, instance: VastInstance) -> None:
+        if instance.tunnel is not None:
+            instance.tunnel.close()
+        instance.tunnel, instance.ssh_tunnel_pid = None, None
+
+    # -- the seed's one-call path ---------------------------------------------------------------------
+
+    def provision(
+        self,
+        machine_id: int | None = None,
+        *,
+        offer_id: int | None = None,
+        vllm_model: str = DEFAULT_MODEL,
+        spec: VllmSpec | None = None,
+        label: str = "arcticcodex-teacher",
+        vllm_api_key: str | None = None,
+        local_port: int | None = None,
+    ) -> VastInstance:
+        """Rent an offer (by id, or the cheapest on ``machine_id``), wait for vLLM, tunnel to it.
+
+        Anything that goes wrong after the rental destroys the instance before the error propagates.
+        """
+        spec = spec or VllmSpec(model=vllm_model)
+        vllm_api_key = vllm_api_key or secrets.token_urlsafe(24)
+        offer = self._pick_offer(machine_id, offer_id)
+        instance_id = self.launch(offer.id, spec, label=label, vllm_api_key=vllm_api_key)
+        vast_instance = VastInstance(
+            instance_id=instance_id,
+            machine_id=offer.machine_id,
+            gpu_type=offer.gpu_name,
+            hourly_rate=offer.dph_total,
+            label=label,
+            served_model=spec.served_name,
+            api_key=vllm_api_key,
+        )
+        try:
+            running = self.wait_until_running(instance_id)
+            endpoint = running.ssh_endpoint() or ("", 0)
+            vast_instance.ssh_host, vast_instance.ssh_port = endpoint
+            vast_instance.hourly_rate = running.dph_total or offer.dph_total
+            tunnel = self.setup_ssh_tunnel(vast_instance, local_port or 8000)
+            self.wait_for_vllm(tunnel.url, spec.served_name, api_key=vllm_api_key)
+            vast_instance.status = "running"
+        except BaseException:
+            if vast_instance.tunnel is not None:
+                self.close_ssh_tunnel(vast_instance)
+            self.destroy_instance(instance_id)
+            raise
+        return vast_instance
+
+    def _pick_offer(self, machine_id: int | None, offer_id: int | None) -> Offer:
+        if (machine_id is None) == (offer_id is None):
+            raise ConfigError("name exactly one of an offer id or a machine id to rent")
+        query = OfferQuery(min_vram_gb=1, min_reliability=0, limit=50).to_api()
+        if offer_id is not None:
+            query["id"] = {"eq": int(offer_id)}
+        else:
+            query["machine_id"] = {"eq": int(machine_id or 0)}
+        offers = self.client.search_offers(query)
+        if not offers:
+            which = f"offer {offer_id}" if offer_id is not None else f"machine {machine_id}"
+            raise ConfigError(f"{which} has no rentable offer now; run `arcticcodex gpu search` for current offers")
+        return offers[0]
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def stop_instance(self, instance_id: int) -> None:
+        self.client.set_state(instance_id, "stopped")
+
+    def start_instance(self, instance_id: int) -> None:
+        self.client.set_state(instance_id, "running")
+
+    def destroy_instance(self, instance_id: int) -> bool:
+        """Destroy; False when it was already gone.  Retries a few times, because leaving it running costs money."""
+        for attempt in range(4):
+            try:
+                return self.client.destroy_instance(instance_id)
+            except VastApiError:
+                if attempt == 3:
+                    raise
+                self._sleep(1.0 + attempt)
+        return False  # pragma: no cover - the loop returns or raises
+
+    def get_instance_status(self, instance_id: int) -> str:
+        instance = self.client.show_instance(instance_id)
+        return "destroyed" if instance is None else instance.actual_status or "provisioning"
+
+    def get_account_balance(self) -> float:
+        return self.client.balance()
+
+    @staticmethod
+    def estimate_cost(rate: float, hours: float) -> float:
+        """Dollars for ``hours`` at ``rate`` $/h (storage is part of Vast's ``dph_total``)."""
+        if rate < 0 or hours < 0:
+            raise ConfigError("a rate and a duration are never negative")
+        return round(rate * hours, 6)
