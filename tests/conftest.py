@@ -55,10 +55,15 @@ def vast(vllm: FakeOpenAIServer) -> Iterator[FakeVastServer]:
 
 
 @pytest.fixture
-def gpu_workspace(workspace: Workspace, vast: FakeVastServer, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+def gpu_workspace(tmp_path: Path, vast: FakeVastServer, monkeypatch: pytest.MonkeyPatch) -> Workspace:
     """A workspace pointed at the fake Vast (fast polling), with the vLLM key the fake vLLM expects."""
     monkeypatch.setenv("VAST_API_KEY", VAST_KEY)
     monkeypatch.setenv("VAST_URL", vast.url)
+    return make_gpu_workspace(tmp_path / "ws")
+
+
+def make_gpu_workspace(root: Path) -> Workspace:
+    workspace, _ = Workspace.init(root)
     with workspace.config.path.open("a", encoding="utf-8") as handle:
         handle.write("\n[gpu]\npoll_interval_s = 0.05\nboot_timeout_s = 5\nvllm_timeout_s = 5\n")
     keys = workspace.data_dir / "gpu" / "keys"

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY
 
 from arcticcodex.cli import cli
 from arcticcodex.config import Config
@@ -18,6 +17,7 @@ from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.gpu.tunnel import pid_alive, port_accepts
 from arcticcodex.teachers.config import load_teachers
 from arcticcodex.workspace import Workspace
+from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY
 from fakes.openai_server import FakeOpenAIServer
 from fakes.vast_server import FakeVastServer
 

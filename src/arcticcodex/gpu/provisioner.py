@@ -127,6 +127,7 @@ class VastProvisioner:
         api_key: str | None = None,
         *,
         client: VastClient | None = None,
+        base_url: str | None = None,
         state_dir: Path | str | None = None,
         environ: Mapping[str, str] | None = None,
         poll_interval: float = 10.0,
@@ -135,7 +136,7 @@ class VastProvisioner:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.client = client or VastClient(api_key, environ=environ)
+        self.client = client or VastClient(api_key, base_url=base_url, environ=environ)
         self._owns_client = client is None
         self.state_dir = Path(state_dir) if state_dir else Path.home() / ".arcticcodex-gpu"
         self.poll_interval = poll_interval
