@@ -3,6 +3,7 @@ launches, reaping, budgets under simulated time, and keys that never leak."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -21,6 +22,10 @@ from hypothesis import strategies as st
 from arcticcodex.errors import GpuBudgetError, InstanceFailedError, TunnelError
 from arcticcodex.gpu import GpuBudget, OfferQuery, VastClient, VastInstanceManager, VastProvisioner, VllmSpec
 from arcticcodex.gpu.tunnel import pid_alive, port_accepts
+from arcticcodex.teachers import runtime
+from arcticcodex.teachers.factory import build_pool
+from arcticcodex.teachers.models import EvidenceItem, Rubric
+from arcticcodex.teachers.replicas import ReplicatedTeacher
 from arcticcodex.workspace import Workspace
 from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, make_gpu_workspace
 from fakes.openai_server import FakeOpenAIServer
@@ -276,3 +281,36 @@ def test_secrets_never_in_logs_errors_or_json(
     key_file = gpu_workspace.data_dir / "gpu" / "keys" / "gpu.key"
     assert key_file.stat().st_mode & 0o077 == 0
     assert (gpu_workspace.data_dir / "gpu" / "ssh" / "id_ed25519").stat().st_mode & 0o077 == 0
+
+
+def test_a_pool_of_instances_is_one_teacher_that_spreads_its_calls(
+    gpu_workspace: Workspace, manager: VastInstanceManager, vllm: FakeOpenAIServer
+) -> None:
+    pool_records = manager.provision_teacher_pool(gpu_types=["RTX 4090", "RTX 3090"], pool_size=2, model=GPU_MODEL)
+    assert len({r.machine_id for r in pool_records}) == 2
+    workspace = Workspace.open(gpu_workspace.root)
+    pool = build_pool(workspace, only=["gpu"], use_cache=False)
+    teacher = pool.teachers["gpu"]
+    assert isinstance(teacher, ReplicatedTeacher) and len(teacher.replicas) == 2
+    urls = {replica.config.base_url for replica in teacher.replicas}  # type: ignore[attr-defined]
+    assert urls == {f"http://127.0.0.1:{r.local_port}/v1" for r in pool_records}
+    vllm.latency = 0.05
+    evidence = [EvidenceItem(number=1, text="Otters eat fish.")]
+
+    async def many() -> list[float]:
+        try:
+            critiques = await asyncio.gather(
+                *(pool.critique(f"Otters eat fish {i}.", evidence, Rubric()) for i in range(8))
+            )
+        finally:
+            await pool.aclose()
+        return [c.score for c in critiques]
+
+    assert runtime.run(many()) == [0.9] * 8
+    assert teacher.calls == [4, 4], "concurrent calls are spread evenly over the replicas"
+    assert sum(1 for r in vllm.requests if r.role == "critic") == 8
+
+    manager.down(pool_records[0].instance_id)  # type: ignore[arg-type]
+    config = Workspace.open(gpu_workspace.root).config
+    (entry,) = config.raw["teachers"]
+    assert entry["base_url"] == f"http://127.0.0.1:{pool_records[1].local_port}/v1" and "replicas" not in entry

@@ -159,12 +159,38 @@ class OfferQuery:
             "limit": self.limit,
         }
         if self.gpu_names:
-            query["gpu_name"] = {"in": [name.replace("_", " ") for name in self.gpu_names]}
+            query["gpu_name"] = {"in": gpu_name_variants(self.gpu_names)}
         if self.max_price is not None:
             query["dph_total"] = {"lte": self.max_price}
         if self.regions:
             query["geolocation"] = {"in": [region.upper() for region in self.regions]}
         return query
+
+
+# Vast names GPUs by model *and* form factor; a user asking for "A100" means any of them.
+GPU_FAMILIES: dict[str, tuple[str, ...]] = {
+    "A100": ("A100 SXM4", "A100 PCIE", "A100X"),
+    "H100": ("H100 SXM", "H100 PCIE", "H100 NVL"),
+    "H200": ("H200", "H200 NVL"),
+    "A6000": ("RTX A6000",),
+    "4090": ("RTX 4090",),
+    "3090": ("RTX 3090",),
+    "5090": ("RTX 5090",),
+    "L40": ("L40", "L40S"),
+    "T4": ("Tesla T4",),
+    "V100": ("Tesla V100",),
+}
+
+
+def gpu_name_variants(names: tuple[str, ...] | list[str]) -> list[str]:
+    """Vast's GPU names for what a user typed: spaces for underscores, families expanded, order kept."""
+    found: list[str] = []
+    for name in names:
+        spaced = name.replace("_", " ").strip()
+        for variant in (spaced, *GPU_FAMILIES.get(spaced.upper().removeprefix("RTX ").strip(), ())):
+            if variant not in found:
+                found.append(variant)
+    return found
 
 
 _ORDER: dict[str, list[str]] = {

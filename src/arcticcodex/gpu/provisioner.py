@@ -194,7 +194,7 @@ class VastProvisioner:
         """
         limit = self.boot_deadline if deadline is None else deadline
         started = self._clock()
-        unseen = 0
+        unseen = polls = 0
         last = "not visible yet"
         while True:
             try:
@@ -229,12 +229,13 @@ class VastProvisioner:
                     "it will be destroyed — try another offer or a longer --boot-timeout",
                     instance_id=instance_id,
                 )
-            self._sleep(self.poll_interval)
+            self._sleep(self._backoff(polls := polls + 1))
 
     def wait_for_vllm(self, base_url: str, served_model: str, *, api_key: str, deadline: float | None = None) -> None:
         """Poll ``GET {base_url}/models`` until vLLM lists ``served_model``."""
         limit = self.vllm_deadline if deadline is None else deadline
         started = self._clock()
+        polls = 0
         last = "no answer yet"
         with httpx.Client(timeout=10.0) as http:
             while True:
@@ -255,7 +256,11 @@ class VastProvisioner:
                         f"vLLM did not answer at {base_url} within {limit:.0f} s (last: {last}); "
                         "large models take long to download — raise --vllm-timeout, or check `gpu logs`"
                     )
-                self._sleep(min(self.poll_interval, 5.0))
+                self._sleep(min(self._backoff(polls := polls + 1), 5.0))
+
+    def _backoff(self, polls: int) -> float:
+        """1 s, 2 s, 4 s … up to ``poll_interval``: a quick boot is seen quickly, a slow one is not hammered."""
+        return min(self.poll_interval, 2.0 ** (polls - 1))
 
     # -- SSH ------------------------------------------------------------------------------------------
 
@@ -279,8 +284,12 @@ class VastProvisioner:
         )
 
     def setup_ssh_tunnel(self, instance: VastInstance | Instance, local_port: int = 8000) -> SSHTunnel:
-        """Open a tunnel from ``127.0.0.1:local_port`` to the instance's vLLM port."""
+        """Open a tunnel from ``127.0.0.1:local_port`` to the instance's vLLM port (the open one, if it is there)."""
         instance_id = instance.instance_id if isinstance(instance, VastInstance) else instance.id
+        if isinstance(instance, VastInstance) and instance.tunnel is not None:
+            if instance.tunnel.local_port == local_port and instance.tunnel.alive():
+                return instance.tunnel
+            self.close_ssh_tunnel(instance)
         current = self.client.show_instance(instance_id)
         if current is None or current.state != "running":
             raise TunnelError(f"instance {instance_id} is not running; nothing to tunnel to")
