@@ -25,6 +25,7 @@ from fakes.vast_server import FakeVastServer
 def run(workspace: Workspace, *args: str, code: int = 0) -> Result:
     result = CliRunner().invoke(cli, ["--workspace", str(workspace.root), *args], catch_exceptions=False)
     assert result.exit_code == code, result.output
+    assert VAST_KEY not in result.output and VLLM_KEY not in result.output, "a key leaked into the output"
     return result
 
 
