@@ -37,18 +37,33 @@ class Duration(click.ParamType[float]):
 
 def _search_options(command: Any) -> Any:
     options = [
-        click.option("--min-vram-gb", type=click.FloatRange(min=1), default=16.0, show_default=True),
+        click.option(
+            "--min-vram-gb", type=click.FloatRange(min=1), default=16.0, show_default=True, help="GPU memory per GPU."
+        ),
         click.option("--gpu", "gpus", multiple=True, help='GPU model, e.g. "RTX 4090" or "H100 SXM" (repeatable).'),
         click.option("--max-price", type=click.FloatRange(min=0.001), help="Most dollars per hour, storage included."),
-        click.option("--min-reliability", type=click.FloatRange(0, 1), default=0.98, show_default=True),
-        click.option("--num-gpus", type=click.IntRange(min=1), default=1, show_default=True),
-        click.option("--disk-gb", type=click.FloatRange(min=8), default=60.0, show_default=True),
+        click.option(
+            "--min-reliability",
+            type=click.FloatRange(0, 1),
+            default=0.98,
+            show_default=True,
+            help="Host reliability Vast measures (0-1).",
+        ),
+        click.option("--num-gpus", type=click.IntRange(min=1), default=1, show_default=True, help="GPUs per instance."),
+        click.option(
+            "--disk-gb",
+            type=click.FloatRange(min=8),
+            default=60.0,
+            show_default=True,
+            help="Disk for the image and the weights (priced in).",
+        ),
         click.option("--region", "regions", multiple=True, help="Two-letter country code (repeatable)."),
         click.option(
             "--order",
             type=click.Choice(["price", "flops_per_dollar", "reliability"]),
             default="price",
             show_default=True,
+            help="Cheapest first, most TFLOPS per dollar, or most reliable.",
         ),
     ]
     for option in reversed(options):
@@ -119,7 +134,7 @@ def gpu() -> None:
 
 @gpu.command("search")
 @_search_options
-@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True, help="Most offers to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the offers as a JSON list.")
 @pass_state
 def search(state: CliState, /, limit: int, as_json: bool, **options: Any) -> None:
@@ -158,7 +173,7 @@ def search(state: CliState, /, limit: int, as_json: bool, **options: Any) -> Non
 @click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Hugging Face model vLLM serves.")
 @click.option("--served-name", default="", help="Model id clients send (default: the model).")
 @click.option("--max-model-len", type=click.IntRange(min=256), help="Cap the context so the KV cache fits.")
-@click.option("--image", default=DEFAULT_IMAGE, show_default=True)
+@click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="The vLLM image the instance runs.")
 @click.option("--teacher", default="gpu", show_default=True, help="Register as this vllm teacher ('' for none).")
 @click.option("--run", default="default", show_default=True, help="Budget group for --run-budget-usd.")
 @click.option("--hours", type=click.FloatRange(min=0.01), help="Runway the budget must cover (default: TTL or 1 h).")

@@ -33,11 +33,12 @@ from ..refine import RefineResult, TeacherRouter
 from ..teachers import runtime
 from ..teachers.cache import RequestCache
 from ..teachers.config import load_teachers
-from ..teachers.factory import build_pool
+from ..teachers.factory import build_pool, build_teacher
 from ..teachers.ledger import Ledger
 from ..teachers.models import EvidenceItem
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..teachers.pool import TeacherPool
+from ..teachers.replicas import ApiTeacher, ReplicatedTeacher
 from ..vault.embeddings import EmbeddingBackend
 from ..vault.search import Searcher
 from ..vault.store import Vault
@@ -247,24 +248,24 @@ class Distiller:
                 await student.aclose()
         return stop[0] if stop else None
 
-    def _student(self, settings: RunSettings, pool: TeacherPool) -> OpenAICompatibleTeacher | None:
+    def _student(self, settings: RunSettings, pool: TeacherPool) -> ApiTeacher | None:
         """The configured model that drafts answers, or None for the offline extractive drafter."""
         if settings.drafter == "extractive":
             return None
         in_pool = pool.teachers.get(settings.drafter)
-        if isinstance(in_pool, OpenAICompatibleTeacher):
+        if isinstance(in_pool, OpenAICompatibleTeacher | ReplicatedTeacher):
             return in_pool
         return self.configured_teacher(settings.drafter, ledger=pool.ledger, option="--drafter")
 
-    def configured_teacher(
-        self, name: str, *, ledger: Ledger | None = None, option: str = "--teachers"
-    ) -> OpenAICompatibleTeacher:
+    def configured_teacher(self, name: str, *, ledger: Ledger | None = None, option: str = "--teachers") -> ApiTeacher:
         """An API teacher from ``arcticcodex.toml`` by name, with the workspace's request cache."""
         configs, _ = load_teachers(self.workspace.config.raw, self.workspace.config.path)
         for config in configs:
             if config.name == name and config.preset != "local":
                 cache = RequestCache(self.workspace)
-                return OpenAICompatibleTeacher(config, cache=cache, ledger=ledger, environ=self.environ)
+                teacher = build_teacher(config, cache=cache, ledger=ledger, environ=self.environ)
+                if isinstance(teacher, OpenAICompatibleTeacher | ReplicatedTeacher):
+                    return teacher
         names = ", ".join(config.name for config in configs if config.preset != "local") or "none configured"
         raise ConfigError(
             f"{option} {name!r} is not a configured API teacher (configured: {names}); "
@@ -276,7 +277,7 @@ class Distiller:
         task: dict[str, Any],
         settings: RunSettings,
         router: TeacherRouter,
-        student: OpenAICompatibleTeacher | None,
+        student: ApiTeacher | None,
     ) -> TaskOutcome:
         instruction: str = task["instruction"]
         evidence_json: list[dict[str, Any]] = task["evidence"]
@@ -314,7 +315,7 @@ class Distiller:
         return TaskOutcome("accepted" if result.accepted else "rejected", pair=pair.body(), cost_usd=cost)
 
     async def _draft(
-        self, instruction: str, items: list[EvidenceItem], student: OpenAICompatibleTeacher | None
+        self, instruction: str, items: list[EvidenceItem], student: ApiTeacher | None
     ) -> tuple[str | None, float, str]:
         if student is None:
             found = ExtractiveDrafter().draft(instruction, items)

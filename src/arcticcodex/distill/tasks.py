@@ -27,7 +27,7 @@ from ..errors import RecordNotFoundError, UserError
 from ..forge.records import EvidenceRef
 from ..teachers.local_judge import evidence_sentences
 from ..teachers.models import EvidenceItem
-from ..teachers.openai_compat import OpenAICompatibleTeacher
+from ..teachers.replicas import ApiTeacher
 from ..vault.records import Chunk, Document
 from ..vault.store import Vault
 from .sources import read_prompts
@@ -226,7 +226,7 @@ def require_sources(**chosen: object) -> str:
 
 
 async def teacher_curriculum_tasks(
-    vault: Vault, teacher: OpenAICompatibleTeacher, *, limit: int | None = None, per_chunk: int = 1
+    vault: Vault, teacher: ApiTeacher, *, limit: int | None = None, per_chunk: int = 1
 ) -> list[Task]:
     """Questions a configured teacher writes about each chunk (in chunk order, ``limit`` in all).
 

@@ -186,6 +186,9 @@ def load_teachers(raw: Mapping[str, Any], path: Path) -> tuple[list[TeacherConfi
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: teachers must be an array of tables ([[teachers]])")
     teachers = [teacher_from_entry(entry, where=str(path)) for entry in entries]
+    teachers = [  # a key file is named relative to the workspace (the folder holding arcticcodex.toml)
+        replace(t, api_key_file=str(path.parent / t.api_key_file)) if t.api_key_file else t for t in teachers
+    ]
     names = [teacher.name for teacher in teachers]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:

@@ -65,9 +65,6 @@ def build_pool(
 ) -> TeacherPool:
     """The pool ``arcticcodex.toml`` describes (``only`` restricts it to some teachers by name)."""
     configs, pool_config = load_teachers(workspace.config.raw, workspace.config.path)
-    configs = [  # key files are named relative to the workspace
-        replace(c, api_key_file=str(workspace.root / c.api_key_file)) if c.api_key_file else c for c in configs
-    ]
     if only:
         missing = sorted(set(only) - {config.name for config in configs} - {"local"})
         if missing:

@@ -12,20 +12,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ..errors import BudgetExceededError, TeacherError, TeacherUnavailableError
-from .models import Critique, EvidenceItem, Rewrite, Rubric, Verification
-from .pool import Teacher
+from .models import Critique, EvidenceItem, Questions, Rewrite, Rubric, Verification
+from .openai_compat import OpenAICompatibleTeacher
 
 T = TypeVar("T")
 
 
 class ReplicatedTeacher:
-    """A :class:`~arcticcodex.teachers.pool.Teacher` that spreads its calls over ``replicas``."""
+    """A teacher (and student: ``draft``, ``questions``) that spreads its calls over ``replicas``."""
 
-    def __init__(self, name: str, replicas: Sequence[Teacher]) -> None:
+    def __init__(self, name: str, replicas: Sequence[OpenAICompatibleTeacher]) -> None:
         if not replicas:
             raise ValueError("a replicated teacher needs at least one replica")
         self.name = name
         self.model = replicas[0].model
+        self.config = replicas[0].config  # the shared settings (each replica differs only in its base_url)
         self.replicas = list(replicas)
         self.in_flight = [0] * len(self.replicas)
         self.calls = [0] * len(self.replicas)  # per replica, for reports and tests
@@ -35,7 +36,7 @@ class ReplicatedTeacher:
     def _order(self) -> list[int]:
         return sorted(range(len(self.replicas)), key=lambda i: (self.in_flight[i], self._last_used[i]))
 
-    async def _call(self, call: Callable[[Teacher], Awaitable[T]]) -> T:
+    async def _call(self, call: Callable[[OpenAICompatibleTeacher], Awaitable[T]]) -> T:
         reasons = []
         for index in self._order():
             self.in_flight[index] += 1
@@ -70,6 +71,22 @@ class ReplicatedTeacher:
     ) -> Rewrite:
         return await self._call(lambda t: t.rewrite(text, critique, verification, evidence, instruction=instruction))
 
+    async def draft(self, instruction: str, evidence: Sequence[EvidenceItem]) -> Rewrite:
+        return await self._call(lambda t: t.draft(instruction, evidence))
+
+    async def questions(self, passage: str, *, source: str = "", count: int = 3) -> Questions:
+        return await self._call(lambda t: t.questions(passage, source=source, count=count))
+
+    async def ping(self) -> list[str]:
+        """The models every replica serves (each must answer)."""
+        served: list[str] = []
+        for replica in self.replicas:
+            served.extend(model for model in await replica.ping() if model not in served)
+        return served
+
     async def aclose(self) -> None:
         for replica in self.replicas:
             await replica.aclose()
+
+
+ApiTeacher = OpenAICompatibleTeacher | ReplicatedTeacher  # a model endpoint, or replicas of one: it can draft
