@@ -135,8 +135,33 @@ def test_up_refused_by_the_budget_rents_nothing(gpu_workspace: Workspace, vast: 
     assert vast.instances == {}
 
 
+def test_a_budget_given_to_up_is_kept_for_later_commands(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
+    up = as_json(run(gpu_workspace, "gpu", "up", "--budget-usd", "5", "--run-budget-usd", "2", "--json"))
+    gpu = Config.load(gpu_workspace.config.path).raw["gpu"]
+    assert (gpu["budget_usd"], gpu["run_budget_usd"]) == (5.0, 2.0)
+    assert as_json(run(gpu_workspace, "gpu", "cost", "--json"))["budget_usd"] == 5.0
+    run(gpu_workspace, "gpu", "stop", str(up["instance_id"]))
+    assert vast.instances[up["instance_id"]]["intended_status"] == "stopped"
+    assert "ready at http://127.0.0.1:" in run(gpu_workspace, "gpu", "start", str(up["instance_id"])).output
+    assert "vllm" in run(gpu_workspace, "gpu", "logs", str(up["instance_id"])).output.lower()
+    assert as_json(run(gpu_workspace, "gpu", "down", "--all", "--json"))["destroyed"] == [up["instance_id"]]
+
+
 def test_help_has_examples() -> None:
-    for command in ("search", "up", "ls", "tunnel", "down", "cost", "balance", "reap"):
+    for command in (
+        "search",
+        "up",
+        "ls",
+        "tunnel",
+        "down",
+        "cost",
+        "balance",
+        "reap",
+        "watch",
+        "stop",
+        "start",
+        "logs",
+    ):
         result = CliRunner().invoke(cli, ["gpu", command, "--help"])
         assert result.exit_code == 0 and "Example:" in result.output, command
 

@@ -316,3 +316,54 @@ def test_a_pool_of_instances_is_one_teacher_that_spreads_its_calls(
     config = Workspace.open(gpu_workspace.root).config
     (entry,) = config.raw["teachers"]
     assert entry["base_url"] == f"http://127.0.0.1:{pool_records[1].local_port}/v1" and "replicas" not in entry
+
+
+def test_a_rental_whose_answer_was_lost_is_found_and_destroyed(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
+    """Vast creates the instance but the answer never arrives (timeout): the record stays live until it is found."""
+    client = VastClient(VAST_KEY, base_url=vast.url, timeout=0.5, backoff=0.01)
+    provisioner = VastProvisioner(client=client, poll_interval=0.02, boot_deadline=3, vllm_deadline=3)
+    try:
+        manager = VastInstanceManager(gpu_workspace, provisioner, poll_interval=0.02)
+        vast.inject("slow:1.5", path="/api/v0/asks/*", method="PUT")
+        with pytest.raises(Exception, match="may still have created the instance"):
+            manager.up(manager.search(OfferQuery())[0], VllmSpec(model=GPU_MODEL))
+        (record,) = manager.instances()
+        assert record.status == "launching" and record.instance_id is None and record.rate > 0, "still charged"
+        deadline = time.monotonic() + 10
+        while not vast.instances and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (instance_id,) = vast.instances
+        done = manager.enforce()
+        assert any("destroyed" in action or "cleaned up" in action for action in done), done
+        assert instance_id in vast.destroyed and vast.instances == {}
+        assert manager.instances() == []
+    finally:
+        client.close()
+
+
+def test_a_teacher_name_in_use_is_refused_before_renting(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
+    with gpu_workspace.config.path.open("a") as handle:
+        handle.write('\n[[teachers]]\nname = "gpu"\npreset = "openai"\n')
+    with make_manager(Workspace.open(gpu_workspace.root), vast) as manager, pytest.raises(Exception, match="not a GPU"):
+        manager.up(manager.search(OfferQuery())[0], VllmSpec(model=GPU_MODEL))
+    assert not any(r.path.startswith("/api/v0/asks/") for r in vast.requests) and vast.instances == {}
+
+
+def test_the_instance_destroys_itself_after_its_ttl() -> None:
+    onstart = VllmSpec(model=GPU_MODEL, ttl_s=7200).onstart()
+    first, second = onstart.splitlines()
+    assert first.startswith("(sleep 7200 && curl -fsS -X DELETE")
+    assert '"https://console.vast.ai/api/v0/instances/$CONTAINER_ID/"' in first and "$CONTAINER_API_KEY" in first
+    assert second.startswith(f"nohup vllm serve {GPU_MODEL} ")
+    assert "\n" not in VllmSpec(model=GPU_MODEL).onstart()
+
+
+def test_stop_and_start_again(manager: VastInstanceManager, vast: FakeVastServer) -> None:
+    record = manager.up(cheapest(manager), VllmSpec(model=GPU_MODEL))  # type: ignore[arg-type]
+    assert record.instance_id is not None
+    manager.stop(record.instance_id)
+    assert Workspace.open(manager.workspace.root).config.raw["teachers"] == [], "a stopped GPU is no teacher"
+    started = manager.start(record.instance_id)
+    assert started.status == "ready" and port_accepts(started.local_port)  # type: ignore[arg-type]
+    assert vast.instances[record.instance_id]["actual_status"] == "running"
+    assert Workspace.open(manager.workspace.root).config.raw["teachers"][0]["name"] == "gpu"

@@ -11,8 +11,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..errors import ConfigError
+from ..errors import ConfigError, TunnelError
 from ..gpu import GpuBudget, OfferQuery, VastInstanceManager, VastProvisioner, VllmSpec
+from ..gpu.budget import save_budget
 from ..gpu.models import Offer
 from ..gpu.provisioner import DEFAULT_IMAGE, DEFAULT_MODEL
 from . import CliState, pass_state
@@ -179,8 +180,10 @@ def search(state: CliState, /, limit: int, as_json: bool, **options: Any) -> Non
 @click.option("--hours", type=click.FloatRange(min=0.01), help="Runway the budget must cover (default: TTL or 1 h).")
 @click.option("--ttl", type=Duration(), help="Destroy after this long, e.g. 4h.")
 @click.option("--idle", type=Duration(), help="Stop after this long without requests, e.g. 30m.")
-@click.option("--budget-usd", type=click.FloatRange(min=0), help="Total GPU budget of the workspace.")
-@click.option("--run-budget-usd", type=click.FloatRange(min=0), help="Budget of this run's instances.")
+@click.option(
+    "--budget-usd", type=click.FloatRange(min=0), help="Total GPU budget of the workspace (kept in [gpu] budget_usd)."
+)
+@click.option("--run-budget-usd", type=click.FloatRange(min=0), help="Budget of each run's instances (kept in [gpu]).")
 @click.option("--local-port", type=click.IntRange(1, 65535), help="Local end of the tunnel (default: a free port).")
 @click.option("--json", "as_json", is_flag=True, help="Print the instance as JSON.")
 @pass_state
@@ -214,6 +217,8 @@ def up(
       arcticcodex gpu up --gpu "RTX 4090" --max-price 0.5 --model Qwen/Qwen2.5-7B-Instruct --ttl 3h --idle 30m
     """
     manager = _manager(state, budget_usd=budget_usd, run_budget_usd=run_budget_usd)
+    if budget_usd is not None or run_budget_usd is not None:
+        save_budget(manager.workspace, GpuBudget(budget_usd, run_budget_usd))  # later commands enforce it too
     offer = _choose_offer(manager, offer_id, options)
     spec = VllmSpec(
         model=model, served_model_name=served_name, max_model_len=max_model_len, image=image, disk_gb=options["disk_gb"]
@@ -302,12 +307,87 @@ def tunnel(state: CliState, instance_id: int, local_port: int | None, watch: boo
         for action in manager.enforce():
             click.echo(action)
         record = manager.store.by_instance(instance_id)
-        if record is None or not record.live:
-            click.echo(f"instance {instance_id} is gone; stopping")
+        if record is None or record.status != "ready":
+            click.echo(f"instance {instance_id} is {record.status if record else 'gone'}; stopping")
             return
-        if manager.tunnel(instance_id).pid != opened.pid:
-            opened = manager.tunnel(instance_id)
+        try:
+            current = manager.tunnel(instance_id)
+        except TunnelError as error:
+            click.echo(f"tunnel down ({error}); retrying in {manager.poll_interval:g} s")
+            continue
+        if current.pid != opened.pid:
+            opened = current
             click.echo(f"tunnel reopened: {opened.url}")
+
+
+@gpu.command("watch")
+@click.option("--interval", type=Duration(), help="Seconds between checks (default: [gpu] poll_interval_s).")
+@pass_state
+def watch(state: CliState, interval: float | None) -> None:
+    """Stay and enforce: TTLs, idle stops, budgets, lost instances and dead tunnels, until Ctrl-C.
+
+    Instances also destroy themselves when their --ttl passes, but budgets and idle stops need a
+    process that looks: run this beside a long job (or from cron, `arcticcodex gpu ls` does one check).
+
+    \b
+    Example:
+      arcticcodex gpu watch --interval 1m
+    """
+    manager = _manager(state)
+    interval = interval or manager.poll_interval
+    while True:
+        for action in manager.enforce():
+            click.echo(f"{time.strftime('%H:%M:%S')} {action}")
+        for record in manager.instances():
+            if record.status == "ready" and record.instance_id is not None:
+                try:
+                    if manager.tunnel(record.instance_id).pid != record.tunnel_pid:
+                        click.echo(f"{time.strftime('%H:%M:%S')} {record.instance_id}: tunnel reopened")
+                except TunnelError as error:
+                    click.echo(f"{time.strftime('%H:%M:%S')} {record.instance_id}: {error}")
+        time.sleep(interval)
+
+
+@gpu.command("stop")
+@click.argument("instance_id", type=int)
+@pass_state
+def stop(state: CliState, instance_id: int) -> None:
+    """Stop an instance (its disk is kept and still billed; `gpu start` resumes it).
+
+    \b
+    Example:
+      arcticcodex gpu stop 7835610
+    """
+    _manager(state).stop(instance_id)
+    click.echo(f"instance {instance_id} stopped")
+
+
+@gpu.command("start")
+@click.argument("instance_id", type=int)
+@pass_state
+def start(state: CliState, instance_id: int) -> None:
+    """Start a stopped instance again, wait for vLLM and reopen its tunnel.
+
+    \b
+    Example:
+      arcticcodex gpu start 7835610
+    """
+    record = _manager(state).start(instance_id)
+    click.echo(f"instance {instance_id} ready at http://127.0.0.1:{record.local_port}/v1")
+
+
+@gpu.command("logs")
+@click.argument("instance_id", type=int)
+@click.option("--tail", type=click.IntRange(1, 10000), default=200, show_default=True, help="Lines to show.")
+@pass_state
+def logs(state: CliState, instance_id: int, tail: int) -> None:
+    """The instance's container log (Vast's copy of it).
+
+    \b
+    Example:
+      arcticcodex gpu logs 7835610 --tail 50
+    """
+    click.echo(_provisioner(state).client.request_logs(instance_id, tail=tail) or "(no log yet)")
 
 
 @gpu.command("down")
@@ -326,17 +406,20 @@ def down(state: CliState, instance_ids: tuple[int, ...], everything: bool, as_js
     if not instance_ids and not everything:
         raise click.UsageError("name instance ids, or --all")
     manager = _manager(state)
-    targets = [r.instance_id for r in manager.instances() if r.instance_id] if everything else list(instance_ids)
-    results = {str(i): manager.down(i) for i in targets}
+    if everything:
+        before = {r.instance_id for r in manager.instances() if r.instance_id}
+        count = manager.cleanup_all()  # every tracked instance, interrupted launches, and untracked labelled ones
+        if as_json:
+            _echo_json({"destroyed": sorted(before), "count": count})
+        else:
+            click.echo(f"destroyed {count} instance(s)" if count else "nothing to destroy")
+        return
+    results = {instance_id: manager.down(instance_id) for instance_id in instance_ids}
     if as_json:
-        _echo_json(
-            {"destroyed": [int(i) for i in results], "already_gone": [int(i) for i, e in results.items() if not e]}
-        )
+        _echo_json({"destroyed": list(results), "already_gone": [i for i, existed in results.items() if not existed]})
         return
     for instance_id, existed in results.items():
         click.echo(f"instance {instance_id} destroyed" + ("" if existed else " (it was already gone)"))
-    if not results:
-        click.echo("nothing to destroy")
 
 
 @gpu.command("cost")

@@ -11,7 +11,8 @@
     manager.py       VastInstanceManager: budgets, TTL and idle stops, reaping, cost, teacher registration
 """
 
-from .manager import GpuBudget, VastInstanceManager
+from .budget import GpuBudget
+from .manager import VastInstanceManager
 from .models import Instance, Offer, OfferQuery
 from .provisioner import VastInstance, VastProvisioner, VllmSpec
 from .state import InstanceRecord

@@ -20,38 +20,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 
-import httpx2 as httpx
-import tomlkit
-
-from ..errors import ConfigError, GpuBudgetError, GpuError, InstanceFailedError, TunnelError, VastApiError
-from ..fileio import write_atomically
+from ..errors import ConfigError, GpuError, InstanceFailedError, TunnelError, VastApiError, VastUnavailableError
 from ..workspace import Workspace
+from .budget import GpuBudget
 from .models import Offer, OfferQuery
 from .provisioner import VastProvisioner, VllmSpec
+from .registration import check_teacher_name, register_teachers, vllm_key
 from .state import InstanceRecord, InstanceStore
 from .tunnel import SSHTunnel, free_local_port, pid_alive, terminate
+from .usage import requests_served
 
 LABEL_PREFIX = "arcticcodex-"
-
-
-@dataclass(frozen=True, slots=True)
-class GpuBudget:
-    """Dollar limits: over the workspace's whole GPU spend, and per run (a group of instances)."""
-
-    total_usd: float | None = None
-    run_usd: float | None = None
-
-    def __post_init__(self) -> None:
-        for name in ("total_usd", "run_usd"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise ConfigError(f"a GPU budget is a non-negative number of dollars, not {value}")
+UNSEEN_GRACE_S = 30 * 60  # how long a rental whose answer was lost is looked for before it is given up
 
 
 class VastInstanceManager:
@@ -90,23 +75,7 @@ class VastInstanceManager:
 
     def check_budget(self, rate: float, hours: float, *, run: str) -> None:
         """Raise GpuBudgetError when ``hours`` at ``rate`` $/h, plus what is committed, would pass a budget."""
-        now = self._clock()
-        records = self.store.all()
-        for limit, scope, members in (
-            (self.budget.total_usd, "the total GPU budget", records),
-            (self.budget.run_usd, f"the budget of run {run!r}", [r for r in records if r.run == run]),
-        ):
-            if limit is None:
-                continue
-            spent = sum(r.cost(now) for r in members)
-            burning = sum(r.rate for r in members if r.live) * hours
-            needed = rate * hours
-            if spent + burning + needed > limit + 1e-9:
-                raise GpuBudgetError(
-                    f"renting at ${rate:.3f}/h for {hours:g} h needs ${needed:.2f}, but {scope} is ${limit:.2f} "
-                    f"with ${spent:.2f} spent and ${burning:.2f} committed to running instances; "
-                    "raise the budget ([gpu] budget_usd / --budget-usd), shorten --hours, or choose a cheaper offer"
-                )
+        self.budget.check_launch(self.store.all(), rate=rate, hours=hours, run=run, now=self._clock())
 
     def up(
         self,
@@ -122,7 +91,13 @@ class VastInstanceManager:
     ) -> InstanceRecord:
         """Rent ``offer``, wait for vLLM through a tunnel, register it as ``teacher``; destroy it on any failure."""
         hours = hours if hours is not None else (ttl_s / 3600 if ttl_s else 1.0)
+        # booting and loading bill too, and nothing can stop them early: the budget must cover those deadlines
+        hours = max(hours, (self.provisioner.boot_deadline + self.provisioner.vllm_deadline) / 3600)
         self.check_budget(offer.dph_total, hours, run=run)
+        if ttl_s and not spec.ttl_s:
+            spec = replace(spec, ttl_s=ttl_s)  # the instance's own dead man's switch, besides our enforcement
+        if teacher:
+            check_teacher_name(self.workspace, self.store, teacher)
         now = self._clock()
         record = InstanceRecord(
             label=self.label_prefix + uuid.uuid4().hex[:8],
@@ -154,11 +129,15 @@ class VastInstanceManager:
             tunnel_pid=None,
         )
         self.store.insert(record)  # before renting: a crash from here on leaves a trace to clean up
-        key = self._vllm_key(teacher or record.label)
+        key = vllm_key(self.store, teacher or record.label)
         try:
             instance_id = self.provisioner.launch(offer.id, spec, label=record.label, vllm_api_key=key)
         except BaseException as error:
-            self._forget_failed_launch(record, error)
+            if not self._forget_failed_launch(record, error) and isinstance(error, GpuError):
+                raise type(error)(
+                    f"{error} — Vast may still have created the instance: `arcticcodex gpu ls` and `gpu reap` "
+                    "look for it and destroy it"
+                ) from error
             raise
         record.instance_id = instance_id
         self.store.update(record.label, instance_id=instance_id, status="booting")
@@ -169,7 +148,7 @@ class VastInstanceManager:
             if running.dph_total and running.dph_total != record.running_rate:
                 self.store.set_rate(record, running.dph_total, self._clock(), running_rate=running.dph_total)
             tunnel = self._open_tunnel(record, local_port)
-            self.provisioner.wait_for_vllm(tunnel.url, spec.served_name, api_key=key)
+            self.provisioner.wait_for_vllm(tunnel.url, spec.served_name, api_key=key, instance_id=instance_id)
         except BaseException as error:
             self.down(instance_id, reason=f"launch failed: {_reason(error)}")
             raise
@@ -228,7 +207,9 @@ class VastInstanceManager:
             raise TunnelError(f"{record.label} has no instance yet")
         instance = self.provisioner.client.show_instance(record.instance_id)
         if instance is None or instance.state != "running":
-            raise TunnelError(f"instance {record.instance_id} is not running; start it with `arcticcodex gpu start`")
+            raise TunnelError(
+                f"instance {record.instance_id} is not running; `arcticcodex gpu start {record.instance_id}` starts it"
+            )
         port = local_port or record.local_port or free_local_port()
         tunnel = self.provisioner.tunnel_for(instance, local_port=port)
         tunnel.pid = record.tunnel_pid
@@ -271,15 +252,53 @@ class VastInstanceManager:
         if record.teacher:
             self.register_teachers()
 
+    def start(self, instance_id: int) -> InstanceRecord:
+        """Start a stopped instance, wait for it and for vLLM, reopen its tunnel; stop it again on failure."""
+        record = self._record(instance_id)
+        if record.status != "stopped":
+            raise ConfigError(f"instance {instance_id} is {record.status}, not stopped; nothing to start")
+        self.check_budget(record.running_rate, 1.0, run=record.run)
+        self.provisioner.start_instance(instance_id)
+        self.store.set_rate(
+            record, record.running_rate, self._clock(), status="booting", reason="", owner_pid=os.getpid()
+        )
+        self.store.log("started", record)
+        try:
+            self.provisioner.wait_until_running(instance_id)
+            tunnel = self._open_tunnel(record, record.local_port)
+            key = vllm_key(self.store, record.teacher or record.label)
+            self.provisioner.wait_for_vllm(tunnel.url, record.served_model, api_key=key, instance_id=instance_id)
+        except BaseException as error:
+            self.stop(instance_id, reason=f"start failed: {_reason(error)}")
+            raise
+        now = self._clock()
+        self.store.update(record.label, status="ready", last_used_at=now, owner_pid=None)
+        record.status, record.last_used_at, record.owner_pid = "ready", now, None
+        if record.teacher:
+            self.register_teachers()
+        return record
+
     def cleanup_all(self) -> int:
-        """Destroy every live instance of the workspace; returns how many were destroyed."""
-        count = 0
+        """Destroy every live instance of the workspace and reap lost ones; returns how many were destroyed.
+
+        One failure does not stop the rest: every instance is tried, then the first error is raised.
+        """
+        count, errors = 0, []
         for record in self.store.live():
-            if record.instance_id is not None:
-                self.down(record.instance_id, reason="cleanup")
-                count += 1
-            else:
-                self._forget_failed_launch(record, None)
+            try:
+                if record.instance_id is not None:
+                    self.down(record.instance_id, reason="cleanup")
+                    count += 1
+                else:
+                    self._forget_failed_launch(record, None)
+            except GpuError as error:
+                errors.append(error)
+        try:
+            count += len(self.reap())
+        except GpuError as error:
+            errors.append(error)
+        if errors:
+            raise errors[0]
         return count
 
     def reap(self) -> list[int]:
@@ -308,9 +327,11 @@ class VastInstanceManager:
         now = self._clock()
         for record in self.store.live():
             if record.instance_id is None:
-                if not pid_alive(record.owner_pid):
-                    self._forget_failed_launch(record, None)
+                if not pid_alive(record.owner_pid) and self._forget_failed_launch(record, None):
+                    done.append(f"{record.label}: an interrupted launch was cleaned up")
                 continue
+            if record.status == "booting" and pid_alive(record.owner_pid):
+                continue  # its launching process is still at work (and Vast's reads may lag its writes)
             if self._vanished(record.instance_id):
                 self.store.set_rate(record, 0.0, now, status="destroyed", reason="gone from Vast", destroyed_at=now)
                 self.store.log("vanished", record)
@@ -326,52 +347,29 @@ class VastInstanceManager:
                 self.stop(record.instance_id, reason=f"idle for {record.idle_s:g} s")
                 done.append(f"{record.instance_id}: stopped (idle)")
         done.extend(self._enforce_budgets())
+        with contextlib.suppress(VastApiError):
+            done.extend(f"{instance_id}: destroyed (labelled as ours, but untracked)" for instance_id in self.reap())
         return done
 
     def _enforce_budgets(self) -> list[str]:
         done = []
-        now = self._clock()
-        records = self.store.all()
-        groups: list[tuple[float | None, str, list[InstanceRecord]]] = [(self.budget.total_usd, "total", records)]
-        for run in sorted({r.run for r in records}):
-            groups.append((self.budget.run_usd, f"run {run}", [r for r in records if r.run == run]))
-        for limit, scope, members in groups:
-            if limit is None:
-                continue
-            spent = sum(r.cost(now) for r in members)
-            burn = sum(r.rate for r in members if r.live)
-            # destroy now if the spend would pass the limit before the next check
-            if burn > 0 and spent + burn * self.poll_interval / 3600 >= limit:
-                for record in members:
-                    if record.live and record.instance_id is not None:
-                        self.down(record.instance_id, reason=f"{scope} budget of ${limit:.2f} reached")
-                        done.append(f"{record.instance_id}: destroyed ({scope} budget reached)")
+        overrun = list(self.budget.overrun(self.store.all(), interval_s=self.poll_interval, now=self._clock()))
+        for scope, limit, record in overrun:
+            current = self.store.get(record.label)
+            if current is not None and current.live and record.instance_id is not None:  # in two groups: once
+                self.down(record.instance_id, reason=f"{scope} of ${limit:.2f} reached")
+                done.append(f"{record.instance_id}: destroyed ({scope} reached)")
         return done
 
     def _idle(self, record: InstanceRecord, now: float) -> bool:
-        """Look at vLLM's request counter through the tunnel; idle when it has not moved for ``idle_s``."""
+        """Idle when vLLM's request counter (read through the tunnel) has not moved for ``idle_s``."""
         if record.idle_s is None or not record.local_port:
             return False
-        seen = self._requests_served(record)
+        seen = requests_served(record.local_port)
         if seen is not None and seen != record.requests_seen:
             self.store.update(record.label, requests_seen=seen, last_used_at=now)
             record.requests_seen, record.last_used_at = seen, now
         return now - record.last_used_at >= record.idle_s
-
-    @staticmethod
-    def _requests_served(record: InstanceRecord) -> float | None:
-        try:
-            response = httpx.get(f"http://127.0.0.1:{record.local_port}/metrics", timeout=5.0)
-        except httpx.TransportError:
-            return None
-        if response.status_code != 200:
-            return None
-        total = 0.0
-        for line in response.text.splitlines():
-            if line.startswith("vllm:request_success_total"):
-                with contextlib.suppress(ValueError, IndexError):
-                    total += float(line.rsplit(" ", 1)[1])
-        return total
 
     # -- reports --------------------------------------------------------------------------------------
 
@@ -392,47 +390,8 @@ class VastInstanceManager:
     # -- teachers -------------------------------------------------------------------------------------
 
     def register_teachers(self) -> None:
-        """Write one ``vllm`` teacher per name in arcticcodex.toml, with every ready tunnel as a replica."""
-        ready: dict[str, list[InstanceRecord]] = {}
-        for record in self.store.live():
-            if record.teacher and record.status == "ready" and record.local_port:
-                ready.setdefault(record.teacher, []).append(record)
-        names = {r.teacher for r in self.store.all() if r.teacher}
-        path = self.workspace.config.path
-        document = tomlkit.parse(path.read_text(encoding="utf-8"))
-        existing = document.get("teachers", tomlkit.aot())
-        kept = tomlkit.aot()
-        managed_keys = str(self.store.key_path("x").parent.relative_to(self.workspace.root))
-        for table in existing:
-            if table.get("name") not in names:
-                kept.append(table)
-            elif not str(table.get("api_key_file", "")).startswith(managed_keys):
-                raise ConfigError(
-                    f"{path}: teacher {table.get('name')!r} exists and is not a GPU teacher; choose another --teacher"
-                )
-        for name, records in sorted(ready.items()):
-            urls = [f"http://127.0.0.1:{r.local_port}/v1" for r in records]
-            table = tomlkit.table()
-            table["name"] = name
-            table["preset"] = "vllm"
-            table["model"] = records[0].served_model
-            table["base_url"] = urls[0]
-            if urls[1:]:
-                table["replicas"] = urls[1:]
-            table["api_key_file"] = str(self.store.key_path(name).relative_to(self.workspace.root))
-            kept.append(table)
-        document["teachers"] = kept
-        write_atomically(path, tomlkit.dumps(document).encode("utf-8"))
-        self.workspace.config = type(self.workspace.config).load(path)
-
-    def _vllm_key(self, name: str) -> str:
-        path = self.store.key_path(name)
-        if path.exists():
-            return path.read_text(encoding="utf-8").strip()
-        path.parent.mkdir(mode=0o700, exist_ok=True)
-        key = secrets.token_urlsafe(32)
-        write_atomically(path, key.encode() + b"\n", mode=0o600)
-        return key
+        """Write the ready instances into arcticcodex.toml as ``vllm`` teachers (see :mod:`.registration`)."""
+        register_teachers(self.workspace, self.store)
 
     # -- helpers --------------------------------------------------------------------------------------
 
@@ -452,14 +411,31 @@ class VastInstanceManager:
         except VastApiError:
             return False
 
-    def _forget_failed_launch(self, record: InstanceRecord, error: BaseException | None) -> None:
-        """A launch that never got an instance id: find it by label (the request may have arrived), or drop it."""
+    def _forget_failed_launch(self, record: InstanceRecord, error: BaseException | None) -> bool:
+        """A launch with no instance id yet: destroy what carries its label, or let it go once that is safe.
+
+        Vast may have created the instance although its answer was lost (a timeout, a dropped connection),
+        and it may show up in the list only later.  Only a definite refusal (an HTTP error answer) or
+        :data:`UNSEEN_GRACE_S` without a sighting lets the record go; until then it stays live, and
+        charged, and every ``enforce`` looks for it again.  Returns True when the record was let go.
+        """
+        found = False
         with contextlib.suppress(VastApiError):
             for instance in self.provisioner.client.list_instances(label_prefix=record.label):
-                self.provisioner.destroy_instance(instance.id)
+                found = True
+                self.store.update(record.label, instance_id=instance.id, status="booting")
+                self.down(instance.id, reason=f"launch failed: {_reason(error)}")
+        if found:
+            return True
         now = self._clock()
-        self.store.set_rate(record, 0.0, now, status="destroyed", reason=_reason(error), destroyed_at=now)
-        self.store.log("launch_failed", record, reason=_reason(error))
+        refused = isinstance(error, VastApiError) and not isinstance(error, VastUnavailableError) and error.status
+        if refused or now - record.created_at >= UNSEEN_GRACE_S:
+            self.store.set_rate(record, 0.0, now, status="destroyed", reason=_reason(error), destroyed_at=now)
+            self.store.log("launch_failed", record, reason=_reason(error))
+            return True
+        self.store.update(record.label, owner_pid=None, reason=f"launch answer lost: {_reason(error)}")
+        self.store.log("launch_uncertain", record, reason=_reason(error))
+        return False
 
 
 def _reason(error: BaseException | None) -> str:

@@ -52,7 +52,8 @@ class VllmSpec:
     disk_gb: float = 60.0
     gpu_memory_utilization: float = 0.90
     extra_args: tuple[str, ...] = ()
-    hf_token: str | None = None  # for gated models; passed to the instance, never stored or logged here
+    hf_token: str | None = field(default=None, repr=False)  # gated models; passed to the instance, never logged
+    ttl_s: float | None = None  # the instance destroys itself after this long, whatever happens here
 
     @property
     def served_name(self) -> str:
@@ -76,7 +77,16 @@ class VllmSpec:
             *self.extra_args,
         ]
         # the key comes from the environment Vast sets (VLLM_API_KEY), so it is not in the command line
-        return f"nohup {shlex.join(args)} > /var/log/vllm.log 2>&1 &"
+        line = f"nohup {shlex.join(args)} > /var/log/vllm.log 2>&1 &"
+        if self.ttl_s:
+            # A dead man's switch inside the instance: Vast gives every container its own id and a key that
+            # can destroy only that container, so even if no ArcticCodex process ever runs again, it ends.
+            line = (
+                f'(sleep {int(self.ttl_s)} && curl -fsS -X DELETE -H "Authorization: Bearer $CONTAINER_API_KEY" '
+                f'"https://console.vast.ai/api/v0/instances/$CONTAINER_ID/" -d "{{}}") > /var/log/ttl.log 2>&1 &\n'
+                + line
+            )
+        return line
 
     def create_body(self, *, label: str, vllm_api_key: str) -> dict[str, Any]:
         env = {f"-p {VLLM_PORT}:{VLLM_PORT}": "1", "VLLM_API_KEY": vllm_api_key}
@@ -226,13 +236,25 @@ class VastProvisioner:
             if self._clock() - started >= limit:
                 raise InstanceFailedError(
                     f"instance {instance_id} was not running after {limit:.0f} s (last status: {last}); "
-                    "it will be destroyed — try another offer or a longer --boot-timeout",
+                    "it will be destroyed — try another offer, or raise [gpu] boot_timeout_s in arcticcodex.toml",
                     instance_id=instance_id,
                 )
             self._sleep(self._backoff(polls := polls + 1))
 
-    def wait_for_vllm(self, base_url: str, served_model: str, *, api_key: str, deadline: float | None = None) -> None:
-        """Poll ``GET {base_url}/models`` until vLLM lists ``served_model``."""
+    def wait_for_vllm(
+        self,
+        base_url: str,
+        served_model: str,
+        *,
+        api_key: str,
+        deadline: float | None = None,
+        instance_id: int | None = None,
+    ) -> None:
+        """Poll ``GET {base_url}/models`` until vLLM lists ``served_model``.
+
+        With ``instance_id``, the instance is looked at every few polls too, so one that dies while vLLM
+        loads (a bad model name, out of memory) fails now rather than at the deadline.
+        """
         limit = self.vllm_deadline if deadline is None else deadline
         started = self._clock()
         polls = 0
@@ -251,10 +273,19 @@ class VastProvisioner:
                         raise GpuError(f"vLLM at {base_url} refused the instance's API key (HTTP 401)")
                 except (httpx.TransportError, ValueError) as error:
                     last = type(error).__name__  # loading: the tunnel resets connections until vLLM listens
+                if instance_id is not None and polls % 3 == 2:
+                    instance = self.client.show_instance(instance_id)
+                    if instance is None or instance.state in ("failed", "stopped"):
+                        status = "gone" if instance is None else instance.actual_status
+                        raise InstanceFailedError(
+                            f"instance {instance_id} stopped while vLLM was loading ({status}); "
+                            f"`arcticcodex gpu logs {instance_id}` may say why",
+                            instance_id=instance_id,
+                        )
                 if self._clock() - started >= limit:
                     raise InstanceFailedError(
                         f"vLLM did not answer at {base_url} within {limit:.0f} s (last: {last}); "
-                        "large models take long to download — raise --vllm-timeout, or check `gpu logs`"
+                        "large models take long to download — raise [gpu] vllm_timeout_s in arcticcodex.toml"
                     )
                 self._sleep(min(self._backoff(polls := polls + 1), 5.0))
 
@@ -339,7 +370,7 @@ class VastProvisioner:
             vast_instance.ssh_host, vast_instance.ssh_port = endpoint
             vast_instance.hourly_rate = running.dph_total or offer.dph_total
             tunnel = self.setup_ssh_tunnel(vast_instance, local_port or 8000)
-            self.wait_for_vllm(tunnel.url, spec.served_name, api_key=vllm_api_key)
+            self.wait_for_vllm(tunnel.url, spec.served_name, api_key=vllm_api_key, instance_id=instance_id)
             vast_instance.status = "running"
         except BaseException:
             if vast_instance.tunnel is not None:

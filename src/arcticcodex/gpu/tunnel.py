@@ -97,6 +97,8 @@ class SSHTunnel:
             )
         return [
             ssh,
+            "-F",
+            "none",  # the user's ssh_config (ControlMaster, ProxyJump …) must not change what this tunnel is
             "-N",
             "-T",
             "-p",
@@ -172,8 +174,12 @@ class SSHTunnel:
 
 
 def terminate(pid: int | None, *, grace: float = 3.0) -> None:
-    """SIGTERM a process, then SIGKILL it if it is still there after ``grace`` seconds."""
-    if pid is None or not pid_alive(pid):
+    """SIGTERM our ssh process, then SIGKILL it if it is still there after ``grace`` seconds.
+
+    A recorded pid may have been reused since (a reboot, days later): a process that is not ``ssh``
+    is left alone.
+    """
+    if pid is None or not pid_alive(pid) or not _is_ssh(pid):
         return
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -196,7 +202,7 @@ def _spawn_detached(argv: list[str], log_path: Path) -> int:
         return os.posix_spawn(
             argv[0],
             argv,
-            dict(os.environ),
+            _ssh_environment(),
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, devnull.fileno(), 0),
                 (os.POSIX_SPAWN_DUP2, log.fileno(), 1),
@@ -204,6 +210,19 @@ def _spawn_detached(argv: list[str], log_path: Path) -> int:
             ],
             setsid=True,
         )
+
+
+def _ssh_environment() -> dict[str, str]:
+    """What ssh needs from the environment, and nothing else: no API keys in a long-lived process."""
+    return {name: os.environ[name] for name in ("PATH", "HOME", "USER", "LOGNAME", "LANG") if name in os.environ}
+
+
+def _is_ssh(pid: int) -> bool:
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return True  # no /proc (macOS): trust the recorded pid
+    return Path(argv0.decode(errors="replace")).name == "ssh"
 
 
 def _exit_status(pid: int) -> int | None:

@@ -77,9 +77,12 @@ class VastClient:
     def create_instance(self, offer_id: int, body: Mapping[str, Any]) -> int:
         """Rent offer ``offer_id``; returns the new instance id.  Never retried once it may have arrived."""
         reply = self._request("PUT", f"/api/v0/asks/{int(offer_id)}/", body={"client_id": "me", **body}, retry=False)
-        contract = reply.get("new_contract")
-        if not isinstance(contract, int):
-            raise VastApiError(f"Vast.ai accepted the rental of offer {offer_id} but named no instance: {reply}")
+        contract = reply.get("new_contract") if isinstance(reply, dict) else None
+        if isinstance(contract, str) and contract.isdigit():
+            contract = int(contract)
+        if not isinstance(contract, int) or isinstance(contract, bool):
+            # never echo the reply: it carries the instance's own API key
+            raise VastApiError(f"Vast.ai answered the rental of offer {offer_id} without an instance id")
         return contract
 
     def show_instance(self, instance_id: int) -> Instance | None:
@@ -112,7 +115,8 @@ class VastClient:
         try:
             self._request("DELETE", f"/api/v0/instances/{int(instance_id)}/", body={})
         except VastApiError as error:
-            if error.status == 404 or error.code in ("no_such_instance", "not_found"):
+            # only these codes mean "no such instance": some 404s are about the key (reference §6)
+            if error.code in ("no_such_instance", "not_found"):
                 return False
             raise
         return True
@@ -124,8 +128,11 @@ class VastClient:
         if not isinstance(url, str):
             return ""
         for _ in range(20):
-            response = self._http.get(url)
-            if response.status_code == 200:
+            try:
+                response = self._http.get(url)
+            except httpx.TransportError:
+                response = None
+            if response is not None and response.status_code == 200:
                 return response.text
             self._sleep(0.3)
         return ""
@@ -225,9 +232,11 @@ class VastClient:
     def _delay(self, attempt: int, retry_after: str | None = None) -> float:
         if retry_after:
             try:
-                return min(float(retry_after), 60.0)
+                seconds = float(retry_after)
             except ValueError:
-                pass
+                seconds = -1.0
+            if 0 <= seconds <= 60:  # NaN, negative or far-off values fall back to backoff
+                return seconds
         ceiling = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
 

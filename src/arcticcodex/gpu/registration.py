@@ -1,0 +1,84 @@
+"""Rented instances as teachers: one ``vllm`` entry per teacher name in ``arcticcodex.toml``.
+
+Why in the configuration file: every command that builds a teacher pool (``distill``, ``refine``,
+``teachers ping``) reads it, so a GPU is usable the moment ``gpu up`` returns, by name, with nothing
+GPU-specific in the teacher code.  The entry lists every ready tunnel of the name (``base_url`` plus
+``replicas``), and names the vLLM key by file (mode 0600, under ``.arcticcodex/gpu/keys/``), never by
+value.  Entries this module did not write are never touched, and a name they use is refused before
+anything is rented.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import tomlkit
+
+from ..config import Config
+from ..errors import ConfigError
+from ..fileio import write_atomically
+from ..teachers.openai_compat import read_key_file
+from ..workspace import Workspace
+from .state import InstanceRecord, InstanceStore
+
+
+def check_teacher_name(workspace: Workspace, store: InstanceStore, name: str) -> None:
+    """Refuse a teacher name that a teacher not managed here already uses (before renting anything)."""
+    for table in _teacher_tables(workspace):
+        if table.get("name") == name and not _managed(workspace, store, table):
+            raise ConfigError(
+                f"{workspace.config.path}: a teacher named {name!r} exists and is not a GPU teacher; "
+                "choose another --teacher, or remove it with `arcticcodex teachers remove`"
+            )
+
+
+def register_teachers(workspace: Workspace, store: InstanceStore) -> None:
+    """Rewrite the managed entries from the ready instances; other entries stay as they are."""
+    ready: dict[str, list[InstanceRecord]] = {}
+    for record in store.live():
+        if record.teacher and record.status == "ready" and record.local_port:
+            ready.setdefault(record.teacher, []).append(record)
+    path = workspace.config.path
+    document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    kept = tomlkit.aot()
+    for table in document.get("teachers", tomlkit.aot()):
+        if not _managed(workspace, store, table):
+            kept.append(table)
+    for name, records in sorted(ready.items()):
+        urls = [f"http://127.0.0.1:{r.local_port}/v1" for r in records]
+        table = tomlkit.table()
+        table["name"] = name
+        table["preset"] = "vllm"
+        table["model"] = records[0].served_model
+        table["base_url"] = urls[0]
+        if urls[1:]:
+            table["replicas"] = urls[1:]
+        table["api_key_file"] = str(store.key_path(name).relative_to(workspace.root))
+        kept.append(table)
+    document["teachers"] = kept
+    write_atomically(path, tomlkit.dumps(document).encode("utf-8"))
+    workspace.config = Config.load(path)
+
+
+def vllm_key(store: InstanceStore, name: str) -> str:
+    """The vLLM API key shared by the instances of ``name``: read from its 0600 file, made on first use."""
+    path = store.key_path(name)
+    if path.exists():
+        return read_key_file(path, teacher=name)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    write_atomically(path, key.encode() + b"\n", mode=0o600)
+    return key
+
+
+def _teacher_tables(workspace: Workspace) -> list[tomlkit.items.Table]:
+    document = tomlkit.parse(workspace.config.path.read_text(encoding="utf-8"))
+    return list(document.get("teachers", tomlkit.aot()))
+
+
+def _managed(workspace: Workspace, store: InstanceStore, table: tomlkit.items.Table) -> bool:
+    """An entry written here: a vllm teacher whose key file lies in the GPU key folder."""
+    key_file = table.get("api_key_file")
+    if table.get("preset") != "vllm" or not isinstance(key_file, str):
+        return False
+    return (workspace.root / key_file).resolve().parent == store.key_path("x").parent.resolve()
