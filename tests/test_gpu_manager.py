@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from arcticcodex.errors import GpuBudgetError, InstanceFailedError, TunnelError
 from arcticcodex.gpu import GpuBudget, OfferQuery, VastClient, VastInstanceManager, VastProvisioner, VllmSpec
+from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.gpu.tunnel import pid_alive, port_accepts
 from arcticcodex.teachers import runtime
 from arcticcodex.teachers.factory import build_pool
@@ -154,10 +155,10 @@ def test_a_crashed_launch_is_destroyed_by_the_next_ls(gpu_workspace: Workspace, 
         env = {**os.environ, "VAST_URL": slow.url, "VAST_API_KEY": VAST_KEY}
         command = [str(Path(sys.executable).parent / "arcticcodex"), "-w", str(gpu_workspace.root)]
         launch = subprocess.Popen([*command, "gpu", "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        store = InstanceStore(gpu_workspace)
         deadline = time.monotonic() + 20
-        while not slow.instances and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.3)  # let it note the instance id
+        while not any(r.instance_id for r in store.all()) and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the launch has noted the instance id: now it waits for the boot
         launch.kill()
         launch.communicate()
         (instance_id,) = slow.instances

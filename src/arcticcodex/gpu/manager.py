@@ -96,6 +96,8 @@ class VastInstanceManager:
         self.check_budget(offer.dph_total, hours, run=run)
         if ttl_s and not spec.ttl_s:
             spec = replace(spec, ttl_s=ttl_s)  # the instance's own dead man's switch, besides our enforcement
+        if offer.num_gpus > 1 and spec.tensor_parallel_size == 1:
+            spec = replace(spec, tensor_parallel_size=offer.num_gpus)  # paying for N GPUs: use all of them
         if teacher:
             check_teacher_name(self.workspace, self.store, teacher)
         now = self._clock()
@@ -128,7 +130,14 @@ class VastInstanceManager:
             local_port=None,
             tunnel_pid=None,
         )
-        self.store.insert(record)  # before renting: a crash from here on leaves a trace to clean up
+        # before renting, a crash from here on leaves a trace to clean up; the budget is checked in the same
+        # transaction, so two launches at once cannot both spend the same room
+        self.store.insert(
+            record,
+            check=lambda records: self.budget.check_launch(
+                records, rate=offer.dph_total, hours=hours, run=run, now=record.created_at
+            ),
+        )
         key = vllm_key(self.store, teacher or record.label)
         try:
             instance_id = self.provisioner.launch(offer.id, spec, label=record.label, vllm_api_key=key)

@@ -25,7 +25,7 @@ import secrets
 import shlex
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ class VllmSpec:
     image: str = DEFAULT_IMAGE
     disk_gb: float = 60.0
     gpu_memory_utilization: float = 0.90
+    tensor_parallel_size: int = 1  # GPUs the model is split over (the offer's GPU count)
     extra_args: tuple[str, ...] = ()
     hf_token: str | None = field(default=None, repr=False)  # gated models; passed to the instance, never logged
     ttl_s: float | None = None  # the instance destroys itself after this long, whatever happens here
@@ -74,6 +75,7 @@ class VllmSpec:
             "--gpu-memory-utilization",
             str(self.gpu_memory_utilization),
             *(["--max-model-len", str(self.max_model_len)] if self.max_model_len else []),
+            *(["--tensor-parallel-size", str(self.tensor_parallel_size)] if self.tensor_parallel_size > 1 else []),
             *self.extra_args,
         ]
         # the key comes from the environment Vast sets (VLLM_API_KEY), so it is not in the command line
@@ -354,6 +356,8 @@ class VastProvisioner:
         spec = spec or VllmSpec(model=vllm_model)
         vllm_api_key = vllm_api_key or secrets.token_urlsafe(24)
         offer = self._pick_offer(machine_id, offer_id)
+        if offer.num_gpus > 1 and spec.tensor_parallel_size == 1:
+            spec = replace(spec, tensor_parallel_size=offer.num_gpus)
         instance_id = self.launch(offer.id, spec, label=label, vllm_api_key=vllm_api_key)
         vast_instance = VastInstance(
             instance_id=instance_id,
@@ -383,6 +387,7 @@ class VastProvisioner:
         if (machine_id is None) == (offer_id is None):
             raise ConfigError("name exactly one of an offer id or a machine id to rent")
         query = OfferQuery(min_vram_gb=1, min_reliability=0, limit=50).to_api()
+        del query["num_gpus"]  # an offer named by id (or machine) may have any number of GPUs
         if offer_id is not None:
             query["id"] = {"eq": int(offer_id)}
         else:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -149,14 +149,27 @@ class InstanceStore:
     def _connect(self) -> sqlite3.Connection:
         return self.workspace.connect()
 
-    def insert(self, record: InstanceRecord) -> None:
+    def insert(self, record: InstanceRecord, *, check: Callable[[list[InstanceRecord]], None] | None = None) -> None:
+        """Add ``record``; ``check`` sees every row first, in the same write transaction, and may refuse.
+
+        Why one transaction: two ``gpu up`` at once must not both pass a budget that has room for one.
+        """
         conn = self._connect()
         try:
-            placeholders = ", ".join("?" for _ in _COLUMNS)
-            conn.execute(
-                f"INSERT INTO gpu_instances ({', '.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608 - fixed names
-                [getattr(record, name) for name in _COLUMNS],
-            )
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if check is not None:
+                    rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM gpu_instances").fetchall()  # noqa: S608
+                    check([InstanceRecord(*row) for row in rows])
+                placeholders = ", ".join("?" for _ in _COLUMNS)
+                conn.execute(
+                    f"INSERT INTO gpu_instances ({', '.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
+                    [getattr(record, name) for name in _COLUMNS],
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         finally:
             conn.close()
 
