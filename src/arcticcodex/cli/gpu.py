@@ -1,7 +1,12 @@
-"""``arcticcodex gpu``: rent Vast.ai GPUs running vLLM as teachers, within a budget, and tear them down."""
+"""``arcticcodex gpu``: rent Vast.ai GPUs running vLLM as teachers, within a budget, and tear them down.
+
+Twelve commands, each a thin layer over :class:`~arcticcodex.gpu.VastInstanceManager` with its help,
+example and ``--json``; the length is their options and help text.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -153,7 +158,9 @@ def search(state: CliState, /, limit: int, as_json: bool, **options: Any) -> Non
     if not offers:
         click.echo("no offers match; relax --min-vram-gb, --max-price, --gpu or --min-reliability")
         return
-    table = Table("offer", "gpu", "vram GB", "$/h", "$/TFLOP·h", "reliability", "location", "machine")
+    table = Table("offer", "gpu", "GB", "$/h", "$/TF·h", "rel.", "location", "machine")
+    for column in table.columns[:6]:
+        column.no_wrap = True  # ids and numbers are never cut; a long location wraps instead
     for offer in offers:
         table.add_row(
             str(offer.id),
@@ -223,11 +230,22 @@ def up(
     spec = VllmSpec(
         model=model, served_model_name=served_name, max_model_len=max_model_len, image=image, disk_gb=options["disk_gb"]
     )
-    if not as_json:
-        click.echo(f"renting offer {offer.id}: {offer.num_gpus}× {offer.gpu_name} at ${offer.dph_total:.3f}/h …")
-    record = manager.up(
-        offer, spec, run=run, teacher=teacher or None, hours=hours, ttl_s=ttl, idle_s=idle, local_port=local_port
-    )
+    console = Console(stderr=True)
+    status = console.status(f"renting offer {offer.id}: {offer.num_gpus}× {offer.gpu_name} at ${offer.dph_total:.3f}/h")
+    phases = {
+        "launched": "instance {instance_id} rented; waiting for it to boot (the vLLM image is large: minutes)",
+        "tunnel_opened": "SSH tunnel open on 127.0.0.1:{local_port}; waiting for vLLM to load {model}",
+    }
+
+    def show(event: dict[str, Any]) -> None:
+        if event["event"] in phases:
+            status.update(phases[event["event"]].format(**{"local_port": "?", **event, "model": spec.served_name}))
+
+    manager.store.listeners.append(show)
+    with status if not as_json else contextlib.nullcontext():
+        record = manager.up(
+            offer, spec, run=run, teacher=teacher or None, hours=hours, ttl_s=ttl, idle_s=idle, local_port=local_port
+        )
     if as_json:
         _echo_json(record.as_json(time.time()))
         return
@@ -273,6 +291,8 @@ def ls(state: CliState, show_all: bool, as_json: bool) -> None:
         click.echo("no instances" + ("" if show_all else " running (--all shows destroyed ones)"))
         return
     table = Table("instance", "status", "gpu", "model", "$/h", "cost $", "age", "tunnel")
+    for index in (0, 4, 5, 7):
+        table.columns[index].no_wrap = True
     for r in records:
         table.add_row(
             str(r.instance_id or "—"),

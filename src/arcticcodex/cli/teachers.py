@@ -45,8 +45,12 @@ def list_(state: CliState, as_json: bool) -> None:
             "preset": c.preset,
             "model": c.model,
             "base_url": c.base_url,
-            "api_key_env": c.api_key_env,
-            "key_set": bool(c.api_key_env and os.environ.get(c.api_key_env)),
+            "api_key_env": None if c.api_key_file else c.api_key_env,
+            "api_key_file": c.api_key_file,
+            "key_set": bool(
+                Path(c.api_key_file).is_file() if c.api_key_file else c.api_key_env and os.environ.get(c.api_key_env)
+            ),
+            "replicas": list(c.replicas),
             "roles": list(c.roles),
             "concurrency": c.concurrency,
             "prices_per_million": [c.price_input, c.price_cached_input, c.price_output],
@@ -71,6 +75,10 @@ def list_(state: CliState, as_json: bool) -> None:
         click.echo("Add one with: arcticcodex teachers add NAME --preset deepseek")
     for row in rows:
         key = "" if not row["api_key_env"] else f"  key {row['api_key_env']} {'set' if row['key_set'] else 'NOT SET'}"
+        if row["api_key_file"]:
+            key = f"  key file {'present' if row['key_set'] else 'MISSING'}"
+        if row["replicas"]:
+            key += f"  +{len(row['replicas'])} replica(s)"
         roles = ",".join(row["roles"])
         click.echo(f"{row['name']:16} {row['preset']:9} {row['model']:24} {row['base_url']}  roles {roles}{key}")
 

@@ -4,16 +4,19 @@
 
 * **launch** refuses an instance the budget cannot pay for (``hours`` of it, on top of what is spent
   and what running instances will burn meanwhile) — per run and in total;
-* **enforce** (run by every ``gpu`` command, and every ``poll_interval`` by ``gpu watch`` and
-  ``gpu tunnel``) reconciles with Vast, destroys instances past their TTL, stops idle ones, destroys
-  half-launched instances whose launching process died, and destroys everything of a budget group
-  *before* its spend could pass the budget by the next check — so the spend never exceeds a budget by
-  more than one polling interval of the running instances' rates, even if a check comes late;
-* **reap** destroys instances that carry this workspace's label prefix but are not tracked (a crash
-  between renting and recording);
+* **enforce** (run by ``gpu ls`` and ``gpu reap``, and every ``poll_interval`` by ``gpu watch`` and
+  ``gpu tunnel --watch``) reconciles with Vast, destroys instances past their TTL, stops idle ones,
+  destroys half-launched instances whose launching process died, and destroys everything of a budget
+  group *before* its spend could pass the budget by the next check (:mod:`.budget`);  a TTL is also
+  armed inside the instance itself, so it ends even if no ArcticCodex process ever runs again;
+* **reap** (part of every enforce) destroys instances that carry this workspace's label prefix but are
+  not tracked, and finds rentals whose answer was lost;
 * **teachers**: ready instances are registered in ``arcticcodex.toml`` as one ``vllm`` teacher per
   name, their tunnels as replicas, the shared vLLM key in a 0600 file — so ``distill --teachers gpu``
-  uses them, spreading calls over all of them.
+  uses them, spreading calls over all of them (:mod:`.registration`).
+
+It is longer than most modules because an instance's whole lifetime — launch, tunnel, stop, start,
+destroy, reap — is one state machine over one table, and splitting it would spread its transitions.
 """
 
 from __future__ import annotations

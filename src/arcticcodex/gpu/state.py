@@ -145,6 +145,7 @@ class InstanceStore:
         self.folder = workspace.data_dir / "gpu"
         self.folder.mkdir(mode=0o700, exist_ok=True)
         self.log_path = self.folder / "lifecycle.jsonl"
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # e.g. the CLI, to show progress
 
     def _connect(self) -> sqlite3.Connection:
         return self.workspace.connect()
@@ -234,6 +235,8 @@ class InstanceStore:
         entry.update(details)
         with self.log_path.open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, sort_keys=True) + "\n")
+        for listener in self.listeners:
+            listener(entry)
 
     def events(self) -> Iterator[dict[str, Any]]:
         if not self.log_path.exists():
