@@ -13,7 +13,10 @@
     │   │   ├── ParseError           text that is not valid ForgeNumerics-S
     │   │   ├── ValidationError      a well-formed frame that breaks its TYPE's schema
     │   │   └── EncodeError          a Python value that has no encoding in the asked profile
-    │   └── KeyFileError             a signing key is missing, malformed, or readable by others
+    │   ├── KeyFileError             a signing key is missing, malformed, or readable by others
+    │   └── ToolError                an agent tool call was refused or failed (bad arguments, limits)
+    │       ├── SandboxError         a path leaves the tool root (.., absolute, symlink) or breaks a size limit
+    │       └── ApprovalRequiredError  a tool that writes was called without approval
     ├── SignatureError               a signature does not verify (tampering, wrong key, wrong signer)
     ├── TeacherError                 a teacher call did not produce a usable result (never a pass)
     │   ├── TeacherUnavailableError  retries spent on 429/5xx/timeouts/dropped connections, or circuit open
@@ -43,6 +46,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ApprovalRequiredError",
     "ArcticCodexError",
     "BudgetExceededError",
     "ConfigError",
@@ -57,6 +61,7 @@ __all__ = [
     "ParseError",
     "PromptFileError",
     "RecordNotFoundError",
+    "SandboxError",
     "SignatureError",
     "SourceLocation",
     "StoreError",
@@ -64,6 +69,7 @@ __all__ = [
     "TeacherRejectedError",
     "TeacherResponseError",
     "TeacherUnavailableError",
+    "ToolError",
     "TunnelError",
     "UserError",
     "ValidationError",
@@ -110,6 +116,18 @@ class PromptFileError(UserError):
         self.path = path
         self.line = line
         self.field = field
+
+
+class ToolError(UserError):
+    """An agent tool refused or failed a call; the message says why, so the model (or user) can fix it."""
+
+
+class SandboxError(ToolError):
+    """A path that leaves the tool root, or a file or listing over the size limits."""
+
+
+class ApprovalRequiredError(ToolError):
+    """A tool that changes files was called without an approval."""
 
 
 class SignatureError(ArcticCodexError):

@@ -1,0 +1,112 @@
+"""The agent's sandboxed tools: no path leaves the root, no arithmetic runs away."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from arcticcodex.agent import Sandbox, calculate
+from arcticcodex.errors import SandboxError, ToolError
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path) -> Sandbox:
+    root = tmp_path / "root"
+    (root / "notes").mkdir(parents=True)
+    (root / "notes" / "a.md").write_text("hello")
+    (tmp_path / "secret.txt").write_text("outside")
+    return Sandbox(root, max_read_bytes=100, max_write_bytes=50, max_entries=5)
+
+
+def test_reads_lists_and_writes_inside_the_root(sandbox: Sandbox) -> None:
+    assert sandbox.read_text("notes/a.md") == "hello"
+    assert sandbox.list() == ["notes/"] and sandbox.list("notes") == ["notes/a.md"]
+    sandbox.write_text("notes/b.md", "new")
+    assert (sandbox.root / "notes" / "b.md").read_text() == "new"
+    assert sandbox.read_text("./notes/a.md") == "hello"
+
+
+@pytest.mark.parametrize(
+    ("path", "rule"),
+    [
+        ("../secret.txt", "'..'"),
+        ("notes/../../secret.txt", "'..'"),
+        ("/etc/passwd", "absolute"),
+        ("C:/Windows/win.ini", "absolute"),
+        ("..\\secret.txt", "'..'"),
+        ("", "required"),
+        ("notes/\0a", "NUL"),
+    ],
+)
+def test_paths_that_leave_the_root_are_refused_for_what_they_say(sandbox: Sandbox, path: str, rule: str) -> None:
+    for call in (sandbox.read_text, sandbox.list, lambda p: sandbox.write_text(p, "x")):
+        with pytest.raises(SandboxError, match=rule):
+            call(path)
+    assert (sandbox.root.parent / "secret.txt").read_text() == "outside"
+
+
+def test_symlinks_pointing_outside_are_refused(sandbox: Sandbox) -> None:
+    (sandbox.root / "escape").symlink_to(sandbox.root.parent)
+    (sandbox.root / "leak.txt").symlink_to(sandbox.root.parent / "secret.txt")
+    (sandbox.root / "inside.txt").symlink_to(sandbox.root / "notes" / "a.md")
+    for path in ("escape/secret.txt", "leak.txt", "escape"):
+        with pytest.raises(SandboxError, match="symbolic link"):
+            sandbox.read_text(path)
+    with pytest.raises(SandboxError, match="symbolic link"):
+        sandbox.write_text("leak.txt", "overwrite")
+    assert (sandbox.root.parent / "secret.txt").read_text() == "outside"
+    assert sandbox.read_text("inside.txt") == "hello"  # a link that stays inside is fine
+
+
+def test_sizes_are_bounded(sandbox: Sandbox) -> None:
+    (sandbox.root / "big.txt").write_text("x" * 101)
+    with pytest.raises(SandboxError, match="at most 100"):
+        sandbox.read_text("big.txt")
+    with pytest.raises(SandboxError, match="write limit"):
+        sandbox.write_text("w.txt", "y" * 51)
+    for n in range(6):
+        (sandbox.root / "notes" / f"f{n}").write_text("")
+    with pytest.raises(SandboxError, match="more than 5 entries"):
+        sandbox.list("notes")
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [("1 + 2 * 3", 7), ("(1 + 2) * 3", 9), ("7 // 2", 3), ("7 % 4", 3), ("2 ** 10", 1024), ("-3 + +2", -1),
+     ("sqrt(16)", 4.0), ("max(1, 5, 3)", 5), ("round(2.567, 2)", 2.57), ("2 ** -1", 0.5), ("pi", math.pi)],
+)  # fmt: skip
+def test_arithmetic(expression: str, value: float) -> None:
+    assert calculate(expression) == value
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["9**9**9", "2**100000", "10**5000", "(10**1000) * (10**1000)", "1e308 * 10", "99999999 ** 99999999"],
+)
+def test_runaway_arithmetic_is_refused_quickly(expression: str) -> None:
+    started = time.perf_counter()
+    with pytest.raises(ToolError, match=r"bits|range|finite"):
+        calculate(expression)
+    assert time.perf_counter() - started < 1.0  # refused up front: computing 9**9**9 would take minutes
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["__import__('os').system('true')", "open('/etc/passwd')", "(1).__class__", "[1, 2]", "x", "lambda: 1",
+     "1 if 1 else 2", "'a' * 3", "1 / 0", "sqrt(-1)", "abs(x=1)", "1 << 1000000", ""],
+)  # fmt: skip
+def test_everything_but_arithmetic_is_refused(expression: str) -> None:
+    with pytest.raises(ToolError):
+        calculate(expression)
+
+
+@given(st.integers(-(10**6), 10**6), st.integers(-(10**6), 10**6))
+def test_agrees_with_python_on_small_integers(a: int, b: int) -> None:
+    assert calculate(f"({a}) + ({b}) * 3 - ({a}) // 7") == a + b * 3 - a // 7
+    if b:
+        assert calculate(f"({a}) % ({b})") == a % b
