@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arcticcodex.agent import Sandbox, calculate
-from arcticcodex.errors import SandboxError, ToolError
+from arcticcodex.agent import Sandbox, calculate, default_tools
+from arcticcodex.errors import ApprovalRequiredError, SandboxError, ToolError
 
 
 @pytest.fixture
@@ -110,3 +111,33 @@ def test_agrees_with_python_on_small_integers(a: int, b: int) -> None:
     assert calculate(f"({a}) + ({b}) * 3 - ({a}) // 7") == a + b * 3 - a // 7
     if b:
         assert calculate(f"({a}) % ({b})") == a % b
+
+
+def test_the_registry_checks_arguments_approves_writes_and_records_calls(sandbox: Sandbox) -> None:
+    asked: list[tuple[str, dict[str, object]]] = []
+
+    def approve(name: str, arguments: Mapping[str, object]) -> bool:
+        asked.append((name, dict(arguments)))
+        return arguments.get("path") == "ok.md"
+
+    registry = default_tools(sandbox=sandbox, approve=approve)
+    assert {s["function"]["name"] for s in registry.schemas()} == {"read_file", "list_files", "write_file", "calculate"}
+    assert registry.call("calculate", '{"expression": "6 * 7"}') == "42"
+    assert registry.call("read_file", {"path": "notes/a.md"}) == "hello"
+    assert registry.call("write_file", {"path": "ok.md", "text": "fine"}).startswith("wrote 4 bytes")
+    with pytest.raises(ApprovalRequiredError):
+        registry.call("write_file", {"path": "no.md", "text": "refused"})
+    assert not (sandbox.root / "no.md").exists() and len(asked) == 2
+    for name, arguments, message in [
+        ("read_file", {"path": 3}, "must be a string"),
+        ("read_file", {}, "missing arguments"),
+        ("read_file", {"path": "a", "mode": "w"}, "unknown arguments"),
+        ("shell", {"command": "rm -rf /"}, "no tool 'shell'"),
+        ("calculate", "not json", "not a JSON object"),
+        ("read_file", {"path": "../secret.txt"}, "'..'"),
+    ]:
+        with pytest.raises(ToolError, match=message):
+            registry.call(name, arguments)
+    assert [c.error is None for c in registry.calls] == [True, True, True] + [False] * 7
+    with pytest.raises(ApprovalRequiredError):  # no approver: writing is refused
+        default_tools(sandbox=sandbox).call("write_file", {"path": "ok.md", "text": "x"})

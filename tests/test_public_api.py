@@ -20,6 +20,7 @@ def test_all_is_sorted_and_complete() -> None:
 
 def test_top_level_exports_are_the_whole_public_surface() -> None:
     submodules = {
+        "agent",
         "cli",
         "config",
         "dataset",

@@ -1,12 +1,17 @@
-"""The agent's parts: sandboxed tools (files inside one root, safe arithmetic) — the agent itself follows.
+"""The agent: answers from the vault with citations, in conversations, with sandboxed tools.
 
 ::
 
+    agent.py        Agent.respond(question, conversation_id) -> AgentAnswer (text, citations, evidence)
+    drafting.py     the offline extractive drafter (evidence sentences only), also the runs' first draft
+    tools.py        ToolRegistry: typed tools for a model's tool-calling API, checked, approval for writes
     sandbox.py      Sandbox: paths checked before and after resolving, sizes bounded, atomic writes
     calculator.py   calculate(): arithmetic on the syntax tree, every result bounded before it is computed
 """
 
+from .agent import Agent, AgentAnswer, Citation
 from .calculator import calculate
 from .sandbox import Sandbox
+from .tools import Tool, ToolRegistry, default_tools
 
-__all__ = ["Sandbox", "calculate"]
+__all__ = ["Agent", "AgentAnswer", "Citation", "Sandbox", "Tool", "ToolRegistry", "calculate", "default_tools"]

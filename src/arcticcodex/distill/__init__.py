@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .drafting import Draft, ExtractiveDrafter
+from ..agent.drafting import Draft, ExtractiveDrafter
 from .run import Distiller, RunSummary
 from .settings import RunSettings
 from .sources import PromptItem, read_prompts

@@ -26,6 +26,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..agent.drafting import ExtractiveDrafter
 from ..dataset.record import PairSource, Revision, TrainingPair, pair_id_for
 from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError, UserError
 from ..forge.records import utc_timestamp
@@ -43,7 +44,6 @@ from ..vault.embeddings import EmbeddingBackend
 from ..vault.search import Searcher
 from ..vault.store import Vault
 from ..workspace import Workspace
-from .drafting import ExtractiveDrafter
 from .journal import RunJournal, RunRecord, RunStatus, TaskOutcome
 from .publish import publish_dataset, snapshot_base
 from .settings import RunSettings

@@ -1,0 +1,93 @@
+"""``arcticcodex ask`` and ``arcticcodex chat``: answers from the vault, with citations."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+from ..agent import Agent, AgentAnswer
+from ..errors import ConfigError
+from ..teachers.config import load_teachers
+from ..vault import Vault
+from . import CliState, pass_state
+
+
+def _agent(state: CliState, vault: Vault, model: str | None, k: int) -> Agent:
+    config = None
+    if model:
+        workspace = state.workspace()
+        configs, _ = load_teachers(workspace.config.raw, workspace.config.path)
+        config = next((c for c in configs if c.name == model), None)
+        if config is None:
+            known = ", ".join(c.name for c in configs) or "none configured"
+            raise ConfigError(f"--model {model!r} is not a configured teacher (configured: {known})")
+    return Agent(vault, model=config, k=k)
+
+
+def _show(answer: AgentAnswer, console: Console) -> None:
+    console.print(escape(answer.text))
+    for citation in answer.citations:
+        console.print(
+            f"  [{citation.number}] {escape(citation.source)}  {citation.chunk_id}  "
+            f"bytes {citation.start_byte}–{citation.end_byte}",
+            style="dim",
+            highlight=False,
+        )
+    for note in answer.notes:
+        console.print(f"  note: {escape(note)}", style="yellow")
+
+
+@click.command("ask")
+@click.argument("question")
+@click.option("--conversation", help="Continue this conversation (its id is printed with every answer).")
+@click.option("--model", help="Answer with this configured teacher (default: offline, from evidence sentences).")
+@click.option("-k", "k", type=click.IntRange(1, 20), default=5, show_default=True, help="Evidence chunks to use.")
+@click.option("--json", "as_json", is_flag=True, help="Print the answer, citations and evidence as JSON.")
+@pass_state
+def ask(state: CliState, question: str, conversation: str | None, model: str | None, k: int, as_json: bool) -> None:
+    """Answer QUESTION from the vault, citing the chunks it rests on.
+
+    \b
+    Example:
+      arcticcodex ask "How does the manifest detect a deleted record?" --json
+    """
+    with Vault(state.workspace()) as vault:
+        answer = _agent(state, vault, model, k).respond(question, conversation)
+    if as_json:
+        click.echo(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        return
+    console = Console()
+    _show(answer, console)
+    console.print(f"(conversation {answer.conversation_id})", style="dim", highlight=False)
+
+
+@click.command("chat")
+@click.option("--conversation", help="Continue this conversation.")
+@click.option("--model", help="Answer with this configured teacher (default: offline, from evidence sentences).")
+@click.option("-k", "k", type=click.IntRange(1, 20), default=5, show_default=True, help="Evidence chunks to use.")
+@pass_state
+def chat(state: CliState, conversation: str | None, model: str | None, k: int) -> None:
+    """Ask one question after another in one conversation (an empty line or Ctrl-D ends it).
+
+    \b
+    Example:
+      arcticcodex chat --model deepseek
+    """
+    console = Console()
+    with Vault(state.workspace()) as vault:
+        agent = _agent(state, vault, model, k)
+        while True:
+            try:
+                question = click.prompt("you", default="", show_default=False, prompt_suffix="> ")
+            except (EOFError, click.Abort):
+                break
+            if not question.strip():
+                break
+            answer = agent.respond(question, conversation)
+            conversation = answer.conversation_id
+            _show(answer, console)
+    if conversation:
+        console.print(f"(conversation {conversation})", style="dim", highlight=False)

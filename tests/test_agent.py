@@ -1,0 +1,109 @@
+"""The agent answers from the vault with citations that resolve to chunks, keeps conversations, and
+feeds the teacher loop; offline (extractive) and with a model over real HTTP (the fake server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from arcticcodex.agent import Agent, AgentAnswer
+from arcticcodex.agent.agent import NOTHING_FOUND
+from arcticcodex.errors import UserError
+from arcticcodex.refine import TeacherRouter
+from arcticcodex.teachers import runtime
+from arcticcodex.teachers.config import TeacherConfig
+from arcticcodex.teachers.local_judge import LocalJudge
+from arcticcodex.teachers.pool import TeacherPool
+from arcticcodex.vault import HashingBackend, Vault, import_paths
+from arcticcodex.workspace import Workspace
+from fakes.openai_server import FakeOpenAIServer
+
+OTTERS = "Otters eat mostly fish. They also eat crabs and frogs when fish are scarce."
+BEAVERS = "Beavers build dams from branches and mud. A dam raises the water around their lodge."
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Vault:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    (tmp_path / "otters.md").write_text(f"# Otters\n\n{OTTERS}\n")
+    (tmp_path / "beavers.md").write_text(f"# Beavers\n\n{BEAVERS}\n")
+    opened = Vault(workspace, embedder=HashingBackend(64))
+    import_paths(opened, [tmp_path / "otters.md", tmp_path / "beavers.md"])
+    return opened
+
+
+def test_offline_answer_cites_the_chunks_it_used(vault: Vault) -> None:
+    answer = Agent(vault, k=2).respond("What do otters eat?")
+    assert "Otters eat mostly fish." in answer.text and "[" in answer.text
+    assert answer.answered_by.startswith("extractive-drafter")
+    (citation,) = answer.citations
+    chunk = vault.get_chunk(citation.chunk_id)
+    assert "Otters eat mostly fish" in chunk.text and citation.sha256 == chunk.sha256
+    assert citation.source.endswith("otters.md") and f"[{citation.number}]" in answer.text
+    assert [c.chunk_id for c in answer.used_chunks] == [citation.chunk_id]
+
+
+def test_says_so_when_nothing_answers(vault: Vault) -> None:
+    answer = Agent(vault, k=2).respond("Who won the 1998 chess olympiad?")
+    assert answer.text == NOTHING_FOUND and answer.citations == ()
+
+
+def test_conversations_are_kept_in_the_vault(vault: Vault) -> None:
+    agent = Agent(vault, k=2)
+    first = agent.respond("What do otters eat?")
+    second = agent.respond("And when fish are scarce?", conversation_id=first.conversation_id)
+    assert second.conversation_id == first.conversation_id
+    assert "crabs and frogs" in second.text  # the earlier turn gave the follow-up its topic
+    messages = vault.get_conversation(first.conversation_id).messages
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[1].citations == tuple(c.chunk_id for c in first.citations)
+    with pytest.raises(UserError):
+        agent.respond("   ")
+
+
+def test_a_model_answers_over_http_and_bad_citations_are_dropped(vault: Vault) -> None:
+    with FakeOpenAIServer(model="student", api_key="k") as server:
+        server.set_default("generic", "Otters mostly eat fish [1], never mice [7].")
+        config = TeacherConfig(
+            name="student", preset="vllm", model="student", base_url=server.base_url, api_key_env="VLLM_API_KEY"
+        )
+        answer = Agent(vault, model=config, k=2, environ={"VLLM_API_KEY": "k"}).respond("What do otters eat?")
+        (request,) = [r for r in server.requests if r.path == "/v1/chat/completions"]
+    assert answer.text == "Otters mostly eat fish [1], never mice ."
+    assert answer.unresolved == (7,) and "dropped citations" in answer.notes[0]
+    assert [c.number for c in answer.citations] == [1]
+    system = request.body["messages"][0]["content"]
+    assert "Cite every claim" in system and "Otters eat mostly fish" in system
+    assert request.body["messages"][-1] == {"role": "user", "content": "What do otters eat?"}
+    assert "response_format" not in request.body  # answers are prose, not JSON
+    assert answer.answered_by == "student (student)"
+
+
+def test_an_answer_goes_straight_into_the_teacher_loop(vault: Vault) -> None:
+    answer: AgentAnswer = Agent(vault, k=2).respond("What do otters eat?")
+    router = TeacherRouter(pool=TeacherPool([LocalJudge(HashingBackend(64))]))
+    result = runtime.run(router.refine(answer.text, answer.evidence_items(), instruction=answer.question))
+    assert result.score is not None and result.status in ("accepted", "rejected")
+    assert {item.chunk_id for item in answer.evidence_items()} >= {c.chunk_id for c in answer.citations}
+
+
+def test_ask_on_the_command_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from arcticcodex.cli import cli
+
+    Workspace.init(tmp_path / "cli")
+    (tmp_path / "otters.md").write_text(f"# Otters\n\n{OTTERS}\n")
+    runner = CliRunner()
+    base = ["--workspace", str(tmp_path / "cli")]
+    assert runner.invoke(cli, [*base, "vault", "import", str(tmp_path / "otters.md")]).exit_code == 0
+    result = runner.invoke(cli, [*base, "ask", "What do otters eat?", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert "Otters eat mostly fish." in answer["text"] and answer["citations"][0]["source"].endswith("otters.md")
+    follow = runner.invoke(cli, [*base, "ask", "And crabs?", "--conversation", answer["conversation_id"]])
+    assert follow.exit_code == 0 and f"(conversation {answer['conversation_id']})" in follow.output
+    unknown = runner.invoke(cli, [*base, "ask", "x?", "--model", "nope"])
+    assert unknown.exit_code == 1 and "not a configured teacher" in unknown.output
