@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ApprovalRequiredError, ToolError
+from ..vault.review import ReviewQueue
 from ..vault.search import Searcher
 from .calculator import calculate
 from .sandbox import Sandbox
@@ -115,10 +116,34 @@ def _string(description: str) -> dict[str, str]:
 
 
 def default_tools(
-    *, searcher: Searcher | None = None, sandbox: Sandbox | None = None, approve: Approver | None = None
+    *,
+    searcher: Searcher | None = None,
+    sandbox: Sandbox | None = None,
+    approve: Approver | None = None,
+    review: ReviewQueue | None = None,
 ) -> ToolRegistry:
-    """Vault search, file reading/listing/writing inside ``sandbox``, and arithmetic."""
+    """Vault search, file reading/listing/writing inside ``sandbox``, arithmetic, and fact proposals."""
     registry = ToolRegistry(approve=approve)
+    if review is not None:
+        queue = review
+
+        def propose_fact(subject: str, predicate: str, object: str, chunk_id: str = "") -> str:
+            item = queue.propose_fact(subject, predicate, object, source_chunk_id=chunk_id or None)
+            return f"proposed {item.id}; it enters memory once a person approves it"
+
+        fact = {
+            "type": "object",
+            "properties": {
+                "subject": _string("who or what the fact is about"),
+                "predicate": _string("the relation, e.g. eats"),
+                "object": _string("the value, e.g. fish"),
+                "chunk_id": _string("the evidence chunk it comes from"),
+            },
+            "required": ["subject", "predicate", "object"],
+        }
+        registry.add(
+            Tool("propose_fact", "Propose a fact for long-term memory (a person reviews it).", fact, propose_fact)
+        )
     if searcher is not None:
         bound = searcher
 

@@ -1,0 +1,77 @@
+"""The review queue: proposals stay out of memory until approved; rejections and edits are kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from arcticcodex.agent import default_tools
+from arcticcodex.cli import cli
+from arcticcodex.errors import RecordNotFoundError, UserError
+from arcticcodex.vault import HashingBackend, Vault, import_paths
+from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.workspace import Workspace
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Vault:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    (tmp_path / "otters.md").write_text("# Otters\n\nOtters eat mostly fish.\n")
+    opened = Vault(workspace, embedder=HashingBackend(64))
+    import_paths(opened, [tmp_path / "otters.md"])
+    return opened
+
+
+def test_a_proposal_enters_memory_only_when_approved(vault: Vault) -> None:
+    queue = ReviewQueue(vault)
+    chunk = vault.chunks_of(vault.list_documents()[0].id)[0]
+    item = queue.propose_fact("otters", "eat", "fish", source_chunk_id=chunk.id)
+    assert vault.list_facts() == [] and [i.id for i in queue.list()] == [item.id]
+    approved = queue.approve(item.id)
+    assert approved.status == "approved" and [f.id for f in vault.list_facts()] == [item.id]
+    assert approved.record.metadata["decided_by"] == "user" and queue.list() == []
+    with pytest.raises(UserError, match="already approved"):
+        queue.reject(item.id, reason="late")
+
+
+def test_reject_and_edit(vault: Vault) -> None:
+    queue = ReviewQueue(vault)
+    wrong = queue.propose_fact("otters", "eat", "rocks")
+    summary = queue.propose_summary("Otters like fish.")
+    edited = queue.edit(summary.id, text="Otters mostly eat fish.")
+    assert edited.text == "Otters mostly eat fish." and edited.status == "pending"
+    with pytest.raises(UserError, match="say why"):
+        queue.reject(wrong.id, reason=" ")
+    rejected = queue.reject(wrong.id, reason="the source says fish")
+    assert rejected.status == "rejected" and rejected.record.metadata["reason"] == "the source says fish"
+    assert vault.list_facts() == [] and [i.id for i in queue.list(status="rejected")] == [wrong.id]
+    queue.approve(summary.id)
+    assert [s.text for s in vault.list_summaries()] == ["Otters mostly eat fish."]
+    with pytest.raises(UserError, match="object, predicate, subject to edit"):
+        queue.edit(queue.propose_fact("a", "b", "c").id, text="nope")
+    with pytest.raises(RecordNotFoundError):
+        queue.approve("fact-doesnotexist")
+    with pytest.raises(UserError, match="not a fact"):
+        queue.approve("doc-123")
+    with pytest.raises(RecordNotFoundError):
+        queue.propose_fact("a", "b", "c", source_chunk_id="doc-nope:0")
+
+
+def test_the_agent_tool_proposes_and_the_cli_decides(vault: Vault) -> None:
+    registry = default_tools(review=ReviewQueue(vault))
+    reply = registry.call("propose_fact", {"subject": "otters", "predicate": "eat", "object": "fish"})
+    assert reply.startswith("proposed fact-") and vault.list_facts() == []
+    item_id = reply.split()[1].rstrip(";")
+    root = ["--workspace", str(vault.workspace.root)]
+    runner = CliRunner()
+    listed = runner.invoke(cli, [*root, "review", "list", "--json"])
+    assert [i["id"] for i in json.loads(listed.stdout)] == [item_id]
+    edited = runner.invoke(cli, [*root, "review", "edit", item_id, "--object", "fish and crabs"])
+    assert edited.exit_code == 0 and "fish and crabs" in edited.output
+    assert runner.invoke(cli, [*root, "review", "approve", item_id]).exit_code == 0
+    assert [f.object for f in vault.list_facts()] == ["fish and crabs"]
+    again = runner.invoke(cli, [*root, "review", "reject", item_id, "--reason", "x"])
+    assert again.exit_code == 1 and "already approved" in again.output
