@@ -92,7 +92,7 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from . import agent, dataset, distill, forge, gpu, keys, review, teachers, vault, workspace
+    from . import agent, dataset, distill, forge, gpu, keys, review, studio, teachers, vault, workspace
 
     cli.add_command(workspace.init)
     cli.add_command(forge.forge)
@@ -106,6 +106,7 @@ def _register_commands() -> None:
     cli.add_command(agent.ask)
     cli.add_command(agent.chat)
     cli.add_command(review.review)
+    cli.add_command(studio.studio)
 
 
 _register_commands()
