@@ -32,6 +32,7 @@ def test_top_level_exports_are_the_whole_public_surface() -> None:
         "migrations",
         "provenance",
         "refine",
+        "studio",
         "teachers",
         "vault",
         "workspace",
