@@ -21,11 +21,12 @@ import hmac
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
@@ -38,12 +39,16 @@ from ..dataset.record import iter_records
 from ..dataset.stats import QUALITY_BUCKETS
 from ..distill.journal import RunJournal
 from ..errors import ArcticCodexError, ConfigError, RecordNotFoundError, UserError
+from ..fileio import write_atomically
 from ..gpu.state import InstanceStore
+from ..vault.ingest import import_paths
+from ..vault.loaders import SUPPORTED_SUFFIXES
 from ..vault.review import ReviewQueue
 from ..vault.search import Searcher
 from ..vault.store import Vault
 from ..workspace import Workspace
 
+MAX_UPLOAD_BYTES = 20_000_000
 TOKEN_COOKIE = "acx_studio_token"  # noqa: S105 - a cookie name
 _templates = Environment(loader=PackageLoader("arcticcodex.studio", "templates"), autoescape=select_autoescape())
 
@@ -87,9 +92,32 @@ class Studio:
             "Vault",
             query=query,
             results=results,
+            imported=request.query_params.get("imported"),
             documents=self.vault.list_documents(limit=500),
             facts=self.vault.list_facts(limit=500),
         )
+
+    async def upload(self, request: Request) -> Response:
+        """Import an uploaded file: kept under the workspace's uploads/, then imported like `vault import`."""
+        async with request.form(max_files=1) as form:  # closing the form deletes the spooled upload
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile) or not upload.filename:
+                raise UserError("choose a file to import (.md, .txt, .html, .pdf or .jsonl)")
+            name = PurePath(upload.filename.replace("\\", "/")).name  # never a path from the browser
+            if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES or name.startswith("."):
+                raise UserError(f"{name!r} is not a file the vault imports; use {' '.join(sorted(SUPPORTED_SUFFIXES))}")
+            data = await upload.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UserError(
+                f"{name} is over {MAX_UPLOAD_BYTES // 1_000_000} MB; import it with `arcticcodex vault import`"
+            )
+        folder = self.workspace.data_dir / "uploads"
+        folder.mkdir(exist_ok=True)
+        write_atomically(folder / name, data)
+        report = import_paths(self.vault, [folder / name])
+        if report.failed:
+            raise UserError(f"{name} could not be imported: {report.failed[0][1]}")
+        return RedirectResponse(f"/vault?imported={name}", status_code=303)
 
     async def search_api(self, request: Request) -> Response:
         query = request.query_params.get("q", "").strip()
@@ -115,9 +143,9 @@ class Studio:
     async def chat(self, request: Request) -> Response:
         conversation = request.query_params.get("conversation") or None
         if request.method == "POST":
-            form = await request.form()
-            question = str(form.get("question", ""))
-            conversation = str(form.get("conversation", "")) or None
+            async with request.form() as form:
+                question = str(form.get("question", ""))
+                conversation = str(form.get("conversation", "")) or None
             answer = Agent(self.vault, searcher=self.searcher).respond(question, conversation)
             return RedirectResponse(f"/chat?conversation={answer.conversation_id}", status_code=303)
         messages = self.vault.get_conversation(conversation).messages if conversation else ()
@@ -132,8 +160,9 @@ class Studio:
         if action == "approve":
             queue.approve(item_id, by="studio")
         elif action == "reject":
-            form = await request.form()
-            queue.reject(item_id, reason=str(form.get("reason", "")), by="studio")
+            async with request.form() as form:
+                reason = str(form.get("reason", ""))
+            queue.reject(item_id, reason=reason, by="studio")
         else:
             raise RecordNotFoundError(f"no review action {action!r}")
         return RedirectResponse("/review", status_code=303)
@@ -270,6 +299,7 @@ def create_app(
         Route("/chat", studio.chat, methods=["GET", "POST"]),
         Route("/vault", studio.vault_page),
         Route("/vault/search", studio.vault_page),
+        Route("/vault/import", studio.upload, methods=["POST"]),
         Route("/vault/documents/{document_id}", studio.document),
         Route("/vault/chunks/{chunk_id}", studio.chunk),
         Route("/api/search", studio.search_api),
