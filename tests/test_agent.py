@@ -107,3 +107,18 @@ def test_ask_on_the_command_line(tmp_path: Path) -> None:
     assert follow.exit_code == 0 and f"(conversation {answer['conversation_id']})" in follow.output
     unknown = runner.invoke(cli, [*base, "ask", "x?", "--model", "nope"])
     assert unknown.exit_code == 1 and "not a configured teacher" in unknown.output
+
+
+def test_a_model_answer_streams_token_by_token(vault: Vault) -> None:
+    with FakeOpenAIServer(model="student", api_key="k") as server:
+        server.set_default("generic", "Otters eat fish [1]. Really [1].")
+        config = TeacherConfig(
+            name="student", preset="vllm", model="student", base_url=server.base_url, api_key_env="VLLM_API_KEY"
+        )
+        pieces: list[str] = []
+        agent = Agent(vault, model=config, k=2, environ={"VLLM_API_KEY": "k"})
+        answer = agent.respond("What do otters eat?", on_text=pieces.append)
+        (request,) = [r for r in server.requests if r.path == "/v1/chat/completions"]
+    assert request.body["stream"] is True
+    assert len(pieces) > 3 and "".join(pieces) == "Otters eat fish [1]. Really [1]."
+    assert answer.text == "".join(pieces) and [c.number for c in answer.citations] == [1]

@@ -187,6 +187,17 @@ def _json_response(status: int, payload: Any, headers: list[tuple[str, str]] | N
     return status, [("content-type", "application/json"), *(headers or [])], json.dumps(payload).encode()
 
 
+def _stream(reply_id: str, model: str, content: str, finish: str, usage: dict[str, int]) -> Response:
+    """A streamed completion as server-sent events: the role, then the text a few words a chunk, then the end."""
+    base = {"id": reply_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    pieces = re.findall(r"\S+\s*|\s+", content) or [""]
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}, *({"content": p} for p in pieces)]
+    events = [base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]} for delta in deltas]
+    events.append(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage})
+    payload = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    return 200, [("content-type", "text/event-stream")], payload.encode()
+
+
 def _error(status: int, message: str | None = None, headers: list[tuple[str, str]] | None = None) -> Response:
     """The OpenAI/DeepSeek error body: {"error": {"message", "type", "param", "code"}}."""
     default_message, kind, code = _ERRORS[status]
@@ -201,8 +212,8 @@ def _validate(body: Any, require_json_word: bool) -> str | None:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         return "Invalid request: 'messages' must be a non-empty list of message objects"
-    if body.get("stream"):
-        return "stream=true is not supported by the fake server"
+    if body.get("stream") not in (None, True, False):
+        return "stream must be true or false"
     fmt = body.get("response_format")
     json_mode = isinstance(fmt, dict) and fmt.get("type") == "json_object"
     if require_json_word and json_mode and "json" not in " ".join(_text(m.get("content")) for m in messages).lower():
@@ -474,6 +485,8 @@ class FakeOpenAIServer:
         usage |= {"prompt_cache_hit_tokens": hits, "prompt_cache_miss_tokens": prompt - hits}
         choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
         model = body.get("model") or self.model
+        if body.get("stream") is True:
+            return _stream(f"chatcmpl-{next(self._ids)}", model, content, finish, usage)
         reply = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion", "created": int(time.time())}
         return _json_response(200, reply | {"model": model, "choices": [choice], "usage": usage})
 

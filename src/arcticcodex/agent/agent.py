@@ -20,7 +20,7 @@ is the evidence the teachers judge it against, bound to the chunks it came from.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -118,8 +118,14 @@ class Agent:
         )
         self.drafter = ExtractiveDrafter()
 
-    def respond(self, question: str, conversation_id: str | None = None) -> AgentAnswer:
-        """Answer ``question`` (continuing ``conversation_id`` when given) and store both turns."""
+    def respond(
+        self, question: str, conversation_id: str | None = None, *, on_text: Callable[[str], None] | None = None
+    ) -> AgentAnswer:
+        """Answer ``question`` (continuing ``conversation_id`` when given) and store both turns.
+
+        With ``on_text`` and a model, the model's reply is streamed: each piece goes to ``on_text`` as it
+        arrives (the returned answer is checked in full, citations resolved, as always).
+        """
         question = question.strip()
         if not question:
             raise UserError("ask a question: the text is empty")
@@ -136,7 +142,7 @@ class Agent:
             text = NOTHING_FOUND if draft is None else draft.text + " " + "".join(f"[{n}]" for n in draft.evidence_used)
             answered_by = self.drafter.name
         else:
-            text = runtime.run(self._ask_model(question, history, pack.to_prompt()))
+            text = runtime.run(self._ask_model(question, history, pack.to_prompt(), on_text))
             answered_by = f"{self.model.name} ({self.model.model})"
         text, citations, unresolved = _resolve(text, pack.items)
         conversation = conversation_id or self.vault.create_conversation(question[:80])
@@ -151,7 +157,9 @@ class Agent:
         messages = self.vault.get_conversation(conversation_id).messages
         return [(m.role, m.content) for m in messages[-2 * self.history_turns :] if m.role in ("user", "assistant")]
 
-    async def _ask_model(self, question: str, history: list[tuple[str, str]], evidence: str) -> str:
+    async def _ask_model(
+        self, question: str, history: list[tuple[str, str]], evidence: str, on_text: Callable[[str], None] | None
+    ) -> str:
         if self.model is None:  # pragma: no cover - guarded by the caller
             raise ValueError("no model configured")
         messages = [{"role": "system", "content": _SYSTEM.format(evidence=evidence or "(none found)")}]
@@ -164,7 +172,10 @@ class Agent:
             "max_tokens": self.model.config.max_tokens,
         }
         try:
-            content, *_ = await self.model.complete(body)
+            if on_text is not None:
+                content = await self.model.stream_text(body, on_text)
+            else:
+                content, *_ = await self.model.complete(body)
         finally:
             await self.model.aclose()
         return content.strip()

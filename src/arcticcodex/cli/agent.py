@@ -29,6 +29,10 @@ def _agent(state: CliState, vault: Vault, model: str | None, k: int) -> Agent:
 
 def _show(answer: AgentAnswer, console: Console) -> None:
     console.print(escape(answer.text))
+    _show_citations(answer, console)
+
+
+def _show_citations(answer: AgentAnswer, console: Console) -> None:
     for citation in answer.citations:
         console.print(
             f"  [{citation.number}] {escape(citation.source)}  {citation.chunk_id}  "
@@ -86,8 +90,13 @@ def chat(state: CliState, conversation: str | None, model: str | None, k: int) -
                 break
             if not question.strip():
                 break
-            answer = agent.respond(question, conversation)
+            if agent.model is not None:  # a model's answer is shown as it is written, then with its citations
+                answer = agent.respond(question, conversation, on_text=lambda piece: click.echo(piece, nl=False))
+                click.echo()
+                _show_citations(answer, console)
+            else:
+                answer = agent.respond(question, conversation)
+                _show(answer, console)
             conversation = answer.conversation_id
-            _show(answer, console)
     if conversation:
         console.print(f"(conversation {conversation})", style="dim", highlight=False)

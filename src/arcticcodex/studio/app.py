@@ -228,10 +228,12 @@ class Studio:
     async def runs(self, request: Request) -> Response:
         journal = RunJournal(self.workspace)
         try:
-            rows = [{"run": run, "counts": journal.counts(run.id)} for run in journal.runs(limit=100)]
+            runs = journal.runs(limit=100)
+            rows = [{"run": run, "counts": journal.counts(run.id)} for run in runs]
         finally:
             journal.close()
-        return self.page("runs.html", "Runs", "Runs", runs=rows)
+        live = any(run.status == "running" for run in runs)  # a running run: the page follows it
+        return self.page("runs.html", "Runs", "Runs", runs=rows, refresh=3 if live else None)
 
     async def gpus(self, request: Request) -> Response:
         now = time.time()

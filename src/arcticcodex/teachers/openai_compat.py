@@ -15,7 +15,7 @@ import os
 import random
 import stat
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -320,6 +320,35 @@ class OpenAICompatibleTeacher:
             notes=notes,
         )
         return result, call
+
+    async def stream_text(self, body: dict[str, Any], on_text: Callable[[str], None]) -> str:
+        """A streamed completion: each piece of text goes to ``on_text`` as it arrives; returns the whole text.
+
+        For people watching an answer being written (the agent's chat); nothing is cached or retried
+        mid-stream — a stream that breaks is a TeacherUnavailableError, and what arrived is not used.
+        """
+        client, gate = self._for_this_loop()
+        pieces: list[str] = []
+        async with gate:
+            try:
+                stream = await client.chat.completions.create(**body, stream=True)
+                async for chunk in stream:
+                    for choice in chunk.choices:
+                        if choice.delta.content:
+                            pieces.append(choice.delta.content)
+                            on_text(choice.delta.content)
+            except openai.APIStatusError as error:
+                raise TeacherRejectedError(
+                    f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
+                    f"{_error_message(error)}",
+                    teacher=self.name,
+                    status=error.status_code,
+                ) from None
+            except openai.APIError as error:
+                raise TeacherUnavailableError(
+                    f"teacher {self.name} ({self.model}) stream broke: {type(error).__name__}", teacher=self.name
+                ) from None
+        return "".join(pieces)
 
     async def ping(self) -> list[str]:
         """The model ids the endpoint serves (``GET /models``); raises TeacherError when unreachable."""
