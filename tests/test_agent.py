@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arcticcodex.agent import Agent, AgentAnswer
+from arcticcodex.agent import Agent, AgentAnswer, Sandbox, default_tools
 from arcticcodex.agent.agent import NOTHING_FOUND
 from arcticcodex.errors import UserError
 from arcticcodex.refine import TeacherRouter
@@ -17,6 +17,7 @@ from arcticcodex.teachers.config import TeacherConfig
 from arcticcodex.teachers.local_judge import LocalJudge
 from arcticcodex.teachers.pool import TeacherPool
 from arcticcodex.vault import HashingBackend, Vault, import_paths
+from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
 
@@ -122,3 +123,46 @@ def test_a_model_answer_streams_token_by_token(vault: Vault) -> None:
     assert request.body["stream"] is True
     assert len(pieces) > 3 and "".join(pieces) == "Otters eat fish [1]. Really [1]."
     assert answer.text == "".join(pieces) and [c.number for c in answer.citations] == [1]
+
+
+def test_a_model_calls_tools_through_the_registry(vault: Vault, tmp_path: Path) -> None:
+    (tmp_path / "tools").mkdir()
+    (tmp_path / "tools" / "notes.md").write_text("The otter census counted 42 otters.")
+    registry = default_tools(sandbox=Sandbox(tmp_path / "tools"), review=ReviewQueue(vault))
+    with FakeOpenAIServer(model="student", api_key="k") as server:
+        server.script(
+            "generic",
+            [
+                {"tool_calls": [{"name": "read_file", "arguments": {"path": "../../etc/passwd"}}]},
+                {"tool_calls": [{"name": "read_file", "arguments": {"path": "notes.md"}}]},
+                {"tool_calls": [{"name": "calculate", "arguments": {"expression": "42 * 2"}}]},
+                {"tool_calls": [{"name": "write_file", "arguments": {"path": "x.md", "text": "hi"}}]},
+                "There were 42 otters, so 84 eyes [1].",
+            ],
+        )
+        config = TeacherConfig(
+            name="student", preset="vllm", model="student", base_url=server.base_url, api_key_env="VLLM_API_KEY"
+        )
+        agent = Agent(vault, model=config, k=2, environ={"VLLM_API_KEY": "k"}, tools=registry, max_tool_rounds=5)
+        answer = agent.respond("How many otter eyes?")
+        chats = [r for r in server.requests if r.path == "/v1/chat/completions"]
+    assert answer.text == "There were 42 otters, so 84 eyes [1]."
+    assert [(c.name, c.error is None) for c in answer.tool_calls] == [
+        ("read_file", False),  # ../ refused
+        ("read_file", True),
+        ("calculate", True),
+        ("write_file", False),  # no approval: nothing written
+    ]
+    assert not (tmp_path / "tools" / "x.md").exists()
+    assert {t["function"]["name"] for t in chats[0].body["tools"]} >= {"read_file", "calculate", "propose_fact"}
+    last = chats[-1].body["messages"]
+    tool_results = [m["content"] for m in last if m["role"] == "tool"]
+    assert tool_results[0].startswith("error:") and "'..'" in tool_results[0]
+    assert tool_results[1:3] == ["The otter census counted 42 otters.", "84"]
+    assert "not approved" in tool_results[3]
+    assert answer.to_json()["tool_calls"][2] == {
+        "name": "calculate",
+        "arguments": {"expression": "42 * 2"},
+        "result": "84",
+        "error": None,
+    }

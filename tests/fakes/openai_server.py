@@ -484,6 +484,19 @@ class FakeOpenAIServer:
         usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         usage |= {"prompt_cache_hit_tokens": hits, "prompt_cache_miss_tokens": prompt - hits}
         choice = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish}
+        scripted = _loads(content, None)
+        if isinstance(scripted, dict) and isinstance(scripted.get("tool_calls"), list) and body.get("tools"):
+            # a scripted {"tool_calls": [{"name", "arguments"}]} is sent as the model's request to call tools
+            calls = [
+                {
+                    "id": f"call_{n}",
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": json.dumps(c["arguments"])},
+                }
+                for n, c in enumerate(scripted["tool_calls"], 1)
+            ]
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+            choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
         model = body.get("model") or self.model
         if body.get("stream") is True:
             return _stream(f"chatcmpl-{next(self._ids)}", model, content, finish, usage)

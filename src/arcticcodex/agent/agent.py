@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ..errors import UserError
+from ..errors import TeacherResponseError, ToolError, UserError
 from ..teachers import runtime
 from ..teachers.config import TeacherConfig
 from ..teachers.models import EvidenceItem
@@ -32,6 +32,7 @@ from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..vault.search import Searcher, SearchResult
 from ..vault.store import Vault
 from .drafting import ExtractiveDrafter
+from .tools import ToolCallRecord, ToolRegistry
 
 NOTHING_FOUND = "I found nothing in the vault that answers this."
 _MARKER = re.compile(r"\[(\d{1,3})\]")
@@ -68,6 +69,7 @@ class AgentAnswer:
     answered_by: str
     unresolved: tuple[int, ...] = ()  # [n] markers the evidence has no item for (dropped from the text)
     notes: tuple[str, ...] = field(default_factory=tuple)
+    tool_calls: tuple[ToolCallRecord, ...] = ()
 
     @property
     def used_chunks(self) -> tuple[SearchResult, ...]:
@@ -91,6 +93,7 @@ class AgentAnswer:
             "answered_by": self.answered_by,
             "unresolved": list(self.unresolved),
             "notes": list(self.notes),
+            "tool_calls": [call.to_json() for call in self.tool_calls],
         }
 
 
@@ -106,8 +109,12 @@ class Agent:
         k: int = 5,
         history_turns: int = 3,
         environ: Mapping[str, str] | None = None,
+        tools: ToolRegistry | None = None,
+        max_tool_rounds: int = 4,
     ) -> None:
         self.vault = vault
+        self.tools = tools
+        self.max_tool_rounds = max_tool_rounds
         self.searcher = searcher or Searcher(vault)
         self.k = k
         self.history_turns = history_turns
@@ -129,6 +136,7 @@ class Agent:
         question = question.strip()
         if not question:
             raise UserError("ask a question: the text is empty")
+        calls_before = len(self.tools.calls) if self.tools is not None else 0
         history = self._history(conversation_id)
         earlier = [content for role, content in history if role == "user"][-1:]  # "and in 2020?" needs its topic
         context = " ".join([*earlier, question])
@@ -149,7 +157,8 @@ class Agent:
         self.vault.append_message(conversation, "user", question)
         self.vault.append_message(conversation, "assistant", text, citations=[c.chunk_id for c in citations])
         notes = (f"dropped citations with no evidence: {list(unresolved)}",) if unresolved else ()
-        return AgentAnswer(question, text, citations, pack.items, conversation, answered_by, unresolved, notes)
+        calls = tuple(self.tools.calls[calls_before:]) if self.tools is not None else ()
+        return AgentAnswer(question, text, citations, pack.items, conversation, answered_by, unresolved, notes, calls)
 
     def _history(self, conversation_id: str | None) -> list[tuple[str, str]]:
         if conversation_id is None:
@@ -172,13 +181,38 @@ class Agent:
             "max_tokens": self.model.config.max_tokens,
         }
         try:
-            if on_text is not None:
+            if self.tools is not None and self.tools.tools:
+                content = await self._tool_loop(body)
+            elif on_text is not None:
                 content = await self.model.stream_text(body, on_text)
             else:
                 content, *_ = await self.model.complete(body)
         finally:
             await self.model.aclose()
         return content.strip()
+
+    async def _tool_loop(self, body: dict[str, Any]) -> str:
+        """Let the model call tools (each checked, bounded and recorded by the registry) until it answers."""
+        if self.model is None or self.tools is None:  # pragma: no cover - guarded by the caller
+            raise ValueError("no model or tools")
+        messages: list[dict[str, Any]] = list(body["messages"])
+        for _ in range(self.max_tool_rounds):
+            message = await self.model.chat_message({**body, "messages": messages, "tools": self.tools.schemas()})
+            calls = message.get("tool_calls") or []
+            if not calls:
+                return str(message.get("content") or "")
+            messages.append({"role": "assistant", "content": message.get("content"), "tool_calls": calls})
+            for call in calls:
+                function = call.get("function", {})
+                try:
+                    result = self.tools.call(str(function.get("name")), function.get("arguments") or "{}")
+                except ToolError as error:
+                    result = f"error: {error}"  # the model sees why, and may try again differently
+                messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": result})
+        raise TeacherResponseError(
+            f"{self.model.name} was still calling tools after {self.max_tool_rounds} rounds; no answer",
+            teacher=self.model.name,
+        )
 
 
 def _resolve(text: str, evidence: tuple[SearchResult, ...]) -> tuple[str, tuple[Citation, ...], tuple[int, ...]]:

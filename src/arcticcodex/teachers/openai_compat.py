@@ -321,6 +321,31 @@ class OpenAICompatibleTeacher:
         )
         return result, call
 
+    async def chat_message(self, body: dict[str, Any]) -> dict[str, Any]:
+        """One chat completion's whole message (content and any ``tool_calls``), for the agent's tool loop.
+
+        Not cached: a tool loop's requests depend on what the tools returned, which may change.
+        """
+        client, gate = self._for_this_loop()
+        async with gate:
+            try:
+                response = await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+            except openai.APIStatusError as error:
+                raise TeacherRejectedError(
+                    f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
+                    f"{_error_message(error)}",
+                    teacher=self.name,
+                    status=error.status_code,
+                ) from None
+            except openai.APIError as error:
+                raise TeacherUnavailableError(
+                    f"teacher {self.name} ({self.model}) did not answer: {type(error).__name__}", teacher=self.name
+                ) from None
+        if not isinstance(response, ChatCompletion) or not response.choices:
+            raise TeacherResponseError(f"teacher {self.name} answered with no chat completion", teacher=self.name)
+        message: dict[str, Any] = response.choices[0].message.model_dump(exclude_none=True)
+        return message
+
     async def stream_text(self, body: dict[str, Any], on_text: Callable[[str], None]) -> str:
         """A streamed completion: each piece of text goes to ``on_text`` as it arrives; returns the whole text.
 
