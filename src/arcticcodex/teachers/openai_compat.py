@@ -11,11 +11,12 @@ with the prompt template's hash; secrets never enter a record, an error or a log
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import stat
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -328,19 +329,8 @@ class OpenAICompatibleTeacher:
         """
         client, gate = self._for_this_loop()
         async with gate:
-            try:
+            with self._as_teacher_errors("did not answer"):
                 response = await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
-            except openai.APIStatusError as error:
-                raise TeacherRejectedError(
-                    f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
-                    f"{_error_message(error)}",
-                    teacher=self.name,
-                    status=error.status_code,
-                ) from None
-            except openai.APIError as error:
-                raise TeacherUnavailableError(
-                    f"teacher {self.name} ({self.model}) did not answer: {type(error).__name__}", teacher=self.name
-                ) from None
         if not isinstance(response, ChatCompletion) or not response.choices:
             raise TeacherResponseError(f"teacher {self.name} answered with no chat completion", teacher=self.name)
         message: dict[str, Any] = response.choices[0].message.model_dump(exclude_none=True)
@@ -355,25 +345,31 @@ class OpenAICompatibleTeacher:
         client, gate = self._for_this_loop()
         pieces: list[str] = []
         async with gate:
-            try:
+            with self._as_teacher_errors("stream broke"):
                 stream = await client.chat.completions.create(**body, stream=True)
                 async for chunk in stream:
                     for choice in chunk.choices:
                         if choice.delta.content:
                             pieces.append(choice.delta.content)
                             on_text(choice.delta.content)
-            except openai.APIStatusError as error:
-                raise TeacherRejectedError(
-                    f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
-                    f"{_error_message(error)}",
-                    teacher=self.name,
-                    status=error.status_code,
-                ) from None
-            except openai.APIError as error:
-                raise TeacherUnavailableError(
-                    f"teacher {self.name} ({self.model}) stream broke: {type(error).__name__}", teacher=self.name
-                ) from None
         return "".join(pieces)
+
+    @contextlib.contextmanager
+    def _as_teacher_errors(self, failure: str) -> Iterator[None]:
+        """The SDK's errors as ours: a refusal (4xx) is TeacherRejectedError, anything else unavailability."""
+        try:
+            yield
+        except openai.APIStatusError as error:
+            raise TeacherRejectedError(
+                f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
+                f"{_error_message(error)}",
+                teacher=self.name,
+                status=error.status_code,
+            ) from None
+        except openai.APIError as error:
+            raise TeacherUnavailableError(
+                f"teacher {self.name} ({self.model}) {failure}: {type(error).__name__}", teacher=self.name
+            ) from None
 
     async def ping(self) -> list[str]:
         """The model ids the endpoint serves (``GET /models``); raises TeacherError when unreachable."""
