@@ -61,6 +61,9 @@ from . import CliState, default_workers, pass_state
 @click.option("--keep-near-duplicates", is_flag=True, help="Do not remove near-duplicates.")
 @click.option("--validation", type=float, default=0.0, show_default=True, help="Fraction held out for validation.")
 @click.option("--append", is_flag=True, help="Add to the dataset already in --out (it is verified first).")
+@click.option(
+    "--review", "human_review", is_flag=True, help="Accepted pairs wait for `arcticcodex review` before publishing."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 @pass_state
 def distill(
@@ -86,6 +89,7 @@ def distill(
     keep_near_duplicates: bool,
     validation: float,
     append: bool,
+    human_review: bool,
     as_json: bool,
 ) -> None:
     """Draft, critique, verify and rewrite answers, and write the accepted ones as a signed dataset.
@@ -123,6 +127,7 @@ def distill(
                 validation_fraction=validation,
                 append=append,
                 source=f"{source}: {prompts}" if prompts else source,
+                human_review=human_review,
             )
             tasks = _tasks(distiller, source, prompts, conversation_ids, questions_by, questions_per_chunk, limit)
             record = distiller.create(tasks, settings, out)

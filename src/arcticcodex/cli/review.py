@@ -8,9 +8,49 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from ..distill.journal import RunJournal
+from ..errors import UserError
 from ..vault import Vault
 from ..vault.review import ReviewItem, ReviewQueue
+from ..workspace import Workspace
 from . import CliState, pass_state
+
+PAIR_PREFIX = "pair:"  # pair:<run id>:<task position> — an accepted training pair of a run made with --review
+
+
+def _pair_id(item_id: str) -> tuple[str, int] | None:
+    if not item_id.startswith(PAIR_PREFIX):
+        return None
+    run_id, _, position = item_id.removeprefix(PAIR_PREFIX).rpartition(":")
+    if not run_id or not position.isdigit():
+        raise UserError(f"{item_id!r} is not a pair id; pair ids look like pair:RUN:POSITION")
+    return run_id, int(position)
+
+
+def _decide_pair(workspace: Workspace, run_id: str, position: int, status: str, reason: str = "") -> None:
+    journal = RunJournal(workspace)
+    try:
+        journal.decide_pair(run_id, position, status, reason=reason)
+    finally:
+        journal.close()
+
+
+def _pairs(workspace: Workspace) -> list[dict[str, object]]:
+    journal = RunJournal(workspace)
+    try:
+        waiting = journal.awaiting_review()
+    finally:
+        journal.close()
+    return [
+        {
+            "id": f"{PAIR_PREFIX}{run_id}:{position}",
+            "kind": "pair",
+            "status": "pending",
+            "text": f"Q: {pair['instruction']}  A: {pair['completion']}",
+            "quality": pair.get("quality"),
+        }
+        for run_id, position, pair in waiting
+    ]
 
 
 def _echo(item: ReviewItem, as_json: bool, verb: str) -> None:
@@ -22,7 +62,8 @@ def _echo(item: ReviewItem, as_json: bool, verb: str) -> None:
 
 @click.group()
 def review() -> None:
-    """Approve, edit or reject what the agent proposed for memory (nothing enters it unapproved)."""
+    """Approve, edit or reject what waits for a person: facts and summaries the agent proposed for memory
+    (nothing enters it unapproved), and the accepted pairs of runs made with `distill --review`."""
 
 
 @review.command("list")
@@ -33,7 +74,9 @@ def review() -> None:
     show_default=True,
     help="Which decisions to list.",
 )
-@click.option("--kind", type=click.Choice(["fact", "summary"]), help="Only facts, or only summaries.")
+@click.option(
+    "--kind", type=click.Choice(["fact", "summary", "pair"]), help="Only facts, summaries, or training pairs."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def list_(state: CliState, status: str, kind: str | None, as_json: bool) -> None:
@@ -43,15 +86,20 @@ def list_(state: CliState, status: str, kind: str | None, as_json: bool) -> None
     Example:
       arcticcodex review list --kind fact --json
     """
-    with Vault(state.workspace()) as vault:
-        items = ReviewQueue(vault).list(status=status, kind=kind)  # type: ignore[arg-type]
+    workspace = state.workspace()
+    rows: list[dict[str, object]] = []
+    if kind != "pair":
+        with Vault(workspace) as vault:
+            rows += [item.to_json() for item in ReviewQueue(vault).list(status=status, kind=kind)]  # type: ignore[arg-type]
+    if kind in (None, "pair") and status == "pending":
+        rows += _pairs(workspace)
     if as_json:
-        click.echo(json.dumps([item.to_json() for item in items], indent=2, ensure_ascii=False, default=str))
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
         return
-    if not items:
+    if not rows:
         click.echo(f"no {status} proposals")
-    for item in items:
-        Console().print(f"{item.id}  {item.kind:<7}  {escape(item.text)}", highlight=False)
+    for row in rows:
+        Console().print(f"{row['id']}  {row['kind']!s:<7}  {escape(str(row['text']))}", highlight=False)
 
 
 @review.command("approve")
@@ -65,10 +113,16 @@ def approve(state: CliState, item_ids: tuple[str, ...], as_json: bool) -> None:
     Example:
       arcticcodex review approve fact-3f2a9c1d
     """
-    with Vault(state.workspace()) as vault:
+    workspace = state.workspace()
+    with Vault(workspace) as vault:
         queue = ReviewQueue(vault)
         for item_id in item_ids:
-            _echo(queue.approve(item_id), as_json, "approved")
+            pair = _pair_id(item_id)
+            if pair is None:
+                _echo(queue.approve(item_id), as_json, "approved")
+            else:
+                _decide_pair(workspace, *pair, "approved")
+                click.echo(json.dumps({"id": item_id, "status": "approved"}) if as_json else f"approved {item_id}")
 
 
 @review.command("reject")
@@ -83,10 +137,16 @@ def reject(state: CliState, item_ids: tuple[str, ...], reason: str, as_json: boo
     Example:
       arcticcodex review reject fact-3f2a9c1d --reason "the source says the opposite"
     """
-    with Vault(state.workspace()) as vault:
+    workspace = state.workspace()
+    with Vault(workspace) as vault:
         queue = ReviewQueue(vault)
         for item_id in item_ids:
-            _echo(queue.reject(item_id, reason=reason), as_json, "rejected")
+            pair = _pair_id(item_id)
+            if pair is None:
+                _echo(queue.reject(item_id, reason=reason), as_json, "rejected")
+            else:
+                _decide_pair(workspace, *pair, "rejected", reason)
+                click.echo(json.dumps({"id": item_id, "status": "rejected"}) if as_json else f"rejected {item_id}")
 
 
 @review.command("edit")
@@ -112,6 +172,8 @@ def edit(
     Example:
       arcticcodex review edit fact-3f2a9c1d --object "fish and crabs"
     """
+    if _pair_id(item_id) is not None:
+        raise UserError("a training pair is approved or rejected as the teachers left it; it is not edited")
     changes = {"subject": subject, "predicate": predicate, "object": obj, "text": text}
     with Vault(state.workspace()) as vault:
         item = ReviewQueue(vault).edit(item_id, **{k: v for k, v in changes.items() if v is not None})

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from ..errors import RecordNotFoundError
+from ..errors import RecordNotFoundError, UserError
 from ..migrations import Migrations, run_script
 from ..workspace import Workspace, register_migrations
 
@@ -65,6 +65,24 @@ def create_run_tables(conn: sqlite3.Connection) -> None:
             UNIQUE (run_id, key)
         );
         CREATE INDEX distill_tasks_status ON distill_tasks (run_id, status, position);
+        """,
+    )
+
+
+@distill_migrations(2)
+def create_distill_reviews(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE distill_reviews (
+            run_id TEXT NOT NULL REFERENCES distill_runs (id),
+            position INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('approved', 'rejected')),
+            reason TEXT NOT NULL DEFAULT '',
+            decided_by TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, position)
+        );
         """,
     )
 
@@ -263,6 +281,48 @@ class RunJournal:
     def finished_pairs(self, run_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """Accepted and rejected pairs in task order (paged), for writing the dataset."""
         return self._paged(run_id, "pair", "pair IS NOT NULL")
+
+    # -- human review of accepted pairs (runs made with --review) ------------------------------
+
+    def awaiting_review(self, run_id: str | None = None) -> list[tuple[str, int, dict[str, Any]]]:
+        """(run, position, pair) of accepted pairs of reviewed runs that nobody has decided on yet."""
+        runs = (
+            [run_id] if run_id else [r[0] for r in self.conn.execute("SELECT id FROM distill_runs ORDER BY created_at")]
+        )
+        waiting = []
+        for run in runs:
+            if not self.run(run).settings.get("human_review"):
+                continue
+            rows = self.conn.execute(
+                "SELECT t.position, t.pair FROM distill_tasks t LEFT JOIN distill_reviews r"
+                " ON r.run_id = t.run_id AND r.position = t.position"
+                " WHERE t.run_id = ? AND t.status = 'accepted' AND r.status IS NULL ORDER BY t.position",
+                (run,),
+            ).fetchall()
+            waiting += [(run, position, json.loads(pair)) for position, pair in rows]
+        return waiting
+
+    def decide_pair(self, run_id: str, position: int, status: str, *, reason: str = "", by: str = "user") -> None:
+        """Approve or reject an accepted pair of a reviewed run (once; a decision is not changed)."""
+        row = self.conn.execute(
+            "SELECT status FROM distill_tasks WHERE run_id = ? AND position = ?", (run_id, position)
+        ).fetchone()
+        if row is None or row[0] != "accepted":
+            raise RecordNotFoundError(f"run {run_id} has no accepted pair at position {position} to review")
+        try:
+            with self.conn:
+                self.conn.execute(
+                    "INSERT INTO distill_reviews (run_id, position, status, reason, decided_by, decided_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, position, status, reason, by, datetime.now(UTC).isoformat()),
+                )
+        except sqlite3.IntegrityError:
+            raise UserError(f"pair {position} of run {run_id} was already reviewed; decisions are final") from None
+
+    def reviews(self, run_id: str) -> dict[int, tuple[str, str]]:
+        """position → (status, reason) of every decided pair of a run."""
+        rows = self.conn.execute("SELECT position, status, reason FROM distill_reviews WHERE run_id = ?", (run_id,))
+        return {position: (status, reason) for position, status, reason in rows}
 
     def retryable_failures(self, run_id: str) -> int:
         (count,) = self.conn.execute(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +83,8 @@ def publish_dataset(
         "appended": settings.append,
     }
     pairs = _base_pairs(run_folder / "base") if settings.append else iter(())
-    pairs = _chain(pairs, _journal_pairs(journal, record.id))
+    reviews = journal.reviews(record.id) if settings.human_review else None
+    pairs = _chain(pairs, _journal_pairs(journal, record.id, reviews))
     near = None
     if settings.near_duplicate_threshold is not None:
         near = NearDuplicateFilter(distiller.vault.embedder, settings.near_duplicate_threshold)
@@ -99,9 +101,19 @@ def publish_dataset(
     } | {"near_duplicates_removed": manifest.get("near_duplicates_removed", 0)}
 
 
-def _journal_pairs(journal: RunJournal, run_id: str) -> Iterator[TrainingPair]:
+def _journal_pairs(
+    journal: RunJournal, run_id: str, reviews: dict[int, tuple[str, str]] | None
+) -> Iterator[TrainingPair]:
+    """The run's pairs; with human review, an accepted pair a person rejected goes to rejected.jsonl."""
     for position, body in journal.finished_pairs(run_id):
-        yield TrainingPair.from_json(body, where=f"run {run_id}, task {position}")
+        pair = TrainingPair.from_json(body, where=f"run {run_id}, task {position}")
+        if reviews is not None and pair.accepted:
+            status, reason = reviews.get(position, ("pending", ""))
+            if status == "pending":
+                continue  # defensive: a reviewed run is published only once every pair is decided
+            if status == "rejected":
+                pair = replace(pair, accepted=False, feedback=f"rejected in human review: {reason}")
+        yield pair
 
 
 def _base_pairs(base: Path) -> Iterator[TrainingPair]:

@@ -166,6 +166,14 @@ class Distiller:
             self.journal.reopen_retryable(run_id)
             self.journal.set_status(run_id, "running")
             note = runtime.run(self._work(record, settings, progress))
+            waiting = len(self.journal.awaiting_review(run_id)) if settings.human_review else 0
+            if waiting:  # nothing is published while a person still has pairs to decide on
+                note = note or (
+                    f"{waiting} accepted pair(s) await review: `arcticcodex review list --kind pair`, then "
+                    f"`arcticcodex distill --resume {run_id}` publishes the approved ones"
+                )
+                self.journal.set_status(run_id, "stopped", note)
+                return self.summary(run_id, seconds=time.perf_counter() - started)
             manifest = publish_dataset(self.journal, record, settings, self.workspace, self.run_folder(run_id), self)
             retryable = self.journal.retryable_failures(run_id)
             if note is None and retryable:

@@ -27,6 +27,7 @@ class RunSettings:
     validation_fraction: float = 0.0
     append: bool = False
     source: str = ""
+    human_review: bool = False  # accepted pairs wait in the review queue; only approved ones are published
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:

@@ -1,0 +1,70 @@
+"""A run made with --review publishes nothing until a person has decided on every accepted pair; then only
+the approved ones are trained on, and the rejected ones go to rejected.jsonl with the person's reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from arcticcodex.cli import cli
+from arcticcodex.dataset import verify_dataset
+from arcticcodex.provenance import KeyStore
+from arcticcodex.workspace import Workspace
+from fakes.openai_server import FakeOpenAIServer
+
+
+def acx(root: Path, *args: str, code: int = 0) -> Result:
+    result = CliRunner().invoke(cli, ["-w", str(root), *args])
+    assert result.exit_code == code, result.output
+    return result
+
+
+def test_reviewed_run_publishes_only_approved_pairs(tmp_path: Path) -> None:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
+    KeyStore(workspace.keys_dir).create("dataset")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        json.dumps({"instruction": "What do otters eat?", "evidence": "Otters eat fish."})
+        + "\n"
+        + json.dumps({"instruction": "What do beavers build?", "evidence": "Beavers build dams."})
+        + "\n"
+    )
+    out = tmp_path / "data"
+    with FakeOpenAIServer(model="m") as server:
+        acx(workspace.root, "teachers", "add", "t", "--preset", "vllm", "--base-url", server.base_url, "--model", "m")
+        first = json.loads(
+            acx(
+                workspace.root,
+                "distill",
+                "--prompts",
+                str(prompts),
+                "--out",
+                str(out),
+                "--teachers",
+                "t",
+                "--review",
+                "--json",
+            ).stdout
+        )
+    assert first["accepted"] == 2 and not (out / "manifest.json").exists(), "nothing is published before review"
+    waiting = json.loads(acx(workspace.root, "review", "list", "--kind", "pair", "--json").stdout)
+    assert [w["kind"] for w in waiting] == ["pair", "pair"] and "otters" in waiting[0]["text"]
+    otters, beavers = waiting[0]["id"], waiting[1]["id"]
+    acx(workspace.root, "review", "approve", otters)
+    still = acx(workspace.root, "distill", "--resume", first["run_id"], "--json")
+    assert not (out / "manifest.json").exists() and "await review" in still.stdout
+    acx(workspace.root, "review", "reject", beavers, "--reason", "too thin")
+    acx(workspace.root, "review", "reject", beavers, "--reason", "again", code=1)
+    acx(workspace.root, "review", "edit", otters, "--text", "x", code=1)
+    acx(workspace.root, "distill", "--resume", first["run_id"])
+    train = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    assert [r["instruction"] for r in train] == ["What do otters eat?"]
+    assert [r["instruction"] for r in rejected] == ["What do beavers build?"]
+    assert rejected[0]["feedback"] == "rejected in human review: too thin" and rejected[0]["accepted"] is False
+    assert verify_dataset(out).ok
+    assert json.loads(acx(workspace.root, "review", "list", "--kind", "pair", "--json").stdout) == []
