@@ -166,3 +166,16 @@ def test_a_model_calls_tools_through_the_registry(vault: Vault, tmp_path: Path) 
         "result": "84",
         "error": None,
     }
+
+
+def test_agent_conversations_become_training_pairs(vault: Vault) -> None:
+    from arcticcodex import DistillationDatasetWriter, FrameVerifier, KeyStore
+
+    answer = Agent(vault, k=2).respond("What do otters eat?")
+    keys = KeyStore(vault.workspace.keys_dir)
+    keys.create("dataset")
+    signer = keys.signer("dataset")
+    writer = DistillationDatasetWriter(vault=vault, verifier=FrameVerifier(signer=signer, signer_id="agent"))
+    pairs = writer.import_from_conversation(answer.conversation_id)
+    assert [p.instruction for p in pairs] == ["What do otters eat?"]
+    assert pairs[0].completion == answer.text

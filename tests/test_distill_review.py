@@ -11,8 +11,10 @@ from click.testing import CliRunner, Result
 from arcticcodex.cli import cli
 from arcticcodex.dataset import verify_dataset
 from arcticcodex.provenance import KeyStore
+from arcticcodex.studio import create_app
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
+from test_studio import get
 
 
 def acx(root: Path, *args: str, code: int = 0) -> Result:
@@ -54,7 +56,10 @@ def test_reviewed_run_publishes_only_approved_pairs(tmp_path: Path) -> None:
     waiting = json.loads(acx(workspace.root, "review", "list", "--kind", "pair", "--json").stdout)
     assert [w["kind"] for w in waiting] == ["pair", "pair"] and "otters" in waiting[0]["text"]
     otters, beavers = waiting[0]["id"], waiting[1]["id"]
-    acx(workspace.root, "review", "approve", otters)
+    app = create_app(Workspace.open(workspace.root))
+    page = get(app, "/review").text
+    assert otters in page and "What do otters eat?" in page
+    assert get(app, f"/review/{otters}/approve", method="POST").status_code == 303  # from the Studio
     still = acx(workspace.root, "distill", "--resume", first["run_id"], "--json")
     assert not (out / "manifest.json").exists() and "await review" in still.stdout
     acx(workspace.root, "review", "reject", beavers, "--reason", "too thin")

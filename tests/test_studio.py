@@ -123,6 +123,18 @@ def test_review_queue_approve_and_reject(root: Path) -> None:
     assert refused.status_code == 400 and "already rejected" in refused.text
 
 
+def test_a_proposal_is_edited_in_the_studio(root: Path) -> None:
+    workspace = Workspace.open(root)
+    with Vault(workspace) as vault:
+        item = ReviewQueue(vault).propose_fact("otters", "eat", "rocks")
+    app = create_app(workspace)
+    edited = get(app, f"/review/{item.id}/edit", method="POST", data={"object": "fish", "subject": "", "predicate": ""})
+    assert edited.status_code == 303
+    with Vault(workspace) as vault:
+        again = ReviewQueue(vault).get(item.id)
+    assert (again.record.subject, again.record.object, again.status) == ("otters", "fish", "pending")
+
+
 def test_beyond_loopback_a_token_is_required(root: Path) -> None:
     workspace = Workspace.open(root)
     with pytest.raises(ConfigError, match="token"):

@@ -152,19 +152,41 @@ class Studio:
         return self.page("chat.html", "Chat", "Chat", messages=messages, conversation=conversation)
 
     async def review(self, request: Request) -> Response:
-        return self.page("review.html", "Review queue", "Review", items=ReviewQueue(self.vault).list())
+        journal = RunJournal(self.workspace)
+        try:
+            pairs = [
+                {"id": f"pair:{run_id}:{position}", "run_id": run_id, "pair": pair}
+                for run_id, position, pair in journal.awaiting_review()
+            ]
+        finally:
+            journal.close()
+        return self.page("review.html", "Review queue", "Review", items=ReviewQueue(self.vault).list(), pairs=pairs)
 
     async def decide(self, request: Request) -> Response:
-        queue = ReviewQueue(self.vault)
+        """approve / reject (with a reason) / edit a proposal, or approve / reject a run's training pair."""
         item_id, action = request.path_params["item_id"], request.path_params["action"]
+        async with request.form() as form:
+            fields = {name: str(value) for name, value in form.items()}
+        if action not in ("approve", "reject", "edit"):
+            raise RecordNotFoundError(f"no review action {action!r}")
+        if item_id.startswith("pair:"):
+            run_id, _, position = item_id.removeprefix("pair:").rpartition(":")
+            if action == "edit" or not position.isdigit():
+                raise UserError(f"{item_id}: a training pair is approved or rejected, not edited")
+            journal = RunJournal(self.workspace)
+            try:
+                status = "approved" if action == "approve" else "rejected"
+                journal.decide_pair(run_id, int(position), status, reason=fields.get("reason", ""), by="studio")
+            finally:
+                journal.close()
+            return RedirectResponse("/review", status_code=303)
+        queue = ReviewQueue(self.vault)
         if action == "approve":
             queue.approve(item_id, by="studio")
         elif action == "reject":
-            async with request.form() as form:
-                reason = str(form.get("reason", ""))
-            queue.reject(item_id, reason=reason, by="studio")
+            queue.reject(item_id, reason=fields.get("reason", ""), by="studio")
         else:
-            raise RecordNotFoundError(f"no review action {action!r}")
+            queue.edit(item_id, **{k: v for k, v in fields.items() if v.strip()})
         return RedirectResponse("/review", status_code=303)
 
     def _datasets(self) -> list[dict[str, Any]]:
