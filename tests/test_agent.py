@@ -10,7 +10,7 @@ import pytest
 
 from arcticcodex.agent import Agent, AgentAnswer, Sandbox, default_tools
 from arcticcodex.agent.agent import NOTHING_FOUND
-from arcticcodex.errors import UserError
+from arcticcodex.errors import ToolError, UserError
 from arcticcodex.refine import TeacherRouter
 from arcticcodex.teachers import runtime
 from arcticcodex.teachers.config import TeacherConfig
@@ -18,6 +18,7 @@ from arcticcodex.teachers.local_judge import LocalJudge
 from arcticcodex.teachers.pool import TeacherPool
 from arcticcodex.vault import HashingBackend, Vault, import_paths
 from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.search import Searcher
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
 
@@ -179,3 +180,11 @@ def test_agent_conversations_become_training_pairs(vault: Vault) -> None:
     pairs = writer.import_from_conversation(answer.conversation_id)
     assert [p.instruction for p in pairs] == ["What do otters eat?"]
     assert pairs[0].completion == answer.text
+
+
+def test_the_vault_search_tool(vault: Vault) -> None:
+    registry = default_tools(searcher=Searcher(vault))
+    found = json.loads(registry.call("vault_search", {"query": "otters fish", "k": 1}))
+    assert len(found) == 1 and found[0]["source"].endswith("otters.md") and "fish" in found[0]["text"]
+    with pytest.raises(ToolError, match="between 1 and 20"):
+        registry.call("vault_search", {"query": "x", "k": 99})
