@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,18 +18,7 @@ import httpx2 as httpx
 import pytest
 
 from fakes.vast_server import FakeVastServer
-from test_fake_vast_server import create, delete, show
-
-KEY = "vast-test-key"
-# Fake seconds from create to loading and to running: long enough that only advance() moves an instance on,
-# never the wall-clock seconds a loaded machine takes between two requests.
-
-BOOT = (5.0, 10.0)
-UP = BOOT[1]
-IMAGE = "vllm/vllm-openai:latest"
-VASTAI = Path(sys.executable).parent / "vastai"
-SSH = shutil.which("ssh")
-SSH_KEYGEN = shutil.which("ssh-keygen")
+from test_fake_vast_server import BOOT, IMAGE, KEY, SSH, SSH_KEYGEN, UP, VASTAI, create, delete, show
 
 
 @pytest.fixture
