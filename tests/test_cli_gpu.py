@@ -56,10 +56,13 @@ def test_search_up_tunnel_teacher_call_cost_down(
     instance_id = up["instance_id"]
     assert up["status"] == "ready" and up["model"] == GPU_MODEL
 
-    # what was rented: the vLLM image as the instance image, port 8000, the key in the env, a workspace label
+    # what was rented: the vLLM image as the instance image, vLLM on the container's loopback with no public port
+    # (the tunnel is the only way in), the key in the env, a workspace label
     created = next(r for r in vast.requests if r.method == "PUT" and r.path.startswith("/api/v0/asks/"))
     assert created.body["image"].startswith("vllm/vllm-openai")
-    assert created.body["env"]["-p 8000:8000"] == "1"
+    assert not any(key.startswith("-p") for key in created.body["env"]), created.body["env"]
+    assert "8000/tcp" not in vast.instances[instance_id]["ports"], "vLLM is published on no public port"
+    assert " --host 127.0.0.1 " in created.body["onstart"] and "0.0.0.0" not in created.body["onstart"]
     assert created.body["env"]["VLLM_API_KEY"] == VLLM_KEY
     assert f"vllm serve {GPU_MODEL}" in created.body["onstart"] and VLLM_KEY not in created.body["onstart"]
     assert created.body["label"].startswith("arcticcodex-")
@@ -73,7 +76,7 @@ def test_search_up_tunnel_teacher_call_cost_down(
 
     # registered as a vllm teacher; a teacher call goes through the tunnel to "vLLM" with the instance's key
     config = Config.load(gpu_workspace.config.path)
-    teachers, _ = load_teachers(config.raw, config.path)
+    teachers, _ = load_teachers(config)
     (teacher,) = [t for t in teachers if t.name == "gpu"]
     assert (teacher.preset, teacher.model, teacher.base_url) == ("vllm", GPU_MODEL, f"http://127.0.0.1:{port}/v1")
     assert VLLM_KEY not in config.path.read_text(), "the key lives in a 0600 file, not in arcticcodex.toml"
@@ -99,7 +102,7 @@ def test_search_up_tunnel_teacher_call_cost_down(
     assert as_json(run(gpu_workspace, "gpu", "ls", "--json"))["instances"] == []
     assert not port_accepts(port), "the tunnel was closed"
     config = Config.load(gpu_workspace.config.path)
-    assert [t.name for t in load_teachers(config.raw, config.path)[0]] == [], "the teacher went with its instance"
+    assert [t.name for t in load_teachers(config)[0]] == [], "the teacher went with its instance"
     log = (gpu_workspace.data_dir / "gpu" / "lifecycle.jsonl").read_text().splitlines()
     events = [json.loads(line)["event"] for line in log]
     assert events[:2] == ["launched", "tunnel_opened"] and "ready" in events and events[-1] == "destroyed"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import stat
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -267,3 +270,56 @@ def test_connect_is_autocommit_wal_with_foreign_keys(workspace: Workspace) -> No
         assert ("workspace", 1) in rows
     finally:
         conn.close()
+
+
+# --- private by default --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """Run with a permissive umask, as on a machine that shares files by default."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o000], ids=oct)
+def test_the_data_folder_and_database_are_private_whatever_the_umask(tmp_path: Path, mask: int) -> None:
+    with umask(mask):
+        workspace, _ = Workspace.init(tmp_path / "proj")
+        conn = workspace.connect()  # WAL: the -wal and -shm files exist while a connection is open
+        try:
+            conn.execute("INSERT INTO workspace_meta (key, value) VALUES ('note', 'private')")
+            wal, shm = (Path(f"{workspace.database_path}{suffix}") for suffix in ("-wal", "-shm"))
+            assert wal.is_file() and shm.is_file()
+            assert (mode(workspace.database_path), mode(wal), mode(shm)) == (0o600, 0o600, 0o600)
+        finally:
+            conn.close()
+    for folder in (workspace.data_dir, workspace.keys_dir, workspace.runs_dir):
+        assert mode(folder) == 0o700, folder
+    assert mode(workspace.database_path) == 0o600
+
+
+def test_a_workspace_others_can_read_is_tightened_quietly_when_opened(tmp_path: Path) -> None:
+    """A workspace from before this rule (or made by hand): opening it takes group and other access away."""
+    workspace, _ = Workspace.init(tmp_path / "proj")
+    loose = [workspace.data_dir, workspace.runs_dir, workspace.keys_dir]
+    for folder in loose:
+        folder.chmod(0o755)
+    journal = Path(f"{workspace.database_path}-journal")  # an empty one, as a crash in rollback mode leaves
+    journal.touch()
+    for path in (workspace.database_path, journal):
+        path.chmod(0o644)
+    result = invoke("-w", str(workspace.root), "review", "list")  # any command that opens the database
+    assert result.stdout.lower() == "no pending proposals\n" and result.stderr == "", (
+        "nothing to say, nothing to decide"
+    )
+    for folder in loose:
+        assert mode(folder) == 0o700, folder
+    assert mode(workspace.database_path) == 0o600 and mode(journal) == 0o600

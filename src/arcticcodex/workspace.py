@@ -11,13 +11,21 @@
 
 :meth:`Workspace.connect` is the one way code gets a database connection, so migrations always run
 first.  Other packages register their own migration sets with :func:`register_migrations`.
+
+Private by default: the database holds the user's documents, so the data folder and its folders are
+0700 and the database 0600 whatever the umask.  The database file is created by us (``O_CREAT``,
+0600) before SQLite opens it, because SQLite gives its ``-wal`` and ``-shm`` files the main file's
+permissions.  A workspace made by an older version, or under a loose umask, is tightened quietly each
+time it is opened: there is nothing for the user to decide, and nothing of theirs needs others to read it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+import stat
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -28,6 +36,9 @@ from .errors import ConfigError, StoreError
 from .migrations import Migrations, run_script
 
 DATABASE_NAME = "arcticcodex.db"
+PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+_DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
 
 core_migrations = Migrations("workspace")
 _migration_sets: list[Migrations] = [core_migrations]
@@ -122,10 +133,11 @@ class Workspace:
         return self.data_dir / "runs"
 
     def ensure_layout(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.keys_dir.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(self.keys_dir, 0o700)
-        self.runs_dir.mkdir(exist_ok=True)
+        """Make the data folder, ``keys/`` and ``runs/`` (0700), tightening any that others can enter."""
+        for folder in (self.data_dir, self.keys_dir, self.runs_dir):
+            folder.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
+            _make_private(folder)
+        os.chmod(self.keys_dir, PRIVATE_FOLDER_MODE)
 
     # -- database -----------------------------------------------------------------------------------
 
@@ -136,6 +148,7 @@ class Workspace:
         explicit transactions, which is what makes migrations and multi-row writes atomic.
         """
         self.ensure_layout()
+        _prepare_database_file(self.database_path)
         try:
             conn = sqlite3.connect(self.database_path, isolation_level=None, timeout=30)
         except sqlite3.Error as exc:
@@ -185,3 +198,37 @@ def _write_new_file(path: Path, text: str) -> None:
         os.link(temporary, path)  # fails if path exists: never clobber a user's config
     finally:
         temporary.unlink()
+
+
+def _prepare_database_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does, and tighten the files of an older one.
+
+    Why first: SQLite creates a new database with 0644 (less the umask) and gives its ``-wal`` and
+    ``-shm`` files the main file's permissions, so a main file made 0600 here keeps all of them private.
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the workspace database {path}: {exc.strerror}; check the permissions of {path.parent}"
+        ) from exc
+    else:
+        try:
+            os.fchmod(fd, PRIVATE_FILE_MODE)  # exact, whatever the umask took away
+        finally:
+            os.close(fd)
+    for suffix in _DATABASE_SUFFIXES:
+        _make_private(path.with_name(path.name + suffix))
+
+
+def _make_private(path: Path) -> None:
+    """Take away every group and other permission of ``path`` if it has any (a missing path is fine).
+
+    A file that belongs to another user cannot be changed; it is left as it is rather than refused.
+    """
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        status = os.lstat(path)
+        if status.st_mode & 0o077 and not stat.S_ISLNK(status.st_mode):
+            os.chmod(path, stat.S_IMODE(status.st_mode) & ~0o077)

@@ -1,6 +1,6 @@
 """The sshd of each fake Vast instance: one asyncssh server per running instance, on 127.0.0.1.
 
-Why real SSH: the provisioner reaches vLLM through ``ssh -N -L LOCAL:localhost:8000 root@HOST -p PORT``, so the
+Why real SSH: the provisioner reaches vLLM through ``ssh -N -L LOCAL:127.0.0.1:8000 root@HOST -p PORT``, so the
 fake container must speak the real protocol to the real OpenSSH client: public-key authentication against the
 keys Vast would have put in ``authorized_keys``, a host key the client has to accept, and local port forwarding
 to "the container's port 8000" (which is the fake vLLM server the test runs).  No shell: a session request is

@@ -25,6 +25,8 @@ HOST = "127.0.0.1"
 Response = tuple[int, list[tuple[str, str]], bytes]
 
 _FAULTS = frozenset({"429", "429-json", "429-quota", "500", "502", "503", "504", "410", "drop"})
+# processed, then the answer is spoiled: the work is done at Vast, but the client never learns its result
+_PROCESSED_FAULTS = frozenset({"processed-drop", "processed-not-json", "processed-no-id"})
 _SLOW = re.compile(r"slow:\d+(\.\d+)?")
 _NGINX = (
     "<html><head><title>{0}</title></head><body><center><h1>{0}</h1></center><hr><center>nginx</center></body></html>"
@@ -47,9 +49,9 @@ class RecordedRequest:
 
 def check_fault(fault: str) -> str:
     """Reject unknown fault names when injected, so a typo fails the test instead of silently passing."""
-    if fault in _FAULTS or _SLOW.fullmatch(fault):
+    if fault in _FAULTS or fault in _PROCESSED_FAULTS or _SLOW.fullmatch(fault):
         return fault
-    raise ValueError(f"unknown fault {fault!r}; known: {sorted(_FAULTS)} and slow:SECONDS")
+    raise ValueError(f"unknown fault {fault!r}; known: {sorted(_FAULTS | _PROCESSED_FAULTS)} and slow:SECONDS")
 
 
 class ApiError(Exception):
@@ -116,6 +118,26 @@ def _fault_response(fault: str, path: str, now: float) -> Response | None:
         return _json(410, {"success": False, "error": "gone", "msg": "Use /api/v1/instances/ instead"})
     status = int(fault)  # 502, 503, 504: the gateway's HTML page, not JSON
     return _text(status, _NGINX.format(f"{status} {HTTPStatus(status).phrase}"), "text/html")
+
+
+def spoil_answer(fault: str, response: Response) -> Response | None:
+    """The answer a ``processed-*`` fault gives after the request was really carried out (None: hang up).
+
+    ``processed-not-json`` is a 200 that is not JSON (a proxy's page); ``processed-no-id`` is Vast's JSON
+    without ``new_contract``, the instance id a create answers with.
+    """
+    if fault == "processed-drop":
+        return None
+    status, _headers, payload = response
+    if fault == "processed-not-json":
+        return _text(200, "<html><body>Service temporarily rerouted</body></html>", "text/html")
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return response
+    if isinstance(body, dict):
+        body.pop("new_contract", None)
+    return _json(status, body)
 
 
 class _HTTPServer(ThreadingHTTPServer):

@@ -11,7 +11,8 @@ request log.  Every running instance gets its own real sshd (``container_ssh``) 
 container port 8000 reach the fake vLLM the test passes as ``vllm_port``.
 
 Faults: ``inject()`` queues answers (429 flavours, 5xx, 410, a dropped connection, a slow answer) in front of
-matching requests, which are then not processed; ``fail_next_instance()`` and ``set_status()`` steer the
+matching requests, which are then not processed — or, for ``processed-*``, processed with only the answer spoiled
+(a rental made whose id never arrives); ``fail_next_instance()`` and ``set_status()`` steer the
 lifecycle into the failures Vast really shows (stuck loading, OCI errors, exited, unknown, offline).
 
 Layout, one noun a module: ``vast_offers`` (the catalogue and the search language), ``vast_instances`` (an
@@ -44,6 +45,7 @@ from fakes.vast_http import (
     _HTTPServer,
     _json,
     check_fault,
+    spoil_answer,
 )
 from fakes.vast_instances import _Instance, parse_env
 from fakes.vast_offers import default_offers, make_offer, search_offers
@@ -186,7 +188,9 @@ class FakeVastServer(VastRoutes):
         """Answer the next ``times`` matching requests with ``fault`` instead of processing them.
 
         ``path`` matches with or without the trailing slash, and may be an fnmatch pattern
-        (``"/api/v0/instances/*"``); ``None`` matches every path (and method)."""
+        (``"/api/v0/instances/*"``); ``None`` matches every path (and method).  The ``processed-*`` faults
+        (``processed-drop``, ``processed-not-json``, ``processed-no-id``) do process the request and spoil
+        only the answer: a create that rents the instance while its id never reaches the client."""
         check_fault(fault)
         with self._lock:
             self._faults.append([fault, path.rstrip("/") if path else None, method and method.upper(), int(times)])
@@ -292,7 +296,8 @@ class FakeVastServer(VastRoutes):
         fault = self._take_fault(method, path)
         if fault and fault.startswith("slow:"):
             time.sleep(float(fault[5:]))
-        if fault and not fault.startswith("slow:"):
+        response: Response | None
+        if fault and not fault.startswith(("slow:", "processed-")):
             response = _fault_response(fault, path, self.now())
         else:
             try:
@@ -303,6 +308,8 @@ class FakeVastServer(VastRoutes):
                 response = _json(error.status, error.body)
             except Exception as error:  # a bug in the fake: say so in the answer instead of hanging up
                 response = _json(500, {"success": False, "error": "fake_server_bug", "msg": repr(error)})
+            if fault and fault.startswith("processed-"):
+                response = spoil_answer(fault, response)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

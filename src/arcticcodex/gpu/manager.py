@@ -3,7 +3,9 @@
 :class:`VastInstanceManager` is the one place that decides when money is spent:
 
 * **launch** refuses an instance the budget cannot pay for (``hours`` of it, on top of what is spent
-  and what running instances will burn meanwhile) — per run and in total;
+  and what running instances will burn meanwhile) — per run and in total; the row (with the label Vast
+  will carry) is written before the rental, and from Vast's answer on, any failure — recording the id
+  included, Ctrl-C included — destroys the instance by its id, or leaves it recorded for the reaper;
 * **enforce** (run by ``gpu ls`` and ``gpu reap``, and every ``poll_interval`` by ``gpu watch`` and
   ``gpu tunnel --watch``) reconciles with Vast, destroys instances past their TTL, stops idle ones,
   destroys half-launched instances whose launching process died, and destroys everything of a budget
@@ -28,7 +30,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
-from ..errors import ConfigError, GpuError, InstanceFailedError, TunnelError, VastApiError, VastUnavailableError
+from ..errors import (
+    ArcticCodexError,
+    ConfigError,
+    GpuError,
+    InstanceFailedError,
+    TunnelError,
+    VastApiError,
+    VastUnavailableError,
+)
 from ..workspace import Workspace
 from .budget import GpuBudget
 from .models import Offer, OfferQuery
@@ -133,43 +143,51 @@ class VastInstanceManager:
             local_port=None,
             tunnel_pid=None,
         )
-        # before renting, a crash from here on leaves a trace to clean up; the budget is checked in the same
-        # transaction, so two launches at once cannot both spend the same room
+        key = vllm_key(self.store, teacher or record.label)  # made first: nothing is rented if it cannot be
+        # before renting, a crash from here on leaves a trace to clean up (the label Vast will carry); the budget
+        # is checked in the same transaction, so two launches at once cannot both spend the same room
         self.store.insert(
             record,
             check=lambda records: self.budget.check_launch(
                 records, rate=offer.dph_total, hours=hours, run=run, now=record.created_at
             ),
         )
-        key = vllm_key(self.store, teacher or record.label)
         try:
             instance_id = self.provisioner.launch(offer.id, spec, label=record.label, vllm_api_key=key)
-        except BaseException as error:
-            if not self._forget_failed_launch(record, error) and isinstance(error, GpuError):
-                raise type(error)(
-                    f"{error} — Vast may still have created the instance: `arcticcodex gpu ls` and `gpu reap` "
-                    "look for it and destroy it"
-                ) from error
+        except BaseException as error:  # Vast's answer (and so the id) never arrived: look for the label
+            outcome = self._forget_failed_launch(record, error) or (
+                "Vast may still have created the instance: `arcticcodex gpu ls` and `gpu reap` look for it and "
+                "destroy it"
+            )
+            if isinstance(error, GpuError):  # the same error (type, status), saying what became of the money
+                error.args = (f"{error} — {outcome}",)
             raise
-        record.instance_id = instance_id
-        self.store.update(record.label, instance_id=instance_id, status="booting")
-        record.status = "booting"
-        self.store.log("launched", record, offer_id=offer.id, model=spec.served_name)
+        # From here on Vast bills an instance whose id we hold: whatever fails (recording the id included, or
+        # Ctrl-C) destroys it by that id before the error goes on; the label stays the reaper's fallback.
         try:
+            record.instance_id = instance_id
+            self.store.update(record.label, instance_id=instance_id, status="booting")
+            record.status = "booting"
+            self.store.log("launched", record, offer_id=offer.id, model=spec.served_name)
             running = self.provisioner.wait_until_running(instance_id)
             if running.dph_total and running.dph_total != record.running_rate:
                 self.store.set_rate(record, running.dph_total, self._clock(), running_rate=running.dph_total)
             tunnel = self._open_tunnel(record, local_port)
             self.provisioner.wait_for_vllm(tunnel.url, spec.served_name, api_key=key, instance_id=instance_id)
+            now = self._clock()
+            self.store.update(record.label, status="ready", ready_at=now, owner_pid=None, last_used_at=now)
+            record.status, record.ready_at, record.owner_pid = "ready", now, None
+            self.store.log("ready", record, base_url=tunnel.url)
+            if teacher:
+                self.register_teachers()
         except BaseException as error:
-            self.down(instance_id, reason=f"launch failed: {_reason(error)}")
+            self._abandon_launch(record, instance_id, error)
+            if isinstance(error, Exception) and not isinstance(error, ArcticCodexError):  # e.g. the database's
+                raise GpuError(
+                    f"the launch of instance {instance_id} failed ({_reason(error)}); it was destroyed, so it "
+                    "bills nothing more — fix the cause, then run `arcticcodex gpu up` again"
+                ) from error
             raise
-        now = self._clock()
-        self.store.update(record.label, status="ready", ready_at=now, owner_pid=None, last_used_at=now)
-        record.status, record.ready_at, record.owner_pid = "ready", now, None
-        self.store.log("ready", record, base_url=tunnel.url)
-        if teacher:
-            self.register_teachers()
         return record
 
     def provision_teacher_pool(
@@ -226,8 +244,8 @@ class VastInstanceManager:
         tunnel = self.provisioner.tunnel_for(instance, local_port=port)
         tunnel.pid = record.tunnel_pid
         reopened = tunnel.ensure()
+        record.local_port, record.tunnel_pid = port, tunnel.pid  # first: a failed write still closes this tunnel
         self.store.update(record.label, local_port=port, tunnel_pid=tunnel.pid)
-        record.local_port, record.tunnel_pid = port, tunnel.pid
         if reopened:
             self.store.log("tunnel_opened", record, local_port=port)
         return tunnel
@@ -240,18 +258,32 @@ class VastInstanceManager:
 
     def down(self, instance_id: int, *, reason: str = "requested") -> bool:
         """Close the tunnel and destroy the instance; False when Vast no longer had it."""
-        record = self._record(instance_id)
+        return self._destroy(self._record(instance_id), instance_id, reason=reason)
+
+    def _destroy(self, record: InstanceRecord, instance_id: int, *, reason: str) -> bool:
+        """Destroy ``instance_id`` first, then note it in ``record`` (which may not hold the id yet)."""
         terminate(record.tunnel_pid)
         existed = self.provisioner.destroy_instance(instance_id)
+        self._note_destroyed(record, instance_id, reason=reason, existed=existed)
+        return existed
+
+    def _note_destroyed(self, record: InstanceRecord, instance_id: int, *, reason: str, existed: bool) -> None:
+        now = self._clock()
         self.store.set_rate(
-            record, 0.0, self._clock(), status="destroyed", reason=reason, destroyed_at=self._clock(), tunnel_pid=None
+            record,
+            0.0,
+            now,
+            status="destroyed",
+            reason=reason,
+            destroyed_at=now,
+            tunnel_pid=None,
+            instance_id=instance_id,
         )
         self.store.log("destroyed", record, reason=reason, cost_usd=round(record.accrued_usd, 6), existed=existed)
         if record.teacher:
             self.register_teachers()
         else:  # an instance of its own had a key of its own: it goes with it
             self.store.key_path(record.label).unlink(missing_ok=True)
-        return existed
 
     def stop(self, instance_id: int, *, reason: str = "requested") -> None:
         record = self._record(instance_id)
@@ -322,9 +354,8 @@ class VastInstanceManager:
                 continue
             record = self.store.get(instance.label)
             if record is not None and record.instance_id is None:  # rented, then the process died before noting it
-                self.store.update(record.label, instance_id=instance.id, status="booting")
                 tracked.add(instance.id)
-                self.down(instance.id, reason="reaped: its launch was interrupted")
+                self._destroy(record, instance.id, reason="reaped: its launch was interrupted")
             else:
                 self.provisioner.destroy_instance(instance.id)
                 self.store.log("reaped", None, instance_id=instance.id, label=instance.label, rate=instance.dph_total)
@@ -423,31 +454,60 @@ class VastInstanceManager:
         except VastApiError:
             return False
 
-    def _forget_failed_launch(self, record: InstanceRecord, error: BaseException | None) -> bool:
+    def _abandon_launch(self, record: InstanceRecord, instance_id: int, error: BaseException) -> None:
+        """Destroy the instance of a launch that failed after Vast created it, by its id (no lookup needed).
+
+        When Vast will not destroy it either, the record is left live with the id and no owner, so that the
+        next ``gpu ls``/``gpu reap`` (any ``enforce``) destroys it, and the error says so.
+        """
+        reason = f"launch failed: {_reason(error)}"
+        terminate(record.tunnel_pid)
+        try:
+            existed = self.provisioner.destroy_instance(instance_id)
+        except Exception as failure:
+            with contextlib.suppress(Exception):
+                self.store.update(
+                    record.label, instance_id=instance_id, status="booting", owner_pid=None, reason=reason
+                )
+            raise GpuError(
+                f"the launch of instance {instance_id} failed ({_reason(error)}) and destroying it failed too "
+                f"({failure}); it may still be running and billing: `arcticcodex gpu down {instance_id}` or "
+                "`arcticcodex gpu reap` destroys it"
+            ) from error
+        # It is gone: nothing bills.  Noting that may fail too (often the very database that failed the launch);
+        # the record then stays live until an enforce closes it (gone from Vast, or nothing under its label), and
+        # the launch's own error is the one shown.
+        with contextlib.suppress(Exception):
+            self._note_destroyed(record, instance_id, reason=reason, existed=existed)
+
+    def _forget_failed_launch(self, record: InstanceRecord, error: BaseException | None) -> str | None:
         """A launch with no instance id yet: destroy what carries its label, or let it go once that is safe.
 
-        Vast may have created the instance although its answer was lost (a timeout, a dropped connection),
-        and it may show up in the list only later.  Only a definite refusal (an HTTP error answer) or
-        :data:`UNSEEN_GRACE_S` without a sighting lets the record go; until then it stays live, and
-        charged, and every ``enforce`` looks for it again.  Returns True when the record was let go.
+        Vast may have created the instance although its answer was lost (a timeout, a dropped connection)
+        or unreadable (a 200 without an id), and it may show up in the list only later.  Only a definite
+        refusal (an HTTP error answer) or :data:`UNSEEN_GRACE_S` without a sighting lets the record go;
+        until then it stays live, and charged, and every ``enforce`` looks for it again.  Returns what
+        became of it, in words, when the record was let go; None while it is still looked for.
         """
-        found = False
-        with contextlib.suppress(VastApiError):
+        destroyed: list[int] = []
+        with contextlib.suppress(VastApiError):  # a failed look (or destroy) leaves the record live: tried again
             for instance in self.provisioner.client.list_instances(label_prefix=record.label):
-                found = True
-                self.store.update(record.label, instance_id=instance.id, status="booting")
-                self.down(instance.id, reason=f"launch failed: {_reason(error)}")
-        if found:
-            return True
+                self._destroy(record, instance.id, reason=f"launch failed: {_reason(error)}")
+                destroyed.append(instance.id)
+        if destroyed:
+            return f"the instance Vast created anyway ({', '.join(map(str, destroyed))}) was found and destroyed"
         now = self._clock()
-        refused = isinstance(error, VastApiError) and not isinstance(error, VastUnavailableError) and error.status
+        # only an HTTP error answer is a refusal: a 200 Vast sent with no readable id may have rented it
+        refused = (
+            isinstance(error, VastApiError) and not isinstance(error, VastUnavailableError) and error.status >= 400
+        )
         if refused or now - record.created_at >= UNSEEN_GRACE_S:
             self.store.set_rate(record, 0.0, now, status="destroyed", reason=_reason(error), destroyed_at=now)
             self.store.log("launch_failed", record, reason=_reason(error))
-            return True
+            return "nothing was rented" if refused else "nothing carrying its label was seen in 30 minutes"
         self.store.update(record.label, owner_pid=None, reason=f"launch answer lost: {_reason(error)}")
         self.store.log("launch_uncertain", record, reason=_reason(error))
-        return False
+        return None
 
 
 def _reason(error: BaseException | None) -> str:

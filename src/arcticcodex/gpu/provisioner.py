@@ -4,12 +4,13 @@ The steps, and the guarantees each gives (``shared/reference/vast-vllm-deepseek.
 
 1. **search** in the user's units (:class:`~arcticcodex.gpu.models.OfferQuery`: GB, $/h);
 2. **launch** the vLLM image *as the instance image* (no Docker inside the instance), vLLM started by
-   ``onstart`` with the model, served name, context length and an API key, port 8000 mapped, SSH
-   direct + proxy, and a deterministic label that says which workspace owns it;
+   ``onstart`` with the model, served name, context length and an API key, listening on the container's
+   127.0.0.1 only (no public port: every call comes through the SSH tunnel), SSH direct + proxy, and a
+   deterministic label that says which workspace owns it;
 3. **wait until running** polling every ``poll_interval`` seconds up to a deadline, failing fast on
    states that never recover (``exited`` while booting, ``unknown``, ``offline``, an OCI error) —
    and destroying the instance whenever the wait fails, so a failed launch costs nothing more;
-4. **tunnel** to port 8000 with the system ``ssh`` (:mod:`.tunnel`);
+4. **tunnel** to the container's 127.0.0.1:8000 with the system ``ssh`` (:mod:`.tunnel`);
 5. **wait for vLLM**: ``GET /v1/models`` through the tunnel answers with the served model (vLLM only
    listens once the weights are loaded, so until then the tunnel's connections are reset);
 6. stop, start and **destroy** (an instance that is already gone counts as destroyed).
@@ -34,7 +35,7 @@ import httpx2 as httpx
 from ..errors import ConfigError, GpuError, InstanceFailedError, TunnelError, VastApiError
 from .models import Instance, Offer, OfferQuery, OrderBy
 from .sshkeys import ensure_ssh_key
-from .tunnel import VLLM_PORT, SSHTunnel
+from .tunnel import VLLM_HOST, VLLM_PORT, SSHTunnel
 from .vast import VastClient
 
 DEFAULT_IMAGE = "vllm/vllm-openai:latest"
@@ -67,7 +68,7 @@ class VllmSpec:
             "serve",
             self.model,
             "--host",
-            "0.0.0.0",  # noqa: S104 - inside the container; reached through the SSH tunnel, guarded by the key
+            VLLM_HOST,  # loopback only: reached through the SSH tunnel, never from the internet
             "--port",
             str(VLLM_PORT),
             "--served-model-name",
@@ -91,7 +92,9 @@ class VllmSpec:
         return line
 
     def create_body(self, *, label: str, vllm_api_key: str) -> dict[str, Any]:
-        env = {f"-p {VLLM_PORT}:{VLLM_PORT}": "1", "VLLM_API_KEY": vllm_api_key}
+        """The rental request.  No ``-p 8000:8000`` in ``env``: Vast would publish vLLM on the host's public
+        address, and a key is then all that stands between the internet and a GPU billed by the hour."""
+        env = {"VLLM_API_KEY": vllm_api_key}
         if self.hf_token:
             env["HF_TOKEN"] = self.hf_token
         return {
@@ -359,16 +362,17 @@ class VastProvisioner:
         if offer.num_gpus > 1 and spec.tensor_parallel_size == 1:
             spec = replace(spec, tensor_parallel_size=offer.num_gpus)
         instance_id = self.launch(offer.id, spec, label=label, vllm_api_key=vllm_api_key)
-        vast_instance = VastInstance(
-            instance_id=instance_id,
-            machine_id=offer.machine_id,
-            gpu_type=offer.gpu_name,
-            hourly_rate=offer.dph_total,
-            label=label,
-            served_model=spec.served_name,
-            api_key=vllm_api_key,
-        )
+        vast_instance: VastInstance | None = None
         try:
+            vast_instance = VastInstance(
+                instance_id=instance_id,
+                machine_id=offer.machine_id,
+                gpu_type=offer.gpu_name,
+                hourly_rate=offer.dph_total,
+                label=label,
+                served_model=spec.served_name,
+                api_key=vllm_api_key,
+            )
             running = self.wait_until_running(instance_id)
             endpoint = running.ssh_endpoint() or ("", 0)
             vast_instance.ssh_host, vast_instance.ssh_port = endpoint
@@ -377,7 +381,7 @@ class VastProvisioner:
             self.wait_for_vllm(tunnel.url, spec.served_name, api_key=vllm_api_key, instance_id=instance_id)
             vast_instance.status = "running"
         except BaseException:
-            if vast_instance.tunnel is not None:
+            if vast_instance is not None and vast_instance.tunnel is not None:
                 self.close_ssh_tunnel(vast_instance)
             self.destroy_instance(instance_id)
             raise

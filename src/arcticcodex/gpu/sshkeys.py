@@ -21,7 +21,8 @@ from ..fileio import write_atomically
 
 def ensure_ssh_key(path: Path, *, comment: str = "arcticcodex-gpu") -> Path:
     """Return ``path``, creating the key pair (``path`` and ``path.pub``) if it does not exist yet."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # e.g. the workspace's gpu/ folder
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     if path.exists():
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
@@ -38,7 +39,7 @@ def ensure_ssh_key(path: Path, *, comment: str = "arcticcodex-gpu") -> Path:
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     )
     public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    write_atomically(path.with_suffix(".pub"), public + f" {comment}\n".encode())
+    write_atomically(path.with_suffix(".pub"), public + f" {comment}\n".encode(), mode=0o600)
     write_atomically(path, private, mode=0o600)
     os.chmod(path, 0o600)
     return path

@@ -17,6 +17,7 @@ tunnel, budget decision and teardown: what happened, to which instance, why, at 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -233,7 +234,8 @@ class InstanceStore:
                 run=record.run,
             )
         entry.update(details)
-        with self.log_path.open("a", encoding="utf-8") as handle:
+        descriptor = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # private, like the rest
+        with open(descriptor, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(entry, sort_keys=True) + "\n")
         for listener in self.listeners:
             listener(entry)

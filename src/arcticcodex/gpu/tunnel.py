@@ -29,6 +29,7 @@ from pathlib import Path
 from ..errors import TunnelError
 
 VLLM_PORT = 8000  # the port vLLM listens on inside the instance
+VLLM_HOST = "127.0.0.1"  # the address it listens on there: loopback, so only the tunnel reaches it
 
 
 def free_local_port() -> int:
@@ -72,13 +73,14 @@ def _not_a_zombie(pid: int) -> bool:
 
 @dataclass
 class SSHTunnel:
-    """``127.0.0.1:local_port`` → ``localhost:remote_port`` inside the instance at ``host:port``."""
+    """``127.0.0.1:local_port`` → ``remote_host:remote_port`` (loopback) inside the instance at ``host:port``."""
 
     host: str
     port: int
     key_path: Path
     known_hosts: Path
     local_port: int
+    remote_host: str = VLLM_HOST
     remote_port: int = VLLM_PORT
     user: str = "root"
     pid: int | None = None
@@ -124,7 +126,7 @@ class SSHTunnel:
             "-o",
             "LogLevel=ERROR",
             "-L",
-            f"127.0.0.1:{self.local_port}:localhost:{self.remote_port}",
+            f"127.0.0.1:{self.local_port}:{self.remote_host}:{self.remote_port}",
             f"{self.user}@{self.host}",
         ]
 
@@ -136,7 +138,8 @@ class SSHTunnel:
             raise TunnelError(
                 f"local port {self.local_port} is already in use by another program; choose another --local-port"
             )
-        self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _touch_private(self.known_hosts)  # ssh appends to it, keeping the mode: 0600 whatever the umask
         log_path = self.log_path or self.known_hosts.with_suffix(".ssh.log")
         self.pid = _spawn_detached(self.command(), log_path)
         deadline = time.monotonic() + timeout
@@ -198,6 +201,7 @@ def _spawn_detached(argv: list[str], log_path: Path) -> int:
     A new session, so it survives the command that opened it (and Ctrl-C there); a bare pid rather than
     a ``Popen``, because the process is meant to outlive this object — :func:`pid_alive` reaps it.
     """
+    _touch_private(log_path)
     with open(log_path, "ab") as log, open(os.devnull, "rb") as devnull:
         return os.posix_spawn(
             argv[0],
@@ -210,6 +214,12 @@ def _spawn_detached(argv: list[str], log_path: Path) -> int:
             ],
             setsid=True,
         )
+
+
+def _touch_private(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 unless it exists (what ssh and we then append stays private)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _ssh_environment() -> dict[str, str]:
