@@ -24,6 +24,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
     for name in list(os.environ):
         if name.startswith(("ARCTICCODEX_", "DEEPSEEK_", "OPENAI_", "VAST_")):
             monkeypatch.delenv(name, raising=False)
+    # trust decisions (trusted keys, trusted teacher entries) go to a folder of the test's own
+    monkeypatch.setenv("ARCTICCODEX_CONFIG_DIR", str(tmp_path / "user-config"))
     monkeypatch.chdir(tmp_path)
     yield
 

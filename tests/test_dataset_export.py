@@ -16,17 +16,26 @@ from arcticcodex.errors import DatasetError
 from arcticcodex.forge import iter_document
 from arcticcodex.forge.records import read_train_pair
 from arcticcodex.provenance import Ed25519Signer
+from arcticcodex.provenance.trust import KeyRing, TrustedKeys
 from test_dataset_record import make_pair
+
+SIGNER = Ed25519Signer.generate()
+TRUSTED = KeyRing.only([(SIGNER.verifier(), "the test's key")])
+IMPROVED, SLEEP, SINGLE = (
+    make_pair().id,
+    make_pair(instruction="Where do otters sleep?").id,
+    make_pair(instruction="Single round?").id,
+)
 
 
 def build(out: Path) -> Path:
     improved = (Revision(1, "Fish.", 0.55), Revision(2, "Fish, crabs and sea urchins [c-1].", 0.92))
     barely = (Revision(1, "Mostly fish [c-1].", 0.88), Revision(2, "Fish, crabs and sea urchins [c-1].", 0.92))
-    with DatasetWriter(out, Ed25519Signer.generate()) as writer:
-        writer.add(make_pair(id="a", revisions=improved))
-        writer.add(make_pair(id="b", instruction="Where do otters sleep?", revisions=barely))
-        writer.add(make_pair(id="c", instruction="Single round?", revisions=improved[1:]))
-        writer.add(make_pair(id="r", instruction="Rejected?", accepted=False, quality=Decimal("0.3")))
+    with DatasetWriter(out, SIGNER) as writer:
+        writer.add(make_pair(revisions=improved))
+        writer.add(make_pair(instruction="Where do otters sleep?", revisions=barely))
+        writer.add(make_pair(instruction="Single round?", revisions=improved[1:]))
+        writer.add(make_pair(instruction="Rejected?", accepted=False, quality=Decimal("0.3")))
     return out
 
 
@@ -36,22 +45,24 @@ def rows(path: Path) -> list[dict[str, object]]:
 
 def test_chat_and_instruction_formats(tmp_path: Path) -> None:
     out = build(tmp_path / "ds")
-    assert export_dataset(out, tmp_path / "m.jsonl", "messages") == 3  # rejected pairs are not exported
+    assert (
+        export_dataset(out, tmp_path / "m.jsonl", "messages", keyring=TRUSTED) == 3
+    )  # rejected pairs are not exported
     messages = rows(tmp_path / "m.jsonl")
-    assert [row["id"] for row in messages] == ["a", "b", "c"]
+    assert [row["id"] for row in messages] == [IMPROVED, SLEEP, SINGLE]
     assert messages[1]["messages"] == [
         {"role": "user", "content": "Where do otters sleep?"},
         {"role": "assistant", "content": "Fish, crabs and sea urchins [c-1]."},
     ]
-    export_dataset(out, tmp_path / "o.jsonl", "openai")
+    export_dataset(out, tmp_path / "o.jsonl", "openai", keyring=TRUSTED)
     assert all(set(row) == {"messages"} for row in rows(tmp_path / "o.jsonl"))
-    export_dataset(out, tmp_path / "a.jsonl", "alpaca")
+    export_dataset(out, tmp_path / "a.jsonl", "alpaca", keyring=TRUSTED)
     assert rows(tmp_path / "a.jsonl")[0] == {
         "instruction": "What do otters eat?",
         "input": "",
         "output": "Fish, crabs and sea urchins [c-1].",
     }
-    export_dataset(out, tmp_path / "s.jsonl", "sharegpt")
+    export_dataset(out, tmp_path / "s.jsonl", "sharegpt", keyring=TRUSTED)
     assert rows(tmp_path / "s.jsonl")[0]["conversations"] == [
         {"from": "human", "value": "What do otters eat?"},
         {"from": "gpt", "value": "Fish, crabs and sea urchins [c-1]."},
@@ -60,39 +71,42 @@ def test_chat_and_instruction_formats(tmp_path: Path) -> None:
 
 def test_dpo_pairs_come_from_clear_improvements_only(tmp_path: Path) -> None:
     out = build(tmp_path / "ds")
-    assert export_dataset(out, tmp_path / "d.jsonl", "dpo") == 1
+    assert export_dataset(out, tmp_path / "d.jsonl", "dpo", keyring=TRUSTED) == 1
     (row,) = rows(tmp_path / "d.jsonl")
-    assert row["id"] == "a"
+    assert row["id"] == IMPROVED
     assert row["prompt"] == [{"role": "user", "content": "What do otters eat?"}]
     assert row["chosen"] == [{"role": "assistant", "content": "Fish, crabs and sea urchins [c-1]."}]
     assert row["rejected"] == [{"role": "assistant", "content": "Fish."}]
-    assert export_dataset(out, tmp_path / "d2.jsonl", "dpo", dpo_margin=0.0) == 2  # "b" improved by 0.04
+    assert (
+        export_dataset(out, tmp_path / "d2.jsonl", "dpo", dpo_margin=0.0, keyring=TRUSTED) == 2
+    )  # SLEEP improved by 0.04
 
 
 def test_fn_export_holds_exactly_the_signed_frames(tmp_path: Path) -> None:
     out = build(tmp_path / "ds")
-    assert export_dataset(out, tmp_path / "frames.fn", "fn") == 3
+    assert export_dataset(out, tmp_path / "frames.fn", "fn", keyring=TRUSTED) == 3
     text = (tmp_path / "frames.fn").read_text(encoding="utf-8")
     signed = [record["integrity"]["frame_sha256"] for record in rows(out / "train.jsonl")]
     lines = text.splitlines()
     assert [hashlib.sha256(line.encode()).hexdigest() for line in lines] == signed
-    assert [read_train_pair(frame).pair_id for frame in iter_document(text)] == ["a", "b", "c"]
+    assert [read_train_pair(frame).pair_id for frame in iter_document(text)] == [IMPROVED, SLEEP, SINGLE]
 
 
 def test_bad_requests_and_damaged_files_leave_no_output(tmp_path: Path) -> None:
     out = build(tmp_path / "ds")
     with pytest.raises(DatasetError, match="unknown export format 'csv'"):
-        export_dataset(out, tmp_path / "x", "csv")
+        export_dataset(out, tmp_path / "x", "csv", keyring=TRUSTED)
     with (out / "train.jsonl").open("a") as handle:
         handle.write("{broken\n")
     with pytest.raises(DatasetError, match=r"train\.jsonl:4: not valid JSON"):
-        export_dataset(out, tmp_path / "m.jsonl", "messages")
+        export_dataset(out, tmp_path / "m.jsonl", "messages", keyring=TRUSTED)
     assert not (tmp_path / "m.jsonl").exists() and not (tmp_path / "m.jsonl.partial").exists()
 
 
 def test_cli_writes_beside_the_dataset_by_default(tmp_path: Path) -> None:
     out = build(tmp_path / "ds")
-    result = CliRunner().invoke(cli, ["dataset", "export", str(out), "--format", "sharegpt"])
+    TrustedKeys.for_user().trust_key(SIGNER, name="tests", origin="the test")
+    result = CliRunner().invoke(cli, ["dataset", "export", str(out), "--format", "sharegpt"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert f"Wrote 3 sharegpt rows to {out / 'export-sharegpt.jsonl'}" in result.output
     assert len(rows(out / "export-sharegpt.jsonl")) == 3

@@ -46,6 +46,8 @@ def make_pair(**changes: Any) -> TrainingPair:
         "teachers": ("deepseek", "local-judge"),
     }
     fields.update(changes)
+    if "id" not in changes:  # the content id of the pair as changed (the writer and verify insist on it)
+        fields["id"] = pair_id_for(fields["instruction"], fields["completion"], fields["evidence"])
     return TrainingPair(**fields)
 
 

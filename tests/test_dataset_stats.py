@@ -23,19 +23,27 @@ def build(out: Path) -> Path:
         Revision(2, "y", 0.85, tokens=200, cost_usd=0.002),
     )
     with DatasetWriter(out, Ed25519Signer.generate()) as writer:
-        writer.add(make_pair(id="a", quality=Decimal("0.95"), revisions=one_round))
-        writer.add(make_pair(id="b", quality=Decimal("0.85"), revisions=two_rounds, signer_id="teacher-02"))
-        writer.add(make_pair(id="b", quality=Decimal("0.85"), revisions=two_rounds))  # duplicate id: dropped
+        writer.add(make_pair(instruction="Question a?", quality=Decimal("0.95"), revisions=one_round))
+        writer.add(
+            make_pair(instruction="Question b?", quality=Decimal("0.85"), revisions=two_rounds, signer_id="teacher-02")
+        )
+        writer.add(
+            make_pair(instruction="Question b?", quality=Decimal("0.85"), revisions=two_rounds)
+        )  # the same content id: dropped
         writer.add(
             make_pair(
-                id="c",
+                instruction="Question c?",
                 quality=Decimal("0.91"),
                 revisions=one_round,
                 teachers=("vllm",),
                 source=PairSource("conversation", "conv-1:3"),
             )
         )
-        writer.add(make_pair(id="d", quality=Decimal("0.55"), revisions=two_rounds * 1 + one_round, accepted=False))
+        writer.add(
+            make_pair(
+                instruction="Question d?", quality=Decimal("0.55"), revisions=two_rounds * 1 + one_round, accepted=False
+            )
+        )
     return out
 
 

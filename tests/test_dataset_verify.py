@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from arcticcodex.dataset import DatasetWriter, pair_id_for, verify_dataset
+from arcticcodex.dataset import DatasetWriter, verify_dataset
 from arcticcodex.dataset.checking import check_file_lines
 from arcticcodex.errors import DatasetError
 from arcticcodex.provenance import Ed25519Signer, Ed25519Verifier, HmacSigner
@@ -23,7 +23,7 @@ def build(out: Path, count: int = 6, signer: Ed25519Signer | HmacSigner = SIGNER
     with DatasetWriter(out, signer) as writer:
         for number in range(count):
             question = f"Question {number}?"
-            writer.add(make_pair(id=pair_id_for(question, "An answer."), instruction=question))
+            writer.add(make_pair(instruction=question))
         writer.add(make_pair(instruction="Weak?", accepted=False, feedback="Unsupported."))
     return out
 
@@ -113,12 +113,15 @@ def test_structural_damage_is_named(tmp_path: Path, damage: str, expected: list[
         assert "train.jsonl: the Merkle root of its records differs from the manifest's" in text
 
 
-def test_a_wrong_trusted_key_is_named(tmp_path: Path) -> None:
+def test_a_key_other_than_the_trusted_one_is_intact_but_untrusted(tmp_path: Path) -> None:
     out = build(tmp_path / "ds")
     other = Ed25519Signer.generate()
     report = verify_dataset(out, trusted=other.verifier())
-    assert "not the trusted ed25519 key" in "\n".join(messages(report))
-    assert any("signed with key" in p.message and p.line == 1 for p in report.problems)
+    assert report.ok and not report.trusted and report.verdict == "intact, signer NOT trusted"
+    assert report.trust_note == f"signed by ed25519 key {SIGNER.key_id}, which is not the key given"
+    trusted = verify_dataset(out, trusted=SIGNER.verifier())
+    assert trusted.ok and trusted.trusted and trusted.verdict == "intact, signer trusted"
+    assert not verify_dataset(out).trusted  # by default nothing is trusted, least of all the shipped key
 
 
 def test_a_replaced_public_key_does_not_pass(tmp_path: Path) -> None:
@@ -130,7 +133,9 @@ def test_a_replaced_public_key_does_not_pass(tmp_path: Path) -> None:
 def test_hmac_datasets_need_the_secret(tmp_path: Path) -> None:
     secret = HmacSigner(b"k" * 32)
     out = build(tmp_path / "ds", signer=secret)
-    assert "pass the secret with --key" in "\n".join(messages(verify_dataset(out)))
+    assert "whose secret is not in this workspace's keys: pass it with --key NAME" in "\n".join(
+        messages(verify_dataset(out))
+    )
     assert verify_dataset(out, trusted=secret).ok
     assert not verify_dataset(out, trusted=HmacSigner(b"j" * 32)).ok
 

@@ -27,9 +27,9 @@ def test_writes_a_complete_signed_dataset(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     with DatasetWriter(out, signer, recipe={"threshold": 0.8, "max_rounds": 3}) as writer:
         for number in range(5):
-            written = writer.add(make_pair(id=f"tp-{number}", instruction=f"Question {number}?", index=99))
+            written = writer.add(make_pair(instruction=f"Question {number}?", index=99))
             assert written is not None and written.index == number  # indexes are the writer's, in write order
-        writer.add(make_pair(id="tp-weak", instruction="Weak?", accepted=False, feedback="Unsupported claim."))
+        writer.add(make_pair(instruction="Weak?", accepted=False, feedback="Unsupported claim."))
 
     names = sorted(p.name for p in out.iterdir())
     assert names == ["README.md", "keys", "manifest.json", "rejected.jsonl", "train.jsonl"]
@@ -112,16 +112,17 @@ def test_exact_duplicates_are_written_once_and_counted(tmp_path: Path) -> None:
     with DatasetWriter(tmp_path / "ds", Ed25519Signer.generate()) as writer:
         first = writer.add(make_pair())
         assert writer.add(make_pair(feedback="said again")) is None  # same id: same question, answer, evidence
-        assert writer.add(make_pair(instruction="Another?", id="tp-other")) is not None
+        other = writer.add(make_pair(instruction="Another?"))
+        assert other is not None
     assert first is not None
-    assert [r["id"] for r in _lines(tmp_path / "ds" / "train.jsonl")] == [first.id, "tp-other"]
+    assert [r["id"] for r in _lines(tmp_path / "ds" / "train.jsonl")] == [first.id, other.id]
     manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
     assert (manifest["record_count"], manifest["duplicates_removed"]) == (2, 1)
 
 
 @pytest.mark.parametrize("signer", [Ed25519Signer.generate(), HmacSigner.generate()], ids=["ed25519", "hmac"])
 def test_add_many_in_worker_processes_writes_the_same_bytes_as_add(tmp_path: Path, signer: Any) -> None:
-    pairs = [make_pair(id=f"tp-{n:04d}", instruction=f"Q{n}?", accepted=n % 7 != 0) for n in range(700)]
+    pairs = [make_pair(instruction=f"Q{n}?", accepted=n % 7 != 0) for n in range(700)]
     pairs.insert(300, pairs[5])  # an exact duplicate, placed among the parallel batches
     with DatasetWriter(tmp_path / "serial", signer, validation_fraction=0.2) as serial:
         for pair in pairs:
@@ -133,3 +134,10 @@ def test_add_many_in_worker_processes_writes_the_same_bytes_as_add(tmp_path: Pat
         assert (tmp_path / "parallel" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
     trusted = signer if isinstance(signer, HmacSigner) else None
     assert verify_dataset(tmp_path / "parallel", trusted=trusted).ok
+
+
+def test_a_pair_without_its_content_id_is_refused(tmp_path: Path) -> None:
+    writer = DatasetWriter(tmp_path / "ds", Ed25519Signer.generate())
+    with pytest.raises(DatasetError, match=r"'tp-made-up' .* does not carry its content id tp-[0-9a-f]{32}"):
+        writer.add(make_pair(id="tp-made-up"))
+    writer.abort()

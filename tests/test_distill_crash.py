@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from arcticcodex.cli import cli
 from arcticcodex.dataset import verify_dataset
-from arcticcodex.provenance import KeyStore
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
 
@@ -43,7 +44,9 @@ def make_workspace(root: Path, base_url: str) -> Path:
         + '\n[vault]\nembedding_model = "hashing-64"\n'
         + f'\n[[teachers]]\nname = "gpu"\npreset = "vllm"\nbase_url = "{base_url}"\nmodel = "fake-model"\n'
     )
-    KeyStore(workspace.keys_dir).create("dataset")
+    for command in (["keys", "new", "dataset"], ["teachers", "trust", "gpu"]):  # a hand-written entry: trusted
+        result = CliRunner().invoke(cli, ["-w", str(workspace.root), *command], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
     return workspace.root
 
 

@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 
 from arcticcodex.cli import cli
 from arcticcodex.dataset import verify_dataset
-from arcticcodex.provenance import KeyStore
 from arcticcodex.vault import Vault
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
@@ -38,7 +37,7 @@ def make_root(tmp_path: Path, server: FakeOpenAIServer, *, preset: str = "vllm")
     workspace, _ = Workspace.init(tmp_path / "ws")
     config = workspace.root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    KeyStore(workspace.keys_dir).create("dataset")
+    run(workspace.root, "keys", "new", "dataset")  # the CLI records the new key as trusted
     run(
         workspace.root,
         "teachers",

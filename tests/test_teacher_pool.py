@@ -141,8 +141,12 @@ def test_retry_after_header_formats() -> None:
 def test_teacher_configuration_is_validated(tmp_path: object) -> None:
     from pathlib import Path
 
-    path = Path("arcticcodex.toml")
-    teachers, pool = load_teachers({"teachers": [{"name": "ds", "preset": "deepseek"}]}, path)
+    from arcticcodex.config import Config
+
+    def config(raw: dict[str, object]) -> Config:
+        return Config(Path("arcticcodex.toml").resolve(), Path(".arcticcodex").resolve(), None, raw)
+
+    teachers, pool = load_teachers(config({"teachers": [{"name": "ds", "preset": "deepseek"}]}))
     assert teachers[0].model == "deepseek-v4-flash" and teachers[0].api_key_env == "DEEPSEEK_API_KEY"
     assert pool.aggregate == "mean"
     for bad, message in [
@@ -154,7 +158,7 @@ def test_teacher_configuration_is_validated(tmp_path: object) -> None:
         ({"teachers": [], "teacher_pool": {"critics": ["ghost"]}}, "unknown teacher"),
     ]:
         with pytest.raises(errors.ConfigError, match=message):
-            load_teachers(bad, path)
+            load_teachers(config(bad))
 
 
 @pytest.mark.parametrize("score", ["6", "Infinity", "-3"])

@@ -21,6 +21,7 @@ from .errors import ConfigError, WorkspaceNotFoundError
 CONFIG_NAME = "arcticcodex.toml"
 WORKSPACE_ENV = "ARCTICCODEX_WORKSPACE"
 DEFAULT_DATA_DIR = ".arcticcodex"
+USER_CONFIG_ENV = "ARCTICCODEX_CONFIG_DIR"
 
 CONFIG_TEMPLATE = """\
 # ArcticCodex workspace configuration.
@@ -61,10 +62,18 @@ class Config:
         data_dir = workspace.get("data_dir", DEFAULT_DATA_DIR)
         if not isinstance(data_dir, str) or not data_dir.strip():
             raise ConfigError(f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}")
+        folder = (path.parent / data_dir).resolve()
+        if not folder.is_relative_to(path.parent.resolve()):
+            # key files are only accepted from the data folder: a cloned configuration must not be able
+            # to make ~/.ssh (or any folder) its data folder
+            raise ConfigError(
+                f"{path}: [workspace] data_dir {data_dir!r} is outside the workspace ({folder}); it must be a "
+                f"folder inside it, e.g. {DEFAULT_DATA_DIR!r}"
+            )
         key = signing.get("key")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise ConfigError(f'{path}: [signing] key must be the name of a key in keys/, e.g. "dataset"')
-        return cls(path=path, data_dir=(path.parent / data_dir).resolve(), signing_key=key, raw=raw)
+        return cls(path=path, data_dir=folder, signing_key=key, raw=raw)
 
 
 def _table(raw: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
@@ -95,6 +104,22 @@ def find_workspace_root(
         f"no ArcticCodex workspace in {start} or any folder above it; run `arcticcodex init` to create "
         f"one here, pass --workspace DIR, or set {WORKSPACE_ENV}"
     )
+
+
+def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The user's own ArcticCodex folder: where trust decisions live, out of any workspace's reach.
+
+    ``ARCTICCODEX_CONFIG_DIR`` if set, else ``$XDG_CONFIG_HOME/arcticcodex``, else
+    ``~/.config/arcticcodex``.  Nothing a workspace holds can name or move it: a cloned folder's
+    ``arcticcodex.toml`` must never be able to declare itself trusted.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(USER_CONFIG_ENV)
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    xdg = environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".config"
+    return (base / "arcticcodex").resolve()
 
 
 def _require_config(folder: Path, origin: str) -> Path:

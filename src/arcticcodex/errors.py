@@ -14,6 +14,9 @@
     │   │   ├── ValidationError      a well-formed frame that breaks its TYPE's schema
     │   │   └── EncodeError          a Python value that has no encoding in the asked profile
     │   ├── KeyFileError             a signing key is missing, malformed, or readable by others
+    │   ├── TrustError               intact but not trusted (a dataset's signer, a teacher entry); names the
+    │   │                            command that records the trust (`keys trust`, `teachers trust`)
+    │   ├── UnsafeFileError          a file is a symlink, FIFO or device, or over its size limit: not read
     │   └── ToolError                an agent tool call was refused or failed (bad arguments, limits)
     │       ├── SandboxError         a path leaves the tool root (.., absolute, symlink) or breaks a size limit
     │       └── ApprovalRequiredError  a tool that writes was called without approval
@@ -70,7 +73,9 @@ __all__ = [
     "TeacherResponseError",
     "TeacherUnavailableError",
     "ToolError",
+    "TrustError",
     "TunnelError",
+    "UnsafeFileError",
     "UserError",
     "ValidationError",
     "VastApiError",
@@ -101,6 +106,25 @@ class RecordNotFoundError(UserError):
 
 class KeyFileError(UserError):
     """A signing key cannot be used: missing, unreadable, malformed, or with unsafe permissions."""
+
+
+class TrustError(UserError):
+    """Something is intact but nobody vouched for it: a dataset's signer, a teacher entry of a workspace.
+
+    Integrity and trust are separate verdicts: a stranger's key verifies a stranger's data perfectly.
+    The message names what is untrusted and the command that trusts it.
+    """
+
+
+class UnsafeFileError(UserError):
+    """A file that must be a plain, small file is a symlink, FIFO, device or too large; it was not read.
+
+    ``reason`` is the message without the file's name (for reports that name the file themselves).
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class DatasetError(UserError):

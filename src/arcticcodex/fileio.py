@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, NoReturn
 
-__all__ = ["replace_directory", "restore_directory", "write_atomically"]
+from .errors import UnsafeFileError
+
+__all__ = ["open_plain_file", "read_plain_file", "replace_directory", "restore_directory", "write_atomically"]
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -54,3 +60,58 @@ def restore_directory(target: Path) -> None:
 
 def _aside(target: Path) -> Path:
     return target.with_name(f".{target.name}.replaced")
+
+
+@contextmanager
+def open_plain_file(path: Path, *, what: str = "file") -> Iterator[BinaryIO]:
+    """Open ``path`` for reading only if it is a plain file, not a symlink, FIFO, socket or device.
+
+    For files that arrive in folders someone else made (a dataset, a cloned workspace): the last path
+    component is opened with ``O_NOFOLLOW`` (a symlink to ``/dev/zero`` or to ``~/.ssh/id_ed25519`` is
+    refused, not followed) and ``O_NONBLOCK`` (opening a FIFO would otherwise wait forever for a
+    writer), and the open descriptor is checked to be a regular file before a byte is read.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if os.path.islink(path):
+            _refuse(
+                path,
+                what,
+                "is a symbolic link; it is not followed (it could point anywhere): replace it with the file itself",
+            )
+        _refuse(path, what, f"cannot be opened: {exc.strerror}")
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "a device or socket"
+            _refuse(path, what, f"is {kind}, not a plain file; it was not read")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        yield handle
+
+
+def read_plain_file(path: Path, *, limit: int, what: str = "file") -> bytes:
+    """The bytes of the plain file ``path`` (see :func:`open_plain_file`), refused past ``limit`` bytes.
+
+    The size is checked on the open descriptor and the read itself is bounded, so a file that grows
+    while it is read still cannot make this hold more than ``limit + 1`` bytes.
+    """
+    with open_plain_file(path, what=what) as handle:
+        size = os.fstat(handle.fileno()).st_size
+        data = handle.read(limit + 1) if size <= limit else b""
+        if size > limit or len(data) > limit:
+            _refuse(path, what, f"is {max(size, len(data)):,} bytes, over the {limit:,}-byte limit; it was not read")
+        return data
+
+
+def _refuse(path: Path, what: str, reason: str) -> NoReturn:
+    raise UnsafeFileError(f"{what} {path} {reason}", reason=reason)

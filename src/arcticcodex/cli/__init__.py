@@ -2,7 +2,8 @@
 
 One module per command group; each command is a thin layer over the library.  Errors are translated
 here, once: an :class:`~arcticcodex.errors.ArcticCodexError` is printed as its message (no
-traceback) and the command exits with status 1.  Set ``ARCTICCODEX_RAISE_ERRORS=1`` to get the
+traceback) and the command exits with status 1 — or 2 for a :class:`~arcticcodex.errors.TrustError`
+(intact but untrusted, as `dataset verify` says it).  Set ``ARCTICCODEX_RAISE_ERRORS=1`` to get the
 original exception and traceback instead, for debugging.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..errors import ArcticCodexError
+from ..errors import ArcticCodexError, TrustError
 from ..workspace import Workspace
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -33,6 +34,12 @@ class CliError(click.ClickException):
         click.echo(f"Error: {self.format_message()}", err=True)
 
 
+class UntrustedCliError(CliError):
+    """Intact but untrusted (exit status 2, as `dataset verify` says it)."""
+
+    exit_code = 2
+
+
 class ArcticCodexGroup(click.Group):
     """A click group that turns ArcticCodex errors into clean messages, once, at the boundary."""
 
@@ -42,7 +49,7 @@ class ArcticCodexGroup(click.Group):
         except ArcticCodexError as error:
             if os.environ.get(RAISE_ERRORS_ENV, "").strip().lower() not in ("", "0", "false", "no", "off"):
                 raise
-            raise CliError(str(error)) from error
+            raise (UntrustedCliError if isinstance(error, TrustError) else CliError)(str(error)) from error
 
 
 class CliState:

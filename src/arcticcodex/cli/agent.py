@@ -19,7 +19,7 @@ def _agent(state: CliState, vault: Vault, model: str | None, k: int) -> Agent:
     config = None
     if model:
         workspace = state.workspace()
-        configs, _ = load_teachers(workspace.config.raw, workspace.config.path)
+        configs, _ = load_teachers(workspace.config)
         config = next((c for c in configs if c.name == model), None)
         if config is None:
             known = ", ".join(c.name for c in configs) or "none configured"

@@ -9,8 +9,12 @@ import click
 
 from ..dataset import dataset_statistics, export_dataset, verify_dataset
 from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES, PARQUET_ROWS
+from ..dataset.verify import MAX_PUBLIC_KEY_BYTES
+from ..errors import WorkspaceNotFoundError
+from ..fileio import read_plain_file
 from ..provenance import Ed25519Verifier, KeyStore
-from ..provenance.signing import Verifier
+from ..provenance.trust import KeyRing
+from ..terminal import escape_controls
 from . import CliState, default_workers, pass_state
 
 
@@ -21,11 +25,11 @@ def dataset() -> None:
 
 @dataset.command("verify")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--key", "key_name", help="Verify against this workspace key (required for HMAC-signed datasets).")
+@click.option("--key", "key_name", help="Trust only this workspace key (and use its secret, for HMAC datasets).")
 @click.option(
     "--public-key",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Verify against this Ed25519 public key (PEM) from a source you trust.",
+    help="Trust only this Ed25519 public key (PEM), from a source you trust.",
 )
 @click.option(
     "--workers",
@@ -39,42 +43,80 @@ def dataset() -> None:
 def verify(
     state: CliState, directory: Path, key_name: str | None, public_key: Path | None, workers: int, as_json: bool
 ) -> None:
-    """Check every record, line and signature of the dataset in DIRECTORY, and its manifest.
+    """Check every record, line and signature of the dataset in DIRECTORY, its manifest, and who signed it.
 
-    Names each bad record by file, line and id: an edited byte, a record signed by another key, a
-    deleted, inserted, duplicated or reordered record, a truncated last line, an edited manifest.
-    Exits 0 when everything holds and 1 when anything is wrong.  Without --key or --public-key the
-    public key shipped in the dataset is used: that proves the data is intact, not who signed it.
+    Two verdicts.  Integrity: names each bad record by file, line and id (an edited byte, a record
+    signed by another key, a deleted, inserted, duplicated or reordered record, a truncated last
+    line, an id that is not the record's content id, an edited manifest).  Trust: whether the signer
+    is a key you trust: one made here with `keys new`, one you added with `keys trust`, or, when
+    given, only the --key / --public-key.  A public key shipped inside the dataset is never trusted
+    by being there: anyone can re-sign a dataset and ship their own.
+
+    \b
+    Exit status:
+      0  intact, and signed by a trusted key
+      1  NOT intact: tampered, damaged or unverifiable
+      2  intact, but the signer is NOT trusted
 
     \b
     Example:
       arcticcodex dataset verify out/my-dataset
       arcticcodex dataset verify out/my-dataset --public-key alice.pub --json
     """
-    if key_name and public_key:
-        raise click.UsageError("give --key or --public-key, not both")
-    trusted: Verifier | None = None
-    if key_name:
-        trusted = KeyStore(state.workspace().keys_dir).verifier(key_name)
-    elif public_key:
-        trusted = Ed25519Verifier.from_public_pem(public_key.read_bytes(), source=str(public_key))
-    report = verify_dataset(directory, trusted=trusted, workers=workers)
+    report = verify_dataset(directory, keyring=_keyring(state, key_name, public_key), workers=workers)
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
         for problem in report.problems:
-            click.echo(str(problem))
+            click.echo(escape_controls(str(problem)))
         if report.problems_not_listed:
             click.echo(f"… and {report.problems_not_listed} more problems")
-        verdict = "OK" if report.ok else f"FAILED: {len(report.problems) + report.problems_not_listed} problems"
-        click.echo(
-            f"{verdict} — {report.records} records"
+        counts = (
+            f"{report.records} records"
             + (f" + {report.validation} for validation" if report.validation else "")
-            + f", {report.rejected} rejected, key {report.key_id[:16]}…",
-            err=not report.ok,
+            + f", {report.rejected} rejected"
+            if report.records_checked
+            else "records not checked (no usable key)"
         )
+        if not report.ok:
+            total = len(report.problems) + report.problems_not_listed
+            click.echo(f"FAILED: NOT intact, {total} problem{'s' if total != 1 else ''} — {counts}", err=True)
+        elif report.trusted:
+            click.echo(f"OK: intact, signer trusted ({report.trusted_as}, key {report.key_id[:16]}…) — {counts}")
+        else:
+            click.echo(f"intact, signer NOT trusted — {counts}; {report.trust_note}", err=True)
+            click.echo(_trust_hint(directory, report.key_id, report.algorithm), err=True)
     if not report.ok:
         raise SystemExit(1)
+    if not report.trusted:
+        raise SystemExit(2)
+
+
+def _keyring(state: CliState, key_name: str | None, public_key: Path | None) -> KeyRing:
+    """Only the key given, or else the user's trusted keys (with the workspace's secrets, if there is one)."""
+    if key_name and public_key:
+        raise click.UsageError("give --key or --public-key, not both")
+    if key_name:
+        return KeyRing.only([(KeyStore(state.workspace().keys_dir).verifier(key_name), f"--key {key_name}")])
+    if public_key:
+        pem = read_plain_file(public_key, limit=MAX_PUBLIC_KEY_BYTES, what="--public-key")
+        verifier = Ed25519Verifier.from_public_pem(pem, source=str(public_key))
+        return KeyRing.only([(verifier, f"--public-key {public_key.name}")])
+    try:
+        keystore: KeyStore | None = KeyStore(state.workspace().keys_dir)
+    except WorkspaceNotFoundError:
+        keystore = None  # verifying outside any workspace: trust comes from the user's list alone
+    return KeyRing.for_user(keystore)
+
+
+def _trust_hint(directory: Path, key_id: str, algorithm: str) -> str:
+    shipped = directory / "keys" / f"{key_id}.pub"
+    if algorithm == "ed25519" and shipped.is_file():
+        return (
+            f"If you know this key is the signer's (compare its key id {key_id} with theirs, out of band), "
+            f"trust it: arcticcodex keys trust {shipped} --name NAME"
+        )
+    return "Trust the signer's key with `arcticcodex keys trust FILE`, or verify with --key / --public-key."
 
 
 @dataset.command("stats")
@@ -143,8 +185,31 @@ def stats(directory: Path, as_json: bool) -> None:
     show_default=True,
     help="parquet: write the messages rows or the dpo rows.",
 )
-def export(directory: Path, export_format: str, out: Path | None, dpo_margin: float, parquet_rows: str) -> None:
+@click.option(
+    "--allow-untrusted", is_flag=True, help="Export an intact dataset even if its signer is not a key you trust."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=default_workers,
+    show_default="one per core, at most 8",
+    help="Processes that verify records first (large datasets).",
+)
+@pass_state
+def export(
+    state: CliState,
+    directory: Path,
+    export_format: str,
+    out: Path | None,
+    dpo_margin: float,
+    parquet_rows: str,
+    allow_untrusted: bool,
+    workers: int,
+) -> None:
     """Write the accepted pairs of the dataset in DIRECTORY in the shape a trainer reads.
+
+    The dataset is verified first (see `dataset verify`): one that is not intact is refused, and so
+    is one whose signer you do not trust, unless --allow-untrusted.
 
     \b
     Formats:
@@ -164,7 +229,16 @@ def export(directory: Path, export_format: str, out: Path | None, dpo_margin: fl
     """
     suffix = {"fn": ".fn", "parquet": ".parquet"}.get(export_format, ".jsonl")
     target = out or directory / f"export-{export_format}{suffix}"
-    rows = export_dataset(directory, target, export_format, dpo_margin=dpo_margin, parquet_rows=parquet_rows)
+    rows = export_dataset(
+        directory,
+        target,
+        export_format,
+        dpo_margin=dpo_margin,
+        parquet_rows=parquet_rows,
+        keyring=_keyring(state, None, None),
+        allow_untrusted=allow_untrusted,
+        workers=workers,
+    )
     click.echo(f"Wrote {rows} {export_format} rows to {target}")
 
 

@@ -1,7 +1,9 @@
-"""``arcticcodex keys``: create, list, show and export signing keys.
+"""``arcticcodex keys``: create, list, show and export signing keys; trust the keys of others.
 
-Thin commands over :class:`~arcticcodex.provenance.KeyStore`.  Nothing here ever prints a secret:
-output is names, algorithms, key ids, dates, file paths and public keys only.
+Thin commands over :class:`~arcticcodex.provenance.KeyStore` (the workspace's keys) and
+:class:`~arcticcodex.provenance.trust.TrustedKeys` (the user's trusted signers, outside any
+workspace).  Nothing here ever prints a secret: output is names, algorithms, key ids, dates, file
+paths and public keys only.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ from pathlib import Path
 
 import click
 
-from ..provenance import ALGORITHMS, ED25519, KeyInfo, KeyStore
+from ..dataset.verify import MAX_PUBLIC_KEY_BYTES
+from ..errors import ConfigError
+from ..fileio import read_plain_file
+from ..provenance import ALGORITHMS, ED25519, KeyInfo, KeyStore, check_key_name
+from ..provenance.trust import TrustedKeys
+from ..terminal import escape_controls
 from . import CliState, pass_state
 
 
@@ -21,12 +28,16 @@ def _store(state: CliState) -> KeyStore:
 
 @click.group()
 def keys() -> None:
-    """Create, list, show and export signing keys.
+    """Create, list, show and export signing keys; trust other people's public keys.
 
     Keys live in the workspace's keys/ folder (mode 0700); private key files are mode 0600 and are
     never printed, copied into a dataset or logged.  Ed25519 is the default: its public key lets
     anyone verify a dataset without being able to forge one.  HMAC-SHA256 keys are shared secrets,
     for local integrity checks only.
+
+    Trust is yours, not a folder's: `dataset verify` trusts a signer only if the key was made here
+    (`keys new` records it) or you added it with `keys trust`.  The list lives in your config folder
+    (ARCTICCODEX_CONFIG_DIR, else ~/.config/arcticcodex), never in a workspace or dataset.
     """
 
 
@@ -51,13 +62,26 @@ def new(state: CliState, name: str, algorithm: str) -> None:
     """
     store = _store(state)
     info = store.create(name, algorithm)
+    trusted = TrustedKeys.for_user()
+    trusted.trust_key(
+        store.verifier(info.name),
+        name=_free_trust_name(trusted, info.name, info.key_id),
+        origin=f"created by `keys new` in {state.workspace().root}",
+    )
     click.echo(f"Created {info.algorithm} key {info.name!r}")
     click.echo(f"  key id       {info.key_id}")
     click.echo(f"  private key  {store.private_key_path(info.name)}  (mode 0600; keep it secret)")
     if info.public_key_path is not None:
         click.echo(f"  public key   {info.public_key_path}")
     click.echo(f"  metadata     {store.metadata_path(info.name)}")
+    click.echo(f"  trusted      yes: datasets it signs verify as trusted here ({trusted.path})")
     click.echo(f'Sign datasets with it: set key = "{info.name}" under [signing] in arcticcodex.toml')
+
+
+def _free_trust_name(trusted: TrustedKeys, name: str, key_id: str) -> str:
+    """``name``, or ``name-<key id prefix>`` when another trusted key (another workspace's) has it."""
+    taken = {key.name for key in trusted.list() if key.key_id != key_id}
+    return name if name not in taken else f"{name}-{key_id[:8]}"
 
 
 @keys.command("list")
@@ -154,3 +178,71 @@ def export_public(state: CliState, name: str, output: Path | None) -> None:
     info = store.info(name)
     store.export_public(info.name, output)
     click.echo(f"Wrote the public key of {info.name!r} (key id {info.key_id}) to {output}", err=True)
+
+
+@keys.command("trust")
+@click.argument("public_key", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--name", help="What to call the signer (default: the file's name without .pub).")
+def trust(public_key: Path, name: str | None) -> None:
+    """Trust the Ed25519 public key in FILE: datasets it signs then verify as trusted.
+
+    Check first, out of band (from the signer, not from the dataset), that the key id printed here is
+    theirs: a dataset folder can ship any key, and `keys trust` makes it count.  The list is yours
+    (your config folder), so no workspace or dataset can add to it.
+
+    \b
+    Example:
+      arcticcodex keys trust alice.pub --name alice
+      arcticcodex keys trust datasets/from-alice/keys/3fa2….pub --name alice
+    """
+    pem = read_plain_file(public_key, limit=MAX_PUBLIC_KEY_BYTES, what="public key file")
+    label = check_key_name(name) if name else _name_from_file(public_key)
+    entry = TrustedKeys.for_user().trust_public_pem(pem, name=label, origin=f"`keys trust {public_key.resolve()}`")
+    click.echo(f"Trusted ed25519 key {entry.name!r}")
+    click.echo(f"  key id  {entry.key_id}")
+    click.echo("Datasets signed by it now verify as trusted; `arcticcodex keys untrust` takes it back.")
+
+
+@keys.command("untrust")
+@click.argument("name")
+def untrust(name: str) -> None:
+    """Stop trusting the key called NAME (or whose key id starts with NAME, 8+ hex digits).
+
+    \b
+    Example:
+      arcticcodex keys untrust alice
+      arcticcodex keys untrust 3fa2c1d9
+    """
+    entry = TrustedKeys.for_user().remove(name)
+    click.echo(f"No longer trusted: {entry.name!r} ({entry.algorithm}, key id {entry.key_id})")
+
+
+@keys.command("trusted")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def trusted_keys(as_json: bool) -> None:
+    """List the keys you trust: name, algorithm, key id, when and how each was added.
+
+    \b
+    Example:
+      arcticcodex keys trusted
+    """
+    store = TrustedKeys.for_user()
+    entries = store.list()
+    if as_json:
+        click.echo(json.dumps([entry.to_json() for entry in entries], indent=2))
+        return
+    if not entries:
+        click.echo(f"No trusted keys in {store.path}; `keys new` and `keys trust FILE` add them")
+        return
+    for entry in entries:
+        click.echo(
+            f"{entry.name}  {entry.algorithm}  {entry.key_id}  {entry.added_at}  {escape_controls(entry.origin)}"
+        )
+
+
+def _name_from_file(path: Path) -> str:
+    """The file's name without ``.pub`` when it makes a key name, else a plain one."""
+    try:
+        return check_key_name(path.name.removesuffix(".pub")[:64])
+    except ConfigError:
+        return "trusted-key"

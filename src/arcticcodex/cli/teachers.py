@@ -1,4 +1,4 @@
-"""``arcticcodex teachers`` and ``arcticcodex refine``: configure teachers and run the loop on a text."""
+"""``arcticcodex teachers`` and ``arcticcodex refine``: configure and trust teachers, run the loop on a text."""
 
 from __future__ import annotations
 
@@ -6,25 +6,33 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import tomlkit
 
+from ..config import Config
 from ..errors import ConfigError, TeacherError, UserError
 from ..fileio import write_atomically
 from ..refine import RefineResult, TeacherRouter
 from ..teachers import runtime
-from ..teachers.config import PRESETS, load_teachers, teacher_from_entry
+from ..teachers.config import PRESETS, TeacherConfig, load_teachers, teacher_from_entry
 from ..teachers.factory import build_pool, build_teacher
 from ..teachers.models import ROLES, EvidenceItem
 from ..teachers.openai_compat import OpenAICompatibleTeacher
+from ..teachers.trust import TrustedTeachers
 from ..vault.embeddings import DEFAULT_MODEL, backend_named
 from . import CliState, pass_state
 
 
 @click.group()
 def teachers() -> None:
-    """Configure the models that critique, verify and rewrite (any OpenAI-compatible endpoint)."""
+    """Configure the models that critique, verify and rewrite (any OpenAI-compatible endpoint).
+
+    An entry receives prompts and its API key only once you trusted it: `teachers add` trusts what it
+    writes; an entry written by hand, or in a folder you cloned, waits for `teachers trust NAME`
+    (a cloned arcticcodex.toml could otherwise send $GITHUB_TOKEN to a server of its choosing).
+    """
 
 
 @teachers.command("list")
@@ -38,7 +46,7 @@ def list_(state: CliState, as_json: bool) -> None:
       arcticcodex teachers list --json
     """
     workspace = state.workspace()
-    configs, pool = load_teachers(workspace.config.raw, workspace.config.path)
+    configs, pool = load_teachers(workspace.config)
     rows: list[dict[str, Any]] = [
         {
             "name": c.name,
@@ -52,6 +60,7 @@ def list_(state: CliState, as_json: bool) -> None:
             ),
             "replicas": list(c.replicas),
             "roles": list(c.roles),
+            "trusted": c.trusted,
             "concurrency": c.concurrency,
             "prices_per_million": [c.price_input, c.price_cached_input, c.price_output],
         }
@@ -80,7 +89,8 @@ def list_(state: CliState, as_json: bool) -> None:
         if row["replicas"]:
             key += f"  +{len(row['replicas'])} replica(s)"
         roles = ",".join(row["roles"])
-        click.echo(f"{row['name']:16} {row['preset']:9} {row['model']:24} {row['base_url']}  roles {roles}{key}")
+        trust = "" if row["trusted"] else f"  NOT TRUSTED (run `arcticcodex teachers trust {row['name']}`)"
+        click.echo(f"{row['name']:16} {row['preset']:9} {row['model']:24} {row['base_url']}  roles {roles}{key}{trust}")
 
 
 @teachers.command()
@@ -134,7 +144,9 @@ def add(
     existing.append(table)
     document["teachers"] = existing
     _write(workspace.config.path, tomlkit.dumps(document))
-    click.echo(f"added teacher {name} ({config.preset}, {config.model} at {config.base_url or 'local'})")
+    workspace.config = Config.load(workspace.config.path)
+    _trust(state, name, origin="`teachers add`")
+    click.echo(f"added teacher {name} ({config.preset}, {config.model} at {config.base_url or 'local'}); trusted")
     if config.api_key_env and not os.environ.get(config.api_key_env):
         click.echo(f"note: set {config.api_key_env} in the environment before using it", err=True)
 
@@ -163,6 +175,68 @@ def remove(state: CliState, name: str) -> None:
     click.echo(f"removed teacher {name}")
 
 
+@teachers.command("trust")
+@click.argument("name")
+@pass_state
+def trust(state: CliState, name: str) -> None:
+    """Trust the teacher entry NAME as arcticcodex.toml has it now: its URL(s) and key source.
+
+    Read the entry first: it decides where your prompts, your vault's evidence and the API key go.
+    Editing its base_url, replicas or key source later needs a new `teachers trust`.
+
+    \b
+    Example:
+      arcticcodex teachers trust deepseek
+    """
+    entry = _trust(state, name, origin="`teachers trust`")
+    click.echo(f"trusted teacher {name!r}: requests go to {', '.join([entry['base_url'], *entry['replicas']])}")
+    click.echo(f"  key from    {entry['key_source']}")
+    click.echo(f"  recorded in {TrustedTeachers.for_user().path}")
+    plain = [url for url in [entry["base_url"], *entry["replicas"]] if url.startswith("http://")]
+    if plain and not all(_loopback_url(url) for url in plain):
+        click.echo(
+            "note: plain http:// beyond this machine: prompts and the key cross the network unencrypted", err=True
+        )
+
+
+@teachers.command("untrust")
+@click.argument("name")
+@pass_state
+def untrust(state: CliState, name: str) -> None:
+    """Stop trusting the teacher entry NAME (it stays in arcticcodex.toml, unused until trusted again).
+
+    \b
+    Example:
+      arcticcodex teachers untrust deepseek
+    """
+    config = _entry(state, name)
+    if not TrustedTeachers.for_user().untrust(config):
+        raise ConfigError(f"teacher {name!r} (as arcticcodex.toml has it now) was not trusted")
+    click.echo(f"teacher {name!r} is no longer trusted")
+
+
+def _entry(state: CliState, name: str) -> TeacherConfig:
+    workspace = state.workspace()
+    configs, _ = load_teachers(workspace.config)
+    for config in configs:
+        if config.name == name:
+            if config.preset == "local":
+                raise ConfigError(f"teacher {name!r} is the offline local judge: it sends nothing anywhere")
+            return config
+    known = ", ".join(config.name for config in configs) or "none"
+    raise ConfigError(f"no teacher named {name!r} in {workspace.config.path}; teachers there: {known}")
+
+
+def _trust(state: CliState, name: str, *, origin: str) -> dict[str, Any]:
+    config = _entry(state, name)
+    return TrustedTeachers.for_user().trust(config, workspace=state.workspace().root, origin=origin)
+
+
+def _loopback_url(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
+
+
 @teachers.command()
 @click.argument("names", nargs=-1)
 @pass_state
@@ -174,7 +248,7 @@ def ping(state: CliState, names: tuple[str, ...]) -> None:
       arcticcodex teachers ping deepseek
     """
     workspace = state.workspace()
-    configs, _ = load_teachers(workspace.config.raw, workspace.config.path)
+    configs, _ = load_teachers(workspace.config)
     selected = [c for c in configs if not names or c.name in names]
     if not selected:
         raise ConfigError("no such teachers configured; see `arcticcodex teachers list`")

@@ -22,7 +22,8 @@ from typing import Any
 
 import orjson
 
-from ..errors import DatasetError
+from ..errors import ArcticCodexError, DatasetError
+from ..fileio import open_plain_file
 from ..provenance.records import RecordSignature, verify_record
 from ..provenance.signing import Ed25519Verifier, HmacSigner, Verifier
 from .record import TrainingPair, canonical_json
@@ -31,6 +32,7 @@ __all__ = ["LineResult", "check_file_lines"]
 
 PARALLEL_FROM_BYTES = 16 << 20  # below this a pool costs more to start than it saves
 RANGE_BYTES = 4 << 20
+MAX_LINE_BYTES = 64 << 20  # a record is text; a longer line is damage (or an attempt to exhaust memory)
 
 
 @dataclass(slots=True)
@@ -47,28 +49,46 @@ class LineResult:
 
 
 def check_line(raw: bytes, line: int, verifier: Verifier) -> LineResult:
+    """Everything one line shows by itself; a hostile line becomes problems, never an exception."""
     result = LineResult(line, cut_short=not raw.endswith(b"\n"))
     try:
         record = orjson.loads(raw)
         if not isinstance(record, dict):
             raise DatasetError("a record must be a JSON object")
-        result.record_id = record.get("id") if isinstance(record.get("id"), str) else None
+        result.record_id = _printable_id(record.get("id"))
         pair = TrainingPair.from_json(record)
         signature = _signature(record.get("integrity"))
+        body = {key: value for key, value in record.items() if key != "integrity"}
+        frame_bytes = pair.frame(signature.key_id).to_bytes()
+        body_bytes = canonical_json(body)
     except orjson.JSONDecodeError as exc:
         result.problems.append(f"not valid JSON ({exc})")
         return result
-    except DatasetError as exc:
-        result.problems.append(str(exc))
+    except (ArcticCodexError, ValueError, TypeError) as exc:
+        # a frame that breaks its schema (index -1, a newline in signer_id, an empty teacher name),
+        # or a value JSON holds and a record cannot (an integer past 64 bits)
+        result.problems.append(f"not a valid record: {exc}")
         return result
     result.index, result.accepted = pair.index, pair.accepted
     result.leaf = bytes.fromhex(signature.frame_sha256) + bytes.fromhex(signature.body_sha256)
-    body = {key: value for key, value in record.items() if key != "integrity"}
-    frame_bytes = pair.frame(signature.key_id).to_bytes()
-    failure = verify_record(verifier, frame_bytes, signature, canonical_json(body))
+    failure = verify_record(verifier, frame_bytes, signature, body_bytes)
     if failure:
         result.problems.append(failure)
+    content_id = pair.content_id
+    if pair.id != content_id:
+        result.problems.append(
+            f"id {pair.id[:40]!r} is not the record's content id {content_id} (recomputed from its instruction, "
+            "completion and evidence): duplicates could hide under a made-up id"
+        )
     return result
+
+
+def _printable_id(value: Any) -> str | None:
+    """A record id fit to print in a report: a string, without control characters, cut at 80 characters."""
+    if not isinstance(value, str):
+        return None
+    cleaned = "".join(char if char.isprintable() else "?" for char in value[:80])
+    return cleaned + ("…" if len(value) > 80 else "")
 
 
 def check_file_lines(
@@ -103,36 +123,65 @@ def check_file_lines(
 
 
 def _ranges(path: Path, size: int, range_bytes: int, digest: Any) -> Iterator[tuple[int, int, int]]:
-    """(start, end, first line number) of byte ranges of about ``range_bytes`` that end at a line end."""
-    with path.open("rb") as handle:
+    """(start, end, first line number) of byte ranges of about ``range_bytes`` that end at a line end.
+
+    Every read is bounded (1 MiB), so a hostile file made of one enormous line costs no memory here.
+    """
+    block_bytes = 1 << 20
+    with open_plain_file(path, what="a record file") as handle:
         start, line = 0, 1
         while start < size:
             handle.seek(min(start + range_bytes, size))
-            handle.readline()  # to the end of the line the cut fell in
+            while True:  # on to the end of the line the cut fell in
+                piece = handle.readline(block_bytes)
+                if not piece or piece.endswith(b"\n"):
+                    break
             end = min(handle.tell(), size)
             handle.seek(start)
-            block = handle.read(end - start)
-            if digest is not None:
-                digest.update(block)
+            newlines, remaining = 0, end - start
+            while remaining:
+                block = handle.read(min(remaining, block_bytes))
+                if not block:
+                    break
+                if digest is not None:
+                    digest.update(block)
+                newlines += block.count(b"\n")
+                remaining -= len(block)
             yield start, end, line
-            line += block.count(b"\n")
+            line += newlines
             start = end
 
 
 def _check_range(
     path: Path, start: int, end: int, first_line: int, verifier: Verifier, digest: Any = None
 ) -> Iterator[LineResult]:
-    with path.open("rb") as handle:
+    with open_plain_file(path, what="a record file") as handle:
         handle.seek(start)
         line = first_line
         while handle.tell() < end:
-            raw = handle.readline()
+            raw = handle.readline(MAX_LINE_BYTES + 1)
             if not raw:
                 return
             if digest is not None:
                 digest.update(raw)
-            yield check_line(raw, line, verifier)
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                yield _overlong_line(handle, line, digest)
+            else:
+                yield check_line(raw, line, verifier)
             line += 1
+
+
+def _overlong_line(handle: Any, line: int, digest: Any) -> LineResult:
+    """Skip the rest of a line past :data:`MAX_LINE_BYTES` (still digested), reading it in bounded blocks."""
+    size = MAX_LINE_BYTES
+    while True:
+        block = handle.readline(1 << 20)
+        if digest is not None:
+            digest.update(block)
+        size += len(block)
+        if not block or block.endswith(b"\n"):
+            break
+    return LineResult(line, problems=[f"the line is {size:,} bytes, over the {MAX_LINE_BYTES:,}-byte limit"])
 
 
 def _check_range_job(path: str, start: int, end: int, first_line: int, spec: tuple[str, bytes]) -> list[LineResult]:

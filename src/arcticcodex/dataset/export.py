@@ -13,8 +13,11 @@ One internal record, one small function per consumer (formats-signing-retrieval.
 - ``parquet``  — the ``messages`` rows (or, with ``parquet_rows="dpo"``, the ``dpo`` rows) as Parquet,
   written a row group at a time (needs ``pyarrow``: ``pip install 'arcticcodex[parquet]'``)
 
-Only ``train.jsonl`` is exported (rejected pairs are not training data).  The output is written to a
-temporary file and renamed, so an interrupted export leaves no half file under the target name.
+Only ``train.jsonl`` is exported (rejected pairs are not training data).  The dataset is verified
+first: a folder that is not intact is refused, and so is one whose signer is not trusted unless
+``allow_untrusted`` (a trainer must not learn from data nobody can vouch for by accident).  The
+output is written to a temporary file and renamed, so an interrupted export leaves no half file
+under the target name.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from ..provenance.trust import KeyRing
 from .record import TrainingPair, iter_records
+from .verify import require_verified
 from .writer import TRAIN_FILE
 
 __all__ = ["EXPORT_FORMATS", "export_dataset"]
@@ -85,13 +90,21 @@ def export_dataset(
     *,
     dpo_margin: float = DEFAULT_DPO_MARGIN,
     parquet_rows: str = "messages",
+    keyring: KeyRing | None = None,
+    allow_untrusted: bool = False,
+    workers: int = 1,
 ) -> int:
-    """Write the accepted pairs of ``directory`` to ``output`` in ``export_format``; return the rows written."""
+    """Write the accepted pairs of ``directory`` to ``output`` in ``export_format``; return the rows written.
+
+    ``keyring`` says whose signatures are trusted (default: nobody's, so only ``allow_untrusted``
+    lets the export through); the command line passes the user's trusted keys.
+    """
     if export_format not in FORMAT_NAMES:
         raise DatasetError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMAT_NAMES)}")
+    if export_format == "parquet" and parquet_rows not in PARQUET_ROWS:
+        raise DatasetError(f"Parquet rows must be one of {', '.join(PARQUET_ROWS)}, not {parquet_rows!r}")
+    require_verified(directory, keyring=keyring, allow_untrusted=allow_untrusted, workers=workers)
     if export_format == "parquet":
-        if parquet_rows not in PARQUET_ROWS:
-            raise DatasetError(f"Parquet rows must be one of {', '.join(PARQUET_ROWS)}, not {parquet_rows!r}")
         return _export_parquet(Path(directory), Path(output), parquet_rows, dpo_margin)
     source = Path(directory) / TRAIN_FILE
     if not source.is_file():

@@ -108,6 +108,11 @@ class TrainingPair:
         object.__setattr__(self, "created_at", utc_timestamp(self.created_at))
 
     @property
+    def content_id(self) -> str:
+        """The id this pair must have: :func:`pair_id_for` of its instruction, completion and evidence."""
+        return pair_id_for(self.instruction, self.completion, self.evidence)
+
+    @property
     def messages(self) -> list[dict[str, str]]:
         """The conversational form TRL, Axolotl and OpenAI fine-tuning read."""
         return [{"role": "user", "content": self.instruction}, {"role": "assistant", "content": self.completion}]
@@ -270,31 +275,32 @@ class _FieldReader:
 
     def __init__(self, record: Mapping[str, Any], where: str) -> None:
         if not isinstance(record, Mapping):
-            raise DatasetError(f"{where}: a record must be a JSON object, not {type(record).__name__}")
+            raise DatasetError(f"{where or 'the record'}: a record must be a JSON object, not {type(record).__name__}")
         self.record = record
         self.where = where
+        self.at = f"{where}: " if where else ""  # the place, as a message prefix
 
     def _get(
         self, name: str, kinds: type | tuple[type, ...], what: str, record: Mapping[str, Any] | None = None
     ) -> Any:
         source = self.record if record is None else record
         if name not in source:
-            raise DatasetError(f"{self.where}: the record has no {name!r} field")
+            raise DatasetError(f"{self.at}the record has no {name!r} field")
         value = source[name]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
-            raise DatasetError(f"{self.where}: field {name!r} must be {what}, not {json.dumps(value)[:60]}")
+            raise DatasetError(f"{self.at}field {name!r} must be {what}, not {json.dumps(value)[:60]}")
         return value
 
     def text(self, name: str, *, allow_empty: bool = False) -> str:
         value: str = self._get(name, str, "a string")
         if not value and not allow_empty:
-            raise DatasetError(f"{self.where}: field {name!r} is empty")
+            raise DatasetError(f"{self.at}field {name!r} is empty")
         return value
 
     def texts(self, name: str) -> list[str]:
         values: list[Any] = self._get(name, list, "a list of strings")
         if not all(isinstance(value, str) for value in values):
-            raise DatasetError(f"{self.where}: field {name!r} must be a list of strings")
+            raise DatasetError(f"{self.at}field {name!r} must be a list of strings")
         return values
 
     def integer(self, name: str) -> int:
@@ -310,13 +316,13 @@ class _FieldReader:
         try:
             return Decimal(repr(value))
         except InvalidOperation as exc:  # pragma: no cover - json numbers always parse
-            raise DatasetError(f"{self.where}: field {name!r} is not a number") from exc
+            raise DatasetError(f"{self.at}field {name!r} is not a number") from exc
 
     def source(self) -> PairSource:
         value: Mapping[str, Any] = self._get("source", dict, "an object {kind, ref}")
         kind = self._get("kind", str, "a string", value)
         if kind not in SOURCE_KINDS:
-            raise DatasetError(f"{self.where}: source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+            raise DatasetError(f"{self.at}source kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
         return PairSource(kind=kind, ref=self._get("ref", str, "a string", value))
 
     def revisions(self) -> tuple[Revision, ...]:
@@ -324,7 +330,7 @@ class _FieldReader:
         revisions = []
         for item in items:
             if not isinstance(item, dict):
-                raise DatasetError(f"{self.where}: each revision must be an object")
+                raise DatasetError(f"{self.at}each revision must be an object")
             revisions.append(
                 Revision(
                     round=self._get("round", int, "an integer", item),
@@ -344,15 +350,15 @@ class _FieldReader:
         refs = []
         for item in items:
             if not isinstance(item, dict):
-                raise DatasetError(f"{self.where}: each evidence item must be an object")
+                raise DatasetError(f"{self.at}each evidence item must be an object")
             span = item.get("span")
             if span is not None and not (
                 isinstance(span, list) and len(span) == 2 and all(type(n) is int for n in span)
             ):
-                raise DatasetError(f"{self.where}: evidence span must be [start, end] or null")
+                raise DatasetError(f"{self.at}evidence span must be [start, end] or null")
             source = item.get("source")
             if source is not None and not isinstance(source, str):
-                raise DatasetError(f"{self.where}: evidence source must be a string or null")
+                raise DatasetError(f"{self.at}evidence source must be a string or null")
             refs.append(
                 EvidenceRef(
                     chunk_id=self._get("chunk_id", str, "a string", item),

@@ -1,5 +1,10 @@
 """Verifying a dataset folder: every record, every line, the manifest, all in one streaming pass.
 
+Two verdicts, always both: **integrity** (``ok``: every byte is as it was signed, nothing added,
+lost or moved) and **trust** (``trusted``: the signer is a key the user vouched for, see
+:mod:`arcticcodex.provenance.trust`).  A folder re-signed by a stranger who ships their own public
+key is intact and untrusted; the public key a folder ships is only ever used to check integrity.
+
 What each check catches (the tamper matrix, DATASET.md):
 
 - a changed byte in any field       → the record's signature (frame digest + body digest) fails
@@ -9,8 +14,14 @@ What each check catches (the tamper matrix, DATASET.md):
 - a truncated last line              → no final newline / unreadable JSON, and the file digest
 - an edited manifest                → the manifest's own signature
 
+- a record whose id is not its content id → the id is recomputed from instruction, completion, evidence
+
 Per-record signatures alone cannot see deletion or reordering; the Merkle root and ``index`` can,
 so both are checked.  Memory stays flat except for the set of ids seen (a few MB per 100k records).
+
+The folder may be hostile: every file is opened without following symlinks and must be a plain
+file (a FIFO would hang a reader, a link to ``/dev/zero`` would never end), the manifest and keys
+have size limits, and anything unreadable becomes a located problem, never a traceback.
 """
 
 from __future__ import annotations
@@ -19,20 +30,28 @@ import base64
 import binascii
 import hashlib
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatasetError, KeyFileError
+from ..errors import DatasetError, KeyFileError, TrustError, UnsafeFileError
+from ..fileio import read_plain_file
 from ..provenance.merkle import MerkleAccumulator
-from ..provenance.signing import Ed25519Verifier, Verifier
+from ..provenance.signing import ALGORITHMS, Ed25519Verifier, Verifier
+from ..provenance.trust import KeyRing
 from .checking import check_file_lines
 from .record import canonical_json
 from .writer import CARD_FILE, FORMAT, MANIFEST_CONTEXT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 
-__all__ = ["Problem", "VerificationReport", "verify_dataset"]
+__all__ = ["Problem", "VerificationReport", "require_verified", "verify_dataset"]
 
 MAX_PROBLEMS = 1000
+MAX_MANIFEST_BYTES = 16 << 20
+MAX_PUBLIC_KEY_BYTES = 64 << 10
+MAX_CARD_BYTES = 16 << 20
+_KEY_ID = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +76,29 @@ class VerificationReport:
     rejected: int = 0
     validation: int = 0
     key_id: str = ""
+    algorithm: str = ""
+    trusted_as: str | None = None
+    trust_note: str = ""
+    records_checked: bool = False  # False when verification stopped before the records (no usable key)
     problems: list[Problem] = field(default_factory=list)
     problems_not_listed: int = 0
 
     @property
     def ok(self) -> bool:
+        """Integrity: every record, line, signature and the manifest hold (says nothing about who signed)."""
         return not self.problems
+
+    @property
+    def trusted(self) -> bool:
+        """Trust: the signer's key is one the user vouched for (or gave for this verification)."""
+        return self.trusted_as is not None
+
+    @property
+    def verdict(self) -> str:
+        """The two verdicts in words: ``intact, signer trusted`` / ``intact, signer NOT trusted`` / ``NOT intact``."""
+        if not self.ok:
+            return "NOT intact"
+        return "intact, signer trusted" if self.trusted else "intact, signer NOT trusted"
 
     def add(self, problem: Problem) -> None:
         if len(self.problems) < MAX_PROBLEMS:
@@ -74,10 +110,16 @@ class VerificationReport:
         return {
             "directory": str(self.directory),
             "ok": self.ok,
+            "trusted": self.trusted,
+            "verdict": self.verdict,
+            "key_id": self.key_id,
+            "algorithm": self.algorithm,
+            "trusted_as": self.trusted_as,
+            "trust_note": self.trust_note,
+            "records_checked": self.records_checked,
             "records": self.records,
             "validation": self.validation,
             "rejected": self.rejected,
-            "key_id": self.key_id,
             "problems": [
                 {"file": p.file, "line": p.line, "record_id": p.record_id, "message": p.message} for p in self.problems
             ],
@@ -85,26 +127,34 @@ class VerificationReport:
         }
 
 
-def verify_dataset(directory: str | Path, *, trusted: Verifier | None = None, workers: int = 1) -> VerificationReport:
+def verify_dataset(
+    directory: str | Path,
+    *,
+    keyring: KeyRing | None = None,
+    trusted: Verifier | None = None,
+    workers: int = 1,
+) -> VerificationReport:
     """Check everything in ``directory``; problems are collected, not raised.
 
-    ``trusted`` is the key the dataset must be signed with (an HMAC secret, or an Ed25519 public
-    key from a source you trust).  Without it, the Ed25519 public key shipped in ``keys/`` is used,
-    which proves the dataset is intact and self-consistent, not who made it.
+    ``keyring`` decides which signers are trusted (:class:`~arcticcodex.provenance.trust.KeyRing`:
+    the user's trusted keys, or exactly the keys given); ``trusted`` is the short form for one key
+    (an HMAC secret, or an Ed25519 public key from a source you trust).  With neither, nothing is
+    trusted: the report can still say the folder is intact, using the public key it ships.
     ``workers`` > 1 checks large files in that many processes (``dataset verify`` uses every core).
     Raises :class:`DatasetError` only when ``directory`` is not a dataset at all.
     """
+    if keyring is None:
+        keyring = KeyRing.only([(trusted, "the key given")] if trusted is not None else [])
     directory = Path(directory)
     report = VerificationReport(directory)
     manifest = _read_manifest(directory)
-    report.key_id = str(manifest.get("key_id", ""))
-    verifier = _choose_verifier(directory, manifest, trusted, report)
+    verifier = _choose_verifier(directory, manifest, keyring, report)
     if verifier is None:
         return report
     _check_manifest_signature(manifest, verifier, report)
     files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     record_files = [(TRAIN_FILE, True), (REJECTED_FILE, False)]
-    if (isinstance(files, dict) and VALIDATION_FILE in files) or (directory / VALIDATION_FILE).exists():
+    if (isinstance(files, dict) and VALIDATION_FILE in files) or os.path.lexists(directory / VALIDATION_FILE):
         record_files.insert(1, (VALIDATION_FILE, True))
     counts: dict[str, int] = {}
     for name, accepted in record_files:
@@ -113,6 +163,7 @@ def verify_dataset(directory: str | Path, *, trusted: Verifier | None = None, wo
             report.add(Problem(MANIFEST_FILE, f"the manifest has no entry for {name}"))
             expected = {}
         counts[name] = _check_records(directory / name, accepted, expected, verifier, report, workers)
+    report.records_checked = True
     report.records = counts[TRAIN_FILE]
     report.validation = counts.get(VALIDATION_FILE, 0)
     report.rejected = counts[REJECTED_FILE]
@@ -126,50 +177,91 @@ def verify_dataset(directory: str | Path, *, trusted: Verifier | None = None, wo
     return report
 
 
+def require_verified(
+    directory: str | Path, *, keyring: KeyRing | None = None, allow_untrusted: bool = False, workers: int = 1
+) -> VerificationReport:
+    """Verify ``directory`` before using it: :class:`DatasetError` if it is not intact, :class:`TrustError`
+    if its signer is not trusted (unless ``allow_untrusted``).  What exports and the Studio call first."""
+    report = verify_dataset(directory, keyring=keyring, workers=workers)
+    if not report.ok:
+        count = len(report.problems) + report.problems_not_listed
+        raise DatasetError(
+            f"the dataset in {directory} is NOT intact ({count} problem(s), the first: {report.problems[0]}); "
+            "nothing was used from it: see `arcticcodex dataset verify` for every problem"
+        )
+    if not report.trusted and not allow_untrusted:
+        raise TrustError(
+            f"the dataset in {directory} is intact, but its signer is NOT trusted ({report.trust_note}); "
+            f"if you know the key is theirs, trust it with `arcticcodex keys trust FILE`, or pass "
+            "--allow-untrusted to use it anyway"
+        )
+    return report
+
+
 def _read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise DatasetError(
             f"{directory} has no {MANIFEST_FILE}: it is not a dataset, or its writing never finished "
             "(run the distillation again, or `arcticcodex distill --resume RUN`)"
         )
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{path} is not valid JSON ({exc}); the manifest was damaged") from exc
+        data = read_plain_file(path, limit=MAX_MANIFEST_BYTES, what="the manifest")
+    except (OSError, UnsafeFileError) as exc:
+        raise DatasetError(f"{exc}; a dataset's manifest.json is a plain JSON file") from None
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError covers bad JSON and Python's 4,300-digit limit on numbers; RecursionError a deep array
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise DatasetError(f"{path} is not valid JSON ({reason}); the manifest was damaged") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DatasetError(f"{path} is not an ArcticCodex dataset manifest (expected format {FORMAT!r})")
     return manifest
 
 
 def _choose_verifier(
-    directory: Path, manifest: dict[str, Any], trusted: Verifier | None, report: VerificationReport
+    directory: Path, manifest: dict[str, Any], keyring: KeyRing, report: VerificationReport
 ) -> Verifier | None:
-    if trusted is not None:
-        if manifest.get("key_id") != trusted.key_id or manifest.get("algorithm") != trusted.algorithm:
-            report.add(
-                Problem(
-                    MANIFEST_FILE,
-                    f"the dataset is signed with {manifest.get('algorithm')} key {str(manifest.get('key_id'))[:16]}…, "
-                    f"not the trusted {trusted.algorithm} key {trusted.key_id[:16]}…",
-                )
-            )
-        return trusted
+    """The key to check integrity with, and the trust verdict on the signer, recorded in ``report``."""
+    key_id, algorithm = manifest.get("key_id"), manifest.get("algorithm")
+    if not isinstance(key_id, str) or not _KEY_ID.fullmatch(key_id) or algorithm not in ALGORITHMS:
+        report.add(
+            Problem(MANIFEST_FILE, "key_id must be 64 lowercase hex digits and algorithm ed25519 or hmac-sha256")
+        )
+        return None
+    report.key_id, report.algorithm = key_id, str(algorithm)
+    signer = keyring.signer(key_id, str(algorithm))
+    report.trusted_as, report.trust_note = signer.trusted_as, signer.note
+    if signer.verifier is not None:
+        return signer.verifier
     relative = manifest.get("public_key")
-    if not isinstance(relative, str) or not relative.startswith("keys/") or ".." in relative:
+    if algorithm != "ed25519" or relative is None:
+        holder = f"the {algorithm} key {key_id[:16]}…"
         report.add(
             Problem(
                 MANIFEST_FILE,
-                "the dataset ships no public key (HMAC-signed); pass the secret with --key to verify it",
+                f"the dataset is signed with {holder}, whose secret is not in this workspace's keys: "
+                "pass it with --key NAME to check the records",
             )
         )
         return None
-    try:
-        verifier = Ed25519Verifier.from_public_pem((directory / relative).read_bytes(), source=relative)
-    except (OSError, KeyFileError) as exc:
-        report.add(Problem(relative, f"cannot read the shipped public key: {exc}"))
+    if relative != f"keys/{key_id}.pub":
+        report.add(Problem(MANIFEST_FILE, f"public_key must be keys/{key_id[:16]}….pub (the key_id's file)"))
         return None
-    if verifier.key_id != manifest.get("key_id"):
+    try:
+        pem = read_plain_file(directory / relative, limit=MAX_PUBLIC_KEY_BYTES, what="the shipped public key")
+        verifier = Ed25519Verifier.from_public_pem(pem, source=relative)
+    except FileNotFoundError:
+        report.add(Problem(relative, "the shipped public key is missing"))
+        return None
+    except UnsafeFileError as exc:
+        report.add(Problem(relative, f"the shipped public key {exc.reason}"))
+        return None
+    except (OSError, KeyFileError) as exc:
+        report.add(Problem(relative, f"cannot use the shipped public key: {exc}"))
+        return None
+    if verifier.key_id != key_id:
         report.add(Problem(relative, "this public key's fingerprint is not the manifest's key_id"))
     return verifier
 
@@ -179,7 +271,7 @@ def _check_manifest_signature(manifest: dict[str, Any], verifier: Verifier, repo
     try:
         signature = base64.b64decode(str(manifest.get("signature", "")), validate=True)
         message = MANIFEST_CONTEXT + canonical_json(unsigned)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, TypeError):  # TypeError: orjson refuses integers past 64 bits
         signature, message = b"", b""
     if not signature or not verifier.verify(message, signature):
         report.add(Problem(MANIFEST_FILE, "the manifest's signature does not verify: it was edited, or another key"))
@@ -191,10 +283,18 @@ def _check_card(directory: Path, card: Any, report: VerificationReport) -> None:
     if not isinstance(card, dict) or card.get("file") != CARD_FILE:
         report.add(Problem(MANIFEST_FILE, f"'card' must name {CARD_FILE} and its sha256"))
         return
-    path = directory / CARD_FILE
-    if not path.is_file():
+    try:
+        text = read_plain_file(directory / CARD_FILE, limit=MAX_CARD_BYTES, what="the dataset card")
+    except FileNotFoundError:
         report.add(Problem(CARD_FILE, "the dataset card is missing"))
-    elif hashlib.sha256(path.read_bytes()).hexdigest() != card.get("sha256"):
+        return
+    except UnsafeFileError as exc:
+        report.add(Problem(CARD_FILE, f"the dataset card {exc.reason}"))
+        return
+    except OSError as exc:
+        report.add(Problem(CARD_FILE, f"the dataset card cannot be read: {exc.strerror}"))
+        return
+    if hashlib.sha256(text).hexdigest() != card.get("sha256"):
         report.add(Problem(CARD_FILE, "the dataset card was edited after the dataset was signed"))
 
 
@@ -202,8 +302,11 @@ def _check_records(
     path: Path, accepted: bool, expected: dict[str, Any], verifier: Verifier, report: VerificationReport, workers: int
 ) -> int:
     name = path.name
-    if not path.is_file():
+    if not os.path.lexists(path):
         report.add(Problem(name, "the file is missing"))
+        return 0
+    if not path.is_file() or path.is_symlink():
+        report.add(Problem(name, "is not a plain file (a symbolic link, FIFO, device or folder); it was not read"))
         return 0
     tree = MerkleAccumulator()
     seen: dict[str, int] = {}

@@ -194,6 +194,12 @@ class DatasetWriter:
         """Decide a pair's file and index (everything that depends on order), or None for a duplicate."""
         if self._closed:
             raise DatasetError(f"the dataset in {self.directory} is already closed; open a new writer to add pairs")
+        if pair.id != pair.content_id:
+            raise DatasetError(
+                f"pair {pair.id[:40]!r} ({pair.instruction[:60]!r}) does not carry its content id {pair.content_id}: "
+                "ids are pair_id_for(instruction, completion, evidence), so that duplicates collide and "
+                "`dataset verify` can recompute them"
+            )
         if pair.id in self._ids:
             self.duplicates_removed += 1
             return None

@@ -41,10 +41,10 @@ def snapshot_base(target: Path, run_folder: Path, workspace: Workspace, key: str
     """Check the dataset in ``target`` and copy its records aside, as the base an ``--append`` run adds to."""
     keys = KeyStore(workspace.keys_dir)
     report = verify_dataset(target, trusted=keys.verifier(key))
-    if not report.ok:
-        first = report.problems[0]
+    if not report.ok or not report.trusted:
+        why = str(report.problems[0]) if report.problems else report.trust_note
         raise DatasetError(
-            f"--append: the dataset in {target} does not verify with key {key!r} ({first}); "
+            f"--append: the dataset in {target} does not verify with key {key!r} ({why}); "
             "appending must keep it valid, so fix or re-create it first (`arcticcodex dataset verify`)"
         )
     base = run_folder / "base"

@@ -267,7 +267,7 @@ class Distiller:
 
     def configured_teacher(self, name: str, *, ledger: Ledger | None = None, option: str = "--teachers") -> ApiTeacher:
         """An API teacher from ``arcticcodex.toml`` by name, with the workspace's request cache."""
-        configs, _ = load_teachers(self.workspace.config.raw, self.workspace.config.path)
+        configs, _ = load_teachers(self.workspace.config)
         for config in configs:
             if config.name == name and config.preset != "local":
                 cache = RequestCache(self.workspace)

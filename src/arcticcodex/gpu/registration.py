@@ -5,7 +5,8 @@ Why in the configuration file: every command that builds a teacher pool (``disti
 GPU-specific in the teacher code.  The entry lists every ready tunnel of the name (``base_url`` plus
 ``replicas``), and names the vLLM key by file (mode 0600, under ``.arcticcodex/gpu/keys/``), never by
 value.  Entries this module did not write are never touched, and a name they use is refused before
-anything is rented.
+anything is rented.  The entries it writes are recorded as trusted (the user ran ``gpu up``), so
+they get their key without a ``teachers trust``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import tomlkit
 from ..config import Config
 from ..errors import ConfigError
 from ..fileio import write_atomically
+from ..teachers.config import load_teachers
 from ..teachers.openai_compat import read_key_file
+from ..teachers.trust import TrustedTeachers
 from ..workspace import Workspace
 from .state import InstanceRecord, InstanceStore
 
@@ -58,6 +61,10 @@ def register_teachers(workspace: Workspace, store: InstanceStore) -> None:
     document["teachers"] = kept
     write_atomically(path, tomlkit.dumps(document).encode("utf-8"))
     workspace.config = Config.load(path)
+    trusted = TrustedTeachers.for_user()  # entries written here are the user's own (see teachers/trust.py)
+    for config in load_teachers(workspace.config)[0]:
+        if config.name in ready and not config.trusted:
+            trusted.trust(config, workspace=workspace.root, origin="`gpu up`")
 
 
 def vllm_key(store: InstanceStore, name: str) -> str:

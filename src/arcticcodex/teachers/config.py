@@ -13,7 +13,10 @@
     aggregate = "mean"               # mean | min | majority
     budget_usd = 5.0
 
-Secrets never live here: ``api_key_env`` names the environment variable holding the key.  Prices
+Secrets never live here: ``api_key_env`` names the environment variable holding the key, and
+``api_key_file`` a mode-0600 file that must lie in the workspace's data folder or the user's config
+folder.  An entry read from the file is marked ``trusted`` only if the user trusted that exact
+entry (:mod:`.trust`); an untrusted one is refused before a key is read or a request is sent.  Prices
 are US dollars per million tokens (input on a cache miss, input on a cache hit, output), from the
 providers' pages at the time of writing; override them when they change.
 """
@@ -27,8 +30,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..config import Config, user_config_dir
 from ..errors import ConfigError
 from .models import ROLES, Role
+from .trust import TrustedTeachers, entry_fingerprint
 
 PRESETS: dict[str, dict[str, Any]] = {
     "deepseek": {
@@ -82,6 +87,8 @@ class TeacherConfig:
     temperature: float = 0.2
     max_tokens: int = 2048
     json_mode: bool = True
+    trusted: bool = True  # False: read from a workspace file and not trusted by the user (see .trust)
+    origin: str = ""  # the file the entry was read from, for messages
 
     def cost(self, prompt_tokens: int, cache_hit_tokens: int, completion_tokens: int) -> float:
         miss = max(0, prompt_tokens - cache_hit_tokens)
@@ -180,14 +187,24 @@ def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig
     return config
 
 
-def load_teachers(raw: Mapping[str, Any], path: Path) -> tuple[list[TeacherConfig], PoolConfig]:
-    """All teachers and the pool settings of a workspace configuration."""
+def load_teachers(config: Config, *, trusted: TrustedTeachers | None = None) -> tuple[list[TeacherConfig], PoolConfig]:
+    """All teachers and the pool settings of a workspace configuration, each marked trusted or not.
+
+    ``trusted`` is the user's list (default: the one in the user's config folder).
+    """
+    raw, path = config.raw, config.path
     entries = raw.get("teachers", [])
     if not isinstance(entries, list):
         raise ConfigError(f"{path}: teachers must be an array of tables ([[teachers]])")
     teachers = [teacher_from_entry(entry, where=str(path)) for entry in entries]
     teachers = [  # a key file is named relative to the workspace (the folder holding arcticcodex.toml)
-        replace(t, api_key_file=str(path.parent / t.api_key_file)) if t.api_key_file else t for t in teachers
+        replace(t, api_key_file=_key_file(t, config)) if t.api_key_file else t for t in teachers
+    ]
+    trusted = trusted or TrustedTeachers.for_user()
+    fingerprints = trusted.fingerprints() if any(t.preset != "local" for t in teachers) else frozenset()
+    teachers = [
+        replace(t, trusted=t.preset == "local" or entry_fingerprint(t) in fingerprints, origin=str(path))
+        for t in teachers
     ]
     names = [teacher.name for teacher in teachers]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -207,6 +224,24 @@ def load_teachers(raw: Mapping[str, Any], path: Path) -> tuple[list[TeacherConfi
         if critic not in names and critic != "local":
             raise ConfigError(f"{path}: [teacher_pool] critics names unknown teacher {critic!r}")
     return teachers, PoolConfig(critics=critics, aggregate=aggregate, budget_usd=budget)
+
+
+def _key_file(teacher: TeacherConfig, config: Config) -> str:
+    """The key file's real path, which must lie in the workspace's data folder or the user's config folder.
+
+    Anywhere else (``~/.ssh/id_ed25519``, ``/etc/…``, a symlink out) a cloned configuration could
+    have a file's content sent as an API key; the real path is checked, so a symlink cannot escape.
+    """
+    named = Path(str(teacher.api_key_file)).expanduser()
+    real = (config.path.parent / named).resolve()
+    allowed = (config.data_dir.resolve(), user_config_dir().resolve())
+    if not any(real.is_relative_to(folder) for folder in allowed):
+        raise ConfigError(
+            f"{config.path}: teacher {teacher.name!r}: api_key_file {named} resolves to {real}, outside the "
+            f"workspace's data folder ({allowed[0]}) and your config folder ({allowed[1]}); move the key file "
+            "into one of them (mode 0600), or use api_key_env"
+        )
+    return str(real)
 
 
 def with_overrides(config: TeacherConfig, **changes: Any) -> TeacherConfig:

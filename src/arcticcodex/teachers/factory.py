@@ -64,7 +64,7 @@ def build_pool(
     local_embedder: EmbeddingBackend | None = None,
 ) -> TeacherPool:
     """The pool ``arcticcodex.toml`` describes (``only`` restricts it to some teachers by name)."""
-    configs, pool_config = load_teachers(workspace.config.raw, workspace.config.path)
+    configs, pool_config = load_teachers(workspace.config)
     if only:
         missing = sorted(set(only) - {config.name for config in configs} - {"local"})
         if missing:

@@ -31,6 +31,7 @@ from ..errors import (
     TeacherRejectedError,
     TeacherResponseError,
     TeacherUnavailableError,
+    TrustError,
 )
 from .cache import RequestCache, request_key
 from .config import KEYLESS_PRESETS, TeacherConfig
@@ -47,6 +48,7 @@ from .prompts import (
     verify_messages,
 )
 from .transport import LeanAsyncTransport
+from .trust import key_source
 
 _CONNECTIONS_PER_CLIENT = 16
 
@@ -71,6 +73,8 @@ class OpenAICompatibleTeacher:
         ledger: Ledger | None = None,
         seed: int | None = None,
     ) -> None:
+        if not config.trusted:  # before a key is read or a connection opened: see teachers/trust.py
+            raise untrusted_teacher_error(config)
         self.config = config
         self.name = config.name
         self.model = config.model
@@ -392,6 +396,16 @@ def _message_content(response: object) -> str | None:
     if message is None:
         return None
     return message.content or ""
+
+
+def untrusted_teacher_error(config: TeacherConfig) -> TrustError:
+    """Why an entry read from a workspace file is not used, and the command that trusts it."""
+    urls = ", ".join((config.base_url, *config.replicas))
+    return TrustError(
+        f"teacher {config.name!r} in {config.origin or 'arcticcodex.toml'} is not trusted: it would send your "
+        f"prompts and vault evidence to {urls} with the key from {key_source(config)}; nothing was sent. "
+        f"If you wrote this entry (or have checked it), trust it with `arcticcodex teachers trust {config.name}`"
+    )
 
 
 def _key_from_environment(config: TeacherConfig, environ: Mapping[str, str]) -> str:

@@ -1,0 +1,350 @@
+"""Attacks on trust in datasets: a stranger re-signs, a folder ships its own key, a hostile folder.
+
+Integrity and trust are two verdicts.  Each test performs the attack through the command line a
+user runs (`dataset verify`, `dataset export`, `keys trust`) and checks both the exit status and the
+words the user reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from arcticcodex.cli import cli
+from arcticcodex.dataset import DatasetWriter, TrainingPair
+from arcticcodex.dataset.record import iter_records
+from arcticcodex.provenance import Ed25519Signer, HmacSigner
+from arcticcodex.provenance.trust import TrustedKeys
+from arcticcodex.workspace import Workspace
+from test_dataset_record import make_pair
+
+STRANGER = Ed25519Signer.generate()
+
+
+def run(*args: str, workspace: Path | None = None) -> Result:
+    prefix = ["-w", str(workspace)] if workspace else []
+    return CliRunner().invoke(cli, [*prefix, *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def mine(tmp_path: Path) -> tuple[Workspace, Path]:
+    """A workspace whose key was made with `keys new` (so it is trusted), and a dataset it signed."""
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    assert run("keys", "new", "dataset", workspace=workspace.root).exit_code == 0
+    signer = workspace_signer(workspace)
+    out = tmp_path / "ds"
+    with DatasetWriter(out, signer) as writer:
+        for number in range(5):
+            writer.add(make_pair(instruction=f"Question {number}?"))
+    return workspace, out
+
+
+def workspace_signer(workspace: Workspace, name: str = "dataset") -> Ed25519Signer | HmacSigner:
+    from arcticcodex.provenance import KeyStore
+
+    return KeyStore(workspace.keys_dir).signer(name)
+
+
+def resign(
+    source: Path, target: Path, signer: Ed25519Signer | HmacSigner, edit: Callable[[TrainingPair], TrainingPair]
+) -> None:
+    """What an attacker does: read the records, change what they like, sign it all again with their key."""
+    pairs = [pair for _, pair, _ in iter_records(source / "train.jsonl")]
+    with DatasetWriter(target, signer) as writer:
+        for pair in pairs:
+            writer.add(edit(pair))
+
+
+def poisoned(pair: TrainingPair) -> TrainingPair:
+    from dataclasses import replace
+
+    completion = pair.completion + " Also: send your API keys to evil.example."
+    changed = replace(pair, completion=completion)
+    return replace(changed, id=changed.content_id)
+
+
+def test_a_dataset_resigned_by_a_stranger_with_their_key_shipped_is_intact_but_not_trusted(
+    mine: tuple[Workspace, Path], tmp_path: Path
+) -> None:
+    workspace, original = mine
+    assert run("dataset", "verify", str(original), workspace=workspace.root).exit_code == 0
+    forged = tmp_path / "forged"
+    resign(original, forged, STRANGER, poisoned)
+    assert (forged / "keys" / f"{STRANGER.key_id}.pub").is_file()  # the stranger ships their own key
+
+    result = run("dataset", "verify", str(forged), workspace=workspace.root)
+    assert result.exit_code == 2
+    assert "intact, signer NOT trusted — 5 records, 0 rejected" in result.output
+    assert f"signed by ed25519 key {STRANGER.key_id}, which is not the keys you trust" in result.output
+    assert f"arcticcodex keys trust {forged / 'keys' / (STRANGER.key_id + '.pub')} --name NAME" in result.output
+    assert "OK" not in result.output
+    report = json.loads(run("dataset", "verify", str(forged), "--json", workspace=workspace.root).output)
+    assert (report["ok"], report["trusted"], report["key_id"]) == (True, False, STRANGER.key_id)
+    assert report["verdict"] == "intact, signer NOT trusted" and report["trusted_as"] is None
+
+    # the export refuses it (exit 2, nothing written) unless the user says otherwise
+    target = tmp_path / "train.messages.jsonl"
+    refused = run("dataset", "export", str(forged), "--format", "messages", "-o", str(target), workspace=workspace.root)
+    assert refused.exit_code == 2 and not target.exists()
+    assert "intact, but its signer is NOT trusted" in refused.output and "--allow-untrusted" in refused.output
+    allowed = run(
+        "dataset", "export", str(forged), "--format", "messages", "-o", str(target), "--allow-untrusted",
+        workspace=workspace.root,
+    )  # fmt: skip
+    assert allowed.exit_code == 0 and "evil.example" in target.read_text()
+
+
+def test_trusting_a_key_is_the_users_act_and_can_be_taken_back(mine: tuple[Workspace, Path], tmp_path: Path) -> None:
+    workspace, original = mine
+    forged = tmp_path / "forged"
+    resign(original, forged, STRANGER, lambda pair: pair)
+    shipped = forged / "keys" / f"{STRANGER.key_id}.pub"
+
+    trusted = run("keys", "trust", str(shipped), "--name", "stranger")
+    assert trusted.exit_code == 0 and f"key id  {STRANGER.key_id}" in trusted.output
+    result = run("dataset", "verify", str(forged), workspace=workspace.root)
+    assert result.exit_code == 0 and "OK: intact, signer trusted (trusted key 'stranger'" in result.output
+    listing = run("keys", "trusted").output
+    assert "dataset  ed25519" in listing and f"stranger  ed25519  {STRANGER.key_id}" in listing
+
+    assert run("keys", "untrust", "stranger").exit_code == 0
+    assert run("dataset", "verify", str(forged), workspace=workspace.root).exit_code == 2
+    missing = run("keys", "untrust", "stranger")
+    assert missing.exit_code == 1 and "'stranger' is not a trusted key's name or key id" in missing.output
+
+
+def test_the_trust_list_lives_outside_every_workspace_and_dataset(mine: tuple[Workspace, Path]) -> None:
+    workspace, _ = mine
+    path = TrustedKeys.for_user().path
+    assert path.parent == Path(os.environ["ARCTICCODEX_CONFIG_DIR"])
+    assert not path.is_relative_to(workspace.root)
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+
+
+def test_keys_in_a_cloned_workspace_are_not_trusted_by_being_there(tmp_path: Path) -> None:
+    """A repository can carry arcticcodex.toml, .arcticcodex/keys/ and a dataset signed by those keys."""
+    from arcticcodex.provenance import KeyStore
+
+    cloned, _ = Workspace.init(tmp_path / "clone")
+    KeyStore(cloned.keys_dir).create("dataset")  # written by someone else, not by `keys new` here
+    out = cloned.root / "datasets" / "v1"
+    with DatasetWriter(out, workspace_signer(cloned)) as writer:
+        writer.add(make_pair())
+    result = run("dataset", "verify", str(out), workspace=cloned.root)
+    assert result.exit_code == 2 and "intact, signer NOT trusted" in result.output
+
+
+def test_giving_a_key_trusts_only_that_key(mine: tuple[Workspace, Path], tmp_path: Path) -> None:
+    workspace, original = mine
+    alice = tmp_path / "alice.pub"
+    alice.write_bytes(Ed25519Signer.generate().public_pem())
+    result = run("dataset", "verify", str(original), "--public-key", str(alice), workspace=workspace.root)
+    assert result.exit_code == 2 and "which is not --public-key alice.pub" in result.output
+
+
+def test_an_hmac_dataset_verifies_with_the_workspace_secret_and_not_without(tmp_path: Path) -> None:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    assert run("keys", "new", "shared", "--algorithm", "hmac-sha256", workspace=workspace.root).exit_code == 0
+    out = tmp_path / "ds"
+    with DatasetWriter(out, workspace_signer(workspace, "shared")) as writer:
+        writer.add(make_pair())
+    result = run("dataset", "verify", str(out), workspace=workspace.root)
+    assert result.exit_code == 0 and "signer trusted (trusted key 'shared'" in result.output
+    elsewhere, _ = Workspace.init(tmp_path / "other")
+    result = run("dataset", "verify", str(out), workspace=elsewhere.root)
+    assert result.exit_code == 1
+    assert "whose secret is not in this workspace's keys: pass it with --key NAME" in result.output
+
+
+def test_export_refuses_a_tampered_dataset_even_when_untrusted_is_allowed(
+    mine: tuple[Workspace, Path], tmp_path: Path
+) -> None:
+    workspace, out = mine
+    train = out / "train.jsonl"
+    train.write_bytes(train.read_bytes().replace(b"Question 2?", b"Question 7?"))
+    target = tmp_path / "x.jsonl"
+    result = run(
+        "dataset", "export", str(out), "--format", "alpaca", "-o", str(target), "--allow-untrusted",
+        workspace=workspace.root,
+    )  # fmt: skip
+    assert result.exit_code == 1 and not target.exists()
+    assert f"the dataset in {out} is NOT intact (" in result.output
+    assert "the first: train.jsonl:3 (record tp-" in result.output and "edited after signing" in result.output
+
+
+class Forged(TrainingPair):
+    """A pair that lies about its id (the writer checks ``content_id``; this one claims its own id)."""
+
+    @property
+    def content_id(self) -> str:
+        return self.id
+
+
+def test_a_made_up_id_is_found_by_recomputing_the_content_id(mine: tuple[Workspace, Path], tmp_path: Path) -> None:
+    workspace, original = mine
+    forged = tmp_path / "forged"
+    signer = workspace_signer(workspace)  # even the trusted signer cannot make a made-up id pass
+
+    def lie(pair: TrainingPair) -> TrainingPair:
+        fields = {name: getattr(pair, name) for name in TrainingPair.__dataclass_fields__}
+        return Forged(**{**fields, "id": "tp-" + "0" * 31 + str(pair.index)})
+
+    resign(original, forged, signer, lie)
+    result = run("dataset", "verify", str(forged), workspace=workspace.root)
+    assert result.exit_code == 1
+    assert (
+        "train.jsonl:1 (record tp-00000000000000000000000000000000): id 'tp-00000000000000000000000000000000' is "
+        in (result.output)
+    )
+    assert "is not the record's content id tp-" in result.output
+
+
+# -- hostile folders: a located report, never a traceback or a hang ------------------------------------------------
+
+
+def hostile_record(change: Callable[[dict[str, object]], None]) -> Callable[[Path], None]:
+    def damage(out: Path) -> None:
+        lines = (out / "train.jsonl").read_bytes().splitlines(keepends=True)
+        record = json.loads(lines[1])
+        change(record)
+        lines[1] = (json.dumps(record) + "\n").encode()
+        (out / "train.jsonl").write_bytes(b"".join(lines))
+
+    return damage
+
+
+def set_field(name: str, value: object) -> Callable[[dict[str, object]], None]:
+    return lambda record: record.update({name: value})
+
+
+def replace_key(make: Callable[[Path], None]) -> Callable[[Path], None]:
+    """Damage the public key a stranger's dataset ships (the only kind whose shipped key is read)."""
+
+    def damage(out: Path) -> None:
+        forged = out.with_name("forged")
+        resign(out, forged, STRANGER, lambda pair: pair)
+        shutil.rmtree(out)
+        forged.rename(out)
+        (key,) = (out / "keys").iterdir()
+        key.unlink()
+        make(key)
+
+    return damage
+
+
+def write_manifest(text: Callable[[str], str]) -> Callable[[Path], None]:
+    def damage(out: Path) -> None:
+        (out / "manifest.json").write_text(text((out / "manifest.json").read_text()))
+
+    return damage
+
+
+HOSTILE_RECORDS = {
+    "index -1": (hostile_record(set_field("index", -1)), "train.jsonl:2 (record tp-", "not a valid record"),
+    "newline in signer_id": (
+        hostile_record(set_field("signer_id", "teacher\nOK — all good")),
+        "train.jsonl:2 (record tp-",
+        "not a valid record",
+    ),
+    "empty teacher name": (hostile_record(set_field("teachers", [""])), "train.jsonl:2", "not a valid record"),
+    "a 2**70 index": (hostile_record(set_field("index", 2**70)), "train.jsonl:2", "not a valid record"),
+    "FIFO key": (replace_key(lambda key: os.mkfifo(key)), "keys/", "is a FIFO, not a plain file"),
+    "key linked to /dev/zero": (
+        replace_key(lambda key: key.symlink_to("/dev/zero")),
+        "keys/",
+        "is a symbolic link; it is not followed",
+    ),
+    "a 65 KB key": (replace_key(lambda key: key.write_bytes(b"-" * 66_000)), "keys/", "over the 65,536-byte limit"),
+    "FIFO records": (
+        lambda out: ((out / "train.jsonl").unlink(), os.mkfifo(out / "train.jsonl")),
+        "train.jsonl",
+        "is not a plain file",
+    ),
+    "records linked to /dev/zero": (
+        lambda out: ((out / "train.jsonl").unlink(), (out / "train.jsonl").symlink_to("/dev/zero")),
+        "train.jsonl",
+        "is not a plain file",
+    ),
+    "card linked to /dev/zero": (
+        lambda out: ((out / "README.md").unlink(), (out / "README.md").symlink_to("/dev/zero")),
+        "README.md",
+        "is a symbolic link",
+    ),
+}
+
+
+def verify_with_a_deadline(out: Path, workspace: Path) -> Result:
+    """Run the command in a thread, so that a hang fails the test instead of stopping the suite."""
+    outcome: list[Result] = []
+    worker = threading.Thread(target=lambda: outcome.append(run("dataset", "verify", str(out), workspace=workspace)))
+    worker.daemon = True
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "dataset verify hung on a hostile folder"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("attack", HOSTILE_RECORDS, ids=list(HOSTILE_RECORDS))
+def test_hostile_folders_get_a_located_report(mine: tuple[Workspace, Path], attack: str) -> None:
+    workspace, out = mine
+    damage, place, phrase = HOSTILE_RECORDS[attack]
+    damage(out)
+    result = verify_with_a_deadline(out, workspace.root)
+    assert result.exit_code == 1, result.output
+    located = [line for line in result.output.splitlines() if line.startswith(place)]
+    assert any(phrase in line for line in located), result.output
+    assert "FAILED: NOT intact" in result.output and "Traceback" not in result.output
+    assert "OK — all good" not in result.output.replace("\\n", "\n").split("FAILED")[0].splitlines()[0:1]
+
+
+@pytest.mark.parametrize(
+    ("attack", "phrase"),
+    [
+        (write_manifest(lambda text: text.replace('"record_count": 5', '"record_count": ' + "9" * 5000)), "Exceeds"),
+        (write_manifest(lambda text: text.rstrip()[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}"), "deeply"),
+        (lambda out: (out / "manifest.json").write_bytes(b" " * (17 << 20)), "over the 16,777,216-byte limit"),
+        (
+            lambda out: ((out / "manifest.json").unlink(), os.mkfifo(out / "manifest.json")),
+            "is a FIFO, not a plain file",
+        ),
+    ],
+    ids=["5000-digit number", "100k-deep array", "17 MB manifest", "FIFO manifest"],
+)
+def test_a_hostile_manifest_is_a_clear_error(
+    mine: tuple[Workspace, Path], attack: Callable[[Path], None], phrase: str
+) -> None:
+    workspace, out = mine
+    attack(out)
+    result = verify_with_a_deadline(out, workspace.root)
+    assert result.exit_code == 1 and result.output.startswith("Error: ")
+    assert "manifest" in result.output and phrase in result.output, result.output
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "70 KB"])
+def test_keys_trust_reads_only_a_small_plain_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "offered.pub"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "70 KB":
+        path.write_bytes(b"-" * 70_000)
+    else:
+        path.symlink_to("/dev/zero")
+    outcome: list[Result] = []
+    worker = threading.Thread(target=lambda: outcome.append(run("keys", "trust", str(path))), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive(), "keys trust hung"
+    expected = {
+        "fifo": "is a FIFO, not a plain file",
+        "link to /dev/zero": "is a symbolic link",
+        "70 KB": "is 70,000 bytes, over the 65,536-byte limit",
+    }
+    assert outcome[0].exit_code == 1 and f"public key file {path} {expected[kind]}" in outcome[0].output
+    assert TrustedKeys.for_user().list() == []

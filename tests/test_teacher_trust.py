@@ -1,0 +1,156 @@
+"""A cloned repository's arcticcodex.toml must not be able to send the user's secrets anywhere.
+
+The attacker's "teacher" is a real HTTP server on 127.0.0.1 (the fake OpenAI server), so the tests
+can see that nothing reached it: no connection, no request, no key.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from arcticcodex.cli import cli
+from arcticcodex.teachers.trust import TrustedTeachers
+from arcticcodex.workspace import Workspace
+from fakes.openai_server import FakeOpenAIServer
+
+SECRET = "ghp_the-users-github-token-0123456789"
+
+
+@pytest.fixture
+def attacker() -> Iterator[FakeOpenAIServer]:
+    with FakeOpenAIServer(model="fake-model") as server:
+        yield server
+
+
+def cloned_repository(tmp_path: Path, teacher: str) -> Path:
+    """A folder as `git clone` leaves it: a workspace with a teacher entry its author wrote."""
+    workspace, _ = Workspace.init(tmp_path / "clone")
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n\n[[teachers]]\n' + teacher)
+    (workspace.root / "src").mkdir()
+    (workspace.root / "answer.txt").write_text("Otters eat fish.")
+    return workspace.root
+
+
+def run_inside(folder: Path, *args: str, monkeypatch: pytest.MonkeyPatch) -> Result:
+    """Run a command from inside the folder: the workspace is found by walking upwards."""
+    monkeypatch.chdir(folder)
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, env={"GITHUB_TOKEN": SECRET})
+
+
+def evil_entry(url: str, key: str = 'api_key_env = "GITHUB_TOKEN"') -> str:
+    return f'name = "helper"\npreset = "openai"\nbase_url = "{url}"\nmodel = "fake-model"\n{key}\n'
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["teachers", "ping"],
+        ["refine", "../answer.txt"],
+        ["distill", "--prompts", "../prompts.jsonl", "--out", "../out", "--teachers", "helper"],
+        ["ask", "What do otters eat?", "--model", "helper"],
+    ],
+    ids=["teachers ping", "refine", "distill", "ask"],
+)
+def test_a_cloned_teacher_entry_gets_no_key_and_no_request(
+    tmp_path: Path, attacker: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    root = cloned_repository(tmp_path, evil_entry(attacker.base_url))
+    (root / "prompts.jsonl").write_text('{"instruction": "What do otters eat?", "evidence": "Otters eat fish."}\n')
+    assert run_inside(root, "keys", "new", "dataset", monkeypatch=monkeypatch).exit_code == 0
+    result = run_inside(root / "src", *command, monkeypatch=monkeypatch)
+    assert result.exit_code == 2, result.output
+    assert f"teacher 'helper' in {root / 'arcticcodex.toml'} is not trusted" in result.output
+    assert f"to {attacker.base_url} with the key from $GITHUB_TOKEN; nothing was sent" in result.output
+    assert "`arcticcodex teachers trust helper`" in result.output
+    assert SECRET not in result.output
+    assert attacker.connections == 0 and attacker.requests == []
+
+
+def test_trusting_the_entry_is_what_lets_it_have_the_key(
+    tmp_path: Path, attacker: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = cloned_repository(tmp_path, evil_entry(attacker.base_url))
+    listed = run_inside(root, "teachers", "list", monkeypatch=monkeypatch).output
+    assert "NOT TRUSTED (run `arcticcodex teachers trust helper`)" in listed
+    trusted = run_inside(root, "teachers", "trust", "helper", monkeypatch=monkeypatch)
+    assert trusted.exit_code == 0
+    assert f"trusted teacher 'helper': requests go to {attacker.base_url}" in trusted.output
+    assert "key from    $GITHUB_TOKEN" in trusted.output
+    assert TrustedTeachers.for_user().path.parent == Path(os.environ["ARCTICCODEX_CONFIG_DIR"])
+
+    assert run_inside(root, "teachers", "ping", monkeypatch=monkeypatch).exit_code == 0
+    (request,) = attacker.requests
+    assert request.headers["authorization"] == f"Bearer {SECRET}"  # sent, now that the user said so
+
+    # the same entry pointed elsewhere afterwards is a new entry: no trust carried over
+    config = root / "arcticcodex.toml"
+    config.write_text(config.read_text().replace(attacker.base_url, attacker.base_url.replace("/v1", "/v2")))
+    result = run_inside(root, "teachers", "ping", monkeypatch=monkeypatch)
+    assert result.exit_code == 2 and "is not trusted" in result.output
+    assert len(attacker.requests) == 1
+
+    config.write_text(config.read_text().replace("/v2", "/v1"))
+    assert run_inside(root, "teachers", "untrust", "helper", monkeypatch=monkeypatch).exit_code == 0
+    assert run_inside(root, "teachers", "ping", monkeypatch=monkeypatch).exit_code == 2
+
+
+def test_a_model_change_keeps_trust_but_a_key_source_change_does_not(
+    tmp_path: Path, attacker: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = cloned_repository(tmp_path, evil_entry(attacker.base_url, 'api_key_env = "HELPER_KEY"'))
+    assert run_inside(root, "teachers", "trust", "helper", monkeypatch=monkeypatch).exit_code == 0
+    config = root / "arcticcodex.toml"
+    config.write_text(config.read_text().replace('model = "fake-model"', 'model = "fake-model"\ntimeout = 30'))
+    monkeypatch.setenv("HELPER_KEY", "k")
+    assert run_inside(root, "teachers", "ping", monkeypatch=monkeypatch).exit_code == 0
+    config.write_text(config.read_text().replace("HELPER_KEY", "GITHUB_TOKEN"))
+    assert run_inside(root, "teachers", "ping", monkeypatch=monkeypatch).exit_code == 2
+
+
+def test_entries_the_cli_writes_are_trusted(tmp_path: Path, attacker: FakeOpenAIServer) -> None:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    runner = CliRunner()
+    add = ["teachers", "add", "mine", "--preset", "vllm", "--base-url", attacker.base_url, "--model", "fake-model"]
+    result = runner.invoke(cli, ["-w", str(workspace.root), *add], catch_exceptions=False)
+    assert result.exit_code == 0 and "trusted" in result.output
+    result = runner.invoke(cli, ["-w", str(workspace.root), "teachers", "ping"], catch_exceptions=False)
+    assert result.exit_code == 0 and "serves fake-model" in result.output
+
+
+@pytest.mark.parametrize(
+    "key_file",
+    ["{outside}/stolen", "../{outside_name}/stolen", "~/.ssh/id_ed25519", ".arcticcodex/gpu/keys/link"],
+    ids=["absolute", "relative, up", "home", "symlink out of the data folder"],
+)
+def test_a_key_file_outside_the_data_and_config_folders_is_refused(
+    tmp_path: Path, attacker: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch, key_file: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "stolen").write_text("the content of someone's private file\n")
+    (outside / "stolen").chmod(0o600)
+    named = key_file.format(outside=outside, outside_name="../outside")
+    root = cloned_repository(tmp_path, evil_entry(attacker.base_url, f'api_key_file = "{named}"'))
+    keys = root / ".arcticcodex" / "gpu" / "keys"
+    keys.mkdir(parents=True)
+    (keys / "link").symlink_to(outside / "stolen")
+    result = run_inside(root, "teachers", "ping", monkeypatch=monkeypatch)
+    assert result.exit_code == 1, result.output
+    assert f"teacher 'helper': api_key_file {Path(named).expanduser()} resolves to " in result.output
+    assert "outside the workspace's data folder" in result.output and "move the key file" in result.output
+    assert "private file" not in result.output and attacker.requests == []
+
+
+def test_a_data_folder_outside_the_workspace_is_refused(tmp_path: Path) -> None:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(config.read_text().replace('data_dir = ".arcticcodex"', 'data_dir = "../../.ssh"'))
+    result = CliRunner().invoke(cli, ["-w", str(workspace.root), "teachers", "list"], catch_exceptions=False)
+    assert result.exit_code == 1
+    assert "[workspace] data_dir '../../.ssh' is outside the workspace" in result.output
