@@ -44,7 +44,7 @@ def percentile(values: list[float], share: float) -> float:
 async def measure(app: object, paths: list[str]) -> list[float]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     latencies = []
-    async with httpx.AsyncClient(transport=transport, base_url="http://studio") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
         await client.get(paths[0])  # warm-up (first query builds the vector matrix)
         for path in paths:
             start = time.perf_counter()
@@ -76,7 +76,7 @@ def main() -> int:
             queue = ReviewQueue(vault)
             for n in range(20):
                 queue.propose_fact(f"subject {n}", "relates to", f"object {n}")
-            app = create_app(workspace, vault=vault)
+            app = create_app(workspace, embedder=model)  # its workers open their own vaults
             endpoints = {
                 "GET /api/search?q=…": [f"/api/search?q={q}&k=10" for q in queries],
                 "GET /vault/search?q=… (page)": [f"/vault/search?q={q}" for q in queries],

@@ -18,6 +18,14 @@ settings.register_profile("ci", parent=settings.get_profile("default"), max_exam
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_user_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Not even a module-scoped fixture records trust in the developer's own config folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARCTICCODEX_CONFIG_DIR", str(tmp_path_factory.mktemp("user-config")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test sees the developer's workspace, keys or debugging switches."""

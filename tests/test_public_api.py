@@ -34,6 +34,8 @@ def test_top_level_exports_are_the_whole_public_surface() -> None:
         "refine",
         "studio",
         "teachers",
+        "terminal",
+        "trustfile",
         "vault",
         "workspace",
     }

@@ -1,26 +1,31 @@
 """The Studio in a real browser: headless Chromium (Debian's, through Playwright, never a downloaded one)
-against the Studio served by uvicorn on 127.0.0.1.  Screenshots are kept in test-artifacts/studio/."""
+against the Studio served by uvicorn on 127.0.0.1.  Screenshots are kept in test-artifacts/studio/.
+
+Also the attack the Studio's guards exist for: a page from another origin (a second server on another
+port of 127.0.0.1) makes the same browser, which holds a Studio session, post forms and ``fetch``
+requests to the Studio; all are refused and the vault is unchanged, while the Studio's own forms work."""
 
 from __future__ import annotations
 
-import asyncio
+import html
 import shutil
-import socket
 import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from arcticcodex.provenance import KeyStore
+from arcticcodex.provenance.trust import TrustedKeys
 from arcticcodex.studio import create_app
 from arcticcodex.vault import Vault
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
-from test_studio import SCRIPT, acx
+from test_studio import SCRIPT, acx, serve
+from test_studio_guard import vault_state
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -30,10 +35,16 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "studio"
 @pytest.fixture(scope="module")
 def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     base = tmp_path_factory.mktemp("browser")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ARCTICCODEX_CONFIG_DIR", str(base / "user-config"))  # where `keys new` records its trust
+        yield from _served_workspace(base)
+
+
+def _served_workspace(base: Path) -> Iterator[tuple[str, Path]]:
     workspace, _ = Workspace.init(base / "ws")
     config = workspace.root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    KeyStore(workspace.keys_dir).create("dataset")
+    acx(workspace.root, "keys", "new", "dataset")
     (base / "beavers.md").write_text("# Beavers\n\nBeavers build dams from branches and mud.\n")
     acx(workspace.root, "vault", "import", str(base / "beavers.md"))
     with FakeOpenAIServer(model="m") as server:
@@ -41,24 +52,8 @@ def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         prompts = base / "prompts.jsonl"
         prompts.write_text('{"instruction": "What do beavers build?", "evidence": "Beavers build dams."}\n')
         acx(workspace.root, "distill", "--prompts", str(prompts), "--out", str(base / "data"), "--teachers", "t")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    holder: dict[str, uvicorn.Server] = {}
-
-    def serve() -> None:  # the app (and its SQLite connection) is made in the thread that serves it
-        server = uvicorn.Server(uvicorn.Config(create_app(workspace), host="127.0.0.1", port=port, log_level="error"))
-        holder["server"] = server
-        asyncio.run(server.serve())
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not (holder.get("server") and holder["server"].started) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", base
-    holder["server"].should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(workspace)) as url:
+        yield url, base
 
 
 @pytest.fixture
@@ -113,6 +108,144 @@ def test_approve_a_fact_and_open_a_histogram(page: object, studio_url: tuple[str
     assert "beavers — build — dams" in p.inner_text("#facts")  # type: ignore[attr-defined]
     p.goto(f"{url}/datasets")  # type: ignore[attr-defined]
     p.click("#datasets a")  # type: ignore[attr-defined]
-    assert p.inner_text("#verify-status") == "OK"  # type: ignore[attr-defined]
+    assert p.inner_text("#verify-status") == "intact, signer trusted"  # type: ignore[attr-defined]
+    assert colour(p, "#verify-status") == "rgb(21, 127, 59)"  # green
     assert p.locator("#quality-histogram rect").count() == 6  # type: ignore[attr-defined]
     p.screenshot(path=str(ARTIFACTS / "dataset.png"), full_page=True)  # type: ignore[attr-defined]
+
+    trusted = TrustedKeys(base / "user-config")
+    trusted.remove("dataset")  # the signer is no longer one the user vouches for
+    try:
+        p.reload()  # type: ignore[attr-defined]
+        assert p.inner_text("#verify-status") == "intact, signer NOT trusted"  # type: ignore[attr-defined]
+        assert colour(p, "#verify-status") == "rgb(161, 92, 0)"  # amber
+        assert p.locator("#quality-histogram").count() == 0  # type: ignore[attr-defined]
+        p.screenshot(path=str(ARTIFACTS / "dataset-untrusted.png"), full_page=True)  # type: ignore[attr-defined]
+        p.click("#show-untrusted")  # type: ignore[attr-defined]
+        assert p.locator("#quality-histogram rect").count() == 6  # type: ignore[attr-defined]
+    finally:
+        keys = KeyStore(Workspace.open(base / "ws").keys_dir)
+        trusted.trust_key(keys.verifier("dataset"), name="dataset", origin="the test")
+
+
+def colour(page: object, selector: str) -> str:
+    """The computed text colour of the element: the verdict must be told by colour as well as words."""
+    return str(page.eval_on_selector(selector, "e => getComputedStyle(e).color"))  # type: ignore[attr-defined]
+
+
+@contextmanager
+def another_site(pages: dict[str, str]) -> Iterator[str]:
+    """A second web server on another port of 127.0.0.1 (another origin), serving ``pages``."""
+
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = pages.get(self.path, "not here").encode()
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def auto_posting_form(action: str, fields: dict[str, str]) -> str:
+    inputs = "".join(f'<input name="{html.escape(k)}" value="{html.escape(v)}">' for k, v in fields.items())
+    return (
+        f'<form method="post" action="{html.escape(action)}">{inputs}</form><script>document.forms[0].submit()</script>'
+    )
+
+
+class NetworkLog:
+    """The HTTP status of every response the browser receives, by URL, from Chromium's own network
+    log (DevTools protocol): it has those a page's script is not allowed to see."""
+
+    def __init__(self, page: object) -> None:
+        self._urls: dict[str, str] = {}
+        self._statuses: dict[str, int] = {}
+        cdp = page.context.new_cdp_session(page)  # type: ignore[attr-defined]
+        cdp.send("Network.enable")
+        cdp.on(
+            "Network.requestWillBeSent", lambda event: self._urls.update({event["requestId"]: event["request"]["url"]})
+        )
+        cdp.on(
+            "Network.responseReceivedExtraInfo",  # may come before the request's own event
+            lambda event: self._statuses.update({event["requestId"]: event["statusCode"]}),
+        )
+
+    def statuses(self) -> dict[str, int]:
+        return {self._urls[r]: status for r, status in self._statuses.items() if r in self._urls}
+
+
+FETCHES = """<p>cute otters</p><script>
+window.outcome = {};
+const file = new File(["# Planted\\n\\nAnother site planted this document.\\n"], "planted.md", {type: "text/markdown"});
+const upload = new FormData(); upload.append("csrf_token", "guessed"); upload.append("file", file);
+const approve = new URLSearchParams({csrf_token: "guessed"});
+Promise.all([
+  fetch("STUDIO/vault/import", {method: "POST", body: upload, mode: "no-cors", credentials: "include"})
+    .then(r => { window.outcome.import = r.type; }, e => { window.outcome.import = String(e); }),
+  fetch("STUDIO/review/ITEM/approve", {method: "POST", body: approve, credentials: "include"})
+    .then(r => { window.outcome.approve = r.status; }, e => { window.outcome.approve = String(e); }),
+]).then(() => { window.done = true; });
+</script>"""
+
+
+def test_another_origin_cannot_post_to_the_studio_but_its_own_forms_work(
+    page: object, studio_url: tuple[str, Path]
+) -> None:
+    url, base = studio_url
+    root = base / "ws"
+    with Vault(Workspace.open(root)) as vault:
+        item = ReviewQueue(vault).propose_fact("beavers", "eat", "stones")
+    p = page  # playwright Page
+    p.goto(f"{url}/review")  # type: ignore[attr-defined]  # the browser now holds a Studio session
+    assert p.context.cookies(url)[0]["name"] == "acx_studio_session"  # type: ignore[attr-defined]
+    before = vault_state(root)
+    attacks = {
+        "/chat": auto_posting_form(f"{url}/chat", {"question": "Tell me every secret", "csrf_token": "guessed"}),
+        "/approve": auto_posting_form(f"{url}/review/{item.id}/approve", {"csrf_token": "guessed"}),
+        "/fetch": FETCHES.replace("STUDIO", url).replace("ITEM", item.id),
+    }
+    with another_site(attacks) as evil:
+        for attack, target in (("/chat", f"{url}/chat"), ("/approve", f"{url}/review/{item.id}/approve")):
+            with p.expect_response(lambda r, t=target: r.url == t) as posted:  # type: ignore[attr-defined]
+                p.goto(evil + attack)  # type: ignore[attr-defined]
+            assert posted.value.status == 403, attack
+            p.wait_for_selector("#error-message")  # type: ignore[attr-defined]
+            refusal = p.inner_text("#error-message")  # type: ignore[attr-defined]
+            assert f"a page from {evil} tried to send POST" in refusal and "nothing was done" in refusal
+        p.screenshot(path=str(ARTIFACTS / "refused.png"), full_page=True)  # type: ignore[attr-defined]
+        # fetch: the page's script sees only a network error; the browser's network log has the status
+        log = NetworkLog(p)
+        p.goto(f"{evil}/fetch")  # type: ignore[attr-defined]
+        p.wait_for_function("window.done === true")  # type: ignore[attr-defined]
+        outcome = p.evaluate("window.outcome")  # type: ignore[attr-defined]
+        assert outcome == {"import": "TypeError: Failed to fetch", "approve": "TypeError: Failed to fetch"}
+        fetched = [f"{url}/vault/import", f"{url}/review/{item.id}/approve"]
+        for _ in range(200):  # the log's events arrive asynchronously (up to 10 s)
+            if all(target in log.statuses() for target in fetched):
+                break
+            p.wait_for_timeout(50)  # type: ignore[attr-defined]
+        assert [log.statuses().get(target) for target in fetched] == [403, 403]
+    assert vault_state(root) == before
+    # the Studio's own forms, in the same browser, still work
+    p.goto(f"{url}/review")  # type: ignore[attr-defined]
+    p.click(f"#{item.id} button:has-text('Approve')")  # type: ignore[attr-defined]
+    p.goto(f"{url}/chat")  # type: ignore[attr-defined]
+    p.fill("#question", "What do beavers build?")  # type: ignore[attr-defined]
+    p.click("button[type=submit]")  # type: ignore[attr-defined]
+    assert "Beavers build dams" in p.inner_text(".message.assistant")  # type: ignore[attr-defined]
+    after = vault_state(root)
+    assert item.id not in after["pending"] and after["conversations"] == before["conversations"] + 1

@@ -3,7 +3,9 @@
 * :mod:`.signing`   Ed25519 and HMAC-SHA256 signers and verifiers over bytes, with key ids;
 * :mod:`.keystore`  named keys in a workspace's ``keys/`` folder (private files mode 0600);
 * :mod:`.frames`    signed ForgeNumerics-S frames (a ``SIGNED`` envelope whose signature covers
-                    the frame, the signer id, the timestamp, the key id and the algorithm).
+                    the frame, the signer id, the timestamp, the key id and the algorithm);
+* :mod:`.trust`     which signers the user trusts (kept in the user's config folder), and the
+                    key ring a verification trusts.
 
 Everyday use::
 
@@ -22,6 +24,7 @@ from .frames import SIGNED_TYPE, FrameVerifier, SignedFrame
 from .keystore import KeyInfo, KeyStore, check_key_name
 from .merkle import MerkleAccumulator, merkle_root
 from .records import RecordSignature, sign_record, verify_record
+from .trust import KeyRing, TrustedKey, TrustedKeys
 from .signing import (
     ALGORITHMS,
     ED25519,
@@ -45,11 +48,14 @@ __all__ = [
     "FrameVerifier",
     "HmacSigner",
     "KeyInfo",
+    "KeyRing",
     "KeyStore",
     "MerkleAccumulator",
     "RecordSignature",
     "SignedFrame",
     "Signer",
+    "TrustedKey",
+    "TrustedKeys",
     "Verifier",
     "check_key_name",
     "ed25519_key_id",

@@ -7,50 +7,62 @@ with its evidence and revisions), runs, GPUs; and ``/api/search`` for programs.
 Safety, decided here once:
 
 * every text from documents, models and datasets goes through Jinja2's autoescaping — nothing is
-  marked safe, so a ``<script>`` in a document is shown, never run;
-* bound to 127.0.0.1 by default; :func:`create_app` refuses any other host unless a token is set,
-  and with a token every request must carry it (``Authorization: Bearer``, or once as ``?token=``,
-  which sets an HttpOnly cookie), compared in constant time;
+  marked safe, so a ``<script>`` in a document is shown, never run (and the Content-Security-Policy
+  forbids scripts anyway);
+* bound to 127.0.0.1 by default; :func:`create_app` refuses any other host unless a token is set;
+  the guards of :mod:`.security` wrap every route: the Host allow-list (DNS rebinding), the token,
+  the refusal of requests from other sites, the form token of every state-changing request, and
+  the body limits;
+* blocking work runs on :mod:`.workers` threads, each with its own vault connection, so one slow
+  import or answer never freezes the other pages;
 * errors are translated in one handler: ArcticCodex errors become a page with their message (404 for
-  a missing record), anything else a 500 page that shows no traceback.
+  a missing record) with the server's paths taken out, anything else a 500 page that shows no
+  traceback.
 """
 
 from __future__ import annotations
 
-import hmac
+import functools
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable
-from pathlib import Path, PurePath
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlencode
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..agent import Agent
-from ..dataset import dataset_statistics, verify_dataset
-from ..dataset.record import iter_records
-from ..dataset.stats import QUALITY_BUCKETS
 from ..distill.journal import RunJournal
 from ..errors import ArcticCodexError, ConfigError, RecordNotFoundError, UserError
-from ..fileio import write_atomically
 from ..gpu.state import InstanceStore
-from ..vault.ingest import import_paths
-from ..vault.loaders import SUPPORTED_SUFFIXES
+from ..vault.embeddings import EmbeddingBackend
 from ..vault.review import ReviewQueue
 from ..vault.search import Searcher
 from ..vault.store import Vault
 from ..workspace import Workspace
+from .csrf import FORM_FIELD, FormTokens
+from .datasets import DatasetPages, written_datasets
+from .pages import message_page, page, without_paths
+from .security import (
+    SECURITY_HEADERS,
+    FormGuard,
+    HostAllowList,
+    SecurityHeaders,
+    TokenGate,
+    size_text,
+    studio_host_names,
+)
+from .uploads import UploadFolder, upload_name
+from .workers import VaultWorkers
 
 MAX_UPLOAD_BYTES = 20_000_000
-TOKEN_COOKIE = "acx_studio_token"  # noqa: S105 - a cookie name
-_templates = Environment(loader=PackageLoader("arcticcodex.studio", "templates"), autoescape=select_autoescape())
+MULTIPART_OVERHEAD = 64_000  # the form around an uploaded file: boundaries, headers, the form token
 
 
 def is_loopback(host: str) -> bool:
@@ -62,28 +74,54 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class Studio:
-    """The pages of one workspace; a vault and a searcher are opened once and reused."""
+PageHandler = Callable[["Studio", Request], Response]
 
-    def __init__(self, workspace: Workspace, vault: Vault | None = None) -> None:
+
+def in_worker(handler: PageHandler) -> Callable[[Studio, Request], Awaitable[Response]]:
+    """Serve a page from a worker thread (see :mod:`.workers`): its body may block, use
+    ``self.vault`` and ``self.searcher``, and read the request's address, but not its body."""
+
+    @functools.wraps(handler)
+    async def endpoint(self: Studio, request: Request) -> Response:
+        return await self.workers.run(handler, self, request)
+
+    return endpoint
+
+
+class Studio:
+    """The pages of one workspace.  Each worker thread has its own vault and searcher (``self.vault``
+    and ``self.searcher`` are the calling worker's), opened once and reused."""
+
+    def __init__(self, workspace: Workspace, workers: VaultWorkers, *, max_upload_bytes: int) -> None:
         self.workspace = workspace
-        self.vault = vault or Vault(workspace)
-        self.searcher = Searcher(self.vault)
+        self.workers = workers
+        self.uploads = UploadFolder(workspace)
+        self.max_upload_bytes = max_upload_bytes
+
+    @property
+    def vault(self) -> Vault:
+        return self.workers.vault
+
+    @property
+    def searcher(self) -> Searcher:
+        return self.workers.searcher
 
     def page(self, name: str, title: str, section: str, **context: Any) -> HTMLResponse:
-        return HTMLResponse(_templates.get_template(name).render(title=title, section=section, **context))
+        return page(name, title, section, **context)
 
     # -- pages ----------------------------------------------------------------------------------------
 
-    async def home(self, request: Request) -> Response:
+    @in_worker
+    def home(self, request: Request) -> Response:
         stats = self.vault.stats()
         stats["facts"] = len(self.vault.list_facts())
-        runs = self._datasets()
+        runs = written_datasets(self.workspace)
         gpus = InstanceStore(self.workspace).live()
         pending = len(ReviewQueue(self.vault).list())
         return self.page("home.html", "Home", "Home", stats=stats, pending=pending, datasets=len(runs), gpus=len(gpus))
 
-    async def vault_page(self, request: Request) -> Response:
+    @in_worker
+    def vault_page(self, request: Request) -> Response:
         query = request.query_params.get("q", "").strip()
         results = self.searcher.search(query, k=10) if query else None
         return self.page(
@@ -98,28 +136,28 @@ class Studio:
         )
 
     async def upload(self, request: Request) -> Response:
-        """Import an uploaded file: kept under the workspace's uploads/, then imported like `vault import`."""
-        async with request.form(max_files=1) as form:  # closing the form deletes the spooled upload
+        """Import an uploaded file: kept under the workspace's uploads/ only if the import succeeds.
+
+        The body reached this handler only if it was within the limit (:class:`.security.FormGuard`
+        stopped reading it otherwise); the file itself is checked against the limit here.
+        """
+        limit = self.max_upload_bytes
+        async with request.form(max_files=1, max_fields=10) as form:  # closing deletes the spooled upload
             upload = form.get("file")
             if not isinstance(upload, UploadFile) or not upload.filename:
                 raise UserError("choose a file to import (.md, .txt, .html, .pdf or .jsonl)")
-            name = PurePath(upload.filename.replace("\\", "/")).name  # never a path from the browser
-            if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES or name.startswith("."):
-                raise UserError(f"{name!r} is not a file the vault imports; use {' '.join(sorted(SUPPORTED_SUFFIXES))}")
-            data = await upload.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise UserError(
-                f"{name} is over {MAX_UPLOAD_BYTES // 1_000_000} MB; import it with `arcticcodex vault import`"
-            )
-        folder = self.workspace.data_dir / "uploads"
-        folder.mkdir(exist_ok=True)
-        write_atomically(folder / name, data)
-        report = import_paths(self.vault, [folder / name])
-        if report.failed:
-            raise UserError(f"{name} could not be imported: {report.failed[0][1]}")
-        return RedirectResponse(f"/vault?imported={name}", status_code=303)
+            name = upload_name(upload.filename)
+            data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise UserError(f"{name} is over {size_text(limit)}; import it with `arcticcodex vault import`")
+        await self.workers.run(self._import_upload, name, data)
+        return RedirectResponse("/vault?" + urlencode({"imported": name}), status_code=303)
 
-    async def search_api(self, request: Request) -> Response:
+    def _import_upload(self, name: str, data: bytes) -> None:
+        self.uploads.import_file(self.vault, name, data)
+
+    @in_worker
+    def search_api(self, request: Request) -> Response:
         query = request.query_params.get("q", "").strip()
         if not query:
             raise UserError("give a query: /api/search?q=…")
@@ -130,28 +168,36 @@ class Studio:
         results = self.searcher.search(query, k=max(1, min(k, 50)))
         return JSONResponse({"query": query, "results": [r.to_json() for r in results]})
 
-    async def document(self, request: Request) -> Response:
+    @in_worker
+    def document(self, request: Request) -> Response:
         document = self.vault.get_document(request.path_params["document_id"])
         chunks = self.vault.chunks_of(document.id)
         return self.page("document.html", document.title or document.source, "Vault", document=document, chunks=chunks)
 
-    async def chunk(self, request: Request) -> Response:
+    @in_worker
+    def chunk(self, request: Request) -> Response:
         chunk = self.vault.get_chunk(request.path_params["chunk_id"])
         source = self.vault.get_document(chunk.document_id).source
         return self.page("chunk.html", f"Chunk {chunk.id}", "Vault", chunk=chunk, source=source)
 
     async def chat(self, request: Request) -> Response:
-        conversation = request.query_params.get("conversation") or None
         if request.method == "POST":
             async with request.form() as form:
                 question = str(form.get("question", ""))
                 conversation = str(form.get("conversation", "")) or None
-            answer = Agent(self.vault, searcher=self.searcher).respond(question, conversation)
-            return RedirectResponse(f"/chat?conversation={answer.conversation_id}", status_code=303)
+            answered = await self.workers.run(self._answer, question, conversation)
+            return RedirectResponse("/chat?" + urlencode({"conversation": answered}), status_code=303)
+        return await self.workers.run(self._chat_page, request.query_params.get("conversation") or None)
+
+    def _answer(self, question: str, conversation: str | None) -> str:
+        return Agent(self.vault, searcher=self.searcher).respond(question, conversation).conversation_id
+
+    def _chat_page(self, conversation: str | None) -> Response:
         messages = self.vault.get_conversation(conversation).messages if conversation else ()
         return self.page("chat.html", "Chat", "Chat", messages=messages, conversation=conversation)
 
-    async def review(self, request: Request) -> Response:
+    @in_worker
+    def review(self, request: Request) -> Response:
         journal = RunJournal(self.workspace)
         try:
             pairs = [
@@ -164,9 +210,13 @@ class Studio:
 
     async def decide(self, request: Request) -> Response:
         """approve / reject (with a reason) / edit a proposal, or approve / reject a run's training pair."""
-        item_id, action = request.path_params["item_id"], request.path_params["action"]
         async with request.form() as form:
-            fields = {name: str(value) for name, value in form.items()}
+            fields = {name: str(value) for name, value in form.items() if name != FORM_FIELD}
+        return await self.workers.run(
+            self._decide, request.path_params["item_id"], request.path_params["action"], fields
+        )
+
+    def _decide(self, item_id: str, action: str, fields: dict[str, str]) -> Response:
         if action not in ("approve", "reject", "edit"):
             raise RecordNotFoundError(f"no review action {action!r}")
         if item_id.startswith("pair:"):
@@ -189,65 +239,8 @@ class Studio:
             queue.edit(item_id, **{k: v for k, v in fields.items() if v.strip()})
         return RedirectResponse("/review", status_code=303)
 
-    def _datasets(self) -> list[dict[str, Any]]:
-        journal = RunJournal(self.workspace)
-        try:
-            runs = journal.runs(limit=200)
-        finally:
-            journal.close()
-        found = []
-        for run in runs:
-            if (Path(run.out) / "manifest.json").is_file():
-                records = (run.written or {}).get("record_count", "?")
-                found.append({"run_id": run.id, "out": run.out, "records": records, "created_at": run.created_at})
-        return found
-
-    async def datasets(self, request: Request) -> Response:
-        return self.page("datasets.html", "Datasets", "Datasets", datasets=self._datasets())
-
-    def _dataset_dir(self, run_id: str) -> Path:
-        for dataset in self._datasets():
-            if dataset["run_id"] == run_id:
-                return Path(dataset["out"])
-        raise RecordNotFoundError(f"no dataset written by run {run_id!r}")
-
-    async def dataset(self, request: Request) -> Response:
-        run_id = request.path_params["run_id"]
-        directory = self._dataset_dir(run_id)
-        stats = dataset_statistics(directory)
-        report = verify_dataset(directory)
-        verify = {"ok": report.ok, "summary": f"{report.records} records, {len(report.problems)} problem(s)"}
-        summary = {
-            "accepted": stats["accepted"],
-            "rejected": stats["rejected"],
-            "quality_mean": f"{stats['quality']['mean']:.3f}" if stats["quality"]["mean"] is not None else "—",
-        }
-        records = []
-        for _, pair, _ in iter_records(directory / "train.jsonl"):
-            records.append({"index": pair.index, "instruction": pair.instruction[:160], "quality": pair.quality})
-            if len(records) >= 200:
-                break
-        chart = histogram(stats["quality"]["accepted_histogram"])
-        return self.page(
-            "dataset.html",
-            f"Dataset of {run_id}",
-            "Datasets",
-            out=str(directory),
-            run_id=run_id,
-            stats=summary,
-            verify=verify,
-            chart=chart,
-            records=records,
-        )
-
-    async def record(self, request: Request) -> Response:
-        run_id, index = request.path_params["run_id"], request.path_params["index"]
-        for _, pair, raw in iter_records(self._dataset_dir(run_id) / "train.jsonl"):
-            if pair.index == index:
-                return self.page("record.html", f"Record {index}", "Datasets", record=raw)
-        raise RecordNotFoundError(f"dataset of run {run_id} has no record {index}")
-
-    async def runs(self, request: Request) -> Response:
+    @in_worker
+    def runs(self, request: Request) -> Response:
         journal = RunJournal(self.workspace)
         try:
             runs = journal.runs(limit=100)
@@ -257,7 +250,8 @@ class Studio:
         live = any(run.status == "running" for run in runs)  # a running run: the page follows it
         return self.page("runs.html", "Runs", "Runs", runs=rows, refresh=3 if live else None)
 
-    async def gpus(self, request: Request) -> Response:
+    @in_worker
+    def gpus(self, request: Request) -> Response:
         now = time.time()
         store = InstanceStore(self.workspace)
         records = store.all()
@@ -266,58 +260,30 @@ class Studio:
         return self.page("gpus.html", "GPUs", "GPUs", instances=instances, total=total)
 
 
-def histogram(buckets: dict[str, int], *, width: int = 480, height: int = 180) -> dict[str, Any]:
-    """Bars for an SVG chart of the quality buckets (server-side: no script, nothing to escape)."""
-    peak = max(buckets.values(), default=0) or 1
-    slot = width / len(QUALITY_BUCKETS)
-    bars = []
-    for n, label in enumerate(QUALITY_BUCKETS):
-        count = int(buckets.get(label, 0))
-        bar_height = (height - 36) * count / peak
-        bars.append(
-            {
-                "x": round(n * slot + 6, 1),
-                "w": round(slot - 12, 1),
-                "h": round(bar_height, 1),
-                "y": round(height - 18 - bar_height, 1),
-                "label": label,
-                "count": count,
-            }
-        )
-    return {"width": width, "height": height, "bars": bars}
-
-
-class TokenMiddleware(BaseHTTPMiddleware):
-    """Every request carries the token (header, cookie, or ``?token=`` once), or gets 401."""
-
-    def __init__(self, app: Any, token: str) -> None:
-        super().__init__(app)
-        self.token = token.encode()
-
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        header = request.headers.get("authorization", "")
-        offered = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
-        offered = offered or request.cookies.get(TOKEN_COOKIE) or request.query_params.get("token")
-        if offered is None or not hmac.compare_digest(offered.encode(), self.token):
-            return HTMLResponse(
-                "<h1>401</h1><p>This Studio needs its token: open it with ?token=… once.</p>", status_code=401
-            )
-        response = await call_next(request)
-        if request.query_params.get("token"):
-            response.set_cookie(TOKEN_COOKIE, offered, httponly=True, samesite="strict")
-        return response
-
-
 def create_app(
-    workspace: Workspace, *, host: str = "127.0.0.1", token: str | None = None, vault: Vault | None = None
+    workspace: Workspace,
+    *,
+    host: str = "127.0.0.1",
+    token: str | None = None,
+    allowed_hosts: Iterable[str] = (),
+    embedder: EmbeddingBackend | None = None,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    workers: int = 4,
 ) -> Starlette:
-    """The Studio for ``workspace``; refuses a non-loopback ``host`` without a ``token``."""
+    """The Studio for ``workspace``, served on ``host``; refuses a non-loopback ``host`` without a ``token``.
+
+    ``allowed_hosts`` are further names the Studio answers to (``--allow-host``); ``embedder``
+    replaces the configured embedding model (tests, benchmarks); ``workers`` is the number of threads
+    for blocking work.
+    """
     if not is_loopback(host) and not token:
         raise ConfigError(
             f"the Studio would be reachable by others on {host}: set a token (ARCTICCODEX_STUDIO_TOKEN) "
             "or bind to 127.0.0.1"
         )
-    studio = Studio(workspace, vault)
+    pool = VaultWorkers(workspace, embedder=embedder, size=workers)
+    studio = Studio(workspace, pool, max_upload_bytes=max_upload_bytes)
+    datasets = DatasetPages(workspace, pool)
     routes = [
         Route("/", studio.home),
         Route("/chat", studio.chat, methods=["GET", "POST"]),
@@ -329,31 +295,50 @@ def create_app(
         Route("/api/search", studio.search_api),
         Route("/review", studio.review),
         Route("/review/{item_id}/{action}", studio.decide, methods=["POST"]),
-        Route("/datasets", studio.datasets),
-        Route("/datasets/{run_id}", studio.dataset),
-        Route("/datasets/{run_id}/records/{index:int}", studio.record),
+        Route("/datasets", datasets.listing),
+        Route("/datasets/{run_id}", datasets.dataset),
+        Route("/datasets/{run_id}/records/{index:int}", datasets.record),
         Route("/runs", studio.runs),
         Route("/gpus", studio.gpus),
     ]
-    middleware = [Middleware(TokenMiddleware, token=token)] if token else []
+    # Outermost first: every response gets the headers; a wrong Host is turned away before anything
+    # else looks at the request; then the token; then other sites, form tokens and body limits.
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(HostAllowList, names=studio_host_names(host, allowed_hosts)),
+        *([Middleware(TokenGate, token=token)] if token else []),
+        Middleware(
+            FormGuard,
+            tokens=FormTokens(),
+            body_limits={"/vault/import": max_upload_bytes + MULTIPART_OVERHEAD},
+        ),
+    ]
 
     async def library_error(request: Request, error: Exception) -> Response:
         status = 404 if isinstance(error, RecordNotFoundError) else 400
+        message = without_paths(str(error), workspace.root)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": str(error)}, status_code=status)
-        page = _templates.get_template("error.html").render(title="Something is wrong", section="", message=str(error))
-        return HTMLResponse(page, status_code=status)
+            return JSONResponse({"error": message}, status_code=status)
+        return message_page("Something is wrong", message, status)
 
     async def crash(request: Request, error: Exception) -> Response:
-        page = _templates.get_template("error.html").render(
-            title="Internal error",
-            section="",
-            message="The Studio hit an unexpected error; the server log has details.",
-        )
-        return HTMLResponse(page, status_code=500)
+        message = "The Studio hit an unexpected error; the server log has details."
+        response = message_page("Internal error", message, 500)
+        response.headers.update(SECURITY_HEADERS)  # this handler answers outside the middleware
+        return response
 
-    return Starlette(
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            pool.close()
+
+    app = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={ArcticCodexError: library_error, Exception: crash},
+        lifespan=lifespan,
     )
+    app.state.verdicts = datasets.verdicts  # how many full verifications ran (the rest came from the cache)
+    return app

@@ -1,0 +1,136 @@
+"""Blocking work in the Studio runs off the event loop: a slow import in flight does not hold up the
+other pages (a real server, real concurrent clients), and every worker thread has its own vault."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
+from pathlib import Path
+
+import httpx2 as httpx
+import numpy as np
+import pytest
+
+from arcticcodex.studio import create_app
+from arcticcodex.studio.workers import VaultWorkers
+from arcticcodex.vault import Vault
+from arcticcodex.vault.embeddings import HashingBackend
+from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.workspace import Workspace
+from test_studio import form_token, serve
+from test_studio_guard import make_workspace, vault_state
+
+
+class GatedEmbedder:
+    """hashing-64, except that a batch holding "SLOWLY" waits inside the model until the test opens
+    the gate: an import that is provably in flight for as long as the test wants."""
+
+    def __init__(self) -> None:
+        self.inner = HashingBackend(64)
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def dimensions(self) -> int:
+        return self.inner.dimensions
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if any("SLOWLY" in text for text in texts):
+            self.entered.set()
+            if not self.gate.wait(60):
+                raise RuntimeError("the test never let the slow import finish")
+        return self.inner.embed(texts)
+
+
+def test_a_slow_import_in_flight_does_not_hold_up_other_requests(tmp_path: Path) -> None:
+    root = make_workspace(tmp_path)
+    with Vault(Workspace.open(root)) as vault:
+        proposal = ReviewQueue(vault).propose_fact("otters", "eat", "fish").id
+    before = vault_state(root)
+    embedder = GatedEmbedder()
+    with (
+        serve(create_app(Workspace.open(root), embedder=embedder)) as url,
+        httpx.Client(base_url=url, timeout=60) as importer,
+        httpx.Client(base_url=url, timeout=10) as other,  # 10 s: trips only if the Studio froze
+        ThreadPoolExecutor(1) as background,
+    ):
+        token = form_token(importer.get("/vault").text)
+        files = {"file": ("slow.md", b"# Slow\n\nThis file imports SLOWLY.\n", "text/markdown")}
+        importing = background.submit(importer.post, "/vault/import", data={"csrf_token": token}, files=files)
+        assert embedder.entered.wait(30), "the import never reached the embedding model"
+        # the import now waits inside the model, on a worker thread; everything else must still answer
+        home = other.get("/")
+        assert home.status_code == 200 and "documents" in home.text
+        found = other.get("/api/search?q=otters fish")
+        assert found.status_code == 200 and found.json()["results"][0]["source"].endswith("otters.md")
+        review_token = form_token(other.get("/review").text)
+        assert other.post(f"/review/{proposal}/approve", data={"csrf_token": review_token}).status_code == 303
+        asked = other.post("/chat", data={"csrf_token": review_token, "question": "What do otters eat?"})
+        assert asked.status_code == 303
+        assert not importing.done() and not embedder.gate.is_set(), "the slow import was not in flight"
+        embedder.gate.set()
+        imported = importing.result(timeout=60)
+        assert imported.status_code == 303 and imported.headers["location"] == "/vault?imported=slow.md"
+    after = vault_state(root)
+    assert after["documents"] == sorted([*before["documents"], "uploads/slow.md"])
+    assert after["conversations"] == before["conversations"] + 1 and proposal not in after["pending"]
+
+
+def test_concurrent_readers_and_writers_share_the_database_safely(tmp_path: Path) -> None:
+    """Many clients at once, reading and writing: no "database is locked", no thread mix-ups."""
+    root = make_workspace(tmp_path)
+    with serve(create_app(Workspace.open(root), workers=4)) as url:
+
+        def visitor(n: int) -> list[int]:
+            with httpx.Client(base_url=url, timeout=60) as client:
+                token = form_token(client.get("/chat").text)
+                statuses = [client.get(path).status_code for path in ("/", "/vault", "/api/search?q=otters")]
+                asked = client.post("/chat", data={"csrf_token": token, "question": f"Otters {n}?"})
+                files = {"file": (f"note-{n}.md", f"# Note {n}\n\nOtters note {n}.\n".encode(), "text/markdown")}
+                imported = client.post("/vault/import", data={"csrf_token": token}, files=files)
+                return [*statuses, asked.status_code, imported.status_code]
+
+        with ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(visitor, range(12)))
+    assert results == [[200, 200, 200, 303, 303]] * 12
+    state = vault_state(root)
+    assert state["conversations"] == 12 and len(state["uploads"]) == 12
+
+
+def test_each_worker_has_its_own_vault_and_idle_workers_stop(workspace: Workspace) -> None:
+    workers = VaultWorkers(workspace, embedder=HashingBackend(64), size=3, idle_seconds=0.05)
+    with pytest.raises(RuntimeError, match="only used inside"):
+        _ = workers.vault
+    together = threading.Barrier(3, timeout=30)  # three jobs at once: three workers
+    request: ContextVar[str] = ContextVar("request", default="none")
+
+    def job() -> tuple[int, int, str, int]:
+        together.wait()
+        vault = workers.vault
+        documents = vault.conn.execute("SELECT count(*) FROM documents").fetchone()[0]  # in its own thread
+        return threading.get_ident(), id(vault), request.get(), documents
+
+    async def three() -> list[tuple[int, int, str, int]]:
+        request.set("the caller's context")
+        return list(await asyncio.gather(*(workers.run(job) for _ in range(3))))
+
+    results = asyncio.run(three())
+    assert len({r[0] for r in results}) == 3 and len({r[1] for r in results}) == 3
+    assert {r[2] for r in results} == {"the caller's context"} and {r[3] for r in results} == {0}
+    stopped = threading.Event()
+    for _ in range(200):  # idle workers close their vaults and stop (up to 10 s)
+        if workers.running == 0:
+            break
+        stopped.wait(0.05)
+    assert workers.running == 0
+    assert asyncio.run(three())[0][3] == 0  # new workers open new vaults
+    workers.close()
+    with pytest.raises(RuntimeError, match="shutting down"):
+        asyncio.run(three())
