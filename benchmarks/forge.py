@@ -1,6 +1,6 @@
 """ForgeNumerics-S throughput: BLOB-T encode/decode and signed canonical TRAIN_PAIR frames.
 
-Run: ``.venv/bin/python benchmarks/forge.py [--repeats 7] [--megabytes 8]``
+Run: ``.venv/bin/python benchmarks/forge.py [--repeats 7] [--megabytes 8] [--digits 100000]``
 
 Prints, as medians of ``--repeats`` runs (these machines are noisy):
 
@@ -9,6 +9,10 @@ Prints, as medians of ``--repeats`` runs (these machines are noisy):
 * canonical TRAIN_PAIR frame build + Ed25519 signature per second on one core, for a 1 KB
   instruction and a 2 KB completion with two teachers and two evidence references, as a ratio of the
   5,000/s bound; every signature is verified afterwards to show the work is real;
+* INT-U3 conversion in both directions (base-3 digits → int, int → base-3 digits) and int → decimal
+  digits (``forge decode --json`` of a huge integer) at n and 4n digits: the time ratio of 4n to n
+  against the bound of 12 (a quadratic conversion gives 16, Karatsuba-based divide and conquer 9),
+  with the previous chunked converter measured in the same run for comparison;
 * peak resident memory (RSS) of the process.
 
 Exit status 1 when a bound is missed, so the script can gate a change.
@@ -20,6 +24,7 @@ import argparse
 import base64
 import hashlib
 import os
+import random
 import resource
 import statistics
 import sys
@@ -27,13 +32,16 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 
 from arcticcodex.forge import Blob, parse_token
+from arcticcodex.forge.radix import digits_to_int, int_to_digits
 from arcticcodex.forge.records import EvidenceRef, TrainPairFrame
 from arcticcodex.provenance import Ed25519Signer
 from arcticcodex.provenance.records import RECORD_CONTEXT, sign_record
 
 BLOB_BOUND_MBPS = 50.0
+SUBQUADRATIC_RATIO_BOUND = 12.0  # time(4n) / time(n): quadratic is 16, Karatsuba (n^1.58) 9
 SIGNED_FRAMES_BOUND = 5_000.0
 SYMBOLS = "⊙⊗Φ⊛"
 
@@ -92,6 +100,65 @@ def blob_benchmark(megabytes: int, repeats: int) -> bool:
             f" = {rate / peer:5.1f}× bit-by-bit ({peer:.1f} MB/s)"
         )
     return encode >= BLOB_BOUND_MBPS and decode >= BLOB_BOUND_MBPS
+
+
+def chunked_parse(digits: str) -> int:
+    """The previous converter: Horner's rule over 1,000-digit chunks (quadratic)."""
+    value = 0
+    for start in range(0, len(digits), 1000):
+        piece = digits[start : start + 1000]
+        value = value * 3 ** len(piece) + int(piece, 3)
+    return value
+
+
+def chunked_format(value: int) -> str:
+    """The previous converter: repeated division by 3**38 (quadratic)."""
+    chunks = []
+    while value:
+        value, low = divmod(value, 3**38)
+        chunk = ""
+        for _ in range(38):
+            low, digit = divmod(low, 3)
+            chunk = "012"[digit] + chunk
+        chunks.append(chunk)
+    return "".join(reversed(chunks)).lstrip("0") or "0"
+
+
+def integer_benchmark(digits: int, repeats: int) -> bool:
+    """INT-U3 conversions at n and 4n base-3 digits: sub-quadratic when time(4n)/time(n) ≤ the bound.
+
+    Each repeat times n and then 4n back to back and keeps their ratio; the median of those ratios is
+    reported, so a change in the machine's load between the two sizes does not pass for complexity.
+    """
+    rng = random.Random(3)
+    texts = [rng.choice("12") + "".join(rng.choices("012", k=size - 1)) for size in (digits, 4 * digits)]
+    values = [digits_to_int(text, 3) for text in texts]
+    for text, value in zip(texts, values, strict=True):
+        if int_to_digits(value, 3) != text or chunked_parse(text) != value or chunked_format(value) != text:
+            raise SystemExit("the integer converters disagree")
+    conversions: list[tuple[str, Callable[[str, int], object], int]] = [
+        ("digits → int", lambda text, _: digits_to_int(text, 3), repeats),
+        ("int → digits", lambda _, value: int_to_digits(value, 3), repeats),
+        ("int → decimal", lambda _, value: int_to_digits(value, 10), repeats),
+        ("chunked digits → int (peer)", lambda text, _: chunked_parse(text), max(1, repeats // 3)),
+        ("chunked int → digits (peer)", lambda _, value: chunked_format(value), max(1, repeats // 3)),
+    ]
+    print(f"INT-U3 conversions, {digits:,} and {4 * digits:,} base-3 digits, median of {repeats}:")
+    ok = True
+    for name, convert, runs in conversions:
+        pairs = []
+        for _ in range(runs):
+            small, large = (
+                median_seconds(partial(convert, text, value), 1) for text, value in zip(texts, values, strict=True)
+            )
+            pairs.append((small, large, large / small))
+        small, large, ratio = (statistics.median(column) for column in zip(*pairs, strict=True))
+        peer = "(peer)" in name
+        met = ratio <= SUBQUADRATIC_RATIO_BOUND
+        verdict = "" if peer else f" ≤ {SUBQUADRATIC_RATIO_BOUND:.0f}: {'met' if met else 'MISSED'}"
+        print(f"  {name:28} {small * 1000:8.1f} ms → {large * 1000:8.1f} ms, ratio {ratio:5.1f}{verdict}")
+        ok = ok and (peer or met)
+    return ok
 
 
 def signed_frames_benchmark(count: int, repeats: int) -> bool:
@@ -168,12 +235,15 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--megabytes", type=int, default=8)
     parser.add_argument("--frames", type=int, default=2000)
+    parser.add_argument("--digits", type=int, default=100_000, help="n for the INT-U3 conversions (n and 4n)")
+    parser.add_argument("--only-integers", action="store_true", help="Run the INT-U3 conversions only.")
     args = parser.parse_args()
-    blob_ok = blob_benchmark(args.megabytes, args.repeats)
-    frames_ok = signed_frames_benchmark(args.frames, args.repeats)
+    results = [integer_benchmark(args.digits, args.repeats)]
+    if not args.only_integers:
+        results += [blob_benchmark(args.megabytes, args.repeats), signed_frames_benchmark(args.frames, args.repeats)]
     print(f"peak RSS {peak_rss_mb():.0f} MB")
-    print("PASS" if blob_ok and frames_ok else "FAIL: a bound was missed")
-    return 0 if blob_ok and frames_ok else 1
+    print("PASS" if all(results) else "FAIL: a bound was missed")
+    return 0 if all(results) else 1
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from arcticcodex.agent import Sandbox, calculate, default_tools
@@ -141,3 +141,82 @@ def test_the_registry_checks_arguments_approves_writes_and_records_calls(sandbox
     assert [c.error is None for c in registry.calls] == [True, True, True] + [False] * 7
     with pytest.raises(ApprovalRequiredError):  # no approver: writing is refused
         default_tools(sandbox=sandbox).call("write_file", {"path": "ok.md", "text": "x"})
+
+
+# --- the calculator under attack, called as an agent calls it: through the registry -----------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "message"),
+    [
+        ("9**9**9", r"9 \*\* 387420489 would have more than 4096 bits; refused"),
+        ("2**4000 / 3", r"a 1,205-digit integer / 3 is out of range \(floating-point .*exactly with //\)"),
+        ("10**1000 + 0.5", r"a 1,001-digit integer \+ 0.5 is out of range"),
+        ("10**1200 // 0.1", r"a 1,201-digit integer // 0.1 is out of range"),
+        ("10**1000 % 0.5", r"% 0.5 is out of range"),
+        ("(10**1000) ** -1", r"\*\* -1 is out of range"),
+        ("0.0 ** -1", "0 cannot be raised to a negative power"),
+        ("1 % 0", r"division by zero in 1 % 0"),
+        ("(-8) ** (1/3)", "complex number, not a real number"),
+        ("log(2, 1)", r"log\(2, 1\) is not defined"),
+        ("log(0)", r"log\(0\) is not defined"),
+        ("exp(1000)", r"exp\(1000\) is out of range"),
+        ("sqrt(10**1000)", r"sqrt\(a 1,001-digit integer\) is out of range"),
+        ("round(1.5, 10**9)", r"round\(\): 1000000000 digits is out of range; round to at most 1,300 digits"),
+        ("round(1.5, -10**9)", r"round\(\): -1000000000 digits is out of range"),
+        ("round(10**1000, -10**9)", r"round\(\): -1000000000 digits"),  # would compute 10**(10**9)
+        ("round(2.5, 1.5)", r"round\(\): the number of digits must be a whole number, not 1.5"),
+        ("max()", r"max\(\) takes 1 to 8 plain argument\(s\), not 0"),
+        ("abs(1, 2)", r"abs\(\) takes 1 plain argument\(s\), not 2"),
+        ("round(x=1)", r"round\(\) takes plain arguments, not name=value"),
+        ("1 + \ud800", "cannot be evaluated"),  # a lone surrogate, as a model's JSON can spell it
+    ],
+)
+def test_every_calculator_failure_is_a_tool_error_with_a_clear_message(expression: str, message: str) -> None:
+    registry = default_tools()
+    with pytest.raises(ToolError, match=message):  # refused up front: 9**9**9 or 10**(10**9) would take minutes
+        registry.call("calculate", {"expression": expression})
+    assert registry.calls[-1].error is not None and registry.calls[-1].result is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [("round(10**1000, -1300)", "0"), ("round(2.567, 2)", "2.57"), ("round(2.5)", "2"), ("max(3)", "3"),
+     ("round(123456, -1300)", "0"), ("round(1.5, 1300)", "1.5"), ("(-1) ** (10**1000)", "1"), ("log(10**1000)",
+     "2302.585092994045")],
+)  # fmt: skip
+def test_bounded_arguments_still_work_at_their_limits(expression: str, value: str) -> None:
+    assert default_tools().call("calculate", {"expression": expression}) == value
+
+
+_NUMBERS = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.sampled_from(["10**1000", "2**4000", "9**9", "-0.0", "1e308", "1e-308", "0", "0.5", "-1", "pi"]),
+)
+
+
+def _expressions() -> st.SearchStrategy[str]:
+    def grow(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+        binary = st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "//", "%", "**"]), inner)
+        call = st.tuples(
+            st.sampled_from(["abs", "round", "min", "max", "sqrt", "log", "exp"]), st.lists(inner, max_size=3)
+        )
+        return st.one_of(
+            binary.map(lambda parts: f"({parts[0]}) {parts[1]} ({parts[2]})"),
+            call.map(lambda parts: f"{parts[0]}({', '.join(parts[1])})"),
+            inner.map(lambda text: f"-({text})"),
+        )
+
+    return st.recursive(_NUMBERS, grow, max_leaves=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_expressions())
+def test_no_expression_escapes_as_anything_but_a_number_or_a_tool_error(expression: str) -> None:
+    """Every operator and function against huge, tiny, zero and negative arguments: a number or a ToolError."""
+    try:
+        result = calculate(expression)
+    except ToolError as error:
+        assert str(error)
+        return
+    assert isinstance(result, int | float) and not isinstance(result, bool)

@@ -246,7 +246,11 @@ class SourceLocation:
 
 
 def context_snippet(text: str, offset: int, radius: int = 30) -> str:
-    """Return the part of the current line around ``offset`` with a ``▼`` marker in front of the spot."""
+    """Return the part of the current line around ``offset`` with a ``▼`` marker in front of the spot.
+
+    A lone surrogate in the snippet is written as its ``\\udXXX`` escape: the message must print on a
+    UTF-8 terminal, and the surrogate is often the very thing being reported.
+    """
     line_start = text.rfind("\n", 0, offset) + 1
     line_end = text.find("\n", offset)
     if line_end < 0:
@@ -255,7 +259,7 @@ def context_snippet(text: str, offset: int, radius: int = 30) -> str:
     end = min(line_end, offset + radius)
     before = ("…" if start > line_start else "") + text[start:offset]
     after = text[offset:end] + ("…" if end < line_end else "")
-    return before + "▼" + after
+    return (before + "▼" + after).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class ForgeError(UserError):

@@ -17,7 +17,8 @@ import click
 
 from ..errors import ArcticCodexError, ForgeError, UserError
 from ..forge import Frame, Item, parse_frame, parse_item, token_to_json
-from ..forge.frame import item_from_json
+from ..forge.blob import utf8_bytes
+from ..forge.frame import decimal_int, decimal_text, item_from_json
 from ..forge.legacy import read_legacy
 from ..forge.schemas import problems
 from ..forge.tokens import Blob, Dec, Float, SInt, Text, UInt
@@ -112,9 +113,9 @@ def _encode_argument(value: str, kind: str) -> Item:
         return Text(value)
     if kind in ("uint", "uint-l", "sint"):
         try:
-            number = int(value, 0)
+            number = decimal_int(value) if value.lstrip("+-").isdigit() else int(value, 0)
         except ValueError:
-            raise UserError(f"{value!r} is not an integer (decimal, or 0x… / 0o… / 0b…)") from None
+            raise UserError(f"{value[:40]!r} is not an integer (decimal, or 0x… / 0o… / 0b…)") from None
         return SInt(number) if kind == "sint" else UInt(number, length_prefixed=kind == "uint-l")
     if kind == "decimal":
         return Dec(value)
@@ -124,7 +125,7 @@ def _encode_argument(value: str, kind: str) -> Item:
         except ValueError:
             raise UserError(f"{value!r} is not a float (e.g. 0.1, -2.5e3, nan, inf)") from None
     if kind == "blob":
-        return Blob(value.encode("utf-8"))
+        return Blob(utf8_bytes(value, "the value"))
     try:
         return Blob(bytes.fromhex(value) if kind == "blob-hex" else base64.b64decode(value, validate=True))
     except ValueError as exc:
@@ -190,6 +191,9 @@ def _short(token: Item) -> str:
     name = names.get(type(token), "token")
     if isinstance(token, UInt) and token.length_prefixed:
         name = "INT-U3-L"
+    if isinstance(token, UInt | SInt) and not isinstance(token_to_json(token), int):
+        digits = decimal_text(token.value)  # beyond the JSON limit: show the digits, not a typed object
+        return f"{name} {digits[:60]}… ({len(digits.lstrip('-')):,} digits)"
     value = json.dumps(token_to_json(token), ensure_ascii=False)
     if len(value) > 120:
         value = value[:117] + "…"
@@ -205,7 +209,9 @@ def decode(source: IO[str], as_json: bool, legacy: bool) -> None:
 
     With --json the output is one JSON list, one item per non-blank input line: a token as its value,
     a frame as {"header": {...}, "payload": [...]}; integers are numbers, decimals strings, floats
-    numbers ("nan", "inf", "-inf" as strings), blobs {"utf8": text} or {"base64": ...}.
+    numbers ("nan", "inf", "-inf" as strings), blobs {"utf8": text} or {"base64": ...}.  Integers
+    of more than 4,300 decimal digits (more than most JSON readers accept as a number) are written
+    as {"uint": "digits"} or {"sint": "-digits"}, which `forge encode` reads back.
 
     \b
     Examples:

@@ -6,7 +6,10 @@ original's layout, kept for compatibility).  The original converted bit by bit (
 both vectorised with NumPy over the UTF-16 form of the text, because every symbol lies in the BMP.
 
 Decoding is strict: a body whose length is not a multiple of four, or that holds any other symbol,
-is an error at the exact position (the original silently dropped or zeroed such symbols).
+is an error at the exact position (the original silently dropped or zeroed such symbols).  That
+includes a lone surrogate (``\\ud800``, which JSON can spell and UTF-8 cannot hold): it is a bad
+symbol like any other, on every path, never a ``UnicodeEncodeError``.  Text going *into* BLOB-T
+passes through :func:`utf8_bytes`, which turns a lone surrogate into a located ``EncodeError``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..errors import EncodeError
 from . import codes
 from .numbers import BodyError
 from .symbols import BLOB_11, TRIT_0, TRIT_1, TRIT_2
@@ -58,6 +62,26 @@ def encode_blob_token(data: bytes) -> str:
     return text
 
 
+def utf8_bytes(text: str, what: str) -> bytes:
+    """The UTF-8 of ``text`` for a BLOB-T; a lone surrogate is an EncodeError naming ``what`` and the spot.
+
+    Python strings may hold lone surrogates (a JSON ``"\\ud800"`` escape becomes one) and UTF-8 cannot,
+    so ``str.encode`` would raise a bare UnicodeEncodeError deep inside a writer.  Only the failing
+    case costs more than the encode itself.
+    """
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = ord(text[exc.start])
+        raise EncodeError(
+            codes.INVALID_ARGUMENT,
+            f"{what} holds a lone surrogate U+{bad:04X} at index {exc.start:,}, which UTF-8 cannot encode",
+            hint="replace it with U+FFFD (or mend the source that split a surrogate pair) and write it again",
+            text=text,
+            offset=exc.start,
+        ) from None
+
+
 def decode_blob(body: str) -> bytes:
     """Bytes of a BLOB-T body; :class:`BodyError` names the first bad symbol or the bad length."""
     return scan_blob(body, 0, ends_token=lambda _: False)[0]
@@ -85,7 +109,7 @@ def scan_blob(text: str, start: int, ends_token: Callable[[str], bool]) -> tuple
         units = np.frombuffer(piece.encode("utf-16-le", "surrogatepass"), dtype="<u2")
         if len(units) != len(piece):  # an astral character cannot be a symbol: the run ends before it
             piece = piece[: next(i for i, ch in enumerate(piece) if ord(ch) > 0xFFFF)]
-            units = np.frombuffer(piece.encode("utf-16-le"), dtype="<u2")
+            units = np.frombuffer(piece.encode("utf-16-le", "surrogatepass"), dtype="<u2")
         pairs = _CODE_UNIT_TO_PAIR.take(units)
         invalid = pairs == _INVALID
         run = int(invalid.argmax()) if invalid.any() else len(pairs)

@@ -27,6 +27,7 @@ NESTING_TOO_DEEP = "PARSE_015"  # frames nested deeper than the parser allows
 MALFORMED_NUMBER = "PARSE_016"  # a numeric body missing its ◦/◽ structure, or an inconsistent length
 INVALID_LITERAL = "PARSE_017"  # a literal holding a line break or another control character
 NOT_A_SINGLE_TOKEN = "PARSE_018"  # a token was expected and the text holds more (or less) than one
+NUMBER_TOO_LONG = "PARSE_019"  # a digit run longer than the codec's cap (numbers.MAX_INT_DIGITS)
 
 # --- schema validation (ValidationError) ----------------------------------------------------------
 UNKNOWN_DICT_CODE = "VALIDATE_001"

@@ -10,13 +10,17 @@ canonical form, and the byte string that signatures cover (``to_bytes()``).
 from __future__ import annotations
 
 import base64
+import functools
 import math
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 from ..errors import EncodeError
 from . import codes
+from .blob import utf8_bytes
+from .radix import digits_to_int, int_to_digits
 from .symbols import FIELD_SEP, FRAME_END, FRAME_START, HEADER_PAYLOAD_SEP, TOKEN_SEP, WORD_MODE
 from .tokens import WORD_RE, Blob, Dec, Float, SInt, Text, Token, UInt, to_token
 
@@ -109,7 +113,9 @@ class Frame:
         """JSON-ready view: ``{"header": {...}, "payload": [...]}`` with values decoded.
 
         Integers are numbers, decimals strings, floats numbers (``"nan"``, ``"inf"``, ``"-inf"`` as
-        strings), blobs ``{"utf8": text}`` when valid UTF-8 else ``{"base64": ...}``.
+        strings), blobs ``{"utf8": text}`` when valid UTF-8 else ``{"base64": ...}``.  Integers of
+        more than 4,300 decimal digits are ``{"uint": "digits"}`` / ``{"sint": "-digits"}`` (see
+        :func:`token_to_json`).
         """
         return {
             "header": {key: token_to_json(value) for key, value in self.header.items()},
@@ -124,6 +130,8 @@ def token_to_json(item: Item) -> object:
     if isinstance(item, Text):
         return item.text
     if isinstance(item, UInt | SInt):
+        if not _json_number_fits(item.value):
+            return {"uint" if isinstance(item, UInt) else "sint": decimal_text(item.value)}
         return item.value
     if isinstance(item, Dec):
         return str(item)
@@ -141,12 +149,59 @@ def token_to_json(item: Item) -> object:
     raise TypeError(f"not a token: {item!r}")  # pragma: no cover - the union is closed
 
 
+#: Integers with more decimal digits than this are written to JSON as digit strings: CPython's default
+#: limit on int↔str conversion, so that every reader's ``json.loads`` can read every number written.
+JSON_INT_DIGITS = 4300
+
+
+def _json_number_fits(value: int) -> bool:
+    """True when ``value`` has at most JSON_INT_DIGITS decimal digits (or this interpreter's lower limit)."""
+    limit = sys.get_int_max_str_digits()
+    digits = JSON_INT_DIGITS if limit == 0 else min(JSON_INT_DIGITS, limit)
+    if value.bit_length() <= digits * 3:  # 2**(3d) = 8**d < 10**d
+        return True
+    return abs(value) < _power_of_ten(digits)
+
+
+@functools.cache
+def _power_of_ten(digits: int) -> int:
+    return int(10**digits)
+
+
+def decimal_text(value: int) -> str:
+    """``str(value)`` for integers of any size (``str`` itself refuses more than 4,300 digits)."""
+    return ("-" if value < 0 else "") + int_to_digits(abs(value), 10)
+
+
+def decimal_int(text: str) -> int:
+    """``int(text)`` for an optionally signed string of decimal digits of any length up to the codec's cap."""
+    body = text[1:] if text[:1] in ("+", "-") else text
+    if not body.isascii() or not body.isdigit():
+        raise EncodeError(codes.INVALID_ARGUMENT, f"{_clip(text)} is not an integer (decimal digits, optional sign)")
+    if len(body) > _MAX_DECIMAL_INT_CHARS:
+        raise EncodeError(
+            codes.OUT_OF_RANGE,
+            f"an integer of {len(body):,} decimal digits is beyond the codec's cap of about 100,000 digits",
+            hint="ForgeNumerics-S numbers are for measurements and counts; store larger data as BLOB-T bytes",
+        )
+    magnitude = digits_to_int(body, 10)
+    return -magnitude if text.startswith("-") else magnitude
+
+
+_MAX_DECIMAL_INT_CHARS = 100_200  # 3**MAX_INT_DIGITS has 100,196 digits; UInt/SInt check the exact cap
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
 def item_from_json(value: object) -> Item:
     """The inverse of :func:`token_to_json`, with typed objects where JSON alone is ambiguous.
 
     Plain JSON: a string is text, an integer INT-U3 (≥ 0) or INT-S3, a float FLOAT-T.  Objects pick
     the profile: ``{"text": s}``, ``{"uint": n}`` (with ``"length_prefixed": true`` for INT-U3-L),
-    ``{"sint": n}``, ``{"decimal": "0.95"}``, ``{"float": 0.1 | "nan" | "inf" | "-inf"}``,
+    ``{"sint": n}`` (``n`` may also be a string of decimal digits, as :func:`token_to_json` writes
+    integers beyond 4,300 digits), ``{"decimal": "0.95"}``, ``{"float": 0.1 | "nan" | "inf" | "-inf"}``,
     ``{"utf8": s}``, ``{"base64": s}``, ``{"hex": s}`` (BLOB-T) and ``{"header": {…}, "payload": […]}``
     for a frame, whose values follow the same rules.
     """
@@ -204,6 +259,8 @@ def _json_bytes(decoder: Callable[[str], bytes]) -> Callable[[object, bool], Tok
 
 def _json_int(make: Callable[[int, bool], Token]) -> Callable[[object, bool], Token]:
     def convert(value: object, length_prefixed: bool) -> Token:
+        if isinstance(value, str):
+            return make(decimal_int(value), length_prefixed)
         if isinstance(value, bool) or not isinstance(value, int):
             raise EncodeError(codes.INVALID_ARGUMENT, f"expected an integer, not {value!r}")
         return make(value, length_prefixed)
@@ -231,7 +288,7 @@ _TYPED_JSON: dict[str, Callable[[object, bool], Token]] = {
     "sint": _json_int(lambda value, _: SInt(value)),
     "decimal": _json_decimal,
     "float": _json_float,
-    "utf8": _json_bytes(lambda text: text.encode("utf-8")),
+    "utf8": _json_bytes(lambda text: utf8_bytes(text, "the utf8 text")),
     "base64": _json_bytes(lambda text: base64.b64decode(text, validate=True)),
     "hex": _json_bytes(bytes.fromhex),
 }

@@ -49,7 +49,7 @@ from .symbols import (
     is_trits,
     trits_to_int,
 )
-from .tokens import LITERAL_FORBIDDEN_RE, WORD_RE, Blob, Dec, Float, Text, Token, UInt
+from .tokens import LITERAL_FORBIDDEN_RE, WORD_RE, Blob, Dec, Float, Text, Token, UInt, forbidden_character
 
 _SIG_TRAILER = re.compile(r"\n\[SIG\|[0-9a-f]*\|[^|\n]*\|[^|\n\]]*\]\s*$")
 _SEPARATORS = FIELD_SEP + TOKEN_SEP + HEADER_PAYLOAD_SEP
@@ -162,7 +162,7 @@ def _text(value: str, text: str, offset: int) -> Text:
     if bad:
         raise ParseError(
             codes.INVALID_LITERAL,
-            f"text holds the control character U+{ord(bad.group()):04X}",
+            f"text holds {forbidden_character(bad.group())}",
             hint="the original wrote raw text here; re-export it as BLOB-T",
             text=text,
             offset=offset,

@@ -31,11 +31,13 @@ Examples: 1.0 → ``≗⊗⊙⊙◦⊙⊙◽⊗``, 2.0 → ``≗⊗⊙⊙◦⊙�
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from decimal import Decimal
 
 from . import codes
+from .radix import digits_to_int
 from .symbols import (
     CONTROL_END,
     CONTROL_START,
@@ -48,6 +50,10 @@ from .symbols import (
 )
 
 MAX_DECIMAL_DIGITS = 100_000  # |D| of a DECIMAL-T; beyond this a value is refused, not slowly built
+#: Base-3 digits in any one digit run (an INT-U3/INT-S3 magnitude, a DECIMAL-T's D, a FLOAT-T mantissa):
+#: 3**210,000 has 100,196 decimal digits, so integers reach as far as DECIMAL-T does and no further.
+MAX_INT_DIGITS = 210_000
+_CAP_HINT = "ForgeNumerics-S numbers are for measurements and counts; store larger data as BLOB-T bytes"
 _FLOAT_K_LIMIT = 1200  # |E − n + 1| beyond which no finite double can result (3**1200 ≫ 2**1024)
 
 
@@ -69,6 +75,14 @@ class BodyError(Exception):
 
 
 def _digits(body: str, start: int, end: int, what: str) -> int:
+    if end - start > MAX_INT_DIGITS:  # refused before any conversion work is spent on it
+        raise BodyError(
+            codes.NUMBER_TOO_LONG,
+            f"{what} has {end - start:,} digits; a ForgeNumerics-S number has at most {MAX_INT_DIGITS:,} "
+            "base-3 digits (about 100,000 decimal digits)",
+            start + MAX_INT_DIGITS,
+            _CAP_HINT,
+        )
     part = body[start:end]
     if not part:
         raise BodyError(codes.MALFORMED_NUMBER, f"{what} has no digits", start, "write at least ⊙ (zero)")
@@ -112,6 +126,23 @@ def _find(body: str, symbol: str, start: int, what: str) -> int:
     if index < 0:
         raise BodyError(codes.MALFORMED_NUMBER, f"{what} is missing its {symbol} separator", len(body))
     return index
+
+
+def int_too_long(value: int) -> bool:
+    """True when ``value`` needs more than :data:`MAX_INT_DIGITS` base-3 digits (checked without converting)."""
+    bits = value.bit_length()
+    if bits <= _CAP_BITS_BELOW:
+        return False
+    return bits > _CAP_BITS_ABOVE or abs(value) >= _cap_power()
+
+
+_CAP_BITS_BELOW = int(MAX_INT_DIGITS * math.log2(3))  # 2**this < 3**MAX_INT_DIGITS
+_CAP_BITS_ABOVE = _CAP_BITS_BELOW + 2  # 2**(this - 1) > 3**MAX_INT_DIGITS
+
+
+@functools.cache
+def _cap_power() -> int:
+    return int(3**MAX_INT_DIGITS)
 
 
 # --- INT-U3 / INT-U3-L ---------------------------------------------------------------------------
@@ -173,7 +204,7 @@ def decimal_parts(value: Decimal) -> tuple[bool, int, int]:
         raise ValueError(f"DECIMAL-T cannot hold {value}")
     if len(digit_tuple) + max(exponent, 0) > MAX_DECIMAL_DIGITS or -exponent > MAX_DECIMAL_DIGITS:
         raise ValueError(f"DECIMAL-T values have at most {MAX_DECIMAL_DIGITS} digits and decimals")
-    magnitude = int(Decimal((0, digit_tuple, 0)))  # not int(str): that is capped at 4300 digits
+    magnitude = digits_to_int("".join(map(str, digit_tuple)), 10)  # not int(str): capped at 4300 digits
     if exponent >= 0:
         magnitude *= 10**exponent
         scale = 0

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from ..errors import ValidationError
 from . import codes
-from .blob import encode_blob_token
+from .blob import encode_blob_token, utf8_bytes
 from .frame import Frame
 from .schemas import validate
 from .symbols import FIELD_SEP, FRAME_END, FRAME_START, HEADER_PAYLOAD_SEP, TOKEN_SEP, WORD_MODE
@@ -38,7 +38,7 @@ def _text_or_blob(text: str) -> Token:
     """Short single-line text as a word/literal, anything else as UTF-8 BLOB-T."""
     if len(text) <= 200 and text.isprintable():
         return Text(text)
-    return Blob(text.encode("utf-8"))
+    return Blob(utf8_bytes(text, "the text"))
 
 
 def _as_text(token: object) -> str:
@@ -65,6 +65,8 @@ class EvidenceRef:
     def __post_init__(self) -> None:
         _require(self.chunk_id, "CHUNK_ID", "the chunk id")
         _require(self.doc_id, "DOC_ID", "the document id")
+        if self.source:
+            Text(self.source)  # EncodeError for control characters and lone surrogates, as for the ids
         if not _HEX64.fullmatch(self.sha256):
             raise ValidationError(codes.VALUE_OUT_OF_RANGE, "SHA256 must be 64 lowercase hex digits", field="SHA256")
         if self.span is not None and not (0 <= self.span[0] <= self.span[1]):
@@ -189,8 +191,8 @@ class TrainPairFrame:
     def to_frame(self) -> Frame:
         """The canonical TRAIN_PAIR frame; valid by construction (see ``__post_init__``)."""
         payload: list[Token | Frame] = [
-            Blob(self.instruction.encode("utf-8")),
-            Blob(self.completion.encode("utf-8")),
+            Blob(utf8_bytes(self.instruction, f"the instruction of pair {self.pair_id}")),
+            Blob(utf8_bytes(self.completion, f"the completion of pair {self.pair_id}")),
         ]
         for teacher in self.teachers:
             payload += [_TEACHER, Text(teacher)]
@@ -231,9 +233,9 @@ class TrainPairFrame:
         return b"".join(
             [
                 (FRAME_START + head + HEADER_PAYLOAD_SEP).encode("utf-8"),
-                encode_blob_token(self.instruction.encode("utf-8")).encode("utf-8"),
+                encode_blob_token(utf8_bytes(self.instruction, f"the instruction of pair {self.pair_id}")).encode(),
                 _TOKEN_SEP_BYTES,
-                encode_blob_token(self.completion.encode("utf-8")).encode("utf-8"),
+                encode_blob_token(utf8_bytes(self.completion, f"the completion of pair {self.pair_id}")).encode(),
                 "".join(TOKEN_SEP + item for item in tail).encode("utf-8"),
                 _FRAME_END_BYTES,
             ]
@@ -338,7 +340,7 @@ def summary_frame(*, summary_id: str, text: str, created_at: datetime | str, con
     }
     if convo_id:
         header["CONVO_ID"] = convo_id
-    return validate(Frame(header, [Blob(text.encode("utf-8"))]))
+    return validate(Frame(header, [Blob(utf8_bytes(text, f"the text of summary {summary_id}"))]))
 
 
 # --- VECTOR, MATRIX, LOG -------------------------------------------------------------------------

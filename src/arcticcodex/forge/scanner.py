@@ -46,7 +46,7 @@ from .symbols import (
     TOKEN_SEP,
     WORD_MODE,
 )
-from .tokens import LITERAL_FORBIDDEN_RE, WORD_RE, Blob, Dec, Float, SInt, Text, Token, UInt
+from .tokens import LITERAL_FORBIDDEN_RE, WORD_RE, Blob, Dec, Float, SInt, Text, Token, UInt, forbidden_character
 
 MAX_DEPTH = 32
 _WS = re.compile(r"\s*")
@@ -296,7 +296,7 @@ class _Parser:
         if bad:
             self.fail(
                 codes.INVALID_LITERAL,
-                f"literal holds the control character U+{ord(bad.group()):04X}",
+                f"literal holds {forbidden_character(bad.group())}",
                 at=start + bad.start(),
                 hint="literals are single-line text; store multi-line text as BLOB-T",
             )

@@ -1,13 +1,16 @@
 """The ForgeNumerics-S alphabet and unbalanced base-3 digit strings.
 
 The alphabet is the original's, unchanged.  Digits are unbalanced base 3, most significant first:
-⊙ = 0, ⊗ = 1, Φ = 2.  Conversions work in chunks so that integers of any size convert in time close
-to linear for realistic sizes and never hit CPython's limit on decimal-string conversion.
+⊙ = 0, ⊗ = 1, Φ = 2.  Conversions divide and conquer (:mod:`.radix`), so integers up to the codec's
+cap convert in sub-quadratic time and never hit CPython's limit on int/str conversion.
 """
 
 from __future__ import annotations
 
 import re
+from itertools import product
+
+from .radix import digits_to_int, int_to_digits
 
 TRIT_0 = "⊙"  # U+2299
 TRIT_1 = "⊗"  # U+2297
@@ -54,8 +57,6 @@ PROFILE_BLOB_T = TRIT_2 + TRIT_0
 _TO_DIGIT = str.maketrans({TRIT_0: "0", TRIT_1: "1", TRIT_2: "2", **{d: "x" for d in "0123456789"}})
 _FROM_DIGIT = str.maketrans({"0": TRIT_0, "1": TRIT_1, "2": TRIT_2})
 _ASCII_TRITS = re.compile("[012]+")
-_CHUNK = 1000  # digits per int() call: well below CPython's 4300-digit conversion limit
-_CHUNK_POWER = 3**_CHUNK
 
 
 def is_trits(text: str) -> bool:
@@ -65,15 +66,7 @@ def is_trits(text: str) -> bool:
 
 def trits_to_int(digits: str) -> int:
     """Value of a non-empty string of trit symbols; the caller has checked it with :func:`is_trits`."""
-    ascii_digits = digits.translate(_TO_DIGIT)
-    if len(ascii_digits) <= _CHUNK:
-        return int(ascii_digits, 3)
-    value = 0
-    head = len(ascii_digits) % _CHUNK or _CHUNK
-    value = int(ascii_digits[:head], 3)
-    for start in range(head, len(ascii_digits), _CHUNK):
-        value = value * _CHUNK_POWER + int(ascii_digits[start : start + _CHUNK], 3)
-    return value
+    return digits_to_int(digits.translate(_TO_DIGIT), 3)
 
 
 def int_to_trits(value: int) -> str:
@@ -82,28 +75,8 @@ def int_to_trits(value: int) -> str:
         raise ValueError("int_to_trits needs a non-negative integer")
     if value < _TABLE_LIMIT:
         return _TRIT_TABLE[value]
-    chunks: list[str] = []
-    while value:
-        value, low = divmod(value, _SMALL_POWER)
-        chunks.append(_small_to_ascii(low))
-    ascii_digits = "".join(reversed(chunks)).lstrip("0")
-    return ascii_digits.translate(_FROM_DIGIT)
-
-
-_SMALL_WIDTH = 38  # 3**38 < 2**63, so each chunk is a machine-sized int
-_SMALL_POWER = 3**_SMALL_WIDTH
-_BYTE_TRITS = ["".join("012"[(n // 3**p) % 3] for p in range(6, -1, -1)) for n in range(3**7)]  # 7-trit groups
-
-
-def _small_to_ascii(value: int) -> str:
-    """``value`` < 3**38 as exactly 38 ASCII base-3 digits (leading zeros kept)."""
-    groups = []
-    for _ in range(6):  # 6 groups of 7 trits = 42 ≥ 38
-        value, low = divmod(value, 3**7)
-        groups.append(_BYTE_TRITS[low])
-    return "".join(reversed(groups))[-_SMALL_WIDTH:]
+    return int_to_digits(value, 3).translate(_FROM_DIGIT)
 
 
 _TABLE_LIMIT = 3**9  # indexes, counts, scales and short decimals: looked up, not computed
-_TRIT_TABLE = [(_BYTE_TRITS[n // 3**7] + _BYTE_TRITS[n % 3**7]).lstrip("0") or "0" for n in range(_TABLE_LIMIT)]
-_TRIT_TABLE = [digits.translate(_FROM_DIGIT) for digits in _TRIT_TABLE]
+_TRIT_TABLE = [("".join(trits).lstrip("0") or "0").translate(_FROM_DIGIT) for trits in product("012", repeat=9)]

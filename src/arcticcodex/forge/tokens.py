@@ -24,13 +24,16 @@ from ..errors import EncodeError
 from . import codes
 from .blob import encode_blob_token
 from .numbers import (
+    MAX_INT_DIGITS,
     decimal_parts,
     encode_decimal,
     encode_float,
     encode_sint,
     encode_uint,
     float_bits,
+    int_too_long,
 )
+from .radix import int_to_digits
 from .symbols import (
     LITERAL_CLOSE,
     LITERAL_OPEN,
@@ -50,6 +53,13 @@ WORD_RE = re.compile(f"[^\\s{_CONTROL_CLASS}{_RESERVED_CLASS}]+")
 LITERAL_FORBIDDEN_RE = re.compile(f"[{_CONTROL_CLASS}]")
 
 
+def forbidden_character(character: str) -> str:
+    """Name a character words and literals may not hold (a control character, a lone surrogate)."""
+    code_point = ord(character)
+    what = "a lone surrogate" if 0xD800 <= code_point <= 0xDFFF else "the control character"
+    return f"{what} U+{code_point:04X}"
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
     """A string token: a word when possible, otherwise a literal."""
@@ -63,9 +73,9 @@ class Text:
         if bad:
             raise EncodeError(
                 codes.INVALID_ARGUMENT,
-                f"text {_preview(self.text)} holds the control character U+{ord(bad.group()):04X} at "
-                f"index {bad.start()}; words and literals are single-line text",
-                hint="store multi-line or binary text as BLOB-T (bytes)",
+                f"text {_preview(self.text)} holds {forbidden_character(bad.group())} at "
+                f"index {bad.start()}; words and literals are single-line UTF-8 text",
+                hint="store multi-line or binary text as BLOB-T (bytes); replace a lone surrogate with U+FFFD",
             )
 
     @property
@@ -99,6 +109,10 @@ class UInt:
                 hint="use INT-S3 (SInt) for signed integers",
             )
 
+    def __repr__(self) -> str:  # not the dataclass's: repr(int) refuses more than 4,300 digits
+        prefixed = ", length_prefixed=True" if self.length_prefixed else ""
+        return f"UInt({int_to_digits(self.value, 10)}{prefixed})"
+
     def to_text(self) -> str:
         return NUMBER_MODE + PROFILE_INT_U3 + encode_uint(self.value, length_prefixed=self.length_prefixed)
 
@@ -111,6 +125,9 @@ class SInt:
 
     def __post_init__(self) -> None:
         _check_int(self.value, "INT-S3")
+
+    def __repr__(self) -> str:  # not the dataclass's: repr(int) refuses more than 4,300 digits
+        return f"SInt({'-' if self.value < 0 else ''}{int_to_digits(abs(self.value), 10)})"
 
     def to_text(self) -> str:
         return NUMBER_MODE + PROFILE_INT_S3 + encode_sint(self.value)
@@ -157,12 +174,12 @@ class Dec:
 
     @property
     def value(self) -> Decimal:
-        digits = Decimal(self.magnitude).as_tuple().digits  # not str(int): capped at 4300 digits
-        return Decimal((int(self.negative), digits, -self.scale))
+        digits = int_to_digits(self.magnitude, 10)  # not str(int): capped at 4300 digits, and quadratic
+        return Decimal(f"{'-' if self.negative else ''}{digits}E-{self.scale}")
 
     def __str__(self) -> str:
         """Plain positional notation with the minimal number of decimals: ``-12.34``, ``7``, ``0.001``."""
-        digits = format(Decimal(self.magnitude), "f")
+        digits = int_to_digits(self.magnitude, 10)
         if self.scale:
             digits = digits.rjust(self.scale + 1, "0")
             digits = digits[: -self.scale] + "." + digits[-self.scale :]
@@ -262,6 +279,13 @@ def _check_int(value: object, profile: str) -> None:
             codes.INVALID_ARGUMENT,
             f"{profile} needs an int, not {type(value).__name__} ({value!r})",
             hint="convert explicitly; a float such as 2.5 belongs in FLOAT-T or DECIMAL-T",
+        )
+    if int_too_long(value):
+        raise EncodeError(
+            codes.OUT_OF_RANGE,
+            f"{profile} holds at most {MAX_INT_DIGITS:,} base-3 digits (about 100,000 decimal digits); "
+            f"this value has {value.bit_length():,} bits",
+            hint="ForgeNumerics-S numbers are for measurements and counts; store larger data as BLOB-T bytes",
         )
 
 
