@@ -112,7 +112,10 @@ def test_trusting_a_key_is_the_users_act_and_can_be_taken_back(mine: tuple[Works
     result = run("dataset", "verify", str(forged), workspace=workspace.root)
     assert result.exit_code == 0 and "OK: intact, signer trusted (trusted key 'stranger'" in result.output
     listing = run("keys", "trusted").output
-    assert "dataset  ed25519" in listing and f"stranger  ed25519  {STRANGER.key_id}" in listing
+    rows = [line.split() for line in listing.splitlines()]
+    assert rows[0] == ["NAME", "ALGORITHM", "KEY", "ID", "ADDED", "HOW"]
+    assert [row[:2] for row in rows[1:]] == [["dataset", "ed25519"], ["stranger", "ed25519"]]
+    assert rows[2][2] == STRANGER.key_id and "`keys trust" in listing
 
     assert run("keys", "untrust", "stranger").exit_code == 0
     assert run("dataset", "verify", str(forged), workspace=workspace.root).exit_code == 2

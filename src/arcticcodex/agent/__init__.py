@@ -5,7 +5,7 @@
     agent.py        Agent.respond(question, conversation_id) -> AgentAnswer (text, citations, evidence)
     drafting.py     the offline extractive drafter (evidence sentences only), also the runs' first draft
     tools.py        ToolRegistry: typed tools for a model's tool-calling API, checked, approval for writes
-    sandbox.py      Sandbox: paths checked before and after resolving, sizes bounded, atomic writes
+    sandbox.py      Sandbox: every path walked from the root by descriptor (no symlink out, no hard links), bounded
     calculator.py   calculate(): arithmetic on the syntax tree, every result bounded before it is computed
 """
 

@@ -17,6 +17,14 @@ from ..provenance.trust import KeyRing
 from ..terminal import escape_controls
 from . import CliState, default_workers, pass_state
 
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=default_workers,
+    show_default="one per core, at most 8",
+    help="Processes that check records (large datasets).",
+)
+
 
 @click.group()
 def dataset() -> None:
@@ -31,13 +39,7 @@ def dataset() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Trust only this Ed25519 public key (PEM), from a source you trust.",
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=default_workers,
-    show_default="one per core, at most 8",
-    help="Processes that check records (large datasets).",
-)
+@workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @pass_state
 def verify(
@@ -188,13 +190,7 @@ def stats(directory: Path, as_json: bool) -> None:
 @click.option(
     "--allow-untrusted", is_flag=True, help="Export an intact dataset even if its signer is not a key you trust."
 )
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=default_workers,
-    show_default="one per core, at most 8",
-    help="Processes that verify records first (large datasets).",
-)
+@workers_option
 @pass_state
 def export(
     state: CliState,

@@ -104,11 +104,15 @@ def list_keys(state: CliState, as_json: bool) -> None:
         click.echo(f"No keys in {store.keys_dir}; create one with `arcticcodex keys new NAME`")
         return
     rows = [("NAME", "ALGORITHM", "KEY ID", "CREATED")]
-    rows += [(info.name, info.algorithm, info.key_id, info.created_at) for info in infos]
-    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    _echo_table(rows + [(info.name, info.algorithm, info.key_id, info.created_at) for info in infos])
+
+
+def _echo_table(rows: list[tuple[str, ...]]) -> None:
+    """Rows in aligned columns (the last one as it is, since it may be long)."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
     for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)]
-        click.echo("  ".join([*cells, row[3]]))
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        click.echo("  ".join([*cells, row[-1]]))
 
 
 @keys.command("show")
@@ -234,10 +238,8 @@ def trusted_keys(as_json: bool) -> None:
     if not entries:
         click.echo(f"No trusted keys in {store.path}; `keys new` and `keys trust FILE` add them")
         return
-    for entry in entries:
-        click.echo(
-            f"{entry.name}  {entry.algorithm}  {entry.key_id}  {entry.added_at}  {escape_controls(entry.origin)}"
-        )
+    rows = [("NAME", "ALGORITHM", "KEY ID", "ADDED", "HOW")]
+    _echo_table(rows + [(e.name, e.algorithm, e.key_id, e.added_at, escape_controls(e.origin)) for e in entries])
 
 
 def _name_from_file(path: Path) -> str:
