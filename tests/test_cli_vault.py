@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -98,3 +99,73 @@ def test_eval_prints_metrics_per_mode(root: Path, tmp_path: Path) -> None:
     assert scores[1]["ndcg@10"] == 1.0 and scores[1]["recall@10"] == 1.0
     queries.write_text('{"query": "no labels"}\n')
     assert "relevance labels" in run(root, "eval", str(queries), code=1).output
+
+
+# --- terminal output: a document cannot act on the terminal -----------------------------------------------
+
+TITLE_ATTACK = "\x1b]0;pwned\x07"  # retitles the terminal window
+HOSTILE = (
+    f"# Report {TITLE_ATTACK}quarterly\n\n"
+    "Kestrel E-9001 failed. \x1b[2J\x1b[H The screen was cleared, \x1b[8mhidden text\x1b[0m, "
+    "[red]not markup[/red] [link=https://evil.example]click[/link], \rwritten over, "
+    "\u202eeulav\u202c reversed, \x9b31m C1 CSI.\r\n"
+)
+RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
+
+
+def run_raw(root: Path, *args: str) -> Result:
+    """Run with color=True: click would otherwise strip some ANSI codes itself and hide a leak."""
+    result = CliRunner(env={"COLUMNS": "300"}).invoke(cli, ["-w", str(root), *args], catch_exceptions=False, color=True)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def assert_escaped(output: str) -> None:
+    for control in RAW_CONTROLS:
+        assert control not in output, (control, output)
+
+
+def test_terminal_output_escapes_control_characters_from_documents(root: Path) -> None:
+    (root / "docs" / "hostile.md").write_text(HOSTILE)
+    (root / "docs" / "name\x1b[2J.md").write_text("A file whose name clears the screen.")
+    os.mkfifo(root / "docs" / "pipe\x1b]0;x\x07.md")
+    imported = run_raw(root, "vault", "import", str(root / "docs"))
+    assert_escaped(imported.stdout + imported.stderr)
+    assert "pipe\\x1b]0;x\\x07.md: is a FIFO" in imported.stderr
+    documents = json.loads(run(root, "docs", "--json").stdout)
+    hostile = next(doc for doc in documents if doc["source"] == "docs/hostile.md")
+
+    shown = run_raw(root, "vault", "show", hostile["id"]).stdout
+    assert_escaped(shown)
+    assert f"title: Report {TITLE_ATTACK.encode('unicode_escape').decode()}quarterly" in shown
+    chunk = run_raw(root, "vault", "show", f"{hostile['id']}:0").stdout
+    assert_escaped(chunk)
+    assert "\\x1b[2J\\x1b[H The screen was cleared" in chunk and "\\x1b[8mhidden text\\x1b[0m" in chunk
+    assert "\\u202eeulav" in chunk and "\\x9b31m" in chunk and "\\x0dwritten over" in chunk
+
+    listing = run_raw(root, "vault", "docs").stdout
+    assert_escaped(listing)
+    assert "name\\x1b[2J.md" in listing and "\\x1b]0;pwned\\x07" in listing
+
+    found = run_raw(root, "vault", "search", "Kestrel E-9001", "--mode", "bm25").stdout
+    assert_escaped(found)
+    assert "[red]not markup[/red]" in found and "[link=https://evil.example]click[/link]" in found  # not rich markup
+    assert "\\x1b[2J" in found
+
+    answer = run_raw(root, "ask", "What happened to Kestrel E-9001?").stdout
+    assert_escaped(answer)
+    assert "\\x1b[2J" in answer and "docs/hostile.md" in answer
+
+
+def test_json_output_stays_json_holding_the_exact_text(root: Path) -> None:
+    (root / "docs" / "hostile.md").write_text(HOSTILE)
+    run(root, "import", str(root / "docs"))
+    documents = json.loads(run(root, "docs", "--json").stdout)
+    hostile = next(doc for doc in documents if doc["source"] == "docs/hostile.md")
+    raw = run_raw(root, "vault", "show", f"{hostile['id']}:0", "--json").stdout
+    assert_escaped(raw)  # JSON escapes C0 itself; DEL, C1 and bidi overrides are written as \uXXXX too
+    assert json.loads(raw)["text"] == HOSTILE.strip()
+    results = json.loads(run_raw(root, "vault", "search", "Kestrel", "--json").stdout)
+    assert results[0]["text"] == HOSTILE.strip()
+    answer = json.loads(run_raw(root, "ask", "What happened to Kestrel E-9001?", "--json").stdout)
+    assert "\x1b[2J" in answer["text"]  # the stored text, exactly

@@ -75,3 +75,16 @@ def test_the_agent_tool_proposes_and_the_cli_decides(vault: Vault) -> None:
     assert [f.object for f in vault.list_facts()] == ["fish and crabs"]
     again = runner.invoke(cli, [*root, "review", "reject", item_id, "--reason", "x"])
     assert again.exit_code == 1 and "already approved" in again.output
+
+
+def test_proposed_text_reaches_the_terminal_with_its_controls_escaped(vault: Vault) -> None:
+    """A fact the agent proposed from a document can hold terminal escapes and rich markup."""
+    hostile = "fish\x1b]0;pwned\x07\x1b[2J[red]loud[/red]\u202e"
+    item = ReviewQueue(vault).propose_fact("otters", "eat", hostile)
+    root = ["--workspace", str(vault.workspace.root)]
+    listed = CliRunner().invoke(cli, [*root, "review", "list"], catch_exceptions=False).output
+    assert "\x1b" not in listed and "\x07" not in listed and "\u202e" not in listed
+    assert "fish\\x1b]0;pwned\\x07\\x1b[2J[red]loud[/red]\\u202e" in listed
+    as_json = CliRunner().invoke(cli, [*root, "review", "list", "--json"], catch_exceptions=False).output
+    assert "\u202e" not in as_json and hostile in json.loads(as_json)[0]["text"]
+    assert item.id in listed

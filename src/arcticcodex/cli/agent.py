@@ -1,18 +1,21 @@
-"""``arcticcodex ask`` and ``arcticcodex chat``: answers from the vault, with citations."""
+"""``arcticcodex ask`` and ``arcticcodex chat``: answers from the vault, with citations.
+
+Answers quote documents and models write freely, so everything printed goes through
+:mod:`.display`: control characters escaped, rich markup never interpreted.
+"""
 
 from __future__ import annotations
 
-import json
-
 import click
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from ..agent import Agent, AgentAnswer
 from ..errors import ConfigError
 from ..teachers.config import load_teachers
 from ..vault import Vault
 from . import CliState, pass_state
+from .display import json_text, shown
 
 
 def _agent(state: CliState, vault: Vault, model: str | None, k: int) -> Agent:
@@ -28,20 +31,19 @@ def _agent(state: CliState, vault: Vault, model: str | None, k: int) -> Agent:
 
 
 def _show(answer: AgentAnswer, console: Console) -> None:
-    console.print(escape(answer.text))
+    console.print(Text(shown(answer.text)), highlight=False)
     _show_citations(answer, console)
 
 
 def _show_citations(answer: AgentAnswer, console: Console) -> None:
     for citation in answer.citations:
-        console.print(
-            f"  [{citation.number}] {escape(citation.source)}  {citation.chunk_id}  "
-            f"bytes {citation.start_byte}–{citation.end_byte}",
-            style="dim",
-            highlight=False,
+        line = (
+            f"  [{citation.number}] {shown(citation.source)}  {shown(citation.chunk_id)}  "
+            f"bytes {citation.start_byte}–{citation.end_byte}"
         )
+        console.print(Text(line, style="dim"), highlight=False)
     for note in answer.notes:
-        console.print(f"  note: {escape(note)}", style="yellow")
+        console.print(Text(f"  note: {shown(note)}", style="yellow"), highlight=False)
 
 
 @click.command("ask")
@@ -61,11 +63,11 @@ def ask(state: CliState, question: str, conversation: str | None, model: str | N
     with Vault(state.workspace()) as vault:
         answer = _agent(state, vault, model, k).respond(question, conversation)
     if as_json:
-        click.echo(json.dumps(answer.to_json(), indent=2, ensure_ascii=False))
+        click.echo(json_text(answer.to_json()))
         return
     console = Console()
     _show(answer, console)
-    console.print(f"(conversation {answer.conversation_id})", style="dim", highlight=False)
+    console.print(Text(f"(conversation {shown(answer.conversation_id)})", style="dim"), highlight=False)
 
 
 @click.command("chat")
@@ -91,7 +93,7 @@ def chat(state: CliState, conversation: str | None, model: str | None, k: int) -
             if not question.strip():
                 break
             if agent.model is not None:  # a model's answer is shown as it is written, then with its citations
-                answer = agent.respond(question, conversation, on_text=lambda piece: click.echo(piece, nl=False))
+                answer = agent.respond(question, conversation, on_text=lambda piece: click.echo(shown(piece), nl=False))
                 click.echo()
                 _show_citations(answer, console)
             else:
@@ -99,4 +101,4 @@ def chat(state: CliState, conversation: str | None, model: str | None, k: int) -
                 _show(answer, console)
             conversation = answer.conversation_id
     if conversation:
-        console.print(f"(conversation {conversation})", style="dim", highlight=False)
+        console.print(Text(f"(conversation {shown(conversation)})", style="dim"), highlight=False)

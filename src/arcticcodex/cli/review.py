@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from ..distill.journal import RunJournal
 from ..errors import UserError
@@ -14,6 +12,7 @@ from ..vault import Vault
 from ..vault.review import ReviewItem, ReviewQueue
 from ..workspace import Workspace
 from . import CliState, pass_state
+from .display import json_text, shown
 
 PAIR_PREFIX = "pair:"  # pair:<run id>:<task position> — an accepted training pair of a run made with --review
 
@@ -55,9 +54,9 @@ def _pairs(workspace: Workspace) -> list[dict[str, object]]:
 
 def _echo(item: ReviewItem, as_json: bool, verb: str) -> None:
     if as_json:
-        click.echo(json.dumps(item.to_json(), indent=2, ensure_ascii=False, default=str))
+        click.echo(json_text(json.loads(json.dumps(item.to_json(), default=str))))
     else:
-        Console().print(f"{verb} {item.kind} {item.id}: {escape(item.text)}", highlight=False)
+        click.echo(f"{verb} {item.kind} {item.id}: {shown(item.text)}")
 
 
 @click.group()
@@ -94,12 +93,12 @@ def list_(state: CliState, status: str, kind: str | None, as_json: bool) -> None
     if kind in (None, "pair") and status == "pending":
         rows += _pairs(workspace)
     if as_json:
-        click.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        click.echo(json_text(json.loads(json.dumps(rows, default=str))))
         return
     if not rows:
         click.echo(f"no {status} proposals")
     for row in rows:
-        Console().print(f"{row['id']}  {row['kind']!s:<7}  {escape(str(row['text']))}", highlight=False)
+        click.echo(f"{row['id']}  {row['kind']!s:<7}  {shown(str(row['text']))}")
 
 
 @review.command("approve")

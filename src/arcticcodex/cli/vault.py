@@ -1,8 +1,11 @@
-"""``arcticcodex vault``: import, search, inspect, forget and verify the knowledge store."""
+"""``arcticcodex vault``: import, search, inspect, forget and verify the knowledge store.
+
+Document text, titles, file names and facts are printed through :mod:`.display`: control characters
+escaped, rich markup never interpreted, so what a document holds cannot act on the terminal.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,9 +19,11 @@ from rich.text import Text
 
 from ..errors import RecordNotFoundError
 from ..vault import Searcher, SearchFilters, Vault, evaluate, import_paths, load_queries
-from ..vault.ingest import ImportReport, discover_files
+from ..vault.ingest import ImportReport
 from ..vault.search import MODES
+from ..vault.walk import discover
 from . import CliState, pass_state
+from .display import json_text, shown, shown_text
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
@@ -30,7 +35,7 @@ def _vault(state: CliState) -> Iterator[Vault]:
 
 
 def _echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    click.echo(json_text(data))
 
 
 @click.group()
@@ -42,6 +47,7 @@ def vault() -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--include", multiple=True, metavar="GLOB", help="Only files matching (repeatable), e.g. '*.md'.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching (repeatable).")
+@click.option("--include-hidden", is_flag=True, help="Also import hidden files and folders (dot-names).")
 @click.option("--force", is_flag=True, help="Also import files whose documents were forgotten.")
 @JSON_OPTION
 @pass_state
@@ -50,6 +56,7 @@ def import_(
     paths: tuple[Path, ...],
     include: tuple[str, ...],
     exclude: tuple[str, ...],
+    include_hidden: bool,
     force: bool,
     as_json: bool,
 ) -> None:
@@ -59,43 +66,79 @@ def import_(
     is reported and skipped, and so is a file whose document was forgotten (unless --force).  Safe
     to interrupt: run it again to finish.
 
+    A folder is imported without ever leaving it: symbolic links to anything outside it, FIFOs,
+    sockets and devices, hidden files and folders (unless --include-hidden), the workspace's data
+    folder and dataset folders are skipped, and each is listed with the reason.  A symbolic link
+    named on the command line is followed: naming it is the choice.
+
     \b
     Example:
       arcticcodex vault import docs/ notes.md --exclude 'drafts/*'
     """
-    total = len(discover_files(paths, include=include, exclude=exclude))
     console = Console(stderr=True)
-    with (
-        _vault(state) as store,
-        Progress(
-            TextColumn("[bold]importing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[chunks]} chunks, {task.fields[embedded]} embedded"),
-            TimeRemainingColumn(),
-            console=console,
-            disable=as_json,
-        ) as progress,
-    ):
-        task = progress.add_task("import", total=total, chunks=0, embedded=0)
-
-        def on_file(report: ImportReport, _: Path) -> None:
-            progress.update(task, completed=report.files_done, chunks=report.chunks, embedded=report.embedded)
-
-        report = import_paths(store, paths, include=include, exclude=exclude, on_file=on_file, force=force)
-        progress.update(task, completed=report.files_done, chunks=report.chunks, embedded=report.embedded)
+    with _vault(state) as store:
+        total = len(
+            discover(
+                paths,
+                include=include,
+                exclude=exclude,
+                include_hidden=include_hidden,
+                data_dir=store.workspace.data_dir,
+            ).files
+        )
+        report = _import_with_progress(store, paths, include, exclude, include_hidden, force, total, console, as_json)
     if as_json:
         _echo_json(report.to_json())
     else:
         click.echo(
             f"{len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged, "
-            f"{len(report.failed)} failed; {report.chunks} chunks written, {report.embedded} embedded, "
-            f"{report.reused} vectors reused"
+            f"{len(report.failed)} failed, {len(report.skipped)} skipped; {report.chunks} chunks written, "
+            f"{report.embedded} embedded, {report.reused} vectors reused"
         )
     for source, reason in report.failed:
-        click.echo(f"skipped {source}: {reason}", err=True)
+        click.echo(f"skipped {shown(source)}: {shown(reason)}", err=True)
+    for path, reason in report.skipped:
+        click.echo(f"skipped {shown(path)}: {shown(reason)}", err=True)
     for source in report.forgotten:
-        click.echo(f"skipped {source}: its document was forgotten; import it again with --force", err=True)
+        click.echo(f"skipped {shown(source)}: its document was forgotten; import it again with --force", err=True)
+
+
+def _import_with_progress(
+    store: Vault,
+    paths: tuple[Path, ...],
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    include_hidden: bool,
+    force: bool,
+    total: int,
+    console: Console,
+    as_json: bool,
+) -> ImportReport:
+    with Progress(
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[chunks]} chunks, {task.fields[embedded]} embedded"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("import", total=total, chunks=0, embedded=0)
+
+        def on_file(report: ImportReport, _: Path) -> None:
+            progress.update(task, completed=report.files_done, chunks=report.chunks, embedded=report.embedded)
+
+        report = import_paths(
+            store,
+            paths,
+            include=include,
+            exclude=exclude,
+            include_hidden=include_hidden,
+            on_file=on_file,
+            force=force,
+        )
+        progress.update(task, completed=report.files_done, chunks=report.chunks, embedded=report.embedded)
+    return report
 
 
 @vault.command()
@@ -142,13 +185,11 @@ def search(
         click.echo("no results")
     console = Console(highlight=False)
     for result in results:
-        heading = Text.assemble((f"{result.rank}. ", "bold"), result.source, (f" {result.chunk_id}", "dim"))
+        heading = Text.assemble((f"{result.rank}. ", "bold"), shown(result.source), (f" {result.chunk_id}", "dim"))
         heading.append(f"  score {result.score:.4f}", style="dim")
         console.print(heading)  # Text, never markup: a source named "notes [red].md" prints as it is
-        snippet = Text(result.snippet.replace("\n", " "))
-        for start, end in result.highlights:
-            snippet.stylize("bold yellow", start, end)
-        console.print(snippet, soft_wrap=False)
+        snippet = result.snippet.replace("\r", " ").replace("\n", " ")  # one line; offsets unchanged
+        console.print(shown_text(snippet, result.highlights), soft_wrap=False)
         console.print()
 
 
@@ -175,9 +216,9 @@ def show(state: CliState, record_id: str, as_json: bool) -> None:
             for item in value:
                 label = item.get("id", "")
                 body = item.get("text", item.get("content", ""))
-                click.echo(f"  {label}  {body[:100]!r}")
+                click.echo(f"  {shown(str(label))}  {body[:100]!r}")  # repr: one line, controls escaped
         else:
-            click.echo(f"{key}: {value}")
+            click.echo(f"{key}: {shown(str(value))}")
 
 
 def _lookup(store: Vault, record_id: str) -> dict[str, Any]:
@@ -210,7 +251,7 @@ def docs(state: CliState, source_glob: str | None, as_json: bool) -> None:
     table = Table("id", "source", "title", "chunks", "type", box=None)
     for document in documents:
         table.add_row(
-            *(Text(value) for value in (document.id, document.source, document.title)),
+            *(Text(shown(value)) for value in (document.id, document.source, document.title)),
             str(document.chunk_count),
             document.media_type,
         )
@@ -256,7 +297,7 @@ def facts(
         return
     for fact in found:
         cited = f"  [{fact.source_chunk_id}]" if fact.source_chunk_id else ""
-        click.echo(f"{fact.id}  {fact.subject} — {fact.predicate} — {fact.object}  ({fact.confidence}){cited}")
+        click.echo(shown(f"{fact.id}  {fact.subject} — {fact.predicate} — {fact.object}  ({fact.confidence}){cited}"))
 
 
 @vault.command()
@@ -318,7 +359,7 @@ def verify(ctx: click.Context, repair: bool, as_json: bool) -> None:
     else:
         click.echo(", ".join(f"{count} {name}" for name, count in report.checked.items()) + " checked")
         for problem in report.problems:
-            click.echo(str(problem), err=problem.severity == "error")
+            click.echo(shown(str(problem)), err=problem.severity == "error")
         click.echo("ok" if report.ok else "PROBLEMS FOUND")
     if not report.ok:
         ctx.exit(1)

@@ -17,26 +17,28 @@ sentences), never of half sentences, so an overlapping chunk still reads as text
 
 Everything is linear in the text's length: pieces are found with regular expressions that cannot
 backtrack quadratically, packing uses two forward-only cursors, and byte offsets come from one pass
-over the sorted chunk boundaries.
+over the sorted chunk boundaries.  The packer (:class:`SpanPacker`) and the heading scanner
+(:class:`HeadingScanner`) also run incrementally, which is what :mod:`.chunk_stream` builds on to chunk
+a file far larger than memory with exactly these results.
 """
 
 from __future__ import annotations
 
 import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import chain
 
 from ..errors import ConfigError
 
-__all__ = ["ChunkSpan", "chunk_text", "iter_headings"]
+__all__ = ["ChunkSpan", "HeadingScanner", "SpanPacker", "chunk_text", "iter_headings"]
 
 MIN_MAX_CHARS = 100
 
 # A line break, a whitespace-only line and all whitespace after it: a paragraph boundary.  Anchoring on
 # a line break and possessive quantifiers keep it linear even on megabytes of spaces or newlines.
-_BLANK_LINES = re.compile(r"(?:\r\n?|\n)[^\S\r\n]*+(?:\r\n?|\n)\s*+")
+BLANK_LINES = re.compile(r"(?:\r\n?|\n)[^\S\r\n]*+(?:\r\n?|\n)\s*+")
 # Where an ATX heading (``## Install``) or a code fence (```` ``` ````, ``~~~``) may begin; whether it is
 # at the start of a line is checked in Python.  Starting with a character class lets the regex engine
 # skip ahead fast, which a line-start anchor would prevent.  Fences are tracked so that ``# comment``
@@ -67,40 +69,52 @@ def iter_headings(text: str) -> Iterator[tuple[int, int, str]]:
     marks, opening and closing, removed.  The loaders use this for Markdown titles too, so a
     document's title and its chunks' headings always agree.
     """
-    fence: str | None = None
-    for match in _MARK.finditer(text):
-        start = line_start = piece_start = match.start()
-        if start and text[start - 1] not in "\r\n":  # not at a line start: indented, BOM, or no mark
-            while line_start > 0 and text[line_start - 1] in " \t" and start - line_start < 4:
-                line_start -= 1
-            if start - line_start > 3:
-                continue
-            if line_start > 0 and text[line_start - 1] not in "\r\n":
-                if line_start != 1 or text[0] != "\ufeff":
-                    continue
-                piece_start = 0
-        raw = match.group("title")
-        if raw is None:
-            marker = match.group(0)
-            if fence is None:
-                fence = marker
-            elif marker[0] == fence[0] and len(marker) >= len(fence):
-                fence = None
-            continue
-        title = raw.rstrip()
-        title = (_CLOSING_HASHES.sub("", title) if title.endswith("#") else title).lstrip()
-        if fence is None and title:
-            yield piece_start, start + len(match.group(0).rstrip()), title
+    return HeadingScanner().scan(text)
 
 
-def chunk_text(text: str, *, max_chars: int = 1200, overlap_chars: int = 200) -> list[ChunkSpan]:
-    """Chunk ``text`` into spans of at most ``max_chars`` code points overlapping by ≤ ``overlap_chars``.
+class HeadingScanner:
+    """Finds headings in consecutive stretches of one text, carrying an open code fence between them.
 
-    Pieces are packed greedily; the next chunk starts at the earliest piece of the current one that
-    begins within ``overlap_chars`` of its end (and leaves room for the piece after it), else at the
-    next piece.  Returns ``[]`` for empty or whitespace-only text; the result depends only on the
-    arguments.  Raises ``ConfigError`` for ``max_chars < 100`` or an overlap outside ``[0, max_chars)``.
+    Offsets are relative to each stretch.  ``at_line_start`` says whether the stretch begins a line
+    (else a mark at its very start is mid-line, not a heading); ``at_text_start`` whether it begins
+    the text (only there does a byte-order mark count as part of the first line).
     """
+
+    def __init__(self) -> None:
+        self.fence: str | None = None
+
+    def scan(
+        self, text: str, *, at_line_start: bool = True, at_text_start: bool = True
+    ) -> Iterator[tuple[int, int, str]]:
+        for match in _MARK.finditer(text):
+            start = line_start = piece_start = match.start()
+            if start and text[start - 1] not in "\r\n":  # not at a line start: indented, BOM, or no mark
+                while line_start > 0 and text[line_start - 1] in " \t" and start - line_start < 4:
+                    line_start -= 1
+                if start - line_start > 3:
+                    continue
+                if line_start > 0 and text[line_start - 1] not in "\r\n":
+                    if not at_text_start or line_start != 1 or text[0] != "\ufeff":
+                        continue
+                    piece_start = 0
+            if line_start == 0 and not at_line_start:
+                continue
+            raw = match.group("title")
+            if raw is None:
+                marker = match.group(0)
+                if self.fence is None:
+                    self.fence = marker
+                elif marker[0] == self.fence[0] and len(marker) >= len(self.fence):
+                    self.fence = None
+                continue
+            title = raw.rstrip()
+            title = (_CLOSING_HASHES.sub("", title) if title.endswith("#") else title).lstrip()
+            if self.fence is None and title:
+                yield piece_start, start + len(match.group(0).rstrip()), title
+
+
+def check_chunk_sizes(max_chars: int, overlap_chars: int) -> None:
+    """Raise ``ConfigError`` for ``max_chars < 100`` or an overlap outside ``[0, max_chars)``."""
     if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars < MIN_MAX_CHARS:
         raise ConfigError(
             f"chunk size max_chars must be an integer of at least {MIN_MAX_CHARS}, not {max_chars!r}; "
@@ -111,42 +125,104 @@ def chunk_text(text: str, *, max_chars: int = 1200, overlap_chars: int = 200) ->
             f"chunk overlap overlap_chars must be an integer from 0 to max_chars - 1 ({max_chars - 1}), "
             f"not {overlap_chars!r}."
         )
-    headings = list(iter_headings(text))
-    heading_starts = [start for start, _, _ in headings]
-    is_heading = set(heading_starts)
-    starts, ends = _pieces(text, max_chars, headings)
-    spans: list[tuple[int, int, str | None]] = []
-    count = len(starts)
-    first = last = 0
-    while first < count:
-        last = max(last, first)
-        while last + 1 < count and ends[last + 1] - starts[first] <= max_chars:
-            last += 1
-        # A heading belongs with what follows it: a chunk doesn't end on headings unless nothing follows
-        # them or the chunk is nothing but headings.
-        if last + 1 < count and starts[last] in is_heading:
-            keep = last
-            while keep > first and starts[keep] in is_heading:
-                keep -= 1
-            if starts[keep] not in is_heading:
-                last = keep
-        label = bisect_right(heading_starts, starts[first]) - 1
-        spans.append((starts[first], ends[last], headings[label][2] if label >= 0 else None))
-        if last + 1 >= count:
-            break
-        # The next chunk overlaps by whole pieces ending here, but only so far back that it still has
-        # room for what comes after this chunk (headings included, with the paragraph they introduce);
-        # otherwise it would be a subset of this one.
-        following = last + 1
-        while starts[following] in is_heading and following + 1 < count and ends[following] - max_chars < ends[last]:
-            following += 1
-        threshold = max(ends[last] - overlap_chars, ends[following] - max_chars)
-        first = bisect_left(starts, threshold, first + 1, last + 1)
-    return _with_byte_offsets(text, spans)
 
 
-def _pieces(text: str, max_chars: int, headings: list[tuple[int, int, str]]) -> tuple[list[int], list[int]]:
-    """Return the starts and ends of the packable pieces, in order.
+def chunk_text(text: str, *, max_chars: int = 1200, overlap_chars: int = 200) -> list[ChunkSpan]:
+    """Chunk ``text`` into spans of at most ``max_chars`` code points overlapping by ≤ ``overlap_chars``.
+
+    Pieces are packed greedily; the next chunk starts at the earliest piece of the current one that
+    begins within ``overlap_chars`` of its end (and leaves room for the piece after it), else at the
+    next piece.  Returns ``[]`` for empty or whitespace-only text; the result depends only on the
+    arguments.  Raises ``ConfigError`` for ``max_chars < 100`` or an overlap outside ``[0, max_chars)``.
+    """
+    check_chunk_sizes(max_chars, overlap_chars)
+    packer = SpanPacker(max_chars, overlap_chars)
+    packer.add(*find_pieces(text, max_chars, list(iter_headings(text))))
+    return _with_byte_offsets(text, packer.pack(final=True))
+
+
+class SpanPacker:
+    """Packs pieces into chunk spans, and can do it while the pieces are still arriving.
+
+    Pieces are added in text order (absolute offsets; ``titles[i]`` is the heading title of a heading
+    piece, else None).  :meth:`pack` returns the spans that no later piece can change: deciding a
+    chunk looks at most ``2 * max_chars`` past its start (the chunk, then the headings that must
+    travel with what follows it), so a chunk is final once a piece starts beyond that.  Pieces before
+    the next chunk's first piece are dropped, so memory holds about one chunk's worth of them.
+    """
+
+    def __init__(self, max_chars: int, overlap_chars: int) -> None:
+        self.max_chars = max_chars
+        self.overlap_chars = overlap_chars
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._titles: list[str | None] = []
+        self._first = self._last = 0
+        self._labelled = -1  # index of the last piece whose title was taken into _label
+        self._label: str | None = None
+        self._done = False
+
+    @property
+    def next_start(self) -> int | None:
+        """Where the next chunk will start (None when no piece is waiting): text before it is no longer needed."""
+        return self._starts[self._first] if self._first < len(self._starts) and not self._done else None
+
+    def add(self, starts: list[int], ends: list[int], titles: list[str | None]) -> None:
+        self._starts.extend(starts)
+        self._ends.extend(ends)
+        self._titles.extend(titles)
+
+    def pack(self, *, final: bool = False) -> list[tuple[int, int, str | None]]:
+        """The spans decided so far (all that remain when ``final``), as ``(start, end, heading)``."""
+        starts, ends, titles, max_chars = self._starts, self._ends, self._titles, self.max_chars
+        spans: list[tuple[int, int, str | None]] = []
+        count = len(starts)
+        first, last = self._first, self._last
+        while first < count and not self._done:
+            if not final and starts[count - 1] <= starts[first] + 2 * max_chars:
+                break  # the pieces that decide this chunk have not all arrived
+            last = max(last, first)
+            while last + 1 < count and ends[last + 1] - starts[first] <= max_chars:
+                last += 1
+            # A heading belongs with what follows it: a chunk doesn't end on headings unless nothing follows
+            # them or the chunk is nothing but headings.
+            if last + 1 < count and titles[last] is not None:
+                keep = last
+                while keep > first and titles[keep] is not None:
+                    keep -= 1
+                if titles[keep] is None:
+                    last = keep
+            for index in range(self._labelled + 1, first + 1):
+                if titles[index] is not None:
+                    self._label = titles[index]
+            self._labelled = max(self._labelled, first)
+            spans.append((starts[first], ends[last], self._label))
+            if last + 1 >= count:
+                self._done = True
+                break
+            # The next chunk overlaps by whole pieces ending here, but only so far back that it still has
+            # room for what comes after this chunk (headings included, with the paragraph they introduce);
+            # otherwise it would be a subset of this one.
+            following = last + 1
+            while titles[following] is not None and following + 1 < count and ends[following] - max_chars < ends[last]:
+                following += 1
+            threshold = max(ends[last] - self.overlap_chars, ends[following] - max_chars)
+            first = bisect_left(starts, threshold, first + 1, last + 1)
+        self._first, self._last = first, last
+        if first > 4096 and not final:  # forget pieces behind the next chunk (amortised: a slice per 4096)
+            for index in range(self._labelled + 1, first):
+                if titles[index] is not None:
+                    self._label = titles[index]
+            del starts[:first], ends[:first], titles[:first]
+            self._labelled = -1
+            self._first, self._last = 0, last - first
+        return spans
+
+
+def find_pieces(
+    text: str, max_chars: int, headings: list[tuple[int, int, str]]
+) -> tuple[list[int], list[int], list[str | None]]:
+    """Return the starts, ends and heading titles (None but for heading lines) of the packable pieces.
 
     Pieces are paragraphs, heading lines, and (for paragraphs over ``max_chars``) sentences or
     whitespace-cut fragments; each is non-empty, ≤ ``max_chars``, without surrounding whitespace, and
@@ -155,6 +231,7 @@ def _pieces(text: str, max_chars: int, headings: list[tuple[int, int, str]]) -> 
     """
     starts: list[int] = []
     ends: list[int] = []
+    titles: list[str | None] = []
 
     def add_block(start: int, end: int) -> None:
         segment = text[start:end]
@@ -166,16 +243,19 @@ def _pieces(text: str, max_chars: int, headings: list[tuple[int, int, str]]) -> 
         if end - start <= max_chars:
             starts.append(start)
             ends.append(end)
+            titles.append(None)
             return
         for gap in chain(_SENTENCE_GAP.finditer(text, start, end), (None,)):
             sentence_end = end if gap is None else gap.start()
             if sentence_end - start <= max_chars:
                 starts.append(start)
                 ends.append(sentence_end)
+                titles.append(None)
             else:
                 for piece_start, piece_end in _fragments(text, start, sentence_end, max_chars):
                     starts.append(piece_start)
                     ends.append(piece_end)
+                    titles.append(None)
             if gap is not None:
                 start = gap.end()
 
@@ -183,15 +263,16 @@ def _pieces(text: str, max_chars: int, headings: list[tuple[int, int, str]]) -> 
     heading_index = 0
     next_heading = headings[0][0] if headings else length
     position = 0
-    gaps = _BLANK_LINES.finditer(text)
+    gaps = BLANK_LINES.finditer(text)
     while True:
         gap = next(gaps, None)
         gap_start, gap_end = gap.span() if gap is not None else (length, length)
         while next_heading < gap_start:
-            heading_start, heading_end, _ = headings[heading_index]
+            heading_start, heading_end, title = headings[heading_index]
             add_block(position, heading_start)
             starts.append(heading_start)
             ends.append(heading_end)
+            titles.append(title)
             position = heading_end
             heading_index += 1
             next_heading = headings[heading_index][0] if heading_index < len(headings) else length
@@ -199,10 +280,11 @@ def _pieces(text: str, max_chars: int, headings: list[tuple[int, int, str]]) -> 
             if gap_start - position <= max_chars and not text[position].isspace() and not text[gap_start - 1].isspace():
                 starts.append(position)
                 ends.append(gap_start)
+                titles.append(None)
             else:
                 add_block(position, gap_start)
         if gap is None:
-            return starts, ends
+            return starts, ends, titles
         position = gap_end
 
 

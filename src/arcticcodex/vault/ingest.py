@@ -1,8 +1,15 @@
 """Importing files and folders into the vault.
 
+Which files: :mod:`.walk` decides, and reports what it skipped and why (symlinks leading outside the
+folder, special files, hidden files, the workspace's own data folder, dataset folders).  Files are
+opened with ``O_NOFOLLOW`` and ``O_NONBLOCK`` and read only if they are still plain files.
+
 Files are read, hashed, loaded, chunked and gathered into batches; each batch's new texts are
 embedded in one call (the model is the slow part, and it is fastest on large batches), then the
-batch's documents, chunks and vectors are written in one transaction.  Consequences:
+batch's documents, chunks and vectors are written in one transaction.  A text or Markdown file of
+:data:`STREAM_FROM_BYTES` or more is streamed instead (:mod:`.streamed`): read, chunked, embedded
+and written a batch at a time in a transaction of its own, so memory stays bounded by a batch
+however large the file.  Consequences:
 
 * re-importing an unchanged file costs one hash: it is skipped before it is even parsed;
 * a changed file replaces its chunks, and only text the vault has never embedded is embedded;
@@ -14,22 +21,25 @@ batch's documents, chunks and vectors are written in one transaction.  Consequen
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from fnmatch import fnmatchcase
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import UserError
+from ..fileio import open_plain_file
 from .chunker import chunk_text
-from .loaders import SUPPORTED_SUFFIXES, load_document
+from .loaders import load_document, media_type_of
 from .records import sha256_text
 from .store import PreparedChunk, PreparedDocument, Vault
+from .streamed import STREAMED_MEDIA_TYPES, StreamedImport, file_digest, import_streamed
+from .walk import discover
 
 DEFAULT_BATCH_CHUNKS = 512
-_SKIPPED_DIRECTORIES = frozenset({".git", ".hg", ".svn", ".arcticcodex", "__pycache__", "node_modules", ".venv"})
+STREAM_FROM_BYTES = 4 * 1024 * 1024
 
 
 @dataclass
@@ -41,6 +51,7 @@ class ImportReport:
     unchanged: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)  # skipped: forgotten on purpose, not re-imported
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why): never read, see walk.py
     chunks: int = 0
     embedded: int = 0  # texts sent to the model
     reused: int = 0  # chunk texts whose vector the vault already had
@@ -57,53 +68,36 @@ class ImportReport:
             "unchanged": self.unchanged,
             "failed": [{"source": source, "reason": reason} for source, reason in self.failed],
             "forgotten": self.forgotten,
+            "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
             "chunks": self.chunks,
             "embedded": self.embedded,
             "reused": self.reused,
         }
 
 
-def discover_files(paths: Iterable[Path], *, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Path]:
-    """Files to import: the paths given, and supported files under the folders given, sorted.
-
-    ``include``/``exclude`` are glob patterns matched against the path relative to the folder given
-    (``docs/*.md``, ``**/drafts/*``) and against the file name.  A file named explicitly is always
-    taken (and fails later if its type is unsupported); hidden and tool folders are skipped.
-    """
-    found: list[Path] = []
-    for path in paths:
-        if not path.exists():
-            raise UserError(f"{path} does not exist; check the path (it is relative to {Path.cwd()})")
-        if path.is_file():
-            found.append(path)
-            continue
-        for candidate in sorted(path.rglob("*")):
-            relative = candidate.relative_to(path)
-            if any(part in _SKIPPED_DIRECTORIES or part.startswith(".") for part in relative.parts[:-1]):
-                continue
-            if not candidate.is_file() or candidate.suffix.lower() not in SUPPORTED_SUFFIXES:
-                continue
-            text = relative.as_posix()
-            if include and not any(_matches(text, pattern) for pattern in include):
-                continue
-            if any(_matches(text, pattern) for pattern in exclude):
-                continue
-            found.append(candidate)
-    return list(dict.fromkeys(found))
-
-
-def _matches(relative: str, pattern: str) -> bool:
-    name = relative.rsplit("/", 1)[-1]
-    return fnmatchcase(relative, pattern) or fnmatchcase(name, pattern) or fnmatchcase(relative, pattern.lstrip("*/"))
+def discover_files(
+    paths: Iterable[Path],
+    *,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    include_hidden: bool = False,
+    data_dir: Path | None = None,
+) -> list[Path]:
+    """The files an import of ``paths`` reads (see :func:`.walk.discover`, which also says what it skips)."""
+    return discover(paths, include=include, exclude=exclude, include_hidden=include_hidden, data_dir=data_dir).files
 
 
 def source_name(path: Path, workspace_root: Path) -> str:
-    """How a file is named in the vault: relative to the workspace when inside it, else absolute."""
-    resolved = path.resolve()
+    """How a file is named in the vault: relative to the workspace when inside it, else absolute.
+
+    ``path`` is the real path the walk found; it is not resolved again, so a symlink swapped in since
+    cannot rename the document after wherever it points.
+    """
+    absolute = Path(os.path.abspath(path))
     try:
-        return resolved.relative_to(workspace_root).as_posix()
+        return absolute.relative_to(workspace_root).as_posix()
     except ValueError:
-        return resolved.as_posix()
+        return absolute.as_posix()
 
 
 def import_paths(
@@ -112,6 +106,7 @@ def import_paths(
     *,
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    include_hidden: bool = False,
     batch_chunks: int = DEFAULT_BATCH_CHUNKS,
     on_file: Callable[[ImportReport, Path], None] | None = None,
     after_batch: Callable[[ImportReport], None] | None = None,
@@ -122,12 +117,18 @@ def import_paths(
     A file whose document was forgotten is skipped (listed in ``report.forgotten``): forgetting is
     a decision, and importing the same folder again must not silently undo it.  ``force`` imports it.
     """
-    files = discover_files([Path(p) for p in paths], include=include, exclude=exclude)
-    report = ImportReport()
+    discovery = discover(
+        [Path(p) for p in paths],
+        include=include,
+        exclude=exclude,
+        include_hidden=include_hidden,
+        data_dir=vault.workspace.data_dir,
+    )
+    report = ImportReport(skipped=discovery.skipped)
     pending: list[PreparedDocument] = []
     pending_chunks = 0
     forgotten = {} if force else vault.forgotten_sources()
-    for path in files:
+    for path in discovery.files:
         source = source_name(path, vault.workspace.root)
         if source in forgotten:
             report.forgotten.append(source)
@@ -136,14 +137,20 @@ def import_paths(
             continue
         try:
             prepared, changed = _prepare(vault, path, source)
+            if isinstance(prepared, _Streamable):
+                if pending:  # keep the report's order of commits: what came before is written first
+                    _commit(vault, pending, report, after_batch)
+                    pending, pending_chunks = [], 0
+                _stream(vault, prepared, report, batch_chunks, on_file, after_batch)
         except (OSError, UserError) as error:
             report.failed.append((source, _reason(error)))
         else:
             if prepared is None:
                 report.unchanged.append(source)
-            else:
+            elif isinstance(prepared, PreparedDocument):
                 pending.append(prepared)
                 pending_chunks += len(prepared.chunks)
+            if prepared is not None:
                 (report.updated if changed else report.added).append(source)
         if pending_chunks >= batch_chunks:
             _commit(vault, pending, report, after_batch)
@@ -161,20 +168,38 @@ def _reason(error: Exception) -> str:
     return str(error)
 
 
-def _prepare(vault: Vault, path: Path, source: str) -> tuple[PreparedDocument | None, bool]:
+@dataclass(frozen=True)
+class _Streamable:
+    """A large text file that changed: it is streamed into the vault rather than loaded whole."""
+
+    path: Path
+    source: str
+    digest: str
+    size: int
+    media_type: str
+    modified: str
+
+
+def _prepare(vault: Vault, path: Path, source: str) -> tuple[PreparedDocument | _Streamable | None, bool]:
     """Load and chunk a file; (None, False) when the vault already has exactly this file."""
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    existing = vault.find_document(source)
-    if existing is not None and existing.source_sha256 == digest:
+    media_type = media_type_of(path)
+    with open_plain_file(path) as handle:
+        info = os.fstat(handle.fileno())
+        streamed = media_type in STREAMED_MEDIA_TYPES and info.st_size >= STREAM_FROM_BYTES
+        data = b"" if streamed else handle.read()
+    digest, size = file_digest(path) if streamed else (hashlib.sha256(data).hexdigest(), len(data))
+    existing = vault.conn.execute("SELECT source_sha256 FROM documents WHERE source = ?", (source,)).fetchone()
+    if existing is not None and existing[0] == digest:
         return None, False
+    modified = datetime.fromtimestamp(info.st_mtime, UTC).isoformat().replace("+00:00", "Z")
+    if streamed and media_type is not None:
+        return _Streamable(path, source, digest, size, media_type, modified), existing is not None
     loaded = load_document(path, data)
     spans = chunk_text(loaded.text, max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars)
     chunks = tuple(
         PreparedChunk(index, span.start_byte, span.end_byte, span.heading, loaded.text[span.start : span.end])
         for index, span in enumerate(spans)
     )
-    modified = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat().replace("+00:00", "Z")
     document = PreparedDocument(
         source=source,
         title=loaded.title,
@@ -187,6 +212,46 @@ def _prepare(vault: Vault, path: Path, source: str) -> tuple[PreparedDocument | 
         conversations=loaded.conversations,
     )
     return document, existing is not None
+
+
+def _stream(
+    vault: Vault,
+    file: _Streamable,
+    report: ImportReport,
+    batch_chunks: int,
+    on_file: Callable[[ImportReport, Path], None] | None,
+    after_batch: Callable[[ImportReport], None] | None,
+) -> None:
+    """Stream one large file in (its own transaction); progress is reported batch by batch."""
+    start = (report.chunks, report.embedded, report.reused)
+
+    def progress(counts: StreamedImport) -> None:
+        report.chunks, report.embedded, report.reused = (
+            start[0] + counts.chunks,
+            start[1] + counts.embedded,
+            start[2] + counts.reused,
+        )
+        if on_file is not None:
+            on_file(report, file.path)
+
+    try:
+        import_streamed(
+            vault,
+            file.path,
+            source=file.source,
+            digest=file.digest,
+            size=file.size,
+            media_type=file.media_type,
+            modified=file.modified,
+            batch_chunks=batch_chunks,
+            on_batch=progress,
+        )
+    except BaseException:
+        report.chunks, report.embedded, report.reused = start  # rolled back: none of it was written
+        raise
+    report.batches += 1
+    if after_batch is not None:
+        after_batch(report)
 
 
 def _commit(

@@ -21,14 +21,23 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
 from .chunker import iter_headings
+from .html_text import page_text
 
-__all__ = ["SUPPORTED_SUFFIXES", "Conversation", "LoadedDocument", "Message", "load_document"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "Conversation",
+    "LoadedDocument",
+    "Message",
+    "load_document",
+    "media_type_of",
+    "stem_title",
+    "undecodable",
+]
 
 ROLES = ("system", "user", "assistant", "tool")
 _SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
@@ -71,7 +80,7 @@ class LoadedDocument:
 def load_document(path: Path, data: bytes) -> LoadedDocument:
     """Render ``data`` (the bytes of ``path``) by the path's suffix; raise ``UserError`` if it can't be."""
     suffix = path.suffix.lower()
-    media_type = _MEDIA_TYPES.get(suffix)
+    media_type = media_type_of(path)
     if media_type is None:
         raise UserError(
             f"{path}: cannot import files ending in {suffix or '(no suffix)'!r}; "
@@ -84,10 +93,15 @@ def load_document(path: Path, data: bytes) -> LoadedDocument:
     text = _decode(path, data)
     if media_type == "application/x-ndjson":
         return _load_jsonl(path, text)
-    title = _stem_title(path)
+    title = stem_title(path)
     if media_type == "text/markdown":
         title = next((heading for _, _, heading in iter_headings(text)), title)
     return LoadedDocument(title=title, text=text, media_type=media_type)
+
+
+def media_type_of(path: Path) -> str | None:
+    """The media type a file is imported as (by its suffix), or None when it cannot be imported."""
+    return _MEDIA_TYPES.get(path.suffix.lower())
 
 
 def _decode(path: Path, data: bytes, encoding: str = "utf-8") -> str:
@@ -95,14 +109,20 @@ def _decode(path: Path, data: bytes, encoding: str = "utf-8") -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise UserError(
-            f"{path} is not valid {encoding}: byte {exc.start} (0x{data[exc.start]:02x}, line {line}) "
-            f"cannot be decoded. Convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 "
-            f"'{path.name}' > '{path.stem}.utf8{path.suffix}', and import the converted file."
-        ) from exc
+        raise undecodable(path, encoding, exc.start, data[exc.start], line) from exc
 
 
-def _stem_title(path: Path) -> str:
+def undecodable(path: Path, encoding: str, offset: int, value: int, line: int) -> UserError:
+    """The error for the byte at ``offset`` (on ``line``) of ``path`` that is not valid ``encoding``."""
+    return UserError(
+        f"{path} is not valid {encoding}: byte {offset} (0x{value:02x}, line {line}) "
+        f"cannot be decoded. Convert it to UTF-8, e.g. iconv -f latin1 -t utf-8 "
+        f"'{path.name}' > '{path.stem}.utf8{path.suffix}', and import the converted file."
+    )
+
+
+def stem_title(path: Path) -> str:
+    """A title made of the file name, for documents that carry none."""
     return " ".join(path.stem.replace("-", " ").replace("_", " ").split()) or path.name
 
 
@@ -112,77 +132,7 @@ def _one_line(text: str) -> str:
 
 # --- HTML ------------------------------------------------------------------------------------------
 
-_SKIPPED = frozenset({"script", "style", "noscript", "template", "head"})
-_HEAD_CONTENT = frozenset({"title", "meta", "link", "base", "style", "script", "noscript", "template"})
-_BLOCK_NAMES = (
-    "address article aside blockquote body br caption dd details dialog div dl dt fieldset figcaption "
-    "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main nav ol p pre section summary "
-    "table tbody tfoot thead tr ul"
-)
-_BLOCKS = frozenset(_BLOCK_NAMES.split())
-_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
 _META_CHARSET = re.compile(rb"""<meta\b[^>]*?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""", re.IGNORECASE)
-
-
-class _TextExtractor(HTMLParser):
-    """Collects visible text as paragraphs, plus the <title> and the first <h1>."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.paragraphs: list[str] = []
-        self.title = ""
-        self.first_h1 = ""
-        self._buffer: list[str] = []
-        self._skipping: list[str] = []  # open skipped elements, innermost last
-        self._in_title = self._in_h1 = self._h1_done = False
-        self._pre_depth = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if "head" in self._skipping and tag not in _HEAD_CONTENT:
-            self._skipping.remove("head")  # </head> is optional: body content closes it
-        if tag == "title" and not self.title:
-            self._in_title = True
-        elif tag in _SKIPPED:
-            self._skipping.append(tag)
-        elif tag in ("td", "th"):
-            self._buffer.append(" ")
-        if tag in _BLOCKS:
-            self._flush()
-        if tag == "pre":
-            self._pre_depth += 1
-        elif tag == "h1" and not self._h1_done:
-            self._in_h1 = True
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self._skipping:
-            del self._skipping[len(self._skipping) - 1 - self._skipping[::-1].index(tag) :]
-        if tag in _BLOCKS:
-            self._flush()
-        if tag == "pre":
-            self._pre_depth = max(0, self._pre_depth - 1)
-        elif tag == "h1" and self._in_h1:
-            self._in_h1, self._h1_done = False, bool(self.first_h1.strip())
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-        elif not self._skipping:
-            self._buffer.append(data)
-            if self._in_h1:
-                self.first_h1 += data
-
-    def close(self) -> None:
-        super().close()
-        self._flush()
-
-    def _flush(self) -> None:
-        text = "".join(self._buffer)
-        self._buffer.clear()
-        text = text.strip("\r\n").rstrip() if self._pre_depth else _HTML_SPACE.sub(" ", text).strip(" ")
-        if text.strip():
-            self.paragraphs.append(text)
 
 
 def _charset(label: str) -> str:
@@ -201,11 +151,9 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
         encoding = "utf-8-sig"
     elif declared := _META_CHARSET.search(data[:4096]):
         encoding = _charset(declared.group(1).decode("ascii"))
-    parser = _TextExtractor()
-    parser.feed(_decode(path, data, encoding))
-    parser.close()
-    title = _one_line(parser.title) or _one_line(parser.first_h1) or _stem_title(path)
-    return LoadedDocument(title=title, text="\n\n".join(parser.paragraphs), media_type="text/html")
+    page = page_text(path, _decode(path, data, encoding))
+    title = _one_line(page.title) or _one_line(page.first_h1) or stem_title(path)
+    return LoadedDocument(title=title, text="\n\n".join(page.paragraphs), media_type="text/html")
 
 
 # --- PDF -------------------------------------------------------------------------------------------
@@ -240,7 +188,7 @@ def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
             "Run OCR first (e.g. ocrmypdf in.pdf out.pdf) and import the result."
         )
     title = _one_line(_clean(raw_title)) if isinstance(raw_title, str) else ""
-    return LoadedDocument(title=title or _stem_title(path), text=text, media_type="application/pdf")
+    return LoadedDocument(title=title or stem_title(path), text=text, media_type="application/pdf")
 
 
 # --- JSONL conversations ---------------------------------------------------------------------------
@@ -269,7 +217,7 @@ def _load_jsonl(path: Path, text: str) -> LoadedDocument:
         found.append(("", tuple(loose), None))
     if not found:
         raise UserError(f"{path} contains no messages; add one JSON object per line.")
-    stem = _stem_title(path)
+    stem = stem_title(path)
     conversations = tuple(
         Conversation(title or _derived_title(messages) or (f"{stem} {i}" if len(found) > 1 else stem), messages, id_)
         for i, (title, messages, id_) in enumerate(found, start=1)

@@ -7,6 +7,9 @@ a dangling citation the integrity check reports as forgotten, not broken.  Embed
 keyed by (model, sha256 of the text), shared by identical texts; entries no live chunk uses are
 dropped when something is forgotten, so no vector of forgotten text stays behind.
 
+A document's text is in its row, except for a large file streamed in: its bytes are then in
+``document_parts`` (migration 2), which the document owns too.
+
 Chunk ids are scoped to their document (``<doc id>:<sequence>``).  The original used the text's hash
 as the chunk id, so two documents with the same paragraph shared one chunk, and forgetting either
 deleted the other's text.
@@ -134,5 +137,27 @@ def create_vault_tables(conn: sqlite3.Connection) -> None:
         -- bumped on every write that changes chunks or embeddings, so search caches know when to reload
         CREATE TABLE vault_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
         INSERT INTO vault_state (key, value) VALUES ('generation', 0);
+        """,
+    )
+
+
+@vault_migrations(2)
+def create_document_parts(conn: sqlite3.Connection) -> None:
+    """A document too large to hold in one row keeps its text here, as UTF-8 bytes in ordered parts.
+
+    Its ``documents.text`` is then the empty string.  Writing a 200 MB value into one row makes SQLite
+    build the whole record in memory (twice, for a column that is not the row's last), so a large text
+    file is streamed in (vault/streamed.py) a part of 256 KiB at a time.  The parts go with their
+    document when it is forgotten or replaced.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE document_parts (
+            document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            part INTEGER NOT NULL,
+            bytes BLOB NOT NULL,
+            PRIMARY KEY (document_id, part)
+        );
         """,
     )

@@ -140,10 +140,18 @@ class Vault(MemoryMixin):
         return Document.from_row(row) if row else None
 
     def document_text(self, document_id: str) -> str:
+        """The stored text, which chunk offsets index (a large file streamed in keeps it in parts)."""
         row = self.conn.execute("SELECT text FROM documents WHERE id = ?", (document_id,)).fetchone()
         if row is None:
             raise RecordNotFoundError(f"no document {document_id!r}")
-        return str(row[0])
+        return str(row[0]) or self.document_bytes(document_id).decode("utf-8")
+
+    def document_bytes(self, document_id: str) -> bytes:
+        """The UTF-8 bytes of a document's text kept in ``document_parts`` (empty if it has none)."""
+        parts = self.conn.execute(
+            "SELECT bytes FROM document_parts WHERE document_id = ? ORDER BY part", (document_id,)
+        )
+        return b"".join(part[0] for part in parts)
 
     def list_documents(self, *, source_glob: str | None = None, limit: int | None = None) -> list[Document]:
         rows = self.conn.execute(_DOCUMENTS + " GROUP BY d.id ORDER BY d.source").fetchall()
@@ -199,6 +207,7 @@ class Vault(MemoryMixin):
                         row[0] for row in conn.execute("SELECT sha256 FROM chunks WHERE document_id = ?", (doc_id,))
                     )
                     conn.execute("DELETE FROM chunks WHERE document_id = ?", (doc_id,))
+                    conn.execute("DELETE FROM document_parts WHERE document_id = ?", (doc_id,))
                 values = (
                     doc.title,
                     doc.source,
@@ -361,7 +370,8 @@ class Vault(MemoryMixin):
         return {
             "documents": count("SELECT count(*) FROM documents"),
             "chunks": count("SELECT count(*) FROM chunks"),
-            "text_bytes": count("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM documents"),
+            "text_bytes": count("SELECT coalesce(sum(length(CAST(text AS BLOB))), 0) FROM documents")
+            + count("SELECT coalesce(sum(length(bytes)), 0) FROM document_parts"),
             "embeddings": count("SELECT count(*) FROM embeddings"),
             "embedding_model": self._model_name,
             "conversations": count("SELECT count(*) FROM conversations"),
