@@ -9,6 +9,7 @@ paths and public keys only.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -107,7 +108,7 @@ def list_keys(state: CliState, as_json: bool) -> None:
     _echo_table(rows + [(info.name, info.algorithm, info.key_id, info.created_at) for info in infos])
 
 
-def _echo_table(rows: list[tuple[str, ...]]) -> None:
+def _echo_table(rows: Sequence[tuple[str, ...]]) -> None:
     """Rows in aligned columns (the last one as it is, since it may be long)."""
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
     for row in rows:

@@ -24,7 +24,6 @@ from .frames import SIGNED_TYPE, FrameVerifier, SignedFrame
 from .keystore import KeyInfo, KeyStore, check_key_name
 from .merkle import MerkleAccumulator, merkle_root
 from .records import RecordSignature, sign_record, verify_record
-from .trust import KeyRing, TrustedKey, TrustedKeys
 from .signing import (
     ALGORITHMS,
     ED25519,
@@ -37,6 +36,7 @@ from .signing import (
     ed25519_key_id,
     hmac_key_id,
 )
+from .trust import KeyRing, TrustedKey, TrustedKeys
 
 __all__ = [
     "ALGORITHMS",
