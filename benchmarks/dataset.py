@@ -26,7 +26,7 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from arcticcodex.dataset import DatasetWriter, PairSource, Revision, TrainingPair, verify_dataset
+from arcticcodex.dataset import DatasetWriter, PairSource, Revision, TrainingPair, pair_id_for, verify_dataset
 from arcticcodex.forge.records import EvidenceRef
 from arcticcodex.provenance import Ed25519Signer
 
@@ -58,6 +58,14 @@ def sample_pair() -> TrainingPair:
     )
 
 
+def numbered(template: TrainingPair, number: int) -> TrainingPair:
+    """The template as the ``number``-th distinct question, with its content id (as distillation makes them)."""
+    instruction = f"{template.instruction}(#{number})"
+    return replace(
+        template, instruction=instruction, id=pair_id_for(instruction, template.completion, template.evidence)
+    )
+
+
 def one_run(pairs: int) -> dict[str, float]:
     """Write and verify ``pairs`` pairs in this process; return the rates and this process's peak RSS."""
     signer = Ed25519Signer.generate()
@@ -66,7 +74,7 @@ def one_run(pairs: int) -> dict[str, float]:
         out = Path(scratch) / "ds"
         started = time.perf_counter()
         with DatasetWriter(out, signer) as writer:
-            writer.add_many((replace(template, id=f"tp-{number:032x}") for number in range(pairs)), workers=WORKERS)
+            writer.add_many((numbered(template, number) for number in range(pairs)), workers=WORKERS)
         write_seconds = time.perf_counter() - started
         started = time.perf_counter()
         report = verify_dataset(out, workers=WORKERS)
