@@ -10,6 +10,7 @@ so a 100k-record dataset is verified once, not on every view, and again as soon 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from .workers import VaultWorkers
 __all__ = ["DatasetPages", "written_datasets"]
 
 RECORDS_SHOWN = 200
+VERIFY_WORKERS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8))
 PROBLEMS_SHOWN = 50
 
 
@@ -63,7 +65,7 @@ class DatasetPages:
 
     def _dataset(self, run_id: str, show_untrusted: bool) -> Response:
         directory = self._directory(run_id)
-        report = self.verdicts.verify(directory, keyring=self.keyring)
+        report = self.verdicts.verify(directory, keyring=self.keyring, workers=VERIFY_WORKERS)
         context: dict[str, Any] = {"out": directory.name, "run_id": run_id, "verdict": _verdict(report)}
         if not report.ok or (not report.trusted and not show_untrusted):
             return page("dataset.html", f"Dataset of {run_id}", "Datasets", **context)
@@ -92,7 +94,7 @@ class DatasetPages:
 
     def _record(self, run_id: str, index: int, show_untrusted: bool) -> Response:
         directory = self._directory(run_id)
-        report = self.verdicts.verify(directory, keyring=self.keyring)
+        report = self.verdicts.verify(directory, keyring=self.keyring, workers=VERIFY_WORKERS)
         if not report.ok or (not report.trusted and not show_untrusted):
             return self._dataset(run_id, show_untrusted)  # the verdict page, which says why nothing is shown
         for _, pair, raw in iter_records(directory / "train.jsonl"):
