@@ -82,7 +82,7 @@ def test_a_dataset_resigned_by_a_stranger_with_their_key_shipped_is_intact_but_n
     result = run("dataset", "verify", str(forged), workspace=workspace.root)
     assert result.exit_code == 2
     assert "intact, signer NOT trusted — 5 records, 0 rejected" in result.output
-    assert f"signed by ed25519 key {STRANGER.key_id}, which is not the keys you trust" in result.output
+    assert f"signed by ed25519 key {STRANGER.key_id}, which is not one of the keys you trust" in result.output
     assert f"arcticcodex keys trust {forged / 'keys' / (STRANGER.key_id + '.pub')} --name NAME" in result.output
     assert "OK" not in result.output
     report = json.loads(run("dataset", "verify", str(forged), "--json", workspace=workspace.root).output)

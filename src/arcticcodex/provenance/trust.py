@@ -217,7 +217,7 @@ class KeyRing:
         """Which keys this ring trusts, for a message that says how to change it."""
         if self.explicit is not None:
             return " or ".join(label for _, label in self.explicit) or "no key"
-        return "the keys you trust (`arcticcodex keys trusted`)"
+        return "one of the keys you trust (`arcticcodex keys trusted`)"
 
     def _held(self, key_id: str, algorithm: str) -> Verifier | None:
         """A copy of the key from the workspace's key store (HMAC needs the secret to check at all)."""
