@@ -351,3 +351,20 @@ def test_keys_trust_reads_only_a_small_plain_file(tmp_path: Path, kind: str) -> 
     }
     assert outcome[0].exit_code == 1 and f"public key file {path} {expected[kind]}" in outcome[0].output
     assert TrustedKeys.for_user().list() == []
+
+
+def test_a_cloned_workspace_key_that_is_a_link_to_dev_zero_does_not_hang_verify(tmp_path: Path) -> None:
+    """The workspace's key store is read for key material; a hostile one must not be read without bound."""
+    from arcticcodex.provenance import KeyStore
+
+    cloned, _ = Workspace.init(tmp_path / "clone")
+    store = KeyStore(cloned.keys_dir)
+    store.create("dataset")
+    out = cloned.root / "datasets" / "v1"
+    with DatasetWriter(out, workspace_signer(cloned)) as writer:
+        writer.add(make_pair())
+    public = store.public_key_path("dataset")
+    public.unlink()
+    public.symlink_to("/dev/zero")
+    result = verify_with_a_deadline(out, cloned.root)
+    assert result.exit_code == 2 and "intact, signer NOT trusted" in result.output  # checked with the shipped key

@@ -154,3 +154,21 @@ def test_a_data_folder_outside_the_workspace_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["-w", str(workspace.root), "teachers", "list"], catch_exceptions=False)
     assert result.exit_code == 1
     assert "[workspace] data_dir '../../.ssh' is outside the workspace" in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("x = " + "[" * 100_000 + "]" * 100_000 + "\n", "nests arrays or tables too deeply"),
+        ("# " + "x" * (2 << 20) + "\n", "over the 1,048,576-byte limit"),
+        ("name = '\udcff'\n", "is not UTF-8 text"),
+    ],
+    ids=["100k-deep array", "2 MB", "not UTF-8"],
+)
+def test_a_hostile_configuration_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    root = tmp_path / "clone"
+    root.mkdir()
+    (root / "arcticcodex.toml").write_bytes(content.encode("utf-8", "surrogateescape"))
+    result = CliRunner().invoke(cli, ["-w", str(root), "teachers", "list"], catch_exceptions=False)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert str(root / "arcticcodex.toml") in result.output

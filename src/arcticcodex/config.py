@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, WorkspaceNotFoundError
+from .errors import ConfigError, UnsafeFileError, WorkspaceNotFoundError
+from .fileio import read_plain_file
 
 CONFIG_NAME = "arcticcodex.toml"
 WORKSPACE_ENV = "ARCTICCODEX_WORKSPACE"
 DEFAULT_DATA_DIR = ".arcticcodex"
 USER_CONFIG_ENV = "ARCTICCODEX_CONFIG_DIR"
+MAX_CONFIG_BYTES = 1 << 20
 
 CONFIG_TEMPLATE = """\
 # ArcticCodex workspace configuration.
@@ -49,14 +51,22 @@ class Config:
 
     @classmethod
     def load(cls, path: Path) -> Config:
+        """Read ``path``, which may come from a cloned folder: a plain file of at most 1 MB, valid TOML."""
         try:
-            text = path.read_text(encoding="utf-8")
+            data = read_plain_file(path, limit=MAX_CONFIG_BYTES, what="the configuration", follow_symlinks=True)
+            text = data.decode("utf-8")
+        except UnsafeFileError as exc:
+            raise ConfigError(f"{exc}; {CONFIG_NAME} must be a small text file") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); fix the file or re-create it") from None
         except OSError as exc:
             raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file or re-create it") from None
+        except RecursionError:
+            raise ConfigError(f"{path} nests arrays or tables too deeply to be a configuration") from None
         workspace = _table(raw, "workspace", path)
         signing = _table(raw, "signing", path)
         data_dir = workspace.get("data_dir", DEFAULT_DATA_DIR)

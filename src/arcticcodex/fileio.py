@@ -63,7 +63,7 @@ def _aside(target: Path) -> Path:
 
 
 @contextmanager
-def open_plain_file(path: Path, *, what: str = "file") -> Iterator[BinaryIO]:
+def open_plain_file(path: Path, *, what: str = "file", follow_symlinks: bool = False) -> Iterator[BinaryIO]:
     """Open ``path`` for reading only if it is a plain file, not a symlink, FIFO, socket or device.
 
     For files that arrive in folders someone else made (a dataset, a cloned workspace): the last path
@@ -71,7 +71,9 @@ def open_plain_file(path: Path, *, what: str = "file") -> Iterator[BinaryIO]:
     refused, not followed) and ``O_NONBLOCK`` (opening a FIFO would otherwise wait forever for a
     writer), and the open descriptor is checked to be a regular file before a byte is read.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not follow_symlinks:  # a configuration file may be a link (dotfiles); what it leads to is checked all the same
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
@@ -99,13 +101,13 @@ def open_plain_file(path: Path, *, what: str = "file") -> Iterator[BinaryIO]:
         yield handle
 
 
-def read_plain_file(path: Path, *, limit: int, what: str = "file") -> bytes:
+def read_plain_file(path: Path, *, limit: int, what: str = "file", follow_symlinks: bool = False) -> bytes:
     """The bytes of the plain file ``path`` (see :func:`open_plain_file`), refused past ``limit`` bytes.
 
     The size is checked on the open descriptor and the read itself is bounded, so a file that grows
     while it is read still cannot make this hold more than ``limit + 1`` bytes.
     """
-    with open_plain_file(path, what=what) as handle:
+    with open_plain_file(path, what=what, follow_symlinks=follow_symlinks) as handle:
         size = os.fstat(handle.fileno()).st_size
         data = handle.read(limit + 1) if size <= limit else b""
         if size > limit or len(data) > limit:

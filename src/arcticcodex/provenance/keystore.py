@@ -30,13 +30,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ..errors import ConfigError, KeyFileError
+from ..errors import ConfigError, KeyFileError, UnsafeFileError
+from ..fileio import read_plain_file
 from .signing import ALGORITHMS, ED25519, HMAC_SHA256, Ed25519Signer, Ed25519Verifier, HmacSigner
 
 NAME_RULE = "1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _KEY_ID_PREFIX_RE = re.compile(r"[0-9a-f]{8,64}")
 MIN_KEY_ID_PREFIX = 8
+MAX_KEY_FILE_BYTES = 64 << 10
 
 HMAC_PEM_BEGIN = "-----BEGIN ARCTICCODEX HMAC-SHA256 KEY-----"
 HMAC_PEM_END = "-----END ARCTICCODEX HMAC-SHA256 KEY-----"
@@ -269,8 +271,12 @@ def _write_exclusive(path: Path, data: bytes, mode: int) -> None:
 
 
 def _read_file(path: Path) -> bytes:
+    """A key or metadata file's bytes: a plain file of at most 64 KB (a cloned workspace's ``keys/`` may
+    hold a FIFO or a link to ``/dev/zero`` where a key should be)."""
     try:
-        return path.read_bytes()
+        return read_plain_file(path, limit=MAX_KEY_FILE_BYTES, what="key file")
+    except UnsafeFileError as exc:
+        raise KeyFileError(f"{exc}; restore the key from a backup or create a new one") from None
     except FileNotFoundError:
         raise KeyFileError(
             f"{path} is missing; restore it from a backup or create a new key with `arcticcodex keys new NAME`"
