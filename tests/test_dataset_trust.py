@@ -7,6 +7,7 @@ words the user reads.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -368,3 +369,67 @@ def test_a_cloned_workspace_key_that_is_a_link_to_dev_zero_does_not_hang_verify(
     public.symlink_to("/dev/zero")
     result = verify_with_a_deadline(out, cloned.root)
     assert result.exit_code == 2 and "intact, signer NOT trusted" in result.output  # checked with the shipped key
+
+
+def test_a_terabyte_of_sparse_records_is_not_read_to_its_end(mine: tuple[Workspace, Path]) -> None:
+    workspace, out = mine
+    train = out / "train.jsonl"
+    with train.open("r+b") as handle:
+        handle.truncate(1 << 40)  # a hole of zeros: one "line" a terabyte long, costing no disk
+    result = verify_with_a_deadline(out, workspace.root)
+    assert result.exit_code == 1
+    assert "train.jsonl: is 1,099,511,627,776 bytes, far more than the" in result.output
+    assert "signed; the rest was not read" in result.output and "past the 67,108,864-byte limit" in result.output
+
+
+def test_a_trust_list_kept_as_a_dotfile_link_is_read_and_written_through(tmp_path: Path) -> None:
+    dotfiles = tmp_path / "dotfiles" / "trusted-keys.json"
+    dotfiles.parent.mkdir()
+    dotfiles.write_text('{"version": 1, "keys": []}\n')
+    trusted = TrustedKeys.for_user()
+    trusted.folder.mkdir(parents=True, exist_ok=True)
+    trusted.path.symlink_to(dotfiles)
+    trusted.trust_key(STRANGER, name="stranger", origin="the test")
+    assert trusted.path.is_symlink() and STRANGER.key_id in dotfiles.read_text()
+    assert [key.name for key in TrustedKeys.for_user().list()] == ["stranger"]
+
+
+def test_keys_trust_takes_a_workspace_key_by_name_hmac_included(tmp_path: Path) -> None:
+    """A workspace key made before trust was recorded (or an HMAC key, which has no public file)."""
+    from arcticcodex.provenance import KeyStore
+
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    KeyStore(workspace.keys_dir).create("shared", "hmac-sha256")  # as an older version made it: not trusted
+    out = tmp_path / "ds"
+    with DatasetWriter(out, workspace_signer(workspace, "shared")) as writer:
+        writer.add(make_pair())
+    before = run("dataset", "verify", str(out), workspace=workspace.root)
+    assert before.exit_code == 2 and "arcticcodex keys trust --key shared" in before.output
+    trusted = run("keys", "trust", "--key", "shared", workspace=workspace.root)
+    assert trusted.exit_code == 0 and "Trusted hmac-sha256 key 'shared'" in trusted.output
+    assert run("dataset", "verify", str(out), workspace=workspace.root).exit_code == 0
+    secret = workspace_signer(workspace, "shared")
+    assert isinstance(secret, HmacSigner)
+    recorded = TrustedKeys.for_user().path.read_text()  # only the key id: the secret never leaves keys/
+    assert secret.key_id in recorded
+    assert (
+        secret.secret_bytes().hex() not in recorded and base64.b64encode(secret.secret_bytes()).decode() not in recorded
+    )
+
+
+def test_keys_trust_from_a_deep_folder_records_a_shortened_origin(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 90)
+    deep.mkdir(parents=True)
+    offered = deep / "alice.pub"
+    offered.write_bytes(STRANGER.public_pem())
+    result = run("keys", "trust", str(offered))
+    assert result.exit_code == 0, result.output
+    (entry,) = TrustedKeys.for_user().list()
+    assert entry.name == "alice" and len(entry.origin) == 2000 and entry.origin.endswith("…")
+
+
+def test_verify_json_of_a_folder_that_is_no_dataset_is_still_json(tmp_path: Path) -> None:
+    result = run("dataset", "verify", str(tmp_path), "--json")
+    report = json.loads(result.output)
+    assert result.exit_code == 1 and report["ok"] is False and report["trusted"] is False
+    assert "has no manifest.json" in report["error"]

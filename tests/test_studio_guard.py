@@ -151,7 +151,9 @@ def test_other_sites_may_link_to_a_page_but_not_load_or_read_one(studio: tuple[s
     url, _ = studio
     with httpx.Client(base_url=url, timeout=30) as client:
         link = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}
-        assert client.get("/vault", headers=link).status_code == 200
+        followed = client.get("/vault", headers=link)
+        assert followed.status_code == 200
+        assert "set-cookie" not in followed.headers  # the session of the user's other tabs is left alone
         for dest, mode in (("image", "no-cors"), ("empty", "cors"), ("iframe", "navigate"), ("script", "no-cors")):
             embedded = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": mode, "Sec-Fetch-Dest": dest}
             refused = client.get("/api/search?q=otters", headers=embedded)

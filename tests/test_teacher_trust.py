@@ -80,7 +80,7 @@ def test_trusting_the_entry_is_what_lets_it_have_the_key(
     assert "NOT TRUSTED (run `arcticcodex teachers trust helper`)" in listed
     trusted = run_inside(root, "teachers", "trust", "helper", monkeypatch=monkeypatch)
     assert trusted.exit_code == 0
-    assert f"trusted teacher 'helper': requests go to {attacker.base_url}" in trusted.output
+    assert f"trusted teacher 'helper': requests go to\n  {attacker.base_url}   (host 127.0.0.1)" in trusted.output
     assert "key from    $GITHUB_TOKEN" in trusted.output
     assert TrustedTeachers.for_user().path.parent == Path(os.environ["ARCTICCODEX_CONFIG_DIR"])
 
@@ -147,13 +147,35 @@ def test_a_key_file_outside_the_data_and_config_folders_is_refused(
     assert "private file" not in result.output and attacker.requests == []
 
 
-def test_a_data_folder_outside_the_workspace_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("data_dir", ["../../.ssh", "/home/someone/.ssh"])
+def test_a_data_folder_written_outside_the_workspace_is_refused(tmp_path: Path, data_dir: str) -> None:
     workspace, _ = Workspace.init(tmp_path / "ws")
     config = workspace.root / "arcticcodex.toml"
-    config.write_text(config.read_text().replace('data_dir = ".arcticcodex"', 'data_dir = "../../.ssh"'))
+    config.write_text(config.read_text().replace('data_dir = ".arcticcodex"', f'data_dir = "{data_dir}"'))
     result = CliRunner().invoke(cli, ["-w", str(workspace.root), "teachers", "list"], catch_exceptions=False)
     assert result.exit_code == 1
-    assert "[workspace] data_dir '../../.ssh' is outside the workspace" in result.output
+    assert f"[workspace] data_dir '{data_dir}' leaves the workspace; write it as a folder inside it" in result.output
+
+
+def test_a_data_folder_the_user_linked_to_another_disk_still_works(tmp_path: Path) -> None:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    big_disk = tmp_path / "big" / "data"
+    big_disk.parent.mkdir()
+    workspace.data_dir.rename(big_disk)
+    workspace.data_dir.symlink_to(big_disk)
+    result = CliRunner().invoke(cli, ["-w", str(workspace.root), "vault", "stats"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def test_trusting_an_entry_whose_key_file_lies_outside_the_workspace_says_so(tmp_path: Path) -> None:
+    key = tmp_path / "user-config" / "keys" / "remote.key"
+    key.parent.mkdir(parents=True)
+    key.write_text("sk-remote\n")
+    key.chmod(0o600)
+    root = cloned_repository(tmp_path, evil_entry("https://api.example.com/v1", f'api_key_file = "{key}"'))
+    result = CliRunner().invoke(cli, ["-w", str(root), "teachers", "trust", "helper"], catch_exceptions=False)
+    assert result.exit_code == 0 and "host api.example.com" in result.output
+    assert f"key from    file {key}" in result.output and "the key file lies outside this workspace" in result.output
 
 
 @pytest.mark.parametrize(

@@ -175,6 +175,28 @@ def test_a_file_swapped_for_a_symlink_after_the_walk_is_refused(vault: Vault, tm
     assert_not_in_vault(vault, SECRET)
 
 
+@pytest.mark.parametrize("size", ["small", "streamed"])
+def test_a_folder_swapped_for_a_symlink_out_after_the_walk_is_refused(vault: Vault, tmp_path: Path, size: str) -> None:
+    """Only the last component is opened with O_NOFOLLOW: the walk's (device, inode) catches a swapped parent."""
+    padding = "\n\nMore words." * (0 if size == "small" else 400_000)  # 4 MiB and more are streamed
+    private = tmp_path / "private"
+    write(private / "notes.md", SECRET + padding)
+    docs = vault.workspace.root / "docs"
+    write(docs / "a.md", "First file.")
+    write(docs / "z" / "notes.md", "Harmless notes." + padding)
+
+    def swap(report: ImportReport, path: Path) -> None:
+        if path.name == "a.md":  # between the walk and the read of z/notes.md
+            (docs / "z" / "notes.md").unlink()
+            (docs / "z").rmdir()
+            (docs / "z").symlink_to(private)
+
+    report = import_paths(vault, [docs], on_file=swap)
+    assert report.added == ["docs/a.md"]
+    assert "is no longer the file that was found" in dict(report.failed)["docs/z/notes.md"]
+    assert_not_in_vault(vault, SECRET)
+
+
 # --- special files ---------------------------------------------------------------------------------------
 
 
@@ -293,3 +315,15 @@ def test_a_dataset_folder_inside_an_imported_folder_is_skipped(vault: Vault) -> 
     assert_not_in_vault(vault, "DATASET-ONLY-4471")
     named = import_paths(vault, [corpus / "datasets" / "v1"])  # named on purpose: imported
     assert "corpus/datasets/v1/README.md" in named.added
+
+
+def test_a_huge_file_of_a_kind_read_whole_is_refused_without_reading_it_all(vault: Vault) -> None:
+    docs = vault.workspace.root / "docs"
+    write(docs / "a.md", "First file.")
+    with (docs / "huge.html").open("wb") as handle:
+        handle.truncate(20 << 30)  # 20 GB of zeros in a sparse file
+    report = import_in_thread(vault.workspace, [docs])
+    assert report.added == ["docs/a.md"]
+    reason = dict(report.failed)["docs/huge.html"]
+    assert "is over 268,435,456 bytes, the limit for .html files, which are read whole" in reason
+    assert "convert it to .txt or .md" in reason

@@ -72,14 +72,16 @@ class Config:
         data_dir = workspace.get("data_dir", DEFAULT_DATA_DIR)
         if not isinstance(data_dir, str) or not data_dir.strip():
             raise ConfigError(f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}")
-        folder = (path.parent / data_dir).resolve()
-        if not folder.is_relative_to(path.parent.resolve()):
-            # key files are only accepted from the data folder: a cloned configuration must not be able
-            # to make ~/.ssh (or any folder) its data folder
+        written = Path(data_dir)
+        if written.is_absolute() or ".." in written.parts:
+            # key files are accepted from the data folder (teachers/config.py): a configuration must not be
+            # able to name ~/.ssh, or any folder outside, as its data folder (a symlink the user made is fine)
             raise ConfigError(
-                f"{path}: [workspace] data_dir {data_dir!r} is outside the workspace ({folder}); it must be a "
-                f"folder inside it, e.g. {DEFAULT_DATA_DIR!r}"
+                f"{path}: [workspace] data_dir {data_dir!r} leaves the workspace; write it as a folder inside "
+                f"it, relative to {path.name}, e.g. {DEFAULT_DATA_DIR!r} (link it elsewhere if it must live "
+                "on another disk)"
             )
+        folder = (path.parent / written).resolve()
         key = signing.get("key")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise ConfigError(f'{path}: [signing] key must be the name of a key in keys/, e.g. "dataset"')

@@ -13,7 +13,21 @@ from typing import BinaryIO, NoReturn
 
 from .errors import UnsafeFileError
 
-__all__ = ["open_plain_file", "read_plain_file", "replace_directory", "restore_directory", "write_atomically"]
+__all__ = [
+    "FileIdentity",
+    "file_identity",
+    "open_plain_file",
+    "read_plain_file",
+    "replace_directory",
+    "restore_directory",
+    "write_atomically",
+]
+
+FileIdentity = tuple[int, int]  # (st_dev, st_ino): which file a path named when it was looked at
+
+
+def file_identity(status: os.stat_result) -> FileIdentity:
+    return status.st_dev, status.st_ino
 
 
 def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
@@ -63,13 +77,17 @@ def _aside(target: Path) -> Path:
 
 
 @contextmanager
-def open_plain_file(path: Path, *, what: str = "file", follow_symlinks: bool = False) -> Iterator[BinaryIO]:
+def open_plain_file(
+    path: Path, *, what: str = "file", follow_symlinks: bool = False, identity: FileIdentity | None = None
+) -> Iterator[BinaryIO]:
     """Open ``path`` for reading only if it is a plain file, not a symlink, FIFO, socket or device.
 
     For files that arrive in folders someone else made (a dataset, a cloned workspace): the last path
     component is opened with ``O_NOFOLLOW`` (a symlink to ``/dev/zero`` or to ``~/.ssh/id_ed25519`` is
     refused, not followed) and ``O_NONBLOCK`` (opening a FIFO would otherwise wait forever for a
     writer), and the open descriptor is checked to be a regular file before a byte is read.
+    ``identity`` — (device, inode) as ``lstat`` saw the file when it was found — closes the rest: a
+    folder on the path swapped for a symlink since then leads to another file, which is refused.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     if not follow_symlinks:  # a configuration file may be a link (dotfiles); what it leads to is checked all the same
@@ -87,10 +105,18 @@ def open_plain_file(path: Path, *, what: str = "file", follow_symlinks: bool = F
             )
         _refuse(path, what, f"cannot be opened: {exc.strerror}")
     try:
-        mode = os.fstat(fd).st_mode
+        status = os.fstat(fd)
+        mode = status.st_mode
         if not stat.S_ISREG(mode):
             kind = "a FIFO" if stat.S_ISFIFO(mode) else "a folder" if stat.S_ISDIR(mode) else "a device or socket"
             _refuse(path, what, f"is {kind}, not a plain file; it was not read")
+        if identity is not None and (status.st_dev, status.st_ino) != identity:
+            _refuse(
+                path,
+                what,
+                "is no longer the file that was found: it, or a folder on its path, was replaced since; "
+                "it was not read",
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         handle = os.fdopen(fd, "rb")

@@ -4,7 +4,8 @@ Trusted signing keys (:mod:`arcticcodex.provenance.trust`) and trusted teacher e
 (:mod:`arcticcodex.teachers.trust`) are both such lists.  They live where no workspace, cloned
 repository or dataset folder can write or point: the folder is created 0700, the file is written
 0600 through a temporary file and a rename, and one writer at a time holds an exclusive lock, so two
-commands recording trust at once cannot lose an entry.
+commands recording trust at once cannot lose an entry.  The file may be a symbolic link (dotfile
+managers keep ``~/.config`` that way): it is followed, being the user's own folder, and written through.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class TrustFile:
         """The entries, in the order they were added; [] when the file does not exist yet."""
         fix = f"repair or delete {self.path} ({self.fix})"
         try:
-            data = read_plain_file(self.path, limit=MAX_TRUST_FILE_BYTES, what=self.what)
+            data = read_plain_file(self.path, limit=MAX_TRUST_FILE_BYTES, what=self.what, follow_symlinks=True)
         except FileNotFoundError:
             return []
         except UnsafeFileError as exc:
@@ -57,7 +58,8 @@ class TrustFile:
         with self._locked():
             entries = change(self.read())
             text = json.dumps({"version": 1, self.items: entries}, indent=2, ensure_ascii=False) + "\n"
-            write_atomically(self.path, text.encode("utf-8"), mode=0o600)
+            target = self.path.resolve() if self.path.is_symlink() else self.path  # a dotfile manager's link stays
+            write_atomically(target, text.encode("utf-8"), mode=0o600)
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

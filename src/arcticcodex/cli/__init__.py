@@ -19,6 +19,7 @@ import click
 
 from .. import __version__
 from ..errors import ArcticCodexError, TrustError
+from ..terminal import escape_controls
 from ..workspace import Workspace
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -31,7 +32,8 @@ class CliError(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"Error: {self.format_message()}", err=True)
+        # a message can quote a file name or a configuration value: never let it drive the terminal
+        click.echo(f"Error: {escape_controls(self.format_message())}", err=True)
 
 
 class UntrustedCliError(CliError):

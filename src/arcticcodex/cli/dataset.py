@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from ..dataset import dataset_statistics, export_dataset, verify_dataset
 from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES, PARQUET_ROWS
-from ..dataset.verify import MAX_PUBLIC_KEY_BYTES
-from ..errors import WorkspaceNotFoundError
+from ..errors import DatasetError, KeyFileError, WorkspaceNotFoundError
 from ..fileio import read_plain_file
 from ..provenance import Ed25519Verifier, KeyStore
+from ..provenance.signing import MAX_PUBLIC_KEY_BYTES
 from ..provenance.trust import KeyRing
 from ..terminal import escape_controls
 from . import CliState, default_workers, pass_state
+
+
+def key_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--key and --public-key: trust exactly this key for this command (verify and export take both)."""
+    command = click.option(
+        "--public-key",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="Trust only this Ed25519 public key (PEM), from a source you trust.",
+    )(command)
+    return click.option(
+        "--key", "key_name", help="Trust only this workspace key (and use its secret, for HMAC datasets)."
+    )(command)
+
 
 workers_option = click.option(
     "--workers",
@@ -33,12 +47,7 @@ def dataset() -> None:
 
 @dataset.command("verify")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--key", "key_name", help="Trust only this workspace key (and use its secret, for HMAC datasets).")
-@click.option(
-    "--public-key",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Trust only this Ed25519 public key (PEM), from a source you trust.",
-)
+@key_options
 @workers_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
 @pass_state
@@ -58,14 +67,23 @@ def verify(
     Exit status:
       0  intact, and signed by a trusted key
       1  NOT intact: tampered, damaged or unverifiable
-      2  intact, but the signer is NOT trusted
+      2  intact, but the signer is NOT trusted (click's usage errors exit 2 as well: use --json
+         to tell them apart, its "ok" and "trusted" fields are always there)
 
     \b
     Example:
       arcticcodex dataset verify out/my-dataset
       arcticcodex dataset verify out/my-dataset --public-key alice.pub --json
     """
-    report = verify_dataset(directory, keyring=_keyring(state, key_name, public_key), workers=workers)
+    keyring = _keyring(state, key_name, public_key)
+    try:
+        report = verify_dataset(directory, keyring=keyring, workers=workers)
+    except DatasetError as error:
+        if not as_json:
+            raise
+        failure = {"ok": False, "trusted": False, "verdict": "NOT intact", "error": escape_controls(str(error))}
+        click.echo(json.dumps(failure, indent=2))  # a script reading --json always gets JSON
+        raise SystemExit(1) from error
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     else:
@@ -87,7 +105,7 @@ def verify(
             click.echo(f"OK: intact, signer trusted ({report.trusted_as}, key {report.key_id[:16]}…) — {counts}")
         else:
             click.echo(f"intact, signer NOT trusted — {counts}; {report.trust_note}", err=True)
-            click.echo(_trust_hint(directory, report.key_id, report.algorithm), err=True)
+            click.echo(_trust_hint(state, directory, report.key_id, report.algorithm), err=True)
     if not report.ok:
         raise SystemExit(1)
     if not report.trusted:
@@ -111,7 +129,17 @@ def _keyring(state: CliState, key_name: str | None, public_key: Path | None) -> 
     return KeyRing.for_user(keystore)
 
 
-def _trust_hint(directory: Path, key_id: str, algorithm: str) -> str:
+def _trust_hint(state: CliState, directory: Path, key_id: str, algorithm: str) -> str:
+    try:
+        own = [info.name for info in KeyStore(state.workspace().keys_dir).list() if info.key_id == key_id]
+    except (WorkspaceNotFoundError, KeyFileError):
+        own = []
+    if own:
+        return (
+            f"The key is this workspace's key {own[0]!r}, which is not in your trusted keys (made before "
+            "ArcticCodex recorded trust, or in a workspace someone else made).  If you made it, trust it: "
+            f"arcticcodex keys trust --key {own[0]}"
+        )
     shipped = directory / "keys" / f"{key_id}.pub"
     if algorithm == "ed25519" and shipped.is_file():
         return (
@@ -187,6 +215,7 @@ def stats(directory: Path, as_json: bool) -> None:
     show_default=True,
     help="parquet: write the messages rows or the dpo rows.",
 )
+@key_options
 @click.option(
     "--allow-untrusted", is_flag=True, help="Export an intact dataset even if its signer is not a key you trust."
 )
@@ -199,13 +228,15 @@ def export(
     out: Path | None,
     dpo_margin: float,
     parquet_rows: str,
+    key_name: str | None,
+    public_key: Path | None,
     allow_untrusted: bool,
     workers: int,
 ) -> None:
     """Write the accepted pairs of the dataset in DIRECTORY in the shape a trainer reads.
 
-    The dataset is verified first (see `dataset verify`): one that is not intact is refused, and so
-    is one whose signer you do not trust, unless --allow-untrusted.
+    The dataset is verified first (see `dataset verify`, whose --key and --public-key it takes): one
+    that is not intact is refused, and so is one whose signer you do not trust, unless --allow-untrusted.
 
     \b
     Formats:
@@ -231,7 +262,7 @@ def export(
         export_format,
         dpo_margin=dpo_margin,
         parquet_rows=parquet_rows,
-        keyring=_keyring(state, None, None),
+        keyring=_keyring(state, key_name, public_key),
         allow_untrusted=allow_untrusted,
         workers=workers,
     )

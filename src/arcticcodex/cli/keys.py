@@ -14,10 +14,10 @@ from pathlib import Path
 
 import click
 
-from ..dataset.verify import MAX_PUBLIC_KEY_BYTES
 from ..errors import ConfigError
 from ..fileio import read_plain_file
 from ..provenance import ALGORITHMS, ED25519, KeyInfo, KeyStore, check_key_name
+from ..provenance.signing import MAX_PUBLIC_KEY_BYTES
 from ..provenance.trust import TrustedKeys
 from ..terminal import escape_controls
 from . import CliState, pass_state
@@ -64,11 +64,20 @@ def new(state: CliState, name: str, algorithm: str) -> None:
     store = _store(state)
     info = store.create(name, algorithm)
     trusted = TrustedKeys.for_user()
-    trusted.trust_key(
-        store.verifier(info.name),
-        name=_free_trust_name(trusted, info.name, info.key_id),
-        origin=f"created by `keys new` in {state.workspace().root}",
-    )
+    try:
+        trusted.trust_key(
+            store.verifier(info.name),
+            name=_free_trust_name(trusted, info.name, info.key_id),
+            origin=f"created by `keys new` in {state.workspace().root}",
+        )
+    except BaseException:  # a key nobody trusts would sign datasets that verify as a stranger's: undo it
+        for path in (
+            store.private_key_path(info.name),
+            store.public_key_path(info.name),
+            store.metadata_path(info.name),
+        ):
+            path.unlink(missing_ok=True)
+        raise
     click.echo(f"Created {info.algorithm} key {info.name!r}")
     click.echo(f"  key id       {info.key_id}")
     click.echo(f"  private key  {store.private_key_path(info.name)}  (mode 0600; keep it secret)")
@@ -186,26 +195,43 @@ def export_public(state: CliState, name: str, output: Path | None) -> None:
 
 
 @keys.command("trust")
-@click.argument("public_key", metavar="FILE", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", help="What to call the signer (default: the file's name without .pub).")
-def trust(public_key: Path, name: str | None) -> None:
-    """Trust the Ed25519 public key in FILE: datasets it signs then verify as trusted.
+@click.argument("public_key", metavar="FILE", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--key", "key_name", help="Trust this workspace key instead (Ed25519 or HMAC), by name.")
+@click.option("--name", help="What to call the signer (default: the file's or the key's name).")
+@pass_state
+def trust(state: CliState, public_key: Path | None, key_name: str | None, name: str | None) -> None:
+    """Trust the Ed25519 public key in FILE (or the workspace key --key NAME): what it signs then verifies as trusted.
 
     Check first, out of band (from the signer, not from the dataset), that the key id printed here is
     theirs: a dataset folder can ship any key, and `keys trust` makes it count.  The list is yours
-    (your config folder), so no workspace or dataset can add to it.
+    (your config folder), so no workspace or dataset can add to it.  `keys new` trusts the keys it
+    makes; --key is for keys made before ArcticCodex recorded trust, and for HMAC keys, whose secret
+    never leaves the workspace (only its key id is recorded).
 
     \b
     Example:
       arcticcodex keys trust alice.pub --name alice
       arcticcodex keys trust datasets/from-alice/keys/3fa2….pub --name alice
+      arcticcodex keys trust --key dataset
     """
-    pem = read_plain_file(public_key, limit=MAX_PUBLIC_KEY_BYTES, what="public key file")
-    label = check_key_name(name) if name else _name_from_file(public_key)
-    entry = TrustedKeys.for_user().trust_public_pem(pem, name=label, origin=f"`keys trust {public_key.resolve()}`")
-    click.echo(f"Trusted ed25519 key {entry.name!r}")
+    if public_key is not None and key_name is not None:
+        raise click.UsageError("give the public key FILE or --key NAME, not both")
+    trusted = TrustedKeys.for_user()
+    if key_name is not None:
+        store = _store(state)
+        info = store.info(key_name)
+        origin = f"`keys trust --key` in {state.workspace().root}"
+        label = check_key_name(name) if name else _free_trust_name(trusted, info.name, info.key_id)
+        entry = trusted.trust_key(store.verifier(info.name), name=label, origin=origin)
+    elif public_key is not None:
+        pem = read_plain_file(public_key, limit=MAX_PUBLIC_KEY_BYTES, what="public key file")
+        label = check_key_name(name) if name else _name_from_file(public_key)
+        entry = trusted.trust_public_pem(pem, name=label, origin=f"`keys trust {public_key.resolve()}`")
+    else:
+        raise click.UsageError("give the public key FILE to trust, or --key NAME for a workspace key")
+    click.echo(f"Trusted {entry.algorithm} key {entry.name!r}")
     click.echo(f"  key id  {entry.key_id}")
-    click.echo("Datasets signed by it now verify as trusted; `arcticcodex keys untrust` takes it back.")
+    click.echo("What it signs now verifies as trusted; `arcticcodex keys untrust` takes it back.")
 
 
 @keys.command("untrust")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..teachers.factory import build_pool, build_teacher
 from ..teachers.models import ROLES, EvidenceItem
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..teachers.trust import TrustedTeachers
+from ..terminal import escape_controls
 from ..vault.embeddings import DEFAULT_MODEL, backend_named
 from . import CliState, pass_state
 
@@ -90,7 +92,8 @@ def list_(state: CliState, as_json: bool) -> None:
             key += f"  +{len(row['replicas'])} replica(s)"
         roles = ",".join(row["roles"])
         trust = "" if row["trusted"] else f"  NOT TRUSTED (run `arcticcodex teachers trust {row['name']}`)"
-        click.echo(f"{row['name']:16} {row['preset']:9} {row['model']:24} {row['base_url']}  roles {roles}{key}{trust}")
+        line = f"{row['name']:16} {row['preset']:9} {row['model']:24} {row['base_url']}  roles {roles}{key}{trust}"
+        click.echo(escape_controls(line))  # every field came from a file someone may have handed over
 
 
 @teachers.command()
@@ -188,15 +191,22 @@ def trust(state: CliState, name: str) -> None:
     Example:
       arcticcodex teachers trust deepseek
     """
+    config = _entry(state, name)
     entry = _trust(state, name, origin="`teachers trust`")
-    click.echo(f"trusted teacher {name!r}: requests go to {', '.join([entry['base_url'], *entry['replicas']])}")
-    click.echo(f"  key from    {entry['key_source']}")
+    urls = [entry["base_url"], *entry["replicas"]]
+    click.echo(f"trusted teacher {escape_controls(name)!r}: requests go to")
+    for url in urls:
+        click.echo(f"  {escape_controls(url)}   (host {escape_controls(urlsplit(url).hostname or '?')})")
+    click.echo(f"  key from    {escape_controls(entry['key_source'])}")
     click.echo(f"  recorded in {TrustedTeachers.for_user().path}")
-    plain = [url for url in [entry["base_url"], *entry["replicas"]] if url.startswith("http://")]
+    plain = [url for url in urls if url.startswith("http://")]
     if plain and not all(_loopback_url(url) for url in plain):
         click.echo(
             "note: plain http:// beyond this machine: prompts and the key cross the network unencrypted", err=True
         )
+    root = state.workspace().root.resolve()
+    if config.api_key_file and not Path(config.api_key_file).is_relative_to(root):
+        click.echo(f"note: the key file lies outside this workspace ({root}); check that it is the one you meant")
 
 
 @teachers.command("untrust")
@@ -233,8 +243,13 @@ def _trust(state: CliState, name: str, *, origin: str) -> dict[str, Any]:
 
 
 def _loopback_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").strip("[]")
-    return host == "localhost" or host.startswith("127.") or host == "::1"
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback  # 127.evil.example is a name, not 127.0.0.0/8
+    except ValueError:
+        return False
 
 
 @teachers.command()

@@ -99,12 +99,15 @@ def check_file_lines(
     parallel_from_bytes: int = PARALLEL_FROM_BYTES,
     range_bytes: int = RANGE_BYTES,
     digest: Any = None,
+    stop_at: int | None = None,
 ) -> Iterator[LineResult]:
     """Every line of ``path`` checked, in order; in ``workers`` processes when there are several and the file
     is large (a script passing ``workers`` needs the ``if __name__ == "__main__":`` guard, see
     :meth:`DatasetWriter.add_many`).  ``digest`` (a hashlib object), when given, is fed every byte of the
-    file in order, so the file is read once for its SHA-256 and its lines."""
-    size = path.stat().st_size
+    file in order, so the file is read once for its SHA-256 and its lines.  ``stop_at`` ends the reading
+    there (about: the line it falls in is finished, if it is not over-long), for a file far larger than
+    its manifest says — a hostile sparse file of a terabyte is not read to its end."""
+    size = path.stat().st_size if stop_at is None else min(path.stat().st_size, stop_at)
     count = workers
     spec = _verifier_spec(verifier)
     if count <= 1 or size < parallel_from_bytes or spec is None:
@@ -132,7 +135,7 @@ def _ranges(path: Path, size: int, range_bytes: int, digest: Any) -> Iterator[tu
         start, line = 0, 1
         while start < size:
             handle.seek(min(start + range_bytes, size))
-            while True:  # on to the end of the line the cut fell in
+            while handle.tell() < size:  # on to the end of the line the cut fell in (or to the size read)
                 piece = handle.readline(block_bytes)
                 if not piece or piece.endswith(b"\n"):
                     break
@@ -165,23 +168,24 @@ def _check_range(
             if digest is not None:
                 digest.update(raw)
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                yield _overlong_line(handle, line, digest)
+                yield _overlong_line(handle, line, digest, end)
             else:
                 yield check_line(raw, line, verifier)
             line += 1
 
 
-def _overlong_line(handle: Any, line: int, digest: Any) -> LineResult:
-    """Skip the rest of a line past :data:`MAX_LINE_BYTES` (still digested), reading it in bounded blocks."""
+def _overlong_line(handle: Any, line: int, digest: Any, end: int) -> LineResult:
+    """Skip the rest of a line past :data:`MAX_LINE_BYTES` (still digested), reading it in bounded blocks,
+    at most up to ``end``."""
     size = MAX_LINE_BYTES
-    while True:
+    while handle.tell() < end:
         block = handle.readline(1 << 20)
         if digest is not None:
             digest.update(block)
         size += len(block)
         if not block or block.endswith(b"\n"):
             break
-    return LineResult(line, problems=[f"the line is {size:,} bytes, over the {MAX_LINE_BYTES:,}-byte limit"])
+    return LineResult(line, problems=[f"the line is over {size:,} bytes, past the {MAX_LINE_BYTES:,}-byte limit"])
 
 
 def _check_range_job(path: str, start: int, end: int, first_line: int, spec: tuple[str, bytes]) -> list[LineResult]:

@@ -49,9 +49,10 @@ class VerdictCache:
             cached = verify_dataset(folder, keyring=keyring, workers=workers)
             with self._lock:
                 self.verifications += 1
-                self._reports[key] = cached
-                while len(self._reports) > self.max_entries:
-                    self._reports.popitem(last=False)
+                if cached.records_checked:  # a verdict reached without a usable key depends on the key ring
+                    self._reports[key] = cached
+                    while len(self._reports) > self.max_entries:
+                        self._reports.popitem(last=False)
             return cached
         if not cached.key_id:
             return cached

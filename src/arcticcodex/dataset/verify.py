@@ -39,7 +39,7 @@ from typing import Any
 from ..errors import DatasetError, KeyFileError, TrustError, UnsafeFileError
 from ..fileio import read_plain_file
 from ..provenance.merkle import MerkleAccumulator
-from ..provenance.signing import ALGORITHMS, Ed25519Verifier, Verifier
+from ..provenance.signing import ALGORITHMS, MAX_PUBLIC_KEY_BYTES, Ed25519Verifier, Verifier
 from ..provenance.trust import KeyRing
 from .checking import check_file_lines
 from .record import canonical_json
@@ -49,8 +49,8 @@ __all__ = ["Problem", "VerificationReport", "require_verified", "verify_dataset"
 
 MAX_PROBLEMS = 1000
 MAX_MANIFEST_BYTES = 16 << 20
-MAX_PUBLIC_KEY_BYTES = 64 << 10
 MAX_CARD_BYTES = 16 << 20
+SLACK_BYTES = 64 << 20  # a record file may be read this far past the size its manifest signs
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -192,8 +192,8 @@ def require_verified(
     if not report.trusted and not allow_untrusted:
         raise TrustError(
             f"the dataset in {directory} is intact, but its signer is NOT trusted ({report.trust_note}); "
-            f"if you know the key is theirs, trust it with `arcticcodex keys trust FILE`, or pass "
-            "--allow-untrusted to use it anyway"
+            "if you know the key is theirs, trust it with `arcticcodex keys trust FILE` (`--key NAME` for a key "
+            "of this workspace), or pass --allow-untrusted to use it anyway"
         )
     return report
 
@@ -313,7 +313,12 @@ def _check_records(
     next_index = 0
     digest = hashlib.sha256()
     size = path.stat().st_size
-    for result in check_file_lines(path, verifier, workers=workers, digest=digest):
+    stated = expected.get("bytes")
+    stop_at = None
+    if isinstance(stated, int) and not isinstance(stated, bool) and size > stated + SLACK_BYTES:
+        stop_at = stated + SLACK_BYTES  # far more than was signed: read what was signed and a little more
+        report.add(Problem(name, f"is {size:,} bytes, far more than the {stated:,} signed; the rest was not read"))
+    for result in check_file_lines(path, verifier, workers=workers, digest=digest, stop_at=stop_at):
         line_number = result.line
         if result.cut_short:
             report.add(Problem(name, "the last line is cut short (no newline): the file was truncated", line_number))

@@ -47,6 +47,7 @@ HMAC_SHA256 = "hmac-sha256"
 #: Every algorithm a key can have, default first.
 ALGORITHMS = (ED25519, HMAC_SHA256)
 
+MAX_PUBLIC_KEY_BYTES = 64 << 10  # a PEM public key is ~113 bytes; a "key" file larger than this is not one
 HMAC_KEY_ID_MESSAGE = b"arcticcodex key id v1"
 HMAC_SECRET_BYTES = 32
 _NO_KEY_HINT = "create a key with `arcticcodex keys new NAME` and load it with KeyStore.signer(NAME)"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from typing import Any
 
 from ..config import user_config_dir
 from ..errors import KeyFileError
+from ..terminal import escape_controls
 from ..trustfile import TrustFile
 from .keystore import KeyStore
 from .signing import ALGORITHMS, ED25519, HMAC_SHA256, Ed25519Signer, Ed25519Verifier, Verifier
@@ -43,7 +45,9 @@ __all__ = ["KeyRing", "SignerTrust", "TrustedKey", "TrustedKeys"]
 TRUSTED_KEYS_FILE = "trusted-keys.json"
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
 _KEY_ID_PREFIX = re.compile(r"[0-9a-f]{8,64}")
-_LABEL = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+MAX_ORIGIN = 2000
+_ORIGIN = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_ORIGIN}}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,9 @@ class TrustedKeys:
         return self.add(TrustedKey(name, key.key_id, key.algorithm, _now(), origin, public_key=public))
 
     def add(self, key: TrustedKey) -> TrustedKey:
+        # the origin names a command and a path, which may be long or hold any character: kept readable
+        origin = escape_controls(key.origin)
+        key = dataclasses.replace(key, origin=origin if len(origin) <= MAX_ORIGIN else origin[: MAX_ORIGIN - 1] + "…")
         _check_entry(key, str(self.path))
 
         def change(entries: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
@@ -234,8 +241,8 @@ class KeyRing:
 
 def _check_entry(key: TrustedKey, where: str, fix: str = "") -> None:
     problem = None
-    if not _LABEL.fullmatch(key.name) or not _LABEL.fullmatch(key.origin):
-        problem = "name and origin must be 1-200 printable characters"
+    if not _NAME.fullmatch(key.name) or not _ORIGIN.fullmatch(key.origin):
+        problem = f"name must be 1-200 printable characters, and origin 1-{MAX_ORIGIN}"
     elif not _KEY_ID.fullmatch(key.key_id):
         problem = "key_id must be 64 lowercase hex digits"
     elif key.algorithm not in ALGORITHMS:

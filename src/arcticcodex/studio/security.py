@@ -277,7 +277,10 @@ class FormGuard:
             if checked is None:
                 return
             receive = checked.replay()
-        fresh = session is None
+        # A link followed from another site arrives without the SameSite=Strict cookie the browser may well
+        # hold: a new one set now would replace it and break the forms of the user's other Studio tabs.
+        arrived_from_elsewhere = headers.get("sec-fetch-site") in ("cross-site", "same-site")
+        fresh = session is None and not arrived_from_elsewhere
         session = session or self.tokens.new_session()
 
         async def send_with_session(message: Message) -> None:

@@ -121,6 +121,7 @@ class PoolConfig:
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DERIVED = frozenset({"trusted", "origin"})  # decided by load_teachers, never by the file
 _NUMBERS = ("price_input", "price_cached_input", "price_output", "timeout", "temperature")
 
 
@@ -135,7 +136,7 @@ def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig
     if preset not in PRESETS:
         raise ConfigError(f"{where}: teacher {name!r} has unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
     values: dict[str, Any] = {**PRESETS[preset], **{k: v for k, v in entry.items() if k not in ("name", "preset")}}
-    unknown = set(values) - set(TeacherConfig.__dataclass_fields__)
+    unknown = (set(values) - set(TeacherConfig.__dataclass_fields__)) | (set(values) & _DERIVED)
     if unknown:
         raise ConfigError(f"{where}: teacher {name!r} has unknown settings {sorted(unknown)}")
     if not values.get("model"):

@@ -32,7 +32,9 @@ from ..errors import (
     TeacherResponseError,
     TeacherUnavailableError,
     TrustError,
+    UnsafeFileError,
 )
+from ..fileio import read_plain_file
 from .cache import RequestCache, request_key
 from .config import KEYLESS_PRESETS, TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker, RetryPolicy, parse_retry_after
@@ -51,6 +53,7 @@ from .transport import LeanAsyncTransport
 from .trust import key_source
 
 _CONNECTIONS_PER_CLIENT = 16
+MAX_KEY_FILE_BYTES = 4096  # an API key is a line; a larger "key file" is something else
 
 
 class OpenAICompatibleTeacher:
@@ -423,10 +426,15 @@ def _key_from_environment(config: TeacherConfig, environ: Mapping[str, str]) -> 
 
 
 def read_key_file(path: Path, *, teacher: str) -> str:
-    """A key kept in a file: it must exist, be readable by its owner only, and hold one line."""
+    """A key kept in a file: a small plain file, readable by its owner only, holding one line."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
-        key = path.read_text(encoding="utf-8").strip()
+        data = read_plain_file(path, limit=MAX_KEY_FILE_BYTES, what="key file", follow_symlinks=True)
+        key = data.decode("utf-8").strip()
+    except UnsafeFileError as error:
+        raise ConfigError(f"teacher {teacher}: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"teacher {teacher}: the key file {path} is not UTF-8 text") from None
     except OSError as error:
         raise ConfigError(f"teacher {teacher}: cannot read its key file {path} ({error.strerror})") from None
     if mode & 0o077:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import open_plain_file
+from ..fileio import FileIdentity, open_plain_file
 from .chunker import chunk_text
 from .loaders import load_document, media_type_of
 from .records import sha256_text
@@ -40,6 +40,7 @@ from .walk import discover
 
 DEFAULT_BATCH_CHUNKS = 512
 STREAM_FROM_BYTES = 4 * 1024 * 1024
+MAX_WHOLE_FILE_BYTES = 256 * 1024 * 1024  # .html, .pdf, .jsonl are read whole: a 20 GB one must not be
 
 
 @dataclass
@@ -136,7 +137,7 @@ def import_paths(
                 on_file(report, path)
             continue
         try:
-            prepared, changed = _prepare(vault, path, source)
+            prepared, changed = _prepare(vault, path, source, discovery.identities.get(path))
             if isinstance(prepared, _Streamable):
                 if pending:  # keep the report's order of commits: what came before is written first
                     _commit(vault, pending, report, after_batch)
@@ -178,22 +179,34 @@ class _Streamable:
     size: int
     media_type: str
     modified: str
+    identity: FileIdentity | None
 
 
-def _prepare(vault: Vault, path: Path, source: str) -> tuple[PreparedDocument | _Streamable | None, bool]:
-    """Load and chunk a file; (None, False) when the vault already has exactly this file."""
+def _prepare(
+    vault: Vault, path: Path, source: str, identity: FileIdentity | None
+) -> tuple[PreparedDocument | _Streamable | None, bool]:
+    """Load and chunk a file; (None, False) when the vault already has exactly this file.
+
+    ``identity`` is the file the walk found: a file whose path now leads elsewhere is refused.
+    """
     media_type = media_type_of(path)
-    with open_plain_file(path) as handle:
+    with open_plain_file(path, identity=identity) as handle:
         info = os.fstat(handle.fileno())
         streamed = media_type in STREAMED_MEDIA_TYPES and info.st_size >= STREAM_FROM_BYTES
-        data = b"" if streamed else handle.read()
-    digest, size = file_digest(path) if streamed else (hashlib.sha256(data).hexdigest(), len(data))
+        too_big = not streamed and info.st_size > MAX_WHOLE_FILE_BYTES  # refused before a byte is read
+        data = b"" if streamed or too_big else handle.read(MAX_WHOLE_FILE_BYTES + 1)
+    if too_big or len(data) > MAX_WHOLE_FILE_BYTES:
+        raise UserError(
+            f"{path} is over {MAX_WHOLE_FILE_BYTES:,} bytes, the limit for {path.suffix or 'such'} files, which are "
+            "read whole; split it, or convert it to .txt or .md, which are streamed at any size"
+        )
+    digest, size = file_digest(path, identity) if streamed else (hashlib.sha256(data).hexdigest(), len(data))
     existing = vault.conn.execute("SELECT source_sha256 FROM documents WHERE source = ?", (source,)).fetchone()
     if existing is not None and existing[0] == digest:
         return None, False
     modified = datetime.fromtimestamp(info.st_mtime, UTC).isoformat().replace("+00:00", "Z")
     if streamed and media_type is not None:
-        return _Streamable(path, source, digest, size, media_type, modified), existing is not None
+        return _Streamable(path, source, digest, size, media_type, modified, identity), existing is not None
     loaded = load_document(path, data)
     spans = chunk_text(loaded.text, max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars)
     chunks = tuple(
@@ -245,6 +258,7 @@ def _stream(
             modified=file.modified,
             batch_chunks=batch_chunks,
             on_batch=progress,
+            identity=file.identity,
         )
     except BaseException:
         report.chunks, report.embedded, report.reused = start  # rolled back: none of it was written

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from ..fileio import open_plain_file
+from ..fileio import FileIdentity, open_plain_file
 from .chunk_stream import ChunkStream
 from .chunker import ChunkSpan
 from .embeddings import to_blob
@@ -56,11 +56,11 @@ class StreamedImport:
     reused: int = 0
 
 
-def file_digest(path: Path) -> tuple[str, int]:
-    """SHA-256 (hex) and size of a plain file, read a block at a time."""
+def file_digest(path: Path, identity: FileIdentity | None = None) -> tuple[str, int]:
+    """SHA-256 (hex) and size of a plain file (still the file ``identity`` names), read a block at a time."""
     digest = hashlib.sha256()
     size = 0
-    with open_plain_file(path) as handle:
+    with open_plain_file(path, identity=identity) as handle:
         while block := handle.read(READ_BYTES):
             digest.update(block)
             size += len(block)
@@ -78,11 +78,13 @@ def import_streamed(
     modified: str | None,
     batch_chunks: int,
     on_batch: Callable[[StreamedImport], None] | None = None,
+    identity: FileIdentity | None = None,
 ) -> StreamedImport:
     """Insert or replace the document ``source`` with the text file ``path`` (see the module docstring).
 
     ``digest`` and ``size`` are the file's as hashed before (the skip-if-unchanged check); the file
-    must still match them when it has been read, or nothing is written.
+    must still match them when it has been read, or nothing is written.  ``identity`` is the file the
+    folder walk found (:func:`~arcticcodex.fileio.open_plain_file`).
     """
     counts = StreamedImport()
     with vault.transaction() as conn:
@@ -109,7 +111,7 @@ def import_streamed(
             )
         stream = ChunkStream(max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars)
         writer = _ChunkWriter(vault, document_id, batch_chunks, counts, on_batch)
-        _read_into(conn, path, document_id, size, digest, stream, writer)
+        _read_into(conn, path, document_id, size, digest, stream, writer, identity)
         writer.flush()
         if media_type == "text/markdown" and stream.first_heading:
             conn.execute("UPDATE documents SET title = ? WHERE id = ?", (stream.first_heading, document_id))
@@ -127,12 +129,13 @@ def _read_into(
     digest: str,
     stream: ChunkStream,
     writer: _ChunkWriter,
+    identity: FileIdentity | None,
 ) -> None:
     """Store the file as the document's parts and feed its decoded text to ``stream``, checking it as it goes."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     hasher = hashlib.sha256()
     offset = lines = part = 0
-    with open_plain_file(path) as handle:
+    with open_plain_file(path, identity=identity) as handle:
         while True:
             block = handle.read(READ_BYTES)
             if offset + len(block) > size:

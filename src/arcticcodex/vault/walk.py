@@ -20,8 +20,9 @@ wherever it points — as ``cat`` would), a named hidden file or dataset folder 
 then, nothing inside the workspace's data folder is imported, and a special file is never opened.
 Each skipped entry is reported once, with the reason; files with a suffix the vault cannot import
 are left out without a word, as before.  The files themselves are later opened with ``O_NOFOLLOW``
-and ``O_NONBLOCK`` (:func:`~arcticcodex.fileio.open_plain_file`), so swapping one for a symlink or a
-FIFO after the walk is refused too.
+and ``O_NONBLOCK`` (:func:`~arcticcodex.fileio.open_plain_file`) and must still be the file the walk
+saw (same device and inode), so swapping a file, or a folder on its path, for a symlink or a FIFO
+after the walk is refused too.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from ..config import DEFAULT_DATA_DIR
 from ..errors import UserError
-from ..fileio import open_plain_file
+from ..fileio import FileIdentity, file_identity, open_plain_file
 from .loaders import SUPPORTED_SUFFIXES
 
 __all__ = ["Discovery", "discover"]
@@ -48,10 +49,15 @@ _HIDDEN = "hidden (its name starts with a dot); add --include-hidden to import h
 
 @dataclass
 class Discovery:
-    """The files to import (real paths, each once, in path order) and what was skipped, with why."""
+    """The files to import (real paths, each once, in path order) and what was skipped, with why.
+
+    ``identities`` holds each file's (device, inode) as the walk saw it: the import opens a file only
+    if it is still that file (a folder on its path swapped for a link since then is refused).
+    """
 
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    identities: dict[Path, FileIdentity] = field(default_factory=dict)
 
 
 def discover(
@@ -71,7 +77,7 @@ def discover(
     walker = _Walker(include, exclude, include_hidden, data_dir)
     for given in paths:
         walker.named(Path(given))
-    return Discovery(list(walker.found), walker.skipped)
+    return Discovery(list(walker.found), walker.skipped, dict(walker.found))
 
 
 class _Walker:
@@ -80,7 +86,7 @@ class _Walker:
     ) -> None:
         self.include, self.exclude, self.include_hidden = include, exclude, include_hidden
         self.data_dir = Path(os.path.realpath(data_dir)) if data_dir is not None else None
-        self.found: dict[Path, None] = {}  # an ordered set of real paths
+        self.found: dict[Path, FileIdentity] = {}  # real paths, in order, with their identities
         self.skipped: list[tuple[str, str]] = []
 
     def skip(self, shown: Path, reason: str) -> None:
@@ -91,10 +97,11 @@ class _Walker:
             raise UserError(f"{given} does not exist; check the path (it is relative to {Path.cwd()})")
         try:
             real = given.resolve(strict=True)
-            mode = real.stat().st_mode
+            status = real.stat()
         except (OSError, RuntimeError) as exc:
             self.skip(given, _unresolvable(given, exc))
             return
+        mode = status.st_mode
         if self.data_dir is not None and real.is_relative_to(self.data_dir):
             self.skip(given, f"is inside the workspace's data folder {self.data_dir} (its database, keys and runs)")
         elif stat.S_ISDIR(mode):
@@ -103,13 +110,13 @@ class _Walker:
             else:
                 self.walk(real, given)
         elif stat.S_ISREG(mode):
-            self.found.setdefault(real)
+            self.found.setdefault(real, file_identity(status))
         else:
             self.skip(given, _special(mode))
 
     def walk(self, root: Path, shown_root: Path) -> None:
         """Collect the files under the real folder ``root`` (named ``shown_root`` in reports)."""
-        files: list[tuple[tuple[str, ...], Path]] = []
+        files: list[tuple[tuple[str, ...], Path, FileIdentity]] = []
         visited: set[tuple[int, int]] = set()
         pending: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
         while pending:
@@ -128,17 +135,18 @@ class _Walker:
                 parts = (*relative, entry.name)
                 shown = shown_root.joinpath(*parts)
                 try:
-                    mode = entry.stat(follow_symlinks=False).st_mode
+                    status = entry.stat(follow_symlinks=False)
                 except OSError as exc:
                     self.skip(shown, f"cannot be read ({exc.strerror})")
                     continue
+                mode = status.st_mode
                 if entry.name.startswith(".") and not self.include_hidden:
                     if stat.S_ISDIR(mode) or self.wanted(parts):
                         self.skip(shown, _HIDDEN)
                 elif stat.S_ISLNK(mode):
-                    target = self.link_target(Path(entry.path), root, shown)
-                    if target is not None and self.wanted(parts):
-                        files.append((parts, target))
+                    found = self.link_target(Path(entry.path), root, shown)
+                    if found is not None and self.wanted(parts):
+                        files.append((parts, *found))
                 elif stat.S_ISDIR(mode):
                     reason = self.skipped_folder(Path(entry.path))
                     if reason is None:
@@ -147,20 +155,21 @@ class _Walker:
                         self.skip(shown, reason)
                 elif stat.S_ISREG(mode):
                     if self.wanted(parts):
-                        files.append((parts, Path(entry.path)))
+                        files.append((parts, Path(entry.path), file_identity(status)))
                 else:
                     self.skip(shown, _special(mode))
-        for _, path in sorted(files):
-            self.found.setdefault(path)
+        for _, path, identity in sorted(files):
+            self.found.setdefault(path, identity)
 
-    def link_target(self, link: Path, root: Path, shown: Path) -> Path | None:
+    def link_target(self, link: Path, root: Path, shown: Path) -> tuple[Path, FileIdentity] | None:
         """The real file a symlink inside ``root`` leads to, if it may be imported; else report why not."""
         try:
             target = link.resolve(strict=True)
-            mode = target.stat().st_mode
+            status = target.stat()
         except (OSError, RuntimeError) as exc:
             self.skip(shown, _unresolvable(link, exc))
             return None
+        mode = status.st_mode
         if not target.is_relative_to(root):
             self.skip(
                 shown,
@@ -180,7 +189,7 @@ class _Walker:
             return None
         for ancestor in (target, *target.parents):
             if ancestor == root:
-                return target
+                return target, file_identity(status)
             if ancestor.name.startswith(".") and not self.include_hidden:
                 self.skip(shown, f"is a symbolic link to {target}, in a hidden place; add --include-hidden for it")
                 return None
@@ -188,7 +197,7 @@ class _Walker:
             if reason is not None:
                 self.skip(shown, f"is a symbolic link to {target}, inside a folder that {reason}")
                 return None
-        return target  # pragma: no cover - the target is inside root, so the loop reaches it
+        return target, file_identity(status)  # pragma: no cover - the target is inside root: the loop returns
 
     def skipped_folder(self, folder: Path) -> str | None:
         if folder.name in TOOL_DIRECTORIES:
