@@ -9,7 +9,8 @@ Run: ``.venv/bin/python benchmarks/teachers.py [--repeats 3]``  (distilabel: ``p
     sent three ways: through the pool and the loop; by a bare ``AsyncOpenAI`` loop with a semaphore
     (the SDK's own ceiling on this 2-core machine, where client and server share the CPU); and by
     distilabel 1.5.3 (``TextGeneration`` + ``OpenAILLM``, ``input_batch_size`` 128, in its own process
-    as it requires).  Bounds: ≥ 0.8 × the bare SDK and ≥ 1.4 × distilabel.
+    as it requires).  Bounds: ≥ 0.8 × the bare SDK and ≥ 1.4 × distilabel.  The bare loop is also
+    timed over the SDK's aiohttp client (``DefaultAioHttpClient``, what the teachers use), for reference.
 
 Medians of ``--repeats`` runs; peak RSS of this process is printed.  Exit status 1 when a bound is
 missed.
@@ -30,6 +31,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx2 as httpx
 import openai
 
 from arcticcodex.refine import TeacherRouter
@@ -93,8 +95,10 @@ async def run_loop(
     return calls / elapsed
 
 
-async def run_bare_sdk(base_url: str, texts: list[str], concurrency: int) -> float:
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0, timeout=60.0)
+async def run_bare_sdk(base_url: str, texts: list[str], concurrency: int, *, aiohttp: bool = False) -> float:
+    """Calls per second of a bare SDK loop: its default HTTP client, or its aiohttp one."""
+    http = openai.DefaultAioHttpClient(limits=httpx.Limits(max_connections=concurrency)) if aiohttp else None
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0, timeout=60.0, http_client=http)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(text: str) -> None:
@@ -204,12 +208,14 @@ def main() -> int:
     server = FakeServer(latency=0.02)
     try:
         texts = [f"Answer {i}: otters eat mostly fish." for i in range(args.requests)]
-        ours, bare, peer = [], [], []
+        ours, bare, bare_aiohttp, peer = [], [], [], []
         for _ in range(args.repeats):
             server.reset()
             ours.append(runtime.run(run_loop(server.base_url, texts, 128, [], rounds=1)))
             server.reset()
             bare.append(runtime.run(run_bare_sdk(server.base_url, texts, 128)))  # same event loop as ours
+            server.reset()
+            bare_aiohttp.append(runtime.run(run_bare_sdk(server.base_url, texts, 128, aiohttp=True)))
             server.reset()
             measured = run_distilabel(server.base_url, texts, 128)
             if measured is not None:
@@ -221,6 +227,11 @@ def main() -> int:
             f"   ratio {ours_rate / bare_rate:.2f} (bound ≥ 0.8)"
         )
         ok = ok and ours_rate / bare_rate >= 0.8
+        aiohttp_rate = statistics.median(bare_aiohttp)
+        print(
+            f"    bare AsyncOpenAI over DefaultAioHttpClient {aiohttp_rate:6.1f} calls/s"
+            f"   ratio {ours_rate / aiohttp_rate:.2f}"
+        )
         if peer:
             peer_rate = statistics.median(peer)
             print(f"    distilabel 1.5.3 {peer_rate:6.1f} calls/s   ratio {ours_rate / peer_rate:.2f} (bound ≥ 1.4)")

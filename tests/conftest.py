@@ -1,14 +1,16 @@
-"""Shared fixtures: a clean environment for every test and a fresh workspace on demand."""
+"""Shared fixtures: a clean environment for every test, a fresh workspace on demand, and the command line."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, settings
 
+from arcticcodex.cli import cli
 from arcticcodex.workspace import Workspace
 from fakes.openai_server import FakeOpenAIServer
 from fakes.vast_server import FakeVastServer
@@ -42,6 +44,44 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterat
 def workspace(tmp_path: Path) -> Workspace:
     ws, _ = Workspace.init(tmp_path / "ws")
     return ws
+
+
+# -- the command line, in this process ----------------------------------------------------------------------
+
+
+class Acx:
+    """``acx ARGS…`` run in this process: click's CliRunner with ``catch_exceptions=False``.
+
+    Why the one helper: a runner that catches exceptions turns a crash into exit status 1, so a
+    failure case that checks only the status (or that "Traceback" is missing from output the runner
+    never prints a traceback into) passes on a crash.  Here an exception escapes and fails the test
+    with its own traceback, and every call names the exit status it expects (``code``, 0 unless
+    given), printing both streams when it differs.  The result keeps ``stdout``, ``stderr`` and
+    ``output`` (the two interleaved) apart, so a failure case checks its message on the stream it is
+    written to.  Arguments may be paths; ``input`` is standard input, ``env`` extra environment.
+    """
+
+    def __call__(
+        self,
+        *args: str | Path,
+        code: int = 0,
+        input: str | bytes | None = None,
+        env: Mapping[str, str | None] | None = None,
+        color: bool = False,
+    ) -> Result:
+        arguments = [str(argument) for argument in args]
+        result = CliRunner().invoke(cli, arguments, input=input, env=env, color=color, catch_exceptions=False)
+        assert result.exit_code == code, (
+            f"acx {' '.join(arguments)}: exit status {result.exit_code}, expected {code}\n"
+            f"--- stdout\n{result.stdout}--- stderr\n{result.stderr}"
+        )
+        return result
+
+
+@pytest.fixture(scope="session")
+def acx() -> Acx:
+    """The command line (session-scoped: it holds no state, and Hypothesis tests may use it too)."""
+    return Acx()
 
 
 # -- GPU: the fake Vast.ai API, whose instances run a real SSH server and the fake OpenAI server as vLLM --------

@@ -20,6 +20,7 @@ from arcticcodex.vault import HashingBackend, Vault, import_paths
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.vault.search import Searcher
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 
 OTTERS = "Otters eat mostly fish. They also eat crabs and frogs when fish are scarce."
@@ -91,24 +92,19 @@ def test_an_answer_goes_straight_into_the_teacher_loop(vault: Vault) -> None:
     assert {item.chunk_id for item in answer.evidence_items()} >= {c.chunk_id for c in answer.citations}
 
 
-def test_ask_on_the_command_line(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from arcticcodex.cli import cli
-
+def test_ask_on_the_command_line(tmp_path: Path, acx: Acx) -> None:
     Workspace.init(tmp_path / "cli")
     (tmp_path / "otters.md").write_text(f"# Otters\n\n{OTTERS}\n")
-    runner = CliRunner()
     base = ["--workspace", str(tmp_path / "cli")]
-    assert runner.invoke(cli, [*base, "vault", "import", str(tmp_path / "otters.md")]).exit_code == 0
-    result = runner.invoke(cli, [*base, "ask", "What do otters eat?", "--json"])
-    assert result.exit_code == 0, result.output
+    acx(*base, "vault", "import", tmp_path / "otters.md")
+    result = acx(*base, "ask", "What do otters eat?", "--json")
     answer = json.loads(result.stdout)
     assert "Otters eat mostly fish." in answer["text"] and answer["citations"][0]["source"].endswith("otters.md")
-    follow = runner.invoke(cli, [*base, "ask", "And crabs?", "--conversation", answer["conversation_id"]])
-    assert follow.exit_code == 0 and f"(conversation {answer['conversation_id']})" in follow.output
-    unknown = runner.invoke(cli, [*base, "ask", "x?", "--model", "nope"])
-    assert unknown.exit_code == 1 and "not a configured teacher" in unknown.output
+    follow = acx(*base, "ask", "And crabs?", "--conversation", answer["conversation_id"])
+    assert f"(conversation {answer['conversation_id']})" in follow.output
+    unknown = acx(*base, "ask", "x?", "--model", "nope", code=1)
+    assert "--model 'nope' is not a configured teacher (configured: none yet)" in unknown.stderr
+    assert "arcticcodex teachers add nope --preset" in unknown.stderr
 
 
 def test_a_model_answer_streams_token_by_token(vault: Vault) -> None:

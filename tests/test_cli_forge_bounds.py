@@ -7,16 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from arcticcodex.cli import cli
 from arcticcodex.forge import Frame, SInt, UInt
+from conftest import Acx
 from test_cli_forge import write
-
-
-def invoke(*args: str, input: str | None = None) -> Result:
-    """The CLI as a user runs it: exceptions are not caught for us, so a traceback fails the test."""
-    return CliRunner().invoke(cli, ["forge", *args], input=input, catch_exceptions=False)
 
 
 def _digits_value(digits: str) -> int:
@@ -30,12 +24,11 @@ def _digits_value(digits: str) -> int:
 
 
 @pytest.mark.parametrize("length", [5_000, 100_000])
-def test_decode_json_writes_huge_integers_as_digit_strings_that_encode_reads_back(length: int) -> None:
+def test_decode_json_writes_huge_integers_as_digit_strings_that_encode_reads_back(length: int, acx: Acx) -> None:
     digits = "9" + ("0123456789" * (length // 10 + 1))[: length - 1]
     value = _digits_value(digits)
     tokens = [UInt(value).to_text(), SInt(-value).to_text(), Frame({"N": value}, [-value]).to_text()]
-    result = invoke("decode", "--json", input="\n".join(tokens) + "\n")
-    assert result.exit_code == 0, result.output
+    result = acx("forge", "decode", "--json", input="\n".join(tokens) + "\n")
     decoded_items = json.loads(result.stdout)  # readable by any json.loads: no number over 4,300 digits
     assert decoded_items == [
         {"uint": digits},
@@ -43,22 +36,22 @@ def test_decode_json_writes_huge_integers_as_digit_strings_that_encode_reads_bac
         {"header": {"N": {"uint": digits}}, "payload": [{"sint": "-" + digits}]},
     ]
     lines = "".join(json.dumps(item) + "\n" for item in decoded_items)
-    encoded = invoke("encode", input=lines)
-    assert encoded.exit_code == 0 and encoded.stdout.splitlines() == tokens  # the round trip is exact
-    described = invoke("decode", input=tokens[0] + "\n")
+    encoded = acx("forge", "encode", input=lines)
+    assert encoded.stdout.splitlines() == tokens  # the round trip is exact
+    described = acx("forge", "decode", input=tokens[0] + "\n")
     assert described.stdout.strip() == f"INT-U3 {digits[:60]}… ({length:,} digits)"
 
 
-def test_decode_json_keeps_integers_up_to_4300_digits_as_numbers() -> None:
+def test_decode_json_keeps_integers_up_to_4300_digits_as_numbers(acx: Acx) -> None:
     value = _digits_value("7" * 4300)
-    result = invoke("decode", "--json", input=UInt(value).to_text() + "\n")
-    assert result.exit_code == 0 and result.stdout.startswith("[" + "7" * 4300 + "]")
+    result = acx("forge", "decode", "--json", input=UInt(value).to_text() + "\n")
+    assert result.stdout.startswith("[" + "7" * 4300 + "]")
 
 
-def test_decode_of_an_int_u3_past_the_digit_cap_is_a_located_error(tmp_path: Path) -> None:
+def test_decode_of_an_int_u3_past_the_digit_cap_is_a_located_error(tmp_path: Path, acx: Acx) -> None:
     source = write(tmp_path / "huge.fn", "⧆∷⧈", "⧆∷≗⊙⊙" + "⊗" * 210_001 + "⧈")
-    result = invoke("decode", "--json", str(source))
-    assert result.exit_code == 1 and result.stdout == ""
+    result = acx("forge", "decode", "--json", source, code=1)
+    assert result.stdout == ""
     assert f"{source}:2:210006: PARSE_019 INT-U3 has 210,001 digits; a ForgeNumerics-S number has at most " in (
         result.output
     )
@@ -68,30 +61,27 @@ def test_decode_of_an_int_u3_past_the_digit_cap_is_a_located_error(tmp_path: Pat
     )
 
 
-def test_encode_refuses_integers_past_the_cap_with_the_cap_in_the_message() -> None:
-    result = invoke("encode", input=json.dumps({"uint": "9" * 100_197}) + "\n")
-    assert result.exit_code == 1
+def test_encode_refuses_integers_past_the_cap_with_the_cap_in_the_message(acx: Acx) -> None:
+    result = acx("forge", "encode", input=json.dumps({"uint": "9" * 100_197}) + "\n", code=1)
     assert "<stdin>:1: ENCODE_001 INT-U3 holds at most 210,000 base-3 digits (about 100,000 decimal digits)" in (
         result.output
     )
-    assert invoke("encode", "--as", "uint", "9" * 5000).stdout.startswith("≗⊙⊙")  # past 4,300 digits is fine
+    assert acx("forge", "encode", "--as", "uint", "9" * 5000).stdout.startswith("≗⊙⊙")  # past 4,300 digits is fine
 
 
-def test_encode_names_a_lone_surrogate_instead_of_crashing() -> None:
-    argument = invoke("encode", "--as", "blob", "ab\udcffcd")  # what a non-UTF-8 argv byte becomes
-    assert argument.exit_code == 1
+def test_encode_names_a_lone_surrogate_instead_of_crashing(acx: Acx) -> None:
+    argument = acx("forge", "encode", "--as", "blob", "ab\udcffcd", code=1)  # what a non-UTF-8 argv byte becomes
     assert "ENCODE_002 the value holds a lone surrogate U+DCFF at index 2, which UTF-8 cannot encode" in argument.output
     assert "hint: replace it with U+FFFD" in argument.output
     line = json.dumps({"utf8": "x" * 5000 + "\ud800"})  # JSON spells it as the escape \ud800
-    piped = invoke("encode", input=line + "\n")
-    assert piped.exit_code == 1
+    piped = acx("forge", "encode", input=line + "\n", code=1)
     assert "<stdin>:1: line 1:5001: ENCODE_002 the utf8 text holds a lone surrogate U+D800 at index 5,000" in (
         piped.output
     )
 
 
-def test_decode_of_a_file_holding_an_encoded_surrogate_is_a_message(tmp_path: Path) -> None:
+def test_decode_of_a_file_holding_an_encoded_surrogate_is_a_message(tmp_path: Path, acx: Acx) -> None:
     source = tmp_path / "cesu.fn"
     source.write_bytes("⧆∷≗Φ⊙".encode() + "⊙⊗Φ⊛".encode() * 3000 + b"\xed\xa0\x80\xe2\xa7\x88\n")  # UTF-8 of U+D800
-    result = invoke("decode", "--json", str(source))
-    assert result.exit_code == 1 and "not UTF-8 text (byte 0xed)" in result.output
+    result = acx("forge", "decode", "--json", source, code=1)
+    assert "not UTF-8 text (byte 0xed)" in result.stderr and str(source) in result.stderr

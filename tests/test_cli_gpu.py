@@ -4,27 +4,25 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from arcticcodex.cli import cli
 from arcticcodex.config import Config
 from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.gpu.tunnel import pid_alive, port_accepts
 from arcticcodex.teachers.config import load_teachers
 from arcticcodex.workspace import Workspace
-from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY
+from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, Acx
 from fakes.openai_server import FakeOpenAIServer
 from fakes.vast_server import FakeVastServer
 
 
-def run(workspace: Workspace, *args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, ["--workspace", str(workspace.root), *args], catch_exceptions=False)
-    assert result.exit_code == code, result.output
+def run(acx: Acx, workspace: Workspace, *args: str | Path, code: int = 0, env: dict[str, str] | None = None) -> Result:
+    """``acx --workspace WS ARGS…``, checking that no key ever reaches the output."""
+    result = acx("--workspace", workspace.root, *args, code=code, env=env)
     assert VAST_KEY not in result.output and VLLM_KEY not in result.output, "a key leaked into the output"
     return result
 
@@ -33,8 +31,10 @@ def as_json(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
-def test_search_prints_offers_as_json_in_gb_and_sends_mb(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
-    result = run(gpu_workspace, "gpu", "search", "--min-vram-gb", "40", "--max-price", "1.0", "--json")
+def test_search_prints_offers_as_json_in_gb_and_sends_mb(
+    gpu_workspace: Workspace, vast: FakeVastServer, acx: Acx
+) -> None:
+    result = run(acx, gpu_workspace, "gpu", "search", "--min-vram-gb", "40", "--max-price", "1.0", "--json")
     offers = as_json(result)
     assert offers, "the default catalogue has 40 GB offers under $1/h"
     assert all(o["gpu_ram_gb"] >= 37 and o["dph_total"] <= 1.0 for o in offers)
@@ -45,14 +45,14 @@ def test_search_prints_offers_as_json_in_gb_and_sends_mb(gpu_workspace: Workspac
     assert sent.body["dph_total"] == {"lte": 1.0}
     assert sent.headers["authorization"] == f"Bearer {VAST_KEY}"
 
-    named = as_json(run(gpu_workspace, "gpu", "search", "--min-vram-gb", "20", "--gpu", "RTX 4090", "--json"))
+    named = as_json(run(acx, gpu_workspace, "gpu", "search", "--min-vram-gb", "20", "--gpu", "RTX 4090", "--json"))
     assert named and {o["gpu_name"] for o in named} == {"RTX 4090"}
 
 
 def test_search_up_tunnel_teacher_call_cost_down(
-    gpu_workspace: Workspace, vast: FakeVastServer, vllm: FakeOpenAIServer
+    gpu_workspace: Workspace, vast: FakeVastServer, vllm: FakeOpenAIServer, acx: Acx
 ) -> None:
-    up = as_json(run(gpu_workspace, "gpu", "up", "--gpu", "RTX 4090", "--max-price", "1", "--ttl", "2h", "--json"))
+    up = as_json(run(acx, gpu_workspace, "gpu", "up", "--gpu", "RTX 4090", "--max-price", "1", "--ttl", "2h", "--json"))
     instance_id = up["instance_id"]
     assert up["status"] == "ready" and up["model"] == GPU_MODEL
 
@@ -81,25 +81,23 @@ def test_search_up_tunnel_teacher_call_cost_down(
     assert (teacher.preset, teacher.model, teacher.base_url) == ("vllm", GPU_MODEL, f"http://127.0.0.1:{port}/v1")
     assert VLLM_KEY not in config.path.read_text(), "the key lives in a 0600 file, not in arcticcodex.toml"
     answer = tmp_answer(gpu_workspace.root)
-    refined = as_json(
-        run(gpu_workspace, "refine", str(answer), "--evidence", str(answer), "--teachers", "gpu", "--json")
-    )
+    refined = as_json(run(acx, gpu_workspace, "refine", answer, "--evidence", answer, "--teachers", "gpu", "--json"))
     assert refined["accepted"] is True
     chats = [r for r in vllm.requests if r.path == "/v1/chat/completions"]
     assert chats and all(r.headers["authorization"] == f"Bearer {VLLM_KEY}" for r in chats)
 
     # cost accrues from the instance's rate and elapsed time
-    cost = as_json(run(gpu_workspace, "gpu", "cost", "--json"))
+    cost = as_json(run(acx, gpu_workspace, "gpu", "cost", "--json"))
     assert cost["total_usd"] > 0
     assert cost["instances"][0]["dph_total"] == vast.instances[instance_id]["dph_total"]
 
-    listed = as_json(run(gpu_workspace, "gpu", "ls", "--json"))
+    listed = as_json(run(acx, gpu_workspace, "gpu", "ls", "--json"))
     assert [i["instance_id"] for i in listed["instances"]] == [instance_id]
 
-    down = as_json(run(gpu_workspace, "gpu", "down", str(instance_id), "--json"))
+    down = as_json(run(acx, gpu_workspace, "gpu", "down", instance_id, "--json"))
     assert down["destroyed"] == [instance_id]
     assert instance_id in vast.destroyed and instance_id not in vast.instances
-    assert as_json(run(gpu_workspace, "gpu", "ls", "--json"))["instances"] == []
+    assert as_json(run(acx, gpu_workspace, "gpu", "ls", "--json"))["instances"] == []
     assert not port_accepts(port), "the tunnel was closed"
     config = Config.load(gpu_workspace.config.path)
     assert [t.name for t in load_teachers(config)[0]] == [], "the teacher went with its instance"
@@ -114,43 +112,41 @@ def tmp_answer(root: Path) -> Path:
     return path
 
 
-def test_balance_and_errors_never_show_the_key(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
-    assert as_json(run(gpu_workspace, "gpu", "balance", "--json"))["credit_usd"] == pytest.approx(50.0, abs=0.01)
-    os.environ["VAST_API_KEY"] = "wrong-key-that-must-not-leak"
-    try:
-        bad = run(gpu_workspace, "gpu", "balance", code=1)
-    finally:
-        os.environ["VAST_API_KEY"] = VAST_KEY
+def test_balance_and_errors_never_show_the_key(gpu_workspace: Workspace, vast: FakeVastServer, acx: Acx) -> None:
+    assert as_json(run(acx, gpu_workspace, "gpu", "balance", "--json"))["credit_usd"] == pytest.approx(50.0, abs=0.01)
+    bad = run(acx, gpu_workspace, "gpu", "balance", code=1, env={"VAST_API_KEY": "wrong-key-that-must-not-leak"})
     assert "401" in bad.output and "VAST_API_KEY" in bad.output
     assert "wrong-key-that-must-not-leak" not in bad.output
 
 
-def test_missing_key_is_a_clear_error(gpu_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_is_a_clear_error(gpu_workspace: Workspace, monkeypatch: pytest.MonkeyPatch, acx: Acx) -> None:
     monkeypatch.delenv("VAST_API_KEY")
-    result = run(gpu_workspace, "gpu", "search", code=1)
+    result = run(acx, gpu_workspace, "gpu", "search", code=1)
     assert "set VAST_API_KEY" in result.output
 
 
-def test_up_refused_by_the_budget_rents_nothing(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
-    result = run(gpu_workspace, "gpu", "up", "--min-vram-gb", "70", "--hours", "10", "--budget-usd", "0.5", code=1)
+def test_up_refused_by_the_budget_rents_nothing(gpu_workspace: Workspace, vast: FakeVastServer, acx: Acx) -> None:
+    result = run(acx, gpu_workspace, "gpu", "up", "--min-vram-gb", "70", "--hours", "10", "--budget-usd", "0.5", code=1)
     assert "budget" in result.output and "$0.50" in result.output
     assert not any(r.method == "PUT" and r.path.startswith("/api/v0/asks/") for r in vast.requests)
     assert vast.instances == {}
 
 
-def test_a_budget_given_to_up_is_kept_for_later_commands(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
-    up = as_json(run(gpu_workspace, "gpu", "up", "--budget-usd", "5", "--run-budget-usd", "2", "--json"))
+def test_a_budget_given_to_up_is_kept_for_later_commands(
+    gpu_workspace: Workspace, vast: FakeVastServer, acx: Acx
+) -> None:
+    up = as_json(run(acx, gpu_workspace, "gpu", "up", "--budget-usd", "5", "--run-budget-usd", "2", "--json"))
     gpu = Config.load(gpu_workspace.config.path).raw["gpu"]
     assert (gpu["budget_usd"], gpu["run_budget_usd"]) == (5.0, 2.0)
-    assert as_json(run(gpu_workspace, "gpu", "cost", "--json"))["budget_usd"] == 5.0
-    run(gpu_workspace, "gpu", "stop", str(up["instance_id"]))
+    assert as_json(run(acx, gpu_workspace, "gpu", "cost", "--json"))["budget_usd"] == 5.0
+    run(acx, gpu_workspace, "gpu", "stop", up["instance_id"])
     assert vast.instances[up["instance_id"]]["intended_status"] == "stopped"
-    assert "ready at http://127.0.0.1:" in run(gpu_workspace, "gpu", "start", str(up["instance_id"])).output
-    assert "vllm" in run(gpu_workspace, "gpu", "logs", str(up["instance_id"])).output.lower()
-    assert as_json(run(gpu_workspace, "gpu", "down", "--all", "--json"))["destroyed"] == [up["instance_id"]]
+    assert "ready at http://127.0.0.1:" in run(acx, gpu_workspace, "gpu", "start", up["instance_id"]).output
+    assert "vllm" in run(acx, gpu_workspace, "gpu", "logs", up["instance_id"]).output.lower()
+    assert as_json(run(acx, gpu_workspace, "gpu", "down", "--all", "--json"))["destroyed"] == [up["instance_id"]]
 
 
-def test_help_has_examples() -> None:
+def test_help_has_examples(acx: Acx) -> None:
     for command in (
         "search",
         "up",
@@ -165,13 +161,12 @@ def test_help_has_examples() -> None:
         "start",
         "logs",
     ):
-        result = CliRunner().invoke(cli, ["gpu", command, "--help"])
-        assert result.exit_code == 0 and "Example:" in result.output, command
+        assert "Example:" in acx("gpu", command, "--help").stdout, command
 
 
-def test_a_vllm_that_refuses_its_key_is_destroyed(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
+def test_a_vllm_that_refuses_its_key_is_destroyed(gpu_workspace: Workspace, vast: FakeVastServer, acx: Acx) -> None:
     # without a teacher name the instance gets a fresh key of its own, which this fake vLLM does not know
-    result = run(gpu_workspace, "gpu", "up", "--teacher", "", code=1)
+    result = run(acx, gpu_workspace, "gpu", "up", "--teacher", "", code=1)
     assert "refused the instance's API key (HTTP 401)" in result.output
     assert vast.instances == {} and len(vast.destroyed) == 1
     (record,) = InstanceStore(gpu_workspace).all()
@@ -180,9 +175,9 @@ def test_a_vllm_that_refuses_its_key_is_destroyed(gpu_workspace: Workspace, vast
     assert not list((gpu_workspace.data_dir / "gpu" / "keys").glob("arcticcodex-*")), "its own key went with it"
 
 
-def test_tunnel_process_is_gone_after_down(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
-    up = as_json(run(gpu_workspace, "gpu", "up", "--json"))
+def test_tunnel_process_is_gone_after_down(gpu_workspace: Workspace, vast: FakeVastServer, acx: Acx) -> None:
+    up = as_json(run(acx, gpu_workspace, "gpu", "up", "--json"))
     record = InstanceStore(gpu_workspace).by_instance(up["instance_id"])
     assert record is not None and pid_alive(record.tunnel_pid)
-    run(gpu_workspace, "gpu", "down", "--all")
+    run(acx, gpu_workspace, "gpu", "down", "--all")
     assert not pid_alive(record.tunnel_pid)

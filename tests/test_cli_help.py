@@ -9,9 +9,9 @@ from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
 
 from arcticcodex.cli import cli
+from conftest import Acx
 
 
 def walk(command: click.Command, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
@@ -40,11 +40,10 @@ def test_the_walk_finds_the_known_commands() -> None:
 
 
 @pytest.mark.parametrize(("path", "command"), COMMANDS, ids=ids(COMMANDS))
-def test_every_command_has_help(path: tuple[str, ...], command: click.Command) -> None:
+def test_every_command_has_help(path: tuple[str, ...], command: click.Command, acx: Acx) -> None:
     assert command.help and command.help.strip(), f"{' '.join(path)} has no help text"
     assert command.get_short_help_str().strip()
-    result = CliRunner().invoke(cli, [*path, "--help"])
-    assert result.exit_code == 0, result.output
+    result = acx(*path, "--help")
     assert result.stdout.startswith("Usage: ")
     first_line = command.help.strip().splitlines()[0]
     assert " ".join(first_line.split()) in " ".join(result.stdout.split())  # modulo re-wrapping
@@ -54,31 +53,30 @@ def test_every_command_has_help(path: tuple[str, ...], command: click.Command) -
 
 
 @pytest.mark.parametrize(("path", "command"), LEAVES, ids=ids(LEAVES))
-def test_every_leaf_command_has_an_example(path: tuple[str, ...], command: click.Command) -> None:
+def test_every_leaf_command_has_an_example(path: tuple[str, ...], command: click.Command, acx: Acx) -> None:
     assert "Example" in (command.help or ""), f"{' '.join(path)} help has no Example"
-    result = CliRunner().invoke(cli, [*path, "-h"])
+    result = acx(*path, "-h")
     assert "Example" in result.stdout
     assert f"arcticcodex {' '.join(path)}" in result.stdout  # the example runs this very command
 
 
-def test_root_help_lists_the_groups() -> None:
-    result = CliRunner().invoke(cli, ["--help"])
-    assert result.exit_code == 0
+def test_root_help_lists_the_groups(acx: Acx) -> None:
+    result = acx("--help")
     for name in ("init", "forge", "keys", "--workspace", "--version"):
         assert name in result.stdout
-    assert CliRunner().invoke(cli, ["-h"]).stdout == result.stdout
+    assert acx("-h").stdout == result.stdout
 
 
-def test_no_arguments_shows_usage() -> None:
-    result = CliRunner().invoke(cli, [])
-    assert "Usage:" in result.output
-    assert "Traceback" not in result.output
+def test_no_arguments_shows_usage(acx: Acx) -> None:
+    result = acx(code=2)  # click's "no command given": the usage, the commands, and how to start
+    assert result.stdout == ""
+    assert result.stderr.startswith("Usage: ")
+    assert "arcticcodex init my-project" in result.stderr and "Commands:" in result.stderr
 
 
-def test_version() -> None:
+def test_version(acx: Acx) -> None:
     for flag in ("--version", "-V"):
-        result = CliRunner().invoke(cli, [flag])
-        assert result.exit_code == 0
+        result = acx(flag)
         assert result.stdout == f"arcticcodex, version {version('arcticcodex')}\n"
 
 

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from arcticcodex.cli import cli
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 
 
 @pytest.fixture
@@ -26,67 +26,64 @@ def root(tmp_path: Path) -> Path:
     return workspace.root
 
 
-def run(root: Path, *args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, ["-w", str(root), "vault", *args])
-    assert result.exit_code == code, result.output
-    assert "Traceback" not in result.output
-    return result
-
-
-def test_import_reports_and_skips_bad_files(root: Path) -> None:
-    result = run(root, "import", str(root / "docs"), "--json")
+def test_import_reports_and_skips_bad_files(root: Path, acx: Acx) -> None:
+    result = acx("-w", root, "vault", "import", root / "docs", "--json", code=1)  # a failed file: exit status 1
     report = json.loads(result.stdout)
     assert sorted(report["added"]) == ["docs/errors.md", "docs/travel.txt"]
     assert report["failed"][0]["source"] == "docs/broken.txt" and "UTF-8" in report["failed"][0]["reason"]
-    again = run(root, "import", str(root / "docs"))
+    again = acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
     assert "0 added, 0 updated, 2 unchanged, 1 failed" in again.stdout
-    assert "skipped docs/broken.txt" in again.stderr
+    assert "failed docs/broken.txt: " in again.stderr and "could not be imported" in again.stderr
 
 
-def test_search_json_contract(root: Path) -> None:
-    run(root, "import", str(root / "docs"))
-    results = json.loads(run(root, "search", "what does E-4471 mean", "--json", "-k", "3").stdout)
+def test_search_json_contract(root: Path, acx: Acx) -> None:
+    acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
+    results = json.loads(acx("-w", root, "vault", "search", "what does E-4471 mean", "--json", "-k", "3").stdout)
     assert isinstance(results, list) and results
     first = results[0]
     for key in ("doc_id", "source", "chunk_id", "score", "text"):
         assert key in first
     assert first["source"] == "docs/errors.md" and "E-4471" in first["text"]
     assert [r["score"] for r in results] == sorted((r["score"] for r in results), reverse=True)
-    text = run(root, "search", "trains or flights", "--source", "docs/*.txt").stdout
+    text = acx("-w", root, "vault", "search", "trains or flights", "--source", "docs/*.txt").stdout
     assert "docs/travel.txt" in text and "errors.md" not in text
-    assert "no results" in run(root, "search", "zeppelin", "--mode", "bm25").stdout
+    assert "no results" in acx("-w", root, "vault", "search", "zeppelin", "--mode", "bm25").stdout
 
 
-def test_show_docs_stats_facts_forget_verify(root: Path) -> None:
-    run(root, "import", str(root / "docs"))
-    documents = json.loads(run(root, "docs", "--json").stdout)
+def test_show_docs_stats_facts_forget_verify(root: Path, acx: Acx) -> None:
+    acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
+    documents = json.loads(acx("-w", root, "vault", "docs", "--json").stdout)
     errors = next(doc for doc in documents if doc["source"] == "docs/errors.md")
-    shown = json.loads(run(root, "show", errors["id"], "--json").stdout)
+    shown = json.loads(acx("-w", root, "vault", "show", errors["id"], "--json").stdout)
     assert shown["chunks"][0]["id"] == f"{errors['id']}:0"
-    chunk = json.loads(run(root, "show", shown["chunks"][0]["id"], "--json").stdout)
+    chunk = json.loads(acx("-w", root, "vault", "show", shown["chunks"][0]["id"], "--json").stdout)
     assert chunk["text"].startswith("# Errors")
-    run(root, "show", "doc-nope", code=1)
-    assert json.loads(run(root, "stats", "--json").stdout)["documents"] == 2
-    assert json.loads(run(root, "facts", "--json").stdout) == []
-    assert "ok" in run(root, "verify").stdout
-    assert "forgot document" in run(root, "forget", errors["id"], "--reason", "obsolete").stdout
-    assert json.loads(run(root, "stats", "--json").stdout)["documents"] == 1
-    run(root, "forget", errors["id"], "--reason", "again", code=1)
+    missing = acx("-w", root, "vault", "show", "doc-nope", code=1)
+    assert "no document 'doc-nope'; list them with `arcticcodex vault docs`" in missing.stderr
+    assert json.loads(acx("-w", root, "vault", "stats", "--json").stdout)["documents"] == 2
+    assert json.loads(acx("-w", root, "vault", "facts", "--json").stdout) == []
+    assert "ok" in acx("-w", root, "vault", "verify").stdout
+    assert "forgot document" in acx("-w", root, "vault", "forget", errors["id"], "--reason", "obsolete").stdout
+    assert json.loads(acx("-w", root, "vault", "stats", "--json").stdout)["documents"] == 1
+    again = acx("-w", root, "vault", "forget", errors["id"], "--reason", "again", code=1)
+    assert f"'{errors['id']}' was already forgotten" in again.stderr
 
 
-def test_verify_fails_on_tampering(root: Path) -> None:
-    run(root, "import", str(root / "docs"))
+def test_verify_fails_on_tampering(root: Path, acx: Acx) -> None:
+    acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
     workspace = Workspace.open(root)
     conn = workspace.connect()
     conn.execute("UPDATE chunks SET text = text || ' (edited)' WHERE sequence = 0")
     conn.close()
-    result = run(root, "verify", "--json", code=1)
+    result = acx("-w", root, "vault", "verify", "--json", code=1)
     report = json.loads(result.stdout)
     assert report["ok"] is False and report["problems"][0]["kind"] == "chunk"
+    text = acx("-w", root, "vault", "verify", code=1).output
+    assert f"{report['problems'][0]['record_id']}" in text and "text does not match its recorded SHA-256" in text
 
 
-def test_eval_prints_metrics_per_mode(root: Path, tmp_path: Path) -> None:
-    run(root, "import", str(root / "docs"))
+def test_eval_prints_metrics_per_mode(root: Path, tmp_path: Path, acx: Acx) -> None:
+    acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
     queries = tmp_path / "queries.jsonl"
     queries.write_text(
         json.dumps({"id": "q1", "query": "E-5002", "relevant": {"errors": 2}})
@@ -94,11 +91,11 @@ def test_eval_prints_metrics_per_mode(root: Path, tmp_path: Path) -> None:
         + json.dumps({"id": "q2", "query": "trains flights", "relevant": ["docs/travel.txt"]})
         + "\n"
     )
-    scores = json.loads(run(root, "eval", str(queries), "--json").stdout)
+    scores = json.loads(acx("-w", root, "vault", "eval", queries, "--json").stdout)
     assert [s["mode"] for s in scores] == ["hybrid", "bm25", "vector"]
     assert scores[1]["ndcg@10"] == 1.0 and scores[1]["recall@10"] == 1.0
     queries.write_text('{"query": "no labels"}\n')
-    assert "relevance labels" in run(root, "eval", str(queries), code=1).output
+    assert "relevance labels" in acx("-w", root, "vault", "eval", queries, code=1).output
 
 
 # --- terminal output: a document cannot act on the terminal -----------------------------------------------
@@ -113,11 +110,9 @@ HOSTILE = (
 RAW_CONTROLS = ("\x1b", "\x07", "\x9b", "\u202e", "\r")
 
 
-def run_raw(root: Path, *args: str) -> Result:
+def run_raw(acx: Acx, root: Path, *args: str | Path, code: int = 0) -> Result:
     """Run with color=True: click would otherwise strip some ANSI codes itself and hide a leak."""
-    result = CliRunner(env={"COLUMNS": "300"}).invoke(cli, ["-w", str(root), *args], catch_exceptions=False, color=True)
-    assert result.exit_code == 0, result.output
-    return result
+    return acx("-w", root, *args, code=code, color=True, env={"COLUMNS": "300"})
 
 
 def assert_escaped(output: str) -> None:
@@ -125,47 +120,47 @@ def assert_escaped(output: str) -> None:
         assert control not in output, (control, output)
 
 
-def test_terminal_output_escapes_control_characters_from_documents(root: Path) -> None:
+def test_terminal_output_escapes_control_characters_from_documents(root: Path, acx: Acx) -> None:
     (root / "docs" / "hostile.md").write_text(HOSTILE)
     (root / "docs" / "name\x1b[2J.md").write_text("A file whose name clears the screen.")
     os.mkfifo(root / "docs" / "pipe\x1b]0;x\x07.md")
-    imported = run_raw(root, "vault", "import", str(root / "docs"))
+    imported = run_raw(acx, root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
     assert_escaped(imported.stdout + imported.stderr)
     assert "pipe\\x1b]0;x\\x07.md: is a FIFO" in imported.stderr
-    documents = json.loads(run(root, "docs", "--json").stdout)
+    documents = json.loads(acx("-w", root, "vault", "docs", "--json").stdout)
     hostile = next(doc for doc in documents if doc["source"] == "docs/hostile.md")
 
-    shown = run_raw(root, "vault", "show", hostile["id"]).stdout
+    shown = run_raw(acx, root, "vault", "show", hostile["id"]).stdout
     assert_escaped(shown)
     assert f"title: Report {TITLE_ATTACK.encode('unicode_escape').decode()}quarterly" in shown
-    chunk = run_raw(root, "vault", "show", f"{hostile['id']}:0").stdout
+    chunk = run_raw(acx, root, "vault", "show", f"{hostile['id']}:0").stdout
     assert_escaped(chunk)
     assert "\\x1b[2J\\x1b[H The screen was cleared" in chunk and "\\x1b[8mhidden text\\x1b[0m" in chunk
     assert "\\u202eeulav" in chunk and "\\x9b31m" in chunk and "\\x0dwritten over" in chunk
 
-    listing = run_raw(root, "vault", "docs").stdout
+    listing = run_raw(acx, root, "vault", "docs").stdout
     assert_escaped(listing)
     assert "name\\x1b[2J.md" in listing and "\\x1b]0;pwned\\x07" in listing
 
-    found = run_raw(root, "vault", "search", "Kestrel E-9001", "--mode", "bm25").stdout
+    found = run_raw(acx, root, "vault", "search", "Kestrel E-9001", "--mode", "bm25").stdout
     assert_escaped(found)
     assert "[red]not markup[/red]" in found and "[link=https://evil.example]click[/link]" in found  # not rich markup
     assert "\\x1b[2J" in found
 
-    answer = run_raw(root, "ask", "What happened to Kestrel E-9001?").stdout
+    answer = run_raw(acx, root, "ask", "What happened to Kestrel E-9001?").stdout
     assert_escaped(answer)
     assert "\\x1b[2J" in answer and "docs/hostile.md" in answer
 
 
-def test_json_output_stays_json_holding_the_exact_text(root: Path) -> None:
+def test_json_output_stays_json_holding_the_exact_text(root: Path, acx: Acx) -> None:
     (root / "docs" / "hostile.md").write_text(HOSTILE)
-    run(root, "import", str(root / "docs"))
-    documents = json.loads(run(root, "docs", "--json").stdout)
+    acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
+    documents = json.loads(acx("-w", root, "vault", "docs", "--json").stdout)
     hostile = next(doc for doc in documents if doc["source"] == "docs/hostile.md")
-    raw = run_raw(root, "vault", "show", f"{hostile['id']}:0", "--json").stdout
+    raw = run_raw(acx, root, "vault", "show", f"{hostile['id']}:0", "--json").stdout
     assert_escaped(raw)  # JSON escapes C0 itself; DEL, C1 and bidi overrides are written as \uXXXX too
     assert json.loads(raw)["text"] == HOSTILE.strip()
-    results = json.loads(run_raw(root, "vault", "search", "Kestrel", "--json").stdout)
+    results = json.loads(run_raw(acx, root, "vault", "search", "Kestrel", "--json").stdout)
     assert results[0]["text"] == HOSTILE.strip()
-    answer = json.loads(run_raw(root, "ask", "What happened to Kestrel E-9001?", "--json").stdout)
+    answer = json.loads(run_raw(acx, root, "ask", "What happened to Kestrel E-9001?", "--json").stdout)
     assert "\x1b[2J" in answer["text"]  # the stored text, exactly

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from arcticcodex.cli import cli
-from arcticcodex.dataset import DatasetWriter, Revision, export_dataset
+from arcticcodex.dataset import DatasetWriter, Revision, export_dataset, pair_id_for
+from arcticcodex.dataset.citations import TrainingView
+from arcticcodex.dataset.record import Turn
 from arcticcodex.errors import DatasetError
 from arcticcodex.forge import iter_document
 from arcticcodex.forge.records import read_train_pair
 from arcticcodex.provenance import Ed25519Signer
 from arcticcodex.provenance.trust import KeyRing, TrustedKeys
+from conftest import Acx
 from test_dataset_record import make_pair
 
 SIGNER = Ed25519Signer.generate()
@@ -103,10 +105,69 @@ def test_bad_requests_and_damaged_files_leave_no_output(tmp_path: Path) -> None:
     assert not (tmp_path / "m.jsonl").exists() and not (tmp_path / "m.jsonl.partial").exists()
 
 
-def test_cli_writes_beside_the_dataset_by_default(tmp_path: Path) -> None:
+def test_cli_writes_beside_the_dataset_by_default(tmp_path: Path, acx: Acx) -> None:
     out = build(tmp_path / "ds")
     TrustedKeys.for_user().trust_key(SIGNER, name="tests", origin="the test")
-    result = CliRunner().invoke(cli, ["dataset", "export", str(out), "--format", "sharegpt"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    result = acx("dataset", "export", out, "--format", "sharegpt")
     assert f"Wrote 3 sharegpt rows to {out / 'export-sharegpt.jsonl'}" in result.output
     assert len(rows(out / "export-sharegpt.jsonl")) == 3
+
+
+# -- issue 12, item 7: [n] markers leave the answers unless the evidence comes with them; earlier turns stay ----------
+
+CITED = "Otters eat fish [1], crabs and sea urchins [1, 2]. Index `xs[1]` and list[3] are code, not citations."
+
+
+def build_cited(out: Path) -> Path:
+    """One pair whose answer cites its evidence as [1], after an earlier turn of its conversation."""
+    context = (Turn("user", "Tell me about otters."), Turn("assistant", "Otters are mammals [1]."))
+    base = make_pair(completion=CITED)
+    pair = replace(base, context=context, id=pair_id_for(base.instruction, CITED, base.evidence, context))
+    with DatasetWriter(out, SIGNER) as writer:
+        writer.add(pair)
+    return out
+
+
+def test_citation_markers_are_removed_from_every_answer_by_default(tmp_path: Path) -> None:
+    out = build_cited(tmp_path / "ds")
+    export_dataset(out, tmp_path / "m.jsonl", "messages", keyring=TRUSTED)
+    [row] = rows(tmp_path / "m.jsonl")
+    assert row["messages"] == [
+        {"role": "user", "content": "Tell me about otters."},
+        {"role": "assistant", "content": "Otters are mammals."},
+        {"role": "user", "content": "What do otters eat?"},
+        # [1, 2] cites item 2, which this pair does not have: not a citation of it, so it stays; code stays too
+        {
+            "role": "assistant",
+            "content": "Otters eat fish, crabs and sea urchins [1, 2]. Index `xs[1]` and list[3] "
+            "are code, not citations.",
+        },
+    ]
+    export_dataset(out, tmp_path / "s.jsonl", "sharegpt", keyring=TRUSTED)
+    assert [turn["from"] for turn in rows(tmp_path / "s.jsonl")[0]["conversations"]] == ["human", "gpt", "human", "gpt"]
+    export_dataset(out, tmp_path / "a.jsonl", "alpaca", keyring=TRUSTED)
+    assert rows(tmp_path / "a.jsonl")[0]["input"] == "User: Tell me about otters.\n\nAssistant: Otters are mammals."
+    assert "[1]" in (out / "train.jsonl").read_text()  # the signed record itself is unchanged
+
+
+def test_with_the_evidence_the_markers_stay_and_a_system_message_holds_it(tmp_path: Path) -> None:
+    out = build_cited(tmp_path / "ds")
+    texts = {make_pair().evidence[0].sha256: "Otters eat fish, crabs and sea urchins."}
+    view = TrainingView(evidence_texts=lambda ref: texts.get(ref.sha256), system_prompt="You answer about animals.")
+    export_dataset(out, tmp_path / "rag.jsonl", "openai", keyring=TRUSTED, view=view)
+    [row] = rows(tmp_path / "rag.jsonl")
+    system, *turns = row["messages"]
+    assert system == {
+        "role": "system",
+        "content": "You answer about animals.\n\nEVIDENCE:\n[1] (otters.md)\nOtters eat fish, crabs and sea urchins.",
+    }
+    assert turns[1]["content"] == "Otters are mammals [1]." and turns[3]["content"] == CITED
+
+    export_dataset(out, tmp_path / "p.jsonl", "messages", keyring=TRUSTED, view=TrainingView(system_prompt="Be brief."))
+    prompted = rows(tmp_path / "p.jsonl")[0]["messages"]
+    assert prompted[0] == {"role": "system", "content": "Be brief."} and "[1]" not in prompted[2]["content"]
+
+    lost = TrainingView(evidence_texts=lambda ref: None)
+    with pytest.raises(DatasetError, match=r"train\.jsonl:1: the text of evidence \[1\] \(otters\.md, c-1\) is not in"):
+        export_dataset(out, tmp_path / "lost.jsonl", "messages", keyring=TRUSTED, view=lost)
+    assert not (tmp_path / "lost.jsonl").exists()

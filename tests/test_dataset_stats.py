@@ -7,12 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from arcticcodex.cli import cli
 from arcticcodex.dataset import DatasetWriter, PairSource, Revision, dataset_statistics
 from arcticcodex.errors import DatasetError
 from arcticcodex.provenance import Ed25519Signer
+from conftest import Acx
 from test_dataset_record import make_pair
 
 
@@ -67,15 +66,14 @@ def test_statistics_count_what_is_in_the_files(tmp_path: Path) -> None:
     assert summary["cost_usd_per_accepted"] == pytest.approx(0.003)
 
 
-def test_cli_prints_text_and_json(tmp_path: Path) -> None:
+def test_cli_prints_text_and_json(tmp_path: Path, acx: Acx) -> None:
     out = build(tmp_path / "ds")
-    text = CliRunner().invoke(cli, ["dataset", "stats", str(out)])
-    assert text.exit_code == 0, text.output
+    text = acx("dataset", "stats", out)
     assert "3 accepted, 1 rejected (75% accepted), 1 duplicates removed" in text.output
     assert "0.9-1.0  " + "█" * 30 + " 2" in text.output
     assert "teachers: deepseek 3, local-judge 3, vllm 1" in text.output
-    as_json = CliRunner().invoke(cli, ["dataset", "stats", str(out), "--json"])
-    assert json.loads(as_json.output) == json.loads(json.dumps(dataset_statistics(out)))
+    as_json = acx("dataset", "stats", out, "--json")
+    assert json.loads(as_json.stdout) == json.loads(json.dumps(dataset_statistics(out)))
 
 
 def test_a_damaged_line_is_named(tmp_path: Path) -> None:

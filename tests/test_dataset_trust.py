@@ -16,29 +16,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from arcticcodex.cli import cli
 from arcticcodex.dataset import DatasetWriter, TrainingPair
 from arcticcodex.dataset.record import iter_records
 from arcticcodex.provenance import Ed25519Signer, HmacSigner
 from arcticcodex.provenance.trust import TrustedKeys
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from test_dataset_record import make_pair
 
 STRANGER = Ed25519Signer.generate()
 
 
-def run(*args: str, workspace: Path | None = None) -> Result:
-    prefix = ["-w", str(workspace)] if workspace else []
-    return CliRunner().invoke(cli, [*prefix, *args], catch_exceptions=False)
-
-
 @pytest.fixture
-def mine(tmp_path: Path) -> tuple[Workspace, Path]:
+def mine(tmp_path: Path, acx: Acx) -> tuple[Workspace, Path]:
     """A workspace whose key was made with `keys new` (so it is trusted), and a dataset it signed."""
     workspace, _ = Workspace.init(tmp_path / "ws")
-    assert run("keys", "new", "dataset", workspace=workspace.root).exit_code == 0
+    acx("-w", workspace.root, "keys", "new", "dataset")
     signer = workspace_signer(workspace)
     out = tmp_path / "ds"
     with DatasetWriter(out, signer) as writer:
@@ -72,56 +67,55 @@ def poisoned(pair: TrainingPair) -> TrainingPair:
 
 
 def test_a_dataset_resigned_by_a_stranger_with_their_key_shipped_is_intact_but_not_trusted(
-    mine: tuple[Workspace, Path], tmp_path: Path
+    mine: tuple[Workspace, Path], tmp_path: Path, acx: Acx
 ) -> None:
     workspace, original = mine
-    assert run("dataset", "verify", str(original), workspace=workspace.root).exit_code == 0
+    assert "OK: intact, signer trusted" in acx("-w", workspace.root, "dataset", "verify", original).output
     forged = tmp_path / "forged"
     resign(original, forged, STRANGER, poisoned)
     assert (forged / "keys" / f"{STRANGER.key_id}.pub").is_file()  # the stranger ships their own key
 
-    result = run("dataset", "verify", str(forged), workspace=workspace.root)
-    assert result.exit_code == 2
+    result = acx("-w", workspace.root, "dataset", "verify", forged, code=2)
     assert "intact, signer NOT trusted — 5 records, 0 rejected" in result.output
     assert f"signed by ed25519 key {STRANGER.key_id}, which is not one of the keys you trust" in result.output
     assert f"arcticcodex keys trust {forged / 'keys' / (STRANGER.key_id + '.pub')} --name NAME" in result.output
     assert "OK" not in result.output
-    report = json.loads(run("dataset", "verify", str(forged), "--json", workspace=workspace.root).output)
+    report = json.loads(acx("-w", workspace.root, "dataset", "verify", forged, "--json", code=2).stdout)
     assert (report["ok"], report["trusted"], report["key_id"]) == (True, False, STRANGER.key_id)
     assert report["verdict"] == "intact, signer NOT trusted" and report["trusted_as"] is None
 
     # the export refuses it (exit 2, nothing written) unless the user says otherwise
     target = tmp_path / "train.messages.jsonl"
-    refused = run("dataset", "export", str(forged), "--format", "messages", "-o", str(target), workspace=workspace.root)
-    assert refused.exit_code == 2 and not target.exists()
+    refused = acx("-w", workspace.root, "dataset", "export", forged, "--format", "messages", "-o", target, code=2)
+    assert not target.exists()
     assert "intact, but its signer is NOT trusted" in refused.output and "--allow-untrusted" in refused.output
-    allowed = run(
-        "dataset", "export", str(forged), "--format", "messages", "-o", str(target), "--allow-untrusted",
-        workspace=workspace.root,
-    )  # fmt: skip
-    assert allowed.exit_code == 0 and "evil.example" in target.read_text()
+    acx("-w", workspace.root, "dataset", "export", forged, "--format", "messages", "-o", target, "--allow-untrusted")
+    assert "evil.example" in target.read_text()
 
 
-def test_trusting_a_key_is_the_users_act_and_can_be_taken_back(mine: tuple[Workspace, Path], tmp_path: Path) -> None:
+def test_trusting_a_key_is_the_users_act_and_can_be_taken_back(
+    mine: tuple[Workspace, Path], tmp_path: Path, acx: Acx
+) -> None:
     workspace, original = mine
     forged = tmp_path / "forged"
     resign(original, forged, STRANGER, lambda pair: pair)
     shipped = forged / "keys" / f"{STRANGER.key_id}.pub"
 
-    trusted = run("keys", "trust", str(shipped), "--name", "stranger")
-    assert trusted.exit_code == 0 and f"key id  {STRANGER.key_id}" in trusted.output
-    result = run("dataset", "verify", str(forged), workspace=workspace.root)
-    assert result.exit_code == 0 and "OK: intact, signer trusted (trusted key 'stranger'" in result.output
-    listing = run("keys", "trusted").output
+    trusted = acx("keys", "trust", shipped, "--name", "stranger")
+    assert f"key id  {STRANGER.key_id}" in trusted.output
+    result = acx("-w", workspace.root, "dataset", "verify", forged)
+    assert "OK: intact, signer trusted (trusted key 'stranger'" in result.output
+    listing = acx("keys", "trusted").output
     rows = [line.split() for line in listing.splitlines()]
     assert rows[0] == ["NAME", "ALGORITHM", "KEY", "ID", "ADDED", "HOW"]
     assert [row[:2] for row in rows[1:]] == [["dataset", "ed25519"], ["stranger", "ed25519"]]
     assert rows[2][2] == STRANGER.key_id and "`keys trust" in listing
 
-    assert run("keys", "untrust", "stranger").exit_code == 0
-    assert run("dataset", "verify", str(forged), workspace=workspace.root).exit_code == 2
-    missing = run("keys", "untrust", "stranger")
-    assert missing.exit_code == 1 and "'stranger' is not a trusted key's name or key id" in missing.output
+    acx("keys", "untrust", "stranger")
+    again = acx("-w", workspace.root, "dataset", "verify", forged, code=2)
+    assert f"signed by ed25519 key {STRANGER.key_id}, which is not one of the keys you trust" in again.output
+    missing = acx("keys", "untrust", "stranger", code=1)
+    assert "'stranger' is not a trusted key's name or key id" in missing.output
 
 
 def test_the_trust_list_lives_outside_every_workspace_and_dataset(mine: tuple[Workspace, Path]) -> None:
@@ -132,7 +126,7 @@ def test_the_trust_list_lives_outside_every_workspace_and_dataset(mine: tuple[Wo
     assert oct(path.stat().st_mode & 0o777) == "0o600" and oct(path.parent.stat().st_mode & 0o777) == "0o700"
 
 
-def test_keys_in_a_cloned_workspace_are_not_trusted_by_being_there(tmp_path: Path) -> None:
+def test_keys_in_a_cloned_workspace_are_not_trusted_by_being_there(tmp_path: Path, acx: Acx) -> None:
     """A repository can carry arcticcodex.toml, .arcticcodex/keys/ and a dataset signed by those keys."""
     from arcticcodex.provenance import KeyStore
 
@@ -141,44 +135,42 @@ def test_keys_in_a_cloned_workspace_are_not_trusted_by_being_there(tmp_path: Pat
     out = cloned.root / "datasets" / "v1"
     with DatasetWriter(out, workspace_signer(cloned)) as writer:
         writer.add(make_pair())
-    result = run("dataset", "verify", str(out), workspace=cloned.root)
-    assert result.exit_code == 2 and "intact, signer NOT trusted" in result.output
+    result = acx("-w", cloned.root, "dataset", "verify", out, code=2)
+    assert "intact, signer NOT trusted" in result.output
 
 
-def test_giving_a_key_trusts_only_that_key(mine: tuple[Workspace, Path], tmp_path: Path) -> None:
+def test_giving_a_key_trusts_only_that_key(mine: tuple[Workspace, Path], tmp_path: Path, acx: Acx) -> None:
     workspace, original = mine
     alice = tmp_path / "alice.pub"
     alice.write_bytes(Ed25519Signer.generate().public_pem())
-    result = run("dataset", "verify", str(original), "--public-key", str(alice), workspace=workspace.root)
-    assert result.exit_code == 2 and "which is not --public-key alice.pub" in result.output
+    result = acx("-w", workspace.root, "dataset", "verify", original, "--public-key", alice, code=2)
+    assert "which is not --public-key alice.pub" in result.output
 
 
-def test_an_hmac_dataset_verifies_with_the_workspace_secret_and_not_without(tmp_path: Path) -> None:
+def test_an_hmac_dataset_verifies_with_the_workspace_secret_and_not_without(tmp_path: Path, acx: Acx) -> None:
     workspace, _ = Workspace.init(tmp_path / "ws")
-    assert run("keys", "new", "shared", "--algorithm", "hmac-sha256", workspace=workspace.root).exit_code == 0
+    acx("-w", workspace.root, "keys", "new", "shared", "--algorithm", "hmac-sha256")
     out = tmp_path / "ds"
     with DatasetWriter(out, workspace_signer(workspace, "shared")) as writer:
         writer.add(make_pair())
-    result = run("dataset", "verify", str(out), workspace=workspace.root)
-    assert result.exit_code == 0 and "signer trusted (trusted key 'shared'" in result.output
+    result = acx("-w", workspace.root, "dataset", "verify", out)
+    assert "signer trusted (trusted key 'shared'" in result.output
     elsewhere, _ = Workspace.init(tmp_path / "other")
-    result = run("dataset", "verify", str(out), workspace=elsewhere.root)
-    assert result.exit_code == 1
+    result = acx("-w", elsewhere.root, "dataset", "verify", out, code=1)
     assert "whose secret is not in this workspace's keys: pass it with --key NAME" in result.output
 
 
 def test_export_refuses_a_tampered_dataset_even_when_untrusted_is_allowed(
-    mine: tuple[Workspace, Path], tmp_path: Path
+    mine: tuple[Workspace, Path], tmp_path: Path, acx: Acx
 ) -> None:
     workspace, out = mine
     train = out / "train.jsonl"
     train.write_bytes(train.read_bytes().replace(b"Question 2?", b"Question 7?"))
     target = tmp_path / "x.jsonl"
-    result = run(
-        "dataset", "export", str(out), "--format", "alpaca", "-o", str(target), "--allow-untrusted",
-        workspace=workspace.root,
-    )  # fmt: skip
-    assert result.exit_code == 1 and not target.exists()
+    result = acx(
+        "-w", workspace.root, "dataset", "export", out, "--format", "alpaca", "-o", target, "--allow-untrusted", code=1
+    )
+    assert not target.exists()
     assert f"the dataset in {out} is NOT intact (" in result.output
     assert "the first: train.jsonl:3 (record tp-" in result.output and "edited after signing" in result.output
 
@@ -191,7 +183,9 @@ class Forged(TrainingPair):
         return self.id
 
 
-def test_a_made_up_id_is_found_by_recomputing_the_content_id(mine: tuple[Workspace, Path], tmp_path: Path) -> None:
+def test_a_made_up_id_is_found_by_recomputing_the_content_id(
+    mine: tuple[Workspace, Path], tmp_path: Path, acx: Acx
+) -> None:
     workspace, original = mine
     forged = tmp_path / "forged"
     signer = workspace_signer(workspace)  # even the trusted signer cannot make a made-up id pass
@@ -201,8 +195,7 @@ def test_a_made_up_id_is_found_by_recomputing_the_content_id(mine: tuple[Workspa
         return Forged(**{**fields, "id": "tp-" + "0" * 31 + str(pair.index)})
 
     resign(original, forged, signer, lie)
-    result = run("dataset", "verify", str(forged), workspace=workspace.root)
-    assert result.exit_code == 1
+    result = acx("-w", workspace.root, "dataset", "verify", forged, code=1)
     assert (
         "train.jsonl:1 (record tp-00000000000000000000000000000000): id 'tp-00000000000000000000000000000000' is "
         in (result.output)
@@ -284,10 +277,10 @@ HOSTILE_RECORDS = {
 }
 
 
-def verify_with_a_deadline(out: Path, workspace: Path) -> Result:
+def verify_with_a_deadline(acx: Acx, out: Path, workspace: Path, code: int) -> Result:
     """Run the command in a thread, so that a hang fails the test instead of stopping the suite."""
     outcome: list[Result] = []
-    worker = threading.Thread(target=lambda: outcome.append(run("dataset", "verify", str(out), workspace=workspace)))
+    worker = threading.Thread(target=lambda: outcome.append(acx("-w", workspace, "dataset", "verify", out, code=code)))
     worker.daemon = True
     worker.start()
     worker.join(timeout=60)
@@ -296,15 +289,14 @@ def verify_with_a_deadline(out: Path, workspace: Path) -> Result:
 
 
 @pytest.mark.parametrize("attack", HOSTILE_RECORDS, ids=list(HOSTILE_RECORDS))
-def test_hostile_folders_get_a_located_report(mine: tuple[Workspace, Path], attack: str) -> None:
+def test_hostile_folders_get_a_located_report(mine: tuple[Workspace, Path], attack: str, acx: Acx) -> None:
     workspace, out = mine
     damage, place, phrase = HOSTILE_RECORDS[attack]
     damage(out)
-    result = verify_with_a_deadline(out, workspace.root)
-    assert result.exit_code == 1, result.output
+    result = verify_with_a_deadline(acx, out, workspace.root, code=1)
     located = [line for line in result.output.splitlines() if line.startswith(place)]
     assert any(phrase in line for line in located), result.output
-    assert "FAILED: NOT intact" in result.output and "Traceback" not in result.output
+    assert "FAILED: NOT intact" in result.output
     assert "OK — all good" not in result.output.replace("\\n", "\n").split("FAILED")[0].splitlines()[0:1]
 
 
@@ -322,17 +314,17 @@ def test_hostile_folders_get_a_located_report(mine: tuple[Workspace, Path], atta
     ids=["5000-digit number", "100k-deep array", "17 MB manifest", "FIFO manifest"],
 )
 def test_a_hostile_manifest_is_a_clear_error(
-    mine: tuple[Workspace, Path], attack: Callable[[Path], None], phrase: str
+    mine: tuple[Workspace, Path], attack: Callable[[Path], None], phrase: str, acx: Acx
 ) -> None:
     workspace, out = mine
     attack(out)
-    result = verify_with_a_deadline(out, workspace.root)
-    assert result.exit_code == 1 and result.output.startswith("Error: ")
+    result = verify_with_a_deadline(acx, out, workspace.root, code=1)
+    assert result.stderr.startswith("Error: ") and str(out / "manifest.json") in result.stderr
     assert "manifest" in result.output and phrase in result.output, result.output
 
 
 @pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero", "70 KB"])
-def test_keys_trust_reads_only_a_small_plain_file(tmp_path: Path, kind: str) -> None:
+def test_keys_trust_reads_only_a_small_plain_file(tmp_path: Path, kind: str, acx: Acx) -> None:
     path = tmp_path / "offered.pub"
     if kind == "fifo":
         os.mkfifo(path)
@@ -341,7 +333,7 @@ def test_keys_trust_reads_only_a_small_plain_file(tmp_path: Path, kind: str) -> 
     else:
         path.symlink_to("/dev/zero")
     outcome: list[Result] = []
-    worker = threading.Thread(target=lambda: outcome.append(run("keys", "trust", str(path))), daemon=True)
+    worker = threading.Thread(target=lambda: outcome.append(acx("keys", "trust", path, code=1)), daemon=True)
     worker.start()
     worker.join(timeout=60)
     assert not worker.is_alive(), "keys trust hung"
@@ -350,11 +342,11 @@ def test_keys_trust_reads_only_a_small_plain_file(tmp_path: Path, kind: str) -> 
         "link to /dev/zero": "is a symbolic link",
         "70 KB": "is 70,000 bytes, over the 65,536-byte limit",
     }
-    assert outcome[0].exit_code == 1 and f"public key file {path} {expected[kind]}" in outcome[0].output
+    assert f"public key file {path} {expected[kind]}" in outcome[0].stderr
     assert TrustedKeys.for_user().list() == []
 
 
-def test_a_cloned_workspace_key_that_is_a_link_to_dev_zero_does_not_hang_verify(tmp_path: Path) -> None:
+def test_a_cloned_workspace_key_that_is_a_link_to_dev_zero_does_not_hang_verify(tmp_path: Path, acx: Acx) -> None:
     """The workspace's key store is read for key material; a hostile one must not be read without bound."""
     from arcticcodex.provenance import KeyStore
 
@@ -367,17 +359,16 @@ def test_a_cloned_workspace_key_that_is_a_link_to_dev_zero_does_not_hang_verify(
     public = store.public_key_path("dataset")
     public.unlink()
     public.symlink_to("/dev/zero")
-    result = verify_with_a_deadline(out, cloned.root)
-    assert result.exit_code == 2 and "intact, signer NOT trusted" in result.output  # checked with the shipped key
+    result = verify_with_a_deadline(acx, out, cloned.root, code=2)
+    assert "intact, signer NOT trusted" in result.output  # checked with the shipped key
 
 
-def test_a_terabyte_of_sparse_records_is_not_read_to_its_end(mine: tuple[Workspace, Path]) -> None:
+def test_a_terabyte_of_sparse_records_is_not_read_to_its_end(mine: tuple[Workspace, Path], acx: Acx) -> None:
     workspace, out = mine
     train = out / "train.jsonl"
     with train.open("r+b") as handle:
         handle.truncate(1 << 40)  # a hole of zeros: one "line" a terabyte long, costing no disk
-    result = verify_with_a_deadline(out, workspace.root)
-    assert result.exit_code == 1
+    result = verify_with_a_deadline(acx, out, workspace.root, code=1)
     assert "train.jsonl: is 1,099,511,627,776 bytes, far more than the" in result.output
     assert "signed; the rest was not read" in result.output and "past the 67,108,864-byte limit" in result.output
 
@@ -394,7 +385,7 @@ def test_a_trust_list_kept_as_a_dotfile_link_is_read_and_written_through(tmp_pat
     assert [key.name for key in TrustedKeys.for_user().list()] == ["stranger"]
 
 
-def test_keys_trust_takes_a_workspace_key_by_name_hmac_included(tmp_path: Path) -> None:
+def test_keys_trust_takes_a_workspace_key_by_name_hmac_included(tmp_path: Path, acx: Acx) -> None:
     """A workspace key made before trust was recorded (or an HMAC key, which has no public file)."""
     from arcticcodex.provenance import KeyStore
 
@@ -403,11 +394,11 @@ def test_keys_trust_takes_a_workspace_key_by_name_hmac_included(tmp_path: Path) 
     out = tmp_path / "ds"
     with DatasetWriter(out, workspace_signer(workspace, "shared")) as writer:
         writer.add(make_pair())
-    before = run("dataset", "verify", str(out), workspace=workspace.root)
-    assert before.exit_code == 2 and "arcticcodex keys trust --key shared" in before.output
-    trusted = run("keys", "trust", "--key", "shared", workspace=workspace.root)
-    assert trusted.exit_code == 0 and "Trusted hmac-sha256 key 'shared'" in trusted.output
-    assert run("dataset", "verify", str(out), workspace=workspace.root).exit_code == 0
+    before = acx("-w", workspace.root, "dataset", "verify", out, code=2)
+    assert "arcticcodex keys trust --key shared" in before.output
+    trusted = acx("-w", workspace.root, "keys", "trust", "--key", "shared")
+    assert "Trusted hmac-sha256 key 'shared'" in trusted.output
+    assert "OK: intact, signer trusted" in acx("-w", workspace.root, "dataset", "verify", out).output
     secret = workspace_signer(workspace, "shared")
     assert isinstance(secret, HmacSigner)
     recorded = TrustedKeys.for_user().path.read_text()  # only the key id: the secret never leaves keys/
@@ -417,19 +408,18 @@ def test_keys_trust_takes_a_workspace_key_by_name_hmac_included(tmp_path: Path) 
     )
 
 
-def test_keys_trust_from_a_deep_folder_records_a_shortened_origin(tmp_path: Path) -> None:
+def test_keys_trust_from_a_deep_folder_records_a_shortened_origin(tmp_path: Path, acx: Acx) -> None:
     deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 90)
     deep.mkdir(parents=True)
     offered = deep / "alice.pub"
     offered.write_bytes(STRANGER.public_pem())
-    result = run("keys", "trust", str(offered))
-    assert result.exit_code == 0, result.output
+    assert "Trusted ed25519 key 'alice'" in acx("keys", "trust", offered).output
     (entry,) = TrustedKeys.for_user().list()
     assert entry.name == "alice" and len(entry.origin) == 2000 and entry.origin.endswith("…")
 
 
-def test_verify_json_of_a_folder_that_is_no_dataset_is_still_json(tmp_path: Path) -> None:
-    result = run("dataset", "verify", str(tmp_path), "--json")
-    report = json.loads(result.output)
-    assert result.exit_code == 1 and report["ok"] is False and report["trusted"] is False
+def test_verify_json_of_a_folder_that_is_no_dataset_is_still_json(tmp_path: Path, acx: Acx) -> None:
+    result = acx("dataset", "verify", tmp_path, "--json", code=1)
+    report = json.loads(result.stdout)
+    assert report["ok"] is False and report["trusted"] is False
     assert "has no manifest.json" in report["error"]

@@ -5,12 +5,14 @@ killed (SIGKILL: no cleanup of any kind) at ≥ 10 random moments — while crea
 teachers answer, while the journal is written, while the dataset is published — and resumed each time.
 The final dataset must equal an uninterrupted run's, verify, hold no duplicate, and no teacher
 request may have been sent twice unless it was in flight when the process died (its reply never
-reached the cache).
+reached the cache).  The run's recorded spend must be exactly what the replies in the request cache
+cost: a cost written apart from its reply is lost (or counted twice) by a kill between the two writes.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
 import sqlite3
@@ -22,31 +24,33 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from arcticcodex.cli import cli
 from arcticcodex.dataset import verify_dataset
+from arcticcodex.teachers.config import TeacherConfig
+from arcticcodex.teachers.models import Usage
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 
 KILLS = 10
 LATENCY = 0.05
 CONCURRENCY = 3
 ARCTICCODEX = str(Path(sys.executable).with_name("arcticcodex"))
+PRICES = {"price_input": 0.27, "price_cached_input": 0.07, "price_output": 1.10}  # $ per million tokens
 PLACES = ["harbour", "mill", "bridge", "chapel", "market", "tower", "school", "garden", "station", "library"]
 
 
-def make_workspace(root: Path, base_url: str) -> Path:
+def make_workspace(acx: Acx, root: Path, base_url: str) -> Path:
     workspace, _ = Workspace.init(root)
     config = workspace.root / "arcticcodex.toml"
     config.write_text(
         config.read_text()
         + '\n[vault]\nembedding_model = "hashing-64"\n'
         + f'\n[[teachers]]\nname = "gpu"\npreset = "vllm"\nbase_url = "{base_url}"\nmodel = "fake-model"\n'
+        + "".join(f"{name} = {price}\n" for name, price in PRICES.items())  # priced, so a lost cost shows
     )
     for command in (["keys", "new", "dataset"], ["teachers", "trust", "gpu"]):  # a hand-written entry: trusted
-        result = CliRunner().invoke(cli, ["-w", str(workspace.root), *command], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+        acx("-w", workspace.root, *command)
     return workspace.root
 
 
@@ -80,6 +84,19 @@ def accepted(out: Path) -> set[tuple[str, str, str, float]]:
     return {(r["id"], r["instruction"], r["completion"], r["quality"]) for r in rows}
 
 
+def spend_and_cached_cost(root: Path, run_id: str) -> tuple[float, float]:
+    """The run's recorded spend, and what the replies in the workspace's request cache cost at the prices."""
+    prices = TeacherConfig(name="gpu", preset="vllm", model="fake-model", base_url="http://127.0.0.1", **PRICES)
+    conn = sqlite3.connect(root / ".arcticcodex" / "arcticcodex.db")
+    try:
+        (spent,) = conn.execute("SELECT spent_usd FROM distill_runs WHERE id = ?", (run_id,)).fetchone()
+        usages = [Usage.model_validate_json(usage) for (usage,) in conn.execute("SELECT usage FROM teacher_cache")]
+    finally:
+        conn.close()
+    cached = math.fsum(prices.cost(u.prompt_tokens, u.cache_hit_tokens, u.completion_tokens) for u in usages)
+    return spent, cached
+
+
 def bodies(server: FakeOpenAIServer, since: float = 0.0) -> list[tuple[str, float]]:
     return [
         (json.dumps(request.body, sort_keys=True), request.timestamp)
@@ -89,20 +106,22 @@ def bodies(server: FakeOpenAIServer, since: float = 0.0) -> list[tuple[str, floa
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path: Path) -> None:
+def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path: Path, acx: Acx) -> None:
     rng = random.Random(20261125)
     with FakeOpenAIServer(model="fake-model", latency=LATENCY) as server:
         prompts = prompts_file(tmp_path / "prompts.jsonl", 150)
         start = ["--prompts", str(prompts), "--concurrency", str(CONCURRENCY), "--teachers", "gpu", "--json"]
 
-        reference_root = make_workspace(tmp_path / "reference", server.base_url)
+        reference_root = make_workspace(acx, tmp_path / "reference", server.base_url)
         reference_out = tmp_path / "reference-out"
         done = subprocess.run(command(reference_root, *start, "--out", str(reference_out)), capture_output=True)
         assert done.returncode == 0, done.stderr.decode()
         reference_calls = bodies(server)
         assert len(reference_calls) == len({body for body, _ in reference_calls}) == 300  # critic + verifier each
+        spent, cached = spend_and_cached_cost(reference_root, json.loads(done.stdout)["run_id"])
+        assert cached > 0 and spent == pytest.approx(cached, rel=1e-9)
 
-        root = make_workspace(tmp_path / "crashing", server.base_url)
+        root = make_workspace(acx, tmp_path / "crashing", server.base_url)
         out = tmp_path / "out"
         crash_started = time.time()
         kill_times: list[float] = []
@@ -140,6 +159,8 @@ def test_kill_9_at_random_moments_then_resume_loses_and_repeats_nothing(tmp_path
             assert any(when <= killed <= when + 1.0 for killed in kill_times), f"paid twice: {body[:120]}"
         repeats = sum(count - 1 for count in counts.values())
         assert repeats <= CONCURRENCY * len(kill_times)
+        spent, cached = spend_and_cached_cost(root, summary["run_id"])  # no cost lost or counted twice
+        assert spent == pytest.approx(cached, rel=1e-9), f"recorded spend ${spent:.6f}, cached replies ${cached:.6f}"
 
         before = len(server.requests)  # a finished run resumed again asks nothing and rewrites nothing
         again = subprocess.run(command(root, "--resume", summary["run_id"], "--json"), capture_output=True)

@@ -7,13 +7,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from arcticcodex.cli import cli
 from arcticcodex.errors import EncodeError, ParseError, ValidationError
 from arcticcodex.forge import Dec, Frame, Text, parse_document, parse_frame, parse_token
 from arcticcodex.forge.records import TrainPairFrame
 from arcticcodex.forge.schemas import validate
+from conftest import Acx
 
 
 def test_decimals_beyond_4300_digits_round_trip_and_print() -> None:
@@ -57,15 +56,17 @@ def test_train_pair_timestamps_have_one_spelling() -> None:
         TrainPairFrame("p", 0, 0.9, "s", key, "2026-01-01T00:00:00Z", "q", "a")  # type: ignore[arg-type]
 
 
-def test_cli_input_problems_are_messages_not_tracebacks(tmp_path: Path) -> None:
-    runner = CliRunner()
+def test_cli_input_problems_are_messages_not_tracebacks(tmp_path: Path, acx: Acx) -> None:
     bad = tmp_path / "bad.fn"
     bad.write_bytes(b"\xff\xfe\n")
-    result = runner.invoke(cli, ["forge", "decode", str(bad)])
-    assert result.exit_code == 1 and "not UTF-8" in result.output and "Traceback" not in result.output
-    nan = runner.invoke(cli, ["forge", "encode", "NaN"])
+    result = acx("forge", "decode", bad, code=1)
+    assert f"{bad}:1: not UTF-8 text (byte 0xff); ForgeNumerics-S files are UTF-8" in result.stderr
+    nan = acx("forge", "encode", "NaN")
     assert nan.stdout.strip() == "≛NaN"  # not JSON: text, as the help says
-    huge = runner.invoke(cli, ["forge", "encode", "1" * 5000])
-    assert huge.exit_code == 1 and "Traceback" not in huge.output
-    surrogate = runner.invoke(cli, ["forge", "encode"], input=json.dumps({"text": "\ud800"}) + "\n")
-    assert surrogate.exit_code == 1 and "Traceback" not in surrogate.output
+    huge = acx("forge", "encode", "1" * 5000, code=1)
+    assert "cannot read '1111" in huge.stderr and "an integer of 5000 digits" in huge.stderr
+    assert '{"uint": "123…"}' in huge.stderr  # the fix: digits in a string, which encode then reads
+    assert acx("forge", "encode", input=json.dumps({"uint": "1" * 5000}) + "\n").stdout.startswith("≗")
+    surrogate = acx("forge", "encode", input=json.dumps({"text": "\ud800"}) + "\n", code=1)
+    assert "<stdin>:1: ENCODE_002 text '\\ud800' holds a lone surrogate U+D800" in surrogate.stderr
+    assert "replace a lone surrogate with U+FFFD" in surrogate.stderr

@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from arcticcodex.cli import cli
 from arcticcodex.errors import GpuError, VastApiError
 from arcticcodex.gpu import OfferQuery, VastInstanceManager, VastProvisioner, VllmSpec
 from arcticcodex.gpu.models import Offer
 from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.workspace import Workspace
-from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY
+from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, Acx
 from fakes.vast_server import FakeVastServer
 
 
@@ -53,10 +51,9 @@ def rentals(vast: FakeVastServer) -> int:
     return len(vast.instances) + len(vast.destroyed)
 
 
-def gpu_ls(workspace: Workspace) -> dict[str, Any]:
+def gpu_ls(acx: Acx, workspace: Workspace) -> dict[str, Any]:
     """``arcticcodex gpu ls --json``: what a later command sees, with a manager of its own."""
-    result = CliRunner().invoke(cli, ["-w", str(workspace.root), "gpu", "ls", "--json"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
+    result = acx("-w", workspace.root, "gpu", "ls", "--json")
     assert VAST_KEY not in result.output and VLLM_KEY not in result.output
     report: dict[str, Any] = json.loads(result.stdout)
     return report
@@ -120,7 +117,7 @@ def test_a_rental_whose_answer_is_spoiled_is_found_by_its_label_and_destroyed(
 
 @pytest.mark.parametrize("fault", ["processed-no-id", "processed-not-json"])
 def test_a_spoiled_answer_while_vast_cannot_list_is_kept_for_the_next_ls(
-    manager: VastInstanceManager, vast: FakeVastServer, gpu_workspace: Workspace, fault: str
+    manager: VastInstanceManager, vast: FakeVastServer, gpu_workspace: Workspace, fault: str, acx: Acx
 ) -> None:
     """Not even a 200 that is not JSON counts as a refusal: the record waits, live, for the reaper."""
     vast.inject(fault, path="/api/v0/asks/*", method="PUT")
@@ -131,7 +128,7 @@ def test_a_spoiled_answer_while_vast_cannot_list_is_kept_for_the_next_ls(
     (instance_id,) = vast.instances  # running, and we do not know its id ...
     (record,) = manager.instances()
     assert record.status == "launching" and record.instance_id is None and record.owner_pid is None  # ... but its label
-    report = gpu_ls(gpu_workspace)
+    report = gpu_ls(acx, gpu_workspace)
     assert any("interrupted launch was cleaned up" in action for action in report["actions"]), report
     assert instance_id in vast.destroyed and vast.instances == {} and report["instances"] == []
 
@@ -210,7 +207,7 @@ def test_ctrl_c_later_in_the_launch_destroys_the_instance(
 
 
 def test_when_vast_will_not_destroy_it_either_the_next_ls_does(
-    manager: VastInstanceManager, vast: FakeVastServer, gpu_workspace: Workspace
+    manager: VastInstanceManager, vast: FakeVastServer, gpu_workspace: Workspace, acx: Acx
 ) -> None:
     manager.store = InterruptedStore(gpu_workspace, KeyboardInterrupt())
     vast.inject("500", path="/api/v0/instances/*", method="DELETE", times=4)  # every attempt the provisioner makes
@@ -223,7 +220,7 @@ def test_when_vast_will_not_destroy_it_either_the_next_ls_does(
     assert f"`arcticcodex gpu down {instance_id}` or `arcticcodex gpu reap` destroys it" in str(caught.value)
     (record,) = manager.instances()
     assert (record.instance_id, record.status, record.owner_pid) == (instance_id, "booting", None), "left to the reaper"
-    report = gpu_ls(gpu_workspace)
+    report = gpu_ls(acx, gpu_workspace)
     assert f"{instance_id}: destroyed (its launch was interrupted)" in report["actions"], report
     assert instance_id in vast.destroyed and vast.instances == {} and report["instances"] == []
 

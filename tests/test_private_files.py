@@ -13,13 +13,10 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from arcticcodex.cli import cli
 from arcticcodex.gpu import OfferQuery, VastInstanceManager, VastProvisioner, VllmSpec
 from arcticcodex.vault import Vault
 from arcticcodex.workspace import Workspace
-from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY
+from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, Acx
 from fakes.vast_server import FakeVastServer
 
 CORPUS = Path(__file__).resolve().parents[1] / "examples" / "corpus"
@@ -37,12 +34,6 @@ def everyone_may_read() -> Iterator[None]:
         os.umask(previous)
 
 
-def run(root: Path, *args: str) -> Result:
-    result = CliRunner().invoke(cli, ["-w", str(root), *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
-
-
 def open_to_others(data_dir: Path) -> list[str]:
     """Every path under ``data_dir`` (itself included) that a group or other user could use, with its mode."""
     found = []
@@ -58,15 +49,14 @@ def open_to_others(data_dir: Path) -> list[str]:
     return found
 
 
-def test_init_import_and_distill_leave_nothing_open_to_others(tmp_path: Path) -> None:
+def test_init_import_and_distill_leave_nothing_open_to_others(tmp_path: Path, acx: Acx) -> None:
     with everyone_may_read():
-        run(tmp_path, "init", "ws")
+        acx("-w", tmp_path, "init", "ws")
         root = tmp_path / "ws"
         config = root / "arcticcodex.toml"
-        config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-        run(root, "keys", "new", "dataset")
-        run(root, "vault", "import", str(CORPUS))
-        distilled = run(root, "distill", "--from-vault", "--questions-per-chunk", "1", "--out", str(tmp_path / "out"))
+        config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')  # init made the key
+        acx("-w", root, "vault", "import", CORPUS)
+        distilled = acx("-w", root, "distill", "--from-vault", "--questions-per-chunk", "1", "--out", tmp_path / "out")
         assert "accepted" in distilled.output
         workspace = Workspace.open(root)
         with Vault.open(workspace) as vault:  # a connection is open: the -wal and -shm files are there too

@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from arcticcodex.agent import default_tools
-from arcticcodex.cli import cli
 from arcticcodex.errors import RecordNotFoundError, UserError
 from arcticcodex.vault import HashingBackend, Vault, import_paths
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 
 
 @pytest.fixture
@@ -60,31 +59,30 @@ def test_reject_and_edit(vault: Vault) -> None:
         queue.propose_fact("a", "b", "c", source_chunk_id="doc-nope:0")
 
 
-def test_the_agent_tool_proposes_and_the_cli_decides(vault: Vault) -> None:
+def test_the_agent_tool_proposes_and_the_cli_decides(vault: Vault, acx: Acx) -> None:
     registry = default_tools(review=ReviewQueue(vault))
     reply = registry.call("propose_fact", {"subject": "otters", "predicate": "eat", "object": "fish"})
     assert reply.startswith("proposed fact-") and vault.list_facts() == []
     item_id = reply.split()[1].rstrip(";")
-    root = ["--workspace", str(vault.workspace.root)]
-    runner = CliRunner()
-    listed = runner.invoke(cli, [*root, "review", "list", "--json"])
+    root = ["--workspace", vault.workspace.root]
+    listed = acx(*root, "review", "list", "--json")
     assert [i["id"] for i in json.loads(listed.stdout)] == [item_id]
-    edited = runner.invoke(cli, [*root, "review", "edit", item_id, "--object", "fish and crabs"])
-    assert edited.exit_code == 0 and "fish and crabs" in edited.output
-    assert runner.invoke(cli, [*root, "review", "approve", item_id]).exit_code == 0
+    edited = acx(*root, "review", "edit", item_id, "--object", "fish and crabs")
+    assert "fish and crabs" in edited.output
+    acx(*root, "review", "approve", item_id)
     assert [f.object for f in vault.list_facts()] == ["fish and crabs"]
-    again = runner.invoke(cli, [*root, "review", "reject", item_id, "--reason", "x"])
-    assert again.exit_code == 1 and "already approved" in again.output
+    again = acx(*root, "review", "reject", item_id, "--reason", "x", code=1)
+    assert f"fact {item_id} was already approved; only pending proposals can change" in again.stderr
 
 
-def test_proposed_text_reaches_the_terminal_with_its_controls_escaped(vault: Vault) -> None:
+def test_proposed_text_reaches_the_terminal_with_its_controls_escaped(vault: Vault, acx: Acx) -> None:
     """A fact the agent proposed from a document can hold terminal escapes and rich markup."""
     hostile = "fish\x1b]0;pwned\x07\x1b[2J[red]loud[/red]\u202e"
     item = ReviewQueue(vault).propose_fact("otters", "eat", hostile)
-    root = ["--workspace", str(vault.workspace.root)]
-    listed = CliRunner().invoke(cli, [*root, "review", "list"], catch_exceptions=False).output
+    root = ["--workspace", vault.workspace.root]
+    listed = acx(*root, "review", "list").output
     assert "\x1b" not in listed and "\x07" not in listed and "\u202e" not in listed
     assert "fish\\x1b]0;pwned\\x07\\x1b[2J[red]loud[/red]\\u202e" in listed
-    as_json = CliRunner().invoke(cli, [*root, "review", "list", "--json"], catch_exceptions=False).output
+    as_json = acx(*root, "review", "list", "--json").stdout
     assert "\u202e" not in as_json and hostile in json.loads(as_json)[0]["text"]
     assert item.id in listed

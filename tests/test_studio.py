@@ -18,9 +18,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 import uvicorn
-from click.testing import CliRunner
 
-from arcticcodex.cli import cli
 from arcticcodex.errors import ConfigError
 from arcticcodex.provenance import KeyStore
 from arcticcodex.provenance.trust import TrustedKeys
@@ -29,23 +27,18 @@ from arcticcodex.teachers import runtime
 from arcticcodex.vault import Vault
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 
 SCRIPT = "<script>alert('owned')</script>"
 
 
-def acx(root: Path, *args: str) -> str:
-    result = CliRunner().invoke(cli, ["-w", str(root), *args])
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture(scope="module")
-def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def root(tmp_path_factory: pytest.TempPathFactory, acx: Acx) -> Iterator[Path]:
     base = tmp_path_factory.mktemp("studio")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARCTICCODEX_CONFIG_DIR", str(base / "user-config"))  # the module's own trust decisions
-        yield make_root(base)
+        yield make_root(acx, base)
 
 
 @pytest.fixture(autouse=True)
@@ -54,19 +47,31 @@ def module_trust(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARCTICCODEX_CONFIG_DIR", str(root.parent / "user-config"))
 
 
-def make_root(base: Path) -> Path:
+def make_root(acx: Acx, base: Path) -> Path:
     workspace, _ = Workspace.init(base / "ws")
     config = workspace.root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    acx(workspace.root, "keys", "new", "dataset")  # recorded as trusted
+    acx("-w", workspace.root, "keys", "new", "dataset")  # recorded as trusted
     (base / "otters.md").write_text(f"# Otters\n\nOtters eat mostly fish. {SCRIPT} They also eat crabs.\n")
-    acx(workspace.root, "vault", "import", str(base / "otters.md"))
+    acx("-w", workspace.root, "vault", "import", base / "otters.md")
     with FakeOpenAIServer(model="fake-model") as server:
-        acx(workspace.root, "teachers", "add", "t", "--preset", "vllm", "--base-url", server.base_url, "--model", "m")
+        acx(
+            "-w",
+            workspace.root,
+            "teachers",
+            "add",
+            "t",
+            "--preset",
+            "vllm",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "m",
+        )
         server.set_default("rewriter", {"text": f"Otters eat fish {SCRIPT}.", "changes": []})
         prompts = base / "prompts.jsonl"
         prompts.write_text(json.dumps({"instruction": f"What do otters eat? {SCRIPT}", "evidence": "Otters eat fish."}))
-        acx(workspace.root, "distill", "--prompts", str(prompts), "--out", str(base / "data"), "--teachers", "t")
+        acx("-w", workspace.root, "distill", "--prompts", prompts, "--out", base / "data", "--teachers", "t")
     return workspace.root
 
 

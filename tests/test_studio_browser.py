@@ -23,8 +23,9 @@ from arcticcodex.studio import create_app
 from arcticcodex.vault import Vault
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
-from test_studio import SCRIPT, acx, serve
+from test_studio import SCRIPT, serve
 from test_studio_guard import vault_state
 
 pytestmark = pytest.mark.slow
@@ -33,25 +34,37 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "studio"
 
 
 @pytest.fixture(scope="module")
-def studio_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def studio_url(tmp_path_factory: pytest.TempPathFactory, acx: Acx) -> Iterator[tuple[str, Path]]:
     base = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ARCTICCODEX_CONFIG_DIR", str(base / "user-config"))  # where `keys new` records its trust
-        yield from _served_workspace(base)
+        yield from _served_workspace(acx, base)
 
 
-def _served_workspace(base: Path) -> Iterator[tuple[str, Path]]:
+def _served_workspace(acx: Acx, base: Path) -> Iterator[tuple[str, Path]]:
     workspace, _ = Workspace.init(base / "ws")
     config = workspace.root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    acx(workspace.root, "keys", "new", "dataset")
+    acx("-w", workspace.root, "keys", "new", "dataset")
     (base / "beavers.md").write_text("# Beavers\n\nBeavers build dams from branches and mud.\n")
-    acx(workspace.root, "vault", "import", str(base / "beavers.md"))
+    acx("-w", workspace.root, "vault", "import", base / "beavers.md")
     with FakeOpenAIServer(model="m") as server:
-        acx(workspace.root, "teachers", "add", "t", "--preset", "vllm", "--base-url", server.base_url, "--model", "m")
+        acx(
+            "-w",
+            workspace.root,
+            "teachers",
+            "add",
+            "t",
+            "--preset",
+            "vllm",
+            "--base-url",
+            server.base_url,
+            "--model",
+            "m",
+        )
         prompts = base / "prompts.jsonl"
         prompts.write_text('{"instruction": "What do beavers build?", "evidence": "Beavers build dams."}\n')
-        acx(workspace.root, "distill", "--prompts", str(prompts), "--out", str(base / "data"), "--teachers", "t")
+        acx("-w", workspace.root, "distill", "--prompts", prompts, "--out", base / "data", "--teachers", "t")
     with serve(create_app(workspace)) as url:
         yield url, base
 

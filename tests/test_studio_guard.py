@@ -20,17 +20,18 @@ from arcticcodex.studio.security import host_of, studio_host_names
 from arcticcodex.vault import Vault
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
-from test_studio import acx, form_token, get, serve
+from conftest import Acx
+from test_studio import form_token, get, serve
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "src" / "arcticcodex" / "studio" / "templates"
 
 
-def make_workspace(base: Path) -> Path:
+def make_workspace(acx: Acx, base: Path) -> Path:
     workspace, _ = Workspace.init(base / "ws")
     config = workspace.root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
     (base / "otters.md").write_text("# Otters\n\nOtters eat mostly fish. They also eat crabs.\n")
-    acx(workspace.root, "vault", "import", str(base / "otters.md"))
+    acx("-w", workspace.root, "vault", "import", base / "otters.md")
     return workspace.root
 
 
@@ -48,8 +49,8 @@ def vault_state(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = make_workspace(tmp_path_factory.mktemp("guard"))
+def studio(tmp_path_factory: pytest.TempPathFactory, acx: Acx) -> Iterator[tuple[str, Path]]:
+    root = make_workspace(acx, tmp_path_factory.mktemp("guard"))
     with serve(create_app(Workspace.open(root))) as url:
         yield url, root
 
@@ -99,8 +100,8 @@ def test_the_allowed_names_are_loopback_the_bound_address_and_allow_host() -> No
     assert host_of("::1") is None and host_of("a:b") is None and host_of("[::1]x") is None
 
 
-def test_allow_host_names_are_served(tmp_path: Path) -> None:
-    app = create_app(Workspace.open(make_workspace(tmp_path)), allowed_hosts=["studio.lan"])
+def test_allow_host_names_are_served(tmp_path: Path, acx: Acx) -> None:
+    app = create_app(Workspace.open(make_workspace(acx, tmp_path)), allowed_hosts=["studio.lan"])
     assert get(app, "/", headers={"Host": "studio.lan:8765"}).status_code == 200
     assert get(app, "/", headers={"Host": "evil.example"}).status_code == 421
 
@@ -196,9 +197,11 @@ def test_pages_carry_their_sessions_token_and_the_hardening_headers(studio: tupl
 # -- the token: exchanged by a redirect ---------------------------------------------------------------
 
 
-def test_a_token_in_the_address_is_exchanged_for_a_cookie_by_a_redirect(tmp_path: Path) -> None:
+def test_a_token_in_the_address_is_exchanged_for_a_cookie_by_a_redirect(tmp_path: Path, acx: Acx) -> None:
     token = "s3cret-" + "t" * 20
-    app = create_app(Workspace.open(make_workspace(tmp_path)), host="0.0.0.0", token=token, allowed_hosts=["127.0.0.1"])
+    app = create_app(
+        Workspace.open(make_workspace(acx, tmp_path)), host="0.0.0.0", token=token, allowed_hosts=["127.0.0.1"]
+    )
     with serve(app) as url, httpx.Client(base_url=url, timeout=30) as client:
         refused = client.get("/vault")
         assert refused.status_code == 401 and "?token=" in refused.text
@@ -206,7 +209,7 @@ def test_a_token_in_the_address_is_exchanged_for_a_cookie_by_a_redirect(tmp_path
         assert first.status_code == 303 and first.headers["location"] == "/vault/search?q=otters"
         assert token not in first.headers["location"] and first.headers["referrer-policy"] == "same-origin"
         followed = client.get(first.headers["location"])  # the cookie now carries the token
-        assert followed.status_code == 200 and "Otters eat mostly fish" in followed.text
+        assert followed.status_code == 200 and "<mark>Otters</mark> eat mostly fish" in followed.text  # highlighted
         assert client.get(f"{url}//evil.example/?token={token}").headers["location"] == "/evil.example/"
         with httpx.Client(base_url=url, timeout=30) as program:
             bearer = program.get("/api/search?q=otters", headers={"Authorization": f"Bearer {token}"})
@@ -217,8 +220,8 @@ def test_a_token_in_the_address_is_exchanged_for_a_cookie_by_a_redirect(tmp_path
 # -- error pages: no absolute paths -------------------------------------------------------------------
 
 
-def test_error_pages_show_no_absolute_paths(tmp_path: Path) -> None:
-    root = make_workspace(tmp_path)
+def test_error_pages_show_no_absolute_paths(tmp_path: Path, acx: Acx) -> None:
+    root = make_workspace(acx, tmp_path)
     config = root / "arcticcodex.toml"
     config.write_text(config.read_text().replace("[vault]\n", "[vault]\nchunk_chars = -1\n", 1))
     app = create_app(Workspace.open(root))
@@ -241,9 +244,9 @@ def test_paths_are_made_relative_or_cut_to_their_name(tmp_path: Path) -> None:
     )
 
 
-def test_a_websocket_handshake_from_another_origin_or_name_is_closed(tmp_path: Path) -> None:
+def test_a_websocket_handshake_from_another_origin_or_name_is_closed(tmp_path: Path, acx: Acx) -> None:
     """No WebSocket route exists yet; the guards cover one added later (cross-site WebSocket hijacking)."""
-    app = create_app(Workspace.open(make_workspace(tmp_path)))
+    app = create_app(Workspace.open(make_workspace(acx, tmp_path)))
 
     async def handshake(headers: list[tuple[bytes, bytes]]) -> list[dict[str, Any]]:
         sent: list[dict[str, Any]] = []

@@ -13,6 +13,7 @@ import pytest
 
 from arcticcodex.studio import create_app
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from test_studio import form_token, serve
 from test_studio_guard import make_workspace, vault_state
 
@@ -21,8 +22,8 @@ BOUNDARY = "acx-test-boundary"
 
 
 @pytest.fixture(scope="module")
-def studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = make_workspace(tmp_path_factory.mktemp("uploads"))
+def studio(tmp_path_factory: pytest.TempPathFactory, acx: Acx) -> Iterator[tuple[str, Path]]:
+    root = make_workspace(acx, tmp_path_factory.mktemp("uploads"))
     with serve(create_app(Workspace.open(root), max_upload_bytes=LIMIT)) as url:
         yield url, root
 

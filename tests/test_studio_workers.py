@@ -20,6 +20,7 @@ from arcticcodex.vault import Vault
 from arcticcodex.vault.embeddings import HashingBackend
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from test_studio import form_token, serve
 from test_studio_guard import make_workspace, vault_state
 
@@ -49,8 +50,8 @@ class GatedEmbedder:
         return self.inner.embed(texts)
 
 
-def test_a_slow_import_in_flight_does_not_hold_up_other_requests(tmp_path: Path) -> None:
-    root = make_workspace(tmp_path)
+def test_a_slow_import_in_flight_does_not_hold_up_other_requests(tmp_path: Path, acx: Acx) -> None:
+    root = make_workspace(acx, tmp_path)
     with Vault(Workspace.open(root)) as vault:
         proposal = ReviewQueue(vault).propose_fact("otters", "eat", "fish").id
     before = vault_state(root)
@@ -83,9 +84,9 @@ def test_a_slow_import_in_flight_does_not_hold_up_other_requests(tmp_path: Path)
     assert after["conversations"] == before["conversations"] + 1 and proposal not in after["pending"]
 
 
-def test_concurrent_readers_and_writers_share_the_database_safely(tmp_path: Path) -> None:
+def test_concurrent_readers_and_writers_share_the_database_safely(tmp_path: Path, acx: Acx) -> None:
     """Many clients at once, reading and writing: no "database is locked", no thread mix-ups."""
-    root = make_workspace(tmp_path)
+    root = make_workspace(acx, tmp_path)
     with serve(create_app(Workspace.open(root), workers=4)) as url:
 
         def visitor(n: int) -> list[int]:

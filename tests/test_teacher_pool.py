@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -61,12 +60,17 @@ def test_an_ensemble_with_a_failed_member_fails(server: FakeOpenAIServer) -> Non
 
 
 def test_retry_after_is_honoured(server: FakeOpenAIServer) -> None:
+    """The retry reaches the server no sooner than Retry-After said, by the server's own log.
+
+    A lower bound on the gap between two requests the server recorded: a slow machine only widens it.
+    How close to Retry-After the retry comes is measured in benchmarks/waits.py.
+    """
     server.inject("429:retry-after=1")
     pool = TeacherPool([make(server, "a")])
-    start = time.perf_counter()
-    run(pool, lambda: pool.critique("text", [], Rubric()))
-    assert time.perf_counter() - start >= 1.0
-    assert [r.fault for r in server.requests] == ["429:retry-after=1", None]
+    assert run(pool, lambda: pool.critique("text", [], Rubric())).score == 0.9  # type: ignore[attr-defined]
+    refused, retried = server.requests
+    assert (refused.fault, retried.fault) == ("429:retry-after=1", None)
+    assert retried.timestamp - refused.timestamp >= 1.0
 
 
 def test_plain_429_backs_off_and_a_long_retry_after_gives_up(server: FakeOpenAIServer) -> None:

@@ -18,13 +18,12 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
-from click.testing import CliRunner, Result
 
-from arcticcodex.cli import cli
 from arcticcodex.dataset import DatasetWriter
 from arcticcodex.provenance import Ed25519Signer
 from arcticcodex.vault import HashingBackend, ImportReport, Searcher, Vault, import_paths
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 from test_dataset_record import make_pair
 
 SECRET = "SECRET-TOKEN-7f3a9c hunter2 do not import"
@@ -49,12 +48,6 @@ def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def cli_import(root: Path, *args: str) -> Result:
-    result = CliRunner().invoke(cli, ["-w", str(root), "vault", "import", *args], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def assert_not_in_vault(vault: Vault, text: str) -> None:
@@ -103,14 +96,14 @@ def import_in_thread(workspace: Workspace, paths: list[Path], **options: Any) ->
 # --- symlinks ------------------------------------------------------------------------------------------
 
 
-def test_a_symlink_to_a_secret_file_outside_the_folder_is_not_followed(vault: Vault, tmp_path: Path) -> None:
+def test_a_symlink_to_a_secret_file_outside_the_folder_is_not_followed(vault: Vault, tmp_path: Path, acx: Acx) -> None:
     secret = write(tmp_path / "home" / ".ssh" / "notes.md", f"# Keys\n\n{SECRET}\n")
     docs = vault.workspace.root / "docs"
     write(docs / "guide.md", "# Guide\n\nOtters eat fish.\n")
     (docs / "leak.md").symlink_to(secret)
     (docs / "leaked-folder").symlink_to(secret.parent, target_is_directory=True)
 
-    result = cli_import(vault.workspace.root, str(docs), "--json")
+    result = acx("-w", vault.workspace.root, "vault", "import", docs, "--json")
     report = json.loads(result.stdout)
     assert report["added"] == ["docs/guide.md"]
     reasons = {entry["path"]: entry["reason"] for entry in report["skipped"]}
@@ -120,7 +113,7 @@ def test_a_symlink_to_a_secret_file_outside_the_folder_is_not_followed(vault: Va
     assert_not_in_vault(vault, SECRET)
     assert [d.source for d in vault.list_documents()] == ["docs/guide.md"]
 
-    text = cli_import(vault.workspace.root, str(docs)).stderr
+    text = acx("-w", vault.workspace.root, "vault", "import", docs).stderr
     assert f"skipped {docs / 'leak.md'}: is a symbolic link to {secret}, outside" in text
 
 
@@ -200,7 +193,7 @@ def test_a_folder_swapped_for_a_symlink_out_after_the_walk_is_refused(vault: Vau
 # --- special files ---------------------------------------------------------------------------------------
 
 
-def test_a_fifo_in_the_folder_is_skipped_and_never_opened(vault: Vault) -> None:
+def test_a_fifo_in_the_folder_is_skipped_and_never_opened(vault: Vault, acx: Acx) -> None:
     docs = vault.workspace.root / "docs"
     write(docs / "notes.md", "Otters eat fish.")
     os.mkfifo(docs / "feed.md")
@@ -210,7 +203,7 @@ def test_a_fifo_in_the_folder_is_skipped_and_never_opened(vault: Vault) -> None:
         assert "FIFO" in skipped(report)[str(docs / "feed.md")]
         named = import_in_thread(vault.workspace, [docs / "feed.md"])
         assert "FIFO" in skipped(named)[str(docs / "feed.md")] and not named.failed
-        result = in_thread(lambda: cli_import(vault.workspace.root, str(docs)))
+        result = in_thread(lambda: acx("-w", vault.workspace.root, "vault", "import", docs))
         assert f"skipped {docs / 'feed.md'}: is a FIFO (named pipe), not a regular file" in result.stderr
     finally:
         _release(docs / "feed.md")
@@ -258,7 +251,7 @@ def test_hidden_files_and_folders_are_skipped_and_reported_unless_asked_for(vaul
     assert sorted(again.added) == ["docs/.draft.md", "docs/.private/diary.md"]
 
 
-def test_a_workspace_imported_from_its_parent_keeps_its_data_folder_out(tmp_path: Path) -> None:
+def test_a_workspace_imported_from_its_parent_keeps_its_data_folder_out(tmp_path: Path, acx: Acx) -> None:
     parent = tmp_path / "projects"
     workspace, _ = Workspace.init(parent / "ws", data_dir="state")  # not hidden: only the data-folder rule stops it
     with workspace.config.path.open("a") as handle:
@@ -281,14 +274,14 @@ def test_a_workspace_imported_from_its_parent_keeps_its_data_folder_out(tmp_path
         assert "inside the workspace's data folder" in skipped(named)[str(workspace.runs_dir / "run.txt")]
         assert_not_in_vault(vault, SECRET)
 
-    result = cli_import(workspace.root, str(parent), "--include-hidden")
+    result = acx("-w", workspace.root, "vault", "import", parent, "--include-hidden")
     assert f"skipped {parent / 'ws' / 'state'}: is this workspace's data folder" in result.stderr
 
 
-def test_a_workspace_imported_from_its_own_folder_skips_its_database_and_keys(vault: Vault) -> None:
+def test_a_workspace_imported_from_its_own_folder_skips_its_database_and_keys(vault: Vault, acx: Acx) -> None:
     write(vault.workspace.keys_dir / "notes.md", SECRET)
     write(vault.workspace.root / "readme.md", "# Readme\n\nOtters.\n")
-    result = cli_import(vault.workspace.root, str(vault.workspace.root), "--include-hidden", "--json")
+    result = acx("-w", vault.workspace.root, "vault", "import", vault.workspace.root, "--include-hidden", "--json")
     report = json.loads(result.stdout)
     assert report["added"] == ["readme.md"]
     data = next(entry for entry in report["skipped"] if entry["path"].endswith(".arcticcodex"))

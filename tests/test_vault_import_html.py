@@ -8,16 +8,15 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arcticcodex.cli import cli
 from arcticcodex.errors import UserError
 from arcticcodex.vault import HashingBackend, Searcher, Vault, import_paths
 from arcticcodex.vault.html_text import MAX_NESTING
 from arcticcodex.vault.loaders import load_document
 from arcticcodex.workspace import Workspace
+from conftest import Acx
 
 DEPTH = 40_000
 
@@ -26,7 +25,7 @@ def nested(tag: str, depth: int, inner: str) -> str:
     return f"<{tag}>" * depth + inner + f"</{tag}>" * depth
 
 
-def test_a_40k_deep_template_page_is_a_failed_file_not_a_partial_import(tmp_path: Path) -> None:
+def test_a_40k_deep_template_page_is_a_failed_file_not_a_partial_import(tmp_path: Path, acx: Acx) -> None:
     workspace, _ = Workspace.init(tmp_path / "ws")
     config = workspace.root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
@@ -35,10 +34,7 @@ def test_a_40k_deep_template_page_is_a_failed_file_not_a_partial_import(tmp_path
     (pages / "deep.html").write_text("<p>VISIBLE-BEFORE-9d2 text</p>\n" + nested("template", DEPTH, "inside"))
     (pages / "fine.html").write_text("<title>Fine</title><p>Otters eat fish.</p>")
 
-    result = CliRunner().invoke(
-        cli, ["-w", str(workspace.root), "vault", "import", str(pages), "--json"], catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
+    result = acx("-w", workspace.root, "vault", "import", pages, "--json", code=1)  # a failed file: exit status 1
     report = json.loads(result.stdout)
     assert report["added"] == ["pages/fine.html"]
     [failure] = report["failed"]

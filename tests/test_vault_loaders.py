@@ -93,11 +93,12 @@ def test_markdown_title_is_the_first_heading_outside_code() -> None:
 
 
 def test_invalid_utf8_names_the_file_byte_and_fix() -> None:
-    data = b"ok line\ncaf\xe9 au lait"
+    """UTF-8 with a stray byte is damaged, not another encoding (a latin-1 file is decoded: issue 12)."""
+    data = "ok liné\n".encode() + b"caf\xe9 au lait"
     with pytest.raises(UserError) as caught:
         load_document(Path("menu.txt"), data)
     message = str(caught.value)
-    assert "menu.txt" in message and "byte 11" in message and "0xe9" in message and "line 2" in message
+    assert "menu.txt" in message and "byte 12" in message and "0xe9" in message and "line 2" in message
     assert "iconv -f latin1 -t utf-8" in message
 
 
@@ -139,12 +140,11 @@ def test_html_extracts_visible_text_as_paragraphs() -> None:
         "First bold paragraph <tag> éé😀.",
         "Nested block",
         "one",
-        "two",
-        "lines",
+        "two\nlines",  # <br> breaks a line, not a paragraph (issue 12)
         "  code  line 1\n    indented",
         "  after blank",
         "a b",
-        "Non\u00a0breaking",
+        "Non breaking",  # a non-breaking space is a space (issue 12)
     ]
     for hidden in ("color", "not text", "enable JS", "hidden", "var x"):
         assert hidden not in doc.text
@@ -168,8 +168,8 @@ def test_html_meta_charset_is_honoured_and_bad_bytes_rejected() -> None:
     assert load_document(Path("x.html"), unknown).text == "café"
     not_text = b'<meta charset="rot13"><p>plain</p>'
     assert load_document(Path("x.html"), not_text).text == "plain"
-    with pytest.raises(UserError, match=r"page\.html is not valid utf-8: byte 3 \(0xff"):
-        load_document(Path("page.html"), b"<p>\xff</p>")
+    with pytest.raises(UserError, match=r"page\.html is not valid utf-8: byte 25 \(0xff"):
+        load_document(Path("page.html"), b'<meta charset="utf-8"><p>\xff</p>')  # declared: no guessing
 
 
 # --- PDF ---------------------------------------------------------------------------------------------

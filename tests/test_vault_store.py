@@ -158,7 +158,7 @@ def test_reimport_is_a_no_op_and_a_changed_file_replaces_its_chunks(vault: Vault
 def test_a_bad_file_is_reported_and_skipped(vault: Vault, tmp_path: Path) -> None:
     folder = vault.workspace.root / "mixed"
     write(folder / "good.txt", PARAGRAPHS[0])
-    (folder / "bad.txt").write_bytes(b"caf\xe9 latin-1")
+    (folder / "bad.txt").write_bytes("café ".encode() + b"\xe9 damaged")  # UTF-8 and a stray byte (latin-1 is read)
     (folder / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
     report = import_paths(vault, [folder])
     assert report.added == ["mixed/good.txt"]

@@ -5,26 +5,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import stat
+import subprocess
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from arcticcodex.cli import cli
 from arcticcodex.config import CONFIG_NAME, CONFIG_TEMPLATE, WORKSPACE_ENV
 from arcticcodex.errors import ConfigError, StoreError, UserError, WorkspaceNotFoundError
 from arcticcodex.workspace import DATABASE_NAME, Workspace
-
-
-def invoke(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    assert "Traceback" not in result.output
-    return result
+from conftest import Acx
 
 
 def assert_layout(root: Path, data_dir: str = ".arcticcodex") -> None:
@@ -36,9 +30,9 @@ def assert_layout(root: Path, data_dir: str = ".arcticcodex") -> None:
     assert (data / "runs").is_dir()
 
 
-def keys_dir_used(*args: str) -> Path:
+def keys_dir_used(acx: Acx, *args: str) -> Path:
     """The keys folder of the workspace a command discovered (``keys list`` names it)."""
-    out = invoke(*args, "keys", "list").stdout
+    out = acx(*args, "keys", "list").stdout
     prefix = "No keys in "
     assert out.startswith(prefix), out
     return Path(out[len(prefix) :].split(";")[0])
@@ -47,8 +41,8 @@ def keys_dir_used(*args: str) -> Path:
 # --- init ----------------------------------------------------------------------------------------
 
 
-def test_init_directory_creates_config_and_data_folder(tmp_path: Path) -> None:
-    result = invoke("init", "proj")
+def test_init_directory_creates_config_and_data_folder(tmp_path: Path, acx: Acx) -> None:
+    result = acx("init", "proj")
     root = tmp_path / "proj"
     assert_layout(root)
     assert (root / CONFIG_NAME).read_text(encoding="utf-8") == CONFIG_TEMPLATE.format(
@@ -56,36 +50,36 @@ def test_init_directory_creates_config_and_data_folder(tmp_path: Path) -> None:
     )
     assert f"Created workspace {root}" in result.stdout
     assert str(root / ".arcticcodex" / DATABASE_NAME) in result.stdout
-    assert sorted(path.name for path in root.iterdir()) == [".arcticcodex", CONFIG_NAME]  # no temp files
+    assert sorted(path.name for path in root.iterdir()) == [".arcticcodex", ".gitignore", CONFIG_NAME]  # no temp files
 
 
-def test_init_defaults_to_the_current_folder_or_the_workspace_option(tmp_path: Path) -> None:
-    invoke("init")
+def test_init_defaults_to_the_current_folder_or_the_workspace_option(tmp_path: Path, acx: Acx) -> None:
+    acx("init")
     assert_layout(tmp_path)
-    invoke("-w", str(tmp_path / "elsewhere"), "init")
+    acx("-w", str(tmp_path / "elsewhere"), "init")
     assert_layout(tmp_path / "elsewhere")
-    invoke("--workspace", str(tmp_path / "a" / "b"), "init")
+    acx("--workspace", str(tmp_path / "a" / "b"), "init")
     assert_layout(tmp_path / "a" / "b")
 
 
-def test_init_custom_data_dir(tmp_path: Path) -> None:
-    invoke("init", "proj", "--data-dir", "state")
+def test_init_custom_data_dir(tmp_path: Path, acx: Acx) -> None:
+    acx("init", "proj", "--data-dir", "state")
     assert_layout(tmp_path / "proj", "state")
     workspace = Workspace.open(tmp_path / "proj")
     assert workspace.data_dir == tmp_path / "proj" / "state"
     assert 'data_dir = "state"' in (tmp_path / "proj" / CONFIG_NAME).read_text(encoding="utf-8")
 
 
-def test_second_init_changes_no_configuration(tmp_path: Path) -> None:
-    invoke("init", "proj")
+def test_second_init_changes_no_configuration(tmp_path: Path, acx: Acx) -> None:
+    acx("init", "proj")
     config = tmp_path / "proj" / CONFIG_NAME
-    edited = config.read_text(encoding="utf-8").replace('# key = "dataset"', 'key = "dataset"')
+    edited = config.read_text(encoding="utf-8").replace("data_dir =", "# the data folder\ndata_dir =")
     config.write_text(edited + "\n# my own note\n", encoding="utf-8")
     before = Workspace.open(tmp_path / "proj").meta()
     (tmp_path / "proj" / ".arcticcodex" / "runs").rmdir()
     (tmp_path / "proj" / ".arcticcodex" / "keys").chmod(0o755)
 
-    result = invoke("init", "proj", "--data-dir", "other")
+    result = acx("init", "proj", "--data-dir", "other")
     assert "already exists" in result.stdout
     assert "Created" not in result.stdout
     assert config.read_text(encoding="utf-8") == edited + "\n# my own note\n"
@@ -108,6 +102,109 @@ def test_workspace_init_api(tmp_path: Path) -> None:
     assert repr(workspace) == f"Workspace({str(workspace.root)!r})"
 
 
+# --- init: the signing key and .gitignore (issue 12) ------------------------------------------------------
+
+
+def test_init_makes_a_trusted_signing_key_so_init_then_distill_works(tmp_path: Path, acx: Acx) -> None:
+    result = acx("init", "proj")
+    root = tmp_path / "proj"
+    (info,) = json.loads(acx("-w", str(root), "keys", "list", "--json").stdout)
+    assert (info["name"], info["algorithm"]) == ("dataset", "ed25519")
+    assert f"signing key  dataset: new ed25519 key, key id {info['key_id'][:16]}…, trusted" in result.stdout
+    (trusted,) = json.loads(acx("keys", "trusted", "--json").stdout)
+    assert trusted["key_id"] == info["key_id"] and trusted["origin"] == f"created by `init` in {root}"
+    assert Workspace.open(root).config.signing_key == "dataset"
+
+    config = root / CONFIG_NAME
+    config.write_text(config.read_text(encoding="utf-8") + '\n[vault]\nembedding_model = "hashing-64"\n')
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(json.dumps({"instruction": "What do otters eat?", "evidence": "Otters eat fish."}) + "\n")
+    out = tmp_path / "out"
+    acx("-w", str(root), "distill", "--prompts", str(prompts), "--out", str(out))
+    verified = acx("dataset", "verify", str(out))
+    assert "OK: intact, signer trusted" in verified.stdout
+
+
+def test_init_keeps_the_data_folder_out_of_git(tmp_path: Path, acx: Acx) -> None:
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    acx("init", "proj")
+    root = tmp_path / "proj"
+    subprocess.run([git, "init", "-q"], cwd=root, check=True)
+    subprocess.run([git, "add", "-A"], cwd=root, check=True)
+    staged = subprocess.run([git, "ls-files"], cwd=root, check=True, capture_output=True, text=True).stdout
+    assert staged.split() == [".gitignore", CONFIG_NAME], "no key, database or run is staged"
+    assert (root / ".arcticcodex" / "keys" / "dataset.key").is_file()
+    assert (root / ".gitignore").read_text() == (
+        "# ArcticCodex: the database, signing keys and runs stay out of git\n/.arcticcodex/\n"
+    )
+
+
+def test_init_appends_to_an_existing_gitignore_once_and_never_rewrites_it(tmp_path: Path, acx: Acx) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    ignore = root / ".gitignore"
+    ignore.write_text("node_modules/\n*.log", encoding="utf-8")  # the user's, without a final newline
+    ignore.chmod(0o600)
+    result = acx("init", str(root), "--data-dir", "state")
+    assert "  .gitignore   appended /state/ (keeps it out of git)" in result.stdout
+    expected = "node_modules/\n*.log\n\n# ArcticCodex: the database, signing keys and runs stay out of git\n/state/\n"
+    assert ignore.read_text(encoding="utf-8") == expected
+    assert stat.S_IMODE(ignore.stat().st_mode) == 0o600
+    again = acx("init", str(root))
+    assert "  .gitignore   already keeps /state/ out of git" in again.stdout
+    assert ignore.read_text(encoding="utf-8") == expected
+
+
+def test_init_leaves_a_gitignore_that_already_names_the_data_folder(tmp_path: Path, acx: Acx) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / ".gitignore").write_text(".arcticcodex\n", encoding="utf-8")
+    assert "already keeps /.arcticcodex/ out of git" in acx("init", str(root)).stdout
+    assert (root / ".gitignore").read_text(encoding="utf-8") == ".arcticcodex\n"
+
+
+def test_init_leaves_a_gitignore_link_alone_and_says_what_to_add(tmp_path: Path, acx: Acx) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    elsewhere = tmp_path / "shared-ignore"
+    elsewhere.write_text("*.pyc\n", encoding="utf-8")
+    (root / ".gitignore").symlink_to(elsewhere)
+    result = acx("init", str(root))
+    assert "is a symbolic link; it is not followed" in result.stdout
+    assert "add the line /.arcticcodex/ to it yourself" in result.stdout
+    assert elsewhere.read_text(encoding="utf-8") == "*.pyc\n" and (root / ".gitignore").is_symlink()
+
+
+def test_a_second_init_keeps_the_key_and_its_trust(tmp_path: Path, acx: Acx) -> None:
+    acx("init", "proj")
+    root = tmp_path / "proj"
+    before = json.loads(acx("-w", str(root), "keys", "list", "--json").stdout)
+    result = acx("init", "proj")
+    assert "  signing key  dataset (already there)" in result.stdout
+    assert json.loads(acx("-w", str(root), "keys", "list", "--json").stdout) == before
+    assert len(json.loads(acx("keys", "trusted", "--json").stdout)) == 1
+
+
+def test_init_on_an_older_workspace_makes_the_key_its_signing_table_names(tmp_path: Path, acx: Acx) -> None:
+    workspace, _ = Workspace.init(tmp_path / "proj")  # the library makes no key: as an older `init` left it
+    config = workspace.config.path
+    config.write_text(config.read_text(encoding="utf-8").replace('key = "dataset"', 'key = "release"'))
+    assert "signing key  release: new ed25519 key" in acx("init", str(workspace.root)).stdout
+    names = [key["name"] for key in json.loads(acx("-w", str(workspace.root), "keys", "list", "--json").stdout)]
+    assert names == ["release"]
+
+
+def test_init_takes_the_key_back_when_its_trust_cannot_be_recorded(tmp_path: Path, acx: Acx) -> None:
+    user_config = Path(os.environ["ARCTICCODEX_CONFIG_DIR"])
+    user_config.mkdir(parents=True, exist_ok=True)
+    (user_config / "trusted-keys.json").write_text("{not json")
+    result = acx("init", "proj", code=1)
+    assert "the trusted-keys list" in result.stderr and "is not valid JSON" in result.stderr
+    assert list((tmp_path / "proj" / ".arcticcodex" / "keys").iterdir()) == [], "no key nobody trusts is left"
+
+
 def test_meta_has_an_id_and_creation_time(workspace: Workspace) -> None:
     meta = workspace.meta()
     assert uuid.UUID(meta["workspace_id"]).version == 4
@@ -127,24 +224,34 @@ def test_data_dir_is_relative_to_the_config_not_the_cwd(
 # --- discovery -----------------------------------------------------------------------------------
 
 
-def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, acx: Acx) -> None:
     here, from_env, from_option = (Workspace.init(tmp_path / name)[0] for name in ("here", "env", "opt"))
     nested = here.root / "src" / "deeply" / "nested"
     nested.mkdir(parents=True)
     monkeypatch.chdir(nested)
 
     # the current directory and its parents
-    assert keys_dir_used() == here.keys_dir
+    assert (
+        keys_dir_used(
+            acx,
+        )
+        == here.keys_dir
+    )
     assert Workspace.discover().root == here.root
 
     # ARCTICCODEX_WORKSPACE beats the current directory
     monkeypatch.setenv(WORKSPACE_ENV, str(from_env.root))
-    assert keys_dir_used() == from_env.keys_dir
+    assert (
+        keys_dir_used(
+            acx,
+        )
+        == from_env.keys_dir
+    )
     assert Workspace.discover().root == from_env.root
 
     # --workspace / -w beats both
-    assert keys_dir_used("--workspace", str(from_option.root)) == from_option.keys_dir
-    assert keys_dir_used("-w", str(from_option.root)) == from_option.keys_dir
+    assert keys_dir_used(acx, "--workspace", str(from_option.root)) == from_option.keys_dir
+    assert keys_dir_used(acx, "-w", str(from_option.root)) == from_option.keys_dir
     assert Workspace.discover(from_option.root).root == from_option.root
 
 
@@ -157,23 +264,25 @@ def test_discovery_with_explicit_cwd_and_environ(tmp_path: Path) -> None:
     assert found.root == other.root
 
 
-def test_the_option_and_environment_must_point_at_a_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_option_and_environment_must_point_at_a_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, acx: Acx
+) -> None:
     Workspace.init(tmp_path)  # a workspace in the cwd is not a fallback for a wrong pointer
     empty = tmp_path / "empty"
     empty.mkdir()
 
-    result = invoke("-w", str(empty), "keys", "list", code=1)
+    result = acx("-w", str(empty), "keys", "list", code=1)
     assert f"--workspace points at {empty}, which has no {CONFIG_NAME}" in result.stderr
     assert f"arcticcodex init {empty}" in result.stderr
 
     monkeypatch.setenv(WORKSPACE_ENV, str(tmp_path / "missing"))
-    result = invoke("keys", "list", code=1)
+    result = acx("keys", "list", code=1)
     assert f"{WORKSPACE_ENV} points at {tmp_path / 'missing'}" in result.stderr
     with pytest.raises(WorkspaceNotFoundError, match=WORKSPACE_ENV):
         Workspace.discover()
 
 
-def test_no_workspace_found(tmp_path: Path) -> None:
+def test_no_workspace_found(tmp_path: Path, acx: Acx) -> None:
     with pytest.raises(WorkspaceNotFoundError) as caught:
         Workspace.discover()
     message = str(caught.value)
@@ -181,7 +290,7 @@ def test_no_workspace_found(tmp_path: Path) -> None:
     for needle in (str(tmp_path), "arcticcodex init", "--workspace", WORKSPACE_ENV):
         assert needle in message
 
-    result = invoke("keys", "list", code=1)
+    result = acx("keys", "list", code=1)
     assert result.stdout == ""
     assert result.stderr == f"Error: {message}\n"
 
@@ -196,13 +305,13 @@ def write_config(root: Path, text: str) -> Path:
     return path
 
 
-def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+def test_invalid_toml_names_the_file(tmp_path: Path, acx: Acx) -> None:
     path = write_config(tmp_path / "ws", "[workspace\ndata_dir = ")
     with pytest.raises(ConfigError) as caught:
         Workspace.open(tmp_path / "ws")
     assert f"{path} is not valid TOML" in str(caught.value)
 
-    result = invoke("-w", str(tmp_path / "ws"), "keys", "list", code=1)
+    result = acx("-w", str(tmp_path / "ws"), "keys", "list", code=1)
     assert f"Error: {path} is not valid TOML" in result.stderr
 
 
@@ -217,13 +326,13 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
         ('signing = ["a"]\n', "[signing] must be a table"),
     ],
 )
-def test_bad_config_values_name_the_file(tmp_path: Path, text: str, message: str) -> None:
+def test_bad_config_values_name_the_file(tmp_path: Path, text: str, message: str, acx: Acx) -> None:
     path = write_config(tmp_path / "ws", text)
     with pytest.raises(ConfigError) as caught:
         Workspace.discover(tmp_path / "ws")
     assert str(caught.value).startswith(f"{path}: ")
     assert message in str(caught.value)
-    result = invoke("init", str(tmp_path / "ws"), code=1)
+    result = acx("init", str(tmp_path / "ws"), code=1)
     assert message in result.stderr
 
 
@@ -242,7 +351,7 @@ def test_open_without_config(tmp_path: Path) -> None:
 # --- the database --------------------------------------------------------------------------------
 
 
-def test_corrupt_database_gives_store_error_with_a_fix(workspace: Workspace) -> None:
+def test_corrupt_database_gives_store_error_with_a_fix(workspace: Workspace, acx: Acx) -> None:
     for suffix in ("-wal", "-shm"):
         Path(f"{workspace.database_path}{suffix}").unlink(missing_ok=True)
     workspace.database_path.write_bytes(b"this is not an SQLite database\x00\xff" * 200)
@@ -255,7 +364,7 @@ def test_corrupt_database_gives_store_error_with_a_fix(workspace: Workspace) -> 
     with pytest.raises(StoreError):
         workspace.meta()
 
-    result = invoke("init", str(workspace.root), code=1)
+    result = acx("init", str(workspace.root), code=1)
     assert "not a usable SQLite database" in result.stderr
 
 
@@ -306,7 +415,7 @@ def test_the_data_folder_and_database_are_private_whatever_the_umask(tmp_path: P
     assert mode(workspace.database_path) == 0o600
 
 
-def test_a_workspace_others_can_read_is_tightened_quietly_when_opened(tmp_path: Path) -> None:
+def test_a_workspace_others_can_read_is_tightened_quietly_when_opened(tmp_path: Path, acx: Acx) -> None:
     """A workspace from before this rule (or made by hand): opening it takes group and other access away."""
     workspace, _ = Workspace.init(tmp_path / "proj")
     loose = [workspace.data_dir, workspace.runs_dir, workspace.keys_dir]
@@ -316,7 +425,7 @@ def test_a_workspace_others_can_read_is_tightened_quietly_when_opened(tmp_path: 
     journal.touch()
     for path in (workspace.database_path, journal):
         path.chmod(0o644)
-    result = invoke("-w", str(workspace.root), "review", "list")  # any command that opens the database
+    result = acx("-w", str(workspace.root), "review", "list")  # any command that opens the database
     assert result.stdout.lower() == "no pending proposals\n" and result.stderr == "", (
         "nothing to say, nothing to decide"
     )

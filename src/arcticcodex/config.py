@@ -4,7 +4,9 @@ A workspace is a folder holding ``arcticcodex.toml``.  Commands find it, in this
 ``--workspace`` option, the ``ARCTICCODEX_WORKSPACE`` environment variable, then the current
 directory and its parents (as git finds ``.git``).  Configuration is read when a workspace is opened,
 never at import time, and secrets are never stored in it: the file names environment variables and
-key files, not their contents.
+key files, not their contents.  Every table and key it may hold is listed in :mod:`.configschema`
+(anything else is an error naming the line); every command that changes it goes through
+:mod:`.configfile`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .configschema import check_names
 from .errors import ConfigError, UnsafeFileError, WorkspaceNotFoundError
 from .fileio import read_plain_file
 
@@ -35,8 +38,8 @@ CONFIG_TEMPLATE = """\
 data_dir = {data_dir}
 
 [signing]
-# Name of the key in keys/ that signs datasets; create one with `arcticcodex keys new`.
-# key = "dataset"
+# Name of the key in keys/ that signs datasets (`arcticcodex init` made "dataset"; more with `arcticcodex keys new`).
+key = "dataset"
 """
 
 
@@ -52,15 +55,11 @@ class Config:
     @classmethod
     def load(cls, path: Path) -> Config:
         """Read ``path``, which may come from a cloned folder: a plain file of at most 1 MB, valid TOML."""
-        try:
-            data = read_plain_file(path, limit=MAX_CONFIG_BYTES, what="the configuration", follow_symlinks=True)
-            text = data.decode("utf-8")
-        except UnsafeFileError as exc:
-            raise ConfigError(f"{exc}; {CONFIG_NAME} must be a small text file") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); fix the file or re-create it") from None
-        except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        return cls.from_text(read_config_text(path), path)
+
+    @classmethod
+    def from_text(cls, text: str, path: Path) -> Config:
+        """The configuration ``text`` would be at ``path``: every check :meth:`load` makes, nothing written."""
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
@@ -85,7 +84,21 @@ class Config:
         key = signing.get("key")
         if key is not None and (not isinstance(key, str) or not key.strip()):
             raise ConfigError(f'{path}: [signing] key must be the name of a key in keys/, e.g. "dataset"')
+        check_names(raw, text, path)  # after the checks above, whose messages name the setting without a line
         return cls(path=path, data_dir=folder, signing_key=key, raw=raw)
+
+
+def read_config_text(path: Path) -> str:
+    """The text of the configuration file ``path``: a plain UTF-8 file (a link to one is fine) of at most 1 MB."""
+    try:
+        data = read_plain_file(path, limit=MAX_CONFIG_BYTES, what="the configuration", follow_symlinks=True)
+        return data.decode("utf-8")
+    except UnsafeFileError as exc:
+        raise ConfigError(f"{exc}; {CONFIG_NAME} must be a small text file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); fix the file or re-create it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def _table(raw: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:

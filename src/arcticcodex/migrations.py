@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .errors import MigrationError
+from .transactions import transaction
 
 MigrationStep = Callable[[sqlite3.Connection], None]
 
@@ -100,29 +101,24 @@ class Migrations:
         if not self.pending(conn):
             return ran  # the common case: no write lock taken, so readers never wait for writers
         for migration in self.steps:
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                already = conn.execute(
-                    "SELECT 1 FROM schema_migrations WHERE migration_set = ? AND number = ?",
-                    (self.name, migration.number),
-                ).fetchone()
-                if already:  # another process got here first
-                    conn.execute("COMMIT")
-                    continue
-                migration.step(conn)
-                conn.execute(
-                    "INSERT INTO schema_migrations (migration_set, number, name, applied_at) VALUES (?, ?, ?, ?)",
-                    (self.name, migration.number, migration.name, datetime.now(UTC).isoformat()),
-                )
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                _rollback(conn)
-                if isinstance(exc, sqlite3.Error):
-                    raise MigrationError(
-                        f"schema migration {self.name} #{migration.number} ({migration.name}) failed and "
-                        f"was rolled back: {exc}"
-                    ) from exc
-                raise
+                with transaction(conn):  # outside any transaction (checked above): BEGIN IMMEDIATE … COMMIT
+                    already = conn.execute(
+                        "SELECT 1 FROM schema_migrations WHERE migration_set = ? AND number = ?",
+                        (self.name, migration.number),
+                    ).fetchone()
+                    if already:  # another process got here first
+                        continue
+                    migration.step(conn)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (migration_set, number, name, applied_at) VALUES (?, ?, ?, ?)",
+                        (self.name, migration.number, migration.name, datetime.now(UTC).isoformat()),
+                    )
+            except sqlite3.Error as exc:
+                raise MigrationError(
+                    f"schema migration {self.name} #{migration.number} ({migration.name}) failed and "
+                    f"was rolled back: {exc}"
+                ) from exc
             ran.append(migration)
         return ran
 
@@ -144,12 +140,6 @@ def run_script(conn: sqlite3.Connection, script: str) -> None:
     statement += pieces[-1]
     if _SQL_COMMENT.sub("", statement).strip():
         raise ValueError(f"incomplete SQL statement at the end of the script: {statement.strip()[:60]!r}")
-
-
-def _rollback(conn: sqlite3.Connection) -> None:
-    """Roll back unless SQLite already did (it does on some errors: a second ROLLBACK would hide them)."""
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
 
 
 def _ensure_ledger(conn: sqlite3.Connection) -> None:

@@ -22,7 +22,6 @@ time it is opened: there is nothing for the user to decide, and nothing of their
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 import stat
@@ -31,11 +30,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .config import CONFIG_NAME, CONFIG_TEMPLATE, DEFAULT_DATA_DIR, Config, find_workspace_root
-from .errors import ConfigError, StoreError
+from . import configfile
+from .config import CONFIG_NAME, DEFAULT_DATA_DIR, Config, find_workspace_root
+from .errors import ConfigError, StoreError, UnsafeFileError
+from .fileio import read_plain_file, write_atomically
 from .migrations import Migrations, run_script
 
 DATABASE_NAME = "arcticcodex.db"
+GITIGNORE_NAME = ".gitignore"
+MAX_GITIGNORE_BYTES = 1 << 20
 PRIVATE_FOLDER_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 _DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
@@ -108,11 +111,40 @@ class Workspace:
         if created:
             if not data_dir.strip() or "\n" in data_dir:
                 raise ConfigError(f"--data-dir must be a folder name such as {DEFAULT_DATA_DIR!r}, not {data_dir!r}")
-            _write_new_file(config_path, CONFIG_TEMPLATE.format(data_dir=json.dumps(data_dir)))
+            configfile.create(config_path, data_dir=data_dir)
         workspace = cls.open(root)
         workspace.ensure_layout()
         workspace.connect().close()
         return workspace, created
+
+    def ensure_gitignore(self) -> str:
+        """Have ``.gitignore`` beside ``arcticcodex.toml`` keep the data folder out of git; say what was done.
+
+        Why: the data folder holds private signing keys and the user's documents, and a workspace is
+        often a git repository (or becomes one).  An existing ``.gitignore`` is never rewritten, only
+        appended to, and only when no line of it names the data folder already; one that is a link,
+        or not a plain file, is left alone (the answer says so).
+        """
+        path = self.root / GITIGNORE_NAME
+        written = self.config.raw.get("workspace", {}).get("data_dir", DEFAULT_DATA_DIR)
+        folder = Path(written).as_posix().strip("/").removeprefix("./")
+        try:
+            text = read_plain_file(path, limit=MAX_GITIGNORE_BYTES, what=GITIGNORE_NAME).decode("utf-8")
+        except FileNotFoundError:
+            text = None
+        except (UnsafeFileError, UnicodeDecodeError) as exc:
+            return f"left as it is ({exc}); add the line /{folder}/ to it yourself"
+        pattern = _gitignore_escape(folder)
+        if text is not None and any(line.strip().strip("/") in (folder, pattern) for line in text.splitlines()):
+            return f"already keeps /{folder}/ out of git"
+        lines = f"# ArcticCodex: the database, signing keys and runs stay out of git\n/{pattern}/\n"
+        if text is None:
+            write_atomically(path, lines.encode("utf-8"))
+            return f"written: keeps /{folder}/ out of git"
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        separator = "" if not text or text.endswith("\n\n") else "\n" if text.endswith("\n") else "\n\n"
+        write_atomically(path, (text + separator + lines).encode("utf-8"), mode=mode)
+        return f"appended /{folder}/ (keeps it out of git)"
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -144,8 +176,9 @@ class Workspace:
     def connect(self) -> sqlite3.Connection:
         """A connection to the workspace database, migrated to the current schema.
 
-        The connection is in autocommit mode (``isolation_level=None``): callers group writes with
-        explicit transactions, which is what makes migrations and multi-row writes atomic.
+        The connection is in autocommit mode (``isolation_level=None``): a statement on its own
+        commits at once, and writes that belong together go through
+        :func:`~arcticcodex.transactions.transaction` (``with conn:`` opens no transaction here).
         """
         self.ensure_layout()
         _prepare_database_file(self.database_path)
@@ -190,14 +223,9 @@ class Workspace:
         return f"Workspace({str(self.root)!r})"
 
 
-def _write_new_file(path: Path, text: str) -> None:
-    """Write ``text`` to a new file atomically (temp file + rename), refusing to overwrite."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    try:
-        os.link(temporary, path)  # fails if path exists: never clobber a user's config
-    finally:
-        temporary.unlink()
+def _gitignore_escape(folder: str) -> str:
+    """``folder`` as a .gitignore pattern that matches only itself (wildcards and a leading ! escaped)."""
+    return "".join(f"\\{char}" if char in "*?[\\!#" else char for char in folder)
 
 
 def _prepare_database_file(path: Path) -> None:

@@ -6,11 +6,18 @@ their real connection, timeout and error paths.  HTTP/1.1 with keep-alive comes 
 ``h11`` (the parser httpx uses): one event loop and no thread per request, so benchmarks can drive it hard.
 
 In process: ``with FakeOpenAIServer() as server: OpenAI(base_url=server.base_url, ...)``, steered with
-``script``, ``set_default``, ``inject`` and ``latency``.  Out of process: ``python tests/fakes/openai_server.py
---port 0`` prints ``LISTENING http://127.0.0.1:<port>`` and is steered through ``/_fake/*``.
+``script``, ``set_default``, ``inject`` and ``latency``; ``in_flight`` and ``peak_in_flight`` count the
+completions being answered at once (overlap seen by count, not by clock).  A streamed reply is written as a
+model writes it, ``stream_interval`` seconds between events, its last piece of text held back while
+``stream_gate`` (a ``threading.Event``) is unset, and ``last_piece_sent`` set once that piece is on the
+wire.  Out of process: ``python tests/fakes/openai_server.py --port 0`` prints ``LISTENING http://127.0.0.1:<port>`` and
+is steered through ``/_fake/*``.
 
 A faulted request never consumes a scripted reply: a fault is an extra event in front of the scripted
 conversation, so a client that retries after "429" or "truncated-json" gets the reply that was scripted.
+
+One module of about 600 lines on purpose: benchmarks start it as a script in its own process, and a
+script run by path cannot import siblings without a ``sys.path`` edit.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from typing import Any
@@ -35,7 +42,7 @@ import h11
 
 HOST = "127.0.0.1"
 Reply = dict[str, Any] | str
-Response = tuple[int, list[tuple[str, str]], bytes]
+Response = tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]  # an iterator: sent chunked, as written
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})  # DeepSeek accepts both
 _MODEL_PATHS = frozenset({"/v1/models", "/models"})
@@ -55,7 +62,9 @@ _ERRORS: dict[int, tuple[str, str, str | None]] = {
 }
 _STATUS_FAULTS = frozenset({"400", "401", "402", "429", "500", "502", "503"})
 _CONTENT_FAULTS = frozenset({"invalid-json", "fenced-json", "truncated-json", "empty", "blank", "non-numeric-score"})
-_FAULT_PATTERN = re.compile(r"429:retry-after=\d+|timeout:\d+(\.\d+)?|score:.+|drop", re.DOTALL)
+# "stall": the answer starts (headers and its first part) and then nothing more comes, the connection open
+_FAULT_PATTERN = re.compile(r"429:retry-after=\d+|timeout:\d+(\.\d+)?|score:.+|drop|stall", re.DOTALL)
+_GATE_LIMIT = 30.0  # seconds a held-back last piece waits for stream_gate before it is sent anyway
 
 
 @dataclass(frozen=True)
@@ -187,15 +196,14 @@ def _json_response(status: int, payload: Any, headers: list[tuple[str, str]] | N
     return status, [("content-type", "application/json"), *(headers or [])], json.dumps(payload).encode()
 
 
-def _stream(reply_id: str, model: str, content: str, finish: str, usage: dict[str, int]) -> Response:
-    """A streamed completion as server-sent events: the role, then the text a few words a chunk, then the end."""
+def _stream_events(reply_id: str, model: str, content: str, finish: str, usage: dict[str, int]) -> list[bytes]:
+    """A streamed completion as server-sent events: the role, the text a word a chunk, the end, ``[DONE]``."""
     base = {"id": reply_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
     pieces = re.findall(r"\S+\s*|\s+", content) or [""]
     deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}, *({"content": p} for p in pieces)]
     events = [base | {"choices": [{"index": 0, "delta": delta, "finish_reason": None}]} for delta in deltas]
     events.append(base | {"choices": [{"index": 0, "delta": {}, "finish_reason": finish}], "usage": usage})
-    payload = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
-    return 200, [("content-type", "text/event-stream")], payload.encode()
+    return [f"data: {json.dumps(event)}\n\n".encode() for event in events] + [b"data: [DONE]\n\n"]
 
 
 def _error(status: int, message: str | None = None, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -239,7 +247,12 @@ class FakeOpenAIServer:
         self.api_key = api_key  # when set, everything but /health and /_fake/* needs "Bearer <key>"
         self.cache_hit_fraction = cache_hit_fraction  # share of prompt tokens reported as cache hits
         self.require_json_word = require_json_word  # json_object mode without "json" in the prompt is a 400
+        self.stream_interval = 0.0  # seconds between the events of a streamed reply (a model generating)
+        self.stream_gate: threading.Event | None = None  # when set: holds a stream's last text until it is set
+        self.last_piece_sent = threading.Event()  # set once a stream's last piece of text was written
         self.connections = 0  # TCP connections accepted: lets tests see keep-alive at work
+        self.in_flight = 0  # completions being answered now (in their latency or a "timeout:N" fault)
+        self.peak_in_flight = 0  # the most at once: more than 1 shows requests overlapped, by count, not by clock
         self._initial = (latency, cache_hit_fraction)
         self._requested_port = port
         self._port: int | None = None
@@ -290,6 +303,9 @@ class FakeOpenAIServer:
             self._faults.clear()
             self._log.clear()
             self.latency, self.cache_hit_fraction = self._initial
+            self.stream_interval, self.stream_gate = 0.0, None
+            self.last_piece_sent.clear()
+            self.peak_in_flight = self.in_flight
 
     def _take_fault(self, role: str) -> str | None:
         with self._lock:
@@ -411,10 +427,18 @@ class FakeOpenAIServer:
                 if response is None:  # the "drop" fault: close without a byte of response
                     return
                 status, extra, payload = response
-                out = [(b"content-length", str(len(payload)).encode()), (b"server", b"fake-openai")]
+                out = [(b"server", b"fake-openai")]
+                if isinstance(payload, bytes):  # else no length: h11 sends the body chunked, piece by piece
+                    out.insert(0, (b"content-length", str(len(payload)).encode()))
                 out += [(name.encode(), value.encode()) for name, value in extra]
                 writer.write(conn.send(h11.Response(status_code=status, headers=out, reason=HTTPStatus(status).phrase)))
-                writer.write(conn.send(h11.Data(data=payload)) + conn.send(h11.EndOfMessage()))
+                if isinstance(payload, bytes):
+                    writer.write(conn.send(h11.Data(data=payload)))
+                else:
+                    async for piece in payload:
+                        writer.write(conn.send(h11.Data(data=piece)))
+                        await writer.drain()
+                writer.write(conn.send(h11.EndOfMessage()))
                 await writer.drain()
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     return
@@ -460,7 +484,18 @@ class FakeOpenAIServer:
         return _error(405 if path in _CHAT_PATHS | _MODEL_PATHS else 404)
 
     async def _chat(self, body: Any, role: str, fault: str | None) -> Response | None:
-        """Answer one completion: latency, then the fault (if any), then the scripted or default reply."""
+        """Answer one completion, counted in ``in_flight`` until its answer (or its stream) is ready."""
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._completion(body, role, fault)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _completion(self, body: Any, role: str, fault: str | None) -> Response | None:
+        """One completion: latency, then the fault (if any), then the scripted or default reply."""
         delay = self.latency + (float(fault[8:]) if fault and fault.startswith("timeout:") else 0.0)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -499,9 +534,35 @@ class FakeOpenAIServer:
             choice = {"index": 0, "message": message, "finish_reason": "tool_calls"}
         model = body.get("model") or self.model
         if body.get("stream") is True:
-            return _stream(f"chatcmpl-{next(self._ids)}", model, content, finish, usage)
+            events = _stream_events(f"chatcmpl-{next(self._ids)}", model, content, finish, usage)
+            return 200, [("content-type", "text/event-stream")], self._written(events, stall=fault == "stall")
         reply = {"id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion", "created": int(time.time())}
-        return _json_response(200, reply | {"model": model, "choices": [choice], "usage": usage})
+        status, headers, payload = _json_response(200, reply | {"model": model, "choices": [choice], "usage": usage})
+        if fault == "stall" and isinstance(payload, bytes):  # half the body, then silence
+            return status, headers, self._written([payload[: len(payload) // 2], payload[len(payload) // 2 :]], True)
+        return status, headers, payload
+
+    async def _written(self, events: list[bytes], stall: bool) -> AsyncIterator[bytes]:
+        """A streamed body as a model writes it: ``stream_interval`` apart, the last text held by ``stream_gate``.
+
+        With ``stall`` only the first two events leave (for a stream: the role and the first piece of text);
+        then the server says nothing more and keeps the connection open until the client gives up or the
+        server stops.
+        """
+        last_text = len(events) - 3  # role, text pieces …, the finish event, [DONE]
+        for index, event in enumerate(events):
+            if index and self.stream_interval:
+                await asyncio.sleep(self.stream_interval)
+            gate = self.stream_gate
+            if index == last_text and gate is not None:
+                deadline = time.monotonic() + _GATE_LIMIT
+                while not gate.is_set() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.005)
+            yield event
+            if index == last_text:
+                self.last_piece_sent.set()
+            if stall and index == 1:
+                await asyncio.Event().wait()  # never set: cancelled when the server stops
 
     def _control(self, method: str, path: str, raw: bytes) -> Response:
         """The /_fake/* API, so a server in another process can be scripted like an in-process one."""

@@ -1,29 +1,124 @@
 """The ``arcticcodex`` (alias ``acx``) command line.
 
-One module per command group; each command is a thin layer over the library.  Errors are translated
-here, once: an :class:`~arcticcodex.errors.ArcticCodexError` is printed as its message (no
-traceback) and the command exits with status 1 — or 2 for a :class:`~arcticcodex.errors.TrustError`
-(intact but untrusted, as `dataset verify` says it).  Set ``ARCTICCODEX_RAISE_ERRORS=1`` to get the
-original exception and traceback instead, for debugging.
+One module per command group; each command is a thin layer over the library, and each module is
+imported only when its command runs (:class:`LazyCommands`): ``arcticcodex --version`` and ``--help``
+load click and nothing of the library's weight (NumPy, the ``openai`` SDK, torch, the Studio's web
+stack).  Errors are translated here, once: an :class:`~arcticcodex.errors.ArcticCodexError` is printed
+as its message (no traceback) and the command exits with status 1 — or 2 for a
+:class:`~arcticcodex.errors.TrustError` (intact but untrusted, as `dataset verify` says it).  Set
+``ARCTICCODEX_RAISE_ERRORS=1`` to get the original exception and traceback instead, for debugging.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .. import __version__
 from ..errors import ArcticCodexError, TrustError
 from ..terminal import escape_controls
-from ..workspace import Workspace
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 RAISE_ERRORS_ENV = "ARCTICCODEX_RAISE_ERRORS"
+
+# command -> (module of this package, attribute, the first paragraph of its help for `arcticcodex --help`);
+# tests/test_cli_startup.py checks the summaries against the commands' own help
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "ask": ("agent", "ask", "Answer QUESTION from the vault, citing the chunks it rests on."),
+    "chat": ("agent", "chat", "Ask one question after another in one conversation (an empty line or Ctrl-D ends it)."),
+    "dataset": (
+        "dataset",
+        "dataset",
+        "Check, summarise and export signed datasets (folders written by `arcticcodex distill`).",
+    ),
+    "distill": (
+        "distill",
+        "distill",
+        "Draft, critique, verify and rewrite answers, and write the accepted ones as a signed dataset.",
+    ),
+    "forge": ("forge", "forge", "Work with ForgeNumerics-S tokens, frames and .fn documents (one frame per line)."),
+    "gpu": (
+        "gpu",
+        "gpu",
+        "Rent GPUs on Vast.ai that serve a model with vLLM as a teacher (VAST_API_KEY from the environment).",
+    ),
+    "init": ("workspace", "init", "Create a workspace in DIRECTORY (default: --workspace, else the current folder)."),
+    "keys": ("keys", "keys", "Create, list, show and export signing keys; trust other people's public keys."),
+    "refine": ("teachers", "refine", "Run the draft → critique → verify → rewrite loop on the text in FILE."),
+    "review": (
+        "review",
+        "review",
+        "Approve, edit or reject what waits for a person: facts and summaries the agent proposed for memory "
+        "(nothing enters it unapproved), and the accepted pairs of runs made with `distill --review`.",
+    ),
+    "runs": ("runs", "runs", "List and inspect distillation runs: status, counts, spend, output and failures."),
+    "studio": ("studio", "studio", "Serve the Studio: chat, vault explorer, review queue, datasets, runs and GPUs."),
+    "teachers": (
+        "teachers",
+        "teachers",
+        "Configure the models that critique, verify and rewrite (any OpenAI-compatible endpoint).",
+    ),
+    "vault": ("vault", "vault", "The knowledge store: documents, chunks, vectors, facts and conversations."),
+}
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """A group's commands by name, each imported from its module the first time it is looked up.
+
+    Listing names, testing membership and ``--help``'s summaries import nothing; ``commands[name]``
+    (which is how click finds the command to run) imports that one module.  Anything that walks all
+    the items (a test of every command's help) gets them all, as from a plain dict.
+    """
+
+    def __init__(self, table: Mapping[str, tuple[str, str, str]]) -> None:
+        self._table = dict(table)
+        self._loaded: dict[str, click.Command] = {}
+
+    def __getitem__(self, name: str) -> click.Command:
+        command = self._loaded.get(name)
+        if command is None:
+            module, attribute, _ = self._table[name]  # KeyError for an unknown name, as a dict's
+            command = getattr(importlib.import_module(f".{module}", __name__), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{__name__}.{module}.{attribute} is not a click command")
+            self._loaded[name] = command
+        return command
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self._table.pop(name, None)
+        self._loaded.pop(name, None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*self._table, *self._loaded]))
+
+    def __len__(self) -> int:
+        return len(self._table.keys() | self._loaded.keys())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table or name in self._loaded
+
+    def loaded(self, name: str) -> click.Command | None:
+        """The command if its module was imported already, else None (nothing is imported)."""
+        return self._loaded.get(name)
+
+    def summary(self, name: str) -> str:
+        """The first paragraph of a command's help, without importing it."""
+        return self._table[name][2]
 
 
 class CliError(click.ClickException):
@@ -53,6 +148,22 @@ class ArcticCodexGroup(click.Group):
                 raise
             raise (UntrustedCliError if isinstance(error, TrustError) else CliError)(str(error)) from error
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """click's command list, from the summaries for commands not imported yet (see LazyCommands)."""
+        commands = self.commands
+        if not isinstance(commands, LazyCommands):
+            super().format_commands(ctx, formatter)
+            return
+        rows: list[tuple[str, click.Command]] = []
+        for name in self.list_commands(ctx):
+            command = commands.loaded(name) or click.Command(name, help=commands.summary(name))
+            if not command.hidden:
+                rows.append((name, command))
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in rows])
+
 
 class CliState:
     """What the root command learned (the --workspace option); opens the workspace on demand."""
@@ -63,6 +174,8 @@ class CliState:
 
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            from ..workspace import Workspace  # here, not at the top: --version and --help need no workspace
+
             self._workspace = Workspace.discover(self.workspace_option)
         return self._workspace
 
@@ -90,9 +203,9 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 
     \b
     Start with:
-      arcticcodex init my-project && cd my-project
-      arcticcodex keys new dataset
-      arcticcodex forge --help
+      arcticcodex init my-project && cd my-project     # also makes the signing key "dataset"
+      arcticcodex vault import ~/docs
+      arcticcodex distill --from-vault --out datasets/v1
     """
     ctx.obj = CliState(workspace)
     # pypdf reports recoverable damage ("EOF marker not found") as warnings; a file it cannot read
@@ -100,25 +213,7 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
-def _register_commands() -> None:
-    from . import agent, dataset, distill, forge, gpu, keys, review, studio, teachers, vault, workspace
-
-    cli.add_command(workspace.init)
-    cli.add_command(forge.forge)
-    cli.add_command(keys.keys)
-    cli.add_command(dataset.dataset)
-    cli.add_command(distill.distill)
-    cli.add_command(vault.vault)
-    cli.add_command(teachers.teachers)
-    cli.add_command(teachers.refine)
-    cli.add_command(gpu.gpu)
-    cli.add_command(agent.ask)
-    cli.add_command(agent.chat)
-    cli.add_command(review.review)
-    cli.add_command(studio.studio)
-
-
-_register_commands()
+cli.commands = LazyCommands(COMMANDS)  # a new command: one line in COMMANDS
 
 
 def main() -> None:

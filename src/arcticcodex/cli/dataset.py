@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from ..dataset import dataset_statistics, export_dataset, verify_dataset
-from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES, PARQUET_ROWS
+from ..dataset.citations import TrainingView
+from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES, PARQUET_ROWS, SPLITS
+from ..dataset.preferences import explain_no_preferences
 from ..errors import DatasetError, KeyFileError, WorkspaceNotFoundError
 from ..fileio import read_plain_file
 from ..provenance import Ed25519Verifier, KeyStore
@@ -198,7 +201,15 @@ def stats(directory: Path, as_json: bool) -> None:
     "--out",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file (default: DIRECTORY/export-FORMAT.jsonl, or .fn for frames).",
+    help="Output file (default: DIRECTORY/export-FORMAT.jsonl, or .fn for frames; -SPLIT before the suffix "
+    "for --split validation or all).",
+)
+@click.option(
+    "--split",
+    type=click.Choice(SPLITS),
+    default="train",
+    show_default=True,
+    help="Which records: train, validation (the pairs held out with distill --validation), or all (both).",
 )
 @click.option(
     "--dpo-margin",
@@ -215,6 +226,13 @@ def stats(directory: Path, as_json: bool) -> None:
     show_default=True,
     help="parquet: write the messages rows or the dpo rows.",
 )
+@click.option(
+    "--with-evidence",
+    is_flag=True,
+    help="RAG-style: each example gets a system message with its numbered evidence (found in this "
+    "workspace), and keeps its [n] citation markers.",
+)
+@click.option("--system-prompt", metavar="TEXT", help="A system message for every example (before the evidence).")
 @key_options
 @click.option(
     "--allow-untrusted", is_flag=True, help="Export an intact dataset even if its signer is not a key you trust."
@@ -226,8 +244,11 @@ def export(
     directory: Path,
     export_format: str,
     out: Path | None,
+    split: str,
     dpo_margin: float,
     parquet_rows: str,
+    with_evidence: bool,
+    system_prompt: str | None,
     key_name: str | None,
     public_key: Path | None,
     allow_untrusted: bool,
@@ -237,6 +258,10 @@ def export(
 
     The dataset is verified first (see `dataset verify`, whose --key and --public-key it takes): one
     that is not intact is refused, and so is one whose signer you do not trust, unless --allow-untrusted.
+
+    Answers cite their evidence as [n]; a model trained on them without that evidence learns to cite
+    what it cannot see, so the markers are removed, unless --with-evidence puts the evidence in a
+    system message (RAG-style training).  Pairs from conversations keep their earlier turns.
 
     \b
     Formats:
@@ -253,20 +278,31 @@ def export(
       arcticcodex dataset export out/my-dataset --format messages
       arcticcodex dataset export out/my-dataset --format dpo -o prefs.jsonl --dpo-margin 0.2
       arcticcodex dataset export out/my-dataset --format parquet --rows dpo -o prefs.parquet
+      arcticcodex dataset export out/my-dataset --format messages --with-evidence -o rag.jsonl
+      arcticcodex dataset export out/my-dataset --format messages --split validation -o eval.jsonl
     """
     suffix = {"fn": ".fn", "parquet": ".parquet"}.get(export_format, ".jsonl")
-    target = out or directory / f"export-{export_format}{suffix}"
-    rows = export_dataset(
-        directory,
-        target,
-        export_format,
-        dpo_margin=dpo_margin,
-        parquet_rows=parquet_rows,
-        keyring=_keyring(state, key_name, public_key),
-        allow_untrusted=allow_untrusted,
-        workers=workers,
-    )
-    click.echo(f"Wrote {rows} {export_format} rows to {target}")
+    named = "" if split == "train" else f"-{split}"
+    target = out or directory / f"export-{export_format}{named}{suffix}"
+    from ..distill.evidence import WorkspaceEvidence  # opens the vault: only for --with-evidence
+
+    with ExitStack() as stack:
+        evidence = stack.enter_context(WorkspaceEvidence(state.workspace(), directory)) if with_evidence else None
+        rows = export_dataset(
+            directory,
+            target,
+            export_format,
+            dpo_margin=dpo_margin,
+            parquet_rows=parquet_rows,
+            keyring=_keyring(state, key_name, public_key),
+            allow_untrusted=allow_untrusted,
+            workers=workers,
+            view=TrainingView(evidence_texts=evidence, system_prompt=system_prompt),
+            split=split,
+        )
+    click.echo(f"Wrote {rows} {export_format} rows{'' if split == 'train' else f' ({split} split)'} to {target}")
+    if rows == 0 and (export_format == "dpo" or (export_format == "parquet" and parquet_rows == "dpo")):
+        click.echo(f"0 rows: {explain_no_preferences(directory, dpo_margin, split)}.", err=True)
 
 
 @dataset.command("import-conversations")

@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..distill.run import Distiller, RunSummary
+from ..distill.defaults import DistillDefaults
+from ..distill.preflight import check_api_teacher
+from ..distill.run import Distiller
 from ..distill.settings import RunSettings
-from ..distill.tasks import (
-    Task,
-    conversation_tasks,
-    curriculum_tasks,
-    prompt_tasks,
-    require_sources,
-    teacher_curriculum_tasks,
-)
-from ..errors import UserError
-from ..teachers import runtime
+from ..distill.sourcing import Source, source_tasks
+from ..distill.summary import RunSummary
+from ..distill.tasks import require_sources
+from ..errors import RecordNotFoundError
 from . import CliState, default_workers, pass_state
+from .display import shown
+
+# options that shape a run: fixed when it starts, so a resumed run refuses them (only --budget-usd may change)
+RUN_OPTIONS = (
+    "threshold",
+    "max_rounds",
+    "concurrency",
+    "teacher_names",
+    "drafter",
+    "key_name",
+    "signer_id",
+    "near_duplicates",
+    "keep_near_duplicates",
+    "validation",
+    "append",
+    "human_review",
+    "limit",
+    "questions_by",
+    "questions_per_chunk",
+    "conversation_ids",
+)
 
 
 @click.command()
@@ -32,166 +49,209 @@ from . import CliState, default_workers, pass_state
 @click.option("--from-vault", is_flag=True, help="A curriculum: questions about the vault's chunks.")
 @click.option(
     "--questions-by",
-    default="offline",
-    show_default=True,
     metavar="TEACHER",
-    help="Who writes --from-vault questions: 'offline' (headings and key sentences) or a configured teacher.",
+    help="Who writes --from-vault questions: 'offline' (headings and key sentences; the default) or a teacher.",
 )
 @click.option(
-    "--questions-per-chunk", type=click.IntRange(1, 10), default=2, show_default=True, help="--from-vault questions."
+    "--questions-per-chunk", type=click.IntRange(1, 10), help="--from-vault: questions per chunk (default 2)."
 )
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many prompts.")
 @click.option("--out", type=click.Path(path_type=Path), help="The dataset folder to write (new or empty).")
-@click.option("--resume", "resume_id", metavar="RUN", help="Finish an interrupted or stopped run.")
-@click.option("--threshold", type=float, default=0.8, show_default=True, help="Accept at this quality.")
-@click.option("--max-rounds", type=int, default=3, show_default=True, help="Critique/rewrite rounds per prompt.")
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Prompts in flight at once.")
+@click.option("--resume", "resume_id", metavar="RUN", help="Finish an interrupted or stopped run ('latest': the last).")
+@click.option("--threshold", type=float, help="Accept at this quality (default 0.8).")
+@click.option("--max-rounds", type=int, help="Critique/rewrite rounds per prompt (default 3).")
+@click.option("--concurrency", type=int, help="Prompts in flight at once (default 8).")
 @click.option("--budget-usd", type=float, help="Stop when the teachers have cost this much (resumable).")
 @click.option("--teachers", "teacher_names", metavar="A,B", help="Use only these configured teachers.")
 @click.option(
-    "--drafter",
-    default="extractive",
-    show_default=True,
-    metavar="NAME",
-    help="'extractive' (offline, evidence sentences only) or a configured teacher as the student model.",
+    "--drafter", metavar="NAME", help="Who writes first answers: 'auto' (default), 'extractive' or a teacher."
 )
-@click.option("--key", "key_name", default="dataset", show_default=True, help="The signing key's name.")
+@click.option("--key", "key_name", help="The signing key's name (default: [signing] key, else 'dataset').")
 @click.option("--signer-id", default="arcticcodex", show_default=True, help="Who signs, as written in each record.")
 @click.option("--near-duplicates", type=float, default=0.95, show_default=True, help="Drop pairs this similar.")
-@click.option("--keep-near-duplicates", is_flag=True, help="Do not remove near-duplicates.")
-@click.option("--validation", type=float, default=0.0, show_default=True, help="Fraction held out for validation.")
+@click.option(
+    "--keep-near-duplicates/--drop-near-duplicates", default=None, help="Keep (or remove) near-duplicate pairs."
+)
+@click.option("--validation", type=float, help="Fraction held out for validation (default 0).")
 @click.option("--append", is_flag=True, help="Add to the dataset already in --out (it is verified first).")
 @click.option(
-    "--review", "human_review", is_flag=True, help="Accepted pairs wait for `arcticcodex review` before publishing."
+    "--review/--no-review",
+    "human_review",
+    default=None,
+    help="Accepted pairs wait for `arcticcodex review` before publishing.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 @pass_state
-def distill(
-    state: CliState,
-    prompts: Path | None,
-    from_conversations: bool,
-    conversation_ids: tuple[str, ...],
-    from_vault: bool,
-    questions_by: str,
-    questions_per_chunk: int,
-    limit: int | None,
-    out: Path | None,
-    resume_id: str | None,
-    threshold: float,
-    max_rounds: int,
-    concurrency: int,
-    budget_usd: float | None,
-    teacher_names: str | None,
-    drafter: str,
-    key_name: str,
-    signer_id: str,
-    near_duplicates: float,
-    keep_near_duplicates: bool,
-    validation: float,
-    append: bool,
-    human_review: bool,
-    as_json: bool,
-) -> None:
+@click.pass_context
+def distill(ctx: click.Context, state: CliState, /, **options: Any) -> None:
     """Draft, critique, verify and rewrite answers, and write the accepted ones as a signed dataset.
 
-    Every step is journaled in the workspace: if the run is killed, `--resume RUN` finishes it with
-    no pair lost or repeated, and teacher calls already made are answered from the cache.  With no
-    teacher configured the offline local judge decides (no key, no network).
+    Every step is journaled in the workspace: if the run is killed, `--resume RUN` (or `--resume
+    latest`) finishes it with no pair lost or repeated, and teacher calls already made are answered
+    from the cache.  With no teacher configured the offline local judge decides (no key, no network).
+    Everything a run needs (teachers, drafter, signing key, --out) is checked before it is created.
+
+    \b
+    First answers (--drafter):
+      auto        the offline extractive drafter answers from the evidence passages that best
+                  match the prompt; when none matches, the run's rewriter (an API teacher, if one
+                  is configured) writes the first answer from the evidence, else the drafter offers
+                  the evidence's leading passages for the teachers to judge
+      extractive  the offline drafter only (never a paid call for drafting)
+      TEACHER     that configured model drafts every answer
+
+    \b
+    Defaults come from a [distill] table in arcticcodex.toml (the command line overrides it):
+      [distill]
+      teachers = ["deepseek"]
+      budget_usd = 2.0
+      threshold = 0.85
+      review = true
+    and also drafter, max_rounds, concurrency, validation, key, questions_by,
+    questions_per_chunk, limit and keep_near_duplicates.  The signing key is --key, else
+    [distill] key, else [signing] key, else "dataset".
+
+    \b
+    Exit status:
+      0  complete: every prompt was judged and the dataset holds pairs
+      1  nothing ran: an option, the configuration, a key or the source was refused
+      2  a command-line usage error, or a teacher entry you have not trusted yet
+      3  some tasks failed (listed; --resume retries those a teacher outage failed)
+      4  stopped with work left: the budget ran out, or pairs await `arcticcodex review`
+      5  the run wrote an empty dataset (the message says why)
 
     \b
     Example:
       arcticcodex distill --prompts prompts.jsonl --out datasets/v1
       arcticcodex distill --from-vault --limit 50 --out datasets/docs --teachers deepseek --budget-usd 2
-      arcticcodex distill --resume run-20261125-101500-3fa2c1 --budget-usd 5
+      arcticcodex distill --resume latest --budget-usd 5
     """
     workspace = state.workspace()
     with Distiller(workspace, workers=default_workers()) as distiller:
-        if resume_id:
-            if prompts or from_conversations or from_vault or out:
-                raise click.UsageError("--resume continues a run as it was started: give no source and no --out")
-            run_id = resume_id
+        if options["resume_id"]:
+            run_id = _resumed(ctx, distiller, options)
         else:
-            source = require_sources(prompts=prompts, from_conversations=from_conversations, from_vault=from_vault)
-            if out is None:
-                raise click.UsageError("give --out DIR, the folder to write the dataset into")
-            settings = RunSettings(
-                threshold=threshold,
-                max_rounds=max_rounds,
-                concurrency=concurrency,
-                budget_usd=budget_usd,
-                teachers=tuple(name.strip() for name in (teacher_names or "").split(",") if name.strip()),
-                drafter=drafter,
-                key=key_name,
-                signer_id=signer_id,
-                near_duplicate_threshold=None if keep_near_duplicates else near_duplicates,
-                validation_fraction=validation,
-                append=append,
-                source=f"{source}: {prompts}" if prompts else source,
-                human_review=human_review,
-            )
-            tasks = _tasks(distiller, source, prompts, conversation_ids, questions_by, questions_per_chunk, limit)
-            record = distiller.create(tasks, settings, out)
-            run_id = record.id
-            if not as_json:
-                click.echo(f"run {run_id}: {record.task_count} prompts → {record.out}", err=True)
-        run = distiller.journal.run(run_id)
-        counts = distiller.journal.counts(run_id)
-        with _progress(as_json) as progress:
-            bar = progress.add_task(
-                "distilling",
-                total=run.task_count,
+            run_id = _started(ctx, distiller, DistillDefaults.load(workspace.config), options)
+        summary = _execute(distiller, run_id, options["budget_usd"] if options["resume_id"] else None, options)
+    _report(summary, options["as_json"])
+    if summary.exit_status:
+        ctx.exit(summary.exit_status)
+
+
+def _resumed(ctx: click.Context, distiller: Distiller, options: dict[str, Any]) -> str:
+    if options["prompts"] or options["from_conversations"] or options["from_vault"] or options["out"]:
+        raise click.UsageError("--resume continues a run as it was started: give no source and no --out")
+    given = [name for name in RUN_OPTIONS if _on_command_line(ctx, name)]
+    if given:
+        names = ", ".join("--" + _option_name(ctx, name) for name in given)
+        raise click.UsageError(
+            f"--resume continues a run with the settings it was started with; only --budget-usd may change "
+            f"(got {names})"
+        )
+    if options["resume_id"] != "latest":
+        return str(options["resume_id"])
+    latest = distiller.journal.runs(limit=1)
+    if not latest:
+        raise RecordNotFoundError("--resume latest: this workspace has no runs yet; start one with --out DIR")
+    return latest[0].id
+
+
+def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults, options: dict[str, Any]) -> str:
+    kind = require_sources(
+        prompts=options["prompts"], from_conversations=options["from_conversations"], from_vault=options["from_vault"]
+    )
+    if options["conversation_ids"] and kind != "from_conversations":
+        raise click.UsageError("--conversation ID picks conversations for --from-conversations; add that option")
+    for name in ("questions_by", "questions_per_chunk"):
+        if kind != "from_vault" and _on_command_line(ctx, name):
+            raise click.UsageError(f"--{_option_name(ctx, name)} shapes a --from-vault curriculum; add --from-vault")
+    if options["out"] is None:
+        raise click.UsageError("give --out DIR, the folder to write the dataset into")
+    key, key_origin = defaults.key(options["key_name"])
+    names = options["teacher_names"]
+    teachers = (
+        tuple(name.strip() for name in names.split(",") if name.strip())
+        if names is not None
+        else defaults.pick("teachers", None)
+    )
+    keep = defaults.pick("keep_near_duplicates", options["keep_near_duplicates"])
+    source = Source(
+        kind=kind,
+        prompts=options["prompts"],
+        conversation_ids=options["conversation_ids"],
+        questions_by=defaults.pick("questions_by", options["questions_by"]),
+        questions_per_chunk=defaults.pick("questions_per_chunk", options["questions_per_chunk"]),
+        limit=defaults.pick("limit", options["limit"]),
+    )
+    settings = RunSettings(
+        threshold=defaults.pick("threshold", options["threshold"]),
+        max_rounds=defaults.pick("max_rounds", options["max_rounds"]),
+        concurrency=defaults.pick("concurrency", options["concurrency"]),
+        budget_usd=defaults.pick("budget_usd", options["budget_usd"]),
+        teachers=teachers,
+        drafter=defaults.pick("drafter", options["drafter"]),
+        key=key,
+        key_origin=key_origin,
+        signer_id=options["signer_id"],
+        near_duplicate_threshold=None if keep else options["near_duplicates"],
+        validation_fraction=defaults.pick("validation", options["validation"]),
+        append=options["append"],
+        source=source.label,
+        human_review=defaults.pick("review", options["human_review"]),
+    )
+    origin = "--teachers" if names is not None else f"[distill] teachers in {defaults.where}"
+    settings, target = distiller.prepare(settings, options["out"], teachers_origin=origin)
+    if kind == "from_vault" and source.questions_by != "offline":
+        check_api_teacher(distiller, source.questions_by, option="--questions-by")
+    sourced = source_tasks(distiller, source, budget_usd=settings.budget_usd)
+    record = distiller.create(sourced.tasks, settings, target, prepared=True, spent_usd=sourced.spent_usd)
+    if not options["as_json"]:
+        if sourced.report:
+            click.echo(shown(sourced.report), err=True)
+        click.echo(f"run {record.id}: {record.task_count} prompts → {record.out}", err=True)
+    return record.id
+
+
+def _on_command_line(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def _option_name(ctx: click.Context, name: str) -> str:
+    for parameter in ctx.command.params:
+        if parameter.name == name and parameter.opts:
+            return parameter.opts[0].lstrip("-")
+    return name.replace("_", "-")
+
+
+def _execute(distiller: Distiller, run_id: str, budget_usd: float | None, options: dict[str, Any]) -> RunSummary:
+    run = distiller.journal.run(run_id)
+    counts = distiller.journal.counts(run_id)
+    with _progress(options["as_json"]) as progress:
+        bar = progress.add_task(
+            "distilling",
+            total=run.task_count,
+            completed=run.task_count - counts["pending"],
+            accepted=counts["accepted"],
+            rejected=counts["rejected"],
+            failed=counts["failed"],
+            cost=run.spent_usd,
+        )
+
+        def on_task(counts: dict[str, int], spent: float) -> None:
+            progress.update(
+                bar,
                 completed=run.task_count - counts["pending"],
                 accepted=counts["accepted"],
                 rejected=counts["rejected"],
                 failed=counts["failed"],
-                cost=run.spent_usd,
+                cost=spent,
             )
 
-            def on_task(counts: dict[str, int], spent: float) -> None:
-                progress.update(
-                    bar,
-                    completed=run.task_count - counts["pending"],
-                    accepted=counts["accepted"],
-                    rejected=counts["rejected"],
-                    failed=counts["failed"],
-                    cost=spent,
-                )
-
-            try:
-                summary = distiller.execute(run_id, progress=on_task, budget_usd=budget_usd if resume_id else None)
-            except KeyboardInterrupt:
-                click.echo(f"\ninterrupted; finish with: arcticcodex distill --resume {run_id}", err=True)
-                raise SystemExit(130) from None
-    _report(summary, as_json)
-
-
-def _tasks(
-    distiller: Distiller,
-    source: str,
-    prompts: Path | None,
-    conversation_ids: tuple[str, ...],
-    questions_by: str,
-    per_chunk: int,
-    limit: int | None,
-) -> list[Task] | itertools.islice[Task]:
-    if source == "prompts" and prompts is not None:
-        return itertools.islice(prompt_tasks(prompts), limit)
-    if source == "from_conversations":
-        return itertools.islice(conversation_tasks(distiller.vault, conversation_ids), limit)
-    if questions_by == "offline":
-        return itertools.islice(curriculum_tasks(distiller.vault, limit=limit, per_chunk=per_chunk), limit)
-    teacher = distiller.configured_teacher(questions_by, option="--questions-by")
-
-    async def write_questions() -> list[Task]:
         try:
-            return await teacher_curriculum_tasks(distiller.vault, teacher, limit=limit, per_chunk=per_chunk)
-        finally:
-            await teacher.aclose()
-
-    found = runtime.run(write_questions())
-    if not found:
-        raise UserError("the vault has no chunks to write questions about; import documents first")
-    return found
+            return distiller.execute(run_id, progress=on_task, budget_usd=budget_usd)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted; finish with: arcticcodex distill --resume {run_id}", err=True)
+            raise SystemExit(130) from None
 
 
 def _progress(disabled: bool) -> Progress:
@@ -216,15 +276,21 @@ def _report(summary: RunSummary, as_json: bool) -> None:
         return
     click.echo(
         f"run {summary.run_id} {summary.status}: {summary.accepted} accepted, {summary.rejected} rejected, "
-        f"{summary.failed} failed, {summary.pending} pending; ${summary.cost_usd:.4f} spent in {summary.seconds:.1f} s"
+        + (f"{summary.rejected_in_review} rejected in review, " if summary.rejected_in_review else "")
+        + f"{summary.failed} failed, {summary.pending} pending; "
+        + f"${summary.cost_usd:.4f} spent in {summary.seconds:.1f} s"
     )
     click.echo(
         f"dataset {summary.out}: {summary.written} pairs written ({summary.validation} for validation), "
         f"{summary.duplicates_removed} exact and {summary.near_duplicates_removed} near duplicates removed"
     )
     for position, reason in summary.failures[:10]:
-        click.echo(f"  task {position} failed: {reason}")
+        click.echo(f"  task {position} failed: {shown(reason)}")
     if summary.failed > 10:
-        click.echo(f"  … {summary.failed - 10} more failures (arcticcodex distill --resume retries teacher outages)")
+        click.echo(f"  … {summary.failed - 10} more failures (arcticcodex runs show {summary.run_id} lists them)")
+    if summary.hint:
+        click.echo(f"the dataset is empty: {summary.hint}")
     if summary.status != "complete":
-        click.echo(f"{summary.note or 'not finished'}\nfinish with: arcticcodex distill --resume {summary.run_id}")
+        click.echo(
+            f"{shown(summary.note or 'not finished')}\nfinish with: arcticcodex distill --resume {summary.run_id}"
+        )

@@ -60,8 +60,16 @@ def _json(text: str) -> object:
         return json.loads(text, parse_constant=refuse)
     except json.JSONDecodeError:
         raise
-    except (ValueError, RecursionError) as exc:
-        raise UserError(f"cannot read {text[:40]!r}…: {exc}") from None
+    except ValueError as exc:  # Python refuses integers past 4,300 digits (and says to change a limit)
+        digits = str(exc).partition("value has ")[2].partition(" digits")[0] or "too many"
+        raise UserError(
+            f"cannot read {text[:40]!r}…: an integer of {digits} digits is past the 4,300 JSON numbers may have "
+            'here; write it as digits in a string: {"uint": "123…"} (or {"sint": "-123…"})'
+        ) from None
+    except RecursionError:
+        raise UserError(
+            f"cannot read {text[:40]!r}…: nested too deeply for JSON (at most about 1,000 levels)"
+        ) from None
 
 
 def _name(source: IO[str]) -> str:

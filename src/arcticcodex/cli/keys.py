@@ -17,6 +17,7 @@ import click
 from ..errors import ConfigError
 from ..fileio import read_plain_file
 from ..provenance import ALGORITHMS, ED25519, KeyInfo, KeyStore, check_key_name
+from ..provenance.ownkeys import create_trusted_key, free_trust_name
 from ..provenance.signing import MAX_PUBLIC_KEY_BYTES
 from ..provenance.trust import TrustedKeys
 from ..terminal import escape_controls
@@ -58,26 +59,13 @@ def new(state: CliState, name: str, algorithm: str) -> None:
 
     \b
     Example:
-      arcticcodex keys new dataset
+      arcticcodex keys new release-2027
       arcticcodex keys new local-cache --algorithm hmac-sha256
     """
     store = _store(state)
-    info = store.create(name, algorithm)
     trusted = TrustedKeys.for_user()
-    try:
-        trusted.trust_key(
-            store.verifier(info.name),
-            name=_free_trust_name(trusted, info.name, info.key_id),
-            origin=f"created by `keys new` in {state.workspace().root}",
-        )
-    except BaseException:  # a key nobody trusts would sign datasets that verify as a stranger's: undo it
-        for path in (
-            store.private_key_path(info.name),
-            store.public_key_path(info.name),
-            store.metadata_path(info.name),
-        ):
-            path.unlink(missing_ok=True)
-        raise
+    origin = f"created by `keys new` in {state.workspace().root}"
+    info, _ = create_trusted_key(store, name, algorithm=algorithm, origin=origin, trusted=trusted)
     click.echo(f"Created {info.algorithm} key {info.name!r}")
     click.echo(f"  key id       {info.key_id}")
     click.echo(f"  private key  {store.private_key_path(info.name)}  (mode 0600; keep it secret)")
@@ -86,12 +74,6 @@ def new(state: CliState, name: str, algorithm: str) -> None:
     click.echo(f"  metadata     {store.metadata_path(info.name)}")
     click.echo(f"  trusted      yes: datasets it signs verify as trusted here ({trusted.path})")
     click.echo(f'Sign datasets with it: set key = "{info.name}" under [signing] in arcticcodex.toml')
-
-
-def _free_trust_name(trusted: TrustedKeys, name: str, key_id: str) -> str:
-    """``name``, or ``name-<key id prefix>`` when another trusted key (another workspace's) has it."""
-    taken = {key.name for key in trusted.list() if key.key_id != key_id}
-    return name if name not in taken else f"{name}-{key_id[:8]}"
 
 
 @keys.command("list")
@@ -221,7 +203,7 @@ def trust(state: CliState, public_key: Path | None, key_name: str | None, name: 
         store = _store(state)
         info = store.info(key_name)
         origin = f"`keys trust --key` in {state.workspace().root}"
-        label = check_key_name(name) if name else _free_trust_name(trusted, info.name, info.key_id)
+        label = check_key_name(name) if name else free_trust_name(trusted, info.name, info.key_id)
         entry = trusted.trust_key(store.verifier(info.name), name=label, origin=origin)
     elif public_key is not None:
         pem = read_plain_file(public_key, limit=MAX_PUBLIC_KEY_BYTES, what="public key file")

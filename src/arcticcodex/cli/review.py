@@ -1,12 +1,21 @@
-"""``arcticcodex review``: decide on the facts and summaries the agent proposed."""
+"""``arcticcodex review``: decide on the facts and summaries the agent proposed, and on reviewed runs' pairs.
+
+Items are named by id (``fact-…``, ``sum-…``, ``pair:RUN:POSITION``), or, to approve or reject many
+at once, chosen by a filter: ``--run RUN``, ``--min-quality``/``--max-quality`` (pairs), ``--all``
+(everything pending).  The pairs a filter chooses are decided in one transaction.
+"""
 
 from __future__ import annotations
 
+import getpass
 import json
+from collections.abc import Callable
+from typing import Any, Literal
 
 import click
 
 from ..distill.journal import RunJournal
+from ..distill.pair_review import PairFilter, PairReviews, ReviewedPair, parse_pair_id
 from ..errors import UserError
 from ..vault import Vault
 from ..vault.review import ReviewItem, ReviewQueue
@@ -14,49 +23,53 @@ from ..workspace import Workspace
 from . import CliState, pass_state
 from .display import json_text, shown
 
-PAIR_PREFIX = "pair:"  # pair:<run id>:<task position> — an accepted training pair of a run made with --review
+Decision = Literal["approved", "rejected"]
 
 
-def _pair_id(item_id: str) -> tuple[str, int] | None:
-    if not item_id.startswith(PAIR_PREFIX):
-        return None
-    run_id, _, position = item_id.removeprefix(PAIR_PREFIX).rpartition(":")
-    if not run_id or not position.isdigit():
-        raise UserError(f"{item_id!r} is not a pair id; pair ids look like pair:RUN:POSITION")
-    return run_id, int(position)
-
-
-def _decide_pair(workspace: Workspace, run_id: str, position: int, status: str, reason: str = "") -> None:
-    journal = RunJournal(workspace)
+def _who() -> str:
+    """Who decides: the user's login name, recorded with every decision and edit."""
     try:
-        journal.decide_pair(run_id, position, status, reason=reason)
-    finally:
-        journal.close()
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "user"
 
 
-def _pairs(workspace: Workspace) -> list[dict[str, object]]:
+def _reviews(workspace: Workspace) -> tuple[RunJournal, PairReviews]:
     journal = RunJournal(workspace)
-    try:
-        waiting = journal.awaiting_review()
-    finally:
-        journal.close()
-    return [
-        {
-            "id": f"{PAIR_PREFIX}{run_id}:{position}",
-            "kind": "pair",
-            "status": "pending",
-            "text": f"Q: {pair['instruction']}  A: {pair['completion']}",
-            "quality": pair.get("quality"),
-        }
-        for run_id, position, pair in waiting
-    ]
+    return journal, PairReviews(journal)
 
 
-def _echo(item: ReviewItem, as_json: bool, verb: str) -> None:
+def _echo_rows(rows: list[dict[str, Any]], as_json: bool, empty: str) -> None:
+    if as_json:
+        click.echo(json_text(json.loads(json.dumps(rows, default=str))))
+        return
+    if not rows:
+        click.echo(empty)
+    for row in rows:
+        quality = f"  q={row['quality']}" if row.get("kind") == "pair" else ""
+        click.echo(f"{row['id']}  {row['kind']!s:<7}{quality}  {shown(str(row['text']))}")
+
+
+def _echo(item: ReviewItem | ReviewedPair, as_json: bool, verb: str) -> None:
     if as_json:
         click.echo(json_text(json.loads(json.dumps(item.to_json(), default=str))))
     else:
-        click.echo(f"{verb} {item.kind} {item.id}: {shown(item.text)}")
+        kind = "pair" if isinstance(item, ReviewedPair) else item.kind
+        click.echo(f"{verb} {kind} {item.id}: {shown(item.text)}")
+
+
+def filter_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--run, --min-quality, --max-quality, --all, --kind: choose the items of a bulk decision."""
+    options = [
+        click.option("--run", "run_id", metavar="RUN", help="The pending pairs of this run."),
+        click.option("--min-quality", type=click.FloatRange(0, 1), help="Only pairs of at least this quality."),
+        click.option("--max-quality", type=click.FloatRange(0, 1), help="Only pairs of at most this quality."),
+        click.option("--all", "everything", is_flag=True, help="Everything pending (with --kind, of that kind)."),
+        click.option("--kind", type=click.Choice(["fact", "summary", "pair"]), help="With --all: only this kind."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @click.group()
@@ -76,76 +89,146 @@ def review() -> None:
 @click.option(
     "--kind", type=click.Choice(["fact", "summary", "pair"]), help="Only facts, summaries, or training pairs."
 )
+@click.option("--run", "run_id", metavar="RUN", help="Only the pairs of this run.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def list_(state: CliState, status: str, kind: str | None, as_json: bool) -> None:
-    """List proposals (pending ones by default).
+def list_(state: CliState, status: str, kind: str | None, run_id: str | None, as_json: bool) -> None:
+    """List proposals and pairs (pending ones by default; --status approved or rejected for decisions made).
 
     \b
     Example:
       arcticcodex review list --kind fact --json
+      arcticcodex review list --status rejected --kind pair
     """
     workspace = state.workspace()
-    rows: list[dict[str, object]] = []
-    if kind != "pair":
+    rows: list[dict[str, Any]] = []
+    if kind != "pair" and run_id is None:
         with Vault(workspace) as vault:
             rows += [item.to_json() for item in ReviewQueue(vault).list(status=status, kind=kind)]  # type: ignore[arg-type]
-    if kind in (None, "pair") and status == "pending":
-        rows += _pairs(workspace)
+    if kind in (None, "pair"):
+        journal, reviews = _reviews(workspace)
+        try:
+            rows += [pair.to_json() for pair in reviews.pairs(status, run_id)]  # type: ignore[arg-type]
+        finally:
+            journal.close()
+    _echo_rows(rows, as_json, f"no {status} proposals")
+
+
+def _decide(
+    state: CliState,
+    decision: Decision,
+    item_ids: tuple[str, ...],
+    where: PairFilter,
+    everything: bool,
+    kind: str | None,
+    reason: str,
+    as_json: bool,
+) -> None:
+    """Approve or reject the items named, or those the filter chooses (see the module docstring)."""
+    chosen_by_filter = everything or where != PairFilter()
+    verb = "approve" if decision == "approved" else "reject"
+    if item_ids and chosen_by_filter:
+        raise click.UsageError("name items by id or choose them with --run/--min-quality/--max-quality/--all, not both")
+    if not item_ids and not chosen_by_filter:
+        raise click.UsageError(
+            f"name the items to {verb} (ids from `arcticcodex review list`), or choose them with --run, "
+            "--min-quality, --max-quality or --all"
+        )
+    if kind and not everything:
+        raise click.UsageError("--kind chooses with --all; --run and the quality bounds choose pairs")
+    workspace = state.workspace()
+    who = _who()
+    decided: list[dict[str, Any]] = []
+    journal, reviews = _reviews(workspace)
+    try:
+        with Vault(workspace) as vault:
+            queue = ReviewQueue(vault)
+            if chosen_by_filter:
+                pairs = reviews.matching(where) if kind in (None, "pair") else []
+                proposals = queue.list(kind=kind) if everything and kind != "pair" and where == PairFilter() else []  # type: ignore[arg-type]
+                if not pairs and not proposals:
+                    described = where.describe() if where != PairFilter() else "of any kind"
+                    click.echo(f"nothing to {verb}: nothing pending {described}", err=True)
+                    return
+                reviews.decide([(p.run_id, p.position) for p in pairs], decision, reason=reason, by=who)
+                decided += [{"id": p.id, "kind": "pair", "status": decision, "text": p.text} for p in pairs]
+                item_ids = tuple(item.id for item in proposals)
+            for item_id in item_ids:
+                pair = parse_pair_id(item_id)
+                if pair is not None:
+                    reviews.decide([pair], decision, reason=reason, by=who)
+                    decided.append({**reviews.get(*pair).to_json(), "status": decision})
+                else:
+                    item = (
+                        queue.approve(item_id, by=who)
+                        if decision == "approved"
+                        else queue.reject(item_id, reason=reason, by=who)
+                    )
+                    decided.append(item.to_json())
+    finally:
+        journal.close()
     if as_json:
-        click.echo(json_text(json.loads(json.dumps(rows, default=str))))
+        click.echo(json_text(json.loads(json.dumps(decided, default=str))))
         return
-    if not rows:
-        click.echo(f"no {status} proposals")
-    for row in rows:
-        click.echo(f"{row['id']}  {row['kind']!s:<7}  {shown(str(row['text']))}")
+    for row in decided:
+        click.echo(f"{decision} {row['kind']} {row['id']}: {shown(str(row['text']))}")
+    if chosen_by_filter:
+        click.echo(f"{decision} {len(decided)} item{'s' if len(decided) != 1 else ''}", err=True)
 
 
 @review.command("approve")
-@click.argument("item_ids", nargs=-1, required=True)
+@click.argument("item_ids", nargs=-1)
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def approve(state: CliState, item_ids: tuple[str, ...], as_json: bool) -> None:
-    """Approve proposals: they enter the vault's memory.
+def approve(
+    state: CliState,
+    item_ids: tuple[str, ...],
+    run_id: str | None,
+    min_quality: float | None,
+    max_quality: float | None,
+    everything: bool,
+    kind: str | None,
+    as_json: bool,
+) -> None:
+    """Approve proposals (they enter the vault's memory) and pairs (they are published).
 
     \b
     Example:
       arcticcodex review approve fact-3f2a9c1d
+      arcticcodex review approve --run run-20260101-120000-abc123 --min-quality 0.9
+      arcticcodex review approve --all --kind fact
     """
-    workspace = state.workspace()
-    with Vault(workspace) as vault:
-        queue = ReviewQueue(vault)
-        for item_id in item_ids:
-            pair = _pair_id(item_id)
-            if pair is None:
-                _echo(queue.approve(item_id), as_json, "approved")
-            else:
-                _decide_pair(workspace, *pair, "approved")
-                click.echo(json.dumps({"id": item_id, "status": "approved"}) if as_json else f"approved {item_id}")
+    where = PairFilter(run_id, min_quality, max_quality)
+    _decide(state, "approved", item_ids, where, everything, kind, "", as_json)
 
 
 @review.command("reject")
-@click.argument("item_ids", nargs=-1, required=True)
-@click.option("--reason", required=True, help="Why (kept with the proposal).")
+@click.argument("item_ids", nargs=-1)
+@click.option("--reason", required=True, help="Why (kept with the proposal, or in rejected.jsonl for a pair).")
+@filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def reject(state: CliState, item_ids: tuple[str, ...], reason: str, as_json: bool) -> None:
-    """Reject proposals: they never enter memory, and the reason is kept.
+def reject(
+    state: CliState,
+    item_ids: tuple[str, ...],
+    reason: str,
+    run_id: str | None,
+    min_quality: float | None,
+    max_quality: float | None,
+    everything: bool,
+    kind: str | None,
+    as_json: bool,
+) -> None:
+    """Reject proposals (they never enter memory) and pairs (they go to rejected.jsonl); the reason is kept.
 
     \b
     Example:
       arcticcodex review reject fact-3f2a9c1d --reason "the source says the opposite"
+      arcticcodex review reject --run run-20260101-120000-abc123 --max-quality 0.85 --reason "too vague"
     """
-    workspace = state.workspace()
-    with Vault(workspace) as vault:
-        queue = ReviewQueue(vault)
-        for item_id in item_ids:
-            pair = _pair_id(item_id)
-            if pair is None:
-                _echo(queue.reject(item_id, reason=reason), as_json, "rejected")
-            else:
-                _decide_pair(workspace, *pair, "rejected", reason)
-                click.echo(json.dumps({"id": item_id, "status": "rejected"}) if as_json else f"rejected {item_id}")
+    where = PairFilter(run_id, min_quality, max_quality)
+    _decide(state, "rejected", item_ids, where, everything, kind, reason, as_json)
 
 
 @review.command("edit")
@@ -154,6 +237,8 @@ def reject(state: CliState, item_ids: tuple[str, ...], reason: str, as_json: boo
 @click.option("--predicate", help="A fact's new predicate.")
 @click.option("--object", "obj", help="A fact's new object.")
 @click.option("--text", help="A summary's new text.")
+@click.option("--instruction", help="A pair's new instruction (question).")
+@click.option("--completion", help="A pair's new completion (answer).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
 def edit(
@@ -163,17 +248,34 @@ def edit(
     predicate: str | None,
     obj: str | None,
     text: str | None,
+    instruction: str | None,
+    completion: str | None,
     as_json: bool,
 ) -> None:
-    """Change a pending proposal before approving it.
+    """Change a pending proposal or pair before deciding on it.
+
+    A pair's edit is recorded (who, when, the text before and after); once approved, the pair is
+    published with your text, under a new content id and signature.
 
     \b
     Example:
       arcticcodex review edit fact-3f2a9c1d --object "fish and crabs"
+      arcticcodex review edit pair:run-20260101-120000-abc123:4 --completion "Otters eat fish [1]."
     """
-    if _pair_id(item_id) is not None:
-        raise UserError("a training pair is approved or rejected as the teachers left it; it is not edited")
-    changes = {"subject": subject, "predicate": predicate, "object": obj, "text": text}
+    pair = parse_pair_id(item_id)
+    fact_or_summary = {"subject": subject, "predicate": predicate, "object": obj, "text": text}
+    if pair is not None:
+        if any(value is not None for value in fact_or_summary.values()):
+            raise UserError(f"{item_id} is a training pair: it has --instruction and --completion to edit")
+        journal, reviews = _reviews(state.workspace())
+        try:
+            edited = reviews.edit(*pair, instruction=instruction, completion=completion, by=_who())
+        finally:
+            journal.close()
+        _echo(edited, as_json, "edited")
+        return
+    if instruction is not None or completion is not None:
+        raise UserError(f"{item_id} is a proposal: --instruction and --completion edit training pairs")
     with Vault(state.workspace()) as vault:
-        item = ReviewQueue(vault).edit(item_id, **{k: v for k, v in changes.items() if v is not None})
+        item = ReviewQueue(vault).edit(item_id, **{k: v for k, v in fact_or_summary.items() if v is not None})
     _echo(item, as_json, "edited")

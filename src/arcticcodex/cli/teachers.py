@@ -10,17 +10,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-import tomlkit
 
-from ..config import Config
-from ..errors import ConfigError, TeacherError, UserError
-from ..fileio import write_atomically
+from .. import configfile
+from ..errors import ConfigError, UserError
 from ..refine import RefineResult, TeacherRouter
 from ..teachers import runtime
-from ..teachers.config import PRESETS, TeacherConfig, load_teachers, teacher_from_entry
-from ..teachers.factory import build_pool, build_teacher
+from ..teachers.config import (
+    KEYLESS_PRESETS,
+    PRESETS,
+    TeacherConfig,
+    check_teacher_name,
+    load_teachers,
+    teacher_from_entry,
+)
+from ..teachers.factory import build_pool
 from ..teachers.models import ROLES, EvidenceItem
-from ..teachers.openai_compat import OpenAICompatibleTeacher
+from ..teachers.ping import ping_teachers
 from ..teachers.trust import TrustedTeachers
 from ..terminal import escape_controls
 from ..vault.embeddings import DEFAULT_MODEL, backend_named
@@ -60,6 +65,7 @@ def list_(state: CliState, as_json: bool) -> None:
             "key_set": bool(
                 Path(c.api_key_file).is_file() if c.api_key_file else c.api_key_env and os.environ.get(c.api_key_env)
             ),
+            "key_needed": c.preset not in KEYLESS_PRESETS,
             "replicas": list(c.replicas),
             "roles": list(c.roles),
             "trusted": c.trusted,
@@ -88,6 +94,8 @@ def list_(state: CliState, as_json: bool) -> None:
         key = "" if not row["api_key_env"] else f"  key {row['api_key_env']} {'set' if row['key_set'] else 'NOT SET'}"
         if row["api_key_file"]:
             key = f"  key file {'present' if row['key_set'] else 'MISSING'}"
+        elif not row["key_needed"] and not row["key_set"] and row["preset"] != "local":
+            key = f"  no key needed (a local {row['preset']} server)"
         if row["replicas"]:
             key += f"  +{len(row['replicas'])} replica(s)"
         roles = ",".join(row["roles"])
@@ -98,7 +106,12 @@ def list_(state: CliState, as_json: bool) -> None:
 
 @teachers.command()
 @click.argument("name")
-@click.option("--preset", type=click.Choice(sorted(PRESETS)), required=True, help="Fills URL, key variable, prices.")
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    required=True,
+    help="Fills URL, key variable, prices (vllm, ollama: local servers, no API key needed).",
+)
 @click.option("--base-url", help="Endpoint, e.g. http://127.0.0.1:8000/v1 for vLLM.")
 @click.option("--model", help="Model name the endpoint serves.")
 @click.option("--api-key-env", help="Environment variable holding the API key (never the key itself).")
@@ -115,7 +128,11 @@ def add(
     roles: str,
     concurrency: int | None,
 ) -> None:
-    """Add a teacher to arcticcodex.toml.
+    """Add a teacher to arcticcodex.toml (and trust it: you wrote it).
+
+    NAME is 1-64 letters, digits, '.', '_' or '-'; --base-url an http:// or https:// URL.  The API
+    key is read from the environment variable the preset names (or --api-key-env) when the teacher is
+    used; the local-server presets vllm and ollama need none.
 
     \b
     Example:
@@ -123,6 +140,7 @@ def add(
       arcticcodex teachers add ds --preset deepseek --roles critic,verifier
     """
     workspace = state.workspace()
+    check_teacher_name(name)
     entry: dict[str, object] = {
         "name": name,
         "preset": preset,
@@ -137,20 +155,15 @@ def add(
         if value is not None:
             entry[key] = value
     config = teacher_from_entry(entry, where=f"teachers add {name}")  # validates before anything is written
-    document = tomlkit.parse(workspace.config.path.read_text(encoding="utf-8"))
-    existing = document.get("teachers", tomlkit.aot())
-    if any(table.get("name") == name for table in existing):
-        raise ConfigError(f"a teacher named {name!r} already exists; remove it first or choose another name")
-    table = tomlkit.table()
-    for key, value in config.to_toml().items():
-        table[key] = value
-    existing.append(table)
-    document["teachers"] = existing
-    _write(workspace.config.path, tomlkit.dumps(document))
-    workspace.config = Config.load(workspace.config.path)
+    workspace.config = configfile.add_teacher(workspace.config.path, config.to_toml())
     _trust(state, name, origin="`teachers add`")
     click.echo(f"added teacher {name} ({config.preset}, {config.model} at {config.base_url or 'local'}); trusted")
-    if config.api_key_env and not os.environ.get(config.api_key_env):
+    if config.preset in KEYLESS_PRESETS - {"local"}:  # the local judge is no server: nothing to say
+        optional = ""
+        if config.api_key_env and not os.environ.get(config.api_key_env):
+            optional = f" (if yours was started with --api-key, set {config.api_key_env} to that key)"
+        click.echo(f"no API key needed: a local {config.preset} server takes none{optional}")
+    elif config.preset not in KEYLESS_PRESETS and config.api_key_env and not os.environ.get(config.api_key_env):
         click.echo(f"note: set {config.api_key_env} in the environment before using it", err=True)
 
 
@@ -165,16 +178,7 @@ def remove(state: CliState, name: str) -> None:
       arcticcodex teachers remove gpu
     """
     workspace = state.workspace()
-    document = tomlkit.parse(workspace.config.path.read_text(encoding="utf-8"))
-    existing = document.get("teachers", tomlkit.aot())
-    kept = [table for table in existing if table.get("name") != name]
-    if len(kept) == len(existing):
-        raise ConfigError(f"no teacher named {name!r}; see `arcticcodex teachers list`")
-    remaining = tomlkit.aot()
-    for table in kept:
-        remaining.append(table)
-    document["teachers"] = remaining
-    _write(workspace.config.path, tomlkit.dumps(document))
+    workspace.config = configfile.remove_teacher(workspace.config.path, name)
     click.echo(f"removed teacher {name}")
 
 
@@ -256,42 +260,36 @@ def _loopback_url(url: str) -> bool:
 @click.argument("names", nargs=-1)
 @pass_state
 def ping(state: CliState, names: tuple[str, ...]) -> None:
-    """Check that teachers answer: list the models each endpoint serves.
+    """Check that teachers answer: list the models each endpoint serves, and what is wrong with each that does not.
+
+    Every teacher is asked (each replica too), whatever the others answer.  Exit status 0 when all
+    answered, 1 when one failed, 2 when none failed but one is not trusted yet (it is asked nothing).
 
     \b
     Example:
-      arcticcodex teachers ping deepseek
+      arcticcodex teachers ping
+      arcticcodex teachers ping deepseek gpu
     """
     workspace = state.workspace()
     configs, _ = load_teachers(workspace.config)
+    unknown = [name for name in names if name not in {c.name for c in configs}]
+    if unknown or not configs:
+        known = ", ".join(c.name for c in configs) or "none (add one with `arcticcodex teachers add`)"
+        what = f"no teacher named {', '.join(map(repr, unknown))}" if unknown else "no teachers configured"
+        raise ConfigError(f"{what} in {workspace.config.path}; teachers there: {known}")
     selected = [c for c in configs if not names or c.name in names]
-    if not selected:
-        raise ConfigError("no such teachers configured; see `arcticcodex teachers list`")
-
-    async def check() -> list[tuple[str, str]]:
-        results = []
-        for config in selected:
-            teacher = build_teacher(config)
-            if not isinstance(teacher, OpenAICompatibleTeacher):
-                results.append((config.name, "offline local judge: always available"))
-                continue
-            try:
-                models = await teacher.ping()
-                served = "serves " + ", ".join(models) if models else "answers (no models listed)"
-                note = "" if config.model in models or not models else f"; NOTE: {config.model!r} is not among them"
-                results.append((config.name, served + note))
-            except TeacherError as error:
-                results.append((config.name, f"FAILED: {error}"))
-            finally:
-                await teacher.aclose()
-        return results
-
-    failed = False
-    for name, outcome in runtime.run(check()):
-        click.echo(f"{name}: {outcome}")
-        failed = failed or outcome.startswith("FAILED")
-    if failed:
+    results = runtime.run(ping_teachers(selected))
+    for result in results:
+        outcome = {"ok": "", "failed": "FAILED: ", "untrusted": "NOT TRUSTED: "}[result.status] + result.outcome
+        where = f" {result.url}" if result.url else ""
+        click.echo(escape_controls(f"{result.teacher}:{where}: {outcome}"))  # names and URLs come from the file
+        if result.hint:
+            click.echo(escape_controls(f"  hint: {result.hint}"))
+    statuses = {result.status for result in results}
+    if "failed" in statuses:
         raise click.exceptions.Exit(1)
+    if "untrusted" in statuses:
+        raise click.exceptions.Exit(2)
 
 
 @click.command()
@@ -376,7 +374,3 @@ def _read_text(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); convert it, e.g. iconv -t utf-8") from None
-
-
-def _write(path: Path, text: str) -> None:
-    write_atomically(path, text.encode("utf-8"))

@@ -72,6 +72,11 @@ def import_(
     named on the command line is followed: naming it is the choice.
 
     \b
+    Exit status:
+      0  every file was imported, unchanged, or skipped on purpose (each skip is listed)
+      1  a file could not be imported (each is listed with the reason; the others were imported)
+
+    \b
     Example:
       arcticcodex vault import docs/ notes.md --exclude 'drafts/*'
     """
@@ -96,11 +101,20 @@ def import_(
             f"{report.embedded} embedded, {report.reused} vectors reused"
         )
     for source, reason in report.failed:
-        click.echo(f"skipped {shown(source)}: {shown(reason)}", err=True)
+        click.echo(f"failed {shown(source)}: {shown(reason)}", err=True)
     for path, reason in report.skipped:
         click.echo(f"skipped {shown(path)}: {shown(reason)}", err=True)
     for source in report.forgotten:
         click.echo(f"skipped {shown(source)}: its document was forgotten; import it again with --force", err=True)
+    for source, encoding in report.decoded:
+        click.echo(f"decoded {shown(source)} as {encoding}: it is not UTF-8", err=True)
+    if report.failed:
+        click.echo(
+            f"Error: {len(report.failed)} file(s) could not be imported (listed above); fix or remove them "
+            "and import again (the files that were imported stay)",
+            err=True,
+        )
+        click.get_current_context().exit(1)
 
 
 def _import_with_progress(

@@ -13,7 +13,14 @@ One internal record, one small function per consumer (formats-signing-retrieval.
 - ``parquet``  — the ``messages`` rows (or, with ``parquet_rows="dpo"``, the ``dpo`` rows) as Parquet,
   written a row group at a time (needs ``pyarrow``: ``pip install 'arcticcodex[parquet]'``)
 
-Only ``train.jsonl`` is exported (rejected pairs are not training data).  The dataset is verified
+Multi-turn pairs keep their earlier turns (``messages``, ``sharegpt``, the DPO prompt; ``alpaca``
+puts them in ``input`` as a transcript).  ``[n]`` citation markers are removed from the answers,
+unless the export adds the evidence they point to, or adds a system prompt (see
+:mod:`.citations`): ``view``.
+
+``split`` chooses the records: ``train`` (the default), ``validation`` (the held-out pairs of a run
+made with ``--validation``) or ``all`` (train, then validation); rejected pairs are never exported
+(they are not training data).  The dataset is verified
 first: a folder that is not intact is refused, and so is one whose signer is not trusted unless
 ``allow_untrusted`` (a trainer must not learn from data nobody can vouch for by accident).  The
 output is written to a temporary file and renamed, so an interrupted export leaves no half file
@@ -30,11 +37,12 @@ from typing import Any
 
 from ..errors import DatasetError
 from ..provenance.trust import KeyRing
+from .citations import TrainingView
 from .record import TrainingPair, iter_records
 from .verify import require_verified
-from .writer import TRAIN_FILE
+from .writer import TRAIN_FILE, VALIDATION_FILE
 
-__all__ = ["EXPORT_FORMATS", "export_dataset"]
+__all__ = ["EXPORT_FORMATS", "SPLITS", "export_dataset", "split_files"]
 
 DEFAULT_DPO_MARGIN = 0.1
 
@@ -48,11 +56,15 @@ def _openai(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
 
 
 def _alpaca(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
-    return {"instruction": pair.instruction, "input": "", "output": pair.completion}
+    context = "\n\n".join(f"{turn.role.capitalize()}: {turn.content}" for turn in pair.context)
+    return {"instruction": pair.instruction, "input": context, "output": pair.completion}
+
+
+SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
 
 def _sharegpt(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
-    return {"conversations": [{"from": "human", "value": pair.instruction}, {"from": "gpt", "value": pair.completion}]}
+    return {"conversations": [{"from": SHAREGPT_ROLES[m["role"]], "value": m["content"]} for m in pair.messages]}
 
 
 EXPORT_FORMATS: dict[str, Callable[[TrainingPair, str], dict[str, Any] | None]] = {
@@ -63,6 +75,7 @@ EXPORT_FORMATS: dict[str, Callable[[TrainingPair, str], dict[str, Any] | None]] 
 }
 FORMAT_NAMES = (*EXPORT_FORMATS, "dpo", "fn", "parquet")
 PARQUET_ROWS = ("messages", "dpo")
+SPLITS = ("train", "validation", "all")
 ROW_GROUP = 1000
 
 
@@ -75,7 +88,7 @@ def dpo_row(pair: TrainingPair, margin: float = DEFAULT_DPO_MARGIN) -> dict[str,
         return None
     return {
         "id": pair.id,
-        "prompt": [{"role": "user", "content": pair.instruction}],
+        "prompt": pair.messages[:-1],
         "chosen": [{"role": "assistant", "content": pair.completion}],
         "rejected": [{"role": "assistant", "content": first.text}],
         "score_chosen": float(pair.quality),
@@ -93,22 +106,24 @@ def export_dataset(
     keyring: KeyRing | None = None,
     allow_untrusted: bool = False,
     workers: int = 1,
+    view: TrainingView | None = None,
+    split: str = "train",
 ) -> int:
     """Write the accepted pairs of ``directory`` to ``output`` in ``export_format``; return the rows written.
 
     ``keyring`` says whose signatures are trusted (default: nobody's, so only ``allow_untrusted``
-    lets the export through); the command line passes the user's trusted keys.
+    lets the export through); the command line passes the user's trusted keys.  ``view`` shows each
+    pair to the trainer (default: citation markers removed; see :class:`TrainingView`).
     """
+    view = view or TrainingView()
     if export_format not in FORMAT_NAMES:
         raise DatasetError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMAT_NAMES)}")
     if export_format == "parquet" and parquet_rows not in PARQUET_ROWS:
         raise DatasetError(f"Parquet rows must be one of {', '.join(PARQUET_ROWS)}, not {parquet_rows!r}")
     require_verified(directory, keyring=keyring, allow_untrusted=allow_untrusted, workers=workers)
+    sources = split_files(Path(directory), split)
     if export_format == "parquet":
-        return _export_parquet(Path(directory), Path(output), parquet_rows, dpo_margin)
-    source = Path(directory) / TRAIN_FILE
-    if not source.is_file():
-        raise DatasetError(f"{directory} has no {TRAIN_FILE}: it is not a dataset folder")
+        return _export_parquet(sources, Path(output), parquet_rows, dpo_margin, view)
     output = Path(output)
     temporary = output.with_name(output.name + ".partial")
     convert = EXPORT_FORMATS.get(export_format)
@@ -120,12 +135,12 @@ def export_dataset(
     rows = 0
     try:
         with temporary.open("w", encoding="utf-8") as handle:
-            for pair, key_id in _pairs(source):
+            for where, pair, key_id in _pairs(*sources):
                 if convert is None:  # fn
                     handle.write(pair.frame(key_id).to_frame().to_text() + "\n")
                     rows += 1
                     continue
-                row = convert(pair, key_id)
+                row = convert(view.apply(pair, where), key_id)
                 if row is not None:
                     handle.write(json.dumps(row, ensure_ascii=False) + "\n")
                     rows += 1
@@ -137,17 +152,35 @@ def export_dataset(
     return rows
 
 
-def _pairs(path: Path) -> Iterator[tuple[TrainingPair, str]]:
-    """Each pair with the key id it was signed under (the ``fn`` frames bind it)."""
-    for where, pair, record in iter_records(path):
-        integrity = record.get("integrity")
-        key_id = integrity.get("key_id") if isinstance(integrity, dict) else None
-        if not isinstance(key_id, str):
-            raise DatasetError(f"{where}: the record has no integrity.key_id; it was never signed")
-        yield pair, key_id
+def split_files(directory: Path, split: str) -> list[Path]:
+    """The record files of ``split`` (``train``, ``validation`` or ``all``) in a dataset folder."""
+    if split not in SPLITS:
+        raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    train, validation = directory / TRAIN_FILE, directory / VALIDATION_FILE
+    if not train.is_file():
+        raise DatasetError(f"{directory} has no {TRAIN_FILE}: it is not a dataset folder")
+    if split == "train" or (split == "all" and not validation.is_file()):
+        return [train]
+    if not validation.is_file():
+        raise DatasetError(
+            f"{directory} has no validation split ({VALIDATION_FILE}): it was written without --validation. "
+            "Export --split train, or distill with --validation 0.1 to hold pairs out"
+        )
+    return [validation] if split == "validation" else [train, validation]
 
 
-def _export_parquet(directory: Path, output: Path, rows_of: str, dpo_margin: float) -> int:
+def _pairs(*paths: Path) -> Iterator[tuple[str, TrainingPair, str]]:
+    """Each pair with its ``file:line`` and the key id it was signed under (the ``fn`` frames bind it)."""
+    for path in paths:
+        for where, pair, record in iter_records(path):
+            integrity = record.get("integrity")
+            key_id = integrity.get("key_id") if isinstance(integrity, dict) else None
+            if not isinstance(key_id, str):
+                raise DatasetError(f"{where}: the record has no integrity.key_id; it was never signed")
+            yield where, pair, key_id
+
+
+def _export_parquet(sources: list[Path], output: Path, rows_of: str, dpo_margin: float, view: TrainingView) -> int:
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -156,9 +189,6 @@ def _export_parquet(directory: Path, output: Path, rows_of: str, dpo_margin: flo
             "Parquet export needs pyarrow: pip install 'arcticcodex[parquet]' "
             "(or export JSONL, which every trainer reads)"
         ) from None
-    source = directory / TRAIN_FILE
-    if not source.is_file():
-        raise DatasetError(f"{directory} has no {TRAIN_FILE}: it is not a dataset folder")
     turn = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     if rows_of == "messages":
         schema = pa.schema([("id", pa.string()), ("messages", turn)])
@@ -178,7 +208,8 @@ def _export_parquet(directory: Path, output: Path, rows_of: str, dpo_margin: flo
     batch: list[dict[str, Any]] = []
     try:
         with pq.ParquetWriter(temporary, schema) as writer:
-            for pair, key_id in _pairs(source):
+            for where, signed, key_id in _pairs(*sources):
+                pair = view.apply(signed, where)
                 row = _messages(pair, key_id) if rows_of == "messages" else dpo_row(pair, dpo_margin)
                 if row is None:
                     continue

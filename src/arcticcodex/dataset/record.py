@@ -2,7 +2,10 @@
 
 One line of ``train.jsonl`` is one record: the training columns a trainer reads (``messages``, and
 ``instruction``/``completion`` for the seed's API), then the provenance an auditor reads (quality,
-critique, revisions, evidence, source, teachers, signer, time), then ``integrity``.  The signature
+critique, revisions, evidence, source, teachers, signer, time), then ``integrity``.  A pair taken
+from a conversation keeps the turns before it: ``messages`` holds them, then the instruction and
+the completion (a multi-turn example); the TRAIN_PAIR frame carries only the last two, so the
+earlier turns are bound by the body digest the signature also covers.  The signature
 covers the canonical TRAIN_PAIR frame (id, index, quality, signer, key id, time, teachers, evidence
 hashes and both texts) and the SHA-256 of the record's canonical JSON without ``integrity``, so a
 changed byte in any field, bound by the frame or not, breaks it (see
@@ -30,11 +33,36 @@ from ..forge.records import EvidenceRef, TrainPairFrame, utc_timestamp
 from ..provenance.records import RecordSignature, sign_record
 from ..provenance.signing import Signer
 
-__all__ = ["PairSource", "Revision", "TrainingPair", "canonical_json", "json_line", "pair_id_for", "sign_body"]
+__all__ = [
+    "PairSource",
+    "Revision",
+    "TrainingPair",
+    "Turn",
+    "canonical_json",
+    "json_line",
+    "pair_id_for",
+    "sign_body",
+]
 
 SourceKind = Literal["prompts", "conversation", "curriculum"]
 SOURCE_KINDS: tuple[str, ...] = ("prompts", "conversation", "curriculum")
 QUALITY_PLACES = Decimal("0.0001")
+TURN_ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One earlier message of the conversation a pair was taken from."""
+
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in TURN_ROLES:
+            raise ValueError(f"a turn's role must be one of {', '.join(TURN_ROLES)}, not {self.role!r}")
+
+    def to_json(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +124,8 @@ class TrainingPair:
     revisions: tuple[Revision, ...] = ()
     evidence: tuple[EvidenceRef, ...] = ()
     teachers: tuple[str, ...] = ()
+    context: tuple[Turn, ...] = ()
+    """The conversation's turns before ``instruction`` (empty for a single-turn pair)."""
 
     def __post_init__(self) -> None:
         given: object = self.quality  # callers may pass str or float despite the annotation
@@ -109,13 +139,17 @@ class TrainingPair:
 
     @property
     def content_id(self) -> str:
-        """The id this pair must have: :func:`pair_id_for` of its instruction, completion and evidence."""
-        return pair_id_for(self.instruction, self.completion, self.evidence)
+        """The id this pair must have: :func:`pair_id_for` of its instruction, completion, evidence and context."""
+        return pair_id_for(self.instruction, self.completion, self.evidence, self.context)
 
     @property
     def messages(self) -> list[dict[str, str]]:
-        """The conversational form TRL, Axolotl and OpenAI fine-tuning read."""
-        return [{"role": "user", "content": self.instruction}, {"role": "assistant", "content": self.completion}]
+        """The conversational form TRL, Axolotl and OpenAI fine-tuning read: earlier turns, question, answer."""
+        return [
+            *(turn.to_json() for turn in self.context),
+            {"role": "user", "content": self.instruction},
+            {"role": "assistant", "content": self.completion},
+        ]
 
     def frame(self, key_id: str) -> TrainPairFrame:
         """The signing form: the TRAIN_PAIR frame for this pair under the key ``key_id``."""
@@ -174,6 +208,7 @@ class TrainingPair:
                 revisions=reader.revisions(),
                 evidence=reader.evidence(),
                 teachers=tuple(reader.texts("teachers")),
+                context=reader.context(),
             )
         except (ValueError, ValidationError) as exc:
             raise DatasetError(f"{where}: {exc}" if where else str(exc)) from exc
@@ -255,9 +290,15 @@ def content_digest(parts: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def pair_id_for(instruction: str, completion: str, evidence: Iterable[EvidenceRef] = ()) -> str:
-    """A content id: the same question, answer and evidence give the same id (so exact duplicates collide)."""
-    return "tp-" + content_digest((instruction, completion, *(ref.sha256 for ref in evidence)))[:32]
+def pair_id_for(
+    instruction: str, completion: str, evidence: Iterable[EvidenceRef] = (), context: Iterable[Turn] = ()
+) -> str:
+    """A content id: the same question, answer, evidence and earlier turns give the same id (so exact
+    duplicates collide).  A single-turn pair's id is what it always was; earlier turns follow a
+    separator no evidence hash can equal."""
+    turns = [part for turn in context for part in (turn.role, turn.content)]
+    parts = (instruction, completion, *(ref.sha256 for ref in evidence), *(("\x1dcontext", *turns) if turns else ()))
+    return "tp-" + content_digest(parts)[:32]
 
 
 def _evidence_json(ref: EvidenceRef) -> dict[str, Any]:
@@ -344,6 +385,25 @@ class _FieldReader:
                 )
             )
         return tuple(revisions)
+
+    def context(self) -> tuple[Turn, ...]:
+        """The turns before the instruction: ``messages`` less its last two (the pair itself)."""
+        if "messages" not in self.record:
+            return ()
+        items: list[Any] = self._get("messages", list, "a list of {role, content} messages")
+        turns = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise DatasetError(f"{self.at}each message must be an object {{role, content}}")
+            role = self._get("role", str, "a string", item)
+            if role not in TURN_ROLES:
+                raise DatasetError(f"{self.at}message role {role!r} is not one of {', '.join(TURN_ROLES)}")
+            turns.append(Turn(role, self._get("content", str, "a string", item)))
+        # the last two are the instruction and the completion; their text is not compared here, as a
+        # changed byte in either is the signature's to report ("edited after signing")
+        if [turn.role for turn in turns[-2:]] != ["user", "assistant"]:
+            raise DatasetError(f"{self.at}'messages' must end with the user's instruction and the assistant's answer")
+        return tuple(turns[:-2])
 
     def evidence(self) -> tuple[EvidenceRef, ...]:
         items: list[Any] = self._get("evidence", list, "a list")

@@ -43,6 +43,7 @@ def dataset_statistics(directory: str | Path) -> dict[str, Any]:
     return {
         "directory": str(directory),
         "accepted": accepted.count,
+        "train": accepted.count - validation_count,
         "validation": validation_count,
         "rejected": rejected.count,
         "acceptance_rate": accepted.count / total if total else 0.0,

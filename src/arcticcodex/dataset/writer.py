@@ -38,8 +38,9 @@ from ..provenance.signing import Signer
 from .card import dataset_card
 from .record import TrainingPair, canonical_json, json_line
 from .signing_pool import sign_batch, signed_line, signer_spec, start_worker
+from .split import RunningSplit, Split
 
-__all__ = ["MANIFEST_CONTEXT", "DatasetWriter", "sign_manifest", "validation_share"]
+__all__ = ["MANIFEST_CONTEXT", "DatasetWriter", "sign_manifest"]
 
 FORMAT = "arcticcodex-dataset/1"
 MANIFEST_CONTEXT = b"ArcticCodex-MANIFEST-v1\n"
@@ -96,6 +97,9 @@ class DatasetWriter:
 
     ``recipe`` is how the data was made (teachers without secrets, thresholds, rounds, template
     hashes); it is stored in the signed manifest.  Indexes are assigned here, in write order.
+    ``validation_fraction`` of the accepted pairs are held out in ``validation.jsonl``, whole source
+    documents at a time: ``split`` is the plan a caller made beforehand (see :mod:`.split`), else the
+    writer decides as pairs arrive.  ``name`` is the card's title (default: the folder's name).
     """
 
     def __init__(
@@ -105,14 +109,20 @@ class DatasetWriter:
         *,
         recipe: dict[str, Any] | None = None,
         validation_fraction: float = 0.0,
+        split: Split | None = None,
         card: bool = True,
+        name: str | None = None,
     ) -> None:
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), not {validation_fraction}")
         self.directory = Path(directory)
+        self.name = name or self.directory.name
+        """The dataset's name, the card's title (a run writes into a temporary folder named otherwise)."""
         self.signer = signer
         self.recipe = dict(recipe or {})
         self.validation_fraction = validation_fraction
+        self.split = split or (RunningSplit(validation_fraction) if validation_fraction else None)
+        """Which accepted pairs are held out (see :mod:`.split`); a run passes the one it planned."""
         self.card = card
         self.notes: dict[str, Any] = {}
         """Counts the caller adds to the manifest (near-duplicates removed, …)."""
@@ -121,7 +131,7 @@ class DatasetWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self._train = _RecordFile(self.directory / TRAIN_FILE)
         self._rejected = _RecordFile(self.directory / REJECTED_FILE)
-        self._validation = _RecordFile(self.directory / VALIDATION_FILE) if validation_fraction else None
+        self._validation = _RecordFile(self.directory / VALIDATION_FILE) if self.split is not None else None
         self._qualities = [0] * 10
         self._closed = False
         self._ids: set[str] = set()
@@ -207,7 +217,7 @@ class DatasetWriter:
         target = self._rejected
         if pair.accepted:
             target = self._train
-            if self._validation is not None and validation_share(pair.id) < self.validation_fraction:
+            if self._validation is not None and self.split is not None and self.split.holds_out(pair):
                 target = self._validation
             self._qualities[min(9, int(pair.quality * 10))] += 1
         target.placed += 1
@@ -279,7 +289,7 @@ class DatasetWriter:
     def _write_card(self) -> dict[str, str]:
         """The dataset card (README.md): what is in the folder and how to check it; its digest is signed."""
         text = dataset_card(
-            directory_name=self.directory.name,
+            directory_name=self.name,
             accepted=self._train.tree.count,
             validation=self.validation_count,
             rejected=self._rejected.tree.count,
@@ -292,11 +302,6 @@ class DatasetWriter:
         ).encode("utf-8")
         write_atomically(self.directory / CARD_FILE, text)
         return {"file": CARD_FILE, "sha256": hashlib.sha256(text).hexdigest()}
-
-
-def validation_share(pair_id: str) -> float:
-    """Where a pair falls in [0, 1): fixed by its id, so a pair stays on its side of the split on every write."""
-    return int.from_bytes(hashlib.sha256(pair_id.encode("utf-8")).digest()[:8], "big") / 2**64
 
 
 def sign_manifest(signer: Signer, manifest: dict[str, Any]) -> dict[str, Any]:

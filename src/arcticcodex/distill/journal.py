@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..errors import RecordNotFoundError, UserError
 from ..migrations import Migrations, run_script
+from ..transactions import transaction
 from ..workspace import Workspace, register_migrations
 
 __all__ = ["RunJournal", "RunRecord", "TaskOutcome"]
@@ -136,16 +137,19 @@ class RunJournal:
     def close(self) -> None:
         self.conn.close()
 
-    def create_run(self, settings: dict[str, Any], out: str, tasks: Iterable[tuple[str, dict[str, Any]]]) -> RunRecord:
-        """Create a run with its tasks ``(key, task JSON)`` in one transaction; repeated keys are one task."""
+    def create_run(
+        self, settings: dict[str, Any], out: str, tasks: Iterable[tuple[str, dict[str, Any]]], *, spent_usd: float = 0.0
+    ) -> RunRecord:
+        """Create a run with its tasks ``(key, task JSON)`` in one transaction; repeated keys are one task.
+
+        ``spent_usd`` is what making the tasks cost (a teacher's questions), recorded with them."""
         run_id = f"run-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
         now = _now()
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self.conn):
             self.conn.execute(
-                "INSERT INTO distill_runs (id, created_at, updated_at, status, settings, out, task_count)"
-                " VALUES (?, ?, ?, 'running', ?, ?, 0)",
-                (run_id, now, now, json.dumps(settings, sort_keys=True), out),
+                "INSERT INTO distill_runs (id, created_at, updated_at, status, settings, out, task_count, spent_usd)"
+                " VALUES (?, ?, ?, 'running', ?, ?, 0, ?)",
+                (run_id, now, now, json.dumps(settings, sort_keys=True), out, spent_usd),
             )
             offered = 0
             for position, (key, task) in enumerate(tasks):
@@ -159,10 +163,6 @@ class RunJournal:
                 "UPDATE distill_runs SET task_count = ?, duplicate_prompts = ? WHERE id = ?",
                 (count, offered - count, run_id),
             )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
         return self.run(run_id)
 
     def run(self, run_id: str) -> RunRecord:
@@ -196,7 +196,7 @@ class RunJournal:
 
     def reopen_retryable(self, run_id: str) -> int:
         """Put tasks that failed for a passing reason (a teacher outage) back in the queue; return how many."""
-        with self.conn:
+        with transaction(self.conn):
             cursor = self.conn.execute(
                 "UPDATE distill_tasks SET status = 'pending', reason = NULL, retryable = 0, finished_at = NULL"
                 " WHERE run_id = ? AND status = 'failed' AND retryable = 1",
@@ -226,7 +226,7 @@ class RunJournal:
     def finish_task(self, run_id: str, position: int, outcome: TaskOutcome, spent_delta: float) -> None:
         """Record one task's outcome and the money spent since the last record, atomically."""
         now = _now()
-        with self.conn:
+        with transaction(self.conn):
             self.conn.execute(
                 "UPDATE distill_tasks SET status = ?, pair = ?, reason = ?, retryable = ?, cost_usd = ?,"
                 " finished_at = ? WHERE run_id = ? AND position = ? AND status = 'pending'",
@@ -241,21 +241,31 @@ class RunJournal:
                     position,
                 ),
             )
-            self.add_spending(run_id, spent_delta, commit=False)
+            self.add_spending(run_id, spent_delta)
 
-    def add_spending(self, run_id: str, amount: float, *, commit: bool = True) -> None:
+    def add_spending(self, run_id: str, amount: float) -> None:
+        """Add ``amount`` to the run's spend (inside the caller's transaction, when there is one)."""
         if amount:
-            self.conn.execute(
-                "UPDATE distill_runs SET spent_usd = spent_usd + ?, updated_at = ? WHERE id = ?",
-                (amount, _now(), run_id),
-            )
-            if commit:
-                self.conn.commit()
+            charge_run(self.conn, run_id, amount)
+
+    def charger(self, run_id: str) -> Callable[[sqlite3.Connection, float], None]:
+        """What charges a paid teacher reply to this run, on the connection that caches the reply.
+
+        The request cache calls it inside the transaction that stores the reply (see
+        :attr:`~arcticcodex.teachers.ledger.Ledger.settle`), so a reply is in the cache exactly
+        when its cost is in the run's spend: a process killed between the two cannot make a resumed
+        run answer the call from the cache for free while its first payment is forgotten.
+        """
+
+        def charge(conn: sqlite3.Connection, amount: float) -> None:
+            charge_run(conn, run_id, amount)
+
+        return charge
 
     def set_status(
         self, run_id: str, status: RunStatus, note: str | None = None, *, written: dict[str, Any] | None = None
     ) -> None:
-        with self.conn:
+        with transaction(self.conn):
             self.conn.execute(
                 "UPDATE distill_runs SET status = ?, note = ?, updated_at = ? WHERE id = ?",
                 (status, note, _now(), run_id),
@@ -264,7 +274,7 @@ class RunJournal:
                 self.conn.execute("UPDATE distill_runs SET written = ? WHERE id = ?", (json.dumps(written), run_id))
 
     def update_settings(self, run_id: str, settings: dict[str, Any]) -> None:
-        with self.conn:
+        with transaction(self.conn):
             self.conn.execute(
                 "UPDATE distill_runs SET settings = ?, updated_at = ? WHERE id = ?",
                 (json.dumps(settings, sort_keys=True), _now(), run_id),
@@ -310,7 +320,7 @@ class RunJournal:
         if row is None or row[0] != "accepted":
             raise RecordNotFoundError(f"run {run_id} has no accepted pair at position {position} to review")
         try:
-            with self.conn:
+            with transaction(self.conn):
                 self.conn.execute(
                     "INSERT INTO distill_reviews (run_id, position, status, reason, decided_by, decided_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -343,6 +353,14 @@ class RunJournal:
             "SELECT coalesce(sum(cost_usd), 0) FROM distill_tasks WHERE run_id = ?", (run_id,)
         ).fetchone()
         return float(total)
+
+
+def charge_run(conn: sqlite3.Connection, run_id: str, amount: float) -> None:
+    """Add ``amount`` dollars to a run's recorded spend (one statement: atomic on its own, or part of
+    the caller's transaction)."""
+    conn.execute(
+        "UPDATE distill_runs SET spent_usd = spent_usd + ?, updated_at = ? WHERE id = ?", (amount, _now(), run_id)
+    )
 
 
 def _now() -> str:

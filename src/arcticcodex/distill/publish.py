@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..dataset.dedup import NearDuplicateFilter
 from ..dataset.record import TrainingPair, iter_records
-from ..dataset.verify import verify_dataset
+from ..dataset.split import PlannedSplit, Side, SplitPlanner
 from ..dataset.writer import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE, DatasetWriter
 from ..errors import DatasetError
 from ..fileio import replace_directory, restore_directory
@@ -27,6 +27,7 @@ from ..provenance.keystore import KeyStore
 from ..teachers.prompts import template_hashes
 from ..workspace import Workspace
 from .journal import RunJournal, RunRecord
+from .pair_review import PairEdit, PairReviews, apply_edit
 from .settings import RunSettings
 
 if TYPE_CHECKING:
@@ -37,16 +38,9 @@ __all__ = ["publish_dataset", "snapshot_base"]
 BASE_FILES = (TRAIN_FILE, VALIDATION_FILE, REJECTED_FILE)
 
 
-def snapshot_base(target: Path, run_folder: Path, workspace: Workspace, key: str) -> None:
-    """Check the dataset in ``target`` and copy its records aside, as the base an ``--append`` run adds to."""
-    keys = KeyStore(workspace.keys_dir)
-    report = verify_dataset(target, trusted=keys.verifier(key))
-    if not report.ok or not report.trusted:
-        why = str(report.problems[0]) if report.problems else report.trust_note
-        raise DatasetError(
-            f"--append: the dataset in {target} does not verify with key {key!r} ({why}); "
-            "appending must keep it valid, so fix or re-create it first (`arcticcodex dataset verify`)"
-        )
+def snapshot_base(target: Path, run_folder: Path) -> None:
+    """Copy the records of the dataset in ``target`` aside, as the base an ``--append`` run adds to
+    (it was verified before the run was created: :func:`.preflight.check_base`)."""
     base = run_folder / "base"
     base.mkdir(parents=True, exist_ok=True)
     for name in BASE_FILES:
@@ -75,6 +69,7 @@ def publish_dataset(
         "source": settings.source,
         "teachers": list(settings.teachers) or "workspace default",
         "drafter": settings.drafter,
+        "fallback_drafter": settings.fallback_drafter,
         "threshold": settings.threshold,
         "max_rounds": settings.max_rounds,
         "templates": template_hashes(),
@@ -82,44 +77,83 @@ def publish_dataset(
         "validation_fraction": settings.validation_fraction,
         "appended": settings.append,
     }
-    pairs = _base_pairs(run_folder / "base") if settings.append else iter(())
     reviews = journal.reviews(record.id) if settings.human_review else None
-    pairs = _chain(pairs, _journal_pairs(journal, record.id, reviews))
+    edits = PairReviews(journal).edits(record.id) if settings.human_review else {}
+    sides: dict[str, Side] = {}  # base pairs' ids → the side they were published on
+
+    def source() -> Iterator[TrainingPair]:
+        base = _base_pairs(run_folder / "base", sides) if settings.append else iter(())
+        return _chain(base, _journal_pairs(journal, record.id, reviews, edits))
+
+    split: PlannedSplit | None = None
     near = None
     if settings.near_duplicate_threshold is not None:
         near = NearDuplicateFilter(distiller.vault.embedder, settings.near_duplicate_threshold)
-        pairs = near.filter(pairs)
-    writer = DatasetWriter(staging, signer, recipe=recipe, validation_fraction=settings.validation_fraction)
+    if settings.validation_fraction:  # a first pass plans the split (and embeds, once)
+        split, removed = _plan_split(source(), settings, distiller, near, sides)
+        pairs: Iterator[TrainingPair] = (pair for pair in source() if not (pair.accepted and pair.id in removed))
+    else:
+        pairs = near.filter(source()) if near else source()
+    writer = DatasetWriter(
+        staging, signer, recipe=recipe, validation_fraction=settings.validation_fraction, split=split, name=out.name
+    )
     with writer:
         writer.add_many(pairs, workers=distiller.workers)
         writer.notes["near_duplicates_removed"] = len(near.removed) if near else 0
     manifest = json.loads((staging / MANIFEST_FILE).read_text(encoding="utf-8"))
     replace_directory(staging, out)
+    decided = list((reviews or {}).values())
     return {
         name: manifest[name]
         for name in ("record_count", "validation_count", "rejected_count", "duplicates_removed", "merkle_root")
-    } | {"near_duplicates_removed": manifest.get("near_duplicates_removed", 0)}
+    } | {
+        "near_duplicates_removed": manifest.get("near_duplicates_removed", 0),
+        "rejected_in_review": sum(status == "rejected" for status, _ in decided),
+        "edited_in_review": len(edits),
+    }
+
+
+def _plan_split(
+    pairs: Iterator[TrainingPair],
+    settings: RunSettings,
+    distiller: Distiller,
+    near: NearDuplicateFilter | None,
+    sides: dict[str, Side],
+) -> tuple[PlannedSplit, set[str]]:
+    """The held-out pairs, and the ids the near-duplicate filter removed (so the writing pass need not
+    embed again).  With the filter off, the planner embeds to screen the split for near-identical pairs."""
+    planner = SplitPlanner(settings.validation_fraction, embedder=None if near else distiller.vault.embedder)
+    for pair in near.filter(pairs) if near else pairs:
+        planner.add(pair, kept_side=sides.get(pair.id))
+    return planner.plan(), {pair_id for pair_id, _ in near.removed} if near else set()
 
 
 def _journal_pairs(
-    journal: RunJournal, run_id: str, reviews: dict[int, tuple[str, str]] | None
+    journal: RunJournal, run_id: str, reviews: dict[int, tuple[str, str]] | None, edits: dict[int, PairEdit]
 ) -> Iterator[TrainingPair]:
-    """The run's pairs; with human review, an accepted pair a person rejected goes to rejected.jsonl."""
+    """The run's pairs; with human review, an accepted pair a person rejected goes to rejected.jsonl,
+    and one a person edited is written with their text (see :mod:`.pair_review`)."""
     for position, body in journal.finished_pairs(run_id):
         pair = TrainingPair.from_json(body, where=f"run {run_id}, task {position}")
         if reviews is not None and pair.accepted:
             status, reason = reviews.get(position, ("pending", ""))
             if status == "pending":
                 continue  # defensive: a reviewed run is published only once every pair is decided
+            if position in edits:
+                pair = apply_edit(pair, edits[position])
             if status == "rejected":
                 pair = replace(pair, accepted=False, feedback=f"rejected in human review: {reason}")
         yield pair
 
 
-def _base_pairs(base: Path) -> Iterator[TrainingPair]:
-    for name in BASE_FILES:
+def _base_pairs(base: Path, sides: dict[str, Side]) -> Iterator[TrainingPair]:
+    """The records of the dataset an ``--append`` run adds to; ``sides`` learns where each accepted one was."""
+    files: tuple[tuple[str, Side | None], ...] = ((TRAIN_FILE, "train"), (VALIDATION_FILE, "validation"))
+    for name, side in (*files, (REJECTED_FILE, None)):
         if (base / name).is_file():
             for _, pair, _ in iter_records(base / name):
+                if side is not None:
+                    sides[pair.id] = side
                 yield pair
 
 

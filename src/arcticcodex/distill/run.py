@@ -2,6 +2,7 @@
 
 ::
 
+    prepare  everything the run needs is checked, the drafter settled (preflight.py)
     create   the run and all its tasks, in one transaction (journal.py)
     execute  N workers take pending tasks in order: evidence (given, or retrieved from the vault),
              a draft (the offline extractive drafter, a student model, or a conversation's answer),
@@ -9,26 +10,25 @@
     publish  the journal's pairs, in task order, become a signed dataset folder (publish.py)
 
 A spent budget stops the run (the tasks left stay pending: ``--resume RUN --budget-usd X`` goes on);
-a teacher outage fails a task as *retryable*, and a resume tries it again; a task that cannot be
-drafted (no evidence relates to it) fails for good, with the reason.  Kill the process at any
-instant and ``--resume`` loses nothing and repeats nothing that was paid for: the teachers' request
-cache answers the calls that were made before the kill.
+a teacher outage fails a task as *retryable*, and a resume tries it again; a task with no evidence
+(nothing retrieved, or evidence without a sentence or table row) fails for good, with the reason.
+Kill the process at any instant and ``--resume`` loses nothing and repeats nothing that was paid
+for: the teachers' request cache answers the calls that were made before the kill.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..agent.drafting import ExtractiveDrafter
-from ..dataset.record import PairSource, Revision, TrainingPair, pair_id_for
-from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError, UserError
+from ..dataset.record import PairSource, Revision, TrainingPair, Turn, pair_id_for
+from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError
 from ..forge.records import utc_timestamp
 from ..refine import RefineResult, TeacherRouter
 from ..teachers import runtime
@@ -45,52 +45,16 @@ from ..vault.search import Searcher
 from ..vault.store import Vault
 from ..workspace import Workspace
 from .journal import RunJournal, RunRecord, RunStatus, TaskOutcome
+from .preflight import prepare_run
 from .publish import publish_dataset, snapshot_base
 from .settings import RunSettings
-from .tasks import Task, evidence_from_json
+from .summary import RunSummary, empty_hint
+from .tasks import Task, evidence_from_json, retrieval_query, teacher_instruction
 
 __all__ = ["Distiller", "Progress", "RunSummary"]
 
 Progress = Callable[[dict[str, int], float], None]
 """Called after each task with the counts so far (pending/accepted/rejected/failed) and money spent."""
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    status: str
-    out: str
-    accepted: int
-    rejected: int
-    failed: int
-    pending: int
-    cost_usd: float
-    written: int = 0
-    validation: int = 0
-    duplicates_removed: int = 0
-    near_duplicates_removed: int = 0
-    note: str | None = None
-    failures: list[tuple[int, str]] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "failed": self.failed,
-            "pending": self.pending,
-            "written": self.written,
-            "validation": self.validation,
-            "duplicates_removed": self.duplicates_removed,
-            "near_duplicates_removed": self.near_duplicates_removed,
-            "cost_usd": round(self.cost_usd, 6),
-            "out": self.out,
-            "note": self.note,
-            "failures": [{"task": position, "reason": reason} for position, reason in self.failures],
-            "seconds": round(self.seconds, 3),
-        }
 
 
 class Distiller:
@@ -134,21 +98,34 @@ class Distiller:
             self._vault = Vault(self.workspace, embedder=self.local_embedder)
         return self._vault
 
-    def create(self, tasks: Iterable[Task], settings: RunSettings, out: str | Path) -> RunRecord:
-        """Record a new run and its tasks (nothing is drafted yet); refuses an ``out`` it would overwrite."""
+    def prepare(
+        self, settings: RunSettings, out: str | Path, *, teachers_origin: str = "--teachers"
+    ) -> tuple[RunSettings, Path]:
+        """Check everything the run needs before anything is created or paid (see :mod:`.preflight`);
+        return the settings with the drafter settled, and the resolved ``--out`` folder."""
+        return prepare_run(self, settings, out, teachers_origin=teachers_origin)
+
+    def create(
+        self,
+        tasks: Iterable[Task],
+        settings: RunSettings,
+        out: str | Path,
+        *,
+        prepared: bool = False,
+        spent_usd: float = 0.0,
+    ) -> RunRecord:
+        """Record a new run and its tasks (nothing is drafted yet).
+
+        The run is checked first (:meth:`prepare`; pass ``prepared=True`` with the settings it
+        returned to skip checking again); ``spent_usd`` is what was paid to make the tasks (questions
+        a teacher wrote), the run's first spend.
+        """
         target = Path(out).resolve()
-        if target.exists() and not target.is_dir():
-            raise UserError(f"--out {target} is a file; give a folder for the dataset")
-        occupied = target.is_dir() and any(target.iterdir())
-        if occupied and not settings.append:
-            raise UserError(
-                f"--out {target} is not empty; choose a new folder, or add --append to add to the dataset there"
-            )
-        if settings.append and not occupied:
-            raise UserError(f"--append: {target} holds no dataset to append to; leave out --append for a new one")
-        record = self.journal.create_run(settings.to_json(), str(target), tasks)
+        if not prepared:
+            settings, target = self.prepare(settings, out)
+        record = self.journal.create_run(settings.to_json(), str(target), tasks, spent_usd=spent_usd)
         if settings.append:
-            snapshot_base(target, self.run_folder(record.id), self.workspace, settings.key)
+            snapshot_base(target, self.run_folder(record.id))
         return record
 
     def run_folder(self, run_id: str) -> Path:
@@ -186,7 +163,8 @@ class Distiller:
         record = self.journal.run(run_id)
         counts = self.journal.counts(run_id)
         written = record.written or {}
-        return RunSummary(
+        settings = RunSettings.from_json(record.settings)
+        summary = RunSummary(
             run_id=run_id,
             status=record.status,
             out=record.out,
@@ -202,7 +180,21 @@ class Distiller:
             note=record.note,
             failures=self.journal.failures(run_id),
             seconds=seconds,
+            awaiting_review=len(self.journal.awaiting_review(run_id)) if settings.human_review else 0,
+            rejected_in_review=sum(status == "rejected" for status, _ in self.journal.reviews(run_id).values()),
         )
+        if summary.written == 0 and record.status != "running":
+            reviews = self.journal.reviews(run_id) if settings.human_review else {}
+            summary.hint = empty_hint(
+                summary,
+                threshold=settings.threshold,
+                best_rejected=max((float(pair["quality"]) for _, pair in self._rejected(run_id)), default=None),
+                human_rejected=sum(status == "rejected" for status, _ in reviews.values()),
+            )
+        return summary
+
+    def _rejected(self, run_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        return ((position, pair) for position, pair in self.journal.finished_pairs(run_id) if not pair["accepted"])
 
     # -- the work --------------------------------------------------------------------------------
 
@@ -222,7 +214,9 @@ class Distiller:
         student = self._student(settings, pool)
         pending = self.journal.pending(record.id)
         counts = self.journal.counts(record.id)
-        spent_mark = pool.ledger.spent_usd
+        # a cached reply's cost is written with it (see RunJournal.charger); the rest with each task
+        pool.ledger.settle = self.journal.charger(record.id)
+        spent_mark = pool.ledger.unsettled_usd
         stop: list[str] = []
 
         async def worker() -> None:
@@ -237,9 +231,9 @@ class Distiller:
                 except BudgetExceededError as error:
                     stop.append(f"{error}; resume with a larger --budget-usd to finish the run")
                     return
-                spent = pool.ledger.spent_usd
-                self.journal.finish_task(record.id, position, outcome, spent - spent_mark)
-                spent_mark = spent
+                spent, unsettled = pool.ledger.spent_usd, pool.ledger.unsettled_usd
+                self.journal.finish_task(record.id, position, outcome, unsettled - spent_mark)
+                spent_mark = unsettled
                 counts["pending"] -= 1
                 counts[outcome.status] += 1
                 if progress is not None:
@@ -250,20 +244,21 @@ class Distiller:
                 for _ in range(settings.concurrency):
                     group.create_task(worker())
         finally:
-            self.journal.add_spending(record.id, pool.ledger.spent_usd - spent_mark)
+            self.journal.add_spending(record.id, pool.ledger.unsettled_usd - spent_mark)
             await pool.aclose()
             if student is not None and student.name not in pool.teachers:
                 await student.aclose()
         return stop[0] if stop else None
 
     def _student(self, settings: RunSettings, pool: TeacherPool) -> ApiTeacher | None:
-        """The configured model that drafts answers, or None for the offline extractive drafter."""
-        if settings.drafter == "extractive":
+        """The configured model that drafts (every answer, or those the extractive drafter cannot), or None."""
+        name = settings.fallback_drafter if settings.drafter == "extractive" else settings.drafter
+        if name is None:
             return None
-        in_pool = pool.teachers.get(settings.drafter)
+        in_pool = pool.teachers.get(name)
         if isinstance(in_pool, OpenAICompatibleTeacher | ReplicatedTeacher):
             return in_pool
-        return self.configured_teacher(settings.drafter, ledger=pool.ledger, option="--drafter")
+        return self.configured_teacher(name, ledger=pool.ledger, option="--drafter")
 
     def configured_teacher(self, name: str, *, ledger: Ledger | None = None, option: str = "--teachers") -> ApiTeacher:
         """An API teacher from ``arcticcodex.toml`` by name, with the workspace's request cache."""
@@ -287,10 +282,13 @@ class Distiller:
         router: TeacherRouter,
         student: ApiTeacher | None,
     ) -> TaskOutcome:
+        if task.get("failure"):  # it could not even be asked (a chunk a teacher wrote no question about)
+            return TaskOutcome("failed", reason=str(task["failure"]))
         instruction: str = task["instruction"]
+        asked = teacher_instruction(task)  # with the conversation so far, for a follow-up question
         evidence_json: list[dict[str, Any]] = task["evidence"]
         if task.get("retrieve"):
-            evidence_json = self._retrieve(instruction, settings.evidence_k)
+            evidence_json = self._retrieve(retrieval_query(task), settings.evidence_k)
             if not evidence_json:
                 return TaskOutcome(
                     "failed", reason="the vault holds no evidence for this instruction; import documents"
@@ -304,16 +302,16 @@ class Distiller:
         drafter = "conversation"
         if draft is None:
             try:
-                draft, draft_cost, drafter = await self._draft(instruction, items, student)
+                draft, draft_cost, drafter = await self._draft(asked, items, settings, student)
             except BudgetExceededError:
                 raise
             except TeacherError as error:
                 return TaskOutcome("failed", reason=f"drafting failed: {error}", retryable=True)
             if draft is None:
                 return TaskOutcome(
-                    "failed", reason="no evidence sentence relates to the instruction (nothing to draft)"
+                    "failed", reason="the evidence holds no prose sentence or table row to draft an answer from"
                 )
-        result = await router.refine(draft, items, instruction=instruction)
+        result = await router.refine(draft, items, instruction=asked)
         if result.budget_spent:
             raise BudgetExceededError(result.failure or "the budget is spent")
         cost = draft_cost + result.cost_usd
@@ -323,11 +321,18 @@ class Distiller:
         return TaskOutcome("accepted" if result.accepted else "rejected", pair=pair.body(), cost_usd=cost)
 
     async def _draft(
-        self, instruction: str, items: list[EvidenceItem], student: ApiTeacher | None
+        self, instruction: str, items: list[EvidenceItem], settings: RunSettings, student: ApiTeacher | None
     ) -> tuple[str | None, float, str]:
-        if student is None:
-            found = ExtractiveDrafter().draft(instruction, items)
-            return (found.text if found else None), 0.0, ExtractiveDrafter.name
+        """(first answer or None, its cost, who wrote it), by the rule settled in :mod:`.preflight`."""
+        if settings.drafter == "extractive":
+            found = ExtractiveDrafter(fallback=student is None).draft(instruction, items)
+            if found is not None:
+                how = " (no passage matched: the leading ones)" if found.fallback else ""
+                return found.text, 0.0, ExtractiveDrafter.name + how
+            if student is None:
+                return None, 0.0, ExtractiveDrafter.name
+        if student is None:  # pragma: no cover - prepare_run settles a drafter for every run
+            raise ConfigError(f"the run's drafter {settings.drafter!r} is not a configured teacher")
         written = await student.draft(instruction, items)
         cost = written.call.cost_usd if written.call else 0.0
         return written.text, cost, f"{student.name} ({student.model})"
@@ -378,8 +383,9 @@ def _pair(
     weaknesses = last.critique.weaknesses if last.critique else []
     feedback = "; ".join(weaknesses) or ("accepted" if result.accepted else "below the threshold")
     source = task["source"]
+    context = tuple(Turn(turn["role"], turn["content"]) for turn in task.get("context") or ())
     return TrainingPair(
-        id=pair_id_for(instruction, result.final_text, refs),
+        id=pair_id_for(instruction, result.final_text, refs, context),
         index=0,
         instruction=instruction,
         completion=result.final_text,
@@ -392,4 +398,5 @@ def _pair(
         revisions=tuple(revisions),
         evidence=refs,
         teachers=tuple(sorted(teachers)),
+        context=context,
     )

@@ -19,9 +19,15 @@ class RunSettings:
     concurrency: int = 8
     budget_usd: float | None = None
     teachers: tuple[str, ...] = ()
-    drafter: str = "extractive"
+    drafter: str = "auto"
+    """'auto' (resolved when the run is created, see preflight.py), 'extractive', or an API teacher's name."""
+    fallback_drafter: str | None = None
+    """The API teacher that drafts when the extractive drafter finds no passage matching the prompt
+    (set when 'auto' resolves); None: the extractive drafter offers the evidence's leading passages."""
     evidence_k: int = 5
     key: str = "dataset"
+    key_origin: str = "the default key name"
+    """Where ``key`` came from (--key, [distill] or [signing] in arcticcodex.toml), for messages."""
     signer_id: str = "arcticcodex"
     near_duplicate_threshold: float | None = 0.95
     validation_fraction: float = 0.0
@@ -49,6 +55,8 @@ class RunSettings:
             raise UserError(f"--validation must be a fraction in [0, 1), not {self.validation_fraction}")
         if not self.signer_id.strip():
             raise UserError("--signer-id must not be empty")
+        if not self.drafter.strip():
+            raise UserError("--drafter must name 'auto', 'extractive' or a configured teacher")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -8,44 +8,43 @@ file nor the vault as it was)::
 
 ``retrieve`` asks the run to fetch evidence from the vault (a prompt given without evidence);
 ``draft`` is an answer that already exists (an assistant turn of a conversation) and is judged
-instead of drafting one.  Evidence given as free text in a prompts file has no vault chunk, so it is
+instead of drafting one; ``context`` holds a conversation's turns before the question (the pair
+keeps them: a multi-turn example); ``failure`` marks a task that fails as it starts, with its
+reason (a chunk a teacher wrote no question about).  Curricula of vault questions are in
+:mod:`.curriculum`.  Evidence given as free text in a prompts file has no vault chunk, so it is
 bound into the pair by its SHA-256 under a ``prompt-evidence:`` id.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import itertools
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..dataset.record import content_digest
+from ..dataset.record import TURN_ROLES, content_digest
 from ..errors import RecordNotFoundError, UserError
 from ..forge.records import EvidenceRef
-from ..teachers.local_judge import evidence_sentences
 from ..teachers.models import EvidenceItem
-from ..teachers.replicas import ApiTeacher
-from ..vault.records import Chunk, Document
+from ..vault.records import Chunk, Document, StoredMessage
 from ..vault.store import Vault
 from .sources import read_prompts
 
 __all__ = [
     "Task",
+    "chunk_evidence",
     "conversation_tasks",
-    "curriculum_questions",
-    "curriculum_tasks",
     "evidence_from_json",
     "prompt_tasks",
-    "teacher_curriculum_tasks",
+    "require_sources",
+    "retrieval_query",
+    "teacher_instruction",
 ]
 
 Task = tuple[str, dict[str, Any]]
 """(key, task JSON): the key identifies the task within its run (the same key twice is one task)."""
 
-_DEFINITION = re.compile(r"^([A-Z][\w\-./`]*(?: [\w\-./`]+){0,4}) (is|are|means|holds|stores) ")
+CONTEXT_TURNS = 6
 
 
 def prompt_tasks(path: str | Path) -> Iterator[Task]:
@@ -67,105 +66,68 @@ def prompt_tasks(path: str | Path) -> Iterator[Task]:
 
 
 def conversation_tasks(vault: Vault, conversation_ids: Sequence[str] = ()) -> Iterator[Task]:
-    """One task per user turn with its assistant answer (the draft) and the chunks the answer cited.
+    """One task per user turn with its assistant answer (the draft), the chunks the answer cited and
+    the turns before it (the pair keeps them, so a follow-up question is trained with its conversation).
 
     A turn whose answer cited nothing is judged against evidence retrieved for the question; a
     cited chunk that was forgotten since is left out (its text may no longer be used).
     """
     ids = list(conversation_ids) or [conversation.id for conversation in vault.list_conversations()]
     for conversation_id in ids:
-        vault.get_conversation(conversation_id)  # RecordNotFoundError names an unknown id
-        for user, assistant in vault.iter_turns(conversation_id):
-            evidence = []
-            for chunk_id in assistant.citations:
-                try:
-                    chunk = vault.get_chunk(chunk_id)
-                except RecordNotFoundError:
-                    continue
-                evidence.append(chunk_evidence(chunk, vault.get_document(chunk.document_id)))
-            key = "c-" + content_digest((conversation_id, user.id))[:32]
-            yield (
-                key,
-                {
-                    "instruction": user.content,
-                    "evidence": evidence,
-                    "reference": None,
-                    "draft": assistant.content,
-                    "retrieve": not evidence,
-                    "source": {"kind": "conversation", "ref": f"{conversation_id}#{user.id}"},
-                    "metadata": {},
-                },
-            )
+        messages = vault.get_conversation(conversation_id).messages  # RecordNotFoundError names an unknown id
+        earlier: list[dict[str, str]] = []
+        for position, message in enumerate(messages):
+            answer = messages[position + 1] if position + 1 < len(messages) else None
+            if message.role == "user" and answer is not None and answer.role == "assistant":
+                yield _turn_task(vault, conversation_id, message, answer, list(earlier))
+            if message.role in TURN_ROLES:
+                earlier.append({"role": message.role, "content": message.content})
 
 
-def curriculum_tasks(vault: Vault, *, limit: int | None = None, per_chunk: int = 1) -> Iterator[Task]:
-    """Questions written offline from each chunk's heading and key sentences, the chunk as evidence."""
-    made = 0
-    asked: set[tuple[str, str]] = set()  # overlapping chunks share headings: ask about a section once
-    for document, chunk in iter_chunks(vault):
-        fresh = [q for q in curriculum_questions(chunk, document) if (document.id, q) not in asked]
-        for question in fresh[:per_chunk]:
-            if limit is not None and made >= limit:
-                return
-            made += 1
-            asked.add((document.id, question))
-            yield curriculum_task(question, chunk, document, author="offline")
-
-
-def curriculum_task(question: str, chunk: Chunk, document: Document, *, author: str) -> Task:
-    key = "q-" + content_digest((chunk.id, question))[:32]
+def _turn_task(
+    vault: Vault, conversation_id: str, user: StoredMessage, assistant: StoredMessage, context: list[dict[str, str]]
+) -> Task:
+    evidence = []
+    for chunk_id in assistant.citations:
+        try:
+            chunk = vault.get_chunk(chunk_id)
+        except RecordNotFoundError:
+            continue
+        evidence.append(chunk_evidence(chunk, vault.get_document(chunk.document_id)))
+    key = "c-" + content_digest((conversation_id, user.id))[:32]
     return key, {
-        "instruction": question,
-        "evidence": [chunk_evidence(chunk, document)],
+        "instruction": user.content,
+        "evidence": evidence,
         "reference": None,
-        "draft": None,
-        "retrieve": False,
-        "source": {"kind": "curriculum", "ref": f"{chunk.id} ({author})"},
+        "draft": assistant.content,
+        "retrieve": not evidence,
+        "source": {"kind": "conversation", "ref": f"{conversation_id}#{user.id}"},
         "metadata": {},
+        "context": context,
     }
 
 
-def iter_chunks(vault: Vault) -> Iterator[tuple[Document, Chunk]]:
-    for document in vault.list_documents():
-        for chunk in vault.chunks_of(document.id):
-            yield document, chunk
+def teacher_instruction(task: dict[str, Any]) -> str:
+    """What the teachers are asked to judge an answer to: the question, after the conversation so far.
 
-
-def curriculum_questions(chunk: Chunk, document: Document) -> list[str]:
-    """Offline questions: one per section heading in the chunk, then one per defining sentence.
-
-    "## Hybrid search" in the guide titled "The vault" gives "What does The vault say about hybrid
-    search?"; "The manifest is the file that …" gives "What is the manifest?".  A chunk with neither
-    gets one question about its opening words, so every chunk with prose is asked about.
+    A follow-up ("And crabs?") cannot be judged alone; the last few earlier turns come with it.
     """
-    questions: list[str] = []
-    title = document.title or Path(document.source).stem
-    headings = [chunk.heading or ""] + [line for line in chunk.text.splitlines() if line.lstrip().startswith("#")]
-    for raw in headings:
-        heading = raw.strip().lstrip("#").strip()
-        if heading and heading.lower() != title.lower():
-            _add(questions, f"What does {title} say about {_lower_first(heading)}?")
-    for sentence in evidence_sentences(chunk.text):
-        match = _DEFINITION.match(sentence.lstrip("#").strip())
-        if match:
-            subject, verb = _lower_first(match.group(1)), match.group(2)
-            _add(questions, f"What {verb} {subject}?" if verb in ("is", "are") else f"What does {subject} {verb[:-1]}?")
-    if not questions and evidence_sentences(chunk.text):
-        questions.append(f"What does {title} explain in the part that begins “{_opening(chunk.text)}”?")
-    return questions
+    instruction: str = task["instruction"]
+    context = task.get("context") or []
+    if not context:
+        return instruction
+    shown = [f"{turn['role'].capitalize()}: {_cut(turn['content'])}" for turn in context[-CONTEXT_TURNS:]]
+    return "Earlier in this conversation:\n" + "\n".join(shown) + f"\n\nThe question now: {instruction}"
 
 
-def _add(questions: list[str], question: str) -> None:
-    if question not in questions:
-        questions.append(question)
+def retrieval_query(task: dict[str, Any]) -> str:
+    """What to search the vault for: the question, with the previous question of its conversation."""
+    earlier = [turn["content"] for turn in task.get("context") or [] if turn["role"] == "user"]
+    return f"{earlier[-1]} {task['instruction']}" if earlier else str(task["instruction"])
 
 
-def _lower_first(phrase: str) -> str:
-    """ "Hybrid search" → "hybrid search", but "ForgeNumerics-S" and "BM25" keep their capitals."""
-    first = phrase.split(" ", 1)[0]
-    if first in ("A", "An", "The") or (len(first) > 1 and first[1:].islower()):
-        return phrase[0].lower() + phrase[1:]
-    return phrase
+def _cut(text: str, limit: int = 1000) -> str:
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def chunk_evidence(chunk: Chunk, document: Document) -> dict[str, Any]:
@@ -212,10 +174,6 @@ def _free_text_evidence(text: str, file_name: str, number: int) -> dict[str, Any
     }
 
 
-def _opening(text: str, words: int = 6) -> str:
-    return " ".join(word for word in text.split() if not word.startswith("#"))[:60].rsplit(" ", 1)[0] + "…"
-
-
 def require_sources(**chosen: object) -> str:
     """The one source a run was given; naming none or several is a usage error."""
     named = [name for name, value in chosen.items() if value]
@@ -223,27 +181,3 @@ def require_sources(**chosen: object) -> str:
         options = ", ".join(f"--{name.replace('_', '-')}" for name in chosen)
         raise UserError(f"give exactly one source: {options}" + (f" (got {', '.join(named)})" if named else ""))
     return named[0]
-
-
-async def teacher_curriculum_tasks(
-    vault: Vault, teacher: ApiTeacher, *, limit: int | None = None, per_chunk: int = 1
-) -> list[Task]:
-    """Questions a configured teacher writes about each chunk (in chunk order, ``limit`` in all).
-
-    Chunks are asked about a batch at a time (the teacher's concurrency); the replies are cached,
-    so starting the same run again after a failure pays for no question twice.
-    """
-    tasks: list[Task] = []
-    chunks = iter_chunks(vault)
-    batch_size = max(1, teacher.config.concurrency)
-    while limit is None or len(tasks) < limit:
-        batch = list(itertools.islice(chunks, batch_size))
-        if not batch:
-            break
-        replies = await asyncio.gather(
-            *(teacher.questions(chunk.text, source=document.source, count=per_chunk) for document, chunk in batch)
-        )
-        for (document, chunk), reply in zip(batch, replies, strict=True):
-            for question in reply.questions:
-                tasks.append(curriculum_task(question, chunk, document, author=teacher.name))
-    return tasks if limit is None else tasks[:limit]

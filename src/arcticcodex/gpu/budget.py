@@ -16,11 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import tomlkit
-
-from ..config import Config
+from .. import configfile
 from ..errors import ConfigError, GpuBudgetError
-from ..fileio import write_atomically
 from ..workspace import Workspace
 from .state import InstanceRecord
 
@@ -84,11 +81,9 @@ def save_budget(workspace: Workspace, budget: GpuBudget) -> None:
     must see the same limits; a budget that lived only in one command's options would be forgotten
     the moment it returned.
     """
-    path = workspace.config.path
-    document = tomlkit.parse(path.read_text(encoding="utf-8"))
-    table = document.setdefault("gpu", tomlkit.table())
-    for key, value in (("budget_usd", budget.total_usd), ("run_budget_usd", budget.run_usd)):
-        if value is not None:
-            table[key] = float(value)
-    write_atomically(path, tomlkit.dumps(document).encode("utf-8"))
-    workspace.config = Config.load(path)
+    values = {
+        key: float(value)
+        for key, value in (("budget_usd", budget.total_usd), ("run_budget_usd", budget.run_usd))
+        if value is not None
+    }
+    workspace.config = configfile.set_values(workspace.config.path, "gpu", values)

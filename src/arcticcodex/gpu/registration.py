@@ -5,16 +5,18 @@ Why in the configuration file: every command that builds a teacher pool (``disti
 GPU-specific in the teacher code.  The entry lists every ready tunnel of the name (``base_url`` plus
 ``replicas``), and names the vLLM key by file (mode 0600, under ``.arcticcodex/gpu/keys/``), never by
 value.  Entries this module did not write are never touched, and a name they use is refused before
-anything is rented.  The entries it writes are recorded as trusted (the user ran ``gpu up``), so
+anything is rented; its own are updated in place through :mod:`arcticcodex.configfile`, which keeps
+the user's comments.  The entries it writes are recorded as trusted (the user ran ``gpu up``), so
 they get their key without a ``teachers trust``.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from typing import Any
 
-import tomlkit
-
+from .. import configfile
 from ..config import Config
 from ..errors import ConfigError
 from ..fileio import write_atomically
@@ -27,8 +29,8 @@ from .state import InstanceRecord, InstanceStore
 
 def check_teacher_name(workspace: Workspace, store: InstanceStore, name: str) -> None:
     """Refuse a teacher name that a teacher not managed here already uses (before renting anything)."""
-    for table in _teacher_tables(workspace):
-        if table.get("name") == name and not _managed(workspace, store, table):
+    for entry in _teacher_entries(workspace):
+        if entry.get("name") == name and not _managed(workspace, store, entry):
             raise ConfigError(
                 f"{workspace.config.path}: a teacher named {name!r} exists and is not a GPU teacher; "
                 "choose another --teacher, or remove it with `arcticcodex teachers remove`"
@@ -41,26 +43,22 @@ def register_teachers(workspace: Workspace, store: InstanceStore) -> None:
     for record in store.live():
         if record.teacher and record.status == "ready" and record.local_port:
             ready.setdefault(record.teacher, []).append(record)
-    path = workspace.config.path
-    document = tomlkit.parse(path.read_text(encoding="utf-8"))
-    kept = tomlkit.aot()
-    for table in document.get("teachers", tomlkit.aot()):
-        if not _managed(workspace, store, table):
-            kept.append(table)
+    entries = []
     for name, records in sorted(ready.items()):
         urls = [f"http://127.0.0.1:{r.local_port}/v1" for r in records]
-        table = tomlkit.table()
-        table["name"] = name
-        table["preset"] = "vllm"
-        table["model"] = records[0].served_model
-        table["base_url"] = urls[0]
+        entry: dict[str, Any] = {
+            "name": name,
+            "preset": "vllm",
+            "model": records[0].served_model,
+            "base_url": urls[0],
+        }
         if urls[1:]:
-            table["replicas"] = urls[1:]
-        table["api_key_file"] = str(store.key_path(name).relative_to(workspace.root))
-        kept.append(table)
-    document["teachers"] = kept
-    write_atomically(path, tomlkit.dumps(document).encode("utf-8"))
-    workspace.config = Config.load(path)
+            entry["replicas"] = urls[1:]
+        entry["api_key_file"] = str(store.key_path(name).relative_to(workspace.root))
+        entries.append(entry)
+    workspace.config = configfile.put_teachers(
+        workspace.config.path, entries, replaceable=lambda entry: _managed(workspace, store, entry)
+    )
     trusted = TrustedTeachers.for_user()  # entries written here are the user's own (see teachers/trust.py)
     for config in load_teachers(workspace.config)[0]:
         if config.name in ready and not config.trusted:
@@ -78,14 +76,14 @@ def vllm_key(store: InstanceStore, name: str) -> str:
     return key
 
 
-def _teacher_tables(workspace: Workspace) -> list[tomlkit.items.Table]:
-    document = tomlkit.parse(workspace.config.path.read_text(encoding="utf-8"))
-    return list(document.get("teachers", tomlkit.aot()))
+def _teacher_entries(workspace: Workspace) -> list[Mapping[str, Any]]:
+    entries = Config.load(workspace.config.path).raw.get("teachers", [])  # the file now, not as first read
+    return list(entries)
 
 
-def _managed(workspace: Workspace, store: InstanceStore, table: tomlkit.items.Table) -> bool:
+def _managed(workspace: Workspace, store: InstanceStore, entry: Mapping[str, Any]) -> bool:
     """An entry written here: a vllm teacher whose key file lies in the GPU key folder."""
-    key_file = table.get("api_key_file")
-    if table.get("preset") != "vllm" or not isinstance(key_file, str):
+    key_file = entry.get("api_key_file")
+    if entry.get("preset") != "vllm" or not isinstance(key_file, str):
         return False
     return (workspace.root / key_file).resolve().parent == store.key_path("x").parent.resolve()

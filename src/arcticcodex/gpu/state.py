@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..migrations import Migrations, run_script
+from ..transactions import transaction
 from ..workspace import Workspace, register_migrations
 
 gpu_migrations = register_migrations(Migrations("gpu"))
@@ -158,8 +159,7 @@ class InstanceStore:
         """
         conn = self._connect()
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with transaction(conn):
                 if check is not None:
                     rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM gpu_instances").fetchall()  # noqa: S608
                     check([InstanceRecord(*row) for row in rows])
@@ -168,10 +168,6 @@ class InstanceStore:
                     f"INSERT INTO gpu_instances ({', '.join(_COLUMNS)}) VALUES ({placeholders})",  # noqa: S608
                     [getattr(record, name) for name in _COLUMNS],
                 )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
         finally:
             conn.close()
 

@@ -5,7 +5,8 @@
 * :mod:`.frames`    signed ForgeNumerics-S frames (a ``SIGNED`` envelope whose signature covers
                     the frame, the signer id, the timestamp, the key id and the algorithm);
 * :mod:`.trust`     which signers the user trusts (kept in the user's config folder), and the
-                    key ring a verification trusts.
+                    key ring a verification trusts;
+* :mod:`.ownkeys`   keys made here (``keys new``, ``init``): created and trusted in one step.
 
 Everyday use::
 

@@ -16,8 +16,11 @@ Safety, decided here once:
 * blocking work runs on :mod:`.workers` threads, each with its own vault connection, so one slow
   import or answer never freezes the other pages;
 * errors are translated in one handler: ArcticCodex errors become a page with their message (404 for
-  a missing record) with the server's paths taken out, anything else a 500 page that shows no
-  traceback.
+  a missing record) with the server's paths taken out, an address with no page a styled 404, anything
+  else a 500 page that shows no traceback;
+* a count means one thing everywhere: :func:`vault_counts`, :func:`.review.pending_count` and
+  :func:`.datasets.written_datasets` give the home page the same numbers the vault, review and
+  datasets pages show.
 """
 
 from __future__ import annotations
@@ -32,23 +35,26 @@ from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..agent import Agent
 from ..distill.journal import RunJournal
+from ..distill.pair_review import PairReviews
 from ..errors import ArcticCodexError, ConfigError, RecordNotFoundError, UserError
 from ..gpu.state import InstanceStore
 from ..vault.embeddings import EmbeddingBackend
 from ..vault.review import ReviewQueue
-from ..vault.search import Searcher
+from ..vault.search import Searcher, SearchResult
 from ..vault.store import Vault
 from ..workspace import Workspace
-from .csrf import FORM_FIELD, FormTokens
+from .chat import ChatPage
+from .csrf import FormTokens
 from .datasets import DatasetPages, written_datasets
 from .pages import message_page, page, without_paths
+from .review import ReviewPages, pending_count
 from .security import (
     SECURITY_HEADERS,
     FormGuard,
@@ -75,6 +81,32 @@ def is_loopback(host: str) -> bool:
 
 
 PageHandler = Callable[["Studio", Request], Response]
+
+
+def vault_counts(vault: Vault) -> dict[str, int]:
+    """Documents, chunks and approved facts: the vault's numbers, the same on every page."""
+
+    def count(sql: str) -> int:
+        return int(vault.conn.execute(sql).fetchone()[0])
+
+    return {
+        "documents": count("SELECT count(*) FROM documents"),
+        "chunks": count("SELECT count(*) FROM chunks"),
+        "facts": count("SELECT count(*) FROM facts WHERE status = 'approved'"),
+    }
+
+
+def snippet_segments(result: SearchResult) -> list[tuple[str, bool]]:
+    """A result's snippet as (text, matched) pieces, so the page marks the matches without markup in data."""
+    segments: list[tuple[str, bool]] = []
+    position = 0
+    for start, end in sorted(result.highlights):
+        if start < position or end <= start:
+            continue  # overlapping or empty spans: the first one wins
+        segments += [(result.snippet[position:start], False), (result.snippet[start:end], True)]
+        position = end
+    segments.append((result.snippet[position:], False))
+    return [(text, marked) for text, marked in segments if text]
 
 
 def in_worker(handler: PageHandler) -> Callable[[Studio, Request], Awaitable[Response]]:
@@ -113,17 +145,19 @@ class Studio:
 
     @in_worker
     def home(self, request: Request) -> Response:
-        stats = self.vault.stats()
-        stats["facts"] = len(self.vault.list_facts())
-        runs = written_datasets(self.workspace)
-        gpus = InstanceStore(self.workspace).live()
-        pending = len(ReviewQueue(self.vault).list())
-        return self.page("home.html", "Home", "Home", stats=stats, pending=pending, datasets=len(runs), gpus=len(gpus))
+        counts = vault_counts(self.vault) | {
+            "pending": pending_count(self.workspace, ReviewQueue(self.vault)),
+            "datasets": len(written_datasets(self.workspace)),
+            "gpus": len(InstanceStore(self.workspace).live()),
+        }
+        return self.page("home.html", "Home", "Home", counts=counts)
 
     @in_worker
     def vault_page(self, request: Request) -> Response:
         query = request.query_params.get("q", "").strip()
-        results = self.searcher.search(query, k=10) if query else None
+        results = None
+        if query:
+            results = [{**r.to_json(), "segments": snippet_segments(r)} for r in self.searcher.search(query, k=10)]
         return self.page(
             "vault.html",
             "Vault",
@@ -131,6 +165,7 @@ class Studio:
             query=query,
             results=results,
             imported=request.query_params.get("imported"),
+            counts=vault_counts(self.vault),
             documents=self.vault.list_documents(limit=500),
             facts=self.vault.list_facts(limit=500),
         )
@@ -180,71 +215,22 @@ class Studio:
         source = self.vault.get_document(chunk.document_id).source
         return self.page("chunk.html", f"Chunk {chunk.id}", "Vault", chunk=chunk, source=source)
 
-    async def chat(self, request: Request) -> Response:
-        if request.method == "POST":
-            async with request.form() as form:
-                question = str(form.get("question", ""))
-                conversation = str(form.get("conversation", "")) or None
-            answered = await self.workers.run(self._answer, question, conversation)
-            return RedirectResponse("/chat?" + urlencode({"conversation": answered}), status_code=303)
-        return await self.workers.run(self._chat_page, request.query_params.get("conversation") or None)
-
-    def _answer(self, question: str, conversation: str | None) -> str:
-        return Agent(self.vault, searcher=self.searcher).respond(question, conversation).conversation_id
-
-    def _chat_page(self, conversation: str | None) -> Response:
-        messages = self.vault.get_conversation(conversation).messages if conversation else ()
-        return self.page("chat.html", "Chat", "Chat", messages=messages, conversation=conversation)
-
-    @in_worker
-    def review(self, request: Request) -> Response:
-        journal = RunJournal(self.workspace)
-        try:
-            pairs = [
-                {"id": f"pair:{run_id}:{position}", "run_id": run_id, "pair": pair}
-                for run_id, position, pair in journal.awaiting_review()
-            ]
-        finally:
-            journal.close()
-        return self.page("review.html", "Review queue", "Review", items=ReviewQueue(self.vault).list(), pairs=pairs)
-
-    async def decide(self, request: Request) -> Response:
-        """approve / reject (with a reason) / edit a proposal, or approve / reject a run's training pair."""
-        async with request.form() as form:
-            fields = {name: str(value) for name, value in form.items() if name != FORM_FIELD}
-        return await self.workers.run(
-            self._decide, request.path_params["item_id"], request.path_params["action"], fields
-        )
-
-    def _decide(self, item_id: str, action: str, fields: dict[str, str]) -> Response:
-        if action not in ("approve", "reject", "edit"):
-            raise RecordNotFoundError(f"no review action {action!r}")
-        if item_id.startswith("pair:"):
-            run_id, _, position = item_id.removeprefix("pair:").rpartition(":")
-            if action == "edit" or not position.isdigit():
-                raise UserError(f"{item_id}: a training pair is approved or rejected, not edited")
-            journal = RunJournal(self.workspace)
-            try:
-                status = "approved" if action == "approve" else "rejected"
-                journal.decide_pair(run_id, int(position), status, reason=fields.get("reason", ""), by="studio")
-            finally:
-                journal.close()
-            return RedirectResponse("/review", status_code=303)
-        queue = ReviewQueue(self.vault)
-        if action == "approve":
-            queue.approve(item_id, by="studio")
-        elif action == "reject":
-            queue.reject(item_id, reason=fields.get("reason", ""), by="studio")
-        else:
-            queue.edit(item_id, **{k: v for k, v in fields.items() if v.strip()})
-        return RedirectResponse("/review", status_code=303)
-
     @in_worker
     def runs(self, request: Request) -> Response:
         journal = RunJournal(self.workspace)
         try:
             runs = journal.runs(limit=100)
-            rows = [{"run": run, "counts": journal.counts(run.id)} for run in runs]
+            reviews = PairReviews(journal)
+            datasets = {run_id: d["name"] for d in written_datasets(self.workspace) for run_id in d["runs"]}
+            rows = [
+                {
+                    "run": run,
+                    "counts": journal.counts(run.id),
+                    "review": reviews.counts(run.id) if run.settings.get("human_review") else None,
+                    "dataset": datasets.get(run.id),
+                }
+                for run in runs
+            ]
         finally:
             journal.close()
         live = any(run.status == "running" for run in runs)  # a running run: the page follows it
@@ -284,17 +270,19 @@ def create_app(
     pool = VaultWorkers(workspace, embedder=embedder, size=workers)
     studio = Studio(workspace, pool, max_upload_bytes=max_upload_bytes)
     datasets = DatasetPages(workspace, pool)
+    review = ReviewPages(workspace, pool)
+    chat = ChatPage(workspace, pool)
     routes = [
         Route("/", studio.home),
-        Route("/chat", studio.chat, methods=["GET", "POST"]),
+        Route("/chat", chat.chat, methods=["GET", "POST"]),
         Route("/vault", studio.vault_page),
         Route("/vault/search", studio.vault_page),
         Route("/vault/import", studio.upload, methods=["POST"]),
         Route("/vault/documents/{document_id}", studio.document),
         Route("/vault/chunks/{chunk_id}", studio.chunk),
         Route("/api/search", studio.search_api),
-        Route("/review", studio.review),
-        Route("/review/{item_id}/{action}", studio.decide, methods=["POST"]),
+        Route("/review", review.listing),
+        Route("/review/{item_id}/{action}", review.decide, methods=["POST"]),
         Route("/datasets", datasets.listing),
         Route("/datasets/{run_id}", datasets.dataset),
         Route("/datasets/{run_id}/records/{index:int}", datasets.record),
@@ -321,6 +309,14 @@ def create_app(
             return JSONResponse({"error": message}, status_code=status)
         return message_page("Something is wrong", message, status)
 
+    async def no_page(request: Request, error: Exception) -> Response:
+        status = error.status_code if isinstance(error, HTTPException) else 500
+        if status == 404:
+            message = f"There is no page at {request.url.path}."
+            return message_page("Not found", message, 404)
+        detail = error.detail if isinstance(error, HTTPException) else ""
+        return message_page("Refused", f"{request.method} {request.url.path}: {detail}", status)
+
     async def crash(request: Request, error: Exception) -> Response:
         message = "The Studio hit an unexpected error; the server log has details."
         response = message_page("Internal error", message, 500)
@@ -337,7 +333,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={ArcticCodexError: library_error, Exception: crash},
+        exception_handlers={ArcticCodexError: library_error, HTTPException: no_page, Exception: crash},
         lifespan=lifespan,
     )
     app.state.verdicts = datasets.verdicts  # how many full verifications ran (the rest came from the cache)

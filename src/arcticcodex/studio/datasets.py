@@ -6,6 +6,12 @@ stay hidden until the visitor asks for them, as ``dataset export`` needs ``--all
 **NOT intact** (red: the problems are listed and no record, statistic or chart is shown, since none
 of them can be believed).  Verdicts come from a :class:`~arcticcodex.dataset.verdicts.VerdictCache`,
 so a 100k-record dataset is verified once, not on every view, and again as soon as a file changes.
+
+The list has one row per dataset *folder*: runs that wrote the same folder (an ``--append`` run, a
+run published again) are one dataset, shown under the run that wrote it last.  Every split can be
+browsed — ``train``, ``validation`` (the held-out pairs) and ``rejected`` (the teachers' and the
+reviewers' rejects, with why) — a page of records at a time; counts are the same numbers on the
+list, the dataset's page and the home page (accepted = train + validation).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,8 +28,9 @@ from ..dataset import dataset_statistics
 from ..dataset.record import iter_records
 from ..dataset.verdicts import VerdictCache
 from ..dataset.verify import VerificationReport
-from ..distill.journal import RunJournal
-from ..errors import RecordNotFoundError
+from ..dataset.writer import REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
+from ..distill.journal import RunJournal, RunRecord
+from ..errors import RecordNotFoundError, UserError
 from ..provenance.keystore import KeyStore
 from ..provenance.trust import KeyRing
 from ..workspace import Workspace
@@ -35,6 +43,7 @@ __all__ = ["DatasetPages", "written_datasets"]
 RECORDS_SHOWN = 200
 VERIFY_WORKERS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8))
 PROBLEMS_SHOWN = 50
+SPLIT_FILES = {"train": TRAIN_FILE, "validation": VALIDATION_FILE, "rejected": REJECTED_FILE}
 
 
 class DatasetPages:
@@ -50,77 +59,148 @@ class DatasetPages:
         return await self.workers.run(self._listing)
 
     async def dataset(self, request: Request) -> Response:
-        show_untrusted = request.query_params.get("allow_untrusted") == "1"
-        return await self.workers.run(self._dataset, request.path_params["run_id"], show_untrusted)
+        view = _View.of(request)
+        return await self.workers.run(self._dataset, request.path_params["run_id"], view)
 
     async def record(self, request: Request) -> Response:
-        show_untrusted = request.query_params.get("allow_untrusted") == "1"
         run_id, index = request.path_params["run_id"], request.path_params["index"]
-        return await self.workers.run(self._record, run_id, index, show_untrusted)
+        return await self.workers.run(self._record, run_id, index, _View.of(request))
 
     # -- in a worker --------------------------------------------------------------------------------
 
     def _listing(self) -> Response:
         return page("datasets.html", "Datasets", "Datasets", datasets=written_datasets(self.workspace))
 
-    def _dataset(self, run_id: str, show_untrusted: bool) -> Response:
-        directory = self._directory(run_id)
+    def _dataset(self, run_id: str, view: _View) -> Response:
+        dataset = self._find(run_id)
+        directory = Path(dataset["out"])
         report = self.verdicts.verify(directory, keyring=self.keyring, workers=VERIFY_WORKERS)
-        context: dict[str, Any] = {"out": directory.name, "run_id": run_id, "verdict": _verdict(report)}
-        if not report.ok or (not report.trusted and not show_untrusted):
-            return page("dataset.html", f"Dataset of {run_id}", "Datasets", **context)
+        context: dict[str, Any] = {"dataset": dataset, "run_id": run_id, "verdict": _verdict(report), "shown": False}
+        if not report.ok or (not report.trusted and not view.show_untrusted):
+            return page("dataset.html", f"Dataset {dataset['name']}", "Datasets", **context)
         stats = dataset_statistics(directory)
-        summary = {
+        counts = {
             "accepted": stats["accepted"],
+            "train": stats["train"],
+            "validation": stats["validation"],
             "rejected": stats["rejected"],
             "quality_mean": f"{stats['quality']['mean']:.3f}" if stats["quality"]["mean"] is not None else "—",
         }
-        records = []
-        for _, pair, _ in iter_records(directory / "train.jsonl"):
-            records.append({"index": pair.index, "instruction": pair.instruction[:160], "quality": pair.quality})
-            if len(records) >= RECORDS_SHOWN:
-                break
+        records: list[dict[str, Any]] = []
+        more = False
+        path = directory / SPLIT_FILES[view.split]
+        if path.is_file():
+            for number, (_, pair, _) in enumerate(iter_records(path)):
+                if number < view.start:
+                    continue
+                if len(records) >= RECORDS_SHOWN:
+                    more = True
+                    break
+                feedback = pair.feedback if view.split == "rejected" else ""
+                records.append(
+                    {
+                        "index": pair.index,
+                        "instruction": pair.instruction[:160],
+                        "quality": pair.quality,
+                        "why": feedback,
+                    }
+                )
         return page(
             "dataset.html",
-            f"Dataset of {run_id}",
+            f"Dataset {dataset['name']}",
             "Datasets",
-            **context,
-            shown=True,
-            stats=summary,
+            **{**context, "shown": True},
+            counts=counts,
             chart=histogram(stats["quality"]["accepted_histogram"]),
             records=records,
-            query="?allow_untrusted=1" if show_untrusted and not report.trusted else "",
+            split=view.split,
+            tabs=[(name, view.query(split=name, start=0)) for name in SPLIT_FILES],
+            record_query=view.query(start=None),
+            next_page=view.query(start=view.start + RECORDS_SHOWN) if more else None,
+            first=view.start,
         )
 
-    def _record(self, run_id: str, index: int, show_untrusted: bool) -> Response:
-        directory = self._directory(run_id)
+    def _record(self, run_id: str, index: int, view: _View) -> Response:
+        directory = Path(self._find(run_id)["out"])
         report = self.verdicts.verify(directory, keyring=self.keyring, workers=VERIFY_WORKERS)
-        if not report.ok or (not report.trusted and not show_untrusted):
-            return self._dataset(run_id, show_untrusted)  # the verdict page, which says why nothing is shown
-        for _, pair, raw in iter_records(directory / "train.jsonl"):
-            if pair.index == index:
-                return page("record.html", f"Record {index}", "Datasets", record=raw, verdict=_verdict(report))
-        raise RecordNotFoundError(f"dataset of run {run_id} has no record {index}")
+        if not report.ok or (not report.trusted and not view.show_untrusted):
+            return self._dataset(run_id, view)  # the verdict page, which says why nothing is shown
+        path = directory / SPLIT_FILES[view.split]
+        if path.is_file():
+            for _, pair, raw in iter_records(path):
+                if pair.index == index:
+                    back = f"/datasets/{run_id}{view.query(start=None)}"
+                    title = f"Record {index} ({view.split})"
+                    return page("record.html", title, "Datasets", record=raw, verdict=_verdict(report), back=back)
+        raise RecordNotFoundError(f"the {view.split} split of the dataset of run {run_id} has no record {index}")
 
-    def _directory(self, run_id: str) -> Path:
+    def _find(self, run_id: str) -> dict[str, Any]:
         for dataset in written_datasets(self.workspace):
-            if dataset["run_id"] == run_id:
-                return Path(dataset["out"])
-        raise RecordNotFoundError(f"no dataset written by run {run_id!r}")
+            if run_id in dataset["runs"]:
+                return dataset
+        raise RecordNotFoundError(f"no dataset written by run {run_id!r}; the Datasets page lists them")
+
+
+class _View:
+    """What a dataset page shows: which split, from which record, and untrusted records if asked."""
+
+    def __init__(self, split: str, start: int, show_untrusted: bool) -> None:
+        self.split, self.start, self.show_untrusted = split, start, show_untrusted
+
+    @classmethod
+    def of(cls, request: Request) -> _View:
+        params = request.query_params
+        split = params.get("split", "train")
+        if split not in SPLIT_FILES:
+            raise UserError(f"there is no split {split!r}; a dataset has {', '.join(SPLIT_FILES)}")
+        try:
+            start = max(0, int(params.get("start", "0")))
+        except ValueError:
+            raise UserError("start must be a whole number (the first record to show)") from None
+        return cls(split, start, params.get("allow_untrusted") == "1")
+
+    def query(self, *, split: str | None = None, start: int | None = 0) -> str:
+        """The query string of this view with ``split``/``start`` changed ("" when all are defaults)."""
+        values = {"split": split or self.split, "start": start or 0, "allow_untrusted": self.show_untrusted}
+        pairs = [(name, value) for name, value in values.items() if value and value != "train"]
+        return "?" + urlencode([(n, "1" if v is True else v) for n, v in pairs]) if pairs else ""
 
 
 def written_datasets(workspace: Workspace) -> list[dict[str, Any]]:
-    """The datasets the workspace's runs wrote (newest first), where a manifest says they are complete."""
+    """One entry per dataset folder the workspace's runs wrote and that is still complete, newest first.
+
+    Runs that wrote the same folder are one dataset, under the newest run that published it; the
+    counts are what that run wrote (train, validation, rejected), as the journal recorded them.
+    """
     journal = RunJournal(workspace)
     try:
         runs = journal.runs(limit=200)
     finally:
         journal.close()
+    folders: dict[str, list[RunRecord]] = {}
+    for run in runs:  # newest first
+        folders.setdefault(os.path.realpath(run.out), []).append(run)
     found = []
-    for run in runs:
-        if (Path(run.out) / "manifest.json").is_file():
-            records = (run.written or {}).get("record_count", "?")
-            found.append({"run_id": run.id, "out": run.out, "records": records, "created_at": run.created_at})
+    for runs_here in folders.values():
+        published = [run for run in runs_here if run.written is not None]
+        if not published or not (Path(published[0].out) / "manifest.json").is_file():
+            continue
+        run = published[0]
+        written = run.written or {}
+        train, validation = int(written.get("record_count", 0)), int(written.get("validation_count", 0))
+        found.append(
+            {
+                "run_id": run.id,
+                "runs": [r.id for r in runs_here],
+                "out": run.out,
+                "name": Path(run.out).name,
+                "accepted": train + validation,
+                "train": train,
+                "validation": validation,
+                "rejected": int(written.get("rejected_count", 0)),
+                "created_at": run.created_at,
+            }
+        )
     return found
 
 

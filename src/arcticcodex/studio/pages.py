@@ -5,6 +5,8 @@ Every page is rendered here, so two things hold for all of them:
 * the form token of the request's session (see :mod:`.csrf`) is in the context as ``csrf_token``,
   which every ``<form method="post">`` carries as a hidden input (``tests/test_studio_guard.py``
   checks each template);
+* a name a template uses but its page did not pass is an error (Jinja's ``StrictUndefined``), not an
+  empty cell: a blank "imported" column or sha256 fails a test instead of reaching a user;
 * an error message never shows where things lie on the server: :func:`without_paths` turns paths
   inside the workspace into paths relative to it and any other absolute path into its last name, so
   an error page tells a visitor what went wrong without mapping the owner's disk for them.
@@ -17,12 +19,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse
 
 from .csrf import current_form_token
 
-_templates = Environment(loader=PackageLoader("arcticcodex.studio", "templates"), autoescape=select_autoescape())
+_templates = Environment(
+    loader=PackageLoader("arcticcodex.studio", "templates"), autoescape=select_autoescape(), undefined=StrictUndefined
+)
 # An absolute POSIX path: "/" then names made of file-name characters; what precedes it must not be a
 # word, a dot or a slash (so "http://host/x", "a/b" and "3.5/s" are not taken for one).
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/\\-])/(?:[\w.+@%=~-]+/)*[\w.+@%=~-]+/?")
@@ -34,12 +38,14 @@ def render(name: str, **context: Any) -> str:
 
 
 def page(name: str, title: str, section: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page of the Studio's layout; ``refresh`` (seconds) makes it follow something still running."""
+    context.setdefault("refresh", None)
     return HTMLResponse(render(name, title=title, section=section, **context), status_code=status_code)
 
 
 def message_page(title: str, message: str, status_code: int) -> HTMLResponse:
     """A page that says one thing: an error, or why a request was refused."""
-    return page("error.html", title, "", status_code=status_code, message=message)
+    return page("error.html", title, "", status_code=status_code, message=message, status=status_code)
 
 
 def without_paths(message: str, workspace_root: Path) -> str:

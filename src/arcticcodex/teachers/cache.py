@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..migrations import Migrations, run_script
+from ..transactions import transaction
 from ..workspace import Workspace, register_migrations
+from .ledger import Ledger
 from .models import Usage
 
 teacher_migrations = register_migrations(Migrations("teachers"))
@@ -67,14 +69,30 @@ class RequestCache:
         self.hits += 1
         return row[0], Usage.model_validate_json(row[1])
 
-    def put(self, key: str, teacher: str, model: str, content: str, usage: Usage) -> None:
+    def put(
+        self,
+        key: str,
+        teacher: str,
+        model: str,
+        content: str,
+        usage: Usage,
+        *,
+        cost_usd: float = 0.0,
+        ledger: Ledger | None = None,
+    ) -> None:
+        """Store a usable reply; its ``cost_usd`` is settled through ``ledger.settle`` in the same transaction."""
         stamp = datetime.now(UTC).isoformat()
-        with self._lock:
+        settle = ledger.settle if ledger is not None and cost_usd else None
+        with self._lock, transaction(self._conn):
             self._conn.execute(
                 "INSERT OR REPLACE INTO teacher_cache (request_sha256, teacher, model, content, usage, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (key, teacher, model, content, usage.model_dump_json(), stamp),
             )
+            if settle is not None:
+                settle(self._conn, cost_usd)
+        if settle is not None and ledger is not None:  # committed: the ledger may count it as written
+            ledger.settled_usd += cost_usd
 
     def close(self) -> None:
         self._conn.close()

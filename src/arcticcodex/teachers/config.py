@@ -29,9 +29,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..config import Config, user_config_dir
 from ..errors import ConfigError
+from ..terminal import escape_controls
 from .models import ROLES, Role
 from .trust import TrustedTeachers, entry_fingerprint
 
@@ -121,8 +123,46 @@ class PoolConfig:
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TEACHER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # the rule of key names (provenance/keystore.py)
+TEACHER_NAME_RULE = "1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
 _DERIVED = frozenset({"trusted", "origin"})  # decided by load_teachers, never by the file
 _NUMBERS = ("price_input", "price_cached_input", "price_output", "timeout", "temperature")
+
+
+def check_teacher_name(name: str) -> str:
+    """``name`` if it can name a teacher (in ``--teachers a,b``, ``critics = [...]``, messages), else ConfigError."""
+    if not _TEACHER_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{escape_controls(repr(name))} is not a valid teacher name: a teacher name is {TEACHER_NAME_RULE}, "
+            "e.g. deepseek or gpu-1"
+        )
+    return name
+
+
+def check_base_url(url: object, *, where: str, teacher: str, key: str = "base_url") -> str:
+    """``url`` if it is an http(s) URL with a host and nothing secret in it, else ConfigError saying why."""
+    example = "e.g. http://127.0.0.1:8000/v1 or https://api.deepseek.com"
+    if not isinstance(url, str):
+        raise ConfigError(f"{where}: teacher {teacher!r}: {key} must be a URL ({example})")
+    shown = escape_controls(repr(url))
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # ValueError when the port is not a number from 0 to 65535
+    except ValueError as exc:
+        raise ConfigError(f"{where}: teacher {teacher!r}: {key} {shown} is not a URL ({exc}); {example}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{where}: teacher {teacher!r}: {key} {shown} must start with http:// or https:// and name a host; "
+            f"{example}"
+        )
+    if parts.username is not None or parts.password is not None:  # never echo it: it may hold a password
+        raise ConfigError(
+            f"{where}: teacher {teacher!r}: {key} holds a user name or password; remove it from the URL and "
+            "put the key in the environment variable named by api_key_env"
+        )
+    if any(char.isspace() or ord(char) < 32 or ord(char) == 127 for char in url) or port == 0:
+        raise ConfigError(f"{where}: teacher {teacher!r}: {key} {shown} is not a usable URL; {example}")
+    return url
 
 
 def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig:
@@ -143,6 +183,8 @@ def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig
         raise ConfigError(f"{where}: teacher {name!r} needs a model (the name the endpoint serves)")
     if preset != "local" and not values.get("base_url"):
         raise ConfigError(f"{where}: teacher {name!r} needs a base_url")
+    if values.get("base_url"):
+        check_base_url(values["base_url"], where=where, teacher=name)
     env = values.get("api_key_env")
     if env is not None and (not isinstance(env, str) or not _ENV_NAME.fullmatch(env)):
         # never echo the value: a key pasted here by mistake must not be repeated in a message or log
@@ -157,14 +199,12 @@ def teacher_from_entry(entry: Mapping[str, Any], *, where: str) -> TeacherConfig
         ):
             raise ConfigError(f"{where}: teacher {name!r}: {key} must be a number, not {value!r}")
     replicas = values.pop("replicas", ())
-    if (
-        isinstance(replicas, str)
-        or not isinstance(replicas, list | tuple)
-        or not all(isinstance(url, str) and url.startswith(("http://", "https://")) for url in replicas)
-    ):
+    if isinstance(replicas, str) or not isinstance(replicas, list | tuple):
         raise ConfigError(
             f'{where}: teacher {name!r}: replicas must be a list of URLs such as ["http://127.0.0.1:8001/v1"]'
         )
+    for url in replicas:
+        check_base_url(url, where=where, teacher=name, key="replicas")
     values["replicas"] = tuple(replicas)
     key_file = values.get("api_key_file")
     if key_file is not None and (not isinstance(key_file, str) or not key_file.strip()):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ..errors import BudgetExceededError
@@ -29,10 +31,20 @@ class Ledger:
 
     budget_usd: float | None = None
     stats: dict[str, TeacherStats] = field(default_factory=dict)
+    settle: Callable[[sqlite3.Connection, float], None] | None = None
+    """Where the cost of a reply that is cached gets written, in the transaction that caches it (a
+    distillation run sets its journal's charger here); None: costs are only counted in memory."""
+    settled_usd: float = 0.0
+    """The part of :attr:`spent_usd` that ``settle`` has written."""
 
     @property
     def spent_usd(self) -> float:
         return sum(stats.cost_usd for stats in self.stats.values())
+
+    @property
+    def unsettled_usd(self) -> float:
+        """Spent but not written by ``settle`` (replies that could not be used, so were never cached)."""
+        return self.spent_usd - self.settled_usd
 
     def check(self, teacher: str) -> None:
         if self.budget_usd is not None and self.spent_usd >= self.budget_usd:

@@ -27,11 +27,10 @@ import numpy as np
 
 from ..vault.embeddings import EmbeddingBackend, HashingBackend
 from .models import CallRecord, Claim, Critique, EvidenceItem, Rewrite, Role, Rubric, Verdict, Verification
+from .passages import evidence_sentences  # shared with the offline drafter: headings apart, table rows kept
 
 MODEL = "local-judge/v1 (offline, no LLM)"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
-_PARAGRAPH = re.compile(r"\n[ \t]*\n")
-_BULLET = re.compile(r"^(?:[*+\->]|\d+[.)])\s+")
 _WORD = re.compile(r"[A-Za-z0-9][\w\-.]*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 _NEGATION = re.compile(r"\b(?:not|no|never|none|cannot|can't|isn't|aren't|wasn't|weren't|doesn't|don't|didn't)\b", re.I)
@@ -43,24 +42,6 @@ _STOP = frozenset(
 
 def sentences(text: str) -> list[str]:
     return [part.strip() for part in _SENTENCE.split(text) if part and part.strip()]
-
-
-def evidence_sentences(text: str) -> list[str]:
-    """Prose sentences of a piece of evidence: paragraph by paragraph (wrapped lines joined), without
-    tables, code blocks and headings, and without run-ons too long to be one claim."""
-    found = []
-    for block in _PARAGRAPH.split(text):
-        segments: list[str] = []
-        for line in (line.strip() for line in block.splitlines()):
-            if not line or line.startswith(("|", "#", "```", "~~~")):
-                continue
-            if _BULLET.match(line) or not segments:
-                segments.append(_BULLET.sub("", line))  # a list item starts a new sentence
-            else:
-                segments[-1] += " " + line  # a wrapped line continues the current one
-        for segment in segments:
-            found += [sentence for sentence in sentences(segment) if 3 <= len(sentence.split()) <= 60]
-    return found
 
 
 def content_words(text: str) -> set[str]:

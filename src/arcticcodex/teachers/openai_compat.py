@@ -1,9 +1,9 @@
 """A teacher served by any OpenAI-compatible endpoint (DeepSeek, OpenAI, vLLM, Ollama).
 
-Built on the official ``openai`` SDK (async) over an injectable ``httpx2.AsyncClient`` (httpx 2, which
-the SDK is built on), with the SDK's own retries off: retries are ours (:mod:`.faults`), because they
-must honour Retry-After, stop at a budget, feed a circuit breaker, and leave the decision to fall
-back to another teacher to the pool.  Every call asks for JSON mode; a reply that is not the
+Built on the official ``openai`` SDK (async) over its own aiohttp client (:mod:`.http_client`; tests
+may inject an ``httpx2.AsyncClient``), with the SDK's own retries off: retries are ours (:mod:`.faults`),
+because they must honour Retry-After, stop at a budget, feed a circuit breaker, and leave the decision
+to fall back to another teacher to the pool.  Every call asks for JSON mode; a reply that is not the
 expected JSON gets one re-ask that quotes the problem back to the model.  What is sent is recorded
 with the prompt template's hash; secrets never enter a record, an error or a log.
 """
@@ -38,6 +38,7 @@ from ..fileio import read_plain_file
 from .cache import RequestCache, request_key
 from .config import KEYLESS_PRESETS, TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker, RetryPolicy, parse_retry_after
+from .http_client import closed_before_answering, failure_cause, read_completion, sdk_client, timed_out
 from .ledger import Ledger
 from .models import CallRecord, CallRole, Critique, EvidenceItem, Questions, Rewrite, Rubric, Usage, Verification
 from .parsing import ReplyError, parse_reply
@@ -49,10 +50,8 @@ from .prompts import (
     template,
     verify_messages,
 )
-from .transport import LeanAsyncTransport
 from .trust import key_source
 
-_CONNECTIONS_PER_CLIENT = 16
 MAX_KEY_FILE_BYTES = 4096  # an API key is a line; a larger "key file" is something else
 
 
@@ -93,46 +92,19 @@ class OpenAICompatibleTeacher:
         )
         self._key = key
         self._injected_http = http_client
-        self._bound: tuple[asyncio.AbstractEventLoop, list[openai.AsyncOpenAI], asyncio.Semaphore] | None = None
-        self._turn = 0
+        self._bound: tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI, asyncio.Semaphore] | None = None
 
     def _for_this_loop(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
-        """An SDK client and the concurrency gate of the running event loop.
+        """The SDK client and the concurrency gate of the running event loop.
 
         Connections belong to the loop that opened them, so a teacher used from two ``asyncio.run``
-        calls (the seed's synchronous API does that) gets fresh clients for the second loop.  The
-        connections are spread over several small clients taken in turn: the HTTP connection pool
-        does work proportional to its size on every request, so one pool of 128 connections spends
-        more CPU per call than eight pools of 16 (measured in benchmarks/teachers.py).
+        calls (the seed's synchronous API does that) gets a fresh client for the second loop.
         """
         loop = asyncio.get_running_loop()
         if self._bound is None or self._bound[0] is not loop:
-            config = self.config
-            lean = self._injected_http is None and config.base_url.startswith("http://")
-            shards = (
-                1 if self._injected_http is not None or lean else max(1, config.concurrency // _CONNECTIONS_PER_CLIENT)
-            )
-            per_shard = -(-config.concurrency // shards)
-            clients = []
-            for _ in range(shards):
-                limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
-                if lean:  # plain-HTTP endpoints (vLLM, Ollama, a tunnel): the lean transport, see transport.py
-                    http = httpx.AsyncClient(transport=LeanAsyncTransport(), timeout=config.timeout)
-                else:
-                    http = self._injected_http or httpx.AsyncClient(limits=limits, timeout=config.timeout)
-                clients.append(
-                    openai.AsyncOpenAI(
-                        base_url=config.base_url,
-                        api_key=self._key,
-                        http_client=http,
-                        max_retries=0,
-                        timeout=config.timeout,
-                    )
-                )
-            self._bound = (loop, clients, asyncio.Semaphore(config.concurrency))
-        clients = self._bound[1]
-        self._turn = (self._turn + 1) % len(clients)
-        return clients[self._turn], self._bound[2]
+            client = sdk_client(self.config, self._key, self._injected_http)
+            self._bound = (loop, client, asyncio.Semaphore(self.config.concurrency))
+        return self._bound[1], self._bound[2]
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleTeacher(name={self.name!r}, model={self.model!r}, base_url={self.config.base_url!r})"
@@ -140,8 +112,7 @@ class OpenAICompatibleTeacher:
     async def aclose(self) -> None:
         if self._bound is not None:
             if self._injected_http is None:  # an injected client belongs to the caller
-                for client in self._bound[1]:
-                    await client.close()
+                await self._bound[1].close()
             self._bound = None
 
     # -- the three roles ------------------------------------------------------------------------
@@ -231,14 +202,17 @@ class OpenAICompatibleTeacher:
                 teacher=self.name,
             )
         attempt = 0
+        resent = False
         while True:
             attempt += 1
             self.ledger.check(self.name)
             retry_after: float | None = None
+            at_once = False
             try:
-                # the SDK's documented generic request (README, "undocumented requests"): the body is
-                # already exactly what we mean to send, so the per-call TypedDict transform is skipped
-                response = await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+                # the SDK's documented generic request (README, "undocumented requests"), answered raw:
+                # the body is already exactly what we mean to send (no per-call TypedDict transform),
+                # and the reply's two fields are read without building the SDK's ChatCompletion model
+                response = await client.post("/chat/completions", cast_to=httpx.Response, body=body)
             except openai.APIStatusError as error:
                 if error.status_code not in RETRYABLE_STATUS:
                     self.breaker.record_failure()
@@ -251,18 +225,23 @@ class OpenAICompatibleTeacher:
                     ) from None
                 reason = f"HTTP {error.status_code} {_error_message(error)}"
                 retry_after = parse_retry_after(error.response.headers.get("retry-after"))
-            except openai.APITimeoutError:
-                reason = f"no answer within {self.config.timeout:g} s"
-            except openai.APIConnectionError as error:
-                reason = f"connection failed ({_cause(error)})"
+            except openai.APIConnectionError as error:  # APITimeoutError is one: see http_client.timed_out
+                if timed_out(error):
+                    reason = f"no answer within {self.config.timeout:g} s"
+                else:
+                    reason = f"connection failed ({failure_cause(error)})"
+                    # closed before a byte of the answer: a kept-alive connection the server had just
+                    # closed never delivered the request, so it goes again at once (once; then backoff)
+                    at_once = not resent and closed_before_answering(error)
+                    resent = resent or at_once
             except openai.APIResponseValidationError:
                 raise self._not_a_completion(attempt) from None
             else:
-                message = _message_content(response)
-                if message is None:
+                completion = read_completion(response)
+                if completion is None:
                     raise self._not_a_completion(attempt)
                 self.breaker.record_success()
-                return message, _usage(getattr(response, "usage", None)), attempt
+                return completion[0], completion[1], attempt
             delay = self.retry.delay(attempt, retry_after, self._rng)
             if delay is None:
                 self.breaker.record_failure()
@@ -271,7 +250,8 @@ class OpenAICompatibleTeacher:
                     teacher=self.name,
                     attempts=attempt,
                 )
-            await asyncio.sleep(delay)
+            if not at_once:
+                await asyncio.sleep(delay)
 
     def _not_a_completion(self, attempt: int) -> TeacherResponseError:
         """An HTTP 200 whose body is no chat completion (an HTML login page of a proxy, say)."""
@@ -287,6 +267,7 @@ class OpenAICompatibleTeacher:
         started = time.perf_counter()
         notes: list[str] = []
         content, usage, attempts, cost, key = await self.complete(self.request_body(messages))
+        reply_cost = cost  # what the reply that gets cached cost (a re-ask's first reply is not cached)
         cached = key is None and attempts == 0
         try:
             result = parse_reply(role, content, notes)
@@ -303,6 +284,7 @@ class OpenAICompatibleTeacher:
             body = self.request_body(retry_messages)
             content, more_usage, more_attempts, more_cost, key = await self.complete(body)
             usage, attempts, cost = usage + more_usage, attempts + more_attempts, cost + more_cost
+            reply_cost = more_cost
             cached = cached and key is None and more_attempts == 0
             try:
                 result = parse_reply(role, content, notes)
@@ -313,7 +295,8 @@ class OpenAICompatibleTeacher:
                     attempts=attempts,
                 ) from None
         if self.cache is not None and key is not None:
-            self.cache.put(key, self.name, self.model, content, usage)  # only replies that were usable
+            # only replies that were usable; their cost is settled (a run's spend) in the same transaction
+            self.cache.put(key, self.name, self.model, content, usage, cost_usd=reply_cost, ledger=self.ledger)
         call = CallRecord(
             teacher=self.name,
             model=self.model,
@@ -373,9 +356,15 @@ class OpenAICompatibleTeacher:
                 teacher=self.name,
                 status=error.status_code,
             ) from None
-        except openai.APIError as error:
+        except (openai.APIError, httpx.HTTPError) as error:  # a stream read raises httpx2's errors unwrapped
+            if timed_out(error):
+                why = f"nothing arrived for {self.config.timeout:g} s"
+            elif isinstance(error, openai.APIConnectionError | httpx.TransportError):
+                why = f"connection failed ({failure_cause(error)})"
+            else:
+                why = type(error).__name__
             raise TeacherUnavailableError(
-                f"teacher {self.name} ({self.model}) {failure}: {type(error).__name__}", teacher=self.name
+                f"teacher {self.name} ({self.model}) {failure}: {why}", teacher=self.name
             ) from None
 
     async def ping(self) -> list[str]:
@@ -384,21 +373,13 @@ class OpenAICompatibleTeacher:
             page = await self._for_this_loop()[0].models.list()
         except openai.APIStatusError as error:
             raise TeacherRejectedError(
-                f"teacher {self.name}: HTTP {error.status_code} {_error_message(error)}", teacher=self.name
+                f"teacher {self.name}: HTTP {error.status_code} {_error_message(error)}",
+                teacher=self.name,
+                status=error.status_code,
             ) from None
         except openai.APIConnectionError as error:
-            raise TeacherUnavailableError(f"teacher {self.name}: {_cause(error)}", teacher=self.name) from None
+            raise TeacherUnavailableError(f"teacher {self.name}: {failure_cause(error)}", teacher=self.name) from None
         return [model.id for model in page.data]
-
-
-def _message_content(response: object) -> str | None:
-    """The first choice's text, or None when the reply is not a chat completion at all."""
-    if not isinstance(response, ChatCompletion) or not response.choices:
-        return None
-    message = getattr(response.choices[0], "message", None)
-    if message is None:
-        return None
-    return message.content or ""
 
 
 def untrusted_teacher_error(config: TeacherConfig) -> TrustError:
@@ -444,19 +425,6 @@ def read_key_file(path: Path, *, teacher: str) -> str:
     return key
 
 
-def _usage(usage: Any) -> Usage:
-    if usage is None:
-        return Usage()
-    extra = getattr(usage, "model_extra", None) or {}
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = extra.get("prompt_cache_hit_tokens") or (getattr(details, "cached_tokens", 0) if details else 0) or 0
-    return Usage(
-        prompt_tokens=int(usage.prompt_tokens or 0),
-        completion_tokens=int(usage.completion_tokens or 0),
-        cache_hit_tokens=int(cached),
-    )
-
-
 def _error_message(error: openai.APIStatusError) -> str:
     body = error.body
     if isinstance(body, dict):
@@ -476,8 +444,3 @@ def _status_hint(status: int, config: TeacherConfig) -> str:
         422: "; a parameter was invalid",
     }
     return hints.get(status, "")
-
-
-def _cause(error: BaseException) -> str:
-    cause = error.__cause__ or error.__context__
-    return type(cause).__name__ if cause else type(error).__name__

@@ -16,6 +16,14 @@ bounded number of times:
 * the elements whose nesting changes the text (``template``, whose content is hidden, and ``pre``,
   whose whitespace is kept) are counted per name, so an end tag with nothing to close costs O(1).
 
+What a reader of the page's *content* does not need is left out too: navigation and site banners —
+``<nav>``, a ``<header>`` or ``<footer>`` that is the page's own (not an article's or a section's),
+and any element with ``role="navigation"``, ``"banner"`` or ``"contentinfo"`` — so menus and
+copyright lines do not become chunks that every search finds.  Such an element is skipped up to its
+end tag, counting only elements of its own name; one the page never closes (a broken page) is kept,
+so a missing ``</nav>`` cannot swallow the rest of the page.  ``<br>`` breaks a line, not a paragraph
+(two in a row, an empty line, do end one), and non-breaking spaces are spaces.
+
 Nesting those elements deeper than :data:`MAX_NESTING` is refused with a
 :class:`~arcticcodex.errors.UserError` naming the file, the depth and the cap — no page needs it, and
 importing part of such a document would hide that it was cut.  Ordinary nesting (``div`` in ``div``)
@@ -39,12 +47,16 @@ _RAW_TEXT = frozenset({"script", "style", "noscript", "iframe", "noembed", "nofr
 _TRACKED = frozenset({"template", "pre"})
 _HEAD_CONTENT = frozenset({"title", "meta", "link", "base", "style", "script", "noscript", "template"})
 _BLOCK_NAMES = (
-    "address article aside blockquote body br caption dd details dialog div dl dt fieldset figcaption "
+    "address article aside blockquote body caption dd details dialog div dl dt fieldset figcaption "
     "figure footer form h1 h2 h3 h4 h5 h6 header hgroup hr html li main nav ol p pre section summary "
     "table tbody tfoot thead tr ul"
 )
 _BLOCKS = frozenset(_BLOCK_NAMES.split())
-_HTML_SPACE = re.compile(r"[ \t\n\r\f]+")
+_HTML_SPACE = re.compile(r"[ \t\n\r\f\xa0]+")  # with U+00A0: a non-breaking space is a space to a reader
+_SECTIONING = frozenset({"article", "aside", "main", "section"})  # a header or footer inside is content
+_BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo"})
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+_ROLE = re.compile(r"""[\t\n\f\r /]role[\t\n\f\r ]*+=[\t\n\f\r ]*+(?:"([^"]*+)"|'([^']*+)'|([^\t\n\f\r >]++))""", re.I)
 _TAG_NAME = re.compile(r"[a-zA-Z][^\t\n\f\r />\x00]*+")
 # What follows a tag name up to its '>': attributes, with quoted values that may hold '>'.  The three
 # alternatives start with different characters and are possessive, and an unclosed quote runs to the
@@ -62,6 +74,10 @@ class PageText:
         self.title = ""
         self._h1: list[str] = []
         self._buffer: list[str] = []
+        self._lines: list[str] = []  # the paragraph's lines before its last <br>
+        self._skip: tuple[str, int] | None = None  # the boilerplate element being skipped, and its depth
+        self._skipped: list[str] = []  # its paragraphs, kept in case the page never closes it
+        self._sections = 0  # open article/aside/main/section elements
         self._open: list[str] = []  # open template and pre elements, innermost last
         self._counts = dict.fromkeys(_TRACKED, 0)
         self._head_depth: int | None = None  # len(_open) when <head> opened, while it is open
@@ -85,6 +101,7 @@ class PageText:
                 self._data(text[position:opening])
             position = self._markup(text, opening)
         self._flush()
+        self._keep_skipped()
 
     def _markup(self, text: str, opening: int) -> int:
         """Handle the markup at ``text[opening] == '<'``; return where the text after it starts."""
@@ -97,10 +114,10 @@ class PageText:
             if close >= len(text):
                 return len(text)  # a tag the file never closes: the rest of it is inside the tag
             name = name_match.group().lower()
-            self._start(name, opening)
+            self._start(name, opening, _role(text, name_match.end(), close) if name not in _VOID else "")
             if name in _RAW_TEXT or name == "title":  # "<script/>" starts a script too, as in a browser
                 return self._raw_text(text, name, close + 1)
-            if close > name_match.end() and text[close - 1] == "/":
+            if close > name_match.end() and text[close - 1] == "/" and name not in _VOID:
                 self._end(name)
             return close + 1
         if after == "/":
@@ -147,7 +164,17 @@ class PageText:
                 self._data(text[start:end])
         return end
 
-    def _start(self, tag: str, offset: int) -> None:
+    def _start(self, tag: str, offset: int, role: str = "") -> None:
+        if self._skip is not None:
+            if tag == self._skip[0]:
+                self._skip = (tag, self._skip[1] + 1)
+        elif tag == "nav" or role in _BOILERPLATE_ROLES or (tag in ("header", "footer") and not self._sections):
+            self._flush()
+            self._skip = (tag, 1)
+        if tag in _SECTIONING:
+            self._sections += 1
+        if tag == "br":
+            self._line_break()
         if self._head_depth is not None and tag not in _HEAD_CONTENT:
             self._head_depth = None  # </head> is optional: body content closes it
         if tag in ("td", "th"):
@@ -168,6 +195,10 @@ class PageText:
             self._in_h1 = True
 
     def _end(self, tag: str) -> None:
+        if tag == "br":  # "</br>" is a <br> to a browser
+            self._line_break()
+        if tag in _SECTIONING and self._sections:
+            self._sections -= 1
         if tag in _BLOCKS:
             self._flush()  # before a </pre> closes: its text is preformatted
         if tag == "head" and self._head_depth is not None:
@@ -182,6 +213,31 @@ class PageText:
         elif tag == "h1" and self._in_h1:
             self._in_h1 = False
             self._h1_done = self._h1_has_text  # an empty <h1> does not end the search for the first one
+        if self._skip is not None and tag == self._skip[0]:
+            depth = self._skip[1] - 1
+            if not depth:
+                self._flush()
+                self._skipped.clear()  # closed: it was boilerplate indeed
+            self._skip = (tag, depth) if depth else None
+        elif tag in ("body", "html"):
+            self._keep_skipped()
+
+    def _keep_skipped(self) -> None:
+        """The page ended with a boilerplate element still open: keep its text rather than lose the page."""
+        if self._skip is not None:
+            self._flush()
+            self.paragraphs.extend(self._skipped)
+            self._skipped.clear()
+            self._skip = None
+
+    def _line_break(self) -> None:
+        if self._counts["pre"]:
+            self._buffer.append("\n")
+        elif self._lines and not "".join(self._buffer).strip():
+            self._flush()  # <br><br>: an empty line ends the paragraph
+        else:
+            self._lines.append("".join(self._buffer))
+            self._buffer.clear()
 
     def _close_down_to(self, depth: int) -> None:
         while len(self._open) > depth:
@@ -198,9 +254,14 @@ class PageText:
     def _flush(self) -> None:
         text = "".join(self._buffer)
         self._buffer.clear()
-        text = text.strip("\r\n").rstrip() if self._counts["pre"] else _HTML_SPACE.sub(" ", text).strip(" ")
+        if self._counts["pre"]:
+            text = text.replace("\xa0", " ").strip("\r\n").rstrip()
+        else:
+            lines = (_HTML_SPACE.sub(" ", line).strip(" ") for line in (*self._lines, text))
+            text = "\n".join(line for line in lines if line)
+        self._lines.clear()
         if text.strip():
-            self.paragraphs.append(text)
+            (self._skipped if self._skip is not None else self.paragraphs).append(text)
 
 
 def page_text(path: Path, text: str) -> PageText:
@@ -215,6 +276,13 @@ def page_text(path: Path, text: str) -> PageText:
             "It was not imported: remove the nesting (or save the page's text as .txt) and import it again."
         )
     return page
+
+
+def _role(text: str, start: int, close: int) -> str:
+    """The ``role`` attribute of the tag whose attributes are ``text[start:close]`` (lower case), or ""."""
+    found = _ROLE.search(text, start, close)
+    words = (found.group(1) or found.group(2) or found.group(3) or "").split() if found else []
+    return words[0].lower() if words else ""  # a list of roles: the first one a browser knows wins
 
 
 def _after_attributes(text: str, start: int) -> int:

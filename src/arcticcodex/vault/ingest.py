@@ -53,6 +53,7 @@ class ImportReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)  # skipped: forgotten on purpose, not re-imported
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why): never read, see walk.py
+    decoded: list[tuple[str, str]] = field(default_factory=list)  # (source, encoding): not UTF-8, see loaders.py
     chunks: int = 0
     embedded: int = 0  # texts sent to the model
     reused: int = 0  # chunk texts whose vector the vault already had
@@ -70,6 +71,7 @@ class ImportReport:
             "failed": [{"source": source, "reason": reason} for source, reason in self.failed],
             "forgotten": self.forgotten,
             "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
+            "decoded": [{"source": source, "encoding": encoding} for source, encoding in self.decoded],
             "chunks": self.chunks,
             "embedded": self.embedded,
             "reused": self.reused,
@@ -137,7 +139,7 @@ def import_paths(
                 on_file(report, path)
             continue
         try:
-            prepared, changed = _prepare(vault, path, source, discovery.identities.get(path))
+            prepared, changed = _prepare(vault, path, source, discovery.identities.get(path), report.decoded)
             if isinstance(prepared, _Streamable):
                 if pending:  # keep the report's order of commits: what came before is written first
                     _commit(vault, pending, report, after_batch)
@@ -183,11 +185,12 @@ class _Streamable:
 
 
 def _prepare(
-    vault: Vault, path: Path, source: str, identity: FileIdentity | None
+    vault: Vault, path: Path, source: str, identity: FileIdentity | None, decoded: list[tuple[str, str]]
 ) -> tuple[PreparedDocument | _Streamable | None, bool]:
     """Load and chunk a file; (None, False) when the vault already has exactly this file.
 
-    ``identity`` is the file the walk found: a file whose path now leads elsewhere is refused.
+    ``identity`` is the file the walk found: a file whose path now leads elsewhere is refused.  A file
+    that was not UTF-8 is added to ``decoded`` with the encoding it was read as.
     """
     media_type = media_type_of(path)
     with open_plain_file(path, identity=identity) as handle:
@@ -208,6 +211,8 @@ def _prepare(
     if streamed and media_type is not None:
         return _Streamable(path, source, digest, size, media_type, modified, identity), existing is not None
     loaded = load_document(path, data)
+    if loaded.encoding not in ("utf-8", "utf-8-sig"):
+        decoded.append((source, loaded.encoding))
     spans = chunk_text(loaded.text, max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars)
     chunks = tuple(
         PreparedChunk(index, span.start_byte, span.end_byte, span.heading, loaded.text[span.start : span.end])

@@ -2,10 +2,19 @@
 
 Chunk offsets index the *stored text* (``LoadedDocument.text``), and the integrity check re-derives
 chunks from it, so each loader's job is to produce that text deterministically from the bytes alone.
-Plain text and Markdown are stored exactly as decoded (strict UTF-8, no newline or BOM handling; a
-BOM stays as U+FEFF), so for those files the stored text's UTF-8 bytes *are* the file's bytes and a
-citation's byte range can be checked against the original file.  HTML, PDF and JSONL are rendered to
-text first; their offsets point into that rendering.
+Plain text and Markdown are stored exactly as decoded (no newline or BOM handling; a BOM stays as
+U+FEFF), so for UTF-8 files the stored text's UTF-8 bytes *are* the file's bytes and a citation's
+byte range can be checked against the original file.  HTML, PDF and JSONL are rendered to text first;
+their offsets point into that rendering.
+
+A text, Markdown or HTML file (with no declared charset) that is not UTF-8 is usually a Windows or
+old Unix file: when its bytes hold no UTF-8 sequence at all, no NUL and few control characters, it is
+decoded as **cp1252** (if it uses that code page's printable 0x80–0x9F: curly quotes, dashes, €) or
+**latin-1**, and ``LoadedDocument.encoding`` says which, for the import report.  A file that mixes
+UTF-8 with stray bytes, or looks binary, is still refused with the byte, the line and the fix.
+
+A PDF's metadata title is often a placeholder its tool left (``about:blank`` from a browser's print,
+``Untitled``, ``Microsoft Word - x.docx``): those fall back to the file's name.
 
 Every problem a user can cause (wrong encoding, a broken or encrypted PDF, a bad JSONL line, an
 unsupported suffix) becomes a :class:`~arcticcodex.errors.UserError` naming the file, the place and the
@@ -75,6 +84,8 @@ class LoadedDocument:
     text: str
     media_type: str
     conversations: tuple[Conversation, ...] = ()
+    encoding: str = "utf-8"
+    """How the bytes were decoded: utf-8, or cp1252/latin-1 when detected (see the module docstring)."""
 
 
 def load_document(path: Path, data: bytes) -> LoadedDocument:
@@ -90,18 +101,43 @@ def load_document(path: Path, data: bytes) -> LoadedDocument:
         return _load_html(path, data)
     if media_type == "application/pdf":
         return _load_pdf(path, data)
-    text = _decode(path, data)
     if media_type == "application/x-ndjson":
-        return _load_jsonl(path, text)
+        return _load_jsonl(path, _decode(path, data))  # JSON Lines are UTF-8 by definition
+    text, encoding = decode_text(path, data)
     title = stem_title(path)
     if media_type == "text/markdown":
         title = next((heading for _, _, heading in iter_headings(text)), title)
-    return LoadedDocument(title=title, text=text, media_type=media_type)
+    return LoadedDocument(title=title, text=text, media_type=media_type, encoding=encoding)
 
 
 def media_type_of(path: Path) -> str | None:
     """The media type a file is imported as (by its suffix), or None when it cannot be imported."""
     return _MEDIA_TYPES.get(path.suffix.lower())
+
+
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xef][\x80-\xbf]{2}|\xf0[\x90-\xbf][\x80-\xbf]{2}"
+    rb"|[\xf1-\xf4][\x80-\xbf]{3}"
+)
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f]")  # not tab, newlines, form feed, escape
+_CP1252_ONLY = re.compile(rb"[\x80-\x9f]")  # printable in cp1252, C1 controls in latin-1
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def decode_text(path: Path, data: bytes) -> tuple[str, str]:
+    """``data`` as text and the encoding it was read as: UTF-8, else a detected cp1252 or latin-1."""
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        mixed = _UTF8_SEQUENCE.search(data) is not None  # real UTF-8 next to stray bytes: a damaged file
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))  # not an 8-bit text at all
+        binary = b"\x00" in data or len(_CONTROL_BYTES.findall(data[:65536])) > 8
+        if mixed or utf16 or binary:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise undecodable(path, "utf-8", exc.start, data[exc.start], line) from exc
+    if _CP1252_ONLY.search(data) and not _CP1252_UNDEFINED.intersection(data):
+        return data.decode("cp1252"), "cp1252"
+    return data.decode("latin-1"), "latin-1"
 
 
 def _decode(path: Path, data: bytes, encoding: str = "utf-8") -> str:
@@ -146,14 +182,19 @@ def _charset(label: str) -> str:
 
 
 def _load_html(path: Path, data: bytes) -> LoadedDocument:
-    encoding = "utf-8"
     if data.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
+        text = _decode(path, data, encoding)
     elif declared := _META_CHARSET.search(data[:4096]):
         encoding = _charset(declared.group(1).decode("ascii"))
-    page = page_text(path, _decode(path, data, encoding))
-    title = _one_line(page.title) or _one_line(page.first_h1) or stem_title(path)
-    return LoadedDocument(title=title, text="\n\n".join(page.paragraphs), media_type="text/html")
+        text = _decode(path, data, encoding)
+    else:  # no BOM, no charset: UTF-8, or what a browser would guess for an old page
+        text, encoding = decode_text(path, data)
+    page = page_text(path, text)
+    title = _title(page.title) or _one_line(page.first_h1) or stem_title(path)
+    return LoadedDocument(
+        title=title, text="\n\n".join(page.paragraphs), media_type="text/html", encoding=encoding.removesuffix("-sig")
+    )
 
 
 # --- PDF -------------------------------------------------------------------------------------------
@@ -187,8 +228,23 @@ def _load_pdf(path: Path, data: bytes) -> LoadedDocument:
             f"{path} has no extractable text ({len(pages)} page(s)); it is probably scanned images. "
             "Run OCR first (e.g. ocrmypdf in.pdf out.pdf) and import the result."
         )
-    title = _one_line(_clean(raw_title)) if isinstance(raw_title, str) else ""
+    title = _title(_clean(raw_title)) if isinstance(raw_title, str) else ""
     return LoadedDocument(title=title or stem_title(path), text=text, media_type="application/pdf")
+
+
+_PLACEHOLDER_TITLE = re.compile(
+    r"(about:\S*|untitled(?: document)?(?:[ -]?\d+)?|document ?\d*|no title|none|null|\(null\)|title|"
+    r"\(?anonymous\)?|unknown|[-_.\s]*|[\w .-]+\.(?:docx?|odt|rtf|pages|pptx?|xlsx?|html?|tex|txt)|"
+    r"(?:https?|file)://\S*)",
+    re.IGNORECASE,
+)
+_TOOL_PREFIX = re.compile(r"^(?:microsoft (?:word|powerpoint|excel) - )", re.IGNORECASE)
+
+
+def _title(raw: str) -> str:
+    """A metadata title worth showing, or "" for a placeholder a tool left (see the module docstring)."""
+    title = _one_line(_TOOL_PREFIX.sub("", _one_line(raw)))
+    return "" if _PLACEHOLDER_TITLE.fullmatch(title) else title
 
 
 # --- JSONL conversations ---------------------------------------------------------------------------

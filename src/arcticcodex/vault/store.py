@@ -1,17 +1,17 @@
 """The vault: documents and chunks in the workspace's SQLite database, forgetting, integrity.
 
-One :class:`Vault` wraps one connection.  Every write is a transaction (``BEGIN IMMEDIATE``), so a
-document and its chunks appear together or not at all, and a crash at any point leaves the last
-committed state.  Facts, summaries and conversations live in :mod:`.memory`; search in
-:mod:`.search`; import in :mod:`.ingest`.
+One :class:`Vault` wraps one connection.  Every write is a transaction (``BEGIN IMMEDIATE``, a
+savepoint when nested: :mod:`arcticcodex.transactions`), so a document and its chunks appear together
+or not at all, and a crash at any point leaves the last committed state.  Facts, summaries and
+conversations live in :mod:`.memory`; search in :mod:`.search`; import in :mod:`.ingest`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, RecordNotFoundError, UserError
+from ..transactions import transaction
 from ..workspace import Workspace
 from . import schema  # noqa: F401 - registers the vault's migrations before the first connect
 from .embeddings import DEFAULT_MODEL, EmbeddingBackend, backend_named, to_blob
@@ -107,17 +108,9 @@ class Vault(MemoryMixin):
     def model_name(self) -> str:
         return self._model_name
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.conn
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
-                self.conn.execute("ROLLBACK")
-            raise
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """The vault's connection in a transaction (a savepoint inside one): see :mod:`arcticcodex.transactions`."""
+        return transaction(self.conn)
 
     def generation(self) -> int:
         """A counter bumped by every write that changes chunks or vectors (search caches key on it)."""

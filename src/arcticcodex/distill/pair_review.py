@@ -1,0 +1,300 @@
+"""Human review of a run's accepted pairs (runs made with ``distill --review``): list, decide, edit.
+
+A person sees each accepted pair before it is published and approves it, rejects it (with a reason:
+it goes to ``rejected.jsonl``), or edits it first.  The journal keeps the pair as the teachers left
+it; an edit is a row of its own (who, when, the text before and after), applied when the run
+publishes, so the published record carries the person's text under a new content id and a fresh
+signature — nothing signed is changed in place, and the teachers' text stays in its revisions.
+Decisions are final; a pair can be edited only while it waits for one.  Deciding many pairs at once
+(by run and quality) is one transaction: all of them, or none.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from ..dataset.record import TrainingPair, pair_id_for
+from ..errors import RecordNotFoundError, UserError
+from ..migrations import Migrations, run_script
+from ..transactions import transaction
+from ..workspace import register_migrations
+from .journal import RunJournal
+
+__all__ = ["PAIR_PREFIX", "PairEdit", "PairFilter", "PairReviews", "ReviewedPair", "apply_edit", "parse_pair_id"]
+
+PAIR_PREFIX = "pair:"  # pair:<run id>:<task position>
+ReviewStatus = Literal["pending", "approved", "rejected"]
+
+pair_review_migrations = register_migrations(Migrations("pair_review"))
+
+
+@pair_review_migrations(1)
+def create_pair_edits(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE distill_pair_edits (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES distill_runs (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            edited_by TEXT NOT NULL,
+            edited_at TEXT NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL
+        );
+        CREATE INDEX distill_pair_edits_pair ON distill_pair_edits (run_id, position, id);
+        """,
+    )
+
+
+def parse_pair_id(item_id: str) -> tuple[str, int] | None:
+    """(run, position) of a ``pair:RUN:POSITION`` id; None for any other id (a fact, a summary)."""
+    if not item_id.startswith(PAIR_PREFIX):
+        return None
+    run_id, _, position = item_id.removeprefix(PAIR_PREFIX).rpartition(":")
+    if not run_id or not position.isdigit():
+        raise UserError(f"{item_id!r} is not a pair id; pair ids look like pair:RUN:POSITION")
+    return run_id, int(position)
+
+
+@dataclass(frozen=True, slots=True)
+class PairEdit:
+    """The latest edit of a pair: the person's text, who made it and when, and the text before."""
+
+    instruction: str
+    completion: str
+    by: str
+    at: str
+    before: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        after = {"instruction": self.instruction, "completion": self.completion}
+        return {"by": self.by, "at": self.at, "before": self.before, "after": after}
+
+
+def apply_edit(pair: TrainingPair, edit: PairEdit) -> TrainingPair:
+    """``pair`` with the person's text: a new content id (the writer signs it anew), the edit noted."""
+    note = f"edited in human review by {edit.by} at {edit.at}"
+    return replace(
+        pair,
+        id=pair_id_for(edit.instruction, edit.completion, pair.evidence, pair.context),
+        instruction=edit.instruction,
+        completion=edit.completion,
+        feedback=f"{pair.feedback}; {note}" if pair.feedback else note,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedPair:
+    """An accepted pair of a reviewed run, as a person sees it: with its edit applied, and its decision."""
+
+    run_id: str
+    position: int
+    pair: dict[str, Any]
+    status: ReviewStatus
+    reason: str = ""
+    decided_by: str | None = None
+    decided_at: str | None = None
+    edit: PairEdit | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{PAIR_PREFIX}{self.run_id}:{self.position}"
+
+    @property
+    def quality(self) -> float:
+        return float(self.pair.get("quality", 0))
+
+    @property
+    def text(self) -> str:
+        return f"Q: {self.pair['instruction']}  A: {self.pair['completion']}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "pair",
+            "status": self.status,
+            "text": self.text,
+            "run_id": self.run_id,
+            "position": self.position,
+            "instruction": self.pair["instruction"],
+            "completion": self.pair["completion"],
+            "quality": self.pair.get("quality"),
+            "reason": self.reason,
+            "decided_by": self.decided_by,
+            "decided_at": self.decided_at,
+            "edit": self.edit.to_json() if self.edit else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PairFilter:
+    """Which pairs a bulk decision takes: of one run (or all reviewed runs), within a quality range."""
+
+    run_id: str | None = None
+    min_quality: float | None = None
+    max_quality: float | None = None
+
+    def matches(self, pair: ReviewedPair) -> bool:
+        return (self.min_quality is None or pair.quality >= self.min_quality) and (
+            self.max_quality is None or pair.quality <= self.max_quality
+        )
+
+    def describe(self) -> str:
+        parts = [f"of run {self.run_id}" if self.run_id else "of any reviewed run"]
+        if self.min_quality is not None:
+            parts.append(f"with quality ≥ {self.min_quality}")
+        if self.max_quality is not None:
+            parts.append(f"with quality ≤ {self.max_quality}")
+        return " ".join(parts)
+
+
+class PairReviews:
+    """The review state of runs' accepted pairs, on a journal's connection."""
+
+    def __init__(self, journal: RunJournal) -> None:
+        self.journal = journal
+        self.conn = journal.conn
+
+    def pairs(self, status: ReviewStatus = "pending", run_id: str | None = None) -> list[ReviewedPair]:
+        """Accepted pairs of reviewed runs with this status (edits applied), oldest run first."""
+        if run_id is not None:
+            self.journal.run(run_id)  # RecordNotFoundError names an unknown run, with the recent ones
+        edits: dict[str, dict[int, PairEdit]] = {}
+
+        def reviewed(
+            run: str, position: int, body: dict[str, Any], decision: tuple[str, str, str] | None
+        ) -> ReviewedPair:
+            if run not in edits:
+                edits[run] = self.edits(run)
+            return _reviewed(run, position, body, status, decision, edits[run].get(position))
+
+        if status == "pending":
+            return [reviewed(run, position, pair, None) for run, position, pair in self.journal.awaiting_review(run_id)]
+        rows = self.conn.execute(
+            "SELECT t.run_id, t.position, t.pair, r.reason, r.decided_by, r.decided_at FROM distill_reviews r"
+            " JOIN distill_tasks t ON t.run_id = r.run_id AND t.position = r.position"
+            " JOIN distill_runs u ON u.id = r.run_id"
+            " WHERE r.status = ? AND (? IS NULL OR r.run_id = ?) ORDER BY u.created_at, r.run_id, r.position",
+            (status, run_id, run_id),
+        ).fetchall()
+        return [
+            reviewed(run, position, json.loads(pair), (reason, by, at)) for run, position, pair, reason, by, at in rows
+        ]
+
+    def get(self, run_id: str, position: int) -> ReviewedPair:
+        """One accepted pair of a reviewed run, whatever its status."""
+        run = self.journal.run(run_id)
+        row = self.conn.execute(
+            "SELECT t.status, t.pair, r.status, r.reason, r.decided_by, r.decided_at FROM distill_tasks t"
+            " LEFT JOIN distill_reviews r ON r.run_id = t.run_id AND r.position = t.position"
+            " WHERE t.run_id = ? AND t.position = ?",
+            (run_id, position),
+        ).fetchone()
+        if row is None or row[0] != "accepted" or not run.settings.get("human_review"):
+            raise RecordNotFoundError(
+                f"run {run_id} has no accepted pair at position {position} to review; "
+                "`arcticcodex review list --kind pair` lists them"
+            )
+        _, body, status, reason, by, at = row
+        decision = (reason, by, at) if status else None
+        return _reviewed(
+            run_id, position, json.loads(body), status or "pending", decision, self.edits(run_id).get(position)
+        )
+
+    def matching(self, where: PairFilter) -> list[ReviewedPair]:
+        """The pending pairs a bulk decision with ``where`` would take."""
+        return [pair for pair in self.pairs("pending", where.run_id) if where.matches(pair)]
+
+    def decide(
+        self, keys: Iterable[tuple[str, int]], status: Literal["approved", "rejected"], *, reason: str = "", by: str
+    ) -> int:
+        """Approve or reject pending pairs, all in one transaction (none, if one cannot be); return how many."""
+        if status == "rejected" and not reason.strip():
+            raise UserError("say why the pairs are rejected (--reason); the reason goes into rejected.jsonl")
+        chosen = list(dict.fromkeys(keys))
+        now = datetime.now(UTC).isoformat()
+        with transaction(self.conn):
+            for run_id, position in chosen:
+                self._require_pending(run_id, position)
+                self.conn.execute(
+                    "INSERT INTO distill_reviews (run_id, position, status, reason, decided_by, decided_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (run_id, position, status, reason.strip(), by, now),
+                )
+        return len(chosen)
+
+    def edit(
+        self, run_id: str, position: int, *, instruction: str | None = None, completion: str | None = None, by: str
+    ) -> ReviewedPair:
+        """Record a person's new text for a pending pair (the teachers' text is kept as ``before``)."""
+        changes = {"instruction": instruction, "completion": completion}
+        if all(value is None for value in changes.values()):
+            raise UserError("a pair has --instruction and --completion to edit; give at least one")
+        for name, value in changes.items():
+            if value is not None and not value.strip():
+                raise UserError(f"the {name} of pair:{run_id}:{position} cannot be empty")
+        with transaction(self.conn):
+            current = self._require_pending(run_id, position)
+            before = {"instruction": current.pair["instruction"], "completion": current.pair["completion"]}
+            after = {name: (value.strip() if value is not None else before[name]) for name, value in changes.items()}
+            self.conn.execute(
+                "INSERT INTO distill_pair_edits (run_id, position, edited_by, edited_at, before, after)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, position, by, datetime.now(UTC).isoformat(), json.dumps(before), json.dumps(after)),
+            )
+        return self.get(run_id, position)
+
+    def edits(self, run_id: str) -> dict[int, PairEdit]:
+        """The latest edit of each edited pair of a run, by position."""
+        rows = self.conn.execute(
+            "SELECT position, edited_by, edited_at, before, after FROM distill_pair_edits WHERE run_id = ? ORDER BY id",
+            (run_id,),
+        )
+        latest: dict[int, PairEdit] = {}
+        for position, by, at, before, after in rows:
+            text = json.loads(after)
+            first = latest[position].before if position in latest else json.loads(before)
+            latest[position] = PairEdit(text["instruction"], text["completion"], by, at, first)
+        return latest
+
+    def counts(self, run_id: str) -> dict[str, int]:
+        """How a run's review went: pairs approved, rejected and edited by a person, and still waiting."""
+        counts = {"approved": 0, "rejected": 0}
+        for status, count in self.conn.execute(
+            "SELECT status, count(*) FROM distill_reviews WHERE run_id = ? GROUP BY status", (run_id,)
+        ):
+            counts[status] = count
+        (edited,) = self.conn.execute(
+            "SELECT count(DISTINCT position) FROM distill_pair_edits WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        waiting = len(self.journal.awaiting_review(run_id))
+        return {**counts, "edited": int(edited), "pending": waiting}
+
+    def _require_pending(self, run_id: str, position: int) -> ReviewedPair:
+        pair = self.get(run_id, position)
+        if pair.status != "pending":
+            raise UserError(
+                f"{pair.id} was already {pair.status} by {pair.decided_by}; decisions are final, "
+                "so it can be neither decided again nor edited"
+            )
+        return pair
+
+
+def _reviewed(
+    run_id: str,
+    position: int,
+    body: dict[str, Any],
+    status: ReviewStatus,
+    decision: tuple[str, str, str] | None,
+    edit: PairEdit | None,
+) -> ReviewedPair:
+    if edit is not None:
+        body = {**body, "instruction": edit.instruction, "completion": edit.completion}
+    reason, by, at = decision or ("", None, None)
+    return ReviewedPair(run_id, position, body, status, reason, by, at, edit)
