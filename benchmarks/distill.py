@@ -65,7 +65,7 @@ def one_run(base_url: str, prompts: Path, folder: Path) -> tuple[float, float, i
             if counts["pending"] == 0:
                 publish_started = time.perf_counter()
 
-        summary = distiller.execute(record.id, progress=progress)
+        summary = distiller.execute_sync(record.id, progress=progress)
         finished = time.perf_counter()
     if summary.status != "complete" or summary.failed:
         raise SystemExit(f"the run did not complete: {summary.to_json()}")

@@ -34,8 +34,8 @@ from pathlib import Path
 import httpx2 as httpx
 import openai
 
+from arcticcodex._sync import run_sync
 from arcticcodex.refine import TeacherRouter
-from arcticcodex.teachers import runtime
 from arcticcodex.teachers.config import TeacherConfig
 from arcticcodex.teachers.models import EvidenceItem, Rubric
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
@@ -197,7 +197,7 @@ def main() -> int:
         rates = []
         for _ in range(args.repeats):
             server.reset()
-            rates.append(runtime.run(run_loop(server.base_url, texts, 64, EVIDENCE, rounds=3)))
+            rates.append(run_sync(run_loop(server.base_url, texts, 64, EVIDENCE, rounds=3)))
         rate = statistics.median(rates)
         print(f"(a) loop over {args.texts} texts, 200 ms latency, concurrency 64, median of {args.repeats}:")
         print(f"    {rate:6.1f} calls/s = {rate / 320:.2f} × the ideal 320 calls/s (bound ≥ 0.9)")
@@ -211,11 +211,11 @@ def main() -> int:
         ours, bare, bare_aiohttp, peer = [], [], [], []
         for _ in range(args.repeats):
             server.reset()
-            ours.append(runtime.run(run_loop(server.base_url, texts, 128, [], rounds=1)))
+            ours.append(run_sync(run_loop(server.base_url, texts, 128, [], rounds=1)))
             server.reset()
-            bare.append(runtime.run(run_bare_sdk(server.base_url, texts, 128)))  # same event loop as ours
+            bare.append(run_sync(run_bare_sdk(server.base_url, texts, 128)))  # same event loop as ours
             server.reset()
-            bare_aiohttp.append(runtime.run(run_bare_sdk(server.base_url, texts, 128, aiohttp=True)))
+            bare_aiohttp.append(run_sync(run_bare_sdk(server.base_url, texts, 128, aiohttp=True)))
             server.reset()
             measured = run_distilabel(server.base_url, texts, 128)
             if measured is not None:

@@ -35,9 +35,9 @@ from typing import Any
 import httpx2 as httpx
 import openai
 
+from arcticcodex._sync import run_sync
 from arcticcodex.agent.calculator import calculate
 from arcticcodex.errors import ToolError
-from arcticcodex.teachers import runtime
 from arcticcodex.teachers.config import TeacherConfig
 from arcticcodex.teachers.faults import RetryPolicy
 from arcticcodex.teachers.models import Rubric
@@ -104,7 +104,7 @@ def retry_gap(server: FakeServer) -> float:
         finally:
             await pool.aclose()
 
-    runtime.run(critique())
+    run_sync(critique())
     refused, retried = control(server, "/_fake/requests")[-2:]
     if (refused["fault"], retried["fault"]) != ("429:retry-after=1", None):
         raise SystemExit(f"unexpected requests: {refused['fault']}, {retried['fault']}")
@@ -140,7 +140,7 @@ def main() -> int:
 
     server = FakeServer(latency=0.05)
     try:
-        times = [runtime.run(overlapping(server.base_url, 200, 64)) for _ in range(args.repeats)]
+        times = [run_sync(overlapping(server.base_url, 200, 64)) for _ in range(args.repeats)]
         elapsed = statistics.median(times)
         met = elapsed <= 2.5
         ok &= met

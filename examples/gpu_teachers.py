@@ -1,6 +1,7 @@
 """Rent GPUs on Vast.ai that serve a model with vLLM, use them as teachers, and give them back.
 
-The seed's example, working against the real Vast.ai REST API (or the fake one the tests run)::
+The first API's example (``arcticcodex.compat``), working against the real Vast.ai REST API (or the fake
+one the tests run); every instance it rents is recorded in the workspace first, as ``gpu up`` does::
 
     export VAST_API_KEY=...                   # from https://cloud.vast.ai/manage-keys/
     python examples/gpu_teachers.py my-workspace
@@ -14,16 +15,17 @@ from __future__ import annotations
 import os
 import sys
 
-from arcticcodex import VastInstanceManager, VastProvisioner, Workspace
-from arcticcodex.gpu import GpuBudget
+from arcticcodex import Workspace
+from arcticcodex.compat import VastProvisioner
+from arcticcodex.gpu import GpuBudget, VastInstanceManager
 from arcticcodex.gpu.tunnel import free_local_port
 
 MODEL = os.environ.get("EXAMPLE_MODEL", "Qwen/Qwen2.5-7B-Instruct")
 
 
-def one_gpu_by_hand() -> None:
+def one_gpu_by_hand(workspace: Workspace) -> None:
     """The provisioner alone: search, rent, tunnel, check, stop, destroy."""
-    provisioner = VastProvisioner(api_key=os.environ["VAST_API_KEY"])
+    provisioner = VastProvisioner(api_key=os.environ["VAST_API_KEY"], workspace=workspace)
     print(f"balance ${provisioner.get_account_balance():.2f}")
     offers = provisioner.search_instances(min_vram=40, gpu_types=["A100"], max_price=0.50)
     if not offers:
@@ -55,5 +57,6 @@ def a_teacher_pool(workspace: Workspace) -> None:
 
 
 if __name__ == "__main__":
-    one_gpu_by_hand()
-    a_teacher_pool(Workspace.init(sys.argv[1] if len(sys.argv) > 1 else "gpu-example")[0])
+    example, _ = Workspace.init(sys.argv[1] if len(sys.argv) > 1 else "gpu-example")
+    one_gpu_by_hand(example)
+    a_teacher_pool(example)

@@ -12,7 +12,6 @@ from arcticcodex.agent import Agent, AgentAnswer, Sandbox, default_tools
 from arcticcodex.agent.agent import NOTHING_FOUND
 from arcticcodex.errors import ToolError, UserError
 from arcticcodex.refine import TeacherRouter
-from arcticcodex.teachers import runtime
 from arcticcodex.teachers.config import TeacherConfig
 from arcticcodex.teachers.local_judge import LocalJudge
 from arcticcodex.teachers.pool import TeacherPool
@@ -38,7 +37,7 @@ def vault(tmp_path: Path) -> Vault:
 
 
 def test_offline_answer_cites_the_chunks_it_used(vault: Vault) -> None:
-    answer = Agent(vault, k=2).respond("What do otters eat?")
+    answer = Agent(vault, k=2).respond_sync("What do otters eat?")
     assert "Otters eat mostly fish." in answer.text and "[" in answer.text
     assert answer.answered_by.startswith("extractive-drafter")
     (citation,) = answer.citations
@@ -49,21 +48,21 @@ def test_offline_answer_cites_the_chunks_it_used(vault: Vault) -> None:
 
 
 def test_says_so_when_nothing_answers(vault: Vault) -> None:
-    answer = Agent(vault, k=2).respond("Who won the 1998 chess olympiad?")
+    answer = Agent(vault, k=2).respond_sync("Who won the 1998 chess olympiad?")
     assert answer.text == NOTHING_FOUND and answer.citations == ()
 
 
 def test_conversations_are_kept_in_the_vault(vault: Vault) -> None:
     agent = Agent(vault, k=2)
-    first = agent.respond("What do otters eat?")
-    second = agent.respond("And when fish are scarce?", conversation_id=first.conversation_id)
+    first = agent.respond_sync("What do otters eat?")
+    second = agent.respond_sync("And when fish are scarce?", conversation_id=first.conversation_id)
     assert second.conversation_id == first.conversation_id
     assert "crabs and frogs" in second.text  # the earlier turn gave the follow-up its topic
     messages = vault.get_conversation(first.conversation_id).messages
     assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
     assert messages[1].citations == tuple(c.chunk_id for c in first.citations)
     with pytest.raises(UserError):
-        agent.respond("   ")
+        agent.respond_sync("   ")
 
 
 def test_a_model_answers_over_http_and_bad_citations_are_dropped(vault: Vault) -> None:
@@ -72,7 +71,7 @@ def test_a_model_answers_over_http_and_bad_citations_are_dropped(vault: Vault) -
         config = TeacherConfig(
             name="student", preset="vllm", model="student", base_url=server.base_url, api_key_env="VLLM_API_KEY"
         )
-        answer = Agent(vault, model=config, k=2, environ={"VLLM_API_KEY": "k"}).respond("What do otters eat?")
+        answer = Agent(vault, model=config, k=2, environ={"VLLM_API_KEY": "k"}).respond_sync("What do otters eat?")
         (request,) = [r for r in server.requests if r.path == "/v1/chat/completions"]
     assert answer.text == "Otters mostly eat fish [1], never mice ."
     assert answer.unresolved == (7,) and "dropped citations" in answer.notes[0]
@@ -85,9 +84,9 @@ def test_a_model_answers_over_http_and_bad_citations_are_dropped(vault: Vault) -
 
 
 def test_an_answer_goes_straight_into_the_teacher_loop(vault: Vault) -> None:
-    answer: AgentAnswer = Agent(vault, k=2).respond("What do otters eat?")
+    answer: AgentAnswer = Agent(vault, k=2).respond_sync("What do otters eat?")
     router = TeacherRouter(pool=TeacherPool([LocalJudge(HashingBackend(64))]))
-    result = runtime.run(router.refine(answer.text, answer.evidence_items(), instruction=answer.question))
+    result = router.refine_sync(answer.text, answer.evidence_items(), instruction=answer.question)
     assert result.score is not None and result.status in ("accepted", "rejected")
     assert {item.chunk_id for item in answer.evidence_items()} >= {c.chunk_id for c in answer.citations}
 
@@ -115,7 +114,7 @@ def test_a_model_answer_streams_token_by_token(vault: Vault) -> None:
         )
         pieces: list[str] = []
         agent = Agent(vault, model=config, k=2, environ={"VLLM_API_KEY": "k"})
-        answer = agent.respond("What do otters eat?", on_text=pieces.append)
+        answer = agent.respond_sync("What do otters eat?", on_text=pieces.append)
         (request,) = [r for r in server.requests if r.path == "/v1/chat/completions"]
     assert request.body["stream"] is True
     assert len(pieces) > 3 and "".join(pieces) == "Otters eat fish [1]. Really [1]."
@@ -141,7 +140,7 @@ def test_a_model_calls_tools_through_the_registry(vault: Vault, tmp_path: Path) 
             name="student", preset="vllm", model="student", base_url=server.base_url, api_key_env="VLLM_API_KEY"
         )
         agent = Agent(vault, model=config, k=2, environ={"VLLM_API_KEY": "k"}, tools=registry, max_tool_rounds=5)
-        answer = agent.respond("How many otter eyes?")
+        answer = agent.respond_sync("How many otter eyes?")
         chats = [r for r in server.requests if r.path == "/v1/chat/completions"]
     assert answer.text == "There were 42 otters, so 84 eyes [1]."
     assert [(c.name, c.error is None) for c in answer.tool_calls] == [
@@ -166,9 +165,10 @@ def test_a_model_calls_tools_through_the_registry(vault: Vault, tmp_path: Path) 
 
 
 def test_agent_conversations_become_training_pairs(vault: Vault) -> None:
-    from arcticcodex import DistillationDatasetWriter, FrameVerifier, KeyStore
+    from arcticcodex import KeyStore
+    from arcticcodex.compat import DistillationDatasetWriter, FrameVerifier
 
-    answer = Agent(vault, k=2).respond("What do otters eat?")
+    answer = Agent(vault, k=2).respond_sync("What do otters eat?")
     keys = KeyStore(vault.workspace.keys_dir)
     keys.create("dataset")
     signer = keys.signer("dataset")

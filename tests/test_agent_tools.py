@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import tracemalloc
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arcticcodex.agent import Sandbox, calculate, default_tools
+from arcticcodex.agent import Sandbox, ToolRegistry, calculate, default_tools
 from arcticcodex.errors import ApprovalRequiredError, SandboxError, ToolError
+from arcticcodex.vault import HashingBackend, Searcher, Vault
+from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.workspace import Workspace
 
 
 @pytest.fixture
@@ -145,14 +151,15 @@ def test_the_registry_checks_arguments_approves_writes_and_records_calls(sandbox
     with pytest.raises(ApprovalRequiredError):
         registry.call("write_file", {"path": "no.md", "text": "refused"})
     assert not (sandbox.root / "no.md").exists() and len(asked) == 2
-    for name, arguments, message in [
+    refusals: list[tuple[str, str | dict[str, object], str]] = [
         ("read_file", {"path": 3}, "must be a string"),
         ("read_file", {}, "missing arguments"),
         ("read_file", {"path": "a", "mode": "w"}, "unknown arguments"),
         ("shell", {"command": "rm -rf /"}, "no tool 'shell'"),
         ("calculate", "not json", "not a JSON object"),
         ("read_file", {"path": "../secret.txt"}, "'..'"),
-    ]:
+    ]
+    for name, arguments, message in refusals:
         with pytest.raises(ToolError, match=message):
             registry.call(name, arguments)
     assert [c.error is None for c in registry.calls] == [True, True, True] + [False] * 7
@@ -237,3 +244,123 @@ def test_no_expression_escapes_as_anything_but_a_number_or_a_tool_error(expressi
         assert str(error)
         return
     assert isinstance(result, int | float) and not isinstance(result, bool)
+
+
+# --- issue 13: argument schemas come from the tools' typed signatures ---------------------------------
+
+
+def _text(description: str) -> dict[str, str]:
+    return {"type": "string", "description": description}
+
+
+def _arguments(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    return {**schema, "required": list(required)} if required else schema
+
+
+EXPECTED_PARAMETERS = {
+    "propose_fact": _arguments(
+        {
+            "subject": _text("who or what the fact is about"),
+            "predicate": _text("the relation, e.g. eats"),
+            "object": _text("the value, e.g. fish"),
+            "chunk_id": {**_text("the evidence chunk it comes from"), "default": ""},
+        },
+        "subject",
+        "predicate",
+        "object",
+    ),
+    "vault_search": _arguments(
+        {
+            "query": _text("what to look for"),
+            "k": {
+                "type": "integer",
+                "description": "how many chunks to return",
+                "minimum": 1,
+                "maximum": 20,
+                "default": 5,
+            },
+        },
+        "query",
+    ),
+    "read_file": _arguments({"path": _text("relative to the tool root")}, "path"),
+    "list_files": _arguments({"path": {**_text("a folder, relative to the tool root"), "default": "."}}),
+    "write_file": _arguments(
+        {"path": _text("relative to the tool root"), "text": _text("the whole new content")}, "path", "text"
+    ),
+    "calculate": _arguments({"expression": _text("e.g. (3 + 4) * 2")}, "expression"),
+}
+_JSON_TYPES = {"string", "integer", "number", "boolean", "array", "object"}
+_KEYWORDS = {"type", "description", "default", "minimum", "maximum", "items", "enum"}
+
+
+def assert_openai_tool(entry: dict[str, Any]) -> None:
+    """The shape the chat-completions ``tools`` parameter takes: a function with a JSON Schema object."""
+    assert set(entry) == {"type", "function"} and entry["type"] == "function"
+    function = entry["function"]
+    assert set(function) == {"name", "description", "parameters"}
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", function["name"]) and function["description"].endswith(".")
+    parameters = function["parameters"]
+    assert parameters["type"] == "object" and parameters["additionalProperties"] is False
+    assert set(parameters) <= {"type", "properties", "required", "additionalProperties"}
+    assert set(parameters.get("required", [])) <= set(parameters["properties"])
+    for described in parameters["properties"].values():
+        assert set(described) <= _KEYWORDS and described["type"] in _JSON_TYPES and described["description"]
+    json.dumps(entry)  # sent as JSON as it is
+
+
+@pytest.fixture
+def every_tool(sandbox: Sandbox, tmp_path: Path) -> tuple[ToolRegistry, Vault]:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    vault = Vault(workspace, embedder=HashingBackend(64))
+    return default_tools(
+        searcher=Searcher(vault), sandbox=sandbox, review=ReviewQueue(vault), approve=lambda *_: True
+    ), vault
+
+
+def test_every_tool_schema_is_its_typed_signature_in_the_openai_tool_shape(
+    every_tool: tuple[ToolRegistry, Vault],
+) -> None:
+    registry, vault = every_tool
+    schemas = registry.schemas()
+    assert {entry["function"]["name"]: entry["function"]["parameters"] for entry in schemas} == EXPECTED_PARAMETERS
+    for entry in schemas:
+        assert_openai_tool(entry)
+    assert registry.tools["propose_fact"].description == "Propose a fact for long-term memory (a person reviews it)."
+    vault.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments", "message"),
+    [
+        (
+            "propose_fact",
+            {"subject": 3, "predicate": "eats", "object": "fish"},
+            "propose_fact: subject must be a string, not 3",
+        ),
+        ("propose_fact", {"subject": "otter", "predicate": "eats"}, "propose_fact: missing arguments ['object']"),
+        ("vault_search", {"query": "otters", "k": "5"}, "vault_search: k must be an integer between 1 and 20, not '5'"),
+        ("vault_search", {"query": "otters", "k": 0}, "vault_search: k must be an integer between 1 and 20, not 0"),
+        (
+            "vault_search",
+            {"query": "otters", "k": True},
+            "vault_search: k must be an integer between 1 and 20, not True",
+        ),
+        ("write_file", {"path": "a.md", "text": ["x"]}, "write_file: text must be a string, not ['x']"),
+        (
+            "calculate",
+            {"expression": "1 + 1", "mode": "exact"},
+            "calculate: missing arguments [], unknown arguments ['mode']",
+        ),
+    ],
+)
+def test_a_bad_argument_is_a_tool_error_naming_it_and_nothing_runs(
+    every_tool: tuple[ToolRegistry, Vault], sandbox: Sandbox, name: str, arguments: dict[str, Any], message: str
+) -> None:
+    registry, vault = every_tool
+    with pytest.raises(ToolError) as refused:
+        registry.call(name, json.dumps(arguments))  # as a model sends them
+    assert str(refused.value).startswith(message), str(refused.value)
+    assert registry.calls[-1].error == str(refused.value) and registry.calls[-1].arguments == arguments
+    assert ReviewQueue(vault).list() == [] and not (sandbox.root / "a.md").exists()
+    vault.close()

@@ -14,7 +14,8 @@ import pytest
 from click.testing import Result
 
 from arcticcodex.config import Config
-from arcticcodex.configschema import SECTIONS, TEACHER_KEYS
+from arcticcodex.configschema import SECTIONS, TEACHER_KEYS, Settings
+from arcticcodex.configteachers import TeacherEntry
 from arcticcodex.errors import ConfigError
 from arcticcodex.teachers.config import TeacherConfig
 from arcticcodex.workspace import Workspace
@@ -158,3 +159,87 @@ def test_the_teacher_keys_are_the_teacher_settings() -> None:
     fields = {field.name for field in dataclasses.fields(TeacherConfig)}
     assert fields - TEACHER_KEYS == {"trusted", "origin"}
     assert fields >= TEACHER_KEYS
+
+
+# -- issue 13: values are checked by the same models, and refused with the file, the line and an example ------
+
+
+@pytest.mark.parametrize(
+    ("addition", "bad_line", "command", "expected"),
+    [
+        (
+            '\n[vault]\nfusion = "max"\n',
+            'fusion = "max"',
+            ("vault", "stats"),
+            '[vault] fusion must be "rrf" or "convex", not \'max\'; e.g. fusion = "rrf"',
+        ),
+        (
+            "\n[teacher_pool]\naggregate = 'median'\n",
+            "aggregate = 'median'",
+            ("teachers", "list"),
+            "[teacher_pool] aggregate must be mean, min or majority, not 'median'; e.g. aggregate = \"mean\"",
+        ),
+        (
+            "\n[teacher_pool]\ncritics = ['ghost']\n",
+            "critics = ['ghost']",
+            ("teachers", "list"),
+            "[teacher_pool] critics names unknown teacher 'ghost'",
+        ),
+        (
+            "\n[[teachers]]\n" + TEACHER.format(name="one") + "timeout = -1\n",
+            "timeout = -1",
+            ("teachers", "list"),
+            "teacher 'one': timeout must be positive seconds, not -1; e.g. timeout = 60",
+        ),
+        (
+            "\n[[teachers]]\n" + TEACHER.format(name="one") + 'roles = ["judge"]\n',
+            'roles = ["judge"]',
+            ("teachers", "list"),
+            "teacher 'one' has unknown roles ['judge']; roles are critic, verifier, rewriter",
+        ),
+        (
+            "\n[[teachers]]\n" + TEACHER.format(name="one").replace("http://127.0.0.1:8000/v1", "ftp://x/v1"),
+            'base_url = "ftp://x/v1"',
+            ("teachers", "list"),
+            "teacher 'one': base_url 'ftp://x/v1' must start with http:// or https:// and name a host",
+        ),
+    ],
+    ids=["vault fusion", "pool aggregate", "pool critic", "teacher timeout", "teacher roles", "teacher url"],
+)
+def test_a_wrong_value_is_refused_with_its_line_what_it_must_be_and_an_example(
+    tmp_path: Path, addition: str, bad_line: str, command: tuple[str, ...], expected: str, acx: Acx
+) -> None:
+    config = workspace_with(tmp_path, addition)
+    result = acx("-w", config.parent, *command, code=1)
+    assert f"Error: {config}:{line_of(config, bad_line)}: {expected}" in result.stderr
+
+
+def test_a_wrong_value_stops_only_the_commands_that_read_its_table(tmp_path: Path, acx: Acx) -> None:
+    """Each table is read once, with the file; its error is raised where it is used (as before the models)."""
+    config = workspace_with(tmp_path, "\n[distill]\nthreshold = 2\n")
+    acx("-w", config.parent, "teachers", "list")
+    acx("-w", config.parent, "vault", "stats")
+    with pytest.raises(ConfigError, match=rf"{config}:\d+: \[distill\] threshold must be a number from 0 to 1, not 2"):
+        _ = Config.load(config).settings  # the whole file as one model: refused by its first wrong table
+
+
+def test_the_teacher_entry_and_the_teacher_config_agree_on_every_default() -> None:
+    """TeacherEntry checks the file, TeacherConfig runs the teacher: an entry that sets nothing means the same."""
+    entry = TeacherEntry.model_validate({"name": "x", "preset": "local"})
+    config = TeacherConfig(name="x", preset="local", model="local-judge/v1")
+    written = {
+        field.name: getattr(config, field.name) for field in dataclasses.fields(config) if field.name in TEACHER_KEYS
+    }
+    assert dict(entry) == written
+
+
+def test_the_settings_model_reads_every_table_with_its_defaults(tmp_path: Path) -> None:
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    settings = workspace.config.settings
+    assert set(Settings.model_fields) == {*SECTIONS, "teachers"}
+    assert (settings.gpu.boot_timeout_s, settings.gpu.poll_interval_s, settings.vault.chunk_chars) == (
+        1200.0,
+        10.0,
+        1200,
+    )
+    assert settings.signing.key == "dataset" and settings.teachers == () and settings.distill.threshold == 0.8

@@ -100,9 +100,11 @@ def test_bad_requests_and_damaged_files_leave_no_output(tmp_path: Path) -> None:
         export_dataset(out, tmp_path / "x", "csv", keyring=TRUSTED)
     with (out / "train.jsonl").open("a") as handle:
         handle.write("{broken\n")
+    before = sorted(path.name for path in tmp_path.iterdir())
     with pytest.raises(DatasetError, match=r"train\.jsonl:4: not valid JSON"):
         export_dataset(out, tmp_path / "m.jsonl", "messages", keyring=TRUSTED)
-    assert not (tmp_path / "m.jsonl").exists() and not (tmp_path / "m.jsonl.partial").exists()
+    assert sorted(path.name for path in tmp_path.iterdir()) == before  # no output, no temporary file of any name
+    assert "m.jsonl" not in before
 
 
 def test_cli_writes_beside_the_dataset_by_default(tmp_path: Path, acx: Acx) -> None:

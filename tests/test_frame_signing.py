@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pytest
 
+from arcticcodex.compat import FrameVerifier
 from arcticcodex.errors import ConfigError, KeyFileError, ParseError, SignatureError
 from arcticcodex.forge import Blob, Dec, Frame, Text, parse_frame
-from arcticcodex.provenance import Ed25519Signer, FrameVerifier, HmacSigner, KeyStore, SignedFrame
+from arcticcodex.provenance import Ed25519Signer, FrameSigner, HmacSigner, KeyStore, SignedFrame
 from arcticcodex.provenance.frames import SIGNATURE_CONTEXT
 
 FACT = Frame({"TYPE": "FACT", "CONFIDENCE": Dec("0.9")}, ["SUBJ", "Fox", "PRED", "is_a", "OBJ", "canine"])
 WHEN = "2025-12-20T10:00:00Z"
 
 
-def seed_verifier() -> FrameVerifier:
-    return FrameVerifier(private_key=b"secret", signer_id="teacher-01")
+def seed_verifier() -> FrameSigner:
+    """An HMAC signer over the shared secret ``b"secret"``, as the first API's example used."""
+    return FrameSigner(HmacSigner(b"secret"), signer_id="teacher-01")
 
 
 def rebuild(signed: str, **changes: object) -> str:
@@ -42,7 +44,8 @@ def test_the_seed_example_signs_and_verifies_a_real_frame() -> None:
         key_id=HmacSigner(b"secret").key_id,
         algorithm="hmac-sha256",
     )
-    # positional, as the original was called
+    # the first API's constructor (arcticcodex.compat), keyword and positional: the same key, the same envelope
+    assert FrameVerifier(private_key=b"secret", signer_id="teacher-01").sign_frame(FACT, timestamp=WHEN) == signed
     assert FrameVerifier(b"secret", "teacher-01").verify_frame(signed)
 
 
@@ -103,7 +106,7 @@ def test_a_flipped_signature_bit_breaks_verification() -> None:
 
 def test_the_wrong_key_fails_with_a_key_id_mismatch() -> None:
     signed = seed_verifier().sign_frame(FACT, timestamp=WHEN)
-    other = FrameVerifier(private_key=b"another secret", signer_id="teacher-01")
+    other = FrameSigner(HmacSigner(b"another secret"), signer_id="teacher-01")
     assert not other.verify_frame(signed)
     with pytest.raises(SignatureError) as caught:
         other.open_frame(signed)
@@ -115,14 +118,14 @@ def test_the_wrong_key_fails_with_a_key_id_mismatch() -> None:
 def test_a_forged_key_id_still_fails() -> None:
     """Claiming the verifier's key id does not help: the key id is inside the signed bytes."""
     verifier = seed_verifier()
-    forged = FrameVerifier(private_key=b"attacker", signer_id="teacher-01").sign_frame(FACT, timestamp=WHEN)
+    forged = FrameSigner(HmacSigner(b"attacker"), signer_id="teacher-01").sign_frame(FACT, timestamp=WHEN)
     forged = rebuild(forged, KEY_ID=verifier.key_id)
     with pytest.raises(SignatureError, match="does not verify"):
         verifier.open_frame(forged)
 
 
 def test_the_wrong_algorithm_is_named() -> None:
-    signed = FrameVerifier(signer=Ed25519Signer.generate(), signer_id="s").sign_frame(FACT, WHEN)
+    signed = FrameSigner(Ed25519Signer.generate(), signer_id="s").sign_frame(FACT, WHEN)
     with pytest.raises(SignatureError, match="signed with ed25519, this verifier holds an hmac-sha256 key"):
         seed_verifier().open_frame(signed)
 
@@ -130,19 +133,19 @@ def test_the_wrong_algorithm_is_named() -> None:
 def test_ed25519_round_trip_and_public_only_verification(tmp_path: Path) -> None:
     store = KeyStore(tmp_path / "keys")
     store.create("dataset")
-    signer = FrameVerifier(signer=store.signer("dataset"), signer_id="teacher-01")
+    signer = FrameSigner(store.signer("dataset"), signer_id="teacher-01")
     assert signer.algorithm == "ed25519"
     signed = signer.sign_frame(FACT)
     opened = signer.open_frame(signed)
     assert opened.frame == FACT and opened.algorithm == "ed25519"
     assert opened.key_id == store.info("dataset").key_id
 
-    public_only = FrameVerifier(signer=store.verifier("dataset"), signer_id="auditor")
+    public_only = FrameSigner(store.verifier("dataset"), signer_id="auditor")
     assert public_only.verify_frame(signed)
     assert not public_only.verify_frame(rebuild(signed, SIGNER="teacher-02"))
     with pytest.raises(KeyFileError, match="cannot sign"):
         public_only.sign_frame(FACT)
-    other = FrameVerifier(signer=Ed25519Signer.generate(), signer_id="teacher-01")
+    other = FrameSigner(Ed25519Signer.generate(), signer_id="teacher-01")
     assert not other.verify_frame(signed)
 
 
@@ -194,6 +197,15 @@ def test_malformed_text_raises_the_located_parse_error() -> None:
 
 
 def test_construction_rules() -> None:
+    with pytest.raises(ConfigError, match="FrameSigner needs a non-empty signer_id"):
+        FrameSigner(HmacSigner(b"secret"), signer_id=" ")
+    with pytest.raises(TypeError, match="not bytes"):
+        FrameSigner(b"secret", signer_id="x")  # type: ignore[arg-type]
+    assert "secret" not in repr(seed_verifier()) and repr(seed_verifier()).startswith("FrameSigner(")
+
+
+def test_the_first_apis_construction_rules() -> None:
+    """``arcticcodex.compat.FrameVerifier``: private_key= or signer=, never neither (no default key), never both."""
     with pytest.raises(KeyFileError, match="arcticcodex keys new"):
         FrameVerifier(signer_id="teacher-01")
     with pytest.raises(ConfigError, match="signer_id"):
@@ -204,7 +216,7 @@ def test_construction_rules() -> None:
         FrameVerifier(private_key=b"secret", signer_id="x", signer=HmacSigner(b"secret"))
     with pytest.raises(TypeError):
         FrameVerifier(signer=b"secret", signer_id="x")  # type: ignore[arg-type]
-    assert "secret" not in repr(seed_verifier())
+    assert "secret" not in repr(FrameVerifier(private_key=b"secret", signer_id="x"))
 
 
 def test_bytes_pass_throughs() -> None:

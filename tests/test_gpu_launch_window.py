@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from arcticcodex.errors import GpuError, VastApiError
-from arcticcodex.gpu import OfferQuery, VastInstanceManager, VastProvisioner, VllmSpec
+from arcticcodex.gpu import OfferQuery, VastInstanceManager, VllmProvisioner, VllmSpec
 from arcticcodex.gpu.models import Offer
 from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.workspace import Workspace
@@ -34,7 +34,7 @@ def short_sleep(seconds: float) -> None:
 
 @pytest.fixture
 def manager(gpu_workspace: Workspace, vast: FakeVastServer) -> Iterator[VastInstanceManager]:
-    provisioner = VastProvisioner(
+    provisioner = VllmProvisioner(
         VAST_KEY, base_url=vast.url, poll_interval=0.02, boot_deadline=3.0, vllm_deadline=3.0, sleep=short_sleep
     )
     provisioner.client.backoff = 0.01
@@ -82,7 +82,7 @@ class InterruptedStore(InstanceStore):
 
 
 def test_the_fakes_processed_faults_rent_and_spoil_only_the_answer(vast: FakeVastServer) -> None:
-    provisioner = VastProvisioner(VAST_KEY, base_url=vast.url)
+    provisioner = VllmProvisioner(VAST_KEY, base_url=vast.url)
     try:
         vast.inject("processed-no-id", path="/api/v0/asks/*", method="PUT")
         with pytest.raises(VastApiError, match="without an instance id"):

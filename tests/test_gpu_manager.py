@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from arcticcodex._sync import run_sync
 from arcticcodex.errors import GpuBudgetError, InstanceFailedError, TunnelError
-from arcticcodex.gpu import GpuBudget, OfferQuery, VastClient, VastInstanceManager, VastProvisioner, VllmSpec
+from arcticcodex.gpu import GpuBudget, OfferQuery, VastClient, VastInstanceManager, VllmProvisioner, VllmSpec
 from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.gpu.tunnel import pid_alive, port_accepts
-from arcticcodex.teachers import runtime
 from arcticcodex.teachers.factory import build_pool
 from arcticcodex.teachers.models import EvidenceItem, Rubric
 from arcticcodex.teachers.replicas import ReplicatedTeacher
@@ -42,7 +42,7 @@ def make_manager(
     boot_deadline: float = 3.0,
     clock: object = None,
 ) -> VastInstanceManager:
-    provisioner = VastProvisioner(
+    provisioner = VllmProvisioner(
         VAST_KEY, base_url=vast.url, poll_interval=poll, boot_deadline=boot_deadline, vllm_deadline=3.0
     )
     provisioner.client.backoff = 0.01
@@ -309,7 +309,7 @@ def test_a_pool_of_instances_is_one_teacher_that_spreads_its_calls(
             await pool.aclose()
         return [c.score for c in critiques]
 
-    assert runtime.run(many()) == [0.9] * 8
+    assert run_sync(many()) == [0.9] * 8
     assert teacher.calls == [4, 4], "concurrent calls are spread evenly over the replicas"
     assert sum(1 for r in vllm.requests if r.role == "critic") == 8
 
@@ -322,7 +322,7 @@ def test_a_pool_of_instances_is_one_teacher_that_spreads_its_calls(
 def test_a_rental_whose_answer_was_lost_is_found_and_destroyed(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
     """Vast creates the instance but the answer never arrives (timeout): the record stays live until it is found."""
     client = VastClient(VAST_KEY, base_url=vast.url, timeout=0.5, backoff=0.01)
-    provisioner = VastProvisioner(client=client, poll_interval=0.02, boot_deadline=3, vllm_deadline=3)
+    provisioner = VllmProvisioner(client=client, poll_interval=0.02, boot_deadline=3, vllm_deadline=3)
     try:
         manager = VastInstanceManager(gpu_workspace, provisioner, poll_interval=0.02)
         vast.inject("slow:1.5", path="/api/v0/asks/*", method="PUT")

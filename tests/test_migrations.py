@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-import arcticcodex.workspace as workspace_module
+from arcticcodex.db import WORKSPACE_MIGRATIONS, Migrations, connect, run_script
 from arcticcodex.errors import MigrationError, StoreError
-from arcticcodex.migrations import Migrations, run_script
-from arcticcodex.workspace import Workspace, register_migrations
+from arcticcodex.workspace import Workspace
 
 
 @pytest.fixture
@@ -361,26 +365,17 @@ def test_concurrent_connections_apply_each_step_exactly_once(db: Path) -> None:
         check.close()
 
 
-# --- workspace registration ----------------------------------------------------------------------
+# --- the sets a connection is given ---------------------------------------------------------------
 
 
-@pytest.fixture
-def isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Registrations made by a test vanish after it (the real registry is module-level)."""
-    monkeypatch.setattr(workspace_module, "_migration_sets", list(workspace_module._migration_sets))
-
-
-@pytest.mark.usefixtures("isolated_registry")
-def test_register_migrations_applies_an_extra_set_on_connect(workspace: Workspace) -> None:
+def test_a_set_passed_to_the_factory_is_applied_to_an_existing_database(workspace: Workspace) -> None:
+    """Migrations are passed explicitly: a set given to connect() is applied, the workspace's sets stay applied."""
     name = f"test-extra-{uuid.uuid4().hex}"
     table = f"extra_{uuid.uuid4().hex}"
-    extra = Migrations(name)
-    extra(1)(sql_step(f"CREATE TABLE IF NOT EXISTS {table} (x)"))
-    assert register_migrations(extra) is extra
-    assert register_migrations(Migrations(name)) is not extra  # a second set of that name is ignored
-    assert [m.name for m in workspace_module._migration_sets].count(name) == 1
+    extra = Migrations(name, [sql_step(f"CREATE TABLE IF NOT EXISTS {table} (x)")])
+    workspace.connect().close()  # the database exists, with every workspace set applied
 
-    conn = workspace.connect()  # an existing database picks up the newly registered set
+    conn = connect(workspace.database_path, (*WORKSPACE_MIGRATIONS, extra))
     try:
         assert table in tables(conn)
         assert ledger(conn, name) == [(1, "sql_step")]
@@ -388,12 +383,126 @@ def test_register_migrations_applies_an_extra_set_on_connect(workspace: Workspac
     finally:
         conn.close()
     assert "workspace_id" in workspace.meta()
+    conn = workspace.connect()  # a set nobody passes is not applied behind anyone's back
+    try:
+        assert ledger(conn, name) == [(1, "sql_step")] and table in tables(conn)
+    finally:
+        conn.close()
 
 
-@pytest.mark.usefixtures("isolated_registry")
-def test_a_failing_registered_set_surfaces_from_connect(workspace: Workspace) -> None:
-    broken = Migrations(f"test-broken-{uuid.uuid4().hex}")
-    broken(1)(sql_step("SELECT * FROM nowhere"))
-    register_migrations(broken)
-    with pytest.raises(MigrationError, match="rolled back"):
-        workspace.connect()
+def test_a_failing_set_surfaces_from_connect(workspace: Workspace) -> None:
+    broken = Migrations(f"test-broken-{uuid.uuid4().hex}", [sql_step("SELECT * FROM nowhere")])
+    with pytest.raises(MigrationError, match="rolled back") as caught:
+        connect(workspace.database_path, (*WORKSPACE_MIGRATIONS, broken))
+    assert broken.name in str(caught.value) and "#1 (sql_step)" in str(caught.value)
+    assert "workspace_id" in workspace.meta()  # the sets before it were applied and stay usable
+
+
+def test_a_set_given_twice_is_refused(workspace: Workspace) -> None:
+    twice = (*WORKSPACE_MIGRATIONS, Migrations("vault"))
+    with pytest.raises(ValueError, match=r"migration sets \['vault'\] are given twice"):
+        connect(workspace.database_path, twice)
+
+
+def test_steps_given_as_a_list_are_numbered_in_order(conn: sqlite3.Connection) -> None:
+    def create_x(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE x (a)")
+
+    def create_y(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE y (a)")
+
+    migrations = Migrations("listed", [create_x, create_y])
+    assert [(m.number, m.name) for m in migrations.steps] == [(1, "create_x"), (2, "create_y")]
+    migrations.apply(conn)
+    assert ledger(conn, "listed") == [(1, "create_x"), (2, "create_y")]
+
+
+# --- every workspace gets every table ------------------------------------------------------------
+
+EVERY_TABLE = {
+    "workspace_meta",
+    "documents",
+    "document_parts",
+    "chunks",
+    "chunks_fts",
+    "embeddings",
+    "conversations",
+    "messages",
+    "facts",
+    "summaries",
+    "tombstones",
+    "vault_state",
+    "teacher_cache",
+    "gpu_instances",
+    "distill_runs",
+    "distill_tasks",
+    "distill_reviews",
+    "distill_pair_edits",
+}
+LEDGER_ORDER = [
+    ["workspace", 1, "create_workspace_meta"],
+    ["vault", 1, "create_vault_tables"],
+    ["vault", 2, "create_document_parts"],
+    ["teachers", 1, "create_teacher_cache"],
+    ["gpu", 1, "create_gpu_instances"],
+    ["distill", 1, "create_run_tables"],
+    ["distill", 2, "create_distill_reviews"],
+    ["pair_review", 1, "create_pair_edits"],
+]
+OPEN_IN_A_FRESH_PROCESS = """
+import json, sys
+from arcticcodex.workspace import Workspace
+
+workspace = Workspace.open(sys.argv[1]) if sys.argv[2] == "open" else Workspace.init(sys.argv[1])[0]
+conn = workspace.connect()
+print(json.dumps({
+    "tables": [name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")],
+    "ledger": conn.execute("SELECT migration_set, number, name FROM schema_migrations ORDER BY rowid").fetchall(),
+    "loaded": sorted(name for name in sys.modules if name.startswith("arcticcodex.")),
+}))
+"""
+
+
+def open_in_a_fresh_process(root: Path, how: str) -> dict[str, list[Any]]:
+    done = subprocess.run(
+        [sys.executable, "-c", OPEN_IN_A_FRESH_PROCESS, str(root), how],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, list[Any]] = json.loads(done.stdout)
+    return result
+
+
+def test_a_fresh_process_gets_every_table_without_importing_the_packages_that_use_them(tmp_path: Path) -> None:
+    """Which tables exist no longer depends on which modules a process happened to import first."""
+    first = open_in_a_fresh_process(tmp_path / "first", "init")
+    assert set(first["tables"]) >= EVERY_TABLE, EVERY_TABLE - set(first["tables"])
+    assert first["ledger"] == LEDGER_ORDER
+    users = ("arcticcodex.vault", "arcticcodex.gpu", "arcticcodex.distill", "arcticcodex.teachers.cache")
+    imported = [name for name in first["loaded"] if name.startswith(users)]  # the modules that use the tables
+    assert imported == [], f"opening a workspace imported {imported}"
+
+    second = open_in_a_fresh_process(tmp_path / "second", "init")  # the order is the same every time
+    assert (second["tables"], second["ledger"]) == (first["tables"], first["ledger"])
+    assert [migrations.name for migrations in WORKSPACE_MIGRATIONS] == [
+        "workspace",
+        "vault",
+        "teachers",
+        "gpu",
+        "distill",
+        "pair_review",
+    ]
+
+
+def test_opening_a_workspace_made_with_fewer_tables_adds_the_rest_in_order(tmp_path: Path) -> None:
+    """A database that only ever saw the core set (an `init` that imported nothing else) is completed on open."""
+    workspace, _ = Workspace.init(tmp_path / "old")
+    os.remove(workspace.database_path)
+    connect(workspace.database_path, WORKSPACE_MIGRATIONS[:1]).close()
+
+    opened = open_in_a_fresh_process(workspace.root, "open")
+    assert set(opened["tables"]) >= EVERY_TABLE
+    assert opened["ledger"] == LEDGER_ORDER

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from arcticcodex.gpu import OfferQuery, VastInstanceManager, VastProvisioner, VllmSpec
+from arcticcodex.gpu import OfferQuery, VastInstanceManager, VllmProvisioner, VllmSpec
 from arcticcodex.vault import Vault
 from arcticcodex.workspace import Workspace
 from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, Acx
@@ -78,7 +78,7 @@ def test_renting_a_gpu_leaves_nothing_open_to_others(tmp_path: Path, vast: FakeV
         descriptor = os.open(keys / "gpu.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(VLLM_KEY + "\n")  # the key the fake vLLM expects, written as vllm_key() writes one
-        provisioner = VastProvisioner(
+        provisioner = VllmProvisioner(
             VAST_KEY, base_url=vast.url, poll_interval=0.02, boot_deadline=3.0, vllm_deadline=3.0
         )
         with VastInstanceManager(workspace, provisioner, poll_interval=0.02) as manager:

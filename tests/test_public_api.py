@@ -1,9 +1,34 @@
-"""The curated public API: everything exported is public, sorted, importable; the seed's names exist."""
+"""The curated public API: exactly the main job's names, sorted, importable; the first API's names in compat."""
 
 from __future__ import annotations
 
 import arcticcodex
+import arcticcodex.compat
 from arcticcodex import forge, provenance
+from arcticcodex.compat import FrameVerifier
+
+#: the main job's nouns and verbs: workspace, vault and import, teachers, distiller, datasets, keys
+CURATED = {
+    "Distiller",
+    "KeyRing",
+    "KeyStore",
+    "RunSettings",
+    "RunSummary",
+    "Searcher",
+    "Source",
+    "TeacherPool",
+    "TeacherRouter",
+    "TrustedKeys",
+    "Vault",
+    "Workspace",
+    "__version__",
+    "create_trusted_key",
+    "dataset_statistics",
+    "errors",
+    "export_dataset",
+    "import_paths",
+    "verify_dataset",
+}
 
 
 def _public(module: object) -> list[str]:
@@ -11,46 +36,40 @@ def _public(module: object) -> list[str]:
 
 
 def test_all_is_sorted_and_complete() -> None:
-    for module in (arcticcodex, forge, provenance):
+    for module in (arcticcodex, arcticcodex.compat, forge, provenance):
         exported = module.__all__
         assert len(set(exported)) == len(exported)  # ruff's RUF022 keeps the order sorted
         missing = {name for name in exported if not hasattr(module, name)}  # arcticcodex's load on first use
         assert not missing, f"{module.__name__} exports names it does not define: {missing}"
 
 
+def test_the_top_level_exports_exactly_the_curated_names() -> None:
+    assert set(arcticcodex.__all__) == CURATED
+    errors = {name for name in arcticcodex.__all__ if name.endswith("Error")}
+    assert not errors, f"errors live in arcticcodex.errors, not at the top level: {errors}"
+
+
 def test_top_level_exports_are_the_whole_public_surface() -> None:
-    submodules = {
-        "agent",
-        "cli",
-        "config",
-        "configfile",
-        "configschema",
-        "dataset",
-        "distill",
-        "errors",
-        "fileio",
-        "forge",
-        "gpu",
-        "migrations",
-        "provenance",
-        "refine",
-        "studio",
-        "teachers",
-        "terminal",
-        "transactions",
-        "trustfile",
-        "vault",
-        "workspace",
-    }
+    """Nothing public at the top level but the exports and the subpackages imported along the way."""
     for name in arcticcodex.__all__:  # exported names are imported on first use (PEP 562)
         getattr(arcticcodex, name)
-    assert set(_public(arcticcodex)) - submodules - {"annotations"} == set(arcticcodex.__all__) - {
-        "errors",
-        "forge",
+    submodules = {name for name in _public(arcticcodex) if type(getattr(arcticcodex, name)).__name__ == "module"}
+    assert all(f"arcticcodex.{name}" == getattr(arcticcodex, name).__name__ for name in submodules)
+    assert set(_public(arcticcodex)) - submodules - {"annotations"} == set(arcticcodex.__all__) - {"errors"}
+
+
+def test_the_first_apis_names_are_in_compat_and_only_there() -> None:
+    assert set(arcticcodex.compat.__all__) == {
+        "DeepSeekClient",
+        "DistillationDatasetWriter",
+        "FrameVerifier",
+        "TeacherRouter",
+        "VastInstance",
+        "VastProvisioner",
     }
-
-
-def test_seed_names_are_importable_from_the_package() -> None:
-    verifier = arcticcodex.FrameVerifier(private_key=b"secret", signer_id="teacher-01")
+    for name in ("DistillationDatasetWriter", "VastProvisioner", "DeepSeekClient", "FrameVerifier"):
+        assert not hasattr(arcticcodex, name), f"arcticcodex.{name} is the first API's; it lives in compat"
+    verifier = FrameVerifier(private_key=b"secret", signer_id="teacher-01")
     signed = verifier.sign_frame(forge.Frame({"TYPE": "LOG", "SEVERITY": "INFO"}, ["MSG", "hello"]))
     assert verifier.verify_frame(signed)
+    assert isinstance(verifier, provenance.FrameSigner)  # a thin wrapper: the current signer, built the old way

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arcticcodex import errors
-from arcticcodex.refine import DeepSeekClient, TeacherRouter
+from arcticcodex import compat, errors
+from arcticcodex.refine import TeacherRouter
 from arcticcodex.teachers.config import TeacherConfig
 from arcticcodex.teachers.faults import RetryPolicy
 from arcticcodex.teachers.local_judge import LocalJudge
@@ -52,8 +52,8 @@ def teacher(server: FakeOpenAIServer, name: str = "fake", **overrides: object) -
 def test_seed_example_runs_against_the_fake(server: FakeOpenAIServer) -> None:
     server.script("critic", [{"score": 0.4, "suggestions": ["cite crabs"]}, {"score": 0.92}])
     server.script("rewriter", [{"text": "Otters eat mostly fish, and also crabs.", "changes": ["added crabs"]}])
-    client = DeepSeekClient(api_key="sk-test", base_url=server.base_url, model="deepseek-v4-flash")
-    router = TeacherRouter(deepseek_client=client)
+    client = compat.DeepSeekClient(api_key="sk-test", base_url=server.base_url, model="deepseek-v4-flash")
+    router = compat.TeacherRouter(deepseek_client=client)
     result = router.draft_critique_revise(draft="Otters eat fish.", evidence=EVIDENCE, rubric="be accurate")
     assert result["quality_score"] == 0.92
     assert result["iterations_used"] == 2

@@ -97,12 +97,9 @@ def test_an_edited_pair_is_recorded_and_published_with_a_new_signature(
     assert edited["completion"] == new_answer and edited["status"] == "pending"
     assert edited["edit"]["before"]["completion"] != new_answer and edited["edit"]["after"]["completion"] == new_answer
     assert edited["edit"]["by"] and edited["edit"]["at"]
-    journal = RunJournal(Workspace.open(root))
-    try:
+    with RunJournal(Workspace.open(root)) as journal:
         (_, teachers_pair), *_ = list(journal.finished_pairs(run_id))
         assert teachers_pair["completion"] == edited["edit"]["before"]["completion"]  # the journal is not edited
-    finally:
-        journal.close()
 
     acx("-w", root, "review", "approve", "--run", run_id)
     late = acx("-w", root, "review", "edit", ids[0], "--completion", "late", code=1)  # decided pairs are final
@@ -123,11 +120,8 @@ def test_review_counts_per_run(tmp_path: Path, server: FakeOpenAIServer, acx: Ac
     root, run_id, ids = reviewed_run(acx, tmp_path, server)
     acx("-w", root, "review", "reject", ids[1], ids[2], "--reason", "no")
     acx("-w", root, "review", "edit", ids[0], "--instruction", "What do river otters eat?")
-    journal = RunJournal(Workspace.open(root))
-    try:
+    with RunJournal(Workspace.open(root)) as journal:
         assert PairReviews(journal).counts(run_id) == {"approved": 0, "rejected": 2, "edited": 1, "pending": 2}
-    finally:
-        journal.close()
 
 
 def tool_reply(server: FakeOpenAIServer) -> None:

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from arcticcodex import (
-    DistillationDatasetWriter,
-    FrameVerifier,
-    KeyStore,
-    RecordNotFoundError,
-    UserError,
-    Vault,
-    Workspace,
-    verify_dataset,
-)
+from arcticcodex import KeyStore, Vault, Workspace, verify_dataset
+from arcticcodex.compat import DistillationDatasetWriter, FrameVerifier
+from arcticcodex.errors import RecordNotFoundError, UserError
 from arcticcodex.vault import HashingBackend, import_paths
 
 OTTERS = "Otters eat mostly fish. They also eat crabs and frogs when fish are scarce."

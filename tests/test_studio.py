@@ -19,11 +19,11 @@ import httpx2 as httpx
 import pytest
 import uvicorn
 
+from arcticcodex._sync import run_sync
 from arcticcodex.errors import ConfigError
 from arcticcodex.provenance import KeyStore
 from arcticcodex.provenance.trust import TrustedKeys
 from arcticcodex.studio import create_app
-from arcticcodex.teachers import runtime
 from arcticcodex.vault import Vault
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
@@ -103,7 +103,7 @@ def get(app: object, path: str, **kwargs: Any) -> httpx.Response:
                 kwargs["data"] = {"csrf_token": token, **(kwargs.get("data") or {})}
             return await client.request(method, path, **kwargs)
 
-    return runtime.run(call())
+    return run_sync(call())
 
 
 @contextmanager

@@ -224,11 +224,12 @@ def test_error_pages_show_no_absolute_paths(tmp_path: Path, acx: Acx) -> None:
     root = make_workspace(acx, tmp_path)
     config = root / "arcticcodex.toml"
     config.write_text(config.read_text().replace("[vault]\n", "[vault]\nchunk_chars = -1\n", 1))
+    line = config.read_text().splitlines().index("chunk_chars = -1") + 1
     app = create_app(Workspace.open(root))
     for path in ("/", "/vault", "/api/search?q=otters"):
         page = get(app, path)
         assert page.status_code == 400
-        assert "arcticcodex.toml: [vault] chunk_chars must be a positive integer" in page.text
+        assert f"arcticcodex.toml:{line}: [vault] chunk_chars must be a positive integer, not -1" in page.text
         assert str(tmp_path) not in page.text and str(root) not in page.text
 
 

@@ -4,24 +4,28 @@ other pages (a real server, real concurrent clients), and every worker thread ha
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import numpy as np
 import pytest
 
 from arcticcodex.studio import create_app
+from arcticcodex.studio.datasets import written_datasets
 from arcticcodex.studio.workers import VaultWorkers
 from arcticcodex.vault import Vault
 from arcticcodex.vault.embeddings import HashingBackend
 from arcticcodex.vault.review import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
-from test_studio import form_token, serve
+from test_studio import form_token, get, make_root, serve
 from test_studio_guard import make_workspace, vault_state
 
 
@@ -135,3 +139,101 @@ def test_each_worker_has_its_own_vault_and_idle_workers_stop(workspace: Workspac
     workers.close()
     with pytest.raises(RuntimeError, match="shutting down"):
         asyncio.run(three())
+
+
+class LoopWatch:
+    """Records the blocking operations — opening a database, a file, listing a folder — made on a thread
+    whose running event loop is one the Studio serves on.  Python's audit hooks see every one of them,
+    from any library, and cannot be removed once added, so one hook per process consults this object."""
+
+    EVENTS = frozenset({"sqlite3.connect", "open", "os.listdir", "os.scandir"})
+
+    def __init__(self) -> None:
+        self.loops: list[asyncio.AbstractEventLoop] = []
+        self.seen: list[tuple[str, str]] = []
+
+    def __call__(self, event: str, args: tuple[object, ...]) -> None:
+        if event not in self.EVENTS or not self.loops:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop in this thread: a worker, where blocking is the point
+        if any(loop is watched for watched in self.loops):
+            self.seen.append((event, str(args[0] if args else "")[-120:]))
+
+    def app(self, app: Any) -> Any:
+        async def watched(scope: Any, receive: Any, send: Any) -> None:
+            self.loops.append(asyncio.get_running_loop())
+            await app(scope, receive, send)
+
+        return watched
+
+
+_WATCHES: list[LoopWatch] = []
+
+
+def _audit(event: str, args: tuple[object, ...]) -> None:
+    for watch in _WATCHES:
+        watch(event, args)
+
+
+sys.addaudithook(_audit)
+
+
+def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx: Acx) -> None:
+    """Every route of the Studio, GET and POST, served while watching the event loop's thread: the pages
+    do their database, file and folder work on the worker threads, so one slow page never stops the others."""
+    root = make_root(acx, tmp_path)
+    workspace = Workspace.open(root)
+    with Vault(workspace) as vault:
+        document = vault.list_documents()[0].id
+        chunk = vault.chunks_of(document)[0].id
+        proposal = ReviewQueue(vault).propose_fact("otters", "eat", "fish").id
+    (run_id,) = {run for dataset in written_datasets(workspace) for run in dataset["runs"]}
+    visits = {
+        "/": ("GET", "/", {}),
+        "/chat": ("POST", "/chat", {"data": {"question": "What do otters eat?"}}),
+        "/vault": ("GET", "/vault", {}),
+        "/vault/search": ("GET", "/vault/search?q=otters", {}),
+        "/vault/import": (
+            "POST",
+            "/vault/import",
+            {"files": {"file": ("note.md", b"# Note\n\nOtters note.\n", "text/markdown")}, "form_page": "/vault"},
+        ),
+        "/vault/documents/{document_id}": ("GET", f"/vault/documents/{document}", {}),
+        "/vault/chunks/{chunk_id}": ("GET", f"/vault/chunks/{chunk}", {}),
+        "/api/search": ("GET", "/api/search?q=otters", {}),
+        "/review": ("GET", "/review", {}),
+        "/review/{item_id}/{action}": ("POST", f"/review/{proposal}/approve", {"form_page": "/review"}),
+        "/datasets": ("GET", "/datasets", {}),
+        "/datasets/{run_id}": ("GET", f"/datasets/{run_id}", {}),
+        "/datasets/{run_id}/records/{index:int}": ("GET", f"/datasets/{run_id}/records/0", {}),
+        "/runs": ("GET", "/runs", {}),
+        "/gpus": ("GET", "/gpus", {}),
+    }
+    app = create_app(workspace, embedder=HashingBackend(64))
+    assert {route.path for route in app.routes} == set(visits), "a new page needs a visit here"  # type: ignore[attr-defined]
+    watch = LoopWatch()
+    _WATCHES.append(watch)
+    try:
+        statuses = {
+            path: get(watch.app(app), target, method=method, **options).status_code
+            for path, (method, target, options) in visits.items()
+        }
+        opened_a_file = watch.seen[:]
+        watch.seen.clear()
+        with open(os.devnull, "rb"):  # the watch itself works: this open, on no loop, is not recorded ...
+            pass
+
+        async def on_the_loop() -> None:
+            watch.loops.append(asyncio.get_running_loop())
+            with open(os.devnull, "rb"):  # ... and this one, on a watched loop, is
+                pass
+
+        asyncio.run(on_the_loop())
+    finally:
+        _WATCHES.remove(watch)
+    assert all(status in (200, 303) for status in statuses.values()), statuses
+    assert watch.seen == [("open", os.devnull)]
+    assert not opened_a_file, f"blocking work on the Studio's event loop: {opened_a_file}"

@@ -148,7 +148,7 @@ def test_teacher_configuration_is_validated(tmp_path: object) -> None:
     from arcticcodex.config import Config
 
     def config(raw: dict[str, object]) -> Config:
-        return Config(Path("arcticcodex.toml").resolve(), Path(".arcticcodex").resolve(), None, raw)
+        return Config(Path("arcticcodex.toml").resolve(), raw)
 
     teachers, pool = load_teachers(config({"teachers": [{"name": "ds", "preset": "deepseek"}]}))
     assert teachers[0].model == "deepseek-v4-flash" and teachers[0].api_key_env == "DEEPSEEK_API_KEY"

@@ -6,17 +6,18 @@ so "committed" means on disk for everyone, not merely visible to the connection 
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from arcticcodex.db import transaction
 from arcticcodex.distill.journal import RunJournal, TaskOutcome
 from arcticcodex.teachers.cache import RequestCache
 from arcticcodex.teachers.ledger import Ledger
 from arcticcodex.teachers.models import Usage
-from arcticcodex.transactions import transaction
 from arcticcodex.workspace import Workspace
 
 
@@ -118,8 +119,7 @@ def test_sqlites_own_rollback_surfaces_the_real_error(db: Path, conn: sqlite3.Co
 
 def test_finish_task_records_the_outcome_and_the_spend_together(workspace: Workspace) -> None:
     """The journal's two updates of a finished task: if the second fails, the first is undone too."""
-    journal = RunJournal(workspace)
-    try:
+    with RunJournal(workspace) as journal:
         run = journal.create_run({}, "out", [("k", {"instruction": "q", "evidence": []})])
         journal.conn.execute(  # the spend cannot be written (as on a full disk): on this connection only
             "CREATE TEMP TRIGGER full BEFORE UPDATE OF spent_usd ON distill_runs"
@@ -129,36 +129,45 @@ def test_finish_task_records_the_outcome_and_the_spend_together(workspace: Works
         with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
             journal.finish_task(run.id, 0, outcome, 0.25)
         journal.conn.execute("DROP TRIGGER temp.full")
-    finally:
-        journal.close()
-    reader = RunJournal(workspace)  # a fresh connection: what a resumed run would find
-    try:
+    with RunJournal(workspace) as reader:  # a fresh connection: what a resumed run would find
         assert reader.counts(run.id)["pending"] == 1  # the task is still to do, not done for free
         assert reader.run(run.id).spent_usd == 0.0
         reader.finish_task(run.id, 0, outcome, 0.25)
         assert reader.counts(run.id)["accepted"] == 1 and reader.run(run.id).spent_usd == 0.25
-    finally:
-        reader.close()
 
 
 def test_a_cached_reply_and_its_cost_are_written_together(workspace: Workspace) -> None:
-    journal = RunJournal(workspace)
-    cache = RequestCache(workspace)
-    try:
-        run = journal.create_run({}, "out", [])
-        ledger = Ledger(settle=journal.charger(run.id))
-        usage = Usage(prompt_tokens=10, completion_tokens=5)
-        cache.put("a" * 64, "t", "m", "{}", usage, cost_usd=0.5, ledger=ledger)
-        assert cache.get("a" * 64) is not None and journal.run(run.id).spent_usd == 0.5
-        assert ledger.settled_usd == 0.5
+    with RunJournal(workspace) as journal:
+        cache = RequestCache(workspace)
+        try:
+            run = journal.create_run({}, "out", [])
+            ledger = Ledger(settle=journal.charger(run.id))
+            usage = Usage(prompt_tokens=10, completion_tokens=5)
+            cache.put("a" * 64, "t", "m", "{}", usage, cost_usd=0.5, ledger=ledger)
+            assert cache.get("a" * 64) is not None and journal.run(run.id).spent_usd == 0.5
+            assert ledger.settled_usd == 0.5
 
-        def broken(conn: sqlite3.Connection, amount: float) -> None:
-            raise OSError("the journal could not be written")
+            def broken(conn: sqlite3.Connection, amount: float) -> None:
+                raise OSError("the journal could not be written")
 
-        with pytest.raises(OSError, match="journal"):
-            cache.put("b" * 64, "t", "m", "{}", usage, cost_usd=0.5, ledger=Ledger(settle=broken))
-        assert cache.get("b" * 64) is None  # not cached, so a resumed run asks (and pays, and records) again
-        assert journal.run(run.id).spent_usd == 0.5
-    finally:
-        cache.close()
-        journal.close()
+            with pytest.raises(OSError, match="journal"):
+                cache.put("b" * 64, "t", "m", "{}", usage, cost_usd=0.5, ledger=Ledger(settle=broken))
+            assert cache.get("b" * 64) is None  # not cached, so a resumed run asks (and pays, and records) again
+            assert journal.run(run.id).spent_usd == 0.5
+        finally:
+            cache.close()
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["ends", "raises"])
+def test_the_run_journal_closes_its_connection_when_its_block_ends(workspace: Workspace, fails: bool) -> None:
+    class StopHereError(Exception):
+        pass
+
+    with pytest.raises(StopHereError) if fails else contextlib.nullcontext(), RunJournal(workspace) as journal:
+        run = journal.create_run({}, "out", [("k", {"instruction": "q", "evidence": []})])
+        if fails:
+            raise StopHereError
+    with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+        journal.conn.execute("SELECT 1")
+    with RunJournal(workspace) as reader:  # what was written inside the block is committed
+        assert reader.run(run.id).task_count == 1

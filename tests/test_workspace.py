@@ -316,21 +316,21 @@ def test_invalid_toml_names_the_file(tmp_path: Path, acx: Acx) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "line", "message"),
     [
-        ('[workspace]\ndata_dir = ""\n', "data_dir must be a non-empty string"),
-        ("[workspace]\ndata_dir = 5\n", "data_dir must be a non-empty string"),
-        ('[workspace]\ndata_dir = "  "\n', "data_dir must be a non-empty string"),
-        ('workspace = "flat"\n', "[workspace] must be a table"),
-        ("[signing]\nkey = 3\n", "[signing] key must be the name of a key"),
-        ('signing = ["a"]\n', "[signing] must be a table"),
+        ('[workspace]\ndata_dir = ""\n', 2, "data_dir must be a non-empty string"),
+        ("[workspace]\ndata_dir = 5\n", 2, "data_dir must be a non-empty string"),
+        ('[workspace]\ndata_dir = "  "\n', 2, "data_dir must be a non-empty string"),
+        ('workspace = "flat"\n', 1, "[workspace] must be a table"),
+        ("[signing]\nkey = 3\n", 2, "[signing] key must be the name of a key"),
+        ('signing = ["a"]\n', 1, "[signing] must be a table"),
     ],
 )
-def test_bad_config_values_name_the_file(tmp_path: Path, text: str, message: str, acx: Acx) -> None:
+def test_bad_config_values_name_the_file(tmp_path: Path, text: str, line: int, message: str, acx: Acx) -> None:
     path = write_config(tmp_path / "ws", text)
     with pytest.raises(ConfigError) as caught:
         Workspace.discover(tmp_path / "ws")
-    assert str(caught.value).startswith(f"{path}: ")
+    assert str(caught.value).startswith(f"{path}:{line}: ")  # the file and the line of the setting
     assert message in str(caught.value)
     result = acx("init", str(tmp_path / "ws"), code=1)
     assert message in result.stderr

@@ -1,15 +1,26 @@
 """ArcticCodex: teacher-verified, evidence-grounded, signed fine-tuning datasets.
 
-The public API is what this module exports; submodules (``arcticcodex.forge``,
-``arcticcodex.provenance`` …) hold the rest::
+What this module exports is the main job, in the order it is done::
 
-    from arcticcodex import FrameVerifier, KeyStore, Workspace, forge
+    from arcticcodex import (Distiller, KeyRing, KeyStore, RunSettings, Source, Vault, Workspace,
+                             create_trusted_key, export_dataset, import_paths, verify_dataset)
 
-    workspace = Workspace.discover()                     # --workspace, ARCTICCODEX_WORKSPACE, or upwards
-    frame = forge.Frame({"TYPE": "FACT", "FACT_ID": "f-1", "CONFIDENCE": forge.Dec("0.9")},
-                        ["SUBJ", "Fox", "PRED", "is_a", "OBJ", "canine"])
-    verifier = FrameVerifier(signer=KeyStore(workspace.keys_dir).signer("dataset"), signer_id="me")
-    signed = verifier.sign_frame(frame)
+    workspace, _ = Workspace.init("notes")                          # arcticcodex.toml, database, keys/, runs/
+    create_trusted_key(KeyStore(workspace.keys_dir), "dataset", origin="my script")   # the signing key
+    with Vault(workspace) as vault:
+        import_paths(vault, ["docs/"])                              # chunked, embedded offline, indexed
+    with Distiller(workspace) as distiller:                         # offline drafter and judge by default
+        summary = distiller.distill_sync(Source("from_vault"), RunSettings(), "datasets/v1")
+    trusted = KeyRing.for_user()                                    # the signers you trust: yours, made here
+    assert verify_dataset("datasets/v1", keyring=trusted).trusted   # every record and signature; who signed
+    export_dataset("datasets/v1", "train.jsonl", "messages", keyring=trusted)
+
+The nouns and verbs of that job — the workspace, the vault and import, teachers (``TeacherPool``,
+``TeacherRouter``), the distiller, datasets (verify, export, statistics) and keys — are here; errors
+are in :mod:`arcticcodex.errors`, everything else in the subpackages (``arcticcodex.forge``,
+``arcticcodex.provenance``, ``arcticcodex.gpu`` …), and the first API's names in
+:mod:`arcticcodex.compat`.  Workflows are coroutines (``await distiller.distill(…)``); each has a
+``*_sync`` twin for synchronous code, which also works inside a running event loop (a notebook).
 
 Each name is imported the first time it is used (PEP 562): ``import arcticcodex`` — which every
 ``arcticcodex`` command does first — costs nothing, so ``arcticcodex --version`` does not load
@@ -25,111 +36,58 @@ __version__ = "0.1.0"
 
 # name -> the module it comes from (a module's own name there means the module itself)
 _EXPORTS = {
-    "ArcticCodexError": "errors",
-    "ConfigError": "errors",
-    "DatasetWriter": "dataset",
-    "DistillationDatasetWriter": "dataset.collection",
     "Distiller": "distill",
-    "Ed25519Signer": "provenance",
-    "Ed25519Verifier": "provenance",
-    "EncodeError": "errors",
-    "ForgeError": "errors",
-    "FrameVerifier": "provenance",
-    "GpuError": "errors",
-    "HmacSigner": "provenance",
-    "KeyFileError": "errors",
+    "KeyRing": "provenance",
     "KeyStore": "provenance",
-    "MigrationError": "errors",
-    "Migrations": "migrations",
-    "ParseError": "errors",
-    "RecordNotFoundError": "errors",
     "RunSettings": "distill",
+    "RunSummary": "distill",
     "Searcher": "vault",
-    "SignatureError": "errors",
-    "SignedFrame": "provenance",
-    "StoreError": "errors",
-    "TrainingPair": "dataset",
-    "TrustError": "errors",
-    "UserError": "errors",
-    "ValidationError": "errors",
-    "VastInstanceManager": "gpu",
-    "VastProvisioner": "gpu",
+    "Source": "distill",
+    "TeacherPool": "teachers.pool",
+    "TeacherRouter": "refine",
+    "TrustedKeys": "provenance",
     "Vault": "vault",
     "Workspace": "workspace",
-    "WorkspaceNotFoundError": "errors",
+    "create_trusted_key": "provenance.ownkeys",
+    "dataset_statistics": "dataset",
     "errors": "errors",
-    "forge": "forge",
-    "register_migrations": "workspace",
+    "export_dataset": "dataset",
+    "import_paths": "vault",
     "verify_dataset": "dataset",
 }
 
 __all__ = [
-    "ArcticCodexError",
-    "ConfigError",
-    "DatasetWriter",
-    "DistillationDatasetWriter",
     "Distiller",
-    "Ed25519Signer",
-    "Ed25519Verifier",
-    "EncodeError",
-    "ForgeError",
-    "FrameVerifier",
-    "GpuError",
-    "HmacSigner",
-    "KeyFileError",
+    "KeyRing",
     "KeyStore",
-    "MigrationError",
-    "Migrations",
-    "ParseError",
-    "RecordNotFoundError",
     "RunSettings",
+    "RunSummary",
     "Searcher",
-    "SignatureError",
-    "SignedFrame",
-    "StoreError",
-    "TrainingPair",
-    "TrustError",
-    "UserError",
-    "ValidationError",
-    "VastInstanceManager",
-    "VastProvisioner",
+    "Source",
+    "TeacherPool",
+    "TeacherRouter",
+    "TrustedKeys",
     "Vault",
     "Workspace",
-    "WorkspaceNotFoundError",
     "__version__",
+    "create_trusted_key",
+    "dataset_statistics",
     "errors",
-    "forge",
-    "register_migrations",
+    "export_dataset",
+    "import_paths",
     "verify_dataset",
 ]
 
 if _typing.TYPE_CHECKING:  # what type checkers and editors see: the same names, imported eagerly
-    from . import errors, forge
-    from .dataset import DatasetWriter, TrainingPair, verify_dataset
-    from .dataset.collection import DistillationDatasetWriter
-    from .distill import Distiller, RunSettings
-    from .errors import (
-        ArcticCodexError,
-        ConfigError,
-        EncodeError,
-        ForgeError,
-        GpuError,
-        KeyFileError,
-        MigrationError,
-        ParseError,
-        RecordNotFoundError,
-        SignatureError,
-        StoreError,
-        TrustError,
-        UserError,
-        ValidationError,
-        WorkspaceNotFoundError,
-    )
-    from .gpu import VastInstanceManager, VastProvisioner
-    from .migrations import Migrations
-    from .provenance import Ed25519Signer, Ed25519Verifier, FrameVerifier, HmacSigner, KeyStore, SignedFrame
-    from .vault import Searcher, Vault
-    from .workspace import Workspace, register_migrations
+    from . import errors
+    from .dataset import dataset_statistics, export_dataset, verify_dataset
+    from .distill import Distiller, RunSettings, RunSummary, Source
+    from .provenance import KeyRing, KeyStore, TrustedKeys
+    from .provenance.ownkeys import create_trusted_key
+    from .refine import TeacherRouter
+    from .teachers.pool import TeacherPool
+    from .vault import Searcher, Vault, import_paths
+    from .workspace import Workspace
 
 
 def __getattr__(name: str) -> _typing.Any:

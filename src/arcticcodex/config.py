@@ -1,12 +1,17 @@
-"""Workspace discovery and ``arcticcodex.toml``.
+"""Workspace discovery and ``arcticcodex.toml``, read once into typed settings.
 
 A workspace is a folder holding ``arcticcodex.toml``.  Commands find it, in this order: the
 ``--workspace`` option, the ``ARCTICCODEX_WORKSPACE`` environment variable, then the current
 directory and its parents (as git finds ``.git``).  Configuration is read when a workspace is opened,
 never at import time, and secrets are never stored in it: the file names environment variables and
-key files, not their contents.  Every table and key it may hold is listed in :mod:`.configschema`
-(anything else is an error naming the line); every command that changes it goes through
-:mod:`.configfile`.
+key files, not their contents.
+
+:class:`Config` is the one reading of the file: every table becomes its typed model
+(:mod:`.configsections`, :mod:`.configteachers`; the whole file is :class:`.configschema.Settings`),
+so the library and the command line see the same values — ``[gpu]``'s timeouts included.  An unknown
+name, ``[workspace]`` and ``[signing]`` are refused when the file is read; any other table's error is
+raised where that table is used (a wrong ``[gpu]`` value stops GPU commands, not ``vault import``).
+Every command that changes the file goes through :mod:`.configfile`.
 """
 
 from __future__ import annotations
@@ -14,17 +19,37 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from .configschema import check_names
+from .configschema import Read, Settings, check_names, read_tables
+from .configsections import (
+    DEFAULT_DATA_DIR,
+    DistillSettings,
+    GpuSettings,
+    SigningSettings,
+    TeacherPoolSettings,
+    VaultSettings,
+    WorkspaceSettings,
+)
+from .configteachers import TeacherEntry
 from .errors import ConfigError, UnsafeFileError, WorkspaceNotFoundError
 from .fileio import read_plain_file
 
+__all__ = [
+    "CONFIG_NAME",
+    "CONFIG_TEMPLATE",
+    "DEFAULT_DATA_DIR",
+    "WORKSPACE_ENV",
+    "Config",
+    "find_workspace_root",
+    "read_config_text",
+    "user_config_dir",
+]
+
 CONFIG_NAME = "arcticcodex.toml"
 WORKSPACE_ENV = "ARCTICCODEX_WORKSPACE"
-DEFAULT_DATA_DIR = ".arcticcodex"
 USER_CONFIG_ENV = "ARCTICCODEX_CONFIG_DIR"
 MAX_CONFIG_BYTES = 1 << 20
 
@@ -42,15 +67,27 @@ data_dir = {data_dir}
 key = "dataset"
 """
 
+_T = TypeVar("_T")
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The parsed ``arcticcodex.toml`` of one workspace."""
+    """The ``arcticcodex.toml`` of one workspace: ``raw`` as TOML has it, each table as its typed model.
+
+    ``raw`` is what :mod:`.configfile` compares an edit against; everything else reads the models.
+    ``text``, the file itself, only serves to name lines in messages.
+    """
 
     path: Path
-    data_dir: Path
-    signing_key: str | None
     raw: Mapping[str, Any]
+    text: str = field(default="", repr=False, compare=False)
+    data_dir: Path = field(init=False)
+    _tables: Mapping[str, Read] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tables", read_tables(self.raw, self.text, self.path))
+        object.__setattr__(self, "data_dir", (self.path.parent / self.workspace.data_dir).resolve())
+        self._table("signing", SigningSettings)  # every command may sign: refused now, not halfway through one
 
     @classmethod
     def load(cls, path: Path) -> Config:
@@ -66,26 +103,60 @@ class Config:
             raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file or re-create it") from None
         except RecursionError:
             raise ConfigError(f"{path} nests arrays or tables too deeply to be a configuration") from None
-        workspace = _table(raw, "workspace", path)
-        signing = _table(raw, "signing", path)
-        data_dir = workspace.get("data_dir", DEFAULT_DATA_DIR)
-        if not isinstance(data_dir, str) or not data_dir.strip():
-            raise ConfigError(f"{path}: [workspace] data_dir must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}")
-        written = Path(data_dir)
-        if written.is_absolute() or ".." in written.parts:
-            # key files are accepted from the data folder (teachers/config.py): a configuration must not be
-            # able to name ~/.ssh, or any folder outside, as its data folder (a symlink the user made is fine)
-            raise ConfigError(
-                f"{path}: [workspace] data_dir {data_dir!r} leaves the workspace; write it as a folder inside "
-                f"it, relative to {path.name}, e.g. {DEFAULT_DATA_DIR!r} (link it elsewhere if it must live "
-                "on another disk)"
-            )
-        folder = (path.parent / written).resolve()
-        key = signing.get("key")
-        if key is not None and (not isinstance(key, str) or not key.strip()):
-            raise ConfigError(f'{path}: [signing] key must be the name of a key in keys/, e.g. "dataset"')
-        check_names(raw, text, path)  # after the checks above, whose messages name the setting without a line
-        return cls(path=path, data_dir=folder, signing_key=key, raw=raw)
+        check_names(raw, text, path)
+        return cls(path=path, raw=raw, text=text)
+
+    # -- the tables, typed ---------------------------------------------------------------------------
+
+    @property
+    def workspace(self) -> WorkspaceSettings:
+        return self._table("workspace", WorkspaceSettings)
+
+    @property
+    def signing(self) -> SigningSettings:
+        return self._table("signing", SigningSettings)
+
+    @property
+    def signing_key(self) -> str | None:
+        """``[signing] key``: the key datasets are signed with when a command names none."""
+        return self.signing.key
+
+    @property
+    def vault(self) -> VaultSettings:
+        return self._table("vault", VaultSettings)
+
+    @property
+    def teacher_pool(self) -> TeacherPoolSettings:
+        """``[teacher_pool]``, its critics checked against the teachers (so the teachers are checked too)."""
+        self._table("teachers", tuple)
+        return self._table("teacher_pool", TeacherPoolSettings)
+
+    @property
+    def teachers(self) -> tuple[TeacherEntry, ...]:
+        """The ``[[teachers]]`` entries, presets filled in, names unique (trust is decided by their loader)."""
+        entries: tuple[TeacherEntry, ...] = self._table("teachers", tuple)
+        return entries
+
+    @property
+    def gpu(self) -> GpuSettings:
+        return self._table("gpu", GpuSettings)
+
+    @property
+    def distill(self) -> DistillSettings:
+        return self._table("distill", DistillSettings)
+
+    @property
+    def settings(self) -> Settings:
+        """The whole file as one model (ConfigError for the first table that is refused)."""
+        return Settings(**{name: getattr(self, name) for name in Settings.model_fields})
+
+    def _table(self, name: str, kind: type[_T]) -> _T:
+        read = self._tables[name]
+        if isinstance(read, ConfigError):
+            raise read
+        if not isinstance(read, kind):  # pragma: no cover - read_tables reads each name with its model
+            raise TypeError(f"[{name}] was read as {type(read).__name__}, not {kind.__name__}")
+        return read
 
 
 def read_config_text(path: Path) -> str:
@@ -99,13 +170,6 @@ def read_config_text(path: Path) -> str:
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); fix the file or re-create it") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _table(raw: Mapping[str, Any], name: str, path: Path) -> Mapping[str, Any]:
-    table = raw.get(name, {})
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [{name}] must be a table")
-    return table
 
 
 def find_workspace_root(

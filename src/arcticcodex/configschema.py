@@ -1,75 +1,65 @@
-"""Every table and key ``arcticcodex.toml`` may hold, in one place, and the check that refuses the rest.
+"""The model of the whole ``arcticcodex.toml``, and the messages that refuse what it does not allow.
 
 Why strict: a misspelt setting (``embeding_model``, ``[gpus]``) used to be ignored without a word, so
 the default silently won and the user believed their setting was in force.  Each unknown name is now
-an error naming the line, and the nearest valid name.  A module that starts reading a new setting adds
-it to :data:`SECTIONS` (or :data:`TEACHER_KEYS`) below: nothing else refuses or allows a name.
+an error naming the line, and the nearest valid name.  The names come from one place, :class:`Settings`
+(its tables are in :mod:`.configsections`, the ``[[teachers]]`` entry in :mod:`.configteachers`): a
+module that starts reading a new setting adds a field there, and nothing else refuses or allows a name.
 
-The values themselves are checked where they are used (``[vault]`` by the vault, ``[[teachers]]`` by
-:mod:`arcticcodex.teachers.config`, …); this module only knows names and which ones are tables.
+Values are checked by the same models, each table when the file is read (:func:`read_tables`); a
+table's error is kept and raised where that table is used, so a wrong ``[gpu]`` value stops the GPU
+commands, not ``vault import``.  Every message names the file, the line, the setting, what it must be
+and an example.  The line is found by a light scan of the text (:class:`_Lines`), made only when a
+message needs it.
 """
 
 from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
+
+from .configsections import (
+    DistillSettings,
+    GpuSettings,
+    Must,
+    SettingValueError,
+    SigningSettings,
+    Table,
+    TeacherPoolSettings,
+    VaultSettings,
+    WorkspaceSettings,
+)
+from .configteachers import TeacherEntry
 from .errors import ConfigError
 
-__all__ = ["SECTIONS", "TEACHER_KEYS", "check_names"]
+__all__ = ["SECTIONS", "TABLES", "TEACHER_KEYS", "Settings", "check_names", "read_tables", "teacher_entry"]
 
-# [table] -> the keys it takes.  Each list is what the code reads (grep for the table's name to see where).
-SECTIONS: dict[str, frozenset[str]] = {
-    "workspace": frozenset({"data_dir"}),  # config.py
-    "signing": frozenset({"key"}),  # config.py; the key `distill` signs with
-    "vault": frozenset({"embedding_model", "chunk_chars", "overlap_chars", "rrf_k", "fusion"}),  # vault/store.py
-    "teacher_pool": frozenset({"critics", "aggregate", "budget_usd"}),  # teachers/config.py
-    # cli/gpu.py and gpu/manager.py
-    "gpu": frozenset({"budget_usd", "run_budget_usd", "poll_interval_s", "boot_timeout_s", "vllm_timeout_s"}),
-    "distill": frozenset(  # defaults of `arcticcodex distill`'s options (cli/distill.py); one line per key
-        {
-            "teachers",
-            "drafter",
-            "threshold",
-            "max_rounds",
-            "concurrency",
-            "budget_usd",
-            "validation",
-            "key",
-            "questions_per_chunk",
-            "questions_by",
-            "limit",
-            "review",
-            "keep_near_duplicates",
-        }
-    ),
+
+class Settings(Table):
+    """All of ``arcticcodex.toml``: its tables in the order the file is documented, then the teachers."""
+
+    workspace: WorkspaceSettings = WorkspaceSettings()
+    signing: SigningSettings = SigningSettings()
+    vault: VaultSettings = VaultSettings()
+    teacher_pool: TeacherPoolSettings = TeacherPoolSettings()
+    gpu: GpuSettings = GpuSettings()
+    distill: DistillSettings = DistillSettings()
+    teachers: tuple[TeacherEntry, ...] = ()
+
+
+# [table] -> its model; [table] -> the keys it takes; [[teachers]] -> the keys each entry takes
+TABLES: dict[str, type[Table]] = {
+    name: field.annotation
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, Table)
 }
-
-# [[teachers]] -> the keys each entry takes: TeacherConfig's fields, less the ones load_teachers decides.
-TEACHER_KEYS: frozenset[str] = frozenset(
-    {
-        "name",
-        "preset",
-        "model",
-        "base_url",
-        "api_key_env",
-        "api_key_file",
-        "replicas",
-        "roles",
-        "price_input",
-        "price_cached_input",
-        "price_output",
-        "concurrency",
-        "timeout",
-        "max_attempts",
-        "temperature",
-        "max_tokens",
-        "json_mode",
-    }
-)
+SECTIONS: dict[str, frozenset[str]] = {name: frozenset(model.model_fields) for name, model in TABLES.items()}
+TEACHER_KEYS: frozenset[str] = frozenset(TeacherEntry.model_fields)
 ARRAYS_OF_TABLES: dict[str, frozenset[str]] = {"teachers": TEACHER_KEYS}
 
 
@@ -150,6 +140,121 @@ def _suggest(word: str, candidates: Sequence[str] | frozenset[str]) -> str | Non
 
 def _at(path: Path, line: int | None) -> str:
     return f"{path}:{line}: " if line is not None else f"{path}: "
+
+
+# -- values -------------------------------------------------------------------------------------------
+
+Read = Table | tuple[TeacherEntry, ...] | ConfigError  # a table as its model, or the error refusing it
+Place = Callable[[str | None], str]  # a setting's name (None: its table) -> "file:line: " for a message
+
+
+def read_tables(raw: Mapping[str, Any], text: str, path: Path) -> dict[str, Read]:
+    """Every table of ``raw`` (and ``teachers``) checked by its model; a refused one holds its ConfigError.
+
+    ``text`` is the file ``raw`` was parsed from, scanned only to name the line in a message.
+    """
+    lines = _Lines(text)
+    read: dict[str, Read] = {}
+    for name, model in TABLES.items():
+        place = _place(path, lines, lines.header((name,), 0))
+        read[name] = _kept(_table, model, raw.get(name, {}), f"[{name}]", place)
+    read["teachers"] = _kept(_teachers, raw.get("teachers", []), path, lines)
+    pool, teachers = read["teacher_pool"], read["teachers"]
+    if isinstance(pool, TeacherPoolSettings) and isinstance(teachers, tuple):
+        read["teacher_pool"] = _kept(
+            _critics_known, pool, teachers, _place(path, lines, lines.header(("teacher_pool",), 0))
+        )
+    return read
+
+
+def teacher_entry(entry: object, *, where: str) -> TeacherEntry:
+    """One teacher entry (from the file, or a command's options) checked; ConfigError names ``where``."""
+    return _teacher(entry, lambda key: f"{where}: ")
+
+
+def _kept(read: Callable[..., Read], *args: Any) -> Read:
+    try:
+        return read(*args)
+    except ConfigError as error:
+        return error
+
+
+def _place(path: Path, lines: _Lines, header: int | None) -> Place:
+    return lambda key: _at(path, lines.after(header, key) if key is not None else header)
+
+
+def _table(model: type[Table], table: object, label: str, place: Place) -> Table:
+    try:
+        return model.model_validate(table)
+    except ValidationError as error:
+        raise _explained(error, model, table, label=label, between=" ", place=place) from None
+
+
+def _teachers(entries: object, path: Path, lines: _Lines) -> tuple[TeacherEntry, ...]:
+    if not isinstance(entries, list):
+        raise ConfigError(f"{path}: teachers must be an array of tables ([[teachers]])")
+    teachers = tuple(
+        _teacher(entry, _place(path, lines, lines.header(("teachers",), number)))
+        for number, entry in enumerate(entries)
+    )
+    names = [teacher.name for teacher in teachers]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        second = next(number for number, name in enumerate(names) if name in names[:number])
+        raise ConfigError(
+            f"{_at(path, lines.header(('teachers',), second))}teacher names must be unique; repeated: {repeated}"
+        )
+    return teachers
+
+
+def _teacher(entry: object, place: Place) -> TeacherEntry:
+    try:
+        return TeacherEntry.model_validate(entry)
+    except ValidationError as error:
+        name = entry.get("name") if isinstance(entry, Mapping) else None
+        label = f"teacher {name!r}" if isinstance(name, str) and name.strip() else "a teacher"
+        raise _explained(error, TeacherEntry, entry, label=label, between=": ", place=place) from None
+
+
+def _critics_known(pool: TeacherPoolSettings, teachers: tuple[TeacherEntry, ...], place: Place) -> TeacherPoolSettings:
+    names = {teacher.name for teacher in teachers} | {"local"}
+    for critic in pool.critics:
+        if critic not in names:
+            raise ConfigError(f"{place('critics')}[teacher_pool] critics names unknown teacher {critic!r}")
+    return pool
+
+
+def _explained(
+    error: ValidationError, model: type[BaseModel], given: object, *, label: str, between: str, place: Place
+) -> ConfigError:
+    """The first problem of ``error`` as one sentence: place, setting, what it must be, the value, an example.
+
+    ``label`` names the table or entry (``[vault]``, ``teacher 'ds'``), ``between`` joins it to a setting's name.
+    """
+    problems = error.errors(include_url=False)
+    unknown = [str(problem["loc"][0]) for problem in problems if problem["type"] == "extra_forbidden"]
+    if unknown:  # only a table not read from a file gets here: check_names names them, with the nearest name
+        return ConfigError(f"{place(unknown[0])}{label} has unknown settings {sorted(unknown)}")
+    first = problems[0]
+    key = str(first["loc"][0]) if first["loc"] else None
+    cause = first.get("ctx", {}).get("error")
+    if isinstance(cause, SettingValueError):  # a rule a validator states in its own words
+        if cause.whole or key is None:
+            return ConfigError(f"{place(key)}{label} {cause.text}")
+        return ConfigError(f"{place(key)}{label}{between}{key} {cause.text}")
+    if key is None:
+        return ConfigError(f"{place(None)}{label} must be a table of settings, not {type(given).__name__}")
+    value = given.get(key) if isinstance(given, Mapping) else None
+    return ConfigError(f"{place(key)}{label}{between}{key} {_must_be(model, key, value, first['msg'])}")
+
+
+def _must_be(model: type[BaseModel], key: str, value: object, fallback: str) -> str:
+    """What the setting ``key`` must be, the value it is, and an example."""
+    field = model.model_fields.get(key)
+    must = next((item for item in field.metadata if isinstance(item, Must)), None) if field is not None else None
+    if must is None:
+        return f"is not valid: {fallback}"
+    return f"must be {must.what}, not {value!r}; e.g. {key} = {must.example}"
 
 
 _HEADER = re.compile(r"\s*\[\[?([^\]]*)\]")  # no two parts can match the same characters: linear

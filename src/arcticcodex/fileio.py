@@ -1,7 +1,17 @@
-"""Writing files so that readers see the old content or the new, never half of either."""
+"""Files written so that readers see the old content or the new, never half; files read only if plain.
+
+Every file ArcticCodex writes in place goes through :class:`AtomicFile` — a temporary file beside the
+destination, flushed to disk and renamed over it, or removed if anything fails — directly (a writer
+whose file outlives one block, like a dataset's record files), through :func:`atomic_write` (a
+``with`` block that streams) or :func:`write_atomically` (bytes in hand).  Two writers keep their own
+because their rule differs: a key or a new ``arcticcodex.toml`` must never replace an existing file,
+so they hard-link the temporary into place (``link`` fails where ``rename`` would clobber), and the
+agent's sandbox writes through folder descriptors so that no link in the path is ever followed.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -14,8 +24,12 @@ from typing import BinaryIO, NoReturn
 from .errors import UnsafeFileError
 
 __all__ = [
+    "NEW_FILE_MODE",
+    "AtomicFile",
     "FileIdentity",
+    "atomic_write",
     "file_identity",
+    "make_private",
     "open_plain_file",
     "read_plain_file",
     "replace_directory",
@@ -24,27 +38,90 @@ __all__ = [
 ]
 
 FileIdentity = tuple[int, int]  # (st_dev, st_ino): which file a path named when it was looked at
+NEW_FILE_MODE = 0o666  # what open() gives a new file: the umask decides who may read it
 
 
 def file_identity(status: os.stat_result) -> FileIdentity:
     return status.st_dev, status.st_ino
 
 
-def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write ``data`` to a unique temporary file beside ``path``, fsync it, and rename it over ``path``.
+class AtomicFile:
+    """A file written under a temporary name beside ``path``, put in place by :meth:`commit` only.
 
-    The temporary file is removed if anything fails, so an interrupted write leaves no debris.  It is
-    created with ``mode`` (before the umask), so a secret is never readable by others, not even briefly.
+    The temporary file is created new (``O_EXCL``) with ``mode`` (before the umask), so a secret is
+    never readable by others, not even briefly; by default it is ``.NAME.<random>.tmp``, unique, so two
+    writers of one file never share it.  ``temporary`` names it instead where a reader looks for it
+    (a dataset folder being written has ``train.jsonl.partial``).  :meth:`commit` flushes and fsyncs
+    it and renames it over ``path``; :meth:`discard` removes it, and so does a commit that fails.
     """
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+    def __init__(self, path: Path, *, mode: int = 0o644, temporary: Path | None = None) -> None:
+        self.path = path
+        self.temporary = temporary or path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        self.handle: BinaryIO = os.fdopen(os.open(self.temporary, flags, mode), "wb")
+
+    def commit(self) -> None:
+        """Flush the file to disk and rename it over ``path`` (the temporary file is gone either way)."""
+        try:
+            if self.handle.closed:  # a writer that closes what it is given (as some libraries do)
+                _fsync_path(self.temporary)
+            else:
+                self.handle.flush()
+                os.fsync(self.handle.fileno())
+                self.handle.close()
+            os.replace(self.temporary, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Close and remove the temporary file; ``path`` is left as it was."""
+        with contextlib.suppress(OSError):  # a close that fails to flush: the file is removed all the same
+            self.handle.close()
+        self.temporary.unlink(missing_ok=True)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
+        os.fsync(fd)
     finally:
-        temporary.unlink(missing_ok=True)
+        os.close(fd)
+
+
+@contextmanager
+def atomic_write(path: Path, *, mode: int = 0o644, temporary: Path | None = None) -> Iterator[BinaryIO]:
+    """A handle to stream ``path``'s new content into; it replaces ``path`` when the block ends.
+
+    An exception in the block — ``KeyboardInterrupt`` included — removes the temporary file and leaves
+    ``path`` as it was (see :class:`AtomicFile`, which takes the same arguments).
+    """
+    file = AtomicFile(path, mode=mode, temporary=temporary)
+    try:
+        yield file.handle
+    except BaseException:
+        file.discard()
+        raise
+    file.commit()
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename (see :class:`AtomicFile`)."""
+    with atomic_write(path, mode=mode) as handle:
+        handle.write(data)
+
+
+def make_private(path: Path) -> None:
+    """Take away every group and other permission of ``path`` if it has any (a missing path is fine).
+
+    A file that belongs to another user cannot be changed; it is left as it is rather than refused.
+    A symbolic link is left alone (``chmod`` would change what it points to).
+    """
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        status = os.lstat(path)
+        if status.st_mode & 0o077 and not stat.S_ISLNK(status.st_mode):
+            os.chmod(path, stat.S_IMODE(status.st_mode) & ~0o077)
 
 
 def replace_directory(staging: Path, target: Path) -> None:

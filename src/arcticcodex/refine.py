@@ -9,12 +9,14 @@
         if r = max_rounds: stop, not accepted
         rewrite with the critique and the claim check               → the next round's text
 
-So the final text is always the last critiqued one (a rewrite is never returned unscored, unlike the
-original, which reported the score of the text *before* its last rewrite), and a failed or empty
-rewrite keeps the previous text and is recorded as a failed round (the original replaced the draft
-with ""). A teacher failure ends the loop as ``failed`` with its reason: never as a pass.  Every
-round keeps its text, scores, claims and the calls behind them (teacher, model, prompt hash, raw
-reply, tokens, cost, latency).
+So the final text is always the last critiqued one — the score returned is the score of the text
+returned — and a failed or empty rewrite keeps the previous text and is recorded as a failed round.
+A teacher failure ends the loop as ``failed`` with its reason: never as a pass.  Every round keeps its
+text, scores, claims and the calls behind them (teacher, model, prompt hash, raw reply, tokens, cost,
+latency).
+
+:meth:`TeacherRouter.refine` is a coroutine; :meth:`TeacherRouter.refine_sync` runs it from synchronous
+code (see :mod:`arcticcodex._sync`).
 """
 
 from __future__ import annotations
@@ -23,12 +25,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._sync import run_sync
 from .errors import BudgetExceededError, TeacherError, UserError
-from .teachers import runtime
-from .teachers.config import PRESETS, TeacherConfig
 from .teachers.models import CallRecord, Critique, EvidenceItem, Rewrite, Rubric, Verification
-from .teachers.openai_compat import OpenAICompatibleTeacher
-from .teachers.pool import Teacher, TeacherPool
+from .teachers.pool import TeacherPool
 
 Status = Literal["accepted", "rejected", "failed"]
 
@@ -102,21 +102,21 @@ class RefineResult:
 
 
 class TeacherRouter:
-    """Runs the loop with a pool of teachers (or, as the seed did, one DeepSeek client)."""
+    """Runs the loop with a pool of teachers (:class:`~arcticcodex.teachers.pool.TeacherPool`)."""
 
     def __init__(
         self,
-        deepseek_client: Teacher | None = None,
+        pool: TeacherPool,
         *,
-        pool: TeacherPool | None = None,
         max_rounds: int = 3,
         threshold: float = 0.8,
         rubric: Rubric | None = None,
     ) -> None:
-        if pool is None:
-            if deepseek_client is None:
-                raise ValueError("TeacherRouter needs a pool or a client (there is no silent default teacher)")
-            pool = TeacherPool([deepseek_client])
+        if not isinstance(pool, TeacherPool):
+            raise TypeError(
+                f"TeacherRouter takes a TeacherPool, not {type(pool).__name__}; "
+                "wrap a single teacher as TeacherPool([teacher])"
+            )
         if max_rounds < 1:
             raise ValueError("max_rounds must be at least 1")
         if not 0.0 <= threshold <= 1.0:
@@ -173,73 +173,30 @@ class TeacherRouter:
         last = rounds[-1]
         return RefineResult("rejected", last.text, last.score, rounds)
 
-    def draft_critique_revise(
+    def refine_sync(
         self,
         draft: str,
-        evidence: str | Sequence[str] = "",
-        rubric: str | dict[str, str] | None = None,
-        iterations: int | None = None,
-    ) -> dict[str, Any]:
-        """The seed's synchronous API: returns quality_score, iterations_used, final_text, history …"""
-        items = [evidence] if isinstance(evidence, str) else list(evidence)
-        if not all(isinstance(item, str) for item in items):
-            raise UserError("evidence must be a string or a list of strings")
-        numbered = [EvidenceItem(number=n, text=text) for n, text in enumerate((t for t in items if t.strip()), 1)]
+        evidence: Sequence[EvidenceItem] = (),
+        *,
+        instruction: str = "",
+        rubric: Rubric | None = None,
+        max_rounds: int | None = None,
+    ) -> RefineResult:
+        """:meth:`refine` from synchronous code; the pool's connections are closed when it returns.
 
-        async def run() -> RefineResult:
+        They are closed because they belong to the event loop that ends with this call; the next call
+        (or an ``await refine``) opens new ones.
+        """
+
+        async def refine_and_close() -> RefineResult:
             try:
-                return await self.refine(draft, numbered, rubric=_rubric(rubric), max_rounds=iterations)
+                return await self.refine(draft, evidence, instruction=instruction, rubric=rubric, max_rounds=max_rounds)
             finally:
-                await self.pool.aclose()  # connections belong to this event loop, which ends here
+                await self.pool.aclose()
 
-        result = runtime.run(run())
-        return {
-            "final_text": result.final_text,
-            "quality_score": result.score if result.score is not None else 0.0,
-            "iterations_used": len(result.rounds),
-            "threshold_reached": result.accepted,
-            "accepted": result.accepted,
-            "status": result.status,
-            "failure": result.failure,
-            "history": [r.to_json() for r in result.rounds],
-        }
+        return run_sync(refine_and_close())
 
 
 def _last_score(rounds: list[Round]) -> float | None:
     scored = [r.score for r in rounds if r.score is not None]
     return scored[-1] if scored else None
-
-
-def _rubric(rubric: str | dict[str, str] | None) -> Rubric | None:
-    if rubric is None:
-        return None
-    if isinstance(rubric, dict):
-        return Rubric(criteria=rubric)
-    return Rubric(instructions=rubric)
-
-
-def DeepSeekClient(  # noqa: N802 - the seed's name for what is now a configured teacher
-    api_key: str | None = None,
-    *,
-    model: str | None = None,
-    base_url: str | None = None,
-    name: str = "deepseek",
-    **settings: Any,
-) -> OpenAICompatibleTeacher:
-    """A DeepSeek teacher (the seed's ``DeepSeekClient``).  The key comes from ``api_key`` or
-    ``DEEPSEEK_API_KEY``; ``base_url`` points it elsewhere (a proxy, or the test suite's fake)."""
-    preset = PRESETS["deepseek"]
-    config = TeacherConfig(
-        name=name,
-        preset="deepseek",
-        model=model or preset["model"],
-        base_url=base_url or preset["base_url"],
-        api_key_env="DEEPSEEK_API_KEY",
-        price_input=preset["price_input"],
-        price_cached_input=preset["price_cached_input"],
-        price_output=preset["price_output"],
-        concurrency=preset["concurrency"],
-        timeout=settings.pop("timeout", preset["timeout"]),
-        **settings,
-    )
-    return OpenAICompatibleTeacher(config, api_key=api_key)

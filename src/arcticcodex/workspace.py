@@ -9,64 +9,35 @@
         keys/               signing keys (private key files mode 0600, folder 0700)
         runs/               per-run artefacts (logs, partial datasets)
 
-:meth:`Workspace.connect` is the one way code gets a database connection, so migrations always run
-first.  Other packages register their own migration sets with :func:`register_migrations`.
+:meth:`Workspace.connect` is the one way code gets a database connection: it hands the database
+to the persistence layer's factory (:func:`arcticcodex.db.connect`) with every migration set the
+workspace has (:data:`arcticcodex.db.WORKSPACE_MIGRATIONS`), so every table exists, in its current
+shape, before any code sees the connection.
 
 Private by default: the database holds the user's documents, so the data folder and its folders are
-0700 and the database 0600 whatever the umask.  The database file is created by us (``O_CREAT``,
-0600) before SQLite opens it, because SQLite gives its ``-wal`` and ``-shm`` files the main file's
-permissions.  A workspace made by an older version, or under a loose umask, is tightened quietly each
-time it is opened: there is nothing for the user to decide, and nothing of theirs needs others to read it.
+0700 and the database 0600 whatever the umask (the factory creates the database file itself, see
+:mod:`arcticcodex.db.connection`).  A workspace made by an older version, or under a loose umask, is
+tightened quietly each time it is opened: there is nothing for the user to decide, and nothing of
+theirs needs others to read it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import stat
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 
-from . import configfile
+from . import configfile, db
 from .config import CONFIG_NAME, DEFAULT_DATA_DIR, Config, find_workspace_root
-from .errors import ConfigError, StoreError, UnsafeFileError
-from .fileio import read_plain_file, write_atomically
-from .migrations import Migrations, run_script
+from .errors import ConfigError, UnsafeFileError
+from .fileio import make_private, read_plain_file, write_atomically
 
 DATABASE_NAME = "arcticcodex.db"
 GITIGNORE_NAME = ".gitignore"
 MAX_GITIGNORE_BYTES = 1 << 20
 PRIVATE_FOLDER_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
-_DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")  # SQLite's files beside the database
-
-core_migrations = Migrations("workspace")
-_migration_sets: list[Migrations] = [core_migrations]
-
-
-def register_migrations(migrations: Migrations) -> Migrations:
-    """Have every workspace database apply ``migrations`` when it is opened."""
-    if all(existing.name != migrations.name for existing in _migration_sets):
-        _migration_sets.append(migrations)
-    return migrations
-
-
-@core_migrations(1)
-def create_workspace_meta(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE workspace_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        """,
-    )
-    now = datetime.now(UTC).isoformat()
-    conn.executemany(
-        "INSERT INTO workspace_meta (key, value) VALUES (?, ?)",
-        [("workspace_id", str(uuid.uuid4())), ("created_at", now)],
-    )
 
 
 class Workspace:
@@ -126,7 +97,7 @@ class Workspace:
         or not a plain file, is left alone (the answer says so).
         """
         path = self.root / GITIGNORE_NAME
-        written = self.config.raw.get("workspace", {}).get("data_dir", DEFAULT_DATA_DIR)
+        written = self.config.workspace.data_dir
         folder = Path(written).as_posix().strip("/").removeprefix("./")
         try:
             text = read_plain_file(path, limit=MAX_GITIGNORE_BYTES, what=GITIGNORE_NAME).decode("utf-8")
@@ -168,49 +139,20 @@ class Workspace:
         """Make the data folder, ``keys/`` and ``runs/`` (0700), tightening any that others can enter."""
         for folder in (self.data_dir, self.keys_dir, self.runs_dir):
             folder.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
-            _make_private(folder)
+            make_private(folder)
         os.chmod(self.keys_dir, PRIVATE_FOLDER_MODE)
 
     # -- database -----------------------------------------------------------------------------------
 
     def connect(self) -> sqlite3.Connection:
-        """A connection to the workspace database, migrated to the current schema.
+        """A connection to the workspace database, with every table of :data:`~arcticcodex.db.WORKSPACE_MIGRATIONS`.
 
         The connection is in autocommit mode (``isolation_level=None``): a statement on its own
         commits at once, and writes that belong together go through
-        :func:`~arcticcodex.transactions.transaction` (``with conn:`` opens no transaction here).
+        :func:`~arcticcodex.db.transaction` (``with conn:`` opens no transaction here).
         """
         self.ensure_layout()
-        _prepare_database_file(self.database_path)
-        try:
-            conn = sqlite3.connect(self.database_path, isolation_level=None, timeout=30)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the workspace database {self.database_path}: {exc}") from exc
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-            for migrations in _migration_sets:
-                migrations.apply(conn)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            name = getattr(exc, "sqlite_errorname", "")
-            if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
-                raise StoreError(
-                    f"{self.database_path} is not a usable SQLite database ({exc}); move it aside and run "
-                    "`arcticcodex init` to create a fresh one"
-                ) from exc
-            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-                advice = "another process is writing to it; try again when it has finished"
-            elif name.startswith("SQLITE_READONLY"):
-                advice = "it is read-only; check the permissions of the file and its folder"
-            else:
-                advice = "check the disk and the file's permissions"
-            raise StoreError(f"cannot use the workspace database {self.database_path} ({exc}): {advice}") from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return db.connect(self.database_path, db.WORKSPACE_MIGRATIONS)
 
     def meta(self) -> dict[str, str]:
         conn = self.connect()
@@ -226,37 +168,3 @@ class Workspace:
 def _gitignore_escape(folder: str) -> str:
     """``folder`` as a .gitignore pattern that matches only itself (wildcards and a leading ! escaped)."""
     return "".join(f"\\{char}" if char in "*?[\\!#" else char for char in folder)
-
-
-def _prepare_database_file(path: Path) -> None:
-    """Create the database file 0600 before SQLite does, and tighten the files of an older one.
-
-    Why first: SQLite creates a new database with 0644 (less the umask) and gives its ``-wal`` and
-    ``-shm`` files the main file's permissions, so a main file made 0600 here keeps all of them private.
-    """
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise StoreError(
-            f"cannot create the workspace database {path}: {exc.strerror}; check the permissions of {path.parent}"
-        ) from exc
-    else:
-        try:
-            os.fchmod(fd, PRIVATE_FILE_MODE)  # exact, whatever the umask took away
-        finally:
-            os.close(fd)
-    for suffix in _DATABASE_SUFFIXES:
-        _make_private(path.with_name(path.name + suffix))
-
-
-def _make_private(path: Path) -> None:
-    """Take away every group and other permission of ``path`` if it has any (a missing path is fine).
-
-    A file that belongs to another user cannot be changed; it is left as it is rather than refused.
-    """
-    with contextlib.suppress(FileNotFoundError, PermissionError):
-        status = os.lstat(path)
-        if status.st_mode & 0o077 and not stat.S_ISLNK(status.st_mode):
-            os.chmod(path, stat.S_IMODE(status.st_mode) & ~0o077)

@@ -2,7 +2,8 @@
 
 ::
 
-    agent.py        Agent.respond(question, conversation_id) -> AgentAnswer (text, citations, evidence)
+    agent.py        await Agent.respond(question, conversation_id) -> AgentAnswer (text, citations, evidence);
+                    respond_sync from synchronous code
     drafting.py     the offline extractive drafter (evidence sentences only), also the runs' first draft
     tools.py        ToolRegistry: typed tools for a model's tool-calling API, checked, approval for writes
     sandbox.py      Sandbox: every path walked from the root by descriptor (no symlink out, no hard links), bounded

@@ -24,8 +24,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .._sync import run_sync
 from ..errors import TeacherResponseError, ToolError, UserError
-from ..teachers import runtime
 from ..teachers.config import TeacherConfig
 from ..teachers.models import EvidenceItem
 from ..teachers.openai_compat import OpenAICompatibleTeacher
@@ -125,13 +125,20 @@ class Agent:
         )
         self.drafter = ExtractiveDrafter()
 
-    def respond(
+    def respond_sync(
+        self, question: str, conversation_id: str | None = None, *, on_text: Callable[[str], None] | None = None
+    ) -> AgentAnswer:
+        """:meth:`respond` from synchronous code (the CLI, a Studio worker, a script)."""
+        return run_sync(self.respond(question, conversation_id, on_text=on_text))
+
+    async def respond(
         self, question: str, conversation_id: str | None = None, *, on_text: Callable[[str], None] | None = None
     ) -> AgentAnswer:
         """Answer ``question`` (continuing ``conversation_id`` when given) and store both turns.
 
         With ``on_text`` and a model, the model's reply is streamed: each piece goes to ``on_text`` as it
-        arrives (the returned answer is checked in full, citations resolved, as always).
+        arrives (the returned answer is checked in full, citations resolved, as always).  The vault is
+        read and written on the caller's thread: one agent serves one conversation at a time.
         """
         question = question.strip()
         if not question:
@@ -150,7 +157,7 @@ class Agent:
             text = NOTHING_FOUND if draft is None else draft.text + " " + "".join(f"[{n}]" for n in draft.evidence_used)
             answered_by = self.drafter.name
         else:
-            text = runtime.run(self._ask_model(question, history, pack.to_prompt(), on_text))
+            text = await self._ask_model(question, history, pack.to_prompt(), on_text)
             answered_by = f"{self.model.name} ({self.model.model})"
         text, citations, unresolved = _resolve(text, pack.items)
         conversation = conversation_id or self.vault.create_conversation(question[:80])

@@ -1,6 +1,6 @@
 """Files an agent's tools may touch: everything inside one root folder, nothing outside it.
 
-What the original's "sandbox" got wrong (it read any absolute path), and the rules here instead:
+The rules, each closing a way out that a check on the path string alone leaves open:
 
 * a path is checked **before** anything is opened: relative, no ``..`` part, no NUL or lone
   surrogate, not empty, not too long — so a request that *means* to leave is refused for what it
@@ -309,7 +309,11 @@ class _NotALinkError(Exception):
 
 
 def _replace(folder: int, name: str, data: bytes, mode: int, requested: str) -> None:
-    """Write ``data`` to a temporary file in ``folder`` and rename it over ``name``, both by descriptor."""
+    """Write ``data`` to a temporary file in ``folder`` and rename it over ``name``, both by descriptor.
+
+    Not :class:`~arcticcodex.fileio.AtomicFile`, which works by path: here every step is relative to
+    the folder's descriptor, so a folder on the path swapped for a link cannot redirect the write.
+    """
     temporary = f".acx-{secrets.token_hex(8)}.tmp"
     try:
         descriptor = os.open(temporary, _NEW_FILE, mode, dir_fd=folder)

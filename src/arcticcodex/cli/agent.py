@@ -93,7 +93,7 @@ def ask(
       arcticcodex ask "What do otters eat? Propose it as a fact." --model deepseek --tools
     """
     with Vault(state.workspace()) as vault:
-        answer = _agent(state, vault, model, k, use_tools).respond(question, conversation)
+        answer = _agent(state, vault, model, k, use_tools).respond_sync(question, conversation)
     if as_json:
         click.echo(json_text(answer.to_json()))
         return
@@ -126,11 +126,13 @@ def chat(state: CliState, conversation: str | None, model: str | None, k: int, u
             if not question.strip():
                 break
             if agent.model is not None and agent.tools is None:  # shown as it is written, then its citations
-                answer = agent.respond(question, conversation, on_text=lambda piece: click.echo(shown(piece), nl=False))
+                answer = agent.respond_sync(
+                    question, conversation, on_text=lambda piece: click.echo(shown(piece), nl=False)
+                )
                 click.echo()
                 _show_citations(answer, console)
             else:
-                answer = agent.respond(question, conversation)
+                answer = agent.respond_sync(question, conversation)
                 _show(answer, console)
             conversation = answer.conversation_id
     if conversation:

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .._sync import run_sync
 from ..distill.defaults import DistillDefaults
 from ..distill.preflight import check_api_teacher
 from ..distill.run import Distiller
@@ -203,7 +204,7 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
     settings, target = distiller.prepare(settings, options["out"], teachers_origin=origin)
     if kind == "from_vault" and source.questions_by != "offline":
         check_api_teacher(distiller, source.questions_by, option="--questions-by")
-    sourced = source_tasks(distiller, source, budget_usd=settings.budget_usd)
+    sourced = run_sync(source_tasks(distiller, source, budget_usd=settings.budget_usd))
     record = distiller.create(sourced.tasks, settings, target, prepared=True, spent_usd=sourced.spent_usd)
     if not options["as_json"]:
         if sourced.report:
@@ -248,7 +249,7 @@ def _execute(distiller: Distiller, run_id: str, budget_usd: float | None, option
             )
 
         try:
-            return distiller.execute(run_id, progress=on_task, budget_usd=budget_usd)
+            return distiller.execute_sync(run_id, progress=on_task, budget_usd=budget_usd)
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted; finish with: arcticcodex distill --resume {run_id}", err=True)
             raise SystemExit(130) from None

@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import ConfigError, TunnelError
-from ..gpu import GpuBudget, OfferQuery, VastInstanceManager, VastProvisioner, VllmSpec
+from ..gpu import GpuBudget, OfferQuery, VastInstanceManager, VllmProvisioner, VllmSpec
 from ..gpu.budget import save_budget
+from ..gpu.manager import provisioner_for
 from ..gpu.models import Offer
 from ..gpu.provisioner import DEFAULT_IMAGE, DEFAULT_MODEL
 from . import CliState, pass_state
@@ -94,28 +95,20 @@ def _query(options: dict[str, Any], limit: int = 20) -> OfferQuery:
 def _manager(
     state: CliState, *, budget_usd: float | None = None, run_budget_usd: float | None = None
 ) -> VastInstanceManager:
+    """The workspace's manager, as the library makes it from ``[gpu]``; --budget-usd/--run-budget-usd win."""
     workspace = state.workspace()
-    settings = workspace.config.raw.get("gpu", {})
-    if not isinstance(settings, dict):
-        raise ConfigError(f"{workspace.config.path}: [gpu] must be a table")
-    poll = float(settings.get("poll_interval_s", 10.0))
-    provisioner = VastProvisioner(
-        state_dir=workspace.data_dir / "gpu",
-        poll_interval=poll,
-        boot_deadline=float(settings.get("boot_timeout_s", 20 * 60)),
-        vllm_deadline=float(settings.get("vllm_timeout_s", 30 * 60)),
-    )
+    settings = workspace.config.gpu
     budget = GpuBudget(
-        budget_usd if budget_usd is not None else settings.get("budget_usd"),
-        run_budget_usd if run_budget_usd is not None else settings.get("run_budget_usd"),
+        budget_usd if budget_usd is not None else settings.budget_usd,
+        run_budget_usd if run_budget_usd is not None else settings.run_budget_usd,
     )
-    manager = VastInstanceManager(workspace, provisioner, budget=budget, poll_interval=poll)
+    manager = VastInstanceManager(workspace, budget=budget)
     click.get_current_context().call_on_close(manager.close)
     return manager
 
 
-def _provisioner(state: CliState) -> VastProvisioner:
-    provisioner = VastProvisioner(state_dir=state.workspace().data_dir / "gpu")
+def _provisioner(state: CliState) -> VllmProvisioner:
+    provisioner = provisioner_for(state.workspace())
     click.get_current_context().call_on_close(provisioner.close)
     return provisioner
 

@@ -19,7 +19,6 @@ from ..distill.pair_review import PairFilter, PairReviews, ReviewedPair, parse_p
 from ..errors import UserError
 from ..vault import Vault
 from ..vault.review import ReviewItem, ReviewQueue
-from ..workspace import Workspace
 from . import CliState, pass_state
 from .display import json_text, shown
 
@@ -32,11 +31,6 @@ def _who() -> str:
         return getpass.getuser()
     except (OSError, KeyError):  # no login name (a container without a passwd entry)
         return "user"
-
-
-def _reviews(workspace: Workspace) -> tuple[RunJournal, PairReviews]:
-    journal = RunJournal(workspace)
-    return journal, PairReviews(journal)
 
 
 def _echo_rows(rows: list[dict[str, Any]], as_json: bool, empty: str) -> None:
@@ -106,11 +100,8 @@ def list_(state: CliState, status: str, kind: str | None, run_id: str | None, as
         with Vault(workspace) as vault:
             rows += [item.to_json() for item in ReviewQueue(vault).list(status=status, kind=kind)]  # type: ignore[arg-type]
     if kind in (None, "pair"):
-        journal, reviews = _reviews(workspace)
-        try:
-            rows += [pair.to_json() for pair in reviews.pairs(status, run_id)]  # type: ignore[arg-type]
-        finally:
-            journal.close()
+        with RunJournal(workspace) as journal:
+            rows += [pair.to_json() for pair in PairReviews(journal).pairs(status, run_id)]  # type: ignore[arg-type]
     _echo_rows(rows, as_json, f"no {status} proposals")
 
 
@@ -139,34 +130,31 @@ def _decide(
     workspace = state.workspace()
     who = _who()
     decided: list[dict[str, Any]] = []
-    journal, reviews = _reviews(workspace)
-    try:
-        with Vault(workspace) as vault:
-            queue = ReviewQueue(vault)
-            if chosen_by_filter:
-                pairs = reviews.matching(where) if kind in (None, "pair") else []
-                proposals = queue.list(kind=kind) if everything and kind != "pair" and where == PairFilter() else []  # type: ignore[arg-type]
-                if not pairs and not proposals:
-                    described = where.describe() if where != PairFilter() else "of any kind"
-                    click.echo(f"nothing to {verb}: nothing pending {described}", err=True)
-                    return
-                reviews.decide([(p.run_id, p.position) for p in pairs], decision, reason=reason, by=who)
-                decided += [{"id": p.id, "kind": "pair", "status": decision, "text": p.text} for p in pairs]
-                item_ids = tuple(item.id for item in proposals)
-            for item_id in item_ids:
-                pair = parse_pair_id(item_id)
-                if pair is not None:
-                    reviews.decide([pair], decision, reason=reason, by=who)
-                    decided.append({**reviews.get(*pair).to_json(), "status": decision})
-                else:
-                    item = (
-                        queue.approve(item_id, by=who)
-                        if decision == "approved"
-                        else queue.reject(item_id, reason=reason, by=who)
-                    )
-                    decided.append(item.to_json())
-    finally:
-        journal.close()
+    with RunJournal(workspace) as journal, Vault(workspace) as vault:
+        reviews = PairReviews(journal)
+        queue = ReviewQueue(vault)
+        if chosen_by_filter:
+            pairs = reviews.matching(where) if kind in (None, "pair") else []
+            proposals = queue.list(kind=kind) if everything and kind != "pair" and where == PairFilter() else []  # type: ignore[arg-type]
+            if not pairs and not proposals:
+                described = where.describe() if where != PairFilter() else "of any kind"
+                click.echo(f"nothing to {verb}: nothing pending {described}", err=True)
+                return
+            reviews.decide([(p.run_id, p.position) for p in pairs], decision, reason=reason, by=who)
+            decided += [{"id": p.id, "kind": "pair", "status": decision, "text": p.text} for p in pairs]
+            item_ids = tuple(item.id for item in proposals)
+        for item_id in item_ids:
+            pair = parse_pair_id(item_id)
+            if pair is not None:
+                reviews.decide([pair], decision, reason=reason, by=who)
+                decided.append({**reviews.get(*pair).to_json(), "status": decision})
+            else:
+                item = (
+                    queue.approve(item_id, by=who)
+                    if decision == "approved"
+                    else queue.reject(item_id, reason=reason, by=who)
+                )
+                decided.append(item.to_json())
     if as_json:
         click.echo(json_text(json.loads(json.dumps(decided, default=str))))
         return
@@ -267,11 +255,8 @@ def edit(
     if pair is not None:
         if any(value is not None for value in fact_or_summary.values()):
             raise UserError(f"{item_id} is a training pair: it has --instruction and --completion to edit")
-        journal, reviews = _reviews(state.workspace())
-        try:
-            edited = reviews.edit(*pair, instruction=instruction, completion=completion, by=_who())
-        finally:
-            journal.close()
+        with RunJournal(state.workspace()) as journal:
+            edited = PairReviews(journal).edit(*pair, instruction=instruction, completion=completion, by=_who())
         _echo(edited, as_json, "edited")
         return
     if instruction is not None or completion is not None:

@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 import click
 
 from .. import configfile
+from .._sync import run_sync
 from ..errors import ConfigError, UserError
-from ..refine import RefineResult, TeacherRouter
-from ..teachers import runtime
+from ..refine import TeacherRouter
 from ..teachers.config import (
     KEYLESS_PRESETS,
     PRESETS,
@@ -28,7 +28,7 @@ from ..teachers.models import ROLES, EvidenceItem
 from ..teachers.ping import ping_teachers
 from ..teachers.trust import TrustedTeachers
 from ..terminal import escape_controls
-from ..vault.embeddings import DEFAULT_MODEL, backend_named
+from ..vault.embeddings import backend_named
 from . import CliState, pass_state
 
 
@@ -278,7 +278,7 @@ def ping(state: CliState, names: tuple[str, ...]) -> None:
         what = f"no teacher named {', '.join(map(repr, unknown))}" if unknown else "no teachers configured"
         raise ConfigError(f"{what} in {workspace.config.path}; teachers there: {known}")
     selected = [c for c in configs if not names or c.name in names]
-    results = runtime.run(ping_teachers(selected))
+    results = run_sync(ping_teachers(selected))
     for result in results:
         outcome = {"ok": "", "failed": "FAILED: ", "untrusted": "NOT TRUSTED: "}[result.status] + result.outcome
         where = f" {result.url}" if result.url else ""
@@ -342,17 +342,10 @@ def refine(
         EvidenceItem(number=n, text=_read_text(path), source=str(path)) for n, path in enumerate(evidence_files, 1)
     ]
     names = [name.strip() for name in only.split(",")] if only else None
-    model = workspace.config.raw.get("vault", {}).get("embedding_model", DEFAULT_MODEL)
+    model = workspace.config.vault.embedding_model
     pool = build_pool(workspace, budget_usd=budget_usd, only=names, local_embedder=backend_named(model))
-    router = TeacherRouter(pool=pool, threshold=threshold, max_rounds=max_rounds)
-
-    async def run() -> RefineResult:
-        try:
-            return await router.refine(draft, evidence, instruction=instruction)
-        finally:
-            await pool.aclose()
-
-    result = runtime.run(run())
+    router = TeacherRouter(pool, threshold=threshold, max_rounds=max_rounds)
+    result = router.refine_sync(draft, evidence, instruction=instruction)
     if as_json:
         click.echo(json.dumps({**result.to_json(), "ledger": pool.ledger.to_json()}, indent=2, ensure_ascii=False))
     else:

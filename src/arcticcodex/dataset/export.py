@@ -30,12 +30,12 @@ under the target name.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from ..fileio import NEW_FILE_MODE, atomic_write
 from ..provenance.trust import KeyRing
 from .citations import TrainingView
 from .record import TrainingPair, iter_records
@@ -125,7 +125,6 @@ def export_dataset(
     if export_format == "parquet":
         return _export_parquet(sources, Path(output), parquet_rows, dpo_margin, view)
     output = Path(output)
-    temporary = output.with_name(output.name + ".partial")
     convert = EXPORT_FORMATS.get(export_format)
     if export_format == "dpo":
 
@@ -133,22 +132,16 @@ def export_dataset(
             return dpo_row(pair, dpo_margin)
 
     rows = 0
-    try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            for where, pair, key_id in _pairs(*sources):
-                if convert is None:  # fn
-                    handle.write(pair.frame(key_id).to_frame().to_text() + "\n")
-                    rows += 1
-                    continue
-                row = convert(view.apply(pair, where), key_id)
-                if row is not None:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    rows += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
+    with atomic_write(output, mode=NEW_FILE_MODE) as handle:  # the old file stays until the new one is whole
+        for where, pair, key_id in _pairs(*sources):
+            if convert is None:  # fn
+                handle.write((pair.frame(key_id).to_frame().to_text() + "\n").encode("utf-8"))
+                rows += 1
+                continue
+            row = convert(view.apply(pair, where), key_id)
+            if row is not None:
+                handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
+                rows += 1
     return rows
 
 
@@ -203,25 +196,20 @@ def _export_parquet(sources: list[Path], output: Path, rows_of: str, dpo_margin:
                 ("score_rejected", pa.float64()),
             ]
         )
-    temporary = output.with_name(output.name + ".partial")
     written = 0
     batch: list[dict[str, Any]] = []
-    try:
-        with pq.ParquetWriter(temporary, schema) as writer:
-            for where, signed, key_id in _pairs(*sources):
-                pair = view.apply(signed, where)
-                row = _messages(pair, key_id) if rows_of == "messages" else dpo_row(pair, dpo_margin)
-                if row is None:
-                    continue
-                batch.append(row)
-                if len(batch) == ROW_GROUP:
-                    writer.write_table(pa.Table.from_pylist(batch, schema=schema))
-                    written += len(batch)
-                    batch = []
-            if batch or not written:
+    with atomic_write(output, mode=NEW_FILE_MODE) as handle, pq.ParquetWriter(handle, schema) as writer:
+        for where, signed, key_id in _pairs(*sources):
+            pair = view.apply(signed, where)
+            row = _messages(pair, key_id) if rows_of == "messages" else dpo_row(pair, dpo_margin)
+            if row is None:
+                continue
+            batch.append(row)
+            if len(batch) == ROW_GROUP:
                 writer.write_table(pa.Table.from_pylist(batch, schema=schema))
                 written += len(batch)
-        os.replace(temporary, output)
-    finally:
-        temporary.unlink(missing_ok=True)
+                batch = []
+        if batch or not written:
+            writer.write_table(pa.Table.from_pylist(batch, schema=schema))
+            written += len(batch)
     return written

@@ -1,8 +1,8 @@
 """A dataset record (TrainingPair): its JSONL form, its signing form, and reading it back strictly.
 
 One line of ``train.jsonl`` is one record: the training columns a trainer reads (``messages``, and
-``instruction``/``completion`` for the seed's API), then the provenance an auditor reads (quality,
-critique, revisions, evidence, source, teachers, signer, time), then ``integrity``.  A pair taken
+the flat ``instruction``/``completion`` of Alpaca-style trainers), then the provenance an auditor reads
+(quality, critique, revisions, evidence, source, teachers, signer, time), then ``integrity``.  A pair taken
 from a conversation keeps the turns before it: ``messages`` holds them, then the instruction and
 the completion (a multi-turn example); the TRAIN_PAIR frame carries only the last two, so the
 earlier turns are bound by the body digest the signature also covers.  The signature

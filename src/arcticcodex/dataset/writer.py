@@ -17,7 +17,6 @@ import base64
 import hashlib
 import itertools
 import multiprocessing
-import os
 from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -31,7 +30,7 @@ from typing import IO, Any
 import orjson
 
 from ..errors import DatasetError
-from ..fileio import write_atomically
+from ..fileio import NEW_FILE_MODE, AtomicFile, write_atomically
 from ..forge.records import utc_timestamp
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer
@@ -60,8 +59,9 @@ class _RecordFile:
 
     def __init__(self, final_path: Path) -> None:
         self.final_path = final_path
-        self.partial_path = final_path.with_name(final_path.name + ".partial")
-        self.handle: IO[bytes] = self.partial_path.open("wb")
+        partial = final_path.with_name(final_path.name + ".partial")  # what vault/walk.py takes for a dataset
+        self.file = AtomicFile(final_path, mode=NEW_FILE_MODE, temporary=partial)
+        self.handle: IO[bytes] = self.file.handle
         self.digest = hashlib.sha256()
         self.tree = MerkleAccumulator()
         self.size = 0
@@ -74,14 +74,10 @@ class _RecordFile:
         self.size += len(line)
 
     def commit(self) -> None:
-        self.handle.flush()
-        os.fsync(self.handle.fileno())
-        self.handle.close()
-        os.replace(self.partial_path, self.final_path)
+        self.file.commit()
 
     def discard(self) -> None:
-        self.handle.close()
-        self.partial_path.unlink(missing_ok=True)
+        self.file.discard()
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -6,5 +6,15 @@ from ..agent.drafting import Draft, ExtractiveDrafter
 from .run import Distiller, RunSummary
 from .settings import RunSettings
 from .sources import PromptItem, read_prompts
+from .sourcing import Source
 
-__all__ = ["Distiller", "Draft", "ExtractiveDrafter", "PromptItem", "RunSettings", "RunSummary", "read_prompts"]
+__all__ = [
+    "Distiller",
+    "Draft",
+    "ExtractiveDrafter",
+    "PromptItem",
+    "RunSettings",
+    "RunSummary",
+    "Source",
+    "read_prompts",
+]

@@ -19,73 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from ..db import transaction
 from ..errors import RecordNotFoundError, UserError
-from ..migrations import Migrations, run_script
-from ..transactions import transaction
-from ..workspace import Workspace, register_migrations
+from ..workspace import Workspace
 
 __all__ = ["RunJournal", "RunRecord", "TaskOutcome"]
-
-distill_migrations = register_migrations(Migrations("distill"))
 
 TaskStatus = Literal["pending", "accepted", "rejected", "failed"]
 RunStatus = Literal["running", "stopped", "complete"]
 PAGE = 256
-
-
-@distill_migrations(1)
-def create_run_tables(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE distill_runs (
-            id TEXT PRIMARY KEY,
-            created_at TEXT NOT NULL,
-            updated_at TEXT NOT NULL,
-            status TEXT NOT NULL,
-            settings TEXT NOT NULL,
-            out TEXT NOT NULL,
-            task_count INTEGER NOT NULL,
-            duplicate_prompts INTEGER NOT NULL DEFAULT 0,
-            spent_usd REAL NOT NULL DEFAULT 0,
-            note TEXT,
-            written TEXT
-        );
-        CREATE TABLE distill_tasks (
-            run_id TEXT NOT NULL REFERENCES distill_runs(id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,
-            key TEXT NOT NULL,
-            task TEXT NOT NULL,
-            status TEXT NOT NULL DEFAULT 'pending',
-            pair TEXT,
-            reason TEXT,
-            retryable INTEGER NOT NULL DEFAULT 0,
-            cost_usd REAL NOT NULL DEFAULT 0,
-            finished_at TEXT,
-            PRIMARY KEY (run_id, position),
-            UNIQUE (run_id, key)
-        );
-        CREATE INDEX distill_tasks_status ON distill_tasks (run_id, status, position);
-        """,
-    )
-
-
-@distill_migrations(2)
-def create_distill_reviews(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE distill_reviews (
-            run_id TEXT NOT NULL REFERENCES distill_runs (id),
-            position INTEGER NOT NULL,
-            status TEXT NOT NULL CHECK (status IN ('approved', 'rejected')),
-            reason TEXT NOT NULL DEFAULT '',
-            decided_by TEXT NOT NULL,
-            decided_at TEXT NOT NULL,
-            PRIMARY KEY (run_id, position)
-        );
-        """,
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +70,22 @@ class TaskOutcome:
 
 
 class RunJournal:
-    """Reads and writes runs and tasks; one connection, used from one thread (the run's event loop)."""
+    """Reads and writes runs and tasks; one connection, used from one thread (the run's event loop).
+
+    Use it as a context manager (``with RunJournal(workspace) as journal:``) so its connection is
+    closed however the block ends; an owner that keeps one for its own lifetime (the
+    :class:`~arcticcodex.distill.run.Distiller`) calls :meth:`close` when it closes.
+    """
 
     def __init__(self, workspace: Workspace) -> None:
         self.conn = workspace.connect()
         self.conn.execute("PRAGMA synchronous=NORMAL")  # WAL: survives a killed process, which is the risk here
+
+    def __enter__(self) -> RunJournal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         self.conn.close()

@@ -12,44 +12,20 @@ Decisions are final; a pair can be edited only while it waits for one.  Deciding
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..dataset.record import TrainingPair, pair_id_for
+from ..db import transaction
 from ..errors import RecordNotFoundError, UserError
-from ..migrations import Migrations, run_script
-from ..transactions import transaction
-from ..workspace import register_migrations
 from .journal import RunJournal
 
 __all__ = ["PAIR_PREFIX", "PairEdit", "PairFilter", "PairReviews", "ReviewedPair", "apply_edit", "parse_pair_id"]
 
 PAIR_PREFIX = "pair:"  # pair:<run id>:<task position>
 ReviewStatus = Literal["pending", "approved", "rejected"]
-
-pair_review_migrations = register_migrations(Migrations("pair_review"))
-
-
-@pair_review_migrations(1)
-def create_pair_edits(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE distill_pair_edits (
-            id INTEGER PRIMARY KEY,
-            run_id TEXT NOT NULL REFERENCES distill_runs (id) ON DELETE CASCADE,
-            position INTEGER NOT NULL,
-            edited_by TEXT NOT NULL,
-            edited_at TEXT NOT NULL,
-            before TEXT NOT NULL,
-            after TEXT NOT NULL
-        );
-        CREATE INDEX distill_pair_edits_pair ON distill_pair_edits (run_id, position, id);
-        """,
-    )
 
 
 def parse_pair_id(item_id: str) -> tuple[str, int] | None:

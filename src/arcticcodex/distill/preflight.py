@@ -2,8 +2,8 @@
 
 A run that cannot finish should not start: an unknown ``--teachers`` name, a ``--drafter`` that is
 not a configured model, a signing key that does not exist, an entry not yet trusted, a missing API
-key or an ``--out`` folder that is taken used to surface only once the run was in the journal (a
-dead run in "recent runs") — and with ``--questions-by``, after the questions were paid for.  Here
+key or an ``--out`` folder that is taken would otherwise surface only once the run was in the journal
+(a dead run in "recent runs") — and with ``--questions-by``, after the questions were paid for.  So
 they are refused first, each with the option (or the setting in ``arcticcodex.toml``) that named it.
 
 The drafter is also settled here, once, and stored with the run (a resumed run drafts the same way):

@@ -26,12 +26,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .._sync import run_sync
 from ..agent.drafting import ExtractiveDrafter
 from ..dataset.record import PairSource, Revision, TrainingPair, Turn, pair_id_for
 from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError
 from ..forge.records import utc_timestamp
 from ..refine import RefineResult, TeacherRouter
-from ..teachers import runtime
 from ..teachers.cache import RequestCache
 from ..teachers.config import load_teachers
 from ..teachers.factory import build_pool, build_teacher
@@ -45,9 +45,10 @@ from ..vault.search import Searcher
 from ..vault.store import Vault
 from ..workspace import Workspace
 from .journal import RunJournal, RunRecord, RunStatus, TaskOutcome
-from .preflight import prepare_run
+from .preflight import check_api_teacher, prepare_run
 from .publish import publish_dataset, snapshot_base
 from .settings import RunSettings
+from .sourcing import Source, source_tasks
 from .summary import RunSummary, empty_hint
 from .tasks import Task, evidence_from_json, retrieval_query, teacher_instruction
 
@@ -131,7 +132,36 @@ class Distiller:
     def run_folder(self, run_id: str) -> Path:
         return self.workspace.runs_dir / run_id
 
-    def execute(self, run_id: str, *, progress: Progress | None = None, budget_usd: float | None = None) -> RunSummary:
+    async def distill(
+        self, source: Source, settings: RunSettings, out: str | Path, *, progress: Progress | None = None
+    ) -> RunSummary:
+        """The whole job, as ``arcticcodex distill`` does it: check, make the tasks, create the run, execute it.
+
+        Nothing is created or paid for when a check fails; a run that stops early (a spent budget, a
+        crash) is finished by :meth:`execute` with the summary's ``run_id``.
+        """
+        settings, target = self.prepare(settings, out)
+        if source.kind == "from_vault" and source.questions_by != "offline":
+            check_api_teacher(self, source.questions_by, option="--questions-by")
+        sourced = await source_tasks(self, source, budget_usd=settings.budget_usd)
+        record = self.create(sourced.tasks, settings, target, prepared=True, spent_usd=sourced.spent_usd)
+        return await self.execute(record.id, progress=progress)
+
+    def distill_sync(
+        self, source: Source, settings: RunSettings, out: str | Path, *, progress: Progress | None = None
+    ) -> RunSummary:
+        """:meth:`distill` from synchronous code."""
+        return run_sync(self.distill(source, settings, out, progress=progress))
+
+    def execute_sync(
+        self, run_id: str, *, progress: Progress | None = None, budget_usd: float | None = None
+    ) -> RunSummary:
+        """:meth:`execute` from synchronous code."""
+        return run_sync(self.execute(run_id, progress=progress, budget_usd=budget_usd))
+
+    async def execute(
+        self, run_id: str, *, progress: Progress | None = None, budget_usd: float | None = None
+    ) -> RunSummary:
         """Work through the run's pending tasks, then write its dataset; safe to call again after a crash."""
         started = time.perf_counter()
         record = self.journal.run(run_id)
@@ -142,7 +172,7 @@ class Distiller:
         if record.status != "complete":
             self.journal.reopen_retryable(run_id)
             self.journal.set_status(run_id, "running")
-            note = runtime.run(self._work(record, settings, progress))
+            note = await self._work(record, settings, progress)
             waiting = len(self.journal.awaiting_review(run_id)) if settings.human_review else 0
             if waiting:  # nothing is published while a person still has pairs to decide on
                 note = note or (

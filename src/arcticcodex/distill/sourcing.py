@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import BudgetExceededError, UserError
-from ..teachers import runtime
 from ..teachers.ledger import Ledger
 from .curriculum import curriculum_tasks, teacher_curriculum_tasks
 from .tasks import Task, conversation_tasks, prompt_tasks
@@ -56,7 +55,7 @@ class Sourced:
     report: str | None = None
 
 
-def source_tasks(distiller: Distiller, source: Source, *, budget_usd: float | None) -> Sourced:
+async def source_tasks(distiller: Distiller, source: Source, *, budget_usd: float | None) -> Sourced:
     """The tasks of ``source`` (at most ``source.limit``); raises UserError when it gives none."""
     limit = source.limit
     if source.kind == "prompts" and source.prompts is not None:
@@ -82,23 +81,17 @@ def source_tasks(distiller: Distiller, source: Source, *, budget_usd: float | No
         return Sourced(
             _some(curriculum_tasks(distiller.vault, limit=limit, per_chunk=source.questions_per_chunk), empty)
         )
-    return _teacher_questions(distiller, source, budget_usd, empty)
+    return await _teacher_questions(distiller, source, budget_usd, empty)
 
 
-def _teacher_questions(distiller: Distiller, source: Source, budget_usd: float | None, empty: str) -> Sourced:
+async def _teacher_questions(distiller: Distiller, source: Source, budget_usd: float | None, empty: str) -> Sourced:
     ledger = Ledger(budget_usd=budget_usd)
     teacher = distiller.configured_teacher(source.questions_by, ledger=ledger, option="--questions-by")
 
-    async def write() -> list[Task]:
-        try:
-            return await teacher_curriculum_tasks(
-                distiller.vault, teacher, limit=source.limit, per_chunk=source.questions_per_chunk
-            )
-        finally:
-            await teacher.aclose()
-
     try:
-        tasks = runtime.run(write())
+        tasks = await teacher_curriculum_tasks(
+            distiller.vault, teacher, limit=source.limit, per_chunk=source.questions_per_chunk
+        )
     except BudgetExceededError:
         raise BudgetExceededError(
             f"the budget of ${budget_usd or 0:.2f} was spent while {teacher.name} wrote the questions "
@@ -106,6 +99,8 @@ def _teacher_questions(distiller: Distiller, source: Source, budget_usd: float |
             "raise --budget-usd (the questions written so far are cached and are not paid for again)",
             teacher=teacher.name,
         ) from None
+    finally:
+        await teacher.aclose()
     if not tasks:
         raise UserError(empty)
     asked = sum(1 for _, task in tasks if not task.get("failure"))

@@ -1,12 +1,13 @@
 """BLOB-T: bytes as four symbols per byte, table-driven in both directions.
 
-Each byte becomes four symbols, most significant bit pair first: 00 ⊙, 01 ⊗, 10 Φ, 11 ⊛ (the
-original's layout, kept for compatibility).  The original converted bit by bit (about 3 MB/s); here a
-256-entry table of 4-symbol strings does the encoding and a code-point lookup table the decoding,
-both vectorised with NumPy over the UTF-16 form of the text, because every symbol lies in the BMP.
+Each byte becomes four symbols, most significant bit pair first: 00 ⊙, 01 ⊗, 10 Φ, 11 ⊛ (the layout
+of the format's first version, kept so its files still read).  A 256-entry table of 4-symbol strings
+does the encoding and a code-point lookup table the decoding, both vectorised with NumPy over the
+UTF-16 form of the text, because every symbol lies in the BMP: a dataset's signatures are BLOB-T, so
+this runs once per record.
 
 Decoding is strict: a body whose length is not a multiple of four, or that holds any other symbol,
-is an error at the exact position (the original silently dropped or zeroed such symbols).  That
+is an error at the exact position, never a byte dropped or zeroed (a signature must be read as written).  That
 includes a lone surrogate (``\\ud800``, which JSON can spell and UTF-8 cannot hold): it is a bad
 symbol like any other, on every path, never a ``UnicodeEncodeError``.  Text going *into* BLOB-T
 passes through :func:`utf8_bytes`, which turns a lone surrogate into a located ``EncodeError``.

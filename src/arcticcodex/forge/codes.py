@@ -1,9 +1,10 @@
 """The stable error codes of ForgeNumerics-S.
 
-The original format defined PARSE_001…007, VALIDATE_001…005, ENCODE_001/002, DECODE_001/002 and
-CANON_001/002 but raised only four of them.  The meanings of those codes are kept; every code below is
-raised somewhere (except VALIDATE_001, kept for the original's dictionary layer, which ArcticCodex does
-not implement), and tests pin which input raises which code.  New codes are appended, never renumbered.
+PARSE_001…007, VALIDATE_001…005, ENCODE_001/002, DECODE_001/002 and CANON_001/002 are the format's
+codes since its first version, and keep their meanings, because tools outside this package match on
+them.  Every code below is raised somewhere (except VALIDATE_001, reserved for a dictionary layer
+ArcticCodex does not implement), and tests pin which input raises which code.  New codes are
+appended, never renumbered.
 """
 
 from __future__ import annotations

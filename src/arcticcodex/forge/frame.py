@@ -1,8 +1,8 @@
 """Frames: ``⧆ header ∷ payload ⧈``, always written in canonical form.
 
 A :class:`Frame` has a header (key → token, keys unique) and a payload (tokens and nested frames).
-There is exactly one way to write a frame: header fields sorted by key in code-point order (as the
-original sorted them, so ``TYPE`` usually comes last), numbers in canonical form, strings as words
+There is exactly one way to write a frame: header fields sorted by key in code-point order (the
+order the format has always used, so ``TYPE`` usually comes last), numbers in canonical form, strings as words
 when they can be, no whitespace outside literals.  ``Frame.to_text()`` is therefore also the
 canonical form, and the byte string that signatures cover (``to_bytes()``).
 """

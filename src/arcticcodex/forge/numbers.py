@@ -12,8 +12,8 @@ Layouts (``S`` is a sign trit: ⊙ plus, ⊗ minus; Φ is reserved there and rej
 * DECIMAL-T  ``≗⊗⊗ S ◦ C ◽ D``         value = ±D·10^−C, C minimal (``0.10`` is ``0.1``), −0 is +0
 * FLOAT-T    ``≗⊗⊙ S ◦ X ◽ M``         see below
 
-FLOAT-T, as ArcticCodex defines it (the original's implied leading 1 could not encode 0, 0.1, 2.0 or
-−2.5, and its `` ∷ `` inside the token broke frames):
+FLOAT-T, as ArcticCodex defines it (the leading digit is written out, so 0, 0.1, 2.0 and −2.5 have a
+form, and no ``∷`` appears inside the token, where a parser would take it for the end of a header):
 
 * finite values: ``X`` = exponent sign trit (⊙ for ≥ 0, ⊗ for < 0) + base-3 magnitude of E;
   ``M`` = mantissa digits m₀m₁…mₙ₋₁ with the leading digit written out.  Value =

@@ -5,7 +5,7 @@ is an escaped ``⟧``), frames nest in payloads, and every token is checked agai
 Whitespace between tokens is ignored (so pretty-printed frames read fine); whitespace inside a token
 is an error.  Anything malformed raises :class:`~arcticcodex.errors.ParseError` with a stable code,
 the offset (in code points), 1-based line and column, a context snippet and a hint.  Nothing is
-silently dropped or guessed; the original's lenient reading lives in :mod:`.legacy`.
+silently dropped or guessed; the lenient reading of frames the first version wrote lives in :mod:`.legacy`.
 
 Grammar::
 

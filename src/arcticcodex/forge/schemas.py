@@ -6,7 +6,7 @@ range checks on their values, and the layout of the payload.  Validation reports
 :func:`validate` raises the first, :func:`problems` lists them all.  Nested frames (EVIDENCE inside
 TRAIN_PAIR, the signed frame inside SIGNED) are validated too.
 
-Every schema allows an optional ``DICT`` header (the original's builders wrote one).  Unknown keys
+Every schema allows an optional ``DICT`` header (frames of the format's first version carry one).  Unknown keys
 are errors: a frame is a signing form, and a field nobody checks is a field nobody notices changing.
 """
 

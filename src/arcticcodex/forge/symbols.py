@@ -1,6 +1,6 @@
 """The ForgeNumerics-S alphabet and unbalanced base-3 digit strings.
 
-The alphabet is the original's, unchanged.  Digits are unbalanced base 3, most significant first:
+The alphabet is the format's since its first version, unchanged.  Digits are unbalanced base 3, most significant first:
 ⊙ = 0, ⊗ = 1, Φ = 2.  Conversions divide and conquer (:mod:`.radix`), so integers up to the codec's
 cap convert in sub-quadratic time and never hit CPython's limit on int/str conversion.
 """

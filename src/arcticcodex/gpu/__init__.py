@@ -4,7 +4,7 @@
 
     vast.py          the REST client (httpx): offers, instances, SSH keys, balance; retries and errors
     models.py        Offer, Instance, OfferQuery: Vast's JSON typed, in the user's units
-    provisioner.py   VastProvisioner: launch the vLLM image, wait for running and for vLLM, tunnel, destroy
+    provisioner.py   VllmProvisioner: launch the vLLM image, wait for running and for vLLM, tunnel, destroy
     tunnel.py        SSHTunnel: the system ssh, pinned host keys, liveness, reopen, clean close
     sshkeys.py       the workspace's SSH key (Ed25519, 0600)
     state.py         the instances a workspace owns (SQLite) and the lifecycle log (JSONL)
@@ -14,7 +14,7 @@
 from .budget import GpuBudget
 from .manager import VastInstanceManager
 from .models import Instance, Offer, OfferQuery
-from .provisioner import VastInstance, VastProvisioner, VllmSpec
+from .provisioner import VllmProvisioner, VllmSpec
 from .state import InstanceRecord
 from .tunnel import SSHTunnel
 from .vast import VastClient
@@ -27,8 +27,7 @@ __all__ = [
     "OfferQuery",
     "SSHTunnel",
     "VastClient",
-    "VastInstance",
     "VastInstanceManager",
-    "VastProvisioner",
+    "VllmProvisioner",
     "VllmSpec",
 ]

@@ -42,7 +42,7 @@ from ..errors import (
 from ..workspace import Workspace
 from .budget import GpuBudget
 from .models import Offer, OfferQuery
-from .provisioner import VastProvisioner, VllmSpec
+from .provisioner import VllmProvisioner, VllmSpec
 from .registration import check_teacher_name, register_teachers, vllm_key
 from .state import InstanceRecord, InstanceStore
 from .tunnel import SSHTunnel, free_local_port, pid_alive, terminate
@@ -52,26 +52,43 @@ LABEL_PREFIX = "arcticcodex-"
 UNSEEN_GRACE_S = 30 * 60  # how long a rental whose answer was lost is looked for before it is given up
 
 
+def provisioner_for(workspace: Workspace) -> VllmProvisioner:
+    """A provisioner keeping its state in the workspace and waiting as its ``[gpu]`` table says."""
+    settings = workspace.config.gpu
+    return VllmProvisioner(
+        state_dir=workspace.data_dir / "gpu",
+        poll_interval=settings.poll_interval_s,
+        boot_deadline=settings.boot_timeout_s,
+        vllm_deadline=settings.vllm_timeout_s,
+    )
+
+
 class VastInstanceManager:
     """Every GPU instance of one workspace (see the module docstring)."""
 
     def __init__(
         self,
         workspace: Workspace,
-        provisioner: VastProvisioner | None = None,
+        provisioner: VllmProvisioner | None = None,
         *,
         budget: GpuBudget | None = None,
-        poll_interval: float = 30.0,
+        poll_interval: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        """What is not given comes from the workspace's ``[gpu]`` table, as for ``arcticcodex gpu``.
+
+        The provisioner waits ``boot_timeout_s`` and ``vllm_timeout_s``, polling every ``poll_interval_s``;
+        the budget is ``budget_usd`` and ``run_budget_usd``; enforcement assumes a check every
+        ``poll_interval_s`` (``poll_interval``).
+        """
         self.workspace = workspace
         self.store = InstanceStore(workspace)
-        self.provisioner = provisioner or VastProvisioner(state_dir=self.store.folder)
+        settings = workspace.config.gpu
+        self.provisioner = provisioner or provisioner_for(workspace)
         if provisioner is not None and provisioner.state_dir != self.store.folder:
             self.provisioner.state_dir = self.store.folder
-        settings = workspace.config.raw.get("gpu", {})
-        self.budget = budget or GpuBudget(settings.get("budget_usd"), settings.get("run_budget_usd"))
-        self.poll_interval = poll_interval
+        self.budget = budget or GpuBudget(settings.budget_usd, settings.run_budget_usd)
+        self.poll_interval = poll_interval if poll_interval is not None else settings.poll_interval_s
         self._clock = clock
         self.label_prefix = LABEL_PREFIX + workspace.meta()["workspace_id"].replace("-", "")[:12] + "-"
 

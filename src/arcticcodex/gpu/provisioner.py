@@ -15,18 +15,16 @@ The steps, and the guarantees each gives (``shared/reference/vast-vllm-deepseek.
    listens once the weights are loaded, so until then the tunnel's connections are reset);
 6. stop, start and **destroy** (an instance that is already gone counts as destroyed).
 
-The seed's interface is kept (``search_instances``, ``provision``, ``setup_ssh_tunnel``,
-``stop_instance``, ``destroy_instance``, ``get_account_balance``, ``estimate_cost``); bookkeeping of what
-a workspace owns, cost and budgets lives in :mod:`.manager`.
+These are the steps; :class:`~.manager.VastInstanceManager` runs them in order for a workspace, recording
+each instance before it is rented, and keeps the books (what a workspace owns, cost, budgets).
 """
 
 from __future__ import annotations
 
-import secrets
 import shlex
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,32 +107,7 @@ class VllmSpec:
         }
 
 
-@dataclass
-class VastInstance:
-    """A rented instance as the seed described it, kept up to date by the provisioner."""
-
-    instance_id: int
-    machine_id: int = 0
-    gpu_type: str = ""
-    hourly_rate: float = 0.0
-    label: str = ""
-    served_model: str = ""
-    ssh_host: str = ""
-    ssh_port: int = 0
-    ssh_user: str = "root"
-    status: str = "pending"
-    created_at: float = field(default_factory=time.time)
-    local_port: int = 8000
-    ssh_tunnel_pid: int | None = None
-    tunnel: SSHTunnel | None = None
-    api_key: str = field(default="", repr=False)  # vLLM's --api-key for this instance: a secret
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.local_port}/v1"
-
-
-class VastProvisioner:
+class VllmProvisioner:
     """Search, rent, reach and release Vast.ai GPUs running vLLM (see the module docstring)."""
 
     def __init__(
@@ -165,7 +138,7 @@ class VastProvisioner:
         if self._owns_client:
             self.client.close()
 
-    def __enter__(self) -> VastProvisioner:
+    def __enter__(self) -> VllmProvisioner:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -204,7 +177,7 @@ class VastProvisioner:
     def wait_until_running(self, instance_id: int, *, deadline: float | None = None) -> Instance:
         """Poll until the instance runs with an SSH endpoint; InstanceFailedError on a fatal state or the deadline.
 
-        The caller destroys the instance when this raises (:meth:`provision` does).  A missing instance
+        The caller destroys the instance when this raises (:meth:`.VastInstanceManager.up` does).  A missing instance
         right after creation is tolerated for a few polls (Vast's reads lag its writes).
         """
         limit = self.boot_deadline if deadline is None else deadline
@@ -319,89 +292,6 @@ class VastProvisioner:
             local_port=local_port,
         )
 
-    def setup_ssh_tunnel(self, instance: VastInstance | Instance, local_port: int = 8000) -> SSHTunnel:
-        """Open a tunnel from ``127.0.0.1:local_port`` to the instance's vLLM port (the open one, if it is there)."""
-        instance_id = instance.instance_id if isinstance(instance, VastInstance) else instance.id
-        if isinstance(instance, VastInstance) and instance.tunnel is not None:
-            if instance.tunnel.local_port == local_port and instance.tunnel.alive():
-                return instance.tunnel
-            self.close_ssh_tunnel(instance)
-        current = self.client.show_instance(instance_id)
-        if current is None or current.state != "running":
-            raise TunnelError(f"instance {instance_id} is not running; nothing to tunnel to")
-        tunnel = self.tunnel_for(current, local_port=local_port).open()
-        if isinstance(instance, VastInstance):
-            instance.tunnel, instance.ssh_tunnel_pid, instance.local_port = tunnel, tunnel.pid, local_port
-        return tunnel
-
-    def close_ssh_tunnel(self, instance: VastInstance) -> None:
-        if instance.tunnel is not None:
-            instance.tunnel.close()
-        instance.tunnel, instance.ssh_tunnel_pid = None, None
-
-    # -- the seed's one-call path ---------------------------------------------------------------------
-
-    def provision(
-        self,
-        machine_id: int | None = None,
-        *,
-        offer_id: int | None = None,
-        vllm_model: str = DEFAULT_MODEL,
-        spec: VllmSpec | None = None,
-        label: str = "arcticcodex-teacher",
-        vllm_api_key: str | None = None,
-        local_port: int | None = None,
-    ) -> VastInstance:
-        """Rent an offer (by id, or the cheapest on ``machine_id``), wait for vLLM, tunnel to it.
-
-        Anything that goes wrong after the rental destroys the instance before the error propagates.
-        """
-        spec = spec or VllmSpec(model=vllm_model)
-        vllm_api_key = vllm_api_key or secrets.token_urlsafe(24)
-        offer = self._pick_offer(machine_id, offer_id)
-        if offer.num_gpus > 1 and spec.tensor_parallel_size == 1:
-            spec = replace(spec, tensor_parallel_size=offer.num_gpus)
-        instance_id = self.launch(offer.id, spec, label=label, vllm_api_key=vllm_api_key)
-        vast_instance: VastInstance | None = None
-        try:
-            vast_instance = VastInstance(
-                instance_id=instance_id,
-                machine_id=offer.machine_id,
-                gpu_type=offer.gpu_name,
-                hourly_rate=offer.dph_total,
-                label=label,
-                served_model=spec.served_name,
-                api_key=vllm_api_key,
-            )
-            running = self.wait_until_running(instance_id)
-            endpoint = running.ssh_endpoint() or ("", 0)
-            vast_instance.ssh_host, vast_instance.ssh_port = endpoint
-            vast_instance.hourly_rate = running.dph_total or offer.dph_total
-            tunnel = self.setup_ssh_tunnel(vast_instance, local_port or 8000)
-            self.wait_for_vllm(tunnel.url, spec.served_name, api_key=vllm_api_key, instance_id=instance_id)
-            vast_instance.status = "running"
-        except BaseException:
-            if vast_instance is not None and vast_instance.tunnel is not None:
-                self.close_ssh_tunnel(vast_instance)
-            self.destroy_instance(instance_id)
-            raise
-        return vast_instance
-
-    def _pick_offer(self, machine_id: int | None, offer_id: int | None) -> Offer:
-        if (machine_id is None) == (offer_id is None):
-            raise ConfigError("name exactly one of an offer id or a machine id to rent")
-        query = OfferQuery(min_vram_gb=1, min_reliability=0, limit=50).to_api()
-        del query["num_gpus"]  # an offer named by id (or machine) may have any number of GPUs
-        if offer_id is not None:
-            query["id"] = {"eq": int(offer_id)}
-        else:
-            query["machine_id"] = {"eq": int(machine_id or 0)}
-        offers = self.client.search_offers(query)
-        if not offers:
-            which = f"offer {offer_id}" if offer_id is not None else f"machine {machine_id}"
-            raise ConfigError(f"{which} has no rentable offer now; run `arcticcodex gpu search` for current offers")
-        return offers[0]
-
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def stop_instance(self, instance_id: int) -> None:
@@ -421,16 +311,5 @@ class VastProvisioner:
                 self._sleep(1.0 + attempt)
         return False  # pragma: no cover - the loop returns or raises
 
-    def get_instance_status(self, instance_id: int) -> str:
-        instance = self.client.show_instance(instance_id)
-        return "destroyed" if instance is None else instance.actual_status or "provisioning"
-
     def get_account_balance(self) -> float:
         return self.client.balance()
-
-    @staticmethod
-    def estimate_cost(rate: float, hours: float) -> float:
-        """Dollars for ``hours`` at ``rate`` $/h (storage is part of Vast's ``dph_total``)."""
-        if rate < 0 or hours < 0:
-            raise ConfigError("a rate and a duration are never negative")
-        return round(rate * hours, 6)

@@ -28,9 +28,13 @@ from .state import InstanceRecord, InstanceStore
 
 
 def check_teacher_name(workspace: Workspace, store: InstanceStore, name: str) -> None:
-    """Refuse a teacher name that a teacher not managed here already uses (before renting anything)."""
-    for entry in _teacher_entries(workspace):
-        if entry.get("name") == name and not _managed(workspace, store, entry):
+    """Refuse a teacher name that a teacher not managed here already uses (before renting anything).
+
+    The file is read as it is now, not as the workspace first read it; an entry it cannot accept is
+    refused here too, before anything is rented.
+    """
+    for entry in Config.load(workspace.config.path).teachers:
+        if entry.name == name and not _managed(workspace, store, entry.model_dump()):
             raise ConfigError(
                 f"{workspace.config.path}: a teacher named {name!r} exists and is not a GPU teacher; "
                 "choose another --teacher, or remove it with `arcticcodex teachers remove`"
@@ -74,11 +78,6 @@ def vllm_key(store: InstanceStore, name: str) -> str:
     key = secrets.token_urlsafe(32)
     write_atomically(path, key.encode() + b"\n", mode=0o600)
     return key
-
-
-def _teacher_entries(workspace: Workspace) -> list[Mapping[str, Any]]:
-    entries = Config.load(workspace.config.path).raw.get("teachers", [])  # the file now, not as first read
-    return list(entries)
 
 
 def _managed(workspace: Workspace, store: InstanceStore, entry: Mapping[str, Any]) -> bool:

@@ -25,52 +25,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from ..migrations import Migrations, run_script
-from ..transactions import transaction
-from ..workspace import Workspace, register_migrations
-
-gpu_migrations = register_migrations(Migrations("gpu"))
+from ..db import transaction
+from ..workspace import Workspace
 
 LIVE_STATUSES = ("launching", "booting", "ready", "stopped")
-
-
-@gpu_migrations(1)
-def create_gpu_instances(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE gpu_instances (
-            label TEXT PRIMARY KEY,              -- the Vast label: arcticcodex-<workspace>-<launch>
-            instance_id INTEGER UNIQUE,          -- NULL until Vast accepted the rental
-            offer_id INTEGER NOT NULL,
-            machine_id INTEGER NOT NULL,
-            gpu_name TEXT NOT NULL,
-            num_gpus INTEGER NOT NULL,
-            model TEXT NOT NULL,
-            served_model TEXT NOT NULL,
-            status TEXT NOT NULL,                -- launching | booting | ready | stopped | destroyed
-            reason TEXT NOT NULL DEFAULT '',     -- why it was stopped or destroyed
-            owner_pid INTEGER,                   -- the process launching it, until it is ready
-            run TEXT NOT NULL,                   -- budget group
-            teacher TEXT,                        -- the teacher it serves, when registered
-            running_rate REAL NOT NULL,          -- $/h while running (storage included)
-            storage_rate REAL NOT NULL,          -- $/h while stopped
-            rate REAL NOT NULL,                  -- $/h billed now
-            rate_since REAL NOT NULL,            -- epoch seconds
-            accrued_usd REAL NOT NULL DEFAULT 0, -- billed before rate_since
-            created_at REAL NOT NULL,
-            ready_at REAL,
-            destroyed_at REAL,
-            ttl_s REAL,                          -- destroy this long after launch
-            idle_s REAL,                         -- stop after this long without requests
-            last_used_at REAL NOT NULL,
-            requests_seen REAL,                  -- vLLM's request counter when last looked at
-            local_port INTEGER,
-            tunnel_pid INTEGER
-        );
-        CREATE INDEX gpu_instances_status ON gpu_instances (status);
-        """,
-    )
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """An SSH tunnel to an instance's vLLM port, run by the system ``ssh`` (OpenSSH).
 
 Why the system client: it is what users debug with, it honours their ``~/.ssh/config`` habits, and its
-port forwarding is battle-tested.  What the original got wrong, and this does instead:
+port forwarding is battle-tested.  How it is run, and why:
 
 * host keys: each instance gets its own ``known_hosts`` file and ``StrictHostKeyChecking=accept-new`` —
   the first key seen is pinned (a fresh instance has a fresh key, so there is nothing to compare with),

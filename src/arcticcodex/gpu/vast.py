@@ -1,7 +1,7 @@
 """A thin client for the Vast.ai REST API (``https://console.vast.ai/api/v0``) on httpx.
 
-Why not the ``vastai`` CLI: the original shelled out to it with flags that do not exist and parsed its
-tables as JSON.  The REST API is small, documented and stable; this module speaks it directly:
+Why not the ``vastai`` CLI: shelling out to it means parsing tables written for people, with flags that
+change between its versions.  The REST API is small, documented and stable; this module speaks it directly:
 
 * auth with ``Authorization: Bearer`` from ``VAST_API_KEY`` (read at construction, never logged or put
   in an error); ``VAST_URL`` points the client elsewhere (the fake in tests, a proxy);

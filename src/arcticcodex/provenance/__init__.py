@@ -10,18 +10,18 @@
 
 Everyday use::
 
-    from arcticcodex.provenance import FrameVerifier, KeyStore
+    from arcticcodex.provenance import FrameSigner, KeyStore
 
     store = KeyStore(workspace.keys_dir)
     store.create("dataset")                                  # Ed25519 by default
-    verifier = FrameVerifier(signer=store.signer("dataset"), signer_id="teacher-01")
-    signed = verifier.sign_frame(frame)
-    verifier.open_frame(signed).frame == frame               # SignatureError if anything was altered
+    signer = FrameSigner(store.signer("dataset"), signer_id="teacher-01")
+    signed = signer.sign_frame(frame)
+    signer.open_frame(signed).frame == frame                 # SignatureError if anything was altered
 """
 
 from __future__ import annotations
 
-from .frames import SIGNED_TYPE, FrameVerifier, SignedFrame
+from .frames import SIGNED_TYPE, FrameSigner, SignedFrame
 from .keystore import KeyInfo, KeyStore, check_key_name
 from .merkle import MerkleAccumulator, merkle_root
 from .records import RecordSignature, sign_record, verify_record
@@ -46,7 +46,7 @@ __all__ = [
     "SIGNED_TYPE",
     "Ed25519Signer",
     "Ed25519Verifier",
-    "FrameVerifier",
+    "FrameSigner",
     "HmacSigner",
     "KeyInfo",
     "KeyRing",

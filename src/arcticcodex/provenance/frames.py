@@ -1,9 +1,7 @@
 """Signed frames: a frame wrapped in a canonical ``SIGNED`` envelope frame.
 
-The original appended a ``[SIG|hex|signer|timestamp]`` trailer inside the frame text.  Its verifier
-rebuilt different bytes from the ones it had signed, so every real frame failed to verify, and the
-signer id and timestamp sat outside the MAC, so anyone could re-attribute a frame.  Here a signed
-frame is an ordinary ForgeNumerics-S frame::
+A signed frame is an ordinary ForgeNumerics-S frame, so any conforming parser reads it and the bytes
+signed are bytes every tool rebuilds the same way::
 
     ⧆ ALG⦙≛ed25519 ∴ KEY_ID⦙≛<hex> ∴ SIG⦙<BLOB-T> ∴ SIGNED_AT⦙≛2025-12-20T10:00:00Z
       ∴ SIGNER⦙≛teacher-01 ∴ TYPE⦙≛SIGNED ∷ <the signed frame> ⧈
@@ -22,7 +20,7 @@ from datetime import UTC, datetime
 
 from ..errors import ConfigError, KeyFileError, SignatureError
 from ..forge import Blob, Frame, ParseError, Text, parse_frame
-from .signing import ALGORITHMS, HmacSigner, Signer, Verifier
+from .signing import ALGORITHMS, Signer, Verifier
 
 SIGNED_TYPE = "SIGNED"
 SIGNATURE_CONTEXT = b"ArcticCodex-SIGNED-v1\n"
@@ -41,36 +39,21 @@ class SignedFrame:
     algorithm: str
 
 
-class FrameVerifier:
-    """Signs frames into ``SIGNED`` envelopes and verifies and opens them.
+class FrameSigner:
+    """Signs frames into ``SIGNED`` envelopes, and verifies and opens them, with one key.
 
-    ``FrameVerifier(private_key=b"secret", signer_id="teacher-01")`` is the original's call and means
-    HMAC-SHA256 with that shared secret.  ``FrameVerifier(signer=KeyStore(...).signer("dataset"),
-    signer_id="teacher-01")`` uses a stored key, Ed25519 by default.  ``signer=`` may also be a
-    verifier without a private half (an :class:`~.signing.Ed25519Verifier`): such an object checks
-    envelopes and refuses to sign.
+    ``FrameSigner(KeyStore(workspace.keys_dir).signer("dataset"), signer_id="teacher-01")`` signs with a
+    stored key (Ed25519 by default; an :class:`~.signing.HmacSigner` for a shared secret).  The key may
+    also be a verifier without a private half (an :class:`~.signing.Ed25519Verifier`): such a
+    FrameSigner checks envelopes and refuses to sign.
     """
 
     __slots__ = ("_key", "_signer_id")
 
-    def __init__(
-        self,
-        private_key: bytes | None = None,
-        signer_id: str = "",
-        *,
-        signer: Signer | Verifier | None = None,
-    ) -> None:
-        if private_key is not None and signer is not None:
-            raise ConfigError("pass FrameVerifier either private_key= (an HMAC secret) or signer=, not both")
+    def __init__(self, signer: Signer | Verifier, signer_id: str) -> None:
+        name = type(self).__name__
         if not isinstance(signer_id, str) or not signer_id.strip():
-            raise ConfigError('FrameVerifier needs a non-empty signer_id naming who signs, e.g. signer_id="teacher-01"')
-        if private_key is not None:
-            signer = HmacSigner(private_key)
-        if signer is None:
-            raise KeyFileError(
-                "FrameVerifier needs key material and there is no default key; create one with "
-                "`arcticcodex keys new NAME` and pass signer=KeyStore(workspace.keys_dir).signer(NAME)"
-            )
+            raise ConfigError(f'{name} needs a non-empty signer_id naming who signs, e.g. signer_id="teacher-01"')
         if not isinstance(signer, Verifier) or signer.algorithm not in ALGORITHMS:
             raise TypeError(
                 f"signer must be an Ed25519Signer, Ed25519Verifier or HmacSigner, not {type(signer).__name__}"
@@ -89,11 +72,11 @@ class FrameVerifier:
 
     @property
     def signing_key(self) -> Signer:
-        """The key that signs (for the dataset writer); a verify-only FrameVerifier has none."""
+        """The key that signs (for the dataset writer); a verify-only FrameSigner has none."""
         if not isinstance(self._key, Signer):
             raise KeyFileError(
-                f"this FrameVerifier holds only the public key {self.key_id[:16]}…; signing needs the private key "
-                "(KeyStore(keys_dir).signer(NAME))"
+                f"this {type(self).__name__} holds only the public key {self.key_id[:16]}…; signing needs the "
+                "private key (KeyStore(keys_dir).signer(NAME))"
             )
         return self._key
 
@@ -102,7 +85,8 @@ class FrameVerifier:
         return self._key.key_id
 
     def __repr__(self) -> str:
-        return f"FrameVerifier(signer_id={self._signer_id!r}, algorithm={self.algorithm!r}, key_id={self.key_id!r})"
+        name = type(self).__name__
+        return f"{name}(signer_id={self._signer_id!r}, algorithm={self.algorithm!r}, key_id={self.key_id!r})"
 
     # -- bytes ---------------------------------------------------------------------------------------
 
@@ -156,7 +140,7 @@ class FrameVerifier:
         envelope = parse_frame(signed)
         if envelope.type != SIGNED_TYPE:
             found = f"its TYPE is {envelope.type}" if envelope.type else "it has no TYPE"
-            raise SignatureError(f"not a SIGNED frame ({found}); sign it with FrameVerifier.sign_frame first")
+            raise SignatureError(f"not a SIGNED frame ({found}); sign it with FrameSigner.sign_frame first")
         fields = _envelope_fields(envelope)
         algorithm, key_id = fields["ALG"], fields["KEY_ID"]
         if algorithm != self.algorithm:
@@ -186,7 +170,7 @@ class FrameVerifier:
     def _signing_key(self) -> Signer:
         if not isinstance(self._key, Signer):
             raise KeyFileError(
-                f"this FrameVerifier holds only the public key {self.key_id}, which verifies but cannot "
+                f"this {type(self).__name__} holds only the public key {self.key_id}, which verifies but cannot "
                 "sign; load the private key with KeyStore(workspace.keys_dir).signer(NAME)"
             )
         return self._key

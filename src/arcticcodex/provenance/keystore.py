@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import ConfigError, KeyFileError, UnsafeFileError
-from ..fileio import read_plain_file
+from ..fileio import atomic_write, read_plain_file
 from .signing import ALGORITHMS, ED25519, HMAC_SHA256, Ed25519Signer, Ed25519Verifier, HmacSigner
 
 NAME_RULE = "1-64 characters: letters, digits, '.', '_' or '-', starting with a letter or digit"
@@ -202,14 +202,12 @@ class KeyStore:
         """Write ``name``'s public key PEM to ``destination`` atomically (replacing what was there)."""
         destination = Path(destination)
         data = self.public_pem(name)
-        temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.tmp")
         try:
-            _write_exclusive(temporary, data, 0o644)
-            os.replace(temporary, destination)
+            with atomic_write(destination, mode=0o644) as handle:
+                os.fchmod(handle.fileno(), 0o644)  # exact, whatever the umask: a public key is for others to read
+                handle.write(data)
         except OSError as exc:
             raise KeyFileError(f"cannot write {destination}: {exc.strerror}") from None
-        finally:
-            temporary.unlink(missing_ok=True)
         return destination
 
     def _read_metadata(self, path: Path) -> KeyInfo:
@@ -247,6 +245,7 @@ def write_new_file(path: Path, data: bytes, mode: int) -> None:
 
     The bytes go to a temporary file created with ``mode`` (never wider, whatever the umask), are
     flushed to disk, and the file is then hard-linked to ``path``, which fails if ``path`` exists.
+    Not :func:`~arcticcodex.fileio.atomic_write`: its rename would replace a key made meanwhile.
     """
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:

@@ -7,7 +7,7 @@ cares which algorithm is behind it.
 
 Why two: Ed25519 is what a third party can verify (the public key ships with a dataset and cannot
 forge anything).  HMAC is symmetric — whoever can verify can also sign — so it suits local integrity
-and the original's shared-secret API (``FrameVerifier(private_key=b"secret")``), never published
+and shared secrets (``arcticcodex.compat.FrameVerifier(private_key=b"secret")``), never published
 provenance.
 
 Key ids name a key without revealing it:
@@ -22,8 +22,8 @@ machines, which decides how many records a second ``dataset verify`` gets throug
 loaded and stored as PEM by ``cryptography``; libsodium also refuses non-canonical signatures and
 small-order keys, which OpenSSL accepts.
 
-There is no default key anywhere: the original shipped a hard-coded one, so every "signed" dataset
-made with defaults was forgeable by anyone who read the source.  Constructing a signer without key
+There is no default key anywhere: a key in the source is a key everyone has, and a dataset signed
+with it could be forged by anyone who read the source.  Constructing a signer without key
 material raises :class:`~arcticcodex.errors.KeyFileError` pointing at ``arcticcodex keys new``.
 """
 
@@ -229,8 +229,8 @@ class Ed25519Signer:
 class HmacSigner:
     """HMAC-SHA256 over a shared secret; the same object signs and verifies.
 
-    Secrets shorter than 16 bytes are accepted without a warning only because the original's API
-    is used with ``b"secret"`` (``FrameVerifier(private_key=b"secret")``) and that call must keep
+    Secrets shorter than 16 bytes are accepted without a warning only because the first API's example
+    signs with ``b"secret"`` (``arcticcodex.compat.FrameVerifier(private_key=b"secret")``) and must keep
     working.  Real keys come from :meth:`generate` (32 random bytes) or ``arcticcodex keys new NAME
     --algorithm hmac-sha256``.
     """

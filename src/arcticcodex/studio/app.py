@@ -217,8 +217,7 @@ class Studio:
 
     @in_worker
     def runs(self, request: Request) -> Response:
-        journal = RunJournal(self.workspace)
-        try:
+        with RunJournal(self.workspace) as journal:
             runs = journal.runs(limit=100)
             reviews = PairReviews(journal)
             datasets = {run_id: d["name"] for d in written_datasets(self.workspace) for run_id in d["runs"]}
@@ -231,8 +230,6 @@ class Studio:
                 }
                 for run in runs
             ]
-        finally:
-            journal.close()
         live = any(run.status == "running" for run in runs)  # a running run: the page follows it
         return self.page("runs.html", "Runs", "Runs", runs=rows, refresh=3 if live else None)
 

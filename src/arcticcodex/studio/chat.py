@@ -77,7 +77,7 @@ class ChatPage:
         if use_tools and config is None:
             raise UserError("tools need a model: choose a teacher to answer; the offline answerer calls no tools")
         tools = default_tools(searcher=searcher, review=ReviewQueue(vault)) if use_tools else None
-        answer = Agent(vault, searcher=searcher, model=config, tools=tools).respond(question, conversation)
+        answer = Agent(vault, searcher=searcher, model=config, tools=tools).respond_sync(question, conversation)
         proposed = sum(call.name == "propose_fact" and call.error is None for call in answer.tool_calls)
         return answer.conversation_id, proposed
 

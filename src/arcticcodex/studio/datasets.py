@@ -172,11 +172,8 @@ def written_datasets(workspace: Workspace) -> list[dict[str, Any]]:
     Runs that wrote the same folder are one dataset, under the newest run that published it; the
     counts are what that run wrote (train, validation, rejected), as the journal recorded them.
     """
-    journal = RunJournal(workspace)
-    try:
+    with RunJournal(workspace) as journal:
         runs = journal.runs(limit=200)
-    finally:
-        journal.close()
     folders: dict[str, list[RunRecord]] = {}
     for run in runs:  # newest first
         folders.setdefault(os.path.realpath(run.out), []).append(run)

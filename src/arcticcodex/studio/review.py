@@ -30,11 +30,8 @@ BY = "studio"
 
 def pending_count(workspace: Workspace, queue: ReviewQueue) -> int:
     """What waits for a person: pending proposals and pending pairs (the number every page shows)."""
-    journal = RunJournal(workspace)
-    try:
+    with RunJournal(workspace) as journal:
         pairs = len(journal.awaiting_review())
-    finally:
-        journal.close()
     return len(queue.list()) + pairs
 
 
@@ -62,11 +59,8 @@ class ReviewPages:
 
     def _listing(self, status: str) -> Response:
         queue = ReviewQueue(self.workers.vault)
-        journal = RunJournal(self.workspace)
-        try:
+        with RunJournal(self.workspace) as journal:
             pairs = PairReviews(journal).pairs(status)  # type: ignore[arg-type]
-        finally:
-            journal.close()
         items = queue.list(status=status)
         runs = sorted({pair.run_id for pair in pairs}) if status == "pending" else []
         return page(
@@ -90,8 +84,7 @@ class ReviewPages:
                 raise UserError("pairs are edited one at a time; bulk decisions approve or reject")
             self._bulk("approved" if action == "approve" else "rejected", fields, reason)
         elif (pair := parse_pair_id(item_id)) is not None:
-            journal = RunJournal(self.workspace)
-            try:
+            with RunJournal(self.workspace) as journal:
                 reviews = PairReviews(journal)
                 if action == "edit":
                     instruction = fields.get("instruction", "").strip() or None
@@ -99,8 +92,6 @@ class ReviewPages:
                     reviews.edit(*pair, instruction=instruction, completion=completion, by=BY)
                 else:
                     reviews.decide([pair], "approved" if action == "approve" else "rejected", reason=reason, by=BY)
-            finally:
-                journal.close()
         else:
             queue = ReviewQueue(self.workers.vault)
             if action == "approve":
@@ -113,15 +104,12 @@ class ReviewPages:
 
     def _bulk(self, decision: Literal["approved", "rejected"], fields: dict[str, str], reason: str) -> None:
         where = PairFilter(fields.get("run") or None, _quality(fields, "min_quality"), _quality(fields, "max_quality"))
-        journal = RunJournal(self.workspace)
-        try:
+        with RunJournal(self.workspace) as journal:
             reviews = PairReviews(journal)
             chosen = reviews.matching(where)
             if not chosen:
                 raise UserError(f"nothing pending {where.describe()}; nothing was decided")
             reviews.decide([(p.run_id, p.position) for p in chosen], decision, reason=reason, by=BY)
-        finally:
-            journal.close()
 
 
 def _quality(fields: dict[str, Any], name: str) -> float | None:

@@ -50,7 +50,7 @@ class UploadFolder:
             target = self.path / name
             previous = self.path / f".{name}.{uuid.uuid4().hex}.previous"
             had_previous = target.exists()
-            if had_previous:
+            if had_previous:  # moved aside, not copied: put back as it was if the new one is not imported
                 os.replace(target, previous)
             try:
                 write_atomically(target, data, mode=0o600)

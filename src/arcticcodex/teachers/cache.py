@@ -10,35 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
-from ..migrations import Migrations, run_script
-from ..transactions import transaction
-from ..workspace import Workspace, register_migrations
+from ..db import transaction
+from ..workspace import Workspace
 from .ledger import Ledger
 from .models import Usage
-
-teacher_migrations = register_migrations(Migrations("teachers"))
-
-
-@teacher_migrations(1)
-def create_teacher_cache(conn: sqlite3.Connection) -> None:
-    run_script(
-        conn,
-        """
-        CREATE TABLE teacher_cache (
-            request_sha256 TEXT PRIMARY KEY,
-            teacher TEXT NOT NULL,
-            model TEXT NOT NULL,
-            content TEXT NOT NULL,
-            usage TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-        """,
-    )
 
 
 def request_key(base_url: str, body: dict[str, Any]) -> str:

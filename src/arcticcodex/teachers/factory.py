@@ -16,7 +16,7 @@ from ..errors import ConfigError
 from ..vault.embeddings import EmbeddingBackend
 from ..workspace import Workspace
 from .cache import RequestCache
-from .config import PoolConfig, TeacherConfig, load_teachers
+from .config import TeacherConfig, TeacherPoolSettings, load_teachers
 from .ledger import Ledger
 from .local_judge import LocalJudge
 from .models import ROLES, Role
@@ -64,21 +64,9 @@ def build_pool(
     local_embedder: EmbeddingBackend | None = None,
 ) -> TeacherPool:
     """The pool ``arcticcodex.toml`` describes (``only`` restricts it to some teachers by name)."""
-    configs, pool_config = load_teachers(workspace.config)
-    if only:
-        missing = sorted(set(only) - {config.name for config in configs} - {"local"})
-        if missing:
-            known = ", ".join(config.name for config in configs) or "none configured"
-            raise ConfigError(f"unknown teacher(s) {missing}; known: {known} (and the built-in 'local')")
-        configs = [config for config in configs if config.name in only]
-        if "local" in only and all(config.name != "local" for config in configs):
-            configs.append(TeacherConfig(name="local", preset="local", model="local-judge/v1"))
-    local = TeacherConfig(name="local", preset="local", model="local-judge/v1")
-    if not configs:
-        configs = [local]
-    elif "local" in pool_config.critics and all(config.name != "local" for config in configs):
-        configs.append(TeacherConfig(name="local", preset="local", model="local-judge/v1", roles=("critic",)))
-    ledger = Ledger(budget_usd=budget_usd if budget_usd is not None else pool_config.budget_usd)
+    configs, settings = load_teachers(workspace.config)
+    configs = _in_use(configs, settings, only)
+    ledger = Ledger(budget_usd=budget_usd if budget_usd is not None else settings.budget_usd)
     cache = RequestCache(workspace) if use_cache and any(c.preset != "local" for c in configs) else None
     teachers = [
         build_teacher(config, cache=cache, ledger=ledger, environ=environ, local_embedder=local_embedder)
@@ -87,10 +75,38 @@ def build_pool(
     return TeacherPool(
         teachers,
         roles=_roles(configs),
-        critics=_critics(pool_config, configs),
-        aggregate=pool_config.aggregate,
+        critics=_critics(settings, configs),
+        aggregate=settings.aggregate,
         ledger=ledger,
     )
+
+
+LOCAL_JUDGE = TeacherConfig(name="local", preset="local", model="local-judge/v1")
+
+
+def _in_use(configs: list[TeacherConfig], settings: TeacherPoolSettings, only: list[str] | None) -> list[TeacherConfig]:
+    """The teachers ``only`` names (all when None); the local judge alone when none is configured.
+
+    ``[teacher_pool] critics`` may name ``local`` without a ``[[teachers]]`` entry: it joins as a critic.
+    """
+    if only:
+        configs = _named(configs, only)
+    if not configs:
+        return [LOCAL_JUDGE]
+    if "local" in settings.critics and all(config.name != "local" for config in configs):
+        return [*configs, replace(LOCAL_JUDGE, roles=("critic",))]
+    return configs
+
+
+def _named(configs: list[TeacherConfig], only: list[str]) -> list[TeacherConfig]:
+    missing = sorted(set(only) - {config.name for config in configs} - {"local"})
+    if missing:
+        known = ", ".join(config.name for config in configs) or "none configured"
+        raise ConfigError(f"unknown teacher(s) {missing}; known: {known} (and the built-in 'local')")
+    named = [config for config in configs if config.name in only]
+    if "local" in only and all(config.name != "local" for config in named):
+        named.append(LOCAL_JUDGE)
+    return named
 
 
 def _roles(configs: list[TeacherConfig]) -> dict[Role, list[str]]:
@@ -101,7 +117,7 @@ def _roles(configs: list[TeacherConfig]) -> dict[Role, list[str]]:
     return roles
 
 
-def _critics(pool: PoolConfig, configs: list[TeacherConfig]) -> list[str]:
+def _critics(pool: TeacherPoolSettings, configs: list[TeacherConfig]) -> list[str]:
     names = {config.name for config in configs}
     missing = [name for name in pool.critics if name not in names]
     if missing:  # e.g. --teachers left a configured critic out: an ensemble must not shrink silently

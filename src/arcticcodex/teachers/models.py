@@ -128,7 +128,7 @@ class Claim(BaseModel):
     @field_validator("verdict", mode="before")
     @classmethod
     def _normalise_verdict(cls, value: Any) -> Any:
-        # the original's prompts used CORRECT / INCORRECT / UNVERIFIED; accept both vocabularies
+        # a model prompted with the first version's words answers CORRECT / INCORRECT / UNVERIFIED: read both
         aliases = {"correct": "supported", "incorrect": "contradicted", "unverified": "unsupported"}
         return aliases.get(str(value).strip().lower(), str(value).strip().lower())
 

@@ -98,7 +98,7 @@ class OpenAICompatibleTeacher:
         """The SDK client and the concurrency gate of the running event loop.
 
         Connections belong to the loop that opened them, so a teacher used from two ``asyncio.run``
-        calls (the seed's synchronous API does that) gets a fresh client for the second loop.
+        calls (two ``*_sync`` calls do that) gets a fresh client for the second loop.
         """
         loop = asyncio.get_running_loop()
         if self._bound is None or self._bound[0] is not loop:

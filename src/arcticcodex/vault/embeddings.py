@@ -23,9 +23,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from ..configsections import DEFAULT_EMBEDDING_MODEL
 from ..errors import ConfigError
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_MODEL = DEFAULT_EMBEDDING_MODEL  # [vault] embedding_model when the file names none
 _WORD = re.compile(r"\w+")
 
 

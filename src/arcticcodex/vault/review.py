@@ -1,8 +1,8 @@
 """The review queue: facts and summaries an agent proposes wait here until a person decides.
 
-What the original got wrong: it wrote facts into memory *before* review and showed an empty queue.
-Here a proposal is stored with status ``pending`` — invisible to every default listing and search of
-facts — and enters the vault only when approved; a rejection keeps it (status ``rejected``, with the
+Nothing a model proposes is a fact until a person says so: a proposal is stored with status
+``pending`` — invisible to every default listing and search of facts — and enters the vault only when
+approved; a rejection keeps it (status ``rejected``, with the
 reason) so the same proposal can be recognised, and an edit changes a pending proposal in place.
 Every decision records who made it and when, in the item's metadata.
 """

@@ -1,7 +1,7 @@
 """The vault: documents and chunks in the workspace's SQLite database, forgetting, integrity.
 
 One :class:`Vault` wraps one connection.  Every write is a transaction (``BEGIN IMMEDIATE``, a
-savepoint when nested: :mod:`arcticcodex.transactions`), so a document and its chunks appear together
+savepoint when nested: :mod:`arcticcodex.db.transaction`), so a document and its chunks appear together
 or not at all, and a crash at any point leaves the last committed state.  Facts, summaries and
 conversations live in :mod:`.memory`; search in :mod:`.search`; import in :mod:`.ingest`.
 """
@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, RecordNotFoundError, UserError
-from ..transactions import transaction
+from ..db import transaction
+from ..errors import RecordNotFoundError, UserError
 from ..workspace import Workspace
-from . import schema  # noqa: F401 - registers the vault's migrations before the first connect
-from .embeddings import DEFAULT_MODEL, EmbeddingBackend, backend_named, to_blob
+from .embeddings import EmbeddingBackend, backend_named, to_blob
 from .loaders import Conversation
 from .memory import MemoryMixin
 from .records import Chunk, Document, IntegrityReport, Tombstone, new_id, now, sha256_text
@@ -66,18 +65,12 @@ class Vault(MemoryMixin):
 
     def __init__(self, workspace: Workspace, *, embedder: EmbeddingBackend | None = None) -> None:
         self.workspace = workspace
-        settings = workspace.config.raw.get("vault", {})
-        if not isinstance(settings, dict):
-            raise ConfigError(f"{workspace.config.path}: [vault] must be a table")
-        model = settings.get("embedding_model", DEFAULT_MODEL)
-        if not isinstance(model, str) or not model:
-            raise ConfigError(f"{workspace.config.path}: [vault] embedding_model must be a model name or path")
-        self.chunk_chars = _positive_int(settings, "chunk_chars", 1200, workspace)
-        self.overlap_chars = _positive_int(settings, "overlap_chars", 200, workspace)
-        self.rrf_k = _positive_int(settings, "rrf_k", RRF_K_DEFAULT, workspace)
-        self.fusion = settings.get("fusion", "rrf")
-        if self.fusion not in ("rrf", "convex"):
-            raise ConfigError(f'{workspace.config.path}: [vault] fusion must be "rrf" or "convex", not {self.fusion!r}')
+        settings = workspace.config.vault  # checked when the file was read; a wrong value is raised here
+        self.chunk_chars = settings.chunk_chars
+        self.overlap_chars = settings.overlap_chars
+        self.rrf_k = settings.rrf_k
+        self.fusion = settings.fusion
+        model = settings.embedding_model
         self._embedder = embedder
         self._model_name = embedder.name if embedder is not None else model
         self.conn = workspace.connect()
@@ -109,7 +102,7 @@ class Vault(MemoryMixin):
         return self._model_name
 
     def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        """The vault's connection in a transaction (a savepoint inside one): see :mod:`arcticcodex.transactions`."""
+        """The vault's connection in a transaction (a savepoint inside one): see :mod:`arcticcodex.db.transaction`."""
         return transaction(self.conn)
 
     def generation(self) -> int:
@@ -378,13 +371,3 @@ class Vault(MemoryMixin):
 
 _TABLES = {"document": "documents", "conversation": "conversations", "fact": "facts", "summary": "summaries"}
 _DOCUMENTS = "SELECT d.*, count(c.rowid) AS chunk_count FROM documents d LEFT JOIN chunks c ON c.document_id = d.id"
-
-
-RRF_K_DEFAULT = 20  # see vault/search.py for why not 60
-
-
-def _positive_int(settings: dict[str, Any], key: str, default: int, workspace: Workspace) -> int:
-    value = settings.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{workspace.config.path}: [vault] {key} must be a positive integer, not {value!r}")
-    return value

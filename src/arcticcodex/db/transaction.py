@@ -1,7 +1,7 @@
 """The one way ArcticCodex groups database writes: :func:`transaction`, savepoint-aware.
 
 Workspace connections are in autocommit mode (``isolation_level=None``, see
-:meth:`~arcticcodex.workspace.Workspace.connect`): every statement outside an explicit transaction
+:func:`~arcticcodex.db.connection.connect`): every statement outside an explicit transaction
 commits on its own, and ``with conn:`` — which only commits or rolls back a transaction the
 ``sqlite3`` module opened implicitly — opens none, so two updates under it are two commits and a
 crash between them keeps the first and loses the second.  Every writer therefore goes through::

@@ -1,20 +1,21 @@
-"""The seed's ``DistillationDatasetWriter``: collect pairs in Python, then export a signed dataset.
+"""``DistillationDatasetWriter``: the first API's pair collector, on the signed-dataset writer.
 
 ::
 
-    writer = DistillationDatasetWriter(vault=vault, verifier=verifier)
+    writer = DistillationDatasetWriter(vault=vault, verifier=FrameSigner(key, signer_id="teacher-01"))
     writer.add_training_pair(instruction="…", completion="…", evidence=["doc-…:0"], feedback="…",
                              quality_score=0.92, signer_id="teacher-01")
     writer.filter_by_quality(0.8)
     writer.export_dataset("training_data.jsonl")   # the signed folder training_data/ (train.jsonl …)
     writer.statistics()
 
-What the original got wrong and this does not: ids are content hashes (not timestamps), every export
-is signed and complete (no ``frame: null`` after a second export), evidence is bound into the signed
-frame by chunk id and SHA-256 (not a repr), a quality score must be given (the original invented
-1.0), and ``import_from_conversation`` reads a real vault and has each turn judged instead of giving
-it a fixed 0.85.  Pairs are held in memory: this API is for notebooks and scripts; a run of 100k
-prompts goes through ``arcticcodex distill``, which streams.
+Pairs are :class:`~arcticcodex.dataset.TrainingPair` records with content-hash ids; evidence is bound
+by chunk id and SHA-256; a quality score must be given (nothing is scored by default); an export is
+a whole :class:`~arcticcodex.dataset.DatasetWriter` folder, signed, replacing the previous one in one
+step.  ``import_from_conversation`` has the workspace's teachers judge each stored turn
+(:meth:`~arcticcodex.refine.TeacherRouter.refine`, one round, no rewrite).  Pairs are held in memory:
+this API is for notebooks and scripts; a run of 100k prompts goes through
+:meth:`~arcticcodex.distill.Distiller.distill`, which streams.
 """
 
 from __future__ import annotations
@@ -30,17 +31,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._sync import run_sync
+from ..dataset.record import PairSource, TrainingPair, pair_id_for
+from ..dataset.writer import DatasetWriter
 from ..errors import DatasetError, RecordNotFoundError, UserError
 from ..fileio import replace_directory
 from ..forge.records import EvidenceRef, utc_timestamp
-from ..provenance.frames import FrameVerifier
+from ..provenance.frames import FrameSigner
 from ..provenance.signing import Signer
 from ..refine import TeacherRouter
-from ..teachers import runtime
 from ..teachers.factory import build_pool
 from ..teachers.models import EvidenceItem
-from .record import PairSource, TrainingPair, pair_id_for
-from .writer import DatasetWriter
 
 if TYPE_CHECKING:
     from ..vault.store import Vault
@@ -57,7 +58,7 @@ class DistillationDatasetWriter:
     def __init__(
         self,
         vault: Vault | None = None,
-        verifier: FrameVerifier | Signer | None = None,
+        verifier: FrameSigner | Signer | None = None,
         *,
         quality_threshold: float = 0.75,
     ) -> None:
@@ -171,7 +172,7 @@ class DistillationDatasetWriter:
                 await router.pool.aclose()
 
         added = []
-        for (question, answer, refs, _), result in zip(turns, runtime.run(judge()), strict=True):
+        for (question, answer, refs, _), result in zip(turns, run_sync(judge()), strict=True):
             if result.status == "failed":
                 raise DatasetError(f"conversation {conversation_id}: a turn could not be judged: {result.failure}")
             weaknesses = result.rounds[-1].critique.weaknesses if result.rounds[-1].critique else []
@@ -193,10 +194,10 @@ class DistillationDatasetWriter:
     def _signer(self) -> Signer:
         if self.verifier is None:
             raise UserError(
-                "a dataset is always signed: pass verifier=FrameVerifier(signer=KeyStore(keys_dir).signer(NAME), "
+                "a dataset is always signed: pass verifier=FrameSigner(KeyStore(keys_dir).signer(NAME), "
                 "signer_id=…) or a signer from the key store"
             )
-        if isinstance(self.verifier, FrameVerifier):
+        if isinstance(self.verifier, FrameSigner):
             return self.verifier.signing_key
         return self.verifier
 

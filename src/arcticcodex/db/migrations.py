@@ -1,13 +1,15 @@
-"""Numbered, transactional schema migrations that run when a database is opened.
+"""Numbered, transactional schema migrations, applied when a database is opened.
 
-Each part of ArcticCodex that owns tables (the workspace core now; the vault, runs and caches later)
-declares a :class:`Migrations` set and registers steps with a number::
+A :class:`Migrations` set is a named, ordered list of steps; a step is a function of the connection::
 
-    core = Migrations("workspace")
-
-    @core(1)
     def create_meta(conn: sqlite3.Connection) -> None:
         conn.execute("CREATE TABLE workspace_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    core = Migrations("workspace", [create_meta])     # step 1; a later step is appended as step 2
+
+Sets are plain values: nothing registers itself anywhere by being imported.  The workspace's sets,
+in the order they are applied, are :data:`~arcticcodex.db.schema.WORKSPACE_MIGRATIONS`, which
+:func:`~arcticcodex.db.connection.connect` is given explicitly.
 
 :meth:`Migrations.apply` runs every pending step in number order, each inside its own
 ``BEGIN IMMEDIATE`` transaction together with the row that records it, so a failing step leaves
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .errors import MigrationError
-from .transactions import transaction
+from ..errors import MigrationError
+from .transaction import transaction
+
+__all__ = ["Migration", "MigrationStep", "Migrations", "run_script"]
 
 MigrationStep = Callable[[sqlite3.Connection], None]
 
@@ -53,9 +57,12 @@ class Migration:
 class Migrations:
     """A named, ordered set of migration steps (see the module docstring)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, steps: Sequence[MigrationStep] = ()) -> None:
+        """``steps`` become steps 1, 2, 3 … in their order (the name each records is the function's)."""
         self.name = name
         self._steps: dict[int, Migration] = {}
+        for number, step in enumerate(steps, start=1):
+            self(number)(step)
 
     def __call__(self, number: int) -> Callable[[MigrationStep], MigrationStep]:
         """Register the decorated function as step ``number`` (1, 2, 3 … without gaps)."""

@@ -1,0 +1,356 @@
+"""Every table of the workspace database, as the migration sets that make them, in the order applied.
+
+Why one module: the sets are plain values that :func:`~arcticcodex.db.connection.connect` is given
+explicitly (:data:`WORKSPACE_MIGRATIONS`), so every workspace gets every table whichever parts of
+ArcticCodex a process imported, in one deterministic order.  They live here, below the packages that
+use the tables, because importing those packages is costly (``arcticcodex.gpu`` and
+``arcticcodex.distill`` load the HTTP and teacher stacks, ``arcticcodex.vault`` NumPy) and the
+persistence layer must not import upwards; opening a workspace imports only this.  Each section
+names the module that reads and writes its tables, and that module's docstring says why they are so.
+
+A set's name, its steps' numbers and the functions' names are recorded in every database
+(``schema_migrations``): never rename or renumber a step; add a new one at the end of its set.
+
+Ownership in the vault decides what forgetting removes: a document owns its chunks (and so their
+full-text index rows and their links to embeddings); a conversation owns its messages and the
+summaries made of it.  Facts only *cite* a chunk (``source_chunk_id``), so forgetting a document
+leaves them in place with a dangling citation the integrity check reports as forgotten, not broken.
+Embeddings are a cache keyed by (model, sha256 of the text), shared by identical texts; entries no
+live chunk uses are dropped when something is forgotten, so no vector of forgotten text stays behind.
+A document's text is in its row, except for a large file streamed in: its bytes are then in
+``document_parts`` (vault step 2), which the document owns too.  Chunk ids are scoped to their
+document (``<doc id>:<sequence>``), so two documents with the same paragraph never share a chunk.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from datetime import UTC, datetime
+
+from .migrations import Migrations, run_script
+
+__all__ = [
+    "WORKSPACE_MIGRATIONS",
+    "core_migrations",
+    "distill_migrations",
+    "gpu_migrations",
+    "pair_review_migrations",
+    "teacher_migrations",
+    "vault_migrations",
+]
+
+# --- the workspace itself (arcticcodex.workspace) -------------------------------------------------
+
+
+def create_workspace_meta(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE workspace_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    )
+    now = datetime.now(UTC).isoformat()
+    conn.executemany(
+        "INSERT INTO workspace_meta (key, value) VALUES (?, ?)",
+        [("workspace_id", str(uuid.uuid4())), ("created_at", now)],
+    )
+
+
+core_migrations = Migrations("workspace", [create_workspace_meta])
+
+# --- the vault: documents, chunks, embeddings, conversations, facts (arcticcodex.vault.store) -----
+
+
+def create_vault_tables(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE documents (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            source TEXT NOT NULL,
+            media_type TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,   -- of the imported file's bytes: unchanged files are skipped
+            text_sha256 TEXT NOT NULL,     -- of the stored text, which chunk offsets index
+            text TEXT NOT NULL,
+            size_bytes INTEGER NOT NULL,
+            source_modified_at TEXT,       -- the file's mtime (UTC ISO-8601): what date filters use
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX documents_source ON documents (source);
+
+        CREATE TABLE chunks (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            sequence INTEGER NOT NULL,
+            start_byte INTEGER NOT NULL,
+            end_byte INTEGER NOT NULL,
+            heading TEXT,
+            text TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            UNIQUE (document_id, sequence),
+            CHECK (0 <= start_byte AND start_byte <= end_byte)
+        );
+        CREATE INDEX chunks_sha256 ON chunks (sha256);
+
+        CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+            text, content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+        END;
+        CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+        END;
+        CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.rowid, old.text);
+            INSERT INTO chunks_fts (rowid, text) VALUES (new.rowid, new.text);
+        END;
+
+        CREATE TABLE embeddings (
+            model TEXT NOT NULL,
+            content_sha256 TEXT NOT NULL,
+            dimensions INTEGER NOT NULL,
+            vector BLOB NOT NULL,          -- little-endian float32, L2-normalised
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (model, content_sha256)
+        );
+
+        CREATE TABLE conversations (
+            id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            source TEXT,
+            document_id TEXT REFERENCES documents (id) ON DELETE SET NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE messages (
+            id TEXT PRIMARY KEY,
+            conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+            sequence INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            content TEXT NOT NULL,
+            citations TEXT NOT NULL DEFAULT '[]',   -- JSON list of chunk ids
+            created_at TEXT NOT NULL,
+            UNIQUE (conversation_id, sequence)
+        );
+
+        CREATE TABLE facts (
+            id TEXT PRIMARY KEY,
+            subject TEXT NOT NULL,
+            predicate TEXT NOT NULL,
+            object TEXT NOT NULL,
+            confidence TEXT NOT NULL,               -- exact decimal, e.g. '0.75'
+            source_chunk_id TEXT,
+            conversation_id TEXT,
+            status TEXT NOT NULL DEFAULT 'approved',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX facts_source ON facts (source_chunk_id);
+        CREATE INDEX facts_conversation ON facts (conversation_id);
+
+        CREATE TABLE summaries (
+            id TEXT PRIMARY KEY,
+            text TEXT NOT NULL,
+            conversation_id TEXT REFERENCES conversations (id) ON DELETE CASCADE,
+            document_id TEXT REFERENCES documents (id) ON DELETE CASCADE,
+            status TEXT NOT NULL DEFAULT 'approved',
+            metadata TEXT NOT NULL DEFAULT '{}',
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE tombstones (
+            record_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}',      -- what the forgetting removed (counts, source)
+            forgotten_at TEXT NOT NULL
+        );
+
+        -- bumped on every write that changes chunks or embeddings, so search caches know when to reload
+        CREATE TABLE vault_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        INSERT INTO vault_state (key, value) VALUES ('generation', 0);
+        """,
+    )
+
+
+def create_document_parts(conn: sqlite3.Connection) -> None:
+    """A document too large to hold in one row keeps its text here, as UTF-8 bytes in ordered parts.
+
+    Its ``documents.text`` is then the empty string.  Writing a 200 MB value into one row makes SQLite
+    build the whole record in memory (twice, for a column that is not the row's last), so a large text
+    file is streamed in (vault/streamed.py) a part of 256 KiB at a time.  The parts go with their
+    document when it is forgotten or replaced.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE document_parts (
+            document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+            part INTEGER NOT NULL,
+            bytes BLOB NOT NULL,
+            PRIMARY KEY (document_id, part)
+        );
+        """,
+    )
+
+
+vault_migrations = Migrations("vault", [create_vault_tables, create_document_parts])
+
+# --- the teachers' request cache (arcticcodex.teachers.cache) -------------------------------------
+
+
+def create_teacher_cache(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE teacher_cache (
+            request_sha256 TEXT PRIMARY KEY,
+            teacher TEXT NOT NULL,
+            model TEXT NOT NULL,
+            content TEXT NOT NULL,
+            usage TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
+teacher_migrations = Migrations("teachers", [create_teacher_cache])
+
+# --- rented GPU instances (arcticcodex.gpu.state) -------------------------------------------------
+
+
+def create_gpu_instances(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE gpu_instances (
+            label TEXT PRIMARY KEY,              -- the Vast label: arcticcodex-<workspace>-<launch>
+            instance_id INTEGER UNIQUE,          -- NULL until Vast accepted the rental
+            offer_id INTEGER NOT NULL,
+            machine_id INTEGER NOT NULL,
+            gpu_name TEXT NOT NULL,
+            num_gpus INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            served_model TEXT NOT NULL,
+            status TEXT NOT NULL,                -- launching | booting | ready | stopped | destroyed
+            reason TEXT NOT NULL DEFAULT '',     -- why it was stopped or destroyed
+            owner_pid INTEGER,                   -- the process launching it, until it is ready
+            run TEXT NOT NULL,                   -- budget group
+            teacher TEXT,                        -- the teacher it serves, when registered
+            running_rate REAL NOT NULL,          -- $/h while running (storage included)
+            storage_rate REAL NOT NULL,          -- $/h while stopped
+            rate REAL NOT NULL,                  -- $/h billed now
+            rate_since REAL NOT NULL,            -- epoch seconds
+            accrued_usd REAL NOT NULL DEFAULT 0, -- billed before rate_since
+            created_at REAL NOT NULL,
+            ready_at REAL,
+            destroyed_at REAL,
+            ttl_s REAL,                          -- destroy this long after launch
+            idle_s REAL,                         -- stop after this long without requests
+            last_used_at REAL NOT NULL,
+            requests_seen REAL,                  -- vLLM's request counter when last looked at
+            local_port INTEGER,
+            tunnel_pid INTEGER
+        );
+        CREATE INDEX gpu_instances_status ON gpu_instances (status);
+        """,
+    )
+
+
+gpu_migrations = Migrations("gpu", [create_gpu_instances])
+
+# --- distillation runs and their tasks (arcticcodex.distill.journal) ------------------------------
+
+
+def create_run_tables(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE distill_runs (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            settings TEXT NOT NULL,
+            out TEXT NOT NULL,
+            task_count INTEGER NOT NULL,
+            duplicate_prompts INTEGER NOT NULL DEFAULT 0,
+            spent_usd REAL NOT NULL DEFAULT 0,
+            note TEXT,
+            written TEXT
+        );
+        CREATE TABLE distill_tasks (
+            run_id TEXT NOT NULL REFERENCES distill_runs(id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            task TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            pair TEXT,
+            reason TEXT,
+            retryable INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL NOT NULL DEFAULT 0,
+            finished_at TEXT,
+            PRIMARY KEY (run_id, position),
+            UNIQUE (run_id, key)
+        );
+        CREATE INDEX distill_tasks_status ON distill_tasks (run_id, status, position);
+        """,
+    )
+
+
+def create_distill_reviews(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE distill_reviews (
+            run_id TEXT NOT NULL REFERENCES distill_runs (id),
+            position INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('approved', 'rejected')),
+            reason TEXT NOT NULL DEFAULT '',
+            decided_by TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, position)
+        );
+        """,
+    )
+
+
+distill_migrations = Migrations("distill", [create_run_tables, create_distill_reviews])
+
+# --- people's edits of a run's pairs (arcticcodex.distill.pair_review) ----------------------------
+
+
+def create_pair_edits(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE distill_pair_edits (
+            id INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL REFERENCES distill_runs (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            edited_by TEXT NOT NULL,
+            edited_at TEXT NOT NULL,
+            before TEXT NOT NULL,
+            after TEXT NOT NULL
+        );
+        CREATE INDEX distill_pair_edits_pair ON distill_pair_edits (run_id, position, id);
+        """,
+    )
+
+
+pair_review_migrations = Migrations("pair_review", [create_pair_edits])
+
+WORKSPACE_MIGRATIONS: tuple[Migrations, ...] = (
+    core_migrations,
+    vault_migrations,
+    teacher_migrations,
+    gpu_migrations,
+    distill_migrations,
+    pair_review_migrations,
+)
+"""What every workspace database is migrated with, in this order (a set may refer to an earlier one's tables)."""
