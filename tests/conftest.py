@@ -84,6 +84,13 @@ def acx() -> Acx:
     return Acx()
 
 
+@pytest.fixture
+def server() -> Iterator[FakeOpenAIServer]:
+    """A fresh fake OpenAI-compatible server on 127.0.0.1 serving "fake-model" (steer it with ``script``/``inject``)."""
+    with FakeOpenAIServer(model="fake-model") as fake:
+        yield fake
+
+
 # -- GPU: the fake Vast.ai API, whose instances run a real SSH server and the fake OpenAI server as vLLM --------
 
 VAST_KEY = "vast-secret-key-0123456789"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +14,6 @@ from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 
 EVIDENCE = "Otters eat mostly fish. They also eat crabs and frogs."
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 @pytest.fixture

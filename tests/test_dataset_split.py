@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -116,12 +114,6 @@ def test_a_planned_split_is_written_as_planned(tmp_path: Path) -> None:
 
 
 # --- through the command line ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 LAKES = [f"Lake {name} is {depth} metres deep." for name, depth in zip("ABCDEFGHIJ", range(10, 110, 10), strict=True)]

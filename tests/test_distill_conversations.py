@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from arcticcodex.dataset import pair_id_for, verify_dataset
 from arcticcodex.dataset.record import Turn
@@ -24,12 +21,6 @@ from test_distill_run import OTTERS, PROMPTS, make_root, records, write_prompts
 
 FIRST, FIRST_ANSWER = "What do otters eat?", "Otters eat mostly fish [1]."
 FOLLOW_UP, FOLLOW_UP_ANSWER = "And crabs?", "Yes, they also eat crabs and frogs [1]."
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def conversation_dataset(acx: Acx, tmp_path: Path, server: FakeOpenAIServer) -> tuple[Path, Path, str]:

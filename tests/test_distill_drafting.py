@@ -11,10 +11,7 @@ from __future__ import annotations
 import json
 import pydoc
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from arcticcodex.workspace import Workspace
 from conftest import Acx
@@ -26,12 +23,6 @@ UNMATCHED = {  # no word of the question (stemmed) is in the evidence: the extra
     "evidence": "Beavers build dams from branches and mud. Their dams make ponds.",
 }
 MATCHED = {"instruction": "What do beavers build dams from?", "evidence": "Beavers build dams from branches and mud."}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def test_with_an_api_teacher_the_rewriter_drafts_what_the_extractive_drafter_cannot(

@@ -7,20 +7,11 @@ reason); `vault import` exits 1 when a file failed.  Each status is documented i
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 from test_distill_run import PROMPTS, make_root, write_prompts
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def test_complete_is_0_and_failed_tasks_are_3(tmp_path: Path, server: FakeOpenAIServer, acx: Acx) -> None:

@@ -10,22 +10,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from arcticcodex.provenance import KeyStore
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 from test_distill_run import OTTERS, PROMPTS, make_root, write_prompts
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def run_ids(root: Path) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,12 +23,6 @@ from test_distill_run import make_root, records
 
 TOPICS = ["otters", "beavers", "herons", "salmon"]
 DEEPSEEK_ENV = {"DEEPSEEK_API_KEY": "sk-test"}
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def vault_of_four_documents(acx: Acx, tmp_path: Path, server: FakeOpenAIServer, preset: str = "vllm") -> Path:

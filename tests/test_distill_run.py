@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +23,6 @@ PROMPTS = [
     {"instruction": "What do otters eat?", "evidence": OTTERS},  # the same prompt twice is one task
     {"instruction": "What do beavers' dams make?", "evidence": BEAVERS, "reference": "Ponds."},
 ]
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def make_root(acx: Acx, tmp_path: Path, server: FakeOpenAIServer, *, preset: str = "vllm") -> Path:

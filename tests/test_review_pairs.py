@@ -5,10 +5,7 @@ count the human rejections, and the agent's propose_fact is reachable from `ask 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from arcticcodex.dataset import verify_dataset
 from arcticcodex.distill.journal import RunJournal
@@ -23,12 +20,6 @@ from test_distill_run import make_root, records, write_prompts
 QUESTIONS = ["What do otters eat?", "Where do otters sleep?", "How long do otters live?", "Can otters swim?"]
 FACTS = ["Otters eat fish.", "Otters sleep in dens.", "Otters live ten years.", "Otters swim well."]
 SCORES = [0.95, 0.92, 0.86, 0.82]
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def reviewed_run(acx: Acx, tmp_path: Path, server: FakeOpenAIServer) -> tuple[Path, str, list[str]]:

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 from test_distill_run import PROMPTS, make_root, write_prompts
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def add_to_config(root: Path, text: str) -> None:

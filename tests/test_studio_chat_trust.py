@@ -7,10 +7,7 @@ any request reaches that server — a prompt is the user's vault evidence."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from arcticcodex.studio import create_app
 from arcticcodex.workspace import Workspace
@@ -28,12 +25,6 @@ model = "fake-model"
 api_key_env = "OPENAI_API_KEY"
 roles = ["critic", "verifier", "rewriter"]
 """
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 def test_a_hand_written_teacher_is_neither_offered_nor_asked(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import jinja2
@@ -61,12 +60,6 @@ def first_hour(acx: Acx, base: Path, server: FakeOpenAIServer) -> tuple[Path, st
     )
     acx("-w", root, "distill", "--prompts", more, "--out", out, "--append", "--validation", "0.34", *args[:2])
     return root, run
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer(model="fake-model") as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -137,6 +137,23 @@ class Config:
         entries: tuple[TeacherEntry, ...] = self._table("teachers", tuple)
         return entries
 
+    def key_file(self, teacher: str, api_key_file: str) -> Path:
+        """Teacher ``teacher``'s key file, which must really lie in the data folder or the user's config folder.
+
+        Anywhere else (``~/.ssh/id_ed25519``, ``/etc/…``, a symlink out) a cloned configuration could
+        have a file's content sent as an API key; the real path is checked, so a symlink cannot escape.
+        """
+        named = Path(api_key_file).expanduser()
+        real = (self.path.parent / named).resolve()
+        allowed = (self.data_dir.resolve(), user_config_dir().resolve())
+        if not any(real.is_relative_to(folder) for folder in allowed):
+            raise ConfigError(
+                f"{self.path}: teacher {teacher!r}: api_key_file {named} resolves to {real}, outside the "
+                f"workspace's data folder ({allowed[0]}) and your config folder ({allowed[1]}); move the key file "
+                "into one of them (mode 0600), or use api_key_env"
+            )
+        return real
+
     @property
     def gpu(self) -> GpuSettings:
         return self._table("gpu", GpuSettings)

@@ -204,10 +204,11 @@ def _read_back(path: Path, intended: Mapping[str, Any]) -> Config:
 
 
 def _check_teachers(config: Config) -> None:
-    """Every check ``load_teachers`` makes; imported here only, since teachers/ is heavier than a config edit."""
-    from .teachers.config import load_teachers
-
-    load_teachers(config)
+    """Every check the teachers' loader makes before trust: the entries, the pool, each key file's place."""
+    config.teacher_pool  # noqa: B018 - reading it validates the entries and [teacher_pool] (ConfigError)
+    for entry in config.teachers:
+        if entry.api_key_file:
+            config.key_file(entry.name, entry.api_key_file)
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -31,8 +31,10 @@ from pydantic import (
 )
 
 from .configsections import Must, SettingValueError, Table
-from .teachers.models import ROLES, Role
 from .terminal import escape_controls
+
+Role = Literal["critic", "verifier", "rewriter"]
+ROLES: tuple[Role, ...] = ("critic", "verifier", "rewriter")
 
 __all__ = ["KEYLESS_PRESETS", "PRESETS", "TeacherEntry", "check_url"]
 

@@ -36,11 +36,11 @@ from typing import Any
 
 from ..errors import DatasetError
 from ..fileio import NEW_FILE_MODE, atomic_write
+from ..layout import TRAIN_FILE, VALIDATION_FILE
 from ..provenance.trust import KeyRing
 from .citations import TrainingView
 from .record import TrainingPair, iter_records
 from .verify import require_verified
-from .writer import TRAIN_FILE, VALIDATION_FILE
 
 __all__ = ["EXPORT_FORMATS", "SPLITS", "export_dataset", "split_files"]
 

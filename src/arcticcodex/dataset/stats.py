@@ -13,13 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DatasetError
+from ..layout import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
+from .quality import QUALITY_BUCKETS, quality_bucket
 from .record import TrainingPair, iter_records
-from .writer import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 
 __all__ = ["QUALITY_BUCKETS", "dataset_statistics"]
 
-QUALITY_BUCKETS = ("0.0-0.5", "0.5-0.6", "0.6-0.7", "0.7-0.8", "0.8-0.9", "0.9-1.0")
-_BUCKET_EDGES = (0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 def dataset_statistics(directory: str | Path) -> dict[str, Any]:
@@ -74,13 +73,6 @@ def _manifest(directory: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _bucket(quality: float) -> str:
-    for edge, name in zip(_BUCKET_EDGES, QUALITY_BUCKETS, strict=False):
-        if quality < edge:
-            return name
-    return QUALITY_BUCKETS[-1]
-
-
 class _Tally:
     def __init__(self) -> None:
         self.count = 0
@@ -105,7 +97,7 @@ class _Tally:
         self.quality_sum += quality
         self.quality_min = quality if self.quality_min is None else min(self.quality_min, quality)
         self.quality_max = quality if self.quality_max is None else max(self.quality_max, quality)
-        self.buckets[_bucket(quality)] += 1
+        self.buckets[quality_bucket(quality)] += 1
         self.rounds[len(pair.revisions)] += 1
         self.teachers.update(pair.teachers)
         self.signers[pair.signer_id] += 1

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ..errors import UnsafeFileError
 from ..fileio import read_plain_file
+from ..layout import CARD_FILE, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.trust import KeyRing
 from .verify import MAX_MANIFEST_BYTES, VerificationReport, verify_dataset
-from .writer import CARD_FILE, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 
 __all__ = ["VerdictCache"]
 

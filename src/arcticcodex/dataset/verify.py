@@ -38,12 +38,13 @@ from typing import Any
 
 from ..errors import DatasetError, KeyFileError, TrustError, UnsafeFileError
 from ..fileio import read_plain_file
+from ..layout import CARD_FILE, FORMAT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import ALGORITHMS, MAX_PUBLIC_KEY_BYTES, Ed25519Verifier, Verifier
 from ..provenance.trust import KeyRing
 from .checking import check_file_lines
 from .record import canonical_json
-from .writer import CARD_FILE, FORMAT, MANIFEST_CONTEXT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
+from .writer import MANIFEST_CONTEXT
 
 __all__ = ["Problem", "VerificationReport", "require_verified", "verify_dataset"]
 

@@ -32,6 +32,7 @@ import orjson
 from ..errors import DatasetError
 from ..fileio import NEW_FILE_MODE, AtomicFile, write_atomically
 from ..forge.records import utc_timestamp
+from ..layout import CARD_FILE, FORMAT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer
 from .card import dataset_card
@@ -41,15 +42,9 @@ from .split import RunningSplit, Split
 
 __all__ = ["MANIFEST_CONTEXT", "DatasetWriter", "sign_manifest"]
 
-FORMAT = "arcticcodex-dataset/1"
 MANIFEST_CONTEXT = b"ArcticCodex-MANIFEST-v1\n"
-TRAIN_FILE = "train.jsonl"
-VALIDATION_FILE = "validation.jsonl"
-REJECTED_FILE = "rejected.jsonl"
-CARD_FILE = "README.md"
 PARALLEL_FROM = 2000  # pairs signed in this process before a worker pool is worth starting
 SIGNING_BATCH = 256
-MANIFEST_FILE = "manifest.json"
 MERKLE_LEAF_RULE = "RFC 6962: leaf sha256(0x00 || frame_sha256 || body_sha256), node sha256(0x01 || left || right)"
 CANONICALIZATION = "TRAIN_PAIR frame (ForgeNumerics-S canonical bytes); body: JSON, sorted keys, no spaces, UTF-8"
 

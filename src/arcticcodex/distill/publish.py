@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from ..dataset.dedup import NearDuplicateFilter
 from ..dataset.record import TrainingPair, iter_records
 from ..dataset.split import PlannedSplit, Side, SplitPlanner
-from ..dataset.writer import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE, DatasetWriter
+from ..dataset.writer import DatasetWriter
 from ..errors import DatasetError
 from ..fileio import replace_directory, restore_directory
+from ..layout import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.keystore import KeyStore
 from ..teachers.prompts import template_hashes
 from ..workspace import Workspace

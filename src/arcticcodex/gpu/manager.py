@@ -119,19 +119,61 @@ class VastInstanceManager:
         idle_s: float | None = None,
         local_port: int | None = None,
     ) -> InstanceRecord:
-        """Rent ``offer``, wait for vLLM through a tunnel, register it as ``teacher``; destroy it on any failure."""
-        hours = hours if hours is not None else (ttl_s / 3600 if ttl_s else 1.0)
-        # booting and loading bill too, and nothing can stop them early: the budget must cover those deadlines
-        hours = max(hours, (self.provisioner.boot_deadline + self.provisioner.vllm_deadline) / 3600)
+        """Rent ``offer``, wait for vLLM through a tunnel, register it as ``teacher``; destroy it on any failure.
+
+        The one launch sequence: budget → record (before renting) → rent → wait → tunnel → vLLM → ready,
+        with teardown guaranteed from the moment Vast may have created the instance.
+        """
+        hours = self._billed_hours(hours, ttl_s)
         self.check_budget(offer.dph_total, hours, run=run)
-        if ttl_s and not spec.ttl_s:
-            spec = replace(spec, ttl_s=ttl_s)  # the instance's own dead man's switch, besides our enforcement
-        if offer.num_gpus > 1 and spec.tensor_parallel_size == 1:
-            spec = replace(spec, tensor_parallel_size=offer.num_gpus)  # paying for N GPUs: use all of them
+        spec = _fitted(spec, offer, ttl_s)
         if teacher:
             check_teacher_name(self.workspace, self.store, teacher)
+        record = self._new_record(offer, spec, run=run, teacher=teacher, ttl_s=ttl_s, idle_s=idle_s)
+        key = vllm_key(self.store, teacher or record.label)  # made first: nothing is rented if it cannot be
+        # before renting, a crash from here on leaves a trace to clean up (the label Vast will carry); the budget
+        # is checked in the same transaction, so two launches at once cannot both spend the same room
+        self.store.insert(
+            record,
+            check=lambda records: self.budget.check_launch(
+                records, rate=offer.dph_total, hours=hours, run=run, now=record.created_at
+            ),
+        )
+        instance_id = self._rent(record, offer, spec, key)
+        # From here on Vast bills an instance whose id we hold: whatever fails (recording the id included, or
+        # Ctrl-C) destroys it by that id before the error goes on; the label stays the reaper's fallback.
+        try:
+            self._bring_up(record, instance_id, offer, spec, key, local_port)
+        except BaseException as error:
+            self._abandon_launch(record, instance_id, error)
+            if isinstance(error, Exception) and not isinstance(error, ArcticCodexError):  # e.g. the database's
+                raise GpuError(
+                    f"the launch of instance {instance_id} failed ({_reason(error)}); it was destroyed, so it "
+                    "bills nothing more — fix the cause, then run `arcticcodex gpu up` again"
+                ) from error
+            raise
+        return record
+
+    def _billed_hours(self, hours: float | None, ttl_s: float | None) -> float:
+        """The hours the budget must cover: asked for (or the TTL, else one), and at least the deadlines.
+
+        Booting and loading bill too, and nothing can stop them early.
+        """
+        wanted = hours if hours is not None else (ttl_s / 3600 if ttl_s else 1.0)
+        return max(wanted, (self.provisioner.boot_deadline + self.provisioner.vllm_deadline) / 3600)
+
+    def _new_record(
+        self,
+        offer: Offer,
+        spec: VllmSpec,
+        *,
+        run: str,
+        teacher: str | None,
+        ttl_s: float | None,
+        idle_s: float | None,
+    ) -> InstanceRecord:
         now = self._clock()
-        record = InstanceRecord(
+        return InstanceRecord(
             label=self.label_prefix + uuid.uuid4().hex[:8],
             instance_id=None,
             offer_id=offer.id,
@@ -160,18 +202,12 @@ class VastInstanceManager:
             local_port=None,
             tunnel_pid=None,
         )
-        key = vllm_key(self.store, teacher or record.label)  # made first: nothing is rented if it cannot be
-        # before renting, a crash from here on leaves a trace to clean up (the label Vast will carry); the budget
-        # is checked in the same transaction, so two launches at once cannot both spend the same room
-        self.store.insert(
-            record,
-            check=lambda records: self.budget.check_launch(
-                records, rate=offer.dph_total, hours=hours, run=run, now=record.created_at
-            ),
-        )
+
+    def _rent(self, record: InstanceRecord, offer: Offer, spec: VllmSpec, key: str) -> int:
+        """Ask Vast for the instance; when its answer (and so the id) never arrives, look for the label."""
         try:
-            instance_id = self.provisioner.launch(offer.id, spec, label=record.label, vllm_api_key=key)
-        except BaseException as error:  # Vast's answer (and so the id) never arrived: look for the label
+            return self.provisioner.launch(offer.id, spec, label=record.label, vllm_api_key=key)
+        except BaseException as error:
             outcome = self._forget_failed_launch(record, error) or (
                 "Vast may still have created the instance: `arcticcodex gpu ls` and `gpu reap` look for it and "
                 "destroy it"
@@ -179,33 +215,26 @@ class VastInstanceManager:
             if isinstance(error, GpuError):  # the same error (type, status), saying what became of the money
                 error.args = (f"{error} — {outcome}",)
             raise
-        # From here on Vast bills an instance whose id we hold: whatever fails (recording the id included, or
-        # Ctrl-C) destroys it by that id before the error goes on; the label stays the reaper's fallback.
-        try:
-            record.instance_id = instance_id
-            self.store.update(record.label, instance_id=instance_id, status="booting")
-            record.status = "booting"
-            self.store.log("launched", record, offer_id=offer.id, model=spec.served_name)
-            running = self.provisioner.wait_until_running(instance_id)
-            if running.dph_total and running.dph_total != record.running_rate:
-                self.store.set_rate(record, running.dph_total, self._clock(), running_rate=running.dph_total)
-            tunnel = self._open_tunnel(record, local_port)
-            self.provisioner.wait_for_vllm(tunnel.url, spec.served_name, api_key=key, instance_id=instance_id)
-            now = self._clock()
-            self.store.update(record.label, status="ready", ready_at=now, owner_pid=None, last_used_at=now)
-            record.status, record.ready_at, record.owner_pid = "ready", now, None
-            self.store.log("ready", record, base_url=tunnel.url)
-            if teacher:
-                self.register_teachers()
-        except BaseException as error:
-            self._abandon_launch(record, instance_id, error)
-            if isinstance(error, Exception) and not isinstance(error, ArcticCodexError):  # e.g. the database's
-                raise GpuError(
-                    f"the launch of instance {instance_id} failed ({_reason(error)}); it was destroyed, so it "
-                    "bills nothing more — fix the cause, then run `arcticcodex gpu up` again"
-                ) from error
-            raise
-        return record
+
+    def _bring_up(
+        self, record: InstanceRecord, instance_id: int, offer: Offer, spec: VllmSpec, key: str, local_port: int | None
+    ) -> None:
+        """Record the id, wait until it runs, tunnel to it, wait for vLLM, mark it ready and register it."""
+        record.instance_id = instance_id
+        self.store.update(record.label, instance_id=instance_id, status="booting")
+        record.status = "booting"
+        self.store.log("launched", record, offer_id=offer.id, model=spec.served_name)
+        running = self.provisioner.wait_until_running(instance_id)
+        if running.dph_total and running.dph_total != record.running_rate:
+            self.store.set_rate(record, running.dph_total, self._clock(), running_rate=running.dph_total)
+        tunnel = self._open_tunnel(record, local_port)
+        self.provisioner.wait_for_vllm(tunnel.url, spec.served_name, api_key=key, instance_id=instance_id)
+        now = self._clock()
+        self.store.update(record.label, status="ready", ready_at=now, owner_pid=None, last_used_at=now)
+        record.status, record.ready_at, record.owner_pid = "ready", now, None
+        self.store.log("ready", record, base_url=tunnel.url)
+        if record.teacher:
+            self.register_teachers()
 
     def provision_teacher_pool(
         self,
@@ -535,3 +564,12 @@ def _reason(error: BaseException | None) -> str:
     if isinstance(error, InstanceFailedError | GpuError):
         return str(error)
     return f"{type(error).__name__}: {error}"
+
+
+def _fitted(spec: VllmSpec, offer: Offer, ttl_s: float | None) -> VllmSpec:
+    """The spec as launched: the TTL as the instance's own dead man's switch, and every GPU paid for used."""
+    if ttl_s and not spec.ttl_s:
+        spec = replace(spec, ttl_s=ttl_s)  # besides our own enforcement
+    if offer.num_gpus > 1 and spec.tensor_parallel_size == 1:
+        spec = replace(spec, tensor_parallel_size=offer.num_gpus)
+    return spec

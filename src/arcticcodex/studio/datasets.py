@@ -28,9 +28,9 @@ from ..dataset import dataset_statistics
 from ..dataset.record import iter_records
 from ..dataset.verdicts import VerdictCache
 from ..dataset.verify import VerificationReport
-from ..dataset.writer import REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..distill.journal import RunJournal, RunRecord
 from ..errors import RecordNotFoundError, UserError
+from ..layout import REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.keystore import KeyStore
 from ..provenance.trust import KeyRing
 from ..workspace import Workspace

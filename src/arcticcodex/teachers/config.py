@@ -26,10 +26,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from ..config import Config, user_config_dir
+from ..config import Config
 from ..configschema import teacher_entry
 from ..configsections import TeacherPoolSettings
 from ..configteachers import KEYLESS_PRESETS, PRESETS, TeacherEntry
@@ -138,18 +137,5 @@ def _config(entry: TeacherEntry, *, origin: str = "") -> TeacherConfig:
 
 
 def _key_file(teacher: TeacherConfig, config: Config) -> str:
-    """The key file's real path, which must lie in the workspace's data folder or the user's config folder.
-
-    Anywhere else (``~/.ssh/id_ed25519``, ``/etc/…``, a symlink out) a cloned configuration could
-    have a file's content sent as an API key; the real path is checked, so a symlink cannot escape.
-    """
-    named = Path(str(teacher.api_key_file)).expanduser()
-    real = (config.path.parent / named).resolve()
-    allowed = (config.data_dir.resolve(), user_config_dir().resolve())
-    if not any(real.is_relative_to(folder) for folder in allowed):
-        raise ConfigError(
-            f"{config.path}: teacher {teacher.name!r}: api_key_file {named} resolves to {real}, outside the "
-            f"workspace's data folder ({allowed[0]}) and your config folder ({allowed[1]}); move the key file "
-            "into one of them (mode 0600), or use api_key_env"
-        )
-    return str(real)
+    """The key file's real path (see :meth:`~arcticcodex.config.Config.key_file`)."""
+    return str(config.key_file(teacher.name, str(teacher.api_key_file)))

@@ -12,8 +12,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-Role = Literal["critic", "verifier", "rewriter"]
-ROLES: tuple[Role, ...] = ("critic", "verifier", "rewriter")
+from ..configteachers import ROLES as ROLES  # the roles a [[teachers]] entry may name: defined with it
+from ..configteachers import Role as Role
+
 # the loop's roles, plus what a run asks a student model for: a first draft, or curriculum questions
 CallRole = Literal["critic", "verifier", "rewriter", "drafter", "questioner"]
 Verdict = Literal["supported", "contradicted", "unsupported"]

@@ -37,6 +37,7 @@ from pathlib import Path
 from ..config import DEFAULT_DATA_DIR
 from ..errors import UserError
 from ..fileio import FileIdentity, file_identity, open_plain_file
+from ..layout import FORMAT, MANIFEST_FILE, TRAIN_FILE
 from .loaders import SUPPORTED_SUFFIXES
 
 __all__ = ["Discovery", "discover"]
@@ -236,7 +237,6 @@ def _matches(relative: str, pattern: str) -> bool:
 
 def _is_dataset(folder: Path) -> bool:
     """A folder ``DatasetWriter`` wrote (its manifest names the dataset format) or is writing."""
-    from ..dataset.writer import FORMAT, MANIFEST_FILE, TRAIN_FILE  # here: the dataset package is large
 
     if os.path.lexists(folder / f"{TRAIN_FILE}.partial"):
         return True
