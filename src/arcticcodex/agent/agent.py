@@ -27,7 +27,7 @@ from typing import Any
 from .._sync import run_sync
 from ..errors import TeacherResponseError, ToolError, UserError
 from ..teachers.config import TeacherConfig
-from ..teachers.models import EvidenceItem
+from ..teachers.models import EvidenceItem, evidence_from_hits
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..vault.search import Searcher, SearchResult
 from ..vault.store import Vault
@@ -78,10 +78,7 @@ class AgentAnswer:
 
     def evidence_items(self) -> list[EvidenceItem]:
         """The evidence as the teacher loop takes it (numbers as cited, bound to their chunks)."""
-        return [
-            EvidenceItem(number=n, text=item.text, source=item.source, chunk_id=item.chunk_id)
-            for n, item in enumerate(self.evidence, 1)
-        ]
+        return evidence_from_hits(self.evidence)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -148,10 +145,7 @@ class Agent:
         earlier = [content for role, content in history if role == "user"][-1:]  # "and in 2020?" needs its topic
         context = " ".join([*earlier, question])
         pack = self.searcher.evidence_pack(context, k=self.k)
-        items = [
-            EvidenceItem(number=n, text=r.text, source=r.source, chunk_id=r.chunk_id)
-            for n, r in enumerate(pack.items, 1)
-        ]
+        items = evidence_from_hits(pack.items)
         if self.model is None:
             draft = self.drafter.draft(question, items)
             text = NOTHING_FOUND if draft is None else draft.text + " " + "".join(f"[{n}]" for n in draft.evidence_used)

@@ -6,7 +6,7 @@
     create   the run and all its tasks, in one transaction (journal.py)
     execute  N workers take pending tasks in order: evidence (given, or retrieved from the vault),
              a draft (the offline extractive drafter, a student model, or a conversation's answer),
-             the draft → critique → verify → rewrite loop; each outcome is journaled as it ends
+             the draft → critique → verify → rewrite loop; each outcome (a pair: pairs.py) is journaled as it ends
     publish  the journal's pairs, in task order, become a signed dataset folder (publish.py)
 
 A spent budget stops the run (the tasks left stay pending: ``--resume RUN --budget-usd X`` goes on);
@@ -21,17 +21,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .._sync import run_sync
 from ..agent.drafting import ExtractiveDrafter
-from ..dataset.record import PairSource, Revision, TrainingPair, Turn, pair_id_for
 from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError
-from ..forge.records import utc_timestamp
-from ..refine import RefineResult, TeacherRouter
+from ..refine import TeacherRouter
 from ..teachers.cache import RequestCache
 from ..teachers.config import load_teachers
 from ..teachers.factory import build_pool, build_teacher
@@ -45,6 +41,7 @@ from ..vault.search import Searcher
 from ..vault.store import Vault
 from ..workspace import Workspace
 from .journal import RunJournal, RunRecord, RunStatus, TaskOutcome
+from .pairs import pair_from_result
 from .preflight import check_api_teacher, prepare_run
 from .publish import publish_dataset, snapshot_base
 from .settings import RunSettings
@@ -347,7 +344,7 @@ class Distiller:
         cost = draft_cost + result.cost_usd
         if result.status == "failed":
             return TaskOutcome("failed", reason=result.failure, retryable=True, cost_usd=cost)
-        pair = _pair(task, instruction, result, refs, settings, drafter)
+        pair = pair_from_result(task, instruction, result, refs, signer_id=settings.signer_id, drafter=drafter)
         return TaskOutcome("accepted" if result.accepted else "rejected", pair=pair.body(), cost_usd=cost)
 
     async def _draft(
@@ -381,52 +378,3 @@ class Distiller:
             }
             for hit in self._searcher.search(instruction, k=k)
         ]
-
-
-def _pair(
-    task: dict[str, Any],
-    instruction: str,
-    result: RefineResult,
-    refs: tuple[Any, ...],
-    settings: RunSettings,
-    drafter: str,
-) -> TrainingPair:
-    revisions = []
-    teachers: set[str] = set()
-    for round_ in result.rounds:
-        calls = round_.calls
-        teachers.update(call.teacher for call in calls)
-        claims = round_.verification.claims if round_.verification else []
-        revisions.append(
-            Revision(
-                round=round_.number,
-                text=round_.text,
-                score=round_.score if round_.score is not None else 0.0,
-                criteria=round_.critique.criteria if round_.critique else {},
-                claims=tuple(f"{claim.verdict}: {claim.claim}" for claim in claims),
-                teachers=tuple(sorted({call.teacher for call in calls})),
-                tokens=sum(call.usage.prompt_tokens + call.usage.completion_tokens for call in calls),
-                cost_usd=round(sum(call.cost_usd for call in calls), 6),
-            )
-        )
-    last = result.rounds[-1]
-    weaknesses = last.critique.weaknesses if last.critique else []
-    feedback = "; ".join(weaknesses) or ("accepted" if result.accepted else "below the threshold")
-    source = task["source"]
-    context = tuple(Turn(turn["role"], turn["content"]) for turn in task.get("context") or ())
-    return TrainingPair(
-        id=pair_id_for(instruction, result.final_text, refs, context),
-        index=0,
-        instruction=instruction,
-        completion=result.final_text,
-        quality=Decimal(str(round(result.score or 0.0, 4))),
-        signer_id=settings.signer_id,
-        created_at=utc_timestamp(datetime.now(UTC)),
-        source=PairSource(kind=source["kind"], ref=source["ref"]),
-        accepted=result.accepted,
-        feedback=f"{feedback} (drafted by {drafter})",
-        revisions=tuple(revisions),
-        evidence=refs,
-        teachers=tuple(sorted(teachers)),
-        context=context,
-    )

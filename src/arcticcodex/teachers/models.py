@@ -8,7 +8,8 @@ never be empty: an empty text fails validation, and the loop keeps the previous 
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -30,6 +31,25 @@ class EvidenceItem(BaseModel):
     text: str
     source: str = ""
     chunk_id: str | None = None
+
+
+class SearchHit(Protocol):
+    """What a vault search result offers as evidence (:class:`~arcticcodex.vault.search.SearchResult`)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def chunk_id(self) -> str: ...
+
+
+def evidence_from_hits(hits: Iterable[SearchHit]) -> list[EvidenceItem]:
+    """Search hits as numbered evidence, ``[1]`` the first: the one way a found chunk becomes evidence."""
+    return [
+        EvidenceItem(number=number, text=hit.text, source=hit.source, chunk_id=hit.chunk_id)
+        for number, hit in enumerate(hits, 1)
+    ]
 
 
 class Rubric(BaseModel):
@@ -83,6 +103,7 @@ def _score(value: Any, notes: list[str] | None = None) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
+        # from None: the TypeError/ValueError adds nothing the message does not already say
         raise ValueError(f"score must be a number, not {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"score must be a finite number between 0 and 1, not {value!r}")
