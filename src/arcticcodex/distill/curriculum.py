@@ -84,30 +84,36 @@ def curriculum_tasks(vault: Vault, *, limit: int | None = None, per_chunk: int =
 
 def curriculum_task(question: str, chunk: Chunk, document: Document, *, author: str) -> Task:
     key = "q-" + content_digest((chunk.id, question))[:32]
-    return key, {
-        "instruction": question,
-        "evidence": [chunk_evidence(chunk, document)],
-        "reference": None,
-        "draft": None,
-        "retrieve": False,
-        "source": {"kind": "curriculum", "ref": f"{chunk.id} ({author})"},
-        "metadata": {},
-    }
+    return Task(
+        key,
+        {
+            "instruction": question,
+            "evidence": [chunk_evidence(chunk, document)],
+            "reference": None,
+            "draft": None,
+            "retrieve": False,
+            "source": {"kind": "curriculum", "ref": f"{chunk.id} ({author})"},
+            "metadata": {},
+        },
+    )
 
 
 def unasked_chunk_task(chunk: Chunk, document: Document, *, author: str, reason: str) -> Task:
     """A chunk the teacher wrote no usable question about: a task that fails with the reason."""
     key = "qf-" + content_digest((chunk.id, author))[:32]
-    return key, {
-        "instruction": f"(questions about {chunk.id})",
-        "evidence": [chunk_evidence(chunk, document)],
-        "reference": None,
-        "draft": None,
-        "retrieve": False,
-        "failure": f"{author} wrote no usable question about chunk {chunk.id} of {document.source}: {reason}",
-        "source": {"kind": "curriculum", "ref": f"{chunk.id} ({author})"},
-        "metadata": {},
-    }
+    return Task(
+        key,
+        {
+            "instruction": f"(questions about {chunk.id})",
+            "evidence": [chunk_evidence(chunk, document)],
+            "reference": None,
+            "draft": None,
+            "retrieve": False,
+            "failure": f"{author} wrote no usable question about chunk {chunk.id} of {document.source}: {reason}",
+            "source": {"kind": "curriculum", "ref": f"{chunk.id} ({author})"},
+            "metadata": {},
+        },
+    )
 
 
 def curriculum_questions(chunk: Chunk, document: Document) -> list[str]:

@@ -17,11 +17,14 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..db import transaction
 from ..errors import RecordNotFoundError, UserError
 from ..workspace import Workspace
+
+if TYPE_CHECKING:
+    from .tasks import Task
 
 __all__ = ["RunJournal", "RunRecord", "TaskOutcome"]
 
@@ -91,7 +94,7 @@ class RunJournal:
         self.conn.close()
 
     def create_run(
-        self, settings: dict[str, Any], out: str, tasks: Iterable[tuple[str, dict[str, Any]]], *, spent_usd: float = 0.0
+        self, settings: dict[str, Any], out: str, tasks: Iterable[Task], *, spent_usd: float = 0.0
     ) -> RunRecord:
         """Create a run with its tasks ``(key, task JSON)`` in one transaction; repeated keys are one task.
 
@@ -280,6 +283,7 @@ class RunJournal:
                     (run_id, position, status, reason, by, datetime.now(UTC).isoformat()),
                 )
         except sqlite3.IntegrityError:
+            # from None: the IntegrityError adds nothing the message does not already say
             raise UserError(f"pair {position} of run {run_id} was already reviewed; decisions are final") from None
 
     def reviews(self, run_id: str) -> dict[int, tuple[str, str]]:

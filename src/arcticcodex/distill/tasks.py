@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..dataset.record import TURN_ROLES, content_digest
 from ..errors import RecordNotFoundError, UserError
@@ -41,8 +41,13 @@ __all__ = [
     "teacher_instruction",
 ]
 
-Task = tuple[str, dict[str, Any]]
-"""(key, task JSON): the key identifies the task within its run (the same key twice is one task)."""
+
+class Task(NamedTuple):
+    """One unit of a run's work, as the journal stores it."""
+
+    key: str  # identifies the task within its run: the same key twice is one task
+    spec: dict[str, Any]  # the task's JSON: instruction, evidence, source, context (see the journal)
+
 
 CONTEXT_TURNS = 6
 
@@ -51,7 +56,7 @@ def prompt_tasks(path: str | Path) -> Iterator[Task]:
     """One task per prompt in a JSONL/CSV prompts file (see :func:`read_prompts` for its format)."""
     for item in read_prompts(path):
         evidence = [_free_text_evidence(text, Path(path).name, n) for n, text in enumerate(item.evidence, 1)]
-        yield (
+        yield Task(
             item.key,
             {
                 "instruction": item.instruction,
@@ -95,16 +100,19 @@ def _turn_task(
             continue
         evidence.append(chunk_evidence(chunk, vault.get_document(chunk.document_id)))
     key = "c-" + content_digest((conversation_id, user.id))[:32]
-    return key, {
-        "instruction": user.content,
-        "evidence": evidence,
-        "reference": None,
-        "draft": assistant.content,
-        "retrieve": not evidence,
-        "source": {"kind": "conversation", "ref": f"{conversation_id}#{user.id}"},
-        "metadata": {},
-        "context": context,
-    }
+    return Task(
+        key,
+        {
+            "instruction": user.content,
+            "evidence": evidence,
+            "reference": None,
+            "draft": assistant.content,
+            "retrieve": not evidence,
+            "source": {"kind": "conversation", "ref": f"{conversation_id}#{user.id}"},
+            "metadata": {},
+            "context": context,
+        },
+    )
 
 
 def teacher_instruction(task: dict[str, Any]) -> str:
