@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "arcticcodex"
 
 #: lowest first; a unit is a top-level module or package of arcticcodex ("" is the package's own __init__)
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "fileio", "terminal", "_sync", "layout", "forge", "trustfile", "db"),  # foundation
+    ("errors", "fileio", "terminal", "_sync", "layout", "retry", "forge", "trustfile", "db"),  # foundation
     ("configsections", "configteachers", "configschema", "config", "configfile", "workspace"),  # configuration
     ("provenance", "vault", "teachers"),  # stores and services
     ("agent", "refine", "dataset"),  # components

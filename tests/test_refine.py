@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from arcticcodex import compat, errors
 from arcticcodex.refine import TeacherRouter
+from arcticcodex.retry import RetryPolicy
 from arcticcodex.teachers.config import TeacherConfig
-from arcticcodex.teachers.faults import RetryPolicy
 from arcticcodex.teachers.local_judge import LocalJudge
 from arcticcodex.teachers.models import Critique, EvidenceItem, Rewrite, Rubric, Verification
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from arcticcodex import errors
+from arcticcodex.retry import RetryPolicy, parse_retry_after
 from arcticcodex.teachers.config import TeacherConfig, load_teachers
-from arcticcodex.teachers.faults import CircuitBreaker, RetryPolicy, parse_retry_after
+from arcticcodex.teachers.faults import CircuitBreaker
 from arcticcodex.teachers.ledger import Ledger
 from arcticcodex.teachers.models import Rubric
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher

@@ -100,8 +100,10 @@ class Config:
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
+            # from None: the TOMLDecodeError adds nothing the message does not already say
             raise ConfigError(f"{path} is not valid TOML: {exc}; fix the file or re-create it") from None
         except RecursionError:
+            # from None: the RecursionError adds nothing the message does not already say
             raise ConfigError(f"{path} nests arrays or tables too deeply to be a configuration") from None
         check_names(raw, text, path)
         return cls(path=path, raw=raw, text=text)
@@ -182,10 +184,13 @@ def read_config_text(path: Path) -> str:
         data = read_plain_file(path, limit=MAX_CONFIG_BYTES, what="the configuration", follow_symlinks=True)
         return data.decode("utf-8")
     except UnsafeFileError as exc:
+        # from None: the UnsafeFileError adds nothing the message does not already say
         raise ConfigError(f"{exc}; {CONFIG_NAME} must be a small text file") from None
     except UnicodeDecodeError as exc:
+        # from None: the UnicodeDecodeError adds nothing the message does not already say
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); fix the file or re-create it") from None
     except OSError as exc:
+        # from None: the OSError adds nothing the message does not already say
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 

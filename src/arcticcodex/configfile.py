@@ -180,6 +180,7 @@ def _edit(path: Path, change: Callable[[TOMLDocument], None], intend: Callable[[
         try:
             document = tomlkit.parse(current)
         except TOMLKitError as exc:
+            # from None: the TOMLKitError adds nothing the message does not already say
             raise ConfigError(f"{path} cannot be edited ({exc}); fix the file by hand") from None
         change(document)
         text = tomlkit.dumps(document)
@@ -222,6 +223,7 @@ def _locked(path: Path) -> Iterator[None]:
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as exc:
+            # from None: the OSError adds nothing the message does not already say
             raise ConfigError(
                 f"cannot open {path} to change it ({exc.strerror}); check that the file is still there and yours"
             ) from None

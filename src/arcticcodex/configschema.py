@@ -187,6 +187,7 @@ def _table(model: type[Table], table: object, label: str, place: Place) -> Table
     try:
         return model.model_validate(table)
     except ValidationError as error:
+        # from None: the ValidationError adds nothing the message does not already say
         raise _explained(error, model, table, label=label, between=" ", place=place) from None
 
 
@@ -213,6 +214,7 @@ def _teacher(entry: object, place: Place) -> TeacherEntry:
     except ValidationError as error:
         name = entry.get("name") if isinstance(entry, Mapping) else None
         label = f"teacher {name!r}" if isinstance(name, str) and name.strip() else "a teacher"
+        # from None: the ValidationError adds nothing the message does not already say
         raise _explained(error, TeacherEntry, entry, label=label, between=": ", place=place) from None
 
 

@@ -86,6 +86,7 @@ def check_url(url: object) -> str:
         parts = urlsplit(url)
         port = parts.port  # ValueError when the port is not a number from 0 to 65535
     except ValueError as exc:
+        # from None: the ValueError adds nothing the message does not already say
         raise SettingValueError(f"{shown} is not a URL ({exc}); {_URL_EXAMPLE}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingValueError(f"{shown} must start with http:// or https:// and name a host; {_URL_EXAMPLE}")

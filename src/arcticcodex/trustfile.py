@@ -43,10 +43,12 @@ class TrustFile:
         except FileNotFoundError:
             return []
         except UnsafeFileError as exc:
+            # from None: the UnsafeFileError adds nothing the message does not already say
             raise ConfigError(f"{exc}; {fix}") from None
         try:
             raw = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
+            # from None: the UnicodeDecodeError/ValueError/RecursionError adds nothing the message does not already say
             raise ConfigError(f"{self.what} {self.path} is not valid JSON; {fix}") from None
         entries = raw.get(self.items) if isinstance(raw, dict) else None
         if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):

@@ -25,8 +25,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import email.utils
 import itertools
 import json
+import math
 import re
 import signal
 import sys
@@ -63,7 +65,8 @@ _ERRORS: dict[int, tuple[str, str, str | None]] = {
 _STATUS_FAULTS = frozenset({"400", "401", "402", "429", "500", "502", "503"})
 _CONTENT_FAULTS = frozenset({"invalid-json", "fenced-json", "truncated-json", "empty", "blank", "non-numeric-score"})
 # "stall": the answer starts (headers and its first part) and then nothing more comes, the connection open
-_FAULT_PATTERN = re.compile(r"429:retry-after=\d+|timeout:\d+(\.\d+)?|score:.+|drop|stall", re.DOTALL)
+# "429:retry-after-date=N": Retry-After as an HTTP-date at least N seconds ahead (a whole second, as dates are)
+_FAULT_PATTERN = re.compile(r"429:retry-after(-date)?=\d+|timeout:\d+(\.\d+)?|score:.+|drop|stall", re.DOTALL)
 _GATE_LIMIT = 30.0  # seconds a held-back last piece waits for stream_gate before it is sent anyway
 
 
@@ -503,6 +506,8 @@ class FakeOpenAIServer:
             return None
         if fault and fault[:3] in _STATUS_FAULTS:
             retry_after = fault.partition("=")[2]
+            if retry_after and fault.startswith("429:retry-after-date="):
+                retry_after = email.utils.formatdate(math.ceil(time.time()) + int(retry_after), usegmt=True)
             return _error(int(fault[:3]), headers=[("retry-after", retry_after)] if retry_after else None)
         problem = _validate(body, self.require_json_word)
         if problem is not None:

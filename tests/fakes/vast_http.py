@@ -8,10 +8,13 @@ up or answer a 429 on demand) is the same whatever the routes do; ``vast_server`
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
+import math
 import re
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -28,6 +31,8 @@ _FAULTS = frozenset({"429", "429-json", "429-quota", "500", "502", "503", "504",
 # processed, then the answer is spoiled: the work is done at Vast, but the client never learns its result
 _PROCESSED_FAULTS = frozenset({"processed-drop", "processed-not-json", "processed-no-id"})
 _SLOW = re.compile(r"slow:\d+(\.\d+)?")
+# "429-retry-date:N": a rate limit whose Retry-After is an HTTP-date at least N real seconds ahead
+_RETRY_DATE = re.compile(r"429-retry-date:\d+")
 _NGINX = (
     "<html><head><title>{0}</title></head><body><center><h1>{0}</h1></center><hr><center>nginx</center></body></html>"
 )
@@ -49,9 +54,12 @@ class RecordedRequest:
 
 def check_fault(fault: str) -> str:
     """Reject unknown fault names when injected, so a typo fails the test instead of silently passing."""
-    if fault in _FAULTS or fault in _PROCESSED_FAULTS or _SLOW.fullmatch(fault):
+    if fault in _FAULTS or fault in _PROCESSED_FAULTS or _SLOW.fullmatch(fault) or _RETRY_DATE.fullmatch(fault):
         return fault
-    raise ValueError(f"unknown fault {fault!r}; known: {sorted(_FAULTS | _PROCESSED_FAULTS)} and slow:SECONDS")
+    raise ValueError(
+        f"unknown fault {fault!r}; known: {sorted(_FAULTS | _PROCESSED_FAULTS)}, "
+        "slow:SECONDS and 429-retry-date:SECONDS"
+    )
 
 
 class ApiError(Exception):
@@ -102,6 +110,9 @@ def _fault_response(fault: str, path: str, now: float) -> Response | None:
         return None
     if fault == "429":
         return _text(429, "API requests too frequent")
+    if _RETRY_DATE.fullmatch(fault):  # an HTTP-date in real time (the client's clock), not the fake's time
+        moment = email.utils.formatdate(math.ceil(time.time()) + int(fault.partition(":")[2]), usegmt=True)
+        return _json(429, {"detail": "API requests too frequent"}, [("Retry-After", moment)])
     if fault == "429-json":
         return _json(429, {"detail": "API requests too frequent endpoint threshold=1.0"})
     if fault == "429-quota":

@@ -79,12 +79,15 @@ def calculate(expression: str) -> Number:
         tree = ast.parse(expression.strip(), mode="eval")
         return _evaluate(tree.body, 0)
     except SyntaxError as error:
+        # from None: the SyntaxError adds nothing the message does not already say
         raise ToolError(f"not an arithmetic expression: {error.msg} at column {error.offset}") from None
     except ToolError:
         raise
     except (RecursionError, MemoryError):
+        # from None: the RecursionError/MemoryError adds nothing the message does not already say
         raise ToolError("the expression is too deeply nested or too large to evaluate; simplify it") from None
     except (ArithmeticError, ValueError, TypeError) as error:  # a last net: each case below has its own message
+        # from None: the ArithmeticError/ValueError/TypeError adds nothing the message does not already say
         raise ToolError(f"the expression cannot be evaluated: {error}") from None
 
 
@@ -121,9 +124,11 @@ def _binary(op: ast.operator, left: Number, right: Number) -> Number:
     try:
         return _bounded(function(left, right))
     except ZeroDivisionError:
+        # from None: the ZeroDivisionError adds nothing the message does not already say
         raise ToolError(f"division by zero in {_show(left)} {symbol} {_show(right)}") from None
     except OverflowError:
         advice = "; divide whole numbers exactly with //" if symbol == "/" else ""
+        # from None: the OverflowError adds nothing the message does not already say
         raise ToolError(f"{_show(left)} {symbol} {_show(right)} is out of range ({_FLOAT_LIMIT}{advice})") from None
 
 
@@ -140,8 +145,10 @@ def _call(node: ast.Call, depth: int) -> Number:
     try:
         return _bounded(function(*arguments))
     except OverflowError:
+        # from None: the OverflowError adds nothing the message does not already say
         raise ToolError(f"{name}({shown}) is out of range ({_FLOAT_LIMIT})") from None
     except (ValueError, ZeroDivisionError):
+        # from None: the ValueError/ZeroDivisionError adds nothing the message does not already say
         raise ToolError(f"{name}({shown}) is not defined (outside the function's domain)") from None
 
 
@@ -158,8 +165,10 @@ def _power(base: Number, exponent: Number) -> Number:
             return _bounded(base**exponent)
         return _bounded(float(base) ** float(exponent))
     except ZeroDivisionError:
+        # from None: the ZeroDivisionError adds nothing the message does not already say
         raise ToolError(f"0 cannot be raised to a negative power ({_show(base)} ** {_show(exponent)})") from None
     except OverflowError:
+        # from None: the OverflowError adds nothing the message does not already say
         raise ToolError(f"{_show(base)} ** {_show(exponent)} is out of range ({_FLOAT_LIMIT})") from None
 
 

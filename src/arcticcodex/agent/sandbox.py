@@ -76,8 +76,10 @@ class Sandbox:
             try:
                 descriptor = os.open(name, _FILE, dir_fd=folder)
             except FileNotFoundError:
+                # from None: the FileNotFoundError adds nothing the message does not already say
                 raise SandboxError(not_a_file) from None
             except OSError as error:
+                # from None: the OSError adds nothing the message does not already say
                 raise _open_failed(requested, error) from None
         with os.fdopen(descriptor, "rb") as handle:
             info = os.fstat(descriptor)
@@ -119,6 +121,7 @@ class Sandbox:
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError as error:
+            # from None: the UnicodeEncodeError adds nothing the message does not already say
             raise SandboxError(
                 f"the text for {requested!r} holds a lone surrogate U+{ord(text[error.start]):04X} at index "
                 f"{error.start:,}, which UTF-8 cannot store; replace it with U+FFFD and write again"
@@ -135,6 +138,7 @@ class Sandbox:
             except FileNotFoundError:
                 info = None
             except OSError as error:
+                # from None: the OSError adds nothing the message does not already say
                 raise _open_failed(requested, error) from None
             if info is not None and not stat.S_ISREG(info.st_mode):
                 raise SandboxError(not_plain)
@@ -196,6 +200,7 @@ class _Walk:
         try:
             self.stack.append(os.open(self.root, _FOLDER))
         except OSError as error:
+            # from None: the OSError adds nothing the message does not already say
             raise SandboxError(f"the tool root {self.root} cannot be opened ({error.strerror})") from None
 
     @property
@@ -223,6 +228,7 @@ class _Walk:
                 except FileNotFoundError:
                     return name
                 except OSError as error:
+                    # from None: the OSError adds nothing the message does not already say
                     raise _open_failed(self.requested, error) from None
                 if stat.S_ISLNK(info.st_mode):
                     try:
@@ -244,6 +250,7 @@ class _Walk:
             descriptor = os.open(name, _FOLDER, dir_fd=self.folder)
         except OSError as error:
             if error.errno not in (errno.ELOOP, errno.ENOTDIR, errno.ENOENT) or pending is None:
+                # from None: the OSError adds nothing the message does not already say
                 raise _open_failed(self.requested, error) from None
             try:
                 target = self._link(name)
@@ -252,6 +259,7 @@ class _Walk:
                     self._count_link()
                     pending.insert(0, name)
                     return
+                # from None: _NotALinkError is an internal signal, not a failure worth showing
                 raise SandboxError(self.missing) from None
             pending[:0] = target
             return
@@ -266,10 +274,13 @@ class _Walk:
         try:
             target = os.readlink(name, dir_fd=self.folder)
         except FileNotFoundError:
+            # from None: the FileNotFoundError adds nothing the message does not already say
             raise SandboxError(self.missing) from None
         except OSError as error:
             if error.errno == errno.EINVAL:
+                # from None: _NotALinkError is an internal signal, not a failure worth showing
                 raise _NotALinkError from None
+            # from None: the OSError adds nothing the message does not already say
             raise _open_failed(self.requested, error) from None
         self._count_link()
         path = PurePosixPath(target)
@@ -318,6 +329,7 @@ def _replace(folder: int, name: str, data: bytes, mode: int, requested: str) -> 
     try:
         descriptor = os.open(temporary, _NEW_FILE, mode, dir_fd=folder)
     except OSError as error:
+        # from None: the OSError adds nothing the message does not already say
         raise SandboxError(f"{requested!r} could not be written ({error.strerror}); nothing was changed") from None
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -327,6 +339,7 @@ def _replace(folder: int, name: str, data: bytes, mode: int, requested: str) -> 
         os.replace(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
     except OSError as error:
         _unlink_quietly(temporary, folder)
+        # from None: the OSError adds nothing the message does not already say
         raise SandboxError(f"{requested!r} could not be written ({error.strerror}); nothing was changed") from None
     except BaseException:
         _unlink_quietly(temporary, folder)

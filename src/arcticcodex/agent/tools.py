@@ -114,6 +114,7 @@ class ToolRegistry:
         except ValueError:
             parsed = {"raw": str(arguments)[:200]}
             self.calls.append(ToolCallRecord(name, parsed, error="arguments are not a JSON object"))
+            # from None: the ValueError adds nothing the message does not already say
             raise ToolError(f"the arguments of {name} are not a JSON object") from None
         try:
             tool = self.tools.get(name)

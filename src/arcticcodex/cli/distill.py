@@ -252,6 +252,7 @@ def _execute(distiller: Distiller, run_id: str, budget_usd: float | None, option
             return distiller.execute_sync(run_id, progress=on_task, budget_usd=budget_usd)
         except KeyboardInterrupt:
             click.echo(f"\ninterrupted; finish with: arcticcodex distill --resume {run_id}", err=True)
+            # from None: the user pressed Ctrl-C; a traceback would only hide the exit status
             raise SystemExit(130) from None
 
 

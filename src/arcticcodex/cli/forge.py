@@ -44,6 +44,7 @@ def _lines(source: IO[str]) -> Iterator[tuple[int, str]]:
             if text.strip():
                 yield number, text
     except UnicodeDecodeError as exc:
+        # from None: the UnicodeDecodeError adds nothing the message does not already say
         raise UserError(
             f"{_name(source)}:{number + 1}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
             "ForgeNumerics-S files are UTF-8"
@@ -62,11 +63,13 @@ def _json(text: str) -> object:
         raise
     except ValueError as exc:  # Python refuses integers past 4,300 digits (and says to change a limit)
         digits = str(exc).partition("value has ")[2].partition(" digits")[0] or "too many"
+        # from None: the ValueError adds nothing the message does not already say
         raise UserError(
             f"cannot read {text[:40]!r}…: an integer of {digits} digits is past the 4,300 JSON numbers may have "
             'here; write it as digits in a string: {"uint": "123…"} (or {"sint": "-123…"})'
         ) from None
     except RecursionError:
+        # from None: the RecursionError adds nothing the message does not already say
         raise UserError(
             f"cannot read {text[:40]!r}…: nested too deeply for JSON (at most about 1,000 levels)"
         ) from None
@@ -92,6 +95,7 @@ def _read_all(source: IO[str], *, legacy: bool) -> Iterator[tuple[int, Item]]:
         try:
             item = _read_item(text, legacy=legacy)
         except ForgeError as error:
+            # from None: _located returns this same error, placed in the file; it cannot be its own cause
             raise _located(error, source, number) from None
         yield number, item
 
@@ -101,6 +105,7 @@ def _read_frames(source: IO[str], *, legacy: bool) -> Iterator[tuple[int, Frame]
         try:
             frame = read_legacy(text) if legacy else parse_frame(text)
         except ForgeError as error:
+            # from None: _located returns this same error, placed in the file; it cannot be its own cause
             raise _located(error, source, number) from None
         yield number, frame
 
@@ -123,6 +128,7 @@ def _encode_argument(value: str, kind: str) -> Item:
         try:
             number = decimal_int(value) if value.lstrip("+-").isdigit() else int(value, 0)
         except ValueError:
+            # from None: the ValueError adds nothing the message does not already say
             raise UserError(f"{value[:40]!r} is not an integer (decimal, or 0x… / 0o… / 0b…)") from None
         return SInt(number) if kind == "sint" else UInt(number, length_prefixed=kind == "uint-l")
     if kind == "decimal":
@@ -131,12 +137,14 @@ def _encode_argument(value: str, kind: str) -> Item:
         try:
             return Float(float(value))
         except ValueError:
+            # from None: the ValueError adds nothing the message does not already say
             raise UserError(f"{value!r} is not a float (e.g. 0.1, -2.5e3, nan, inf)") from None
     if kind == "blob":
         return Blob(utf8_bytes(value, "the value"))
     try:
         return Blob(bytes.fromhex(value) if kind == "blob-hex" else base64.b64decode(value, validate=True))
     except ValueError as exc:
+        # from None: the ValueError adds nothing the message does not already say
         raise UserError(f"cannot decode {value!r} as {kind[5:]}: {exc}") from None
 
 
@@ -167,12 +175,14 @@ def encode(values: tuple[str, ...], kind: str, source: IO[str] | None) -> None:
         try:
             parsed = _json(text)
         except json.JSONDecodeError as exc:
+            # from None: the JSONDecodeError adds nothing the message does not already say
             raise UserError(
                 f"{_name(stream)}:{number}:{exc.colno}: not JSON ({exc.msg}); one JSON value per line"
             ) from None
         try:
             click.echo(item_from_json(parsed).to_text())
         except ArcticCodexError as error:
+            # from None: the ArcticCodexError adds nothing the message does not already say
             raise UserError(f"{_name(stream)}:{number}: {error}") from None
 
 
@@ -294,6 +304,7 @@ def canonicalize(ctx: click.Context, source: IO[str], legacy: bool, check: bool)
         try:
             frame = read_legacy(text) if legacy else parse_frame(text)
         except ForgeError as error:
+            # from None: _located returns this same error, placed in the file; it cannot be its own cause
             raise _located(error, source, number) from None
         canonical = frame.to_text()
         if check:

@@ -366,4 +366,5 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
+        # from None: the UnicodeDecodeError adds nothing the message does not already say
         raise UserError(f"{path} is not UTF-8 text (byte {exc.start}); convert it, e.g. iconv -t utf-8") from None

@@ -56,7 +56,7 @@ def _signing_key(workspace: Workspace) -> str:
     try:
         check_key_name(name)
     except ConfigError as exc:
-        raise ConfigError(f"{workspace.config.path}: [signing] key: {exc}") from None
+        raise ConfigError(f"{workspace.config.path}: [signing] key: {exc}") from exc
     if store.metadata_path(name).exists() or store.private_key_path(name).exists():
         return f"{name} (already there)"
     info, _ = create_trusted_key(store, name, origin=f"created by `init` in {workspace.root}")

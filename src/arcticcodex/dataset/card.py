@@ -8,7 +8,7 @@ card is caught by ``arcticcodex dataset verify`` like an edited record.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["dataset_card"]
@@ -21,23 +21,15 @@ def dataset_card(
     validation: int,
     rejected: int,
     duplicates_removed: int,
-    quality_buckets: Sequence[int],
+    quality_buckets: Mapping[str, int],
     algorithm: str,
     key_id: str,
     recipe: dict[str, Any],
     notes: dict[str, Any],
 ) -> str:
-    splits = [("train", "train.jsonl")] + ([("validation", "validation.jsonl")] if validation else [])
-    front = ["---", "configs:", "- config_name: default", "  data_files:"]
-    for split, path in splits:
-        front += [f"  - split: {split}", f"    path: {path}"]
-    front += ["tags:", "- arcticcodex", "- distillation", "- signed", "---", ""]
-    total = sum(quality_buckets) or 1
-    histogram = [
-        f"| {bucket / 10:.1f}–{(bucket + 1) / 10:.1f} | {count} | {'█' * round(40 * count / total)} |"
-        for bucket, count in enumerate(quality_buckets)
-        if count
-    ]
+    """The card's text; ``quality_buckets`` counts the accepted pairs per bucket of :mod:`.quality`."""
+    front = _front_matter(validation=bool(validation))
+    histogram = _histogram_rows(quality_buckets)
     recipe_lines = [f"| {name} | `{json.dumps(value, ensure_ascii=False)}` |" for name, value in sorted(recipe.items())]
     removed = [f"- exact duplicates removed: {duplicates_removed}"]
     removed += [f"- {name.replace('_', ' ')}: {value}" for name, value in sorted(notes.items())]
@@ -84,3 +76,18 @@ def dataset_card(
         "",
     ]
     return "\n".join(front + body)
+
+
+def _front_matter(*, validation: bool) -> list[str]:
+    """The YAML that tells ``datasets.load_dataset(folder)`` which file holds which split."""
+    splits = [("train", "train.jsonl")] + ([("validation", "validation.jsonl")] if validation else [])
+    front = ["---", "configs:", "- config_name: default", "  data_files:"]
+    for split, path in splits:
+        front += [f"  - split: {split}", f"    path: {path}"]
+    return [*front, "tags:", "- arcticcodex", "- distillation", "- signed", "---", ""]
+
+
+def _histogram_rows(quality_buckets: Mapping[str, int]) -> list[str]:
+    """One table row per bucket that holds pairs, with a bar of its share."""
+    total = sum(quality_buckets.values()) or 1
+    return [f"| {label} | {n} | {'█' * round(40 * n / total)} |" for label, n in quality_buckets.items() if n]

@@ -217,5 +217,6 @@ def _signature(integrity: Any) -> RecordSignature:
             if len(bytes.fromhex(integrity[key])) != 32 or integrity[key] != integrity[key].lower():
                 raise ValueError
         except ValueError:
+            # from None: the ValueError adds nothing the message does not already say
             raise DatasetError(f"integrity.{key} is not a SHA-256 in lowercase hex") from None
     return RecordSignature.from_json(integrity)

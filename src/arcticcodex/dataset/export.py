@@ -178,6 +178,7 @@ def _export_parquet(sources: list[Path], output: Path, rows_of: str, dpo_margin:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
+        # from None: the ImportError adds nothing the message does not already say
         raise DatasetError(
             "Parquet export needs pyarrow: pip install 'arcticcodex[parquet]' "
             "(or export JSONL, which every trainer reads)"

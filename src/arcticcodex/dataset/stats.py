@@ -17,8 +17,7 @@ from ..layout import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from .quality import QUALITY_BUCKETS, quality_bucket
 from .record import TrainingPair, iter_records
 
-__all__ = ["QUALITY_BUCKETS", "dataset_statistics"]
-
+__all__ = ["dataset_statistics"]
 
 
 def dataset_statistics(directory: str | Path) -> dict[str, Any]:

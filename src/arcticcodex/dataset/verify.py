@@ -209,12 +209,14 @@ def _read_manifest(directory: Path) -> dict[str, Any]:
     try:
         data = read_plain_file(path, limit=MAX_MANIFEST_BYTES, what="the manifest")
     except (OSError, UnsafeFileError) as exc:
+        # from None: the OSError/UnsafeFileError adds nothing the message does not already say
         raise DatasetError(f"{exc}; a dataset's manifest.json is a plain JSON file") from None
     try:
         manifest = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         # ValueError covers bad JSON and Python's 4,300-digit limit on numbers; RecursionError a deep array
         reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        # from None: the UnicodeDecodeError/ValueError/RecursionError adds nothing the message does not already say
         raise DatasetError(f"{path} is not valid JSON ({reason}); the manifest was damaged") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise DatasetError(f"{path} is not an ArcticCodex dataset manifest (expected format {FORMAT!r})")

@@ -36,6 +36,7 @@ from ..layout import CARD_FILE, FORMAT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer
 from .card import dataset_card
+from .quality import QUALITY_BUCKETS, quality_bucket
 from .record import TrainingPair, canonical_json, json_line
 from .signing_pool import sign_batch, signed_line, signer_spec, start_worker
 from .split import RunningSplit, Split
@@ -123,7 +124,7 @@ class DatasetWriter:
         self._train = _RecordFile(self.directory / TRAIN_FILE)
         self._rejected = _RecordFile(self.directory / REJECTED_FILE)
         self._validation = _RecordFile(self.directory / VALIDATION_FILE) if self.split is not None else None
-        self._qualities = [0] * 10
+        self._qualities = dict.fromkeys(QUALITY_BUCKETS, 0)  # accepted pairs per bucket, for the card
         self._closed = False
         self._ids: set[str] = set()
         self.duplicates_removed = 0
@@ -210,7 +211,7 @@ class DatasetWriter:
             target = self._train
             if self._validation is not None and self.split is not None and self.split.holds_out(pair):
                 target = self._validation
-            self._qualities[min(9, int(pair.quality * 10))] += 1
+            self._qualities[quality_bucket(float(pair.quality))] += 1
         target.placed += 1
         return target, target.placed - 1
 

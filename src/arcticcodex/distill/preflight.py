@@ -107,12 +107,13 @@ def _check_out(target: Path, append: bool) -> Path:
 
 def _check_key(distiller: Distiller, settings: RunSettings) -> None:
     """The signing key must exist and load now, not when the dataset is written at the end of the run."""
+    unusable = f"the signing key {settings.key!r} (from {settings.key_origin}) cannot be used"
     try:
         KeyStore(distiller.workspace.keys_dir).signer(settings.key)
-    except (KeyFileError, ConfigError) as error:  # a missing or unusable key file; a malformed name
-        raise type(error)(
-            f"the signing key {settings.key!r} (from {settings.key_origin}) cannot be used: {error}"
-        ) from None
+    except KeyFileError as error:  # a missing or unusable key file
+        raise KeyFileError(f"{unusable}: {error}") from error
+    except ConfigError as error:  # a malformed key name
+        raise ConfigError(f"{unusable}: {error}") from error
 
 
 def _check_names(names: tuple[str, ...], configs: list[TeacherConfig], origin: str) -> None:

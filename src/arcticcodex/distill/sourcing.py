@@ -93,6 +93,7 @@ async def _teacher_questions(distiller: Distiller, source: Source, budget_usd: f
             distiller.vault, teacher, limit=source.limit, per_chunk=source.questions_per_chunk
         )
     except BudgetExceededError:
+        # from None: the BudgetExceededError adds nothing the message does not already say
         raise BudgetExceededError(
             f"the budget of ${budget_usd or 0:.2f} was spent while {teacher.name} wrote the questions "
             f"({_calls(ledger)}, ${ledger.spent_usd:.4f}), before any prompt was distilled; no run was created — "

@@ -74,6 +74,7 @@ def utf8_bytes(text: str, what: str) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:
         bad = ord(text[exc.start])
+        # from None: the UnicodeEncodeError adds nothing the message does not already say
         raise EncodeError(
             codes.INVALID_ARGUMENT,
             f"{what} holds a lone surrogate U+{bad:04X} at index {exc.start:,}, which UTF-8 cannot encode",

@@ -252,6 +252,7 @@ def _json_bytes(decoder: Callable[[str], bytes]) -> Callable[[object, bool], Tok
         try:
             return Blob(decoder(value))
         except ValueError as exc:
+            # from None: the ValueError adds nothing the message does not already say
             raise EncodeError(codes.INVALID_ARGUMENT, f"cannot decode BLOB-T content: {exc}") from None
 
     return convert

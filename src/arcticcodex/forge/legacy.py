@@ -73,6 +73,7 @@ def read_legacy(text: str) -> Frame:
     try:
         split_at = next(i for i, (sep, _, _) in enumerate(pieces) if sep == HEADER_PAYLOAD_SEP)
     except StopIteration:
+        # from None: the StopIteration adds nothing the message does not already say
         raise fail(codes.MISSING_HEADER_PAYLOAD_SEP, "the frame has no ∷ between header and payload", 1) from None
     header: dict[str, Token] = {}
     fields: list[list[tuple[str, int]]] = [[]]
@@ -182,6 +183,7 @@ def _number(token: str, text: str, offset: int) -> Token:
             body += TRIT_0  # …and an empty INT-S3 magnitude as 0
         result = decode_profile(profile, body[2:])
     except BodyError as error:
+        # from None: the BodyError adds nothing the message does not already say
         raise ParseError(
             error.code, error.message, hint=error.hint, text=text, offset=offset + 3 + error.offset
         ) from None

@@ -309,6 +309,7 @@ def ternary_to_float(mantissa: int, scale: int, *, offset: int = 0) -> float:
         divisor: int = 3**-scale
         return mantissa / divisor  # int/int true division is correctly rounded in CPython
     except OverflowError:
+        # from None: the OverflowError adds nothing the message does not already say
         raise BodyError(codes.MALFORMED_NUMBER, "FLOAT-T value is out of the range of a double", offset) from None
 
 

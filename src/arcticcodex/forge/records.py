@@ -172,6 +172,7 @@ class TrainPairFrame:
         try:
             quality = self.quality if isinstance(self.quality, Decimal) else Decimal(self.quality)
         except (ArithmeticError, TypeError, ValueError):
+            # from None: the ArithmeticError/TypeError/ValueError adds nothing the message does not already say
             raise ValidationError(
                 codes.VALUE_OUT_OF_RANGE, f"QUALITY {self.quality!r} is not a number", field="QUALITY"
             ) from None

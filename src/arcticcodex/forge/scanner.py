@@ -323,6 +323,7 @@ class _Parser:
                 self.fail(codes.EMPTY_TOKEN, "≗ with no number after it", at=start)
             token = decode_profile(text[start:body_at], text[body_at:end])
         except BodyError as error:
+            # from None: the BodyError adds nothing the message does not already say
             raise ParseError(
                 error.code, error.message, hint=error.hint, text=text, offset=body_at + error.offset
             ) from None

@@ -152,12 +152,14 @@ class Dec:
             decimal = value if isinstance(value, Decimal) else Decimal(value)
             negative, scale, magnitude = decimal_parts(decimal)
         except InvalidOperation:
+            # from None: the InvalidOperation adds nothing the message does not already say
             raise EncodeError(
                 codes.INVALID_ARGUMENT,
                 f"{value!r} is not a decimal number",
                 hint="write it like 12.5, -0.001 or 1e-3",
             ) from None
         except ValueError as exc:
+            # from None: the ValueError adds nothing the message does not already say
             raise EncodeError(codes.OUT_OF_RANGE, f"{value!r} cannot be a DECIMAL-T: {exc}") from None
         object.__setattr__(self, "negative", negative)
         object.__setattr__(self, "scale", scale)
@@ -205,6 +207,7 @@ class Float:
             try:
                 object.__setattr__(self, "value", float(self.value))
             except OverflowError:
+                # from None: the OverflowError adds nothing the message does not already say
                 raise EncodeError(codes.OUT_OF_RANGE, "integer too large for a double") from None
 
     def __eq__(self, other: object) -> bool:

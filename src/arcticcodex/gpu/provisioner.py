@@ -164,6 +164,7 @@ class VllmProvisioner:
                 **more,
             )
         except TypeError as error:
+            # from None: the TypeError adds nothing the message does not already say
             raise ConfigError(f"unknown search option: {error}") from None
         return self.client.search_offers(query)
 

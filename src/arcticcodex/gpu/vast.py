@@ -5,8 +5,10 @@ change between its versions.  The REST API is small, documented and stable; this
 
 * auth with ``Authorization: Bearer`` from ``VAST_API_KEY`` (read at construction, never logged or put
   in an error); ``VAST_URL`` points the client elsewhere (the fake in tests, a proxy);
-* 429, 502, 503 and 504, timeouts and dropped connections are retried with exponential backoff and
-  jitter — except the daily search-quota 429, which no amount of waiting before midnight UTC fixes;
+* 429, 502, 503 and 504, timeouts and dropped connections are retried by the project's one
+  :class:`~arcticcodex.retry.RetryPolicy` (exponential backoff and jitter; a ``Retry-After`` of up to
+  a minute, in seconds or as an HTTP-date, is waited for, a longer one falls back to the backoff) —
+  except the daily search-quota 429, which no amount of waiting before midnight UTC fixes;
 * ``create`` is never retried after a request that may have reached Vast (a retry could rent a second
   instance); the caller finds a half-created instance by its label instead;
 * every other error raises :class:`~arcticcodex.errors.VastApiError` with what Vast answered.
@@ -16,14 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx2 as httpx
 
 from ..errors import ConfigError, VastApiError, VastUnavailableError
+from ..retry import RetryPolicy, parse_retry_after
 from .models import Instance, Offer, OfferQuery
 
 DEFAULT_URL = "https://console.vast.ai"
@@ -48,6 +51,7 @@ class VastClient:
         max_backoff: float = 20.0,
         timeout: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        retry: RetryPolicy | None = None,
     ) -> None:
         env = os.environ if environ is None else environ
         key = api_key if api_key is not None else env.get(API_KEY_ENV, "")
@@ -60,10 +64,39 @@ class VastClient:
         self.base_url = (base_url or env.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         self._http = http_client or httpx.Client(timeout=timeout)
         self._owns_http = http_client is None
-        self.max_attempts = max(1, max_attempts)
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.retry = retry or RetryPolicy(
+            max_attempts=max(1, max_attempts),
+            base_delay=backoff,
+            max_delay=max_backoff,
+            max_retry_after=60.0,
+            beyond_max_retry_after="backoff",  # a far-off Retry-After is not a reason to give up here
+        )
         self._sleep = sleep
+
+    # the policy's figures under the names this client's keyword arguments give them
+    @property
+    def max_attempts(self) -> int:
+        return self.retry.max_attempts
+
+    @max_attempts.setter
+    def max_attempts(self, value: int) -> None:
+        self.retry = replace(self.retry, max_attempts=max(1, value))
+
+    @property
+    def backoff(self) -> float:
+        return self.retry.base_delay
+
+    @backoff.setter
+    def backoff(self, value: float) -> None:
+        self.retry = replace(self.retry, base_delay=value)
+
+    @property
+    def max_backoff(self) -> float:
+        return self.retry.max_delay
+
+    @max_backoff.setter
+    def max_backoff(self, value: float) -> None:
+        self.retry = replace(self.retry, max_delay=value)
 
     # -- offers ---------------------------------------------------------------------------------------
 
@@ -204,11 +237,12 @@ class VastClient:
                 )
             except httpx.TransportError as failure:
                 if attempt == attempts:
+                    # from None: the transport error holds the request, whose headers carry the API key
                     raise VastUnavailableError(
                         f"Vast.ai did not answer {what} after {attempt} attempt(s): {type(failure).__name__}; "
                         f"check the network or {URL_ENV}"
                     ) from None
-                self._sleep(self._delay(attempt))
+                self._sleep(self.retry.backoff(attempt))
                 continue
             if response.status_code < 400:
                 return _json(response, what)
@@ -219,32 +253,29 @@ class VastClient:
                     status=429,
                     code=error.code,
                 )
-            if response.status_code in _RETRIED_STATUSES and attempt < attempts:
-                self._sleep(self._delay(attempt, response.headers.get("retry-after")))
-                continue
             if response.status_code in _RETRIED_STATUSES:
+                delay = self._retry_delay(attempt, attempts, response.headers.get("retry-after"))
+                if delay is not None:
+                    self._sleep(delay)
+                    continue
                 raise VastUnavailableError(
                     f"{error} (gave up after {attempt} attempt(s))", status=error.status, code=error.code
                 )
             raise error
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    def _delay(self, attempt: int, retry_after: str | None = None) -> float:
-        if retry_after:
-            try:
-                seconds = float(retry_after)
-            except ValueError:
-                seconds = -1.0
-            if 0 <= seconds <= 60:  # NaN, negative or far-off values fall back to backoff
-                return seconds
-        ceiling = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
+    def _retry_delay(self, attempt: int, attempts: int, retry_after: str | None) -> float | None:
+        """Seconds before the next attempt, or None when ``attempt`` was the last one this call gets."""
+        if attempt >= attempts:
+            return None
+        return self.retry.delay(attempt, parse_retry_after(retry_after))
 
 
 def _json(response: httpx.Response, what: str) -> Any:
     try:
         return response.json()
     except ValueError:
+        # from None: the JSON decoder's position adds nothing to the quoted answer
         raise VastApiError(
             f"Vast.ai answered {what} with something that is not JSON (HTTP {response.status_code}): "
             f"{response.text[:200]!r}",

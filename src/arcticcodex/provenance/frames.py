@@ -159,6 +159,7 @@ class FrameSigner:
         try:
             signed_at = parse_timestamp(fields["SIGNED_AT"])
         except ValueError as exc:
+            # from None: the ValueError adds nothing the message does not already say
             raise SignatureError(f"the SIGNED frame's SIGNED_AT is unusable: {exc}") from None
         inner = envelope.payload[0]
         if not isinstance(inner, Frame):  # pragma: no cover - _envelope_fields checked it
@@ -191,6 +192,7 @@ def parse_timestamp(timestamp: datetime | str) -> datetime:
         try:
             moment = datetime.fromisoformat(timestamp)
         except ValueError:
+            # from None: the ValueError adds nothing the message does not already say
             raise ValueError(f"{timestamp!r} is not an ISO-8601 timestamp like 2025-12-20T10:00:00Z") from None
     elif isinstance(timestamp, datetime):
         moment = timestamp

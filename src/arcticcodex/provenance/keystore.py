@@ -207,6 +207,7 @@ class KeyStore:
                 os.fchmod(handle.fileno(), 0o644)  # exact, whatever the umask: a public key is for others to read
                 handle.write(data)
         except OSError as exc:
+            # from None: the OSError adds nothing the message does not already say
             raise KeyFileError(f"cannot write {destination}: {exc.strerror}") from None
         return destination
 
@@ -215,6 +216,7 @@ class KeyStore:
         try:
             raw = json.loads(_read_file(path).decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
+            # from None: the UnicodeDecodeError/JSONDecodeError adds nothing the message does not already say
             raise KeyFileError(f"key metadata file {path} is not valid JSON; {fix}") from None
         if not isinstance(raw, dict):
             raise KeyFileError(f"key metadata file {path} is not a JSON object; {fix}")
@@ -252,6 +254,7 @@ def write_new_file(path: Path, data: bytes, mode: int) -> None:
         _write_exclusive(temporary, data, mode)
         os.link(temporary, path)
     except FileExistsError:
+        # from None: the FileExistsError adds nothing the message does not already say
         raise KeyFileError(f"{path} already exists; keys are never overwritten") from None
     finally:
         temporary.unlink(missing_ok=True)
@@ -275,12 +278,15 @@ def _read_file(path: Path) -> bytes:
     try:
         return read_plain_file(path, limit=MAX_KEY_FILE_BYTES, what="key file")
     except UnsafeFileError as exc:
+        # from None: the UnsafeFileError adds nothing the message does not already say
         raise KeyFileError(f"{exc}; restore the key from a backup or create a new one") from None
     except FileNotFoundError:
+        # from None: the FileNotFoundError adds nothing the message does not already say
         raise KeyFileError(
             f"{path} is missing; restore it from a backup or create a new key with `arcticcodex keys new NAME`"
         ) from None
     except OSError as exc:
+        # from None: the OSError adds nothing the message does not already say
         raise KeyFileError(f"cannot read {path}: {exc.strerror}") from None
 
 
@@ -309,12 +315,14 @@ def _parse_hmac_pem(data: bytes, path: Path) -> bytes:
     try:
         lines = data.decode("ascii").strip().splitlines()
     except UnicodeDecodeError:
+        # from None: the UnicodeDecodeError adds nothing the message does not already say
         raise KeyFileError(problem) from None
     if len(lines) < 3 or lines[0].strip() != HMAC_PEM_BEGIN or lines[-1].strip() != HMAC_PEM_END:
         raise KeyFileError(problem)
     try:
         secret = base64.b64decode("".join(line.strip() for line in lines[1:-1]), validate=True)
     except binascii.Error:
+        # from None: the Error adds nothing the message does not already say
         raise KeyFileError(problem) from None
     if not secret:
         raise KeyFileError(problem)

@@ -105,6 +105,7 @@ class Ed25519Verifier:
         try:
             return cls(Ed25519PublicKey.from_public_bytes(_require_bytes(raw, "raw")))
         except ValueError:
+            # from None: the ValueError adds nothing the message does not already say
             raise KeyFileError(
                 f"an Ed25519 public key is 32 raw bytes, not {len(raw)}; export it with "
                 "`arcticcodex keys export-public NAME`"
@@ -116,6 +117,7 @@ class Ed25519Verifier:
         try:
             key = serialization.load_pem_public_key(_require_bytes(pem, "pem"))
         except (ValueError, UnsupportedAlgorithm):
+            # from None: the ValueError/UnsupportedAlgorithm adds nothing the message does not already say
             raise KeyFileError(
                 f"{source} is not a PEM public key; export it again with `arcticcodex keys export-public NAME`"
             ) from None
@@ -179,6 +181,7 @@ class Ed25519Signer:
         try:
             return cls(Ed25519PrivateKey.from_private_bytes(raw))
         except ValueError:
+            # from None: the ValueError adds nothing the message does not already say
             raise KeyFileError(f"an Ed25519 private key is 32 raw bytes, not {len(raw)}; {_NO_KEY_HINT}") from None
 
     @classmethod
@@ -187,6 +190,7 @@ class Ed25519Signer:
         try:
             key = serialization.load_pem_private_key(_require_bytes(pem, "pem"), password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
+            # from None: the ValueError/TypeError/UnsupportedAlgorithm adds nothing the message does not already say
             raise KeyFileError(
                 f"{source} is not an unencrypted PEM (PKCS8) private key; restore it from a backup or "
                 "create a new key with `arcticcodex keys new NAME`"

@@ -162,6 +162,7 @@ class TrustedKeys:
             try:
                 public = base64.b64decode(str(raw["public_key"]), validate=True)
             except binascii.Error:
+                # from None: the Error adds nothing the message does not already say
                 raise KeyFileError(f"{where}: public_key is not base64; {fix}") from None
         key = TrustedKey(raw["name"], raw["key_id"], raw["algorithm"], raw["added_at"], raw["origin"], public)
         _check_entry(key, where, fix)

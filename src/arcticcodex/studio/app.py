@@ -43,7 +43,7 @@ from starlette.routing import Route
 
 from ..distill.journal import RunJournal
 from ..distill.pair_review import PairReviews
-from ..errors import ArcticCodexError, ConfigError, RecordNotFoundError, UserError
+from ..errors import ArcticCodexError, ConfigError, UserError
 from ..gpu.state import InstanceStore
 from ..vault.embeddings import EmbeddingBackend
 from ..vault.review import ReviewQueue
@@ -199,6 +199,7 @@ class Studio:
         try:
             k = int(request.query_params.get("k", "10"))
         except ValueError:
+            # from None: the ValueError adds nothing the message does not already say
             raise UserError("k must be a whole number") from None
         results = self.searcher.search(query, k=max(1, min(k, 50)))
         return JSONResponse({"query": query, "results": [r.to_json() for r in results]})
@@ -300,7 +301,9 @@ def create_app(
     ]
 
     async def library_error(request: Request, error: Exception) -> Response:
-        status = 404 if isinstance(error, RecordNotFoundError) else 400
+        # The one place an error becomes a status: the visitor's mistakes are 4xx, ours (a database that
+        # cannot be written, a teacher that is down) 5xx; each class in errors.py says which.
+        status = error.http_status if isinstance(error, ArcticCodexError) else 500
         message = without_paths(str(error), workspace.root)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message}, status_code=status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dataset.stats import QUALITY_BUCKETS
+from ..dataset.quality import QUALITY_BUCKETS
 
 
 def histogram(buckets: dict[str, int], *, width: int = 480, height: int = 180) -> dict[str, Any]:

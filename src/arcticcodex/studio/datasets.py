@@ -156,6 +156,7 @@ class _View:
         try:
             start = max(0, int(params.get("start", "0")))
         except ValueError:
+            # from None: int()'s message repeats what this one says
             raise UserError("start must be a whole number (the first record to show)") from None
         return cls(split, start, params.get("allow_untrusted") == "1")
 

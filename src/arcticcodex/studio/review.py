@@ -119,6 +119,7 @@ def _quality(fields: dict[str, Any], name: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
+        # from None: the ValueError adds nothing the message does not already say
         raise UserError(f"{name.replace('_', ' ')} must be a number between 0 and 1, not {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise UserError(f"{name.replace('_', ' ')} must be between 0 and 1, not {value}")

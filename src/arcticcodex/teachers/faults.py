@@ -1,4 +1,8 @@
-"""Fault policy: retries with backoff and jitter, Retry-After, and a circuit breaker per teacher.
+"""Fault policy of the teachers: which failures are retried, and a circuit breaker per teacher.
+
+How long to wait between attempts (backoff, jitter, Retry-After) is :mod:`arcticcodex.retry`'s
+policy, shared with the Vast client; a teacher's instance gives up on a Retry-After longer than
+``max_retry_after`` instead of waiting.
 
 Which failures are retried (DeepSeek's and OpenAI's documented codes): 429 (rate or concurrency
 limit), 500/502/503/504, timeouts and dropped connections.  400, 401, 402, 403, 404 and 422 mean the
@@ -9,45 +13,10 @@ beyond that the call gives up (and the pool falls back to another teacher) inste
 
 from __future__ import annotations
 
-import email.utils
-import random
 import time
 from dataclasses import dataclass, field
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """``max_attempts`` tries per call; exponential backoff with jitter between them."""
-
-    max_attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 20.0
-    max_retry_after: float = 60.0
-
-    def delay(self, attempt: int, retry_after: float | None, rng: random.Random) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``, or None when it should not be made."""
-        if attempt >= self.max_attempts:
-            return None
-        if retry_after is not None:
-            return float(retry_after) if retry_after <= self.max_retry_after else None
-        ceiling: float = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)  # "equal jitter": never zero, never in lock-step
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 @dataclass

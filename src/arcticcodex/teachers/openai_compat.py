@@ -1,7 +1,7 @@
 """A teacher served by any OpenAI-compatible endpoint (DeepSeek, OpenAI, vLLM, Ollama).
 
 Built on the official ``openai`` SDK (async) over its own aiohttp client (:mod:`.http_client`; tests
-may inject an ``httpx2.AsyncClient``), with the SDK's own retries off: retries are ours (:mod:`.faults`),
+may inject an ``httpx2.AsyncClient``), with the SDK's own retries off: retries are ours (:mod:`arcticcodex.retry`),
 because they must honour Retry-After, stop at a budget, feed a circuit breaker, and leave the decision
 to fall back to another teacher to the pool.  Every call asks for JSON mode; a reply that is not the
 expected JSON gets one re-ask that quotes the problem back to the model.  What is sent is recorded
@@ -35,9 +35,10 @@ from ..errors import (
     UnsafeFileError,
 )
 from ..fileio import read_plain_file
+from ..retry import RetryPolicy, parse_retry_after
 from .cache import RequestCache, request_key
 from .config import KEYLESS_PRESETS, TeacherConfig
-from .faults import RETRYABLE_STATUS, CircuitBreaker, RetryPolicy, parse_retry_after
+from .faults import RETRYABLE_STATUS, CircuitBreaker
 from .http_client import closed_before_answering, failure_cause, read_completion, sdk_client, timed_out
 from .ledger import Ledger
 from .models import CallRecord, CallRole, Critique, EvidenceItem, Questions, Rewrite, Rubric, Usage, Verification
@@ -216,6 +217,7 @@ class OpenAICompatibleTeacher:
             except openai.APIStatusError as error:
                 if error.status_code not in RETRYABLE_STATUS:
                     self.breaker.record_failure()
+                    # from None: the SDK's error holds the request, whose headers carry the API key
                     raise TeacherRejectedError(
                         f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
                         f"{_error_message(error)}{_status_hint(error.status_code, self.config)}",
@@ -235,6 +237,7 @@ class OpenAICompatibleTeacher:
                     at_once = not resent and closed_before_answering(error)
                     resent = resent or at_once
             except openai.APIResponseValidationError:
+                # from None: the SDK's error holds the request, whose headers carry the API key
                 raise self._not_a_completion(attempt) from None
             else:
                 completion = read_completion(response)
@@ -289,6 +292,7 @@ class OpenAICompatibleTeacher:
             try:
                 result = parse_reply(role, content, notes)
             except ReplyError as second:
+                # from None: the ReplyError adds nothing the message does not already say
                 raise TeacherResponseError(
                     f"teacher {self.name} ({self.model}) gave no usable {role} reply after a re-ask: {second}",
                     teacher=self.name,
@@ -350,6 +354,7 @@ class OpenAICompatibleTeacher:
         try:
             yield
         except openai.APIStatusError as error:
+            # from None: the SDK's error holds the request, whose headers carry the API key
             raise TeacherRejectedError(
                 f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
                 f"{_error_message(error)}",
@@ -363,6 +368,7 @@ class OpenAICompatibleTeacher:
                 why = f"connection failed ({failure_cause(error)})"
             else:
                 why = type(error).__name__
+            # from None: the SDK's error holds the request, whose headers carry the API key
             raise TeacherUnavailableError(
                 f"teacher {self.name} ({self.model}) {failure}: {why}", teacher=self.name
             ) from None
@@ -372,12 +378,14 @@ class OpenAICompatibleTeacher:
         try:
             page = await self._for_this_loop()[0].models.list()
         except openai.APIStatusError as error:
+            # from None: the SDK's error holds the request, whose headers carry the API key
             raise TeacherRejectedError(
                 f"teacher {self.name}: HTTP {error.status_code} {_error_message(error)}",
                 teacher=self.name,
                 status=error.status_code,
             ) from None
         except openai.APIConnectionError as error:
+            # from None: the SDK's error holds the request, whose headers carry the API key
             raise TeacherUnavailableError(f"teacher {self.name}: {failure_cause(error)}", teacher=self.name) from None
         return [model.id for model in page.data]
 
@@ -413,10 +421,13 @@ def read_key_file(path: Path, *, teacher: str) -> str:
         data = read_plain_file(path, limit=MAX_KEY_FILE_BYTES, what="key file", follow_symlinks=True)
         key = data.decode("utf-8").strip()
     except UnsafeFileError as error:
+        # from None: the UnsafeFileError adds nothing the message does not already say
         raise ConfigError(f"teacher {teacher}: {error}") from None
     except UnicodeDecodeError:
+        # from None: the UnicodeDecodeError would quote bytes of the key file, a secret
         raise ConfigError(f"teacher {teacher}: the key file {path} is not UTF-8 text") from None
     except OSError as error:
+        # from None: the OSError adds nothing the message does not already say
         raise ConfigError(f"teacher {teacher}: cannot read its key file {path} ({error.strerror})") from None
     if mode & 0o077:
         raise ConfigError(f"teacher {teacher}: the key file {path} is readable by others ({mode:04o}); chmod 600 it")

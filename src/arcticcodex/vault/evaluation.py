@@ -62,6 +62,7 @@ def load_queries(path: Path, qrels: Path | None = None) -> list[EvalQuery]:
             text = item.get("query") or item.get("text")
             relevant = item.get("relevant", grades.get(query_id))
         except (json.JSONDecodeError, AttributeError) as exc:
+            # from None: the JSONDecodeError/AttributeError adds nothing the message does not already say
             raise UserError(f"{path}:{number}: not a JSON object ({exc}); one query per line") from None
         if not isinstance(text, str) or not text.strip():
             raise UserError(f'{path}:{number}: needs a "query" string')

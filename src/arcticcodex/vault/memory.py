@@ -291,6 +291,7 @@ def _confidence(value: Decimal | str | float) -> Decimal:
     try:
         exact = Decimal(str(value)) if isinstance(value, float) else Decimal(value)
     except (InvalidOperation, TypeError):
+        # from None: the InvalidOperation/TypeError adds nothing the message does not already say
         raise UserError(f"confidence must be a number between 0 and 1, not {value!r}") from None
     if not exact.is_finite() or not Decimal(0) <= exact <= Decimal(1):
         raise UserError(f"confidence must be between 0 and 1, not {value!r}")

@@ -148,6 +148,7 @@ def _read_into(
                 data = pending + block
                 position = offset - len(pending) + exc.start
                 line = lines + data.count(b"\n", 0, exc.start) + 1
+                # from None: the UnicodeDecodeError adds nothing the message does not already say
                 raise undecodable(path, "utf-8", position, data[exc.start], line) from None
             if final:
                 writer.add(stream.finish())
