@@ -29,7 +29,7 @@ from pathlib import Path
 
 from arcticcodex.dataset import DatasetWriter, PairSource, Revision, TrainingPair, pair_id_for, verify_dataset
 from arcticcodex.dataset.verdicts import VerdictCache
-from arcticcodex.forge.records import EvidenceRef
+from arcticcodex.forge.record_frames import EvidenceRef
 from arcticcodex.provenance import Ed25519Signer, KeyRing
 
 BOUND_PAIRS_PER_SECOND = 5_000.0

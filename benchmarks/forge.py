@@ -36,9 +36,9 @@ from functools import partial
 
 from arcticcodex.forge import Blob, parse_token
 from arcticcodex.forge.radix import digits_to_int, int_to_digits
-from arcticcodex.forge.records import EvidenceRef, TrainPairFrame
+from arcticcodex.forge.record_frames import EvidenceRef, TrainPairFrame
 from arcticcodex.provenance import Ed25519Signer
-from arcticcodex.provenance.records import RECORD_CONTEXT, sign_record
+from arcticcodex.provenance.record_signing import RECORD_CONTEXT, sign_record
 
 BLOB_BOUND_MBPS = 50.0
 SUBQUADRATIC_RATIO_BOUND = 12.0  # time(4n) / time(n): quadratic is 16, Karatsuba (n^1.58) 9

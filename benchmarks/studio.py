@@ -29,7 +29,7 @@ import httpx2 as httpx  # noqa: E402
 
 from arcticcodex.studio import create_app  # noqa: E402
 from arcticcodex.vault import SentenceTransformerBackend, Vault  # noqa: E402
-from arcticcodex.vault.review import ReviewQueue  # noqa: E402
+from arcticcodex.vault.proposals import ReviewQueue  # noqa: E402
 from arcticcodex.workspace import Workspace  # noqa: E402
 from vault import WORDS, fill, peak_rss_mb  # noqa: E402 - benchmarks/vault.py, beside this script
 

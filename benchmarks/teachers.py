@@ -36,11 +36,11 @@ import openai
 
 from arcticcodex._sync import run_sync
 from arcticcodex.refine import TeacherRouter
-from arcticcodex.teachers.config import TeacherConfig
-from arcticcodex.teachers.models import EvidenceItem, Rubric
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from arcticcodex.teachers.pool import TeacherPool
 from arcticcodex.teachers.prompts import critique_messages
+from arcticcodex.teachers.results import EvidenceItem, Rubric
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "fakes" / "openai_server.py"

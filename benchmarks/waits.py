@@ -38,11 +38,11 @@ import openai
 from arcticcodex._sync import run_sync
 from arcticcodex.agent.calculator import calculate
 from arcticcodex.errors import ToolError
-from arcticcodex.teachers.config import TeacherConfig
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.faults import RetryPolicy
-from arcticcodex.teachers.models import Rubric
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from arcticcodex.teachers.pool import TeacherPool
+from arcticcodex.teachers.results import Rubric
 from teachers import FakeServer  # benchmarks/teachers.py: the fake in its own process
 
 RUNAWAY = ["9**9**9", "2**100000", "10**5000", "(10**1000) * (10**1000)", "1e308 * 10", "99999999 ** 99999999"]

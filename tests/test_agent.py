@@ -12,11 +12,11 @@ from arcticcodex.agent import Agent, AgentAnswer, Sandbox, default_tools
 from arcticcodex.agent.agent import NOTHING_FOUND
 from arcticcodex.errors import ToolError, UserError
 from arcticcodex.refine import TeacherRouter
-from arcticcodex.teachers.config import TeacherConfig
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.local_judge import LocalJudge
 from arcticcodex.teachers.pool import TeacherPool
 from arcticcodex.vault import HashingBackend, Vault, import_paths
-from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.vault.search import Searcher
 from arcticcodex.workspace import Workspace
 from conftest import Acx

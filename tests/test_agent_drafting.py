@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from arcticcodex.distill import ExtractiveDrafter
-from arcticcodex.teachers.models import EvidenceItem
+from arcticcodex.teachers.results import EvidenceItem
 
 OTTERS = EvidenceItem(
     number=1,

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from arcticcodex.agent import Sandbox, ToolRegistry, calculate, default_tools
 from arcticcodex.errors import ApprovalRequiredError, SandboxError, ToolError
 from arcticcodex.vault import HashingBackend, Searcher, Vault
-from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 
 

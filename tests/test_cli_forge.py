@@ -15,7 +15,7 @@ import pytest
 
 from arcticcodex.errors import ParseError
 from arcticcodex.forge import Blob, Dec, Float, Frame, SInt, Text, Token, UInt, parse_frame
-from arcticcodex.forge.records import (
+from arcticcodex.forge.record_frames import (
     fact_frame,
     log_frame,
     matrix_frame,

@@ -13,7 +13,7 @@ from click.testing import Result
 from arcticcodex.config import Config
 from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.gpu.tunnel import pid_alive, port_accepts
-from arcticcodex.teachers.config import load_teachers
+from arcticcodex.teachers.entries import load_teachers
 from arcticcodex.workspace import Workspace
 from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, Acx
 from fakes.openai_server import FakeOpenAIServer

@@ -28,7 +28,7 @@ from arcticcodex.errors import ConfigError
 from arcticcodex.gpu.budget import GpuBudget, save_budget
 from arcticcodex.gpu.registration import register_teachers
 from arcticcodex.gpu.state import InstanceRecord, InstanceStore
-from arcticcodex.teachers.config import load_teachers
+from arcticcodex.teachers.entries import load_teachers
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 

@@ -17,7 +17,7 @@ from arcticcodex.config import Config
 from arcticcodex.configschema import SECTIONS, TEACHER_KEYS, Settings
 from arcticcodex.configteachers import TeacherEntry
 from arcticcodex.errors import ConfigError
-from arcticcodex.teachers.config import TeacherConfig
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 

@@ -15,7 +15,7 @@ from arcticcodex.dataset.citations import TrainingView
 from arcticcodex.dataset.record import Turn
 from arcticcodex.errors import DatasetError
 from arcticcodex.forge import iter_document
-from arcticcodex.forge.records import read_train_pair
+from arcticcodex.forge.record_frames import read_train_pair
 from arcticcodex.provenance import Ed25519Signer
 from arcticcodex.provenance.trust import KeyRing, TrustedKeys
 from conftest import Acx

@@ -11,9 +11,9 @@ import pytest
 
 from arcticcodex.dataset import PairSource, Revision, TrainingPair, canonical_json, pair_id_for
 from arcticcodex.errors import DatasetError
-from arcticcodex.forge.records import EvidenceRef
+from arcticcodex.forge.record_frames import EvidenceRef
 from arcticcodex.provenance import Ed25519Signer, HmacSigner
-from arcticcodex.provenance.records import RecordSignature, verify_record
+from arcticcodex.provenance.record_signing import RecordSignature, verify_record
 
 CHUNK_TEXT = "Otters eat fish, crabs and sea urchins."
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from arcticcodex.dataset import DatasetWriter, TrainingPair, verify_dataset
 from arcticcodex.dataset.split import PlannedSplit, RunningSplit, SplitPlanner, source_document
-from arcticcodex.forge.records import EvidenceRef
+from arcticcodex.forge.record_frames import EvidenceRef
 from arcticcodex.provenance import Ed25519Signer
 from arcticcodex.vault import HashingBackend
 from conftest import Acx

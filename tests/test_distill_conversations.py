@@ -13,7 +13,7 @@ from pathlib import Path
 
 from arcticcodex.dataset import pair_id_for, verify_dataset
 from arcticcodex.dataset.record import Turn
-from arcticcodex.forge.records import EvidenceRef
+from arcticcodex.forge.record_frames import EvidenceRef
 from arcticcodex.vault import Vault
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from arcticcodex.dataset import verify_dataset
-from arcticcodex.teachers.config import TeacherConfig
-from arcticcodex.teachers.models import Usage
+from arcticcodex.teachers.entries import TeacherConfig
+from arcticcodex.teachers.results import Usage
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer

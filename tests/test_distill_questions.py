@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from arcticcodex.teachers.config import PRESETS, TeacherConfig
-from arcticcodex.teachers.models import Usage
+from arcticcodex.teachers.entries import PRESETS, TeacherConfig
+from arcticcodex.teachers.results import Usage
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
 from test_distill_run import make_root, records

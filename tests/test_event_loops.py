@@ -19,7 +19,7 @@ from arcticcodex.agent import Agent
 from arcticcodex.errors import UserError
 from arcticcodex.provenance import KeyStore
 from arcticcodex.teachers.local_judge import LocalJudge
-from arcticcodex.teachers.models import EvidenceItem
+from arcticcodex.teachers.results import EvidenceItem
 from arcticcodex.vault import HashingBackend, Vault, import_paths
 from arcticcodex.workspace import Workspace
 

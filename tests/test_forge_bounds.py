@@ -25,7 +25,7 @@ from arcticcodex.forge.frame import JSON_INT_DIGITS, item_from_json, token_to_js
 from arcticcodex.forge.legacy import read_legacy
 from arcticcodex.forge.numbers import MAX_INT_DIGITS, BodyError
 from arcticcodex.forge.radix import LEAF, digits_to_int, int_to_digits
-from arcticcodex.forge.records import EvidenceRef, TrainPairFrame, fact_frame, summary_frame
+from arcticcodex.forge.record_frames import EvidenceRef, TrainPairFrame, fact_frame, summary_frame
 from arcticcodex.forge.symbols import int_to_trits, trits_to_int
 
 TRITS = str.maketrans("012", "⊙⊗Φ")

@@ -10,7 +10,7 @@ import pytest
 
 from arcticcodex.errors import EncodeError, ParseError, ValidationError
 from arcticcodex.forge import Dec, Frame, Text, parse_document, parse_frame, parse_token
-from arcticcodex.forge.records import TrainPairFrame
+from arcticcodex.forge.record_frames import TrainPairFrame
 from arcticcodex.forge.schemas import validate
 from conftest import Acx
 

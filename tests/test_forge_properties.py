@@ -29,7 +29,7 @@ from arcticcodex.forge import (
 )
 from arcticcodex.forge.legacy import read_legacy
 from arcticcodex.forge.numbers import ternary_to_float
-from arcticcodex.forge.records import EvidenceRef, TrainPairFrame
+from arcticcodex.forge.record_frames import EvidenceRef, TrainPairFrame
 from arcticcodex.forge.tokens import LITERAL_FORBIDDEN_RE
 
 ALPHABET = "⊙⊗Φ⊛≛≗⧆⧈∷∴⦙⟦⟧◦◽"

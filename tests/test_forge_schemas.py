@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from arcticcodex.errors import EncodeError, ValidationError
 from arcticcodex.forge import Blob, Dec, Frame, Text, UInt, parse_frame
-from arcticcodex.forge.records import (
+from arcticcodex.forge.record_frames import (
     EvidenceRef,
     TrainPairFrame,
     evidence_frame,

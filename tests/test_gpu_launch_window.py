@@ -21,7 +21,7 @@ import pytest
 
 from arcticcodex.errors import GpuError, VastApiError
 from arcticcodex.gpu import OfferQuery, VastInstanceManager, VllmProvisioner, VllmSpec
-from arcticcodex.gpu.models import Offer
+from arcticcodex.gpu.offers import Offer
 from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.workspace import Workspace
 from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, Acx

@@ -25,8 +25,8 @@ from arcticcodex.gpu import GpuBudget, OfferQuery, VastClient, VastInstanceManag
 from arcticcodex.gpu.state import InstanceStore
 from arcticcodex.gpu.tunnel import pid_alive, port_accepts
 from arcticcodex.teachers.factory import build_pool
-from arcticcodex.teachers.models import EvidenceItem, Rubric
 from arcticcodex.teachers.replicas import ReplicatedTeacher
+from arcticcodex.teachers.results import EvidenceItem, Rubric
 from arcticcodex.workspace import Workspace
 from conftest import GPU_MODEL, VAST_KEY, VLLM_KEY, make_gpu_workspace
 from fakes.openai_server import FakeOpenAIServer

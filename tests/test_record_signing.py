@@ -7,9 +7,9 @@ import hashlib
 from dataclasses import replace
 from decimal import Decimal
 
-from arcticcodex.forge.records import TrainPairFrame
+from arcticcodex.forge.record_frames import TrainPairFrame
 from arcticcodex.provenance import Ed25519Signer, HmacSigner
-from arcticcodex.provenance.records import RECORD_CONTEXT, sign_record, verify_record
+from arcticcodex.provenance.record_signing import RECORD_CONTEXT, sign_record, verify_record
 
 
 def frame_bytes(signer: Ed25519Signer, completion: str = "Mostly fish.") -> bytes:

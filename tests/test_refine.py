@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from arcticcodex import compat, errors
 from arcticcodex.refine import TeacherRouter
 from arcticcodex.retry import RetryPolicy
-from arcticcodex.teachers.config import TeacherConfig
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.local_judge import LocalJudge
-from arcticcodex.teachers.models import Critique, EvidenceItem, Rewrite, Rubric, Verification
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from arcticcodex.teachers.pool import TeacherPool
+from arcticcodex.teachers.results import Critique, EvidenceItem, Rewrite, Rubric, Verification
 from fakes.openai_server import FakeOpenAIServer
 
 EVIDENCE = "Otters eat mostly fish. They also eat crabs and frogs."

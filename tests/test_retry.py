@@ -18,9 +18,9 @@ import pytest
 
 from arcticcodex.gpu.vast import VastClient
 from arcticcodex.retry import RetryPolicy, parse_retry_after
-from arcticcodex.teachers.config import TeacherConfig
-from arcticcodex.teachers.models import Rubric
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
+from arcticcodex.teachers.results import Rubric
 from conftest import VAST_KEY
 from fakes.openai_server import FakeOpenAIServer
 from fakes.vast_server import FakeVastServer

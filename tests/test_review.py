@@ -10,7 +10,7 @@ import pytest
 from arcticcodex.agent import default_tools
 from arcticcodex.errors import RecordNotFoundError, UserError
 from arcticcodex.vault import HashingBackend, Vault, import_paths
-from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 

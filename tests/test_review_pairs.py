@@ -11,7 +11,7 @@ from arcticcodex.dataset import verify_dataset
 from arcticcodex.distill.journal import RunJournal
 from arcticcodex.distill.pair_review import PairReviews
 from arcticcodex.vault import Vault
-from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer

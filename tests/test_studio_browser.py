@@ -21,7 +21,7 @@ from arcticcodex.provenance import KeyStore
 from arcticcodex.provenance.trust import TrustedKeys
 from arcticcodex.studio import create_app
 from arcticcodex.vault import Vault
-from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer

@@ -18,7 +18,7 @@ from arcticcodex.studio import create_app
 from arcticcodex.studio.pages import without_paths
 from arcticcodex.studio.security import host_of, studio_host_names
 from arcticcodex.vault import Vault
-from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from test_studio import form_token, get, serve

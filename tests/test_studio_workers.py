@@ -22,7 +22,7 @@ from arcticcodex.studio.datasets import written_datasets
 from arcticcodex.studio.workers import VaultWorkers
 from arcticcodex.vault import Vault
 from arcticcodex.vault.embeddings import HashingBackend
-from arcticcodex.vault.review import ReviewQueue
+from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from test_studio import form_token, get, make_root, serve

@@ -9,12 +9,12 @@ import pytest
 
 from arcticcodex import errors
 from arcticcodex.retry import RetryPolicy, parse_retry_after
-from arcticcodex.teachers.config import TeacherConfig, load_teachers
+from arcticcodex.teachers.entries import TeacherConfig, load_teachers
 from arcticcodex.teachers.faults import CircuitBreaker
 from arcticcodex.teachers.ledger import Ledger
-from arcticcodex.teachers.models import Rubric
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from arcticcodex.teachers.pool import TeacherPool
+from arcticcodex.teachers.results import Rubric
 from fakes.openai_server import FakeOpenAIServer
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from arcticcodex.errors import TeacherResponseError, TeacherUnavailableError
 from arcticcodex.retry import RetryPolicy
-from arcticcodex.teachers.config import TeacherConfig
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.http_client import sdk_client
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from conftest import Acx

@@ -17,7 +17,7 @@ from arcticcodex.db import transaction
 from arcticcodex.distill.journal import RunJournal, TaskOutcome
 from arcticcodex.teachers.cache import RequestCache
 from arcticcodex.teachers.ledger import Ledger
-from arcticcodex.teachers.models import Usage
+from arcticcodex.teachers.results import Usage
 from arcticcodex.workspace import Workspace
 
 

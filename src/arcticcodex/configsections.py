@@ -81,7 +81,7 @@ class WorkspaceSettings(Table):
             raise SettingValueError(f"must be a non-empty string, e.g. {DEFAULT_DATA_DIR!r}")
         written = PurePath(value)
         if written.is_absolute() or ".." in written.parts:
-            # key files are accepted from the data folder (teachers/config.py): a configuration must not be
+            # key files are accepted from the data folder (teachers/entries.py): a configuration must not be
             # able to name ~/.ssh, or any folder outside, as its data folder (a symlink the user made is fine)
             raise SettingValueError(
                 f"{value!r} leaves the workspace; write it as a folder inside it, relative to arcticcodex.toml, "

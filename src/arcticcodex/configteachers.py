@@ -9,7 +9,7 @@ validators.  A preset fills what the entry leaves out; what the entry writes win
 Prices are US dollars per million tokens (input on a cache miss, input on a cache hit, output), from
 the providers' pages at the time of writing; override them when they change.  Whether an entry is
 trusted, and where its key file really lies, is decided when the teachers are loaded
-(:func:`arcticcodex.teachers.config.load_teachers`), never by the file.
+(:func:`arcticcodex.teachers.entries.load_teachers`), never by the file.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def check_url(url: object) -> str:
 
 
 class TeacherEntry(Table):
-    """One ``[[teachers]]`` table, its preset filled in (the fields of :class:`~.teachers.config.TeacherConfig`)."""
+    """One ``[[teachers]]`` table, its preset filled in (the fields of :class:`~.teachers.entries.TeacherConfig`)."""
 
     name: Annotated[StrictStr, Must("a teacher name", '"deepseek"')]
     preset: StrictStr = "openai"

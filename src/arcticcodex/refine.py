@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from ._sync import run_sync
 from .errors import BudgetExceededError, TeacherError, UserError
-from .teachers.models import CallRecord, Critique, EvidenceItem, Rewrite, Rubric, Verification
 from .teachers.pool import TeacherPool
+from .teachers.results import CallRecord, Critique, EvidenceItem, Rewrite, Rubric, Verification
 
 Status = Literal["accepted", "rejected", "failed"]
 

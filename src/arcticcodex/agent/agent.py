@@ -26,9 +26,9 @@ from typing import Any
 
 from .._sync import run_sync
 from ..errors import TeacherResponseError, ToolError, UserError
-from ..teachers.config import TeacherConfig
-from ..teachers.models import EvidenceItem, evidence_from_hits
+from ..teachers.entries import TeacherConfig
 from ..teachers.openai_compat import OpenAICompatibleTeacher
+from ..teachers.results import EvidenceItem, evidence_from_hits
 from ..vault.search import Searcher, SearchResult
 from ..vault.store import Vault
 from .drafting import ExtractiveDrafter

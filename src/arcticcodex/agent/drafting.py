@@ -27,8 +27,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..teachers.models import EvidenceItem
 from ..teachers.passages import STOP_WORDS, Passage, evidence_passages, stems
+from ..teachers.results import EvidenceItem
 
 __all__ = ["Draft", "ExtractiveDrafter"]
 

@@ -28,7 +28,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from ..errors import ApprovalRequiredError, ToolError
-from ..vault.review import ReviewQueue
+from ..vault.proposals import ReviewQueue
 from ..vault.search import Searcher
 from .calculator import calculate
 from .sandbox import Sandbox

@@ -18,9 +18,9 @@ from rich.text import Text
 
 from ..agent import Agent, AgentAnswer, default_tools
 from ..errors import ConfigError
-from ..teachers.config import load_teachers
+from ..teachers.entries import load_teachers
 from ..vault import Vault
-from ..vault.review import ReviewQueue
+from ..vault.proposals import ReviewQueue
 from ..vault.search import Searcher
 from . import CliState, pass_state
 from .display import json_text, shown

@@ -20,7 +20,7 @@ from ..errors import ConfigError, TunnelError
 from ..gpu import GpuBudget, OfferQuery, VastInstanceManager, VllmProvisioner, VllmSpec
 from ..gpu.budget import save_budget
 from ..gpu.manager import provisioner_for
-from ..gpu.models import Offer
+from ..gpu.offers import Offer
 from ..gpu.provisioner import DEFAULT_IMAGE, DEFAULT_MODEL
 from . import CliState, pass_state
 

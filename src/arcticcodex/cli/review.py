@@ -18,7 +18,7 @@ from ..distill.journal import RunJournal
 from ..distill.pair_review import PairFilter, PairReviews, ReviewedPair, parse_pair_id
 from ..errors import UserError
 from ..vault import Vault
-from ..vault.review import ReviewItem, ReviewQueue
+from ..vault.proposals import ReviewItem, ReviewQueue
 from . import CliState, pass_state
 from .display import json_text, shown
 

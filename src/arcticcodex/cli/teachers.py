@@ -15,7 +15,7 @@ from .. import configfile
 from .._sync import run_sync
 from ..errors import ConfigError, UserError
 from ..refine import TeacherRouter
-from ..teachers.config import (
+from ..teachers.entries import (
     KEYLESS_PRESETS,
     PRESETS,
     TeacherConfig,
@@ -24,8 +24,8 @@ from ..teachers.config import (
     teacher_from_entry,
 )
 from ..teachers.factory import build_pool
-from ..teachers.models import ROLES, EvidenceItem
 from ..teachers.ping import ping_teachers
+from ..teachers.results import ROLES, EvidenceItem
 from ..teachers.trust import TrustedTeachers
 from ..terminal import escape_controls
 from ..vault.embeddings import backend_named

@@ -36,12 +36,12 @@ from ..dataset.record import PairSource, TrainingPair, pair_id_for
 from ..dataset.writer import DatasetWriter
 from ..errors import DatasetError, RecordNotFoundError, UserError
 from ..fileio import replace_directory
-from ..forge.records import EvidenceRef, utc_timestamp
+from ..forge.record_frames import EvidenceRef, utc_timestamp
 from ..provenance.frames import FrameSigner
 from ..provenance.signing import Signer
 from ..refine import TeacherRouter
 from ..teachers.factory import build_pool
-from ..teachers.models import EvidenceItem
+from ..teachers.results import EvidenceItem
 
 if TYPE_CHECKING:
     from ..vault.store import Vault

@@ -26,7 +26,7 @@ from typing import Any
 
 from ..errors import ConfigError, TunnelError, WorkspaceNotFoundError
 from ..gpu.manager import VastInstanceManager
-from ..gpu.models import Instance, Offer, OfferQuery, OrderBy
+from ..gpu.offers import Instance, Offer, OfferQuery, OrderBy
 from ..gpu.provisioner import DEFAULT_MODEL, VllmProvisioner, VllmSpec
 from ..gpu.registration import vllm_key
 from ..gpu.state import InstanceRecord

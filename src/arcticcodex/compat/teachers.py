@@ -14,10 +14,10 @@ from typing import Any
 
 from ..errors import UserError
 from ..refine import TeacherRouter as PoolRouter
-from ..teachers.config import PRESETS, TeacherConfig
-from ..teachers.models import EvidenceItem, Rubric
+from ..teachers.entries import PRESETS, TeacherConfig
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..teachers.pool import Teacher, TeacherPool
+from ..teachers.results import EvidenceItem, Rubric
 
 __all__ = ["DeepSeekClient", "TeacherRouter"]
 

@@ -24,7 +24,7 @@ import orjson
 
 from ..errors import ArcticCodexError, DatasetError
 from ..fileio import open_plain_file
-from ..provenance.records import RecordSignature, verify_record
+from ..provenance.record_signing import RecordSignature, verify_record
 from ..provenance.signing import Ed25519Verifier, HmacSigner, Verifier
 from .record import TrainingPair, canonical_json
 

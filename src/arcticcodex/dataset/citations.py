@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import DatasetError
-from ..forge.records import EvidenceRef
+from ..forge.record_frames import EvidenceRef
 from .record import TrainingPair, Turn
 
 __all__ = ["DEFAULT_RAG_PROMPT", "EvidenceTexts", "TrainingView", "strip_citations"]

@@ -9,7 +9,7 @@ earlier turns are bound by the body digest the signature also covers.  The signa
 covers the canonical TRAIN_PAIR frame (id, index, quality, signer, key id, time, teachers, evidence
 hashes and both texts) and the SHA-256 of the record's canonical JSON without ``integrity``, so a
 changed byte in any field, bound by the frame or not, breaks it (see
-:mod:`arcticcodex.provenance.records`).
+:mod:`arcticcodex.provenance.record_signing`).
 
 Quality is an exact decimal with at most four places, so its JSON number reads back to the same
 decimal and the frame rebuilt from a line is the frame that was signed.
@@ -32,8 +32,8 @@ from typing import Any, Literal
 import orjson
 
 from ..errors import DatasetError, ValidationError
-from ..forge.records import EvidenceRef, TrainPairFrame, utc_timestamp
-from ..provenance.records import RecordSignature, sign_record
+from ..forge.record_frames import EvidenceRef, TrainPairFrame, utc_timestamp
+from ..provenance.record_signing import RecordSignature, sign_record
 from ..provenance.signing import Signer
 
 __all__ = [

@@ -31,7 +31,7 @@ import orjson
 
 from ..errors import DatasetError
 from ..fileio import NEW_FILE_MODE, AtomicFile, write_atomically
-from ..forge.records import utc_timestamp
+from ..forge.record_frames import utc_timestamp
 from ..layout import CARD_FILE, FORMAT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer

@@ -26,7 +26,7 @@ from ..dataset.record import content_digest
 from ..errors import BudgetExceededError, TeacherError
 from ..teachers.passages import evidence_sentences
 from ..teachers.replicas import ApiTeacher
-from ..vault.records import Chunk, Document
+from ..vault.entities import Chunk, Document
 from ..vault.store import Vault
 from .tasks import Task, chunk_evidence
 

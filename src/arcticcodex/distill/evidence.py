@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 from ..errors import RecordNotFoundError
-from ..forge.records import EvidenceRef
+from ..forge.record_frames import EvidenceRef
 from ..vault.store import Vault
 from ..workspace import Workspace
 from .journal import RunJournal

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..dataset.record import PairSource, Revision, TrainingPair, Turn, pair_id_for
-from ..forge.records import EvidenceRef, utc_timestamp
+from ..forge.record_frames import EvidenceRef, utc_timestamp
 from ..refine import RefineResult
 
 __all__ = ["pair_from_result"]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from ..dataset.verify import verify_dataset
 from ..errors import ConfigError, DatasetError, KeyFileError, UserError
 from ..provenance.keystore import KeyStore
-from ..teachers.config import TeacherConfig, load_teachers
+from ..teachers.entries import TeacherConfig, load_teachers
 from ..teachers.factory import build_pool, build_teacher
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..teachers.replicas import ReplicatedTeacher

@@ -29,13 +29,13 @@ from ..agent.drafting import ExtractiveDrafter
 from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError
 from ..refine import TeacherRouter
 from ..teachers.cache import RequestCache
-from ..teachers.config import load_teachers
+from ..teachers.entries import load_teachers
 from ..teachers.factory import build_pool, build_teacher
 from ..teachers.ledger import Ledger
-from ..teachers.models import EvidenceItem
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..teachers.pool import TeacherPool
 from ..teachers.replicas import ApiTeacher, ReplicatedTeacher
+from ..teachers.results import EvidenceItem
 from ..vault.embeddings import EmbeddingBackend
 from ..vault.search import Searcher
 from ..vault.store import Vault

@@ -24,9 +24,9 @@ from typing import Any, NamedTuple
 
 from ..dataset.record import TURN_ROLES, content_digest
 from ..errors import RecordNotFoundError, UserError
-from ..forge.records import EvidenceRef
-from ..teachers.models import EvidenceItem
-from ..vault.records import Chunk, Document, StoredMessage
+from ..forge.record_frames import EvidenceRef
+from ..teachers.results import EvidenceItem
+from ..vault.entities import Chunk, Document, StoredMessage
 from ..vault.store import Vault
 from .sources import read_prompts
 

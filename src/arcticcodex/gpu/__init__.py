@@ -3,7 +3,7 @@
 ::
 
     vast.py          the REST client (httpx): offers, instances, SSH keys, balance; retries and errors
-    models.py        Offer, Instance, OfferQuery: Vast's JSON typed, in the user's units
+    offers.py        Offer, Instance, OfferQuery: Vast's JSON typed, in the user's units
     provisioner.py   VllmProvisioner: launch the vLLM image, wait for running and for vLLM, tunnel, destroy
     tunnel.py        SSHTunnel: the system ssh, pinned host keys, liveness, reopen, clean close
     sshkeys.py       the workspace's SSH key (Ed25519, 0600)
@@ -13,7 +13,7 @@
 
 from .budget import GpuBudget
 from .manager import VastInstanceManager
-from .models import Instance, Offer, OfferQuery
+from .offers import Instance, Offer, OfferQuery
 from .provisioner import VllmProvisioner, VllmSpec
 from .state import InstanceRecord
 from .tunnel import SSHTunnel

@@ -41,7 +41,7 @@ from ..errors import (
 )
 from ..workspace import Workspace
 from .budget import GpuBudget
-from .models import Offer, OfferQuery
+from .offers import Offer, OfferQuery
 from .provisioner import VllmProvisioner, VllmSpec
 from .registration import check_teacher_name, register_teachers, vllm_key
 from .state import InstanceRecord, InstanceStore

@@ -2,7 +2,7 @@
 
 The steps, and the guarantees each gives (``shared/reference/vast-vllm-deepseek.md`` §7):
 
-1. **search** in the user's units (:class:`~arcticcodex.gpu.models.OfferQuery`: GB, $/h);
+1. **search** in the user's units (:class:`~arcticcodex.gpu.offers.OfferQuery`: GB, $/h);
 2. **launch** the vLLM image *as the instance image* (no Docker inside the instance), vLLM started by
    ``onstart`` with the model, served name, context length and an API key, listening on the container's
    127.0.0.1 only (no public port: every call comes through the SSH tunnel), SSH direct + proxy, and a
@@ -31,7 +31,7 @@ from typing import Any
 import httpx2 as httpx
 
 from ..errors import ConfigError, GpuError, InstanceFailedError, TunnelError, VastApiError
-from .models import Instance, Offer, OfferQuery, OrderBy
+from .offers import Instance, Offer, OfferQuery, OrderBy
 from .sshkeys import ensure_ssh_key
 from .tunnel import VLLM_HOST, VLLM_PORT, SSHTunnel
 from .vast import VastClient

@@ -20,7 +20,7 @@ from .. import configfile
 from ..config import Config
 from ..errors import ConfigError
 from ..fileio import write_atomically
-from ..teachers.config import load_teachers
+from ..teachers.entries import load_teachers
 from ..teachers.openai_compat import read_key_file
 from ..teachers.trust import TrustedTeachers
 from ..workspace import Workspace

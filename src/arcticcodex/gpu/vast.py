@@ -27,7 +27,7 @@ import httpx2 as httpx
 
 from ..errors import ConfigError, VastApiError, VastUnavailableError
 from ..retry import RetryPolicy, parse_retry_after
-from .models import Instance, Offer, OfferQuery
+from .offers import Instance, Offer, OfferQuery
 
 DEFAULT_URL = "https://console.vast.ai"
 API_KEY_ENV = "VAST_API_KEY"

@@ -7,6 +7,7 @@
 * :mod:`.trust`     which signers the user trusts (kept in the user's config folder), and the
                     key ring a verification trusts;
 * :mod:`.ownkeys`   keys made here (``keys new``, ``init``): created and trusted in one step.
+* :mod:`.record_signing`  the signature over a dataset record (its TRAIN_PAIR frame's digest and body).
 
 Everyday use::
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 from .frames import SIGNED_TYPE, FrameSigner, SignedFrame
 from .keystore import KeyInfo, KeyStore, check_key_name
 from .merkle import MerkleAccumulator, merkle_root
-from .records import RecordSignature, sign_record, verify_record
+from .record_signing import RecordSignature, sign_record, verify_record
 from .signing import (
     ALGORITHMS,
     ED25519,

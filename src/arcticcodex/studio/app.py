@@ -46,7 +46,7 @@ from ..distill.pair_review import PairReviews
 from ..errors import ArcticCodexError, ConfigError, UserError
 from ..gpu.state import InstanceStore
 from ..vault.embeddings import EmbeddingBackend
-from ..vault.review import ReviewQueue
+from ..vault.proposals import ReviewQueue
 from ..vault.search import Searcher, SearchResult
 from ..vault.store import Vault
 from ..workspace import Workspace

@@ -15,8 +15,8 @@ from starlette.responses import RedirectResponse, Response
 
 from ..agent import Agent, default_tools
 from ..errors import UserError
-from ..teachers.config import TeacherConfig, load_teachers
-from ..vault.review import ReviewQueue
+from ..teachers.entries import TeacherConfig, load_teachers
+from ..vault.proposals import ReviewQueue
 from ..workspace import Workspace
 from .pages import page
 from .workers import VaultWorkers

@@ -1,7 +1,7 @@
 """The Studio's review queue: proposals (facts, summaries) and reviewed runs' pairs — list, decide, edit.
 
 The same decisions as ``arcticcodex review`` (see :mod:`arcticcodex.distill.pair_review` and
-:mod:`arcticcodex.vault.review`), recorded as made by ``studio``: approve, reject with a reason, edit
+:mod:`arcticcodex.vault.proposals`), recorded as made by ``studio``: approve, reject with a reason, edit
 before deciding (a pair's edit is recorded and published with a fresh signature), and decide a run's
 pending pairs at once by quality.  Decisions already made are listed under their status.
 """
@@ -16,7 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from ..distill.journal import RunJournal
 from ..distill.pair_review import PairFilter, PairReviews, parse_pair_id
 from ..errors import RecordNotFoundError, UserError
-from ..vault.review import ReviewQueue
+from ..vault.proposals import ReviewQueue
 from ..workspace import Workspace
 from .csrf import FORM_FIELD
 from .pages import page

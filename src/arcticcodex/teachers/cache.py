@@ -17,7 +17,7 @@ from typing import Any
 from ..db import transaction
 from ..workspace import Workspace
 from .ledger import Ledger
-from .models import Usage
+from .results import Usage
 
 
 def request_key(base_url: str, body: dict[str, Any]) -> str:

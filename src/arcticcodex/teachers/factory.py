@@ -16,13 +16,13 @@ from ..errors import ConfigError
 from ..vault.embeddings import EmbeddingBackend
 from ..workspace import Workspace
 from .cache import RequestCache
-from .config import TeacherConfig, TeacherPoolSettings, load_teachers
+from .entries import TeacherConfig, TeacherPoolSettings, load_teachers
 from .ledger import Ledger
 from .local_judge import LocalJudge
-from .models import ROLES, Role
 from .openai_compat import OpenAICompatibleTeacher
 from .pool import Teacher, TeacherPool
 from .replicas import ReplicatedTeacher
+from .results import ROLES, Role
 
 
 def build_teacher(

@@ -27,8 +27,8 @@ import httpx2 as httpx
 import openai
 import orjson
 
-from .config import TeacherConfig
-from .models import Usage
+from .entries import TeacherConfig
+from .results import Usage
 
 # Idle connections are dropped after this many seconds, before the servers' own keep-alive timeouts
 # (uvicorn, so vLLM, closes them at 5 s): a connection is never picked just as the server closes it.

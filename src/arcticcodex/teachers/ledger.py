@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ..errors import BudgetExceededError
-from .models import Usage
+from .results import Usage
 
 
 @dataclass

@@ -26,8 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..vault.embeddings import EmbeddingBackend, HashingBackend
-from .models import CallRecord, Claim, Critique, EvidenceItem, Rewrite, Role, Rubric, Verdict, Verification
 from .passages import evidence_sentences  # shared with the offline drafter: headings apart, table rows kept
+from .results import CallRecord, Claim, Critique, EvidenceItem, Rewrite, Role, Rubric, Verdict, Verification
 
 MODEL = "local-judge/v1 (offline, no LLM)"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")

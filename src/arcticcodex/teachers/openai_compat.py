@@ -37,11 +37,10 @@ from ..errors import (
 from ..fileio import read_plain_file
 from ..retry import RetryPolicy, parse_retry_after
 from .cache import RequestCache, request_key
-from .config import KEYLESS_PRESETS, TeacherConfig
+from .entries import KEYLESS_PRESETS, TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker
 from .http_client import closed_before_answering, failure_cause, read_completion, sdk_client, timed_out
 from .ledger import Ledger
-from .models import CallRecord, CallRole, Critique, EvidenceItem, Questions, Rewrite, Rubric, Usage, Verification
 from .parsing import ReplyError, parse_reply
 from .prompts import (
     critique_messages,
@@ -51,6 +50,7 @@ from .prompts import (
     template,
     verify_messages,
 )
+from .results import CallRecord, CallRole, Critique, EvidenceItem, Questions, Rewrite, Rubric, Usage, Verification
 from .trust import key_source
 
 MAX_KEY_FILE_BYTES = 4096  # an API key is a line; a larger "key file" is something else

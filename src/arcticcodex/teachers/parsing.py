@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .models import CallRole, Critique, Questions, Rewrite, Verification
+from .results import CallRole, Critique, Questions, Rewrite, Verification
 
 RESULT_MODELS: dict[CallRole, type[BaseModel]] = {
     "critic": Critique,

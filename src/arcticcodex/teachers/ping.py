@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import ConfigError, TeacherError, TeacherRejectedError
-from .config import TeacherConfig
+from .entries import TeacherConfig
 from .openai_compat import OpenAICompatibleTeacher, untrusted_teacher_error
 from .trust import key_source
 

@@ -17,7 +17,7 @@ from typing import Protocol, TypeVar
 
 from ..errors import BudgetExceededError, TeacherError, TeacherUnavailableError
 from .ledger import Ledger
-from .models import ROLES, Critique, EvidenceItem, Rewrite, Role, Rubric, Verification
+from .results import ROLES, Critique, EvidenceItem, Rewrite, Role, Rubric, Verification
 
 T = TypeVar("T")
 

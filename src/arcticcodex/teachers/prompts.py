@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from .models import CallRole, Critique, EvidenceItem, Rubric, Verification
+from .results import CallRole, Critique, EvidenceItem, Rubric, Verification
 
 _FILES: dict[CallRole, str] = {
     "critic": "critique.txt",

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from ..errors import BudgetExceededError, TeacherError, TeacherUnavailableError
-from .models import Critique, EvidenceItem, Questions, Rewrite, Rubric, Verification
 from .openai_compat import OpenAICompatibleTeacher
+from .results import Critique, EvidenceItem, Questions, Rewrite, Rubric, Verification
 
 T = TypeVar("T")
 

@@ -29,7 +29,7 @@ from ..config import user_config_dir
 from ..trustfile import TrustFile
 
 if TYPE_CHECKING:
-    from .config import TeacherConfig
+    from .entries import TeacherConfig
 
 __all__ = ["TRUSTED_TEACHERS_FILE", "TrustedTeachers", "entry_fingerprint", "key_source"]
 

@@ -13,9 +13,7 @@
 from __future__ import annotations
 
 from .embeddings import DEFAULT_MODEL, EmbeddingBackend, HashingBackend, SentenceTransformerBackend
-from .evaluation import EvalQuery, ModeScores, evaluate, load_queries
-from .ingest import ImportReport, import_paths
-from .records import (
+from .entities import (
     Chunk,
     Document,
     Fact,
@@ -26,6 +24,8 @@ from .records import (
     Summary,
     Tombstone,
 )
+from .evaluation import EvalQuery, ModeScores, evaluate, load_queries
+from .ingest import ImportReport, import_paths
 from .search import EvidencePack, Searcher, SearchFilters, SearchResult
 from .store import Vault
 

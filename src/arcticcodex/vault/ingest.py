@@ -32,8 +32,8 @@ import numpy as np
 from ..errors import UserError
 from ..fileio import FileIdentity, open_plain_file
 from .chunker import chunk_text
+from .entities import sha256_text
 from .loaders import load_document, media_type_of
-from .records import sha256_text
 from .store import PreparedChunk, PreparedDocument, Vault
 from .streamed import STREAMED_MEDIA_TYPES, StreamedImport, file_digest, import_streamed
 from .walk import discover

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .records import IntegrityProblem, IntegrityReport, sha256_text
+from .entities import IntegrityProblem, IntegrityReport, sha256_text
 
 if TYPE_CHECKING:
     from .store import Vault

@@ -17,8 +17,8 @@ from itertools import pairwise
 from typing import Any
 
 from ..errors import RecordNotFoundError, UserError
+from .entities import Fact, StoredConversation, StoredMessage, Summary, new_id, now
 from .loaders import Conversation, Message
-from .records import Fact, StoredConversation, StoredMessage, Summary, new_id, now
 
 STATUSES = ("pending", "approved", "rejected")
 ROLES = ("system", "user", "assistant", "tool")

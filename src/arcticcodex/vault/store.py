@@ -23,9 +23,9 @@ from ..db import transaction
 from ..errors import RecordNotFoundError, UserError
 from ..workspace import Workspace
 from .embeddings import EmbeddingBackend, backend_named, to_blob
+from .entities import Chunk, Document, IntegrityReport, Tombstone, new_id, now, sha256_text
 from .loaders import Conversation
 from .memory import MemoryMixin
-from .records import Chunk, Document, IntegrityReport, Tombstone, new_id, now, sha256_text
 
 
 @dataclass(frozen=True, slots=True)

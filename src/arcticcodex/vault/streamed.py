@@ -37,8 +37,8 @@ from ..fileio import FileIdentity, open_plain_file
 from .chunk_stream import ChunkStream
 from .chunker import ChunkSpan
 from .embeddings import to_blob
+from .entities import new_id, now, sha256_text
 from .loaders import stem_title, undecodable
-from .records import new_id, now, sha256_text
 from .store import Vault
 
 __all__ = ["READ_BYTES", "STREAMED_MEDIA_TYPES", "StreamedImport", "file_digest", "import_streamed"]

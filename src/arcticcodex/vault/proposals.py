@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from ..errors import RecordNotFoundError, UserError
-from .records import Fact, Summary
+from .entities import Fact, Summary
 from .store import Vault
 
 Kind = Literal["fact", "summary"]

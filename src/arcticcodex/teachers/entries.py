@@ -34,7 +34,7 @@ from ..configsections import TeacherPoolSettings
 from ..configteachers import KEYLESS_PRESETS, PRESETS, TeacherEntry
 from ..errors import ConfigError
 from ..terminal import escape_controls
-from .models import ROLES, Role
+from .results import ROLES, Role
 from .trust import TrustedTeachers, entry_fingerprint
 
 __all__ = [
