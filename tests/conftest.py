@@ -77,6 +77,12 @@ class Acx:
         )
         return result
 
+    def add_teacher(self, root: Path, server: FakeOpenAIServer, *, name: str = "t", model: str = "m") -> Result:
+        """``teachers add NAME --preset vllm`` pointed at ``server``: a trusted teacher every role uses."""
+        return self(
+            "-w", root, "teachers", "add", name, "--preset", "vllm", "--base-url", server.base_url, "--model", model
+        )
+
 
 @pytest.fixture(scope="session")
 def acx() -> Acx:

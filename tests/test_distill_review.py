@@ -29,19 +29,7 @@ def test_reviewed_run_publishes_only_approved_pairs(tmp_path: Path, acx: Acx) ->
     )
     out = tmp_path / "data"
     with FakeOpenAIServer(model="m") as server:
-        acx(
-            "-w",
-            workspace.root,
-            "teachers",
-            "add",
-            "t",
-            "--preset",
-            "vllm",
-            "--base-url",
-            server.base_url,
-            "--model",
-            "m",
-        )
+        acx.add_teacher(workspace.root, server, name="t", model="m")
         first = json.loads(
             acx(
                 "-w",

@@ -55,19 +55,7 @@ def make_root(acx: Acx, base: Path) -> Path:
     (base / "otters.md").write_text(f"# Otters\n\nOtters eat mostly fish. {SCRIPT} They also eat crabs.\n")
     acx("-w", workspace.root, "vault", "import", base / "otters.md")
     with FakeOpenAIServer(model="fake-model") as server:
-        acx(
-            "-w",
-            workspace.root,
-            "teachers",
-            "add",
-            "t",
-            "--preset",
-            "vllm",
-            "--base-url",
-            server.base_url,
-            "--model",
-            "m",
-        )
+        acx.add_teacher(workspace.root, server, name="t", model="m")
         server.set_default("rewriter", {"text": f"Otters eat fish {SCRIPT}.", "changes": []})
         prompts = base / "prompts.jsonl"
         prompts.write_text(json.dumps({"instruction": f"What do otters eat? {SCRIPT}", "evidence": "Otters eat fish."}))

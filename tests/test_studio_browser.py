@@ -49,19 +49,7 @@ def _served_workspace(acx: Acx, base: Path) -> Iterator[tuple[str, Path]]:
     (base / "beavers.md").write_text("# Beavers\n\nBeavers build dams from branches and mud.\n")
     acx("-w", workspace.root, "vault", "import", base / "beavers.md")
     with FakeOpenAIServer(model="m") as server:
-        acx(
-            "-w",
-            workspace.root,
-            "teachers",
-            "add",
-            "t",
-            "--preset",
-            "vllm",
-            "--base-url",
-            server.base_url,
-            "--model",
-            "m",
-        )
+        acx.add_teacher(workspace.root, server, name="t", model="m")
         prompts = base / "prompts.jsonl"
         prompts.write_text('{"instruction": "What do beavers build?", "evidence": "Beavers build dams."}\n')
         acx("-w", workspace.root, "distill", "--prompts", prompts, "--out", base / "data", "--teachers", "t")
