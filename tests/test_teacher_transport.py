@@ -257,3 +257,17 @@ def test_chat_on_the_command_line_prints_the_answer_as_it_is_written(
     assert chat.returncode == 0, errors
     assert last_sent_at_first_words == [False]
     assert ANSWER in seen.decode()
+
+
+def test_the_cause_named_is_the_connection_error_not_an_unrelated_context() -> None:
+    """uvloop chains a refused connection to an unrelated RuntimeError; the message must say "refused"."""
+    import httpx2
+
+    from arcticcodex.teachers.http_client import failure_cause
+
+    refused = ConnectionRefusedError(111, "Connect call failed")
+    refused.__context__ = RuntimeError("raised while the loop handled another error")
+    try:
+        raise openai.APIConnectionError(request=httpx2.Request("GET", "http://127.0.0.1:9/v1/models")) from refused
+    except openai.APIConnectionError as error:
+        assert failure_cause(error) == "ConnectionRefusedError"

@@ -12,7 +12,8 @@ What this module exports is the main job, in the order it is done::
     with Distiller(workspace) as distiller:                         # offline drafter and judge by default
         summary = distiller.distill_sync(Source("from_vault"), RunSettings(), "datasets/v1")
     trusted = KeyRing.for_user()                                    # the signers you trust: yours, made here
-    assert verify_dataset("datasets/v1", keyring=trusted).trusted   # every record and signature; who signed
+    report = verify_dataset("datasets/v1", keyring=trusted)         # every record and signature; who signed
+    print(report.verdict)                                           # "OK: intact, signer trusted" (or why not)
     export_dataset("datasets/v1", "train.jsonl", "messages", keyring=trusted)
 
 The nouns and verbs of that job — the workspace, the vault and import, teachers (``TeacherPool``,

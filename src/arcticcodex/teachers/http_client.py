@@ -114,6 +114,11 @@ def closed_before_answering(error: BaseException) -> bool:
 
 
 def failure_cause(error: BaseException) -> str:
-    """The name of the innermost exception: what really failed (``ConnectionRefusedError`` …)."""
-    *_, innermost = _chain(error)
-    return type(innermost).__name__
+    """The name of what really failed: the innermost OS or connection error (``ConnectionRefusedError`` …).
+
+    Not simply the innermost link: an error raised while another was handled chains to that one too
+    (uvloop's refused connection ends in an unrelated ``RuntimeError``), which would name the wrong cause.
+    """
+    links = list(_chain(error))
+    causes = [link for link in links if isinstance(link, OSError | aiohttp.ClientError)]
+    return type((causes or links)[-1]).__name__
