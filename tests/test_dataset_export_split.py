@@ -57,8 +57,8 @@ def test_each_split_exports_its_records(tmp_path: Path, acx: Acx) -> None:
 def test_a_validation_export_of_a_dataset_without_one_says_how_to_get_one(tmp_path: Path, acx: Acx) -> None:
     build(tmp_path / "ds", held_out=None)
     result = export(acx, tmp_path, tmp_path / "ds", "--format", "messages", "--split", "validation", code=1)
-    assert "has no validation split (validation.jsonl)" in result.output and "--validation 0.1" in result.output
-    assert "--split train" in result.output
+    assert "has no validation file (validation.jsonl)" in result.output and "--validation 0.1" in result.output
+    assert "Export --split 'train'" in result.output
     assert not (tmp_path / "ds" / "export-messages-validation.jsonl").exists()
     assert (
         "Wrote 4 messages rows (all split)"
@@ -72,13 +72,13 @@ def test_a_dpo_export_with_no_rows_says_why_and_what_to_change(tmp_path: Path, a
     assert "Wrote 0 dpo rows" in result.output
     assert (
         "0 rows: no pair improved by the margin 0.1 across rounds: of 3 pairs, 3 accepted in their first round "
-        "(no earlier draft to prefer against). Lower --dpo-margin, or run more rounds"
+        "(no earlier draft to prefer against). Lower the margin, or run more rounds"
     ) in result.output
     assert "--max-rounds" in result.output
 
     build(tmp_path / "improved")  # make_pair's revisions: 0.55 → 0.92, a gain of 0.37
     result = export(acx, tmp_path, tmp_path / "improved", "--format", "dpo", "--dpo-margin", "0.5")
     assert "of 3 pairs, 3 that improved by less than 0.5 (the most was 0.37)" in result.output
-    assert "Lower --dpo-margin (e.g. --dpo-margin 0.37)" in result.output
+    assert "Lower the margin (e.g. `arcticcodex dataset export … --dpo-margin 0.37`)" in result.output
     result = export(acx, tmp_path, tmp_path / "improved", "--format", "dpo", "--dpo-margin", "0.3")
     assert "Wrote 3 dpo rows" in result.output and "0 rows" not in result.output

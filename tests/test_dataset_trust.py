@@ -157,7 +157,10 @@ def test_an_hmac_dataset_verifies_with_the_workspace_secret_and_not_without(tmp_
     assert "signer trusted (trusted key 'shared'" in result.output
     elsewhere, _ = Workspace.init(tmp_path / "other")
     result = acx("-w", elsewhere.root, "dataset", "verify", out, code=1)
-    assert "whose secret is not in this workspace's keys: pass it with --key NAME" in result.output
+    assert (
+        "whose secret is not in this workspace's keys: check the records with it "
+        "(`arcticcodex dataset verify DIR --key NAME`)" in result.output
+    )
 
 
 def test_export_refuses_a_tampered_dataset_even_when_untrusted_is_allowed(

@@ -133,8 +133,9 @@ def test_a_replaced_public_key_does_not_pass(tmp_path: Path) -> None:
 def test_hmac_datasets_need_the_secret(tmp_path: Path) -> None:
     secret = HmacSigner(b"k" * 32)
     out = build(tmp_path / "ds", signer=secret)
-    assert "whose secret is not in this workspace's keys: pass it with --key NAME" in "\n".join(
-        messages(verify_dataset(out))
+    assert (
+        "whose secret is not in this workspace's keys: check the records with it "
+        "(`arcticcodex dataset verify DIR --key NAME`)" in "\n".join(messages(verify_dataset(out)))
     )
     assert verify_dataset(out, trusted=secret).ok
     assert not verify_dataset(out, trusted=HmacSigner(b"j" * 32)).ok

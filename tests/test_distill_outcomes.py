@@ -36,7 +36,10 @@ def test_a_budget_that_stops_the_run_with_work_pending_is_4(tmp_path: Path, serv
     args = ["distill", "--prompts", str(prompts), "--out", str(tmp_path / "out"), "--concurrency", "1"]
     stopped = acx("-w", root, *args, "--budget-usd", "0.00001", env=env, code=4)
     assert "stopped" in stopped.output and "pending" in stopped.output and "budget" in stopped.output
-    assert "resume with a larger --budget-usd" in stopped.output
+    assert (
+        "is spent; to finish the run, resume it with a larger one: `arcticcodex distill --resume run-" in stopped.output
+    )
+    assert " --budget-usd N`" in stopped.output
     finished = acx("-w", root, "distill", "--resume", "latest", "--budget-usd", "1", env=env)
     assert "complete: 2 accepted" in finished.output
 
@@ -49,7 +52,7 @@ def test_an_empty_dataset_is_5_with_the_reason(tmp_path: Path, server: FakeOpenA
     result = acx("-w", root, "distill", "--prompts", prompts, "--out", out, "--max-rounds", "1", code=5)
     assert "0 accepted, 2 rejected" in result.output
     assert "the dataset is empty: none of the 2 judged pair(s) reached the threshold of 0.8" in result.output
-    assert "(the best scored 0.35)" in result.output and "lower --threshold" in result.output
+    assert "(the best scored 0.35)" in result.output and "lower the threshold, allow more rounds" in result.output
     summary = json.loads(acx("-w", root, "runs", "show", "latest", "--json").output)
     assert summary["exit_status"] == 5 and "reached the threshold" in summary["hint"] and summary["written"] == 0
     assert (out / "rejected.jsonl").read_text().count("\n") == 2

@@ -345,7 +345,10 @@ def test_a_rental_whose_answer_was_lost_is_found_and_destroyed(gpu_workspace: Wo
 def test_a_teacher_name_in_use_is_refused_before_renting(gpu_workspace: Workspace, vast: FakeVastServer) -> None:
     with gpu_workspace.config.path.open("a") as handle:
         handle.write('\n[[teachers]]\nname = "gpu"\npreset = "openai"\n')
-    with make_manager(Workspace.open(gpu_workspace.root), vast) as manager, pytest.raises(Exception, match="not a GPU"):
+    with (
+        make_manager(Workspace.open(gpu_workspace.root), vast) as manager,
+        pytest.raises(Exception, match="already names an entry that is not GPU-managed"),
+    ):
         manager.up(manager.search(OfferQuery())[0], VllmSpec(model=GPU_MODEL))
     assert not any(r.path.startswith("/api/v0/asks/") for r in vast.requests) and vast.instances == {}
 

@@ -42,7 +42,7 @@ def test_reject_and_edit(vault: Vault) -> None:
     summary = queue.propose_summary("Otters like fish.")
     edited = queue.edit(summary.id, text="Otters mostly eat fish.")
     assert edited.text == "Otters mostly eat fish." and edited.status == "pending"
-    with pytest.raises(UserError, match="say why"):
+    with pytest.raises(UserError, match="a rejection needs a reason"):
         queue.reject(wrong.id, reason=" ")
     rejected = queue.reject(wrong.id, reason="the source says fish")
     assert rejected.status == "rejected" and rejected.record.metadata["reason"] == "the source says fish"

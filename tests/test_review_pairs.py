@@ -7,9 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from arcticcodex.dataset import verify_dataset
 from arcticcodex.distill.journal import RunJournal
 from arcticcodex.distill.pair_review import PairReviews
+from arcticcodex.errors import UserError
+from arcticcodex.human_review import HumanReview, PairFilter, Selection
 from arcticcodex.vault import Vault
 from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
@@ -80,9 +84,9 @@ def test_an_edited_pair_is_recorded_and_published_with_a_new_signature(
 ) -> None:
     root, run_id, ids = reviewed_run(acx, tmp_path, server)
     wrong = acx("-w", root, "review", "edit", ids[0], "--text", "x", code=1)
-    assert f"{ids[0]} is a training pair: it has --instruction and --completion to edit" in wrong.output
+    assert f"{ids[0]} is a training pair: edit its --instruction or --completion, not --text" in wrong.output
     empty = acx("-w", root, "review", "edit", ids[0], code=1)
-    assert "a pair has --instruction and --completion to edit; give at least one" in empty.output
+    assert "a pair has an --instruction and a --completion to edit; give at least one" in empty.output
     new_answer = "Otters eat mostly fish, and crabs [1]."
     edited = json.loads(acx("-w", root, "review", "edit", ids[0], "--completion", new_answer, "--json").stdout)
     assert edited["completion"] == new_answer and edited["status"] == "pending"
@@ -157,3 +161,25 @@ def test_ask_with_tools_lets_the_model_propose_a_fact_for_review(
     assert "Otters eat fish [1]." in chatted.output and "tool propose_fact(" in chatted.output
     with Vault(Workspace.open(root)) as vault:
         assert len(ReviewQueue(vault).list()) == 2
+
+
+def test_one_review_queue_holds_proposals_and_pairs_for_the_cli_and_the_studio_alike(
+    tmp_path: Path, server: FakeOpenAIServer, acx: Acx
+) -> None:
+    """HumanReview is the one workflow behind `arcticcodex review` and the Studio's /review."""
+    root, run_id, ids = reviewed_run(acx, tmp_path, server)
+    workspace = Workspace.open(root)
+    with Vault(workspace) as vault:
+        fact = ReviewQueue(vault).propose_fact("otters", "eat", "fish").id
+    with HumanReview(workspace, by="ana") as review:
+        assert [item.id for item in review.items()] == [fact, *ids] and review.pending_count() == 5
+        decided = review.decide([fact, ids[0]], "approved")
+        assert [(item.id, item.status) for item in decided] == [(fact, "approved"), (ids[0], "approved")]
+        chosen = review.decide_selected(Selection(PairFilter(run_id, max_quality=0.86)), "rejected", reason="thin")
+        assert [item.id for item in chosen] == ids[2:]
+        assert review.run_counts(run_id) == {"approved": 1, "rejected": 2, "edited": 0, "pending": 1}
+        with pytest.raises(UserError, match="a rejection needs a reason"):
+            review.decide([ids[1]], "rejected")
+    listed = json.loads(acx("-w", root, "review", "list", "--status", "approved", "--json").stdout)
+    assert [(row["id"], row["status"]) for row in listed] == [(fact, "approved"), (ids[0], "approved")]
+    assert listed[1]["decided_by"] == "ana"

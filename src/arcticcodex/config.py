@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -203,7 +203,7 @@ def find_workspace_root(
     """The folder holding ``arcticcodex.toml`` (see the module docstring for the search order)."""
     environ = os.environ if environ is None else environ
     if explicit is not None:
-        return _require_config(Path(explicit), "--workspace")
+        return _require_config(Path(explicit), "workspace", parameters=["workspace"])
     from_env = environ.get(WORKSPACE_ENV)
     if from_env:
         return _require_config(Path(from_env), WORKSPACE_ENV)
@@ -213,7 +213,7 @@ def find_workspace_root(
             return folder
     raise WorkspaceNotFoundError(
         f"no ArcticCodex workspace in {start} or any folder above it; run `arcticcodex init` to create "
-        f"one here, pass --workspace DIR, or set {WORKSPACE_ENV}"
+        f"one here, name one (`arcticcodex --workspace DIR …`), or set {WORKSPACE_ENV}"
     )
 
 
@@ -233,11 +233,12 @@ def user_config_dir(environ: Mapping[str, str] | None = None) -> Path:
     return (base / "arcticcodex").resolve()
 
 
-def _require_config(folder: Path, origin: str) -> Path:
+def _require_config(folder: Path, origin: str, *, parameters: Sequence[str] = ()) -> Path:
     folder = folder.expanduser().resolve()
     if not (folder / CONFIG_NAME).is_file():
         raise WorkspaceNotFoundError(
             f"{origin} points at {folder}, which has no {CONFIG_NAME}; run `arcticcodex init {folder}` "
-            "to create a workspace there"
+            "to create a workspace there",
+            parameters=parameters,
         )
     return folder

@@ -50,10 +50,17 @@ one place, its exception handler; nothing else maps errors to statuses.
 
 Errors carry structured fields as attributes (``code``, ``line``, ``column`` …) so that callers can
 act on them without parsing the message.
+
+The library speaks in its own terms: a message about a value the caller passed names the *parameter*
+(``budget_usd must not be negative``), and lists it in ``error.parameters``.  The CLI, which knows
+which option set which parameter, writes the option in its place (``--budget-usd must not be
+negative``) — so a Python caller is never told about options it never saw, and the terminal user
+never about parameter names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
@@ -97,6 +104,14 @@ class ArcticCodexError(Exception):
 
     http_status: int = 500
     """The HTTP status the Studio answers with when this error reaches it (4xx: the visitor's; 5xx: ours)."""
+
+    parameters: tuple[str, ...] = ()
+    """The caller's parameters the message names, as written in Python (the CLI writes their options)."""
+
+    def __init__(self, *args: object, parameters: Iterable[str] = ()) -> None:
+        super().__init__(*args)
+        if parameters:
+            self.parameters = tuple(parameters)
 
 
 class UserError(ArcticCodexError):
@@ -200,8 +215,8 @@ class TeacherError(ArcticCodexError):
 
     http_status = 502
 
-    def __init__(self, message: str, *, teacher: str = "", attempts: int = 0) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, teacher: str = "", attempts: int = 0, parameters: Iterable[str] = ()) -> None:
+        super().__init__(message, parameters=parameters)
         self.teacher = teacher
         self.attempts = attempts
 

@@ -81,7 +81,10 @@ class Workspace:
         created = not config_path.exists()
         if created:
             if not data_dir.strip() or "\n" in data_dir:
-                raise ConfigError(f"--data-dir must be a folder name such as {DEFAULT_DATA_DIR!r}, not {data_dir!r}")
+                raise ConfigError(
+                    f"data_dir must be a folder name such as {DEFAULT_DATA_DIR!r}, not {data_dir!r}",
+                    parameters=["data_dir"],
+                )
             configfile.create(config_path, data_dir=data_dir)
         workspace = cls.open(root)
         workspace.ensure_layout()

@@ -4,7 +4,8 @@ One module per command group; each command is a thin layer over the library, and
 imported only when its command runs (:class:`LazyCommands`): ``arcticcodex --version`` and ``--help``
 load click and nothing of the library's weight (NumPy, the ``openai`` SDK, torch, the Studio's web
 stack).  Errors are translated here, once: an :class:`~arcticcodex.errors.ArcticCodexError` is printed
-as its message (no traceback) and the command exits with status 1 — or 2 for a
+as its message (no traceback; the parameters it names written as the options that set them, see
+:mod:`.messages`) and the command exits with status 1 — or 2 for a
 :class:`~arcticcodex.errors.TrustError` (intact but untrusted, as `dataset verify` says it).  Set
 ``ARCTICCODEX_RAISE_ERRORS=1`` to get the original exception and traceback instead, for debugging.
 """
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 RAISE_ERRORS_ENV = "ARCTICCODEX_RAISE_ERRORS"
+_ARGS_RUN = "arcticcodex.args"
 
 # command -> (module of this package, attribute, the first paragraph of its help for `arcticcodex --help`);
 # tests/test_cli_startup.py checks the summaries against the commands' own help
@@ -140,13 +142,22 @@ class UntrustedCliError(CliError):
 class ArcticCodexGroup(click.Group):
     """A click group that turns ArcticCodex errors into clean messages, once, at the boundary."""
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        ctx.meta[_ARGS_RUN] = list(args)  # to find the command that ran, should an error need its options
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArcticCodexError as error:
             if os.environ.get(RAISE_ERRORS_ENV, "").strip().lower() not in ("", "0", "false", "no", "off"):
                 raise
-            raise (UntrustedCliError if isinstance(error, TrustError) else CliError)(str(error)) from error
+            from .messages import commands_run, worded_for_cli
+
+            message = worded_for_cli(error, commands_run(self, ctx, ctx.meta.get(_ARGS_RUN, [])))
+            raise (UntrustedCliError if isinstance(error, TrustError) else CliError)(message) from error
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """click's command list, from the summaries for commands not imported yet (see LazyCommands)."""

@@ -31,9 +31,9 @@ RUN_OPTIONS = (
     "drafter",
     "key_name",
     "signer_id",
-    "near_duplicates",
+    "near_duplicate_threshold",
     "keep_near_duplicates",
-    "validation",
+    "validation_fraction",
     "append",
     "human_review",
     "limit",
@@ -69,11 +69,18 @@ RUN_OPTIONS = (
 )
 @click.option("--key", "key_name", help="The signing key's name (default: [signing] key, else 'dataset').")
 @click.option("--signer-id", default="arcticcodex", show_default=True, help="Who signs, as written in each record.")
-@click.option("--near-duplicates", type=float, default=0.95, show_default=True, help="Drop pairs this similar.")
+@click.option(
+    "--near-duplicates",
+    "near_duplicate_threshold",
+    type=float,
+    default=0.95,
+    show_default=True,
+    help="Drop pairs this similar.",
+)
 @click.option(
     "--keep-near-duplicates/--drop-near-duplicates", default=None, help="Keep (or remove) near-duplicate pairs."
 )
-@click.option("--validation", type=float, help="Fraction held out for validation (default 0).")
+@click.option("--validation", "validation_fraction", type=float, help="Fraction held out for validation (default 0).")
 @click.option("--append", is_flag=True, help="Add to the dataset already in --out (it is verified first).")
 @click.option(
     "--review/--no-review",
@@ -168,7 +175,7 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
             raise click.UsageError(f"--{_option_name(ctx, name)} shapes a --from-vault curriculum; add --from-vault")
     if options["out"] is None:
         raise click.UsageError("give --out DIR, the folder to write the dataset into")
-    key, key_origin = defaults.key(options["key_name"])
+    key, key_origin = defaults.key(options["key_name"], given_as="--key")
     names = options["teacher_names"]
     teachers = (
         tuple(name.strip() for name in names.split(",") if name.strip())
@@ -194,16 +201,16 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
         key=key,
         key_origin=key_origin,
         signer_id=options["signer_id"],
-        near_duplicate_threshold=None if keep else options["near_duplicates"],
-        validation_fraction=defaults.pick("validation", options["validation"]),
+        near_duplicate_threshold=None if keep else options["near_duplicate_threshold"],
+        validation_fraction=defaults.pick("validation", options["validation_fraction"]),
         append=options["append"],
         source=source.label,
         human_review=defaults.pick("review", options["human_review"]),
     )
-    origin = "--teachers" if names is not None else f"[distill] teachers in {defaults.where}"
+    origin = "teachers" if names is not None else f"[distill] teachers in {defaults.where}"
     settings, target = distiller.prepare(settings, options["out"], teachers_origin=origin)
     if kind == "from_vault" and source.questions_by != "offline":
-        check_api_teacher(distiller, source.questions_by, option="--questions-by")
+        check_api_teacher(distiller, source.questions_by, parameter="questions_by")
     sourced = run_sync(source_tasks(distiller, source, budget_usd=settings.budget_usd))
     record = distiller.create(sourced.tasks, settings, target, prepared=True, spent_usd=sourced.spent_usd)
     if not options["as_json"]:

@@ -10,19 +10,13 @@ from __future__ import annotations
 import getpass
 import json
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import click
 
-from ..distill.journal import RunJournal
-from ..distill.pair_review import PairFilter, PairReviews, ReviewedPair, parse_pair_id
-from ..errors import UserError
-from ..vault import Vault
-from ..vault.proposals import ReviewItem, ReviewQueue
+from ..human_review import Decision, HumanReview, PairFilter, Reviewable, Selection
 from . import CliState, pass_state
 from .display import json_text, shown
-
-Decision = Literal["approved", "rejected"]
 
 
 def _who() -> str:
@@ -44,12 +38,11 @@ def _echo_rows(rows: list[dict[str, Any]], as_json: bool, empty: str) -> None:
         click.echo(f"{row['id']}  {row['kind']!s:<7}{quality}  {shown(str(row['text']))}")
 
 
-def _echo(item: ReviewItem | ReviewedPair, as_json: bool, verb: str) -> None:
+def _echo(item: Reviewable, as_json: bool, verb: str) -> None:
     if as_json:
         click.echo(json_text(json.loads(json.dumps(item.to_json(), default=str))))
     else:
-        kind = "pair" if isinstance(item, ReviewedPair) else item.kind
-        click.echo(f"{verb} {kind} {item.id}: {shown(item.text)}")
+        click.echo(f"{verb} {item.to_json()['kind']} {item.id}: {shown(item.text)}")
 
 
 def filter_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -94,14 +87,8 @@ def list_(state: CliState, status: str, kind: str | None, run_id: str | None, as
       arcticcodex review list --kind fact --json
       arcticcodex review list --status rejected --kind pair
     """
-    workspace = state.workspace()
-    rows: list[dict[str, Any]] = []
-    if kind != "pair" and run_id is None:
-        with Vault(workspace) as vault:
-            rows += [item.to_json() for item in ReviewQueue(vault).list(status=status, kind=kind)]  # type: ignore[arg-type]
-    if kind in (None, "pair"):
-        with RunJournal(workspace) as journal:
-            rows += [pair.to_json() for pair in PairReviews(journal).pairs(status, run_id)]  # type: ignore[arg-type]
+    with HumanReview(state.workspace(), by=_who()) as review:
+        rows = [item.to_json() for item in review.items(status, kind=kind, run_id=run_id)]  # type: ignore[arg-type]
     _echo_rows(rows, as_json, f"no {status} proposals")
 
 
@@ -127,39 +114,20 @@ def _decide(
         )
     if kind and not everything:
         raise click.UsageError("--kind chooses with --all; --run and the quality bounds choose pairs")
-    workspace = state.workspace()
-    who = _who()
-    decided: list[dict[str, Any]] = []
-    with RunJournal(workspace) as journal, Vault(workspace) as vault:
-        reviews = PairReviews(journal)
-        queue = ReviewQueue(vault)
+    with HumanReview(state.workspace(), by=_who()) as review:
         if chosen_by_filter:
-            pairs = reviews.matching(where) if kind in (None, "pair") else []
-            proposals = queue.list(kind=kind) if everything and kind != "pair" and where == PairFilter() else []  # type: ignore[arg-type]
-            if not pairs and not proposals:
-                described = where.describe() if where != PairFilter() else "of any kind"
-                click.echo(f"nothing to {verb}: nothing pending {described}", err=True)
+            selection = Selection(where, everything, kind)  # type: ignore[arg-type]
+            decided = review.decide_selected(selection, decision, reason=reason)
+            if not decided:
+                click.echo(f"nothing to {verb}: nothing pending {selection.describe()}", err=True)
                 return
-            reviews.decide([(p.run_id, p.position) for p in pairs], decision, reason=reason, by=who)
-            decided += [{"id": p.id, "kind": "pair", "status": decision, "text": p.text} for p in pairs]
-            item_ids = tuple(item.id for item in proposals)
-        for item_id in item_ids:
-            pair = parse_pair_id(item_id)
-            if pair is not None:
-                reviews.decide([pair], decision, reason=reason, by=who)
-                decided.append({**reviews.get(*pair).to_json(), "status": decision})
-            else:
-                item = (
-                    queue.approve(item_id, by=who)
-                    if decision == "approved"
-                    else queue.reject(item_id, reason=reason, by=who)
-                )
-                decided.append(item.to_json())
+        else:
+            decided = review.decide(item_ids, decision, reason=reason)
     if as_json:
-        click.echo(json_text(json.loads(json.dumps(decided, default=str))))
+        click.echo(json_text(json.loads(json.dumps([item.to_json() for item in decided], default=str))))
         return
-    for row in decided:
-        click.echo(f"{decision} {row['kind']} {row['id']}: {shown(str(row['text']))}")
+    for item in decided:
+        _echo(item, False, decision)
     if chosen_by_filter:
         click.echo(f"{decision} {len(decided)} item{'s' if len(decided) != 1 else ''}", err=True)
 
@@ -250,17 +218,14 @@ def edit(
       arcticcodex review edit fact-3f2a9c1d --object "fish and crabs"
       arcticcodex review edit pair:run-20260101-120000-abc123:4 --completion "Otters eat fish [1]."
     """
-    pair = parse_pair_id(item_id)
-    fact_or_summary = {"subject": subject, "predicate": predicate, "object": obj, "text": text}
-    if pair is not None:
-        if any(value is not None for value in fact_or_summary.values()):
-            raise UserError(f"{item_id} is a training pair: it has --instruction and --completion to edit")
-        with RunJournal(state.workspace()) as journal:
-            edited = PairReviews(journal).edit(*pair, instruction=instruction, completion=completion, by=_who())
-        _echo(edited, as_json, "edited")
-        return
-    if instruction is not None or completion is not None:
-        raise UserError(f"{item_id} is a proposal: --instruction and --completion edit training pairs")
-    with Vault(state.workspace()) as vault:
-        item = ReviewQueue(vault).edit(item_id, **{k: v for k, v in fact_or_summary.items() if v is not None})
-    _echo(item, as_json, "edited")
+    with HumanReview(state.workspace(), by=_who()) as review:
+        edited = review.edit(
+            item_id,
+            subject=subject,
+            predicate=predicate,
+            object=obj,
+            text=text,
+            instruction=instruction,
+            completion=completion,
+        )
+    _echo(edited, as_json, "edited")

@@ -92,7 +92,8 @@ class TrainingView:
                 raise DatasetError(
                     f"{where}: the text of evidence [{number}] ({ref.source or ref.doc_id}, {ref.chunk_id}) is "
                     "not in this workspace (its chunk was forgotten or changed, or the dataset was made "
-                    "elsewhere); export from the workspace that made it, or without --with-evidence"
+                    "elsewhere); export from the workspace that made it, or without with_evidence",
+                    parameters=["with_evidence"],
                 )
             blocks.append(f"[{number}]" + (f" ({ref.source})" if ref.source else "") + f"\n{text}")
         evidence = "\n\n".join(blocks) or "(none)"

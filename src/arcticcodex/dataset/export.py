@@ -156,8 +156,10 @@ def split_files(directory: Path, split: str) -> list[Path]:
         return [train]
     if not validation.is_file():
         raise DatasetError(
-            f"{directory} has no validation split ({VALIDATION_FILE}): it was written without --validation. "
-            "Export --split train, or distill with --validation 0.1 to hold pairs out"
+            f"{directory} has no validation file ({VALIDATION_FILE}): it was written with no pairs held out. "
+            "Export split 'train', or distill with a validation fraction to hold pairs out "
+            "(`arcticcodex distill … --validation 0.1`)",
+            parameters=["split"],
         )
     return [validation] if split == "validation" else [train, validation]
 

@@ -44,11 +44,11 @@ def explain_no_preferences(directory: str | Path, margin: float = DEFAULT_DPO_MA
         reasons.append(f"{unchanged} whose final text is their first draft")
     if below:
         reasons.append(f"{below} that improved by less than {margin:g} (the most was {best:.2f})")
-    fix = "Lower --dpo-margin"
+    fix = "Lower the margin"
     if best is not None and best > 0:
-        fix += f" (e.g. --dpo-margin {math.floor(best * 100) / 100:g})"
+        fix += f" (e.g. `arcticcodex dataset export … --dpo-margin {math.floor(best * 100) / 100:g}`)"
     return (
         f"no pair improved by the margin {margin:g} across rounds: of {total} pair{'s' if total != 1 else ''}, "
-        f"{'; '.join(reasons)}. {fix}, or run more rounds (distill with a higher --threshold, so "
-        "first drafts are revised, and --max-rounds 3 or more)"
+        f"{'; '.join(reasons)}. {fix}, or run more rounds (distill with a higher threshold, so first drafts "
+        "are revised, and 3 rounds or more: `arcticcodex distill … --threshold 0.9 --max-rounds 3`)"
     )

@@ -193,8 +193,10 @@ def require_verified(
     if not report.trusted and not allow_untrusted:
         raise TrustError(
             f"the dataset in {directory} is intact, but its signer is NOT trusted ({report.trust_note}); "
-            "if you know the key is theirs, trust it with `arcticcodex keys trust FILE` (`--key NAME` for a key "
-            "of this workspace), or pass --allow-untrusted to use it anyway"
+            "if you know the key is theirs, trust it with `arcticcodex keys trust FILE` (or "
+            "`arcticcodex keys trust --key NAME` for a key of this workspace), or pass allow_untrusted to use "
+            "it anyway",
+            parameters=["allow_untrusted"],
         )
     return report
 
@@ -245,7 +247,7 @@ def _choose_verifier(
             Problem(
                 MANIFEST_FILE,
                 f"the dataset is signed with {holder}, whose secret is not in this workspace's keys: "
-                "pass it with --key NAME to check the records",
+                "check the records with it (`arcticcodex dataset verify DIR --key NAME`)",
             )
         )
         return None

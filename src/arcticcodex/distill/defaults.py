@@ -42,10 +42,11 @@ class DistillDefaults:
         """The command line's value when it was given (not None), else the table's, else the built-in default."""
         return given if given is not None else getattr(self.settings, name)
 
-    def key(self, given: str | None) -> tuple[str, str]:
-        """The signing key's name and where it came from: --key, [distill] key, [signing] key, or the default."""
+    def key(self, given: str | None, *, given_as: str = "the key given") -> tuple[str, str]:
+        """The signing key's name and where it came from: ``given`` (the caller's, described as ``given_as``),
+        [distill] key, [signing] key, or the default."""
         if given is not None:
-            return given, "--key"
+            return given, given_as
         if "key" in self.settings.model_fields_set:
             return self.settings.key, f"[distill] key in {self.where}"
         if self.signing_key is not None:

@@ -192,7 +192,10 @@ class PairReviews:
     ) -> int:
         """Approve or reject pending pairs, all in one transaction (none, if one cannot be); return how many."""
         if status == "rejected" and not reason.strip():
-            raise UserError("say why the pairs are rejected (--reason); the reason goes into rejected.jsonl")
+            raise UserError(
+                "a rejection needs a reason, saying why the pairs are rejected; it goes into rejected.jsonl",
+                parameters=["reason"],
+            )
         chosen = list(dict.fromkeys(keys))
         now = datetime.now(UTC).isoformat()
         with transaction(self.conn):
@@ -211,10 +214,13 @@ class PairReviews:
         """Record a person's new text for a pending pair (the teachers' text is kept as ``before``)."""
         changes = {"instruction": instruction, "completion": completion}
         if all(value is None for value in changes.values()):
-            raise UserError("a pair has --instruction and --completion to edit; give at least one")
+            raise UserError(
+                "a pair has an instruction and a completion to edit; give at least one",
+                parameters=["instruction", "completion"],
+            )
         for name, value in changes.items():
             if value is not None and not value.strip():
-                raise UserError(f"the {name} of pair:{run_id}:{position} cannot be empty")
+                raise UserError(f"the {name} of pair:{run_id}:{position} cannot be empty", parameters=[name])
         with transaction(self.conn):
             current = self._require_pending(run_id, position)
             before = {"instruction": current.pair["instruction"], "completion": current.pair["completion"]}

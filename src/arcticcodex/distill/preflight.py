@@ -41,9 +41,13 @@ __all__ = ["check_api_teacher", "check_base", "prepare_run"]
 
 
 def prepare_run(
-    distiller: Distiller, settings: RunSettings, out: str | Path, *, teachers_origin: str = "--teachers"
+    distiller: Distiller, settings: RunSettings, out: str | Path, *, teachers_origin: str = "teachers"
 ) -> tuple[RunSettings, Path]:
-    """The run's settings with the drafter settled, and its ``--out`` folder; raises what would stop it."""
+    """The run's settings with the drafter settled, and its ``out`` folder; raises what would stop it.
+
+    ``teachers_origin`` says where ``settings.teachers`` came from, for messages: the parameter
+    ``teachers`` (the default), or a place in a file.
+    """
     target = _check_out(Path(out).resolve(), settings.append)
     _check_key(distiller, settings)
     configs, _ = load_teachers(distiller.workspace.config)
@@ -60,48 +64,55 @@ def prepare_run(
         is_api = isinstance(rewriter, OpenAICompatibleTeacher | ReplicatedTeacher)
         settings = replace(settings, drafter="extractive", fallback_drafter=rewriter.name if is_api else None)
     elif settings.drafter != "extractive":
-        check_api_teacher(distiller, settings.drafter, option="--drafter")
+        check_api_teacher(distiller, settings.drafter, parameter="drafter")
     if settings.append:
         check_base(distiller, target, settings)
     return settings, target
 
 
-def check_api_teacher(distiller: Distiller, name: str, *, option: str) -> None:
-    """``name`` must be a configured, trusted API teacher whose key can be read (nothing is sent)."""
+def check_api_teacher(distiller: Distiller, name: str, *, parameter: str) -> None:
+    """``name`` (given as ``parameter``) must be a configured, trusted API teacher whose key can be read.
+
+    Nothing is sent."""
     configs, _ = load_teachers(distiller.workspace.config)
     config = next((config for config in configs if config.name == name and config.preset != "local"), None)
     if config is None:
         names = ", ".join(config.name for config in configs if config.preset != "local") or "none configured"
-        extra = " or 'extractive'" if option == "--drafter" else " or 'offline'" if option == "--questions-by" else ""
+        extra = {"drafter": " or 'extractive'", "questions_by": " or 'offline'"}.get(parameter, "")
         raise ConfigError(
-            f"{option} {name!r} is not a configured API teacher (configured: {names}); give one of them{extra}, "
-            f"or add it with `arcticcodex teachers add {name} --preset …`"
+            f"{parameter} {name!r} is not a configured API teacher (configured: {names}); give one of them{extra}, "
+            f"or add it with `arcticcodex teachers add {name} --preset …`",
+            parameters=[parameter],
         )
     build_teacher(config, environ=distiller.environ)  # refuses an untrusted entry and a missing key
 
 
 def check_base(distiller: Distiller, target: Path, settings: RunSettings) -> None:
-    """``--append``: the dataset in ``target`` must verify with the run's key (it is copied once the run exists)."""
+    """``append``: the dataset in ``target`` must verify with the run's key (it is copied once the run exists)."""
     keys = KeyStore(distiller.workspace.keys_dir)
     report = verify_dataset(target, trusted=keys.verifier(settings.key))
     if not report.ok or not report.trusted:
         why = str(report.problems[0]) if report.problems else report.trust_note
         raise DatasetError(
-            f"--append: the dataset in {target} does not verify with key {settings.key!r} ({why}); "
-            "appending must keep it valid, so fix or re-create it first (`arcticcodex dataset verify`)"
+            f"append: the dataset in {target} does not verify with key {settings.key!r} ({why}); "
+            "appending must keep it valid, so fix or re-create it first (`arcticcodex dataset verify`)",
+            parameters=["append"],
         )
 
 
 def _check_out(target: Path, append: bool) -> Path:
     if target.exists() and not target.is_dir():
-        raise UserError(f"--out {target} is a file; give a folder for the dataset")
+        raise UserError(f"out {target} is a file; give a folder for the dataset", parameters=["out"])
     occupied = target.is_dir() and any(target.iterdir())
     if occupied and not append:
         raise UserError(
-            f"--out {target} is not empty; choose a new folder, or add --append to add to the dataset there"
+            f"out {target} is not empty; choose a new folder, or set append to add to the dataset there",
+            parameters=["out", "append"],
         )
     if append and not occupied:
-        raise UserError(f"--append: {target} holds no dataset to append to; leave out --append for a new one")
+        raise UserError(
+            f"append: {target} holds no dataset to add to; leave out append for a new one", parameters=["append"]
+        )
     return target
 
 
@@ -123,5 +134,6 @@ def _check_names(names: tuple[str, ...], configs: list[TeacherConfig], origin: s
         listed = ", ".join(known) or "none configured"
         raise ConfigError(
             f"{origin} names {', '.join(map(repr, unknown))}, which is not a configured teacher (configured: "
-            f"{listed}, and the built-in 'local'); fix the name, or add it with `arcticcodex teachers add`"
+            f"{listed}, and the built-in 'local'); fix the name, or add it with `arcticcodex teachers add`",
+            parameters=[origin] if origin == "teachers" else [],
         )

@@ -97,7 +97,7 @@ class Distiller:
         return self._vault
 
     def prepare(
-        self, settings: RunSettings, out: str | Path, *, teachers_origin: str = "--teachers"
+        self, settings: RunSettings, out: str | Path, *, teachers_origin: str = "teachers"
     ) -> tuple[RunSettings, Path]:
         """Check everything the run needs before anything is created or paid (see :mod:`.preflight`);
         return the settings with the drafter settled, and the resolved ``--out`` folder."""
@@ -139,7 +139,7 @@ class Distiller:
         """
         settings, target = self.prepare(settings, out)
         if source.kind == "from_vault" and source.questions_by != "offline":
-            check_api_teacher(self, source.questions_by, option="--questions-by")
+            check_api_teacher(self, source.questions_by, parameter="questions_by")
         sourced = await source_tasks(self, source, budget_usd=settings.budget_usd)
         record = self.create(sourced.tasks, settings, target, prepared=True, spent_usd=sourced.spent_usd)
         return await self.execute(record.id, progress=progress)
@@ -229,7 +229,7 @@ class Distiller:
         """Run the workers; return why the run stopped early (a spent budget), or None."""
         budget = None if settings.budget_usd is None else max(0.0, settings.budget_usd - record.spent_usd)
         if budget is not None and budget <= 0 and self.journal.counts(record.id)["pending"]:
-            return f"the budget of ${settings.budget_usd:.2f} is spent; resume with a larger --budget-usd"
+            return _budget_spent(settings, record)
         pool = build_pool(
             self.workspace,
             budget_usd=budget,
@@ -255,8 +255,8 @@ class Distiller:
                     return
                 try:
                     outcome = await self._do_task(task, settings, router, student)
-                except BudgetExceededError as error:
-                    stop.append(f"{error}; resume with a larger --budget-usd to finish the run")
+                except BudgetExceededError:
+                    stop.append(_budget_spent(settings, record))
                     return
                 spent, unsettled = pool.ledger.spent_usd, pool.ledger.unsettled_usd
                 self.journal.finish_task(record.id, position, outcome, unsettled - spent_mark)
@@ -285,9 +285,9 @@ class Distiller:
         in_pool = pool.teachers.get(name)
         if isinstance(in_pool, OpenAICompatibleTeacher | ReplicatedTeacher):
             return in_pool
-        return self.configured_teacher(name, ledger=pool.ledger, option="--drafter")
+        return self.configured_teacher(name, ledger=pool.ledger, parameter="drafter")
 
-    def configured_teacher(self, name: str, *, ledger: Ledger | None = None, option: str = "--teachers") -> ApiTeacher:
+    def configured_teacher(self, name: str, *, ledger: Ledger | None = None, parameter: str = "teachers") -> ApiTeacher:
         """An API teacher from ``arcticcodex.toml`` by name, with the workspace's request cache."""
         configs, _ = load_teachers(self.workspace.config)
         for config in configs:
@@ -298,8 +298,9 @@ class Distiller:
                     return teacher
         names = ", ".join(config.name for config in configs if config.preset != "local") or "none configured"
         raise ConfigError(
-            f"{option} {name!r} is not a configured API teacher (configured: {names}); "
-            "add one with `arcticcodex teachers add`"
+            f"{parameter} {name!r} is not a configured API teacher (configured: {names}); "
+            "add one with `arcticcodex teachers add`",
+            parameters=[parameter],
         )
 
     async def _do_task(
@@ -378,3 +379,11 @@ class Distiller:
             }
             for hit in self._searcher.search(instruction, k=k)
         ]
+
+
+def _budget_spent(settings: RunSettings, record: RunRecord) -> str:
+    """Why a run stopped with work left, and the command that finishes it."""
+    return (
+        f"the budget of ${settings.budget_usd or 0:.2f} is spent; to finish the run, resume it with a larger one: "
+        f"`arcticcodex distill --resume {record.id} --budget-usd N`"
+    )

@@ -27,7 +27,7 @@ class RunSettings:
     evidence_k: int = 5
     key: str = "dataset"
     key_origin: str = "the default key name"
-    """Where ``key`` came from (--key, [distill] or [signing] in arcticcodex.toml), for messages."""
+    """Where ``key`` came from (the caller, [distill] or [signing] in arcticcodex.toml), for messages."""
     signer_id: str = "arcticcodex"
     near_duplicate_threshold: float | None = 0.95
     validation_fraction: float = 0.0
@@ -37,26 +37,32 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
-            raise UserError(f"--threshold must be between 0 and 1, not {self.threshold}")
+            raise UserError(f"threshold must be between 0 and 1, not {self.threshold}", parameters=["threshold"])
         if not 1 <= self.max_rounds <= 10:
-            raise UserError(f"--max-rounds must be between 1 and 10, not {self.max_rounds}")
+            raise UserError(f"max_rounds must be between 1 and 10, not {self.max_rounds}", parameters=["max_rounds"])
         if not 1 <= self.concurrency <= 1024:
-            raise UserError(f"--concurrency must be between 1 and 1024, not {self.concurrency}")
+            raise UserError(
+                f"concurrency must be between 1 and 1024, not {self.concurrency}", parameters=["concurrency"]
+            )
         if self.budget_usd is not None and self.budget_usd < 0:
-            raise UserError(f"--budget-usd must not be negative, not {self.budget_usd}")
+            raise UserError(f"budget_usd must not be negative, not {self.budget_usd}", parameters=["budget_usd"])
         if not 1 <= self.evidence_k <= 50:
-            raise UserError(f"--evidence-k must be between 1 and 50, not {self.evidence_k}")
+            raise UserError(f"evidence_k must be between 1 and 50, not {self.evidence_k}", parameters=["evidence_k"])
         if self.near_duplicate_threshold is not None and not 0.5 <= self.near_duplicate_threshold <= 1.0:
             raise UserError(
-                f"--near-duplicates must be between 0.5 and 1.0 (cosine), not {self.near_duplicate_threshold}; "
-                "use --keep-near-duplicates to keep them all"
+                f"near_duplicate_threshold must be between 0.5 and 1.0 (cosine), not {self.near_duplicate_threshold}; "
+                "to keep them all, turn the check off (keep_near_duplicates)",
+                parameters=["near_duplicate_threshold", "keep_near_duplicates"],
             )
         if not 0.0 <= self.validation_fraction < 1.0:
-            raise UserError(f"--validation must be a fraction in [0, 1), not {self.validation_fraction}")
+            raise UserError(
+                f"validation_fraction must be a fraction in [0, 1), not {self.validation_fraction}",
+                parameters=["validation_fraction"],
+            )
         if not self.signer_id.strip():
-            raise UserError("--signer-id must not be empty")
+            raise UserError("signer_id must not be empty", parameters=["signer_id"])
         if not self.drafter.strip():
-            raise UserError("--drafter must name 'auto', 'extractive' or a configured teacher")
+            raise UserError("drafter must name 'auto', 'extractive' or a configured teacher", parameters=["drafter"])
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -86,7 +86,7 @@ async def source_tasks(distiller: Distiller, source: Source, *, budget_usd: floa
 
 async def _teacher_questions(distiller: Distiller, source: Source, budget_usd: float | None, empty: str) -> Sourced:
     ledger = Ledger(budget_usd=budget_usd)
-    teacher = distiller.configured_teacher(source.questions_by, ledger=ledger, option="--questions-by")
+    teacher = distiller.configured_teacher(source.questions_by, ledger=ledger, parameter="questions_by")
 
     try:
         tasks = await teacher_curriculum_tasks(
@@ -97,8 +97,9 @@ async def _teacher_questions(distiller: Distiller, source: Source, budget_usd: f
         raise BudgetExceededError(
             f"the budget of ${budget_usd or 0:.2f} was spent while {teacher.name} wrote the questions "
             f"({_calls(ledger)}, ${ledger.spent_usd:.4f}), before any prompt was distilled; no run was created — "
-            "raise --budget-usd (the questions written so far are cached and are not paid for again)",
+            "raise budget_usd (the questions written so far are cached and are not paid for again)",
             teacher=teacher.name,
+            parameters=["budget_usd"],
         ) from None
     finally:
         await teacher.aclose()

@@ -98,7 +98,7 @@ def empty_hint(
         best = f" (the best scored {best_rejected:.2f})" if best_rejected is not None else ""
         return (
             f"none of the {summary.rejected} judged pair(s) reached the threshold of {threshold:g}{best}; they are in "
-            "rejected.jsonl — lower --threshold, allow more --max-rounds, or give evidence that answers the prompts"
+            "rejected.jsonl — lower the threshold, allow more rounds, or give evidence that answers the prompts"
         )
     if summary.accepted == 0:
         return f"every one of the {summary.failed} task(s) failed (the reasons are above); fix them and run again"
@@ -108,6 +108,7 @@ def empty_hint(
     if removed:
         return (
             f"every accepted pair was a duplicate ({summary.duplicates_removed} exact, "
-            f"{summary.near_duplicates_removed} near); --keep-near-duplicates keeps the near ones"
+            f"{summary.near_duplicates_removed} near); keeping near duplicates keeps the near ones "
+            "(`arcticcodex distill … --keep-near-duplicates`)"
         )
     return "no pair was written"

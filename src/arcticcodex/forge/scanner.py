@@ -56,10 +56,10 @@ _WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace()
 _RUN = re.compile(f"[^{re.escape(_WHITESPACE)}{_DELIMITER_CHARS}]*")  # explicit class: faster than \\s
 _WORD_HINT = (
     "text with spaces or ForgeNumerics symbols goes in a literal ≛⟦…⟧, long text in BLOB-T "
-    "(frames the original ArcticCodex wrote read with --legacy)"
+    "(frames the original ArcticCodex wrote read with forge.read_legacy, or `arcticcodex forge … --legacy`)"
 )
 _TOKEN_HINT = "a token starts with ≛ (word or literal ≛⟦…⟧), ≗ (number) or, in a payload, ⧆ (frame)"
-_LEGACY_HINT = "text written by the original ArcticCodex reads with forge.read_legacy (CLI: --legacy)"
+_LEGACY_HINT = "text written by the original ArcticCodex reads with forge.read_legacy (`arcticcodex forge … --legacy`)"
 
 
 def _run_end(pattern: re.Pattern[str], text: str, start: int) -> int:

@@ -58,7 +58,9 @@ class GpuBudget:
                 raise GpuBudgetError(
                     f"renting at ${rate:.3f}/h for {hours:g} h needs ${needed:.2f}, but {scope} is ${limit:.2f} "
                     f"with ${spent:.2f} spent and ${burning:.2f} committed to running instances; "
-                    "raise the budget ([gpu] budget_usd / --budget-usd), shorten --hours, or choose a cheaper offer"
+                    "raise the budget (budget_usd, or gpu.budget_usd in arcticcodex.toml), shorten hours, "
+                    "or choose a cheaper offer",
+                    parameters=["budget_usd", "hours"],
                 )
 
     def overrun(

@@ -259,7 +259,8 @@ class VastInstanceManager:
         if len(chosen) < pool_size:
             raise GpuError(
                 f"only {len(chosen)} matching offer(s) on distinct machines for a pool of {pool_size}; "
-                "widen --gpu / --min-vram-gb / --max-price"
+                "widen gpu_types / min_vram / max_price",
+                parameters=["gpu_types", "min_vram", "max_price"],
             )
         launched: list[InstanceRecord] = []
         try:

@@ -36,8 +36,9 @@ def check_teacher_name(workspace: Workspace, store: InstanceStore, name: str) ->
     for entry in Config.load(workspace.config.path).teachers:
         if entry.name == name and not _managed(workspace, store, entry.model_dump()):
             raise ConfigError(
-                f"{workspace.config.path}: a teacher named {name!r} exists and is not a GPU teacher; "
-                "choose another --teacher, or remove it with `arcticcodex teachers remove`"
+                f"{workspace.config.path}: {name!r} already names an entry that is not GPU-managed; "
+                "choose another teacher, or remove it with `arcticcodex teachers remove`",
+                parameters=["teacher"],
             )
 
 

@@ -136,7 +136,8 @@ class SSHTunnel:
             return self
         if port_accepts(self.local_port, timeout=0.2):
             raise TunnelError(
-                f"local port {self.local_port} is already in use by another program; choose another --local-port"
+                f"local port {self.local_port} is already in use by another program; choose another local_port",
+                parameters=["local_port"],
             )
         self.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         _touch_private(self.known_hosts)  # ssh appends to it, keeping the mode: 0600 whatever the umask

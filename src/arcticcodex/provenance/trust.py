@@ -124,7 +124,8 @@ class TrustedKeys:
                 if old.name == key.name and old.key_id != key.key_id:
                     raise KeyFileError(
                         f"a different trusted key is already called {key.name!r} (key id {old.key_id[:16]}…); "
-                        "pick another name with --name, or `arcticcodex keys untrust` the old one first"
+                        "pick another name, or `arcticcodex keys untrust` the old one first",
+                        parameters=["name"],
                     )
             return [raw for raw in entries if raw.get("key_id") != key.key_id] + [key.to_json()]
 

@@ -42,11 +42,10 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from ..distill.journal import RunJournal
-from ..distill.pair_review import PairReviews
 from ..errors import ArcticCodexError, ConfigError, UserError
 from ..gpu.state import InstanceStore
+from ..human_review import HumanReview
 from ..vault.embeddings import EmbeddingBackend
-from ..vault.proposals import ReviewQueue
 from ..vault.search import Searcher, SearchResult
 from ..vault.store import Vault
 from ..workspace import Workspace
@@ -146,7 +145,7 @@ class Studio:
     @in_worker
     def home(self, request: Request) -> Response:
         counts = vault_counts(self.vault) | {
-            "pending": pending_count(self.workspace, ReviewQueue(self.vault)),
+            "pending": pending_count(self.workspace, self.vault),
             "datasets": len(written_datasets(self.workspace)),
             "gpus": len(InstanceStore(self.workspace).live()),
         }
@@ -218,15 +217,17 @@ class Studio:
 
     @in_worker
     def runs(self, request: Request) -> Response:
-        with RunJournal(self.workspace) as journal:
+        with (
+            RunJournal(self.workspace) as journal,
+            HumanReview(self.workspace, by="studio", vault=self.vault) as review,
+        ):
             runs = journal.runs(limit=100)
-            reviews = PairReviews(journal)
             datasets = {run_id: d["name"] for d in written_datasets(self.workspace) for run_id in d["runs"]}
             rows = [
                 {
                     "run": run,
                     "counts": journal.counts(run.id),
-                    "review": reviews.counts(run.id) if run.settings.get("human_review") else None,
+                    "review": review.run_counts(run.id) if run.settings.get("human_review") else None,
                     "dataset": datasets.get(run.id),
                 }
                 for run in runs

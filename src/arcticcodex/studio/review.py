@@ -1,7 +1,7 @@
 """The Studio's review queue: proposals (facts, summaries) and reviewed runs' pairs — list, decide, edit.
 
-The same decisions as ``arcticcodex review`` (see :mod:`arcticcodex.distill.pair_review` and
-:mod:`arcticcodex.vault.proposals`), recorded as made by ``studio``: approve, reject with a reason, edit
+The same workflow as ``arcticcodex review`` (:class:`arcticcodex.human_review.HumanReview`), with the
+decisions recorded as made by ``studio``: approve, reject with a reason, edit
 before deciding (a pair's edit is recorded and published with a fresh signature), and decide a run's
 pending pairs at once by quality.  Decisions already made are listed under their status.
 """
@@ -13,10 +13,9 @@ from typing import Any, Literal
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..distill.journal import RunJournal
-from ..distill.pair_review import PairFilter, PairReviews, parse_pair_id
 from ..errors import RecordNotFoundError, UserError
-from ..vault.proposals import ReviewQueue
+from ..human_review import HumanReview, PairFilter, ReviewedPair, Selection
+from ..vault import Vault
 from ..workspace import Workspace
 from .csrf import FORM_FIELD
 from .pages import page
@@ -26,13 +25,13 @@ __all__ = ["ReviewPages", "pending_count"]
 
 STATUSES = ("pending", "approved", "rejected")
 BY = "studio"
+_EDITABLE = ("subject", "predicate", "object", "text", "instruction", "completion")
 
 
-def pending_count(workspace: Workspace, queue: ReviewQueue) -> int:
+def pending_count(workspace: Workspace, vault: Vault) -> int:
     """What waits for a person: pending proposals and pending pairs (the number every page shows)."""
-    with RunJournal(workspace) as journal:
-        pairs = len(journal.awaiting_review())
-    return len(queue.list()) + pairs
+    with HumanReview(workspace, by=BY, vault=vault) as review:
+        return review.pending_count()
 
 
 class ReviewPages:
@@ -57,11 +56,15 @@ class ReviewPages:
 
     # -- in a worker --------------------------------------------------------------------------------
 
+    def _review(self) -> HumanReview:
+        return HumanReview(self.workspace, by=BY, vault=self.workers.vault)
+
     def _listing(self, status: str) -> Response:
-        queue = ReviewQueue(self.workers.vault)
-        with RunJournal(self.workspace) as journal:
-            pairs = PairReviews(journal).pairs(status)  # type: ignore[arg-type]
-        items = queue.list(status=status)
+        with self._review() as review:
+            items = review.items(status, kind=None)  # type: ignore[arg-type]
+            pending = review.pending_count()
+        pairs = [item for item in items if isinstance(item, ReviewedPair)]
+        proposals = [item for item in items if not isinstance(item, ReviewedPair)]
         runs = sorted({pair.run_id for pair in pairs}) if status == "pending" else []
         return page(
             "review.html",
@@ -69,47 +72,31 @@ class ReviewPages:
             "Review",
             status=status,
             statuses=STATUSES,
-            items=items,
+            items=proposals,
             pairs=pairs,
             runs=runs,
-            pending=pending_count(self.workspace, queue),
+            pending=pending,
         )
 
     def _decide(self, item_id: str, action: str, fields: dict[str, str]) -> Response:
         if action not in ("approve", "reject", "edit"):
             raise RecordNotFoundError(f"no review action {action!r}")
         reason = fields.get("reason", "")
-        if item_id == "bulk":
-            if action == "edit":
-                raise UserError("pairs are edited one at a time; bulk decisions approve or reject")
-            self._bulk("approved" if action == "approve" else "rejected", fields, reason)
-        elif (pair := parse_pair_id(item_id)) is not None:
-            with RunJournal(self.workspace) as journal:
-                reviews = PairReviews(journal)
+        decision: Literal["approved", "rejected"] = "approved" if action == "approve" else "rejected"
+        with self._review() as review:
+            if item_id == "bulk":
                 if action == "edit":
-                    instruction = fields.get("instruction", "").strip() or None
-                    completion = fields.get("completion", "").strip() or None
-                    reviews.edit(*pair, instruction=instruction, completion=completion, by=BY)
-                else:
-                    reviews.decide([pair], "approved" if action == "approve" else "rejected", reason=reason, by=BY)
-        else:
-            queue = ReviewQueue(self.workers.vault)
-            if action == "approve":
-                queue.approve(item_id, by=BY)
-            elif action == "reject":
-                queue.reject(item_id, reason=reason, by=BY)
+                    raise UserError("pairs are edited one at a time; bulk decisions approve or reject")
+                where = PairFilter(
+                    fields.get("run") or None, _quality(fields, "min_quality"), _quality(fields, "max_quality")
+                )
+                if not review.decide_selected(Selection(where), decision, reason=reason):
+                    raise UserError(f"nothing pending {where.describe()}; nothing was decided")
+            elif action == "edit":
+                review.edit(item_id, **{k: v.strip() for k, v in fields.items() if k in _EDITABLE and v.strip()})
             else:
-                queue.edit(item_id, **{k: v for k, v in fields.items() if v.strip()})
+                review.decide([item_id], decision, reason=reason)
         return RedirectResponse("/review", status_code=303)
-
-    def _bulk(self, decision: Literal["approved", "rejected"], fields: dict[str, str], reason: str) -> None:
-        where = PairFilter(fields.get("run") or None, _quality(fields, "min_quality"), _quality(fields, "max_quality"))
-        with RunJournal(self.workspace) as journal:
-            reviews = PairReviews(journal)
-            chosen = reviews.matching(where)
-            if not chosen:
-                raise UserError(f"nothing pending {where.describe()}; nothing was decided")
-            reviews.decide([(p.run_id, p.position) for p in chosen], decision, reason=reason, by=BY)
 
 
 def _quality(fields: dict[str, Any], name: str) -> float | None:

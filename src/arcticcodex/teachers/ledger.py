@@ -50,8 +50,9 @@ class Ledger:
         if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
             raise BudgetExceededError(
                 f"the budget of ${self.budget_usd:.2f} is spent (${self.spent_usd:.4f}); no new teacher calls — "
-                "raise budget_usd or --budget-usd to continue",
+                "raise budget_usd to continue",
                 teacher=teacher,
+                parameters=["budget_usd"],
             )
 
     def record(self, teacher: str, usage: Usage, cost_usd: float, *, cached: bool = False) -> None:

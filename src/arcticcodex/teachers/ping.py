@@ -67,7 +67,8 @@ async def _ping(config: TeacherConfig, url: str) -> PingResult:
             url,
             "ok",
             f"{served}; NOTE: {config.model!r} is not among them",
-            "set the model the endpoint serves: `teachers remove` it, then `teachers add` it with --model",
+            "set the model the endpoint serves: `arcticcodex teachers remove NAME`, then "
+            "`arcticcodex teachers add NAME --model MODEL …`",
         )
     return PingResult(config.name, url, "ok", served)
 

@@ -71,7 +71,8 @@ def load_queries(path: Path, qrels: Path | None = None) -> list[EvalQuery]:
         if not isinstance(relevant, dict) or not relevant:
             raise UserError(
                 f'{path}:{number}: query {query_id} has no relevance labels; add "relevant": {{"<doc or chunk>": 2}}'
-                " or pass --qrels"
+                " or give a qrels file",
+                parameters=["qrels"],
             )
         labels: dict[str, int] = {}
         for key, grade in relevant.items():

@@ -101,7 +101,10 @@ class ReviewQueue:
 
     def reject(self, item_id: str, *, reason: str, by: str = "user") -> ReviewItem:
         if not reason.strip():
-            raise UserError("say why a proposal is rejected (--reason), so the same one is recognised later")
+            raise UserError(
+                "a rejection needs a reason, saying why the proposal is rejected, so the same one is recognised later",
+                parameters=["reason"],
+            )
         return self._decide(item_id, "rejected", by=by, reason=reason.strip())
 
     def edit(self, item_id: str, **changes: str) -> ReviewItem:
@@ -111,11 +114,13 @@ class ReviewQueue:
         unknown = set(changes) - allowed
         if unknown or not changes:
             raise UserError(
-                f"a {item.kind} has {', '.join(sorted(allowed))} to edit, not {sorted(unknown) or 'nothing'}"
+                f"a {item.kind} has {', '.join(sorted(allowed))} to edit, "
+                f"not {', '.join(sorted(unknown)) or 'nothing'}",
+                parameters=[*sorted(allowed), *sorted(unknown)],
             )
         for name, value in changes.items():
             if not isinstance(value, str) or not value.strip():
-                raise UserError(f"{name} cannot be empty")
+                raise UserError(f"{name} cannot be empty", parameters=[name])
         assignments = ", ".join(f"{name} = ?" for name in changes)
         with self.vault.transaction() as conn:
             conn.execute(

@@ -272,7 +272,9 @@ class Vault(MemoryMixin):
         integrity check reports their citation as forgotten.
         """
         if not reason or not reason.strip():
-            raise UserError("forgetting needs a reason (e.g. --reason 'contains personal data'); it is kept")
+            raise UserError(
+                "forgetting needs a reason (e.g. 'contains personal data'); it is kept", parameters=["reason"]
+            )
         with self.transaction() as conn:
             kind, detail = self._record_kind(record_id)  # inside the transaction: no race with another forget
             removed: set[str] = set()

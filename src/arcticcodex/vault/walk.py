@@ -45,7 +45,10 @@ __all__ = ["Discovery", "discover"]
 TOOL_DIRECTORIES = frozenset({".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox", ".mypy_cache"})
 WORKSPACE_DATABASE = "arcticcodex.db"  # workspace.DATABASE_NAME: a folder holding it is a workspace's data folder
 _MANIFEST_SNIFF_BYTES = 64 * 1024
-_HIDDEN = "hidden (its name starts with a dot); add --include-hidden to import hidden files and folders"
+_HIDDEN = (
+    "hidden (its name starts with a dot); hidden files and folders are imported with include_hidden "
+    "(`arcticcodex vault import PATH --include-hidden`)"
+)
 
 
 @dataclass
@@ -192,7 +195,9 @@ class _Walker:
             if ancestor == root:
                 return target, file_identity(status)
             if ancestor.name.startswith(".") and not self.include_hidden:
-                self.skip(shown, f"is a symbolic link to {target}, in a hidden place; add --include-hidden for it")
+                self.skip(
+                    shown, f"is a symbolic link to {target}, in a hidden place; it is imported with include_hidden"
+                )
                 return None
             reason = self.skipped_folder(ancestor) if ancestor != target else None
             if reason is not None:
