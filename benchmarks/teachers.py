@@ -12,6 +12,13 @@ Run: ``.venv/bin/python benchmarks/teachers.py [--repeats 3]``  (distilabel: ``p
     as it requires).  Bounds: ≥ 0.8 × the bare SDK and ≥ 1.4 × distilabel.  The bare loop is also
     timed over the SDK's aiohttp client (``DefaultAioHttpClient``, what the teachers use), for reference.
 
+(c) **Batch pricing.**  The same 200 prompts distilled twice in fresh workspaces against the fake (20 ms
+    latency) as an ``openai``-preset teacher: online (concurrency 16), and with ``batch`` (each round of
+    all the tasks one batch through ``/v1/files`` and ``/v1/batches``, polled every 50 ms; the fake moves a
+    batch one status a poll).  Cost per accepted pair, batch ÷ online: bound ≤ 0.55 (the preset's
+    discount is 0.5; a line paid twice or a price not discounted shows here).  The wall time the batch
+    path adds is printed as a ratio too (no bound: a real provider takes minutes to hours per batch).
+
 Medians of ``--repeats`` runs; peak RSS of this process is printed.  Exit status 1 when a bound is
 missed.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -35,12 +43,17 @@ import httpx2 as httpx
 import openai
 
 from arcticcodex._sync import run_sync
+from arcticcodex.distill import Distiller, RunSettings
+from arcticcodex.distill.tasks import prompt_tasks
+from arcticcodex.provenance import KeyStore
 from arcticcodex.refine import TeacherRouter
-from arcticcodex.teachers.entries import TeacherConfig
+from arcticcodex.teachers.entries import TeacherConfig, load_teachers
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from arcticcodex.teachers.pool import TeacherPool
 from arcticcodex.teachers.prompts import critique_messages
 from arcticcodex.teachers.results import EvidenceItem, Rubric
+from arcticcodex.teachers.trust import TrustedTeachers
+from arcticcodex.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "fakes" / "openai_server.py"
@@ -179,6 +192,68 @@ def run_distilabel(base_url: str, texts: list[str], concurrency: int) -> float |
     return float(result["done"]) / float(result["seconds"])
 
 
+BATCH_COST_BOUND = 0.55
+
+
+def distill_once(base_url: str, prompts: Path, folder: Path, *, batch: bool) -> tuple[float, float, int]:
+    """One run in a fresh workspace: (wall seconds, dollars spent, accepted pairs)."""
+    workspace, _ = Workspace.init(folder / "ws")
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(
+        config.read_text()
+        + '\n[vault]\nembedding_model = "hashing-256"\n'
+        + f'\n[[teachers]]\nname = "gpt"\npreset = "openai"\nbase_url = "{base_url}"\nmodel = "fake-model"\n'
+    )
+    workspace = Workspace.open(workspace.root)
+    os.environ["ARCTICCODEX_CONFIG_DIR"] = str(folder / "user-config")  # trust recorded apart from the user's
+    trusted = TrustedTeachers.for_user()
+    (entry,), _ = load_teachers(workspace.config, trusted=trusted)
+    trusted.trust(entry, workspace=workspace.root, origin="benchmark")
+    KeyStore(workspace.keys_dir).create("dataset")
+    settings = RunSettings(concurrency=16, teachers=("gpt",), source="benchmark", batch=batch, batch_poll_seconds=0.05)
+    environ = {"OPENAI_API_KEY": "sk-benchmark"}
+    with Distiller(workspace, environ=environ) as distiller:
+        record = distiller.create(prompt_tasks(prompts), settings, folder / "dataset")
+        started = time.perf_counter()
+        summary = distiller.execute_sync(record.id)
+        wall = time.perf_counter() - started
+    if summary.status != "complete" or summary.failed:
+        raise SystemExit(f"the {'batch' if batch else 'online'} run did not complete: {summary.to_json()}")
+    return wall, summary.cost_usd, summary.accepted
+
+
+def batch_versus_online(server: FakeServer, count: int, repeats: int) -> tuple[float, float, float, float]:
+    """Medians of (online $/pair, batch $/pair, online wall s, batch wall s) over ``repeats`` pairs of runs."""
+    online_cost: list[float] = []
+    batch_cost: list[float] = []
+    online_wall: list[float] = []
+    batch_wall: list[float] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        prompts = Path(scratch) / "prompts.jsonl"
+        prompts.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "instruction": f"How much rain fell at station {n}?",
+                        "evidence": f"Station {n} recorded {n % 37 + 1} millimetres of rain on day {n % 365 + 1}.",
+                    }
+                )
+                + "\n"
+                for n in range(count)
+            )
+        )
+        for repeat in range(repeats):
+            for batch, costs, walls in ((False, online_cost, online_wall), (True, batch_cost, batch_wall)):
+                server.reset()
+                wall, spent, accepted = distill_once(
+                    server.base_url, prompts, Path(scratch) / f"{repeat}-{batch}", batch=batch
+                )
+                costs.append(spent / accepted)
+                walls.append(wall)
+    median = statistics.median
+    return median(online_cost), median(batch_cost), median(online_wall), median(batch_wall)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -188,8 +263,30 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--batch-prompts", type=int, default=200)
+    parser.add_argument("--only-batch", action="store_true", help="run (c) alone")
     args = parser.parse_args()
     ok = True
+
+    server = FakeServer(latency=0.02)
+    try:
+        online, batch, online_wall, batch_wall = batch_versus_online(server, args.batch_prompts, args.repeats)
+        print(f"(c) {args.batch_prompts} prompts distilled online and with batch, median of {args.repeats}:")
+        print(
+            f"    cost per 1,000 accepted pairs ${online * 1000:.4f} online vs ${batch * 1000:.4f} batch"
+            f"   batch ÷ online {batch / online:.3f} (bound ≤ {BATCH_COST_BOUND})"
+        )
+        print(
+            f"    wall {online_wall:.2f} s online vs {batch_wall:.2f} s batch ({batch_wall - online_wall:+.2f} s),"
+            f" ratio {batch_wall / online_wall:.2f}"
+        )
+        ok = ok and batch / online <= BATCH_COST_BOUND
+    finally:
+        server.close()
+    if args.only_batch:
+        print(f"peak RSS {peak_rss_mb():.0f} MB")
+        print("PASS" if ok else "FAIL: a bound was missed")
+        return 0 if ok else 1
 
     server = FakeServer(latency=0.2)
     try:

@@ -438,6 +438,7 @@ EVERY_TABLE = {
     "distill_tasks",
     "distill_reviews",
     "distill_pair_edits",
+    "teacher_batches",
 }
 LEDGER_ORDER = [
     ["workspace", 1, "create_workspace_meta"],
@@ -448,6 +449,7 @@ LEDGER_ORDER = [
     ["distill", 1, "create_run_tables"],
     ["distill", 2, "create_distill_reviews"],
     ["pair_review", 1, "create_pair_edits"],
+    ["batches", 1, "create_teacher_batches"],
 ]
 OPEN_IN_A_FRESH_PROCESS = """
 import json, sys
@@ -494,6 +496,7 @@ def test_a_fresh_process_gets_every_table_without_importing_the_packages_that_us
         "gpu",
         "distill",
         "pair_review",
+        "batches",
     ]
 
 

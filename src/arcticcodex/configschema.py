@@ -34,7 +34,7 @@ from .configsections import (
     VaultSettings,
     WorkspaceSettings,
 )
-from .configteachers import TeacherEntry
+from .configteachers import OLDER_TEACHER_KEYS, TeacherEntry
 from .errors import ConfigError
 
 __all__ = ["SECTIONS", "TABLES", "TEACHER_KEYS", "Settings", "check_names", "read_tables", "teacher_entry"]
@@ -61,6 +61,8 @@ TABLES: dict[str, type[Table]] = {
 SECTIONS: dict[str, frozenset[str]] = {name: frozenset(model.model_fields) for name, model in TABLES.items()}
 TEACHER_KEYS: frozenset[str] = frozenset(TeacherEntry.model_fields)
 ARRAYS_OF_TABLES: dict[str, frozenset[str]] = {"teachers": TEACHER_KEYS}
+# keys an older file may hold: read into their successors by the model, so accepted, never offered or written
+OLDER_KEYS: dict[str, frozenset[str]] = {"teachers": OLDER_TEACHER_KEYS}
 
 
 def check_names(raw: Mapping[str, Any], text: str, path: Path) -> None:
@@ -86,7 +88,8 @@ def check_names(raw: Mapping[str, Any], text: str, path: Path) -> None:
                 label = f"[[{name}]] number {number + 1}"
                 if isinstance(entry.get("name"), str):
                     label = f"{name[:-1]} {entry['name']!r} ([[{name}]] number {number + 1})"
-                _check_keys(entry, ARRAYS_OF_TABLES[name], path, lines, label, (name, number))
+                current = {key: value for key, value in entry.items() if key not in OLDER_KEYS.get(name, ())}
+                _check_keys(current, ARRAYS_OF_TABLES[name], path, lines, label, (name, number))
         else:
             _unknown_top_level(name, value, path, lines)
 
@@ -105,6 +108,8 @@ def _check_keys(
             hint = f"did you mean {hint!r}? "
         elif where:
             hint = f"{key!r} belongs in {where}. "
+        else:
+            hint = ""
         raise ConfigError(
             f"{_at(path, line)}unknown setting {key!r} in {label}; {hint}"
             f"Valid settings there: {', '.join(sorted(known))}. Rename or remove it"

@@ -154,6 +154,20 @@ class DistillSettings(Table):
     limit: Annotated[StrictInt | None, Field(ge=1), Must(_whole(1).what, "100")] = None
     review: Switch = False
     keep_near_duplicates: Annotated[StrictBool, Must("true or false", "false")] = False
+    # what publishing does with a pair holding a secret or personal data (arcticcodex.dataset.sensitive_gate)
+    sensitive_data: Annotated[Literal["block", "redact", "allow"], Must('"block", "redact" or "allow"', '"block"')] = (
+        "block"
+    )
+    # the dataset card's Hub metadata (arcticcodex.dataset.card): "other" until the user picks a license,
+    # since the source documents' licenses and the teachers' terms decide; the language of the pairs
+    license: Annotated[
+        StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9.+-]{0,63}$"), Must("a Hub license id", '"cc-by-4.0"')
+    ] = "other"
+    language: Annotated[
+        tuple[Annotated[StrictStr, Field(pattern=r"^[a-z]{2,3}$")], ...],
+        Field(min_length=1),
+        Must("a list of ISO 639 language codes", '["en", "de"]'),
+    ] = ("en",)
 
     @field_validator("teachers", mode="before")
     @classmethod

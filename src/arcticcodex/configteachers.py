@@ -6,6 +6,12 @@ own message.  Here each setting is a typed field (the rule), with what it must b
 no password, a variable *name* rather than a key, a model and a URL the preset did not fill — are
 validators.  A preset fills what the entry leaves out; what the entry writes wins.
 
+How replies are constrained (``response_format``) is chosen per preset: ``json_schema`` where the
+server decodes to the reply's JSON schema (OpenAI's structured outputs, vLLM's guided decoding,
+Ollama), ``json_object`` (JSON mode, with the one re-ask a malformed reply gets) where it does not
+(DeepSeek), ``none`` for a server with neither.  An entry may override it; the older ``json_mode``
+switch is still read (``false`` is ``none``, ``true`` the preset's choice).
+
 Prices are US dollars per million tokens (input on a cache miss, input on a cache hit, output), from
 the providers' pages at the time of writing; override them when they change.  Whether an entry is
 trusted, and where its key file really lies, is decided when the teachers are loaded
@@ -21,7 +27,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
-    StrictBool,
     StrictFloat,
     StrictInt,
     StrictStr,
@@ -35,8 +40,19 @@ from .terminal import escape_controls
 
 Role = Literal["critic", "verifier", "rewriter"]
 ROLES: tuple[Role, ...] = ("critic", "verifier", "rewriter")
+# json_schema: the server constrains decoding to the reply's schema; json_object: JSON mode; none: prose
+ResponseFormat = Literal["json_schema", "json_object", "none"]
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = ("json_schema", "json_object", "none")
 
-__all__ = ["KEYLESS_PRESETS", "PRESETS", "TeacherEntry", "check_url"]
+__all__ = [
+    "KEYLESS_PRESETS",
+    "OLDER_TEACHER_KEYS",
+    "PRESETS",
+    "RESPONSE_FORMATS",
+    "ResponseFormat",
+    "TeacherEntry",
+    "check_url",
+]
 
 PRESETS: dict[str, dict[str, Any]] = {
     "deepseek": {
@@ -48,6 +64,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "price_output": 0.28,
         "concurrency": 32,
         "timeout": 120.0,  # DeepSeek holds a connection open (keep-alives) while it queues a request
+        "response_format": "json_object",  # DeepSeek's API offers JSON mode, not JSON schemas
     },
     "openai": {
         "base_url": "https://api.openai.com/v1",
@@ -56,19 +73,29 @@ PRESETS: dict[str, dict[str, Any]] = {
         "price_input": 0.40,
         "price_cached_input": 0.10,
         "price_output": 1.60,
+        "batch_discount": 0.5,  # the Batch API (distill --batch) costs half
         "concurrency": 16,
         "timeout": 60.0,
+        "response_format": "json_schema",  # structured outputs (strict)
     },
     "vllm": {
         "base_url": "http://127.0.0.1:8000/v1",
         "api_key_env": "VLLM_API_KEY",
         "concurrency": 64,
         "timeout": 120.0,
+        "response_format": "json_schema",  # guided decoding
     },
-    "ollama": {"base_url": "http://127.0.0.1:11434/v1", "concurrency": 4, "timeout": 300.0},
-    "local": {"model": "local-judge/v1", "concurrency": 8, "timeout": 60.0},
+    "ollama": {
+        "base_url": "http://127.0.0.1:11434/v1",
+        "concurrency": 4,
+        "timeout": 300.0,
+        "response_format": "json_schema",  # structured outputs through its OpenAI-compatible API
+    },
+    "local": {"model": "local-judge/v1", "concurrency": 8, "timeout": 60.0},  # offline: sends nothing
 }
 KEYLESS_PRESETS = frozenset({"vllm", "ollama", "local"})  # a key is optional (vLLM --api-key) or meaningless
+# keys an older entry may hold, read into their successors and never written: json_mode (see _read_json_mode)
+OLDER_TEACHER_KEYS = frozenset({"json_mode"})
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _URL_EXAMPLE = "e.g. http://127.0.0.1:8000/v1 or https://api.deepseek.com"
@@ -119,7 +146,13 @@ class TeacherEntry(Table):
     max_attempts: Count = 4
     temperature: Annotated[StrictFloat, Field(allow_inf_nan=False), Must("a number", "0.2")] = 0.2
     max_tokens: Count = 2048
-    json_mode: Annotated[StrictBool, Must("true or false", "true")] = True
+    response_format: Annotated[ResponseFormat, Must("json_schema, json_object or none", '"json_object"')] = (
+        "json_object"
+    )
+    # the share of the price the endpoint's Batch API takes off (0.5: half price); None: it has no Batch API
+    batch_discount: Annotated[
+        StrictFloat | None, Field(ge=0.0, lt=1.0, allow_inf_nan=False), Must("a fraction in [0, 1)", "0.5")
+    ] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -133,7 +166,7 @@ class TeacherEntry(Table):
             raise SettingValueError("needs a name", whole=True)
         if not isinstance(preset, str) or preset not in PRESETS:
             raise SettingValueError(f"has unknown preset {preset!r}; use one of {', '.join(PRESETS)}", whole=True)
-        return {**PRESETS[preset], **data}
+        return _read_json_mode({**PRESETS[preset], **data}, written=data)
 
     @field_validator("name")
     @classmethod
@@ -188,3 +221,29 @@ class TeacherEntry(Table):
         if unknown:
             raise SettingValueError(f"has unknown roles {unknown}; roles are {', '.join(ROLES)}", whole=True)
         return value
+
+
+def _read_json_mode(filled: dict[str, Any], *, written: Mapping[str, Any]) -> dict[str, Any]:
+    """An older entry's ``json_mode`` read as ``response_format`` and dropped; if both are written they must agree.
+
+    ``json_mode = true`` was the default and meant "ask for JSON": it keeps the preset's (best)
+    response format.  ``false`` meant prose: ``none``.
+    """
+    if "json_mode" not in filled:
+        return filled
+    entry = {key: value for key, value in filled.items() if key != "json_mode"}
+    json_mode = filled["json_mode"]
+    if not isinstance(json_mode, bool):
+        raise SettingValueError(
+            f"has json_mode = {json_mode!r}, which must be true or false (e.g. json_mode = true)", whole=True
+        )
+    chosen = written.get("response_format")
+    if chosen is None:
+        return {**entry, "response_format": entry.get("response_format", "json_object") if json_mode else "none"}
+    if chosen in RESPONSE_FORMATS and json_mode != (chosen != "none"):
+        raise SettingValueError(
+            f"has json_mode = {str(json_mode).lower()} and response_format = {chosen!r}, which disagree; "
+            "json_mode is the older spelling of response_format: remove it",
+            whole=True,
+        )
+    return entry

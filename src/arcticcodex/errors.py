@@ -28,6 +28,9 @@
     │   └── BudgetExceededError 409  the run's money budget is spent: no new calls are made
     ├── StoreError 500               the workspace database cannot be opened or migrated
     │   └── MigrationError 500       a schema migration failed (it was rolled back) or is unknown
+    ├── HubError 502                 publishing to the Hugging Face Hub failed: refused (a bad token, no
+    │   │                            write access), or the upload did not finish; nothing is claimed published
+    │   └── HubUnavailableError 503  retries spent: the Hub stayed unreachable or kept answering 429/5xx
     └── GpuError 502                 renting or using a GPU instance went wrong
         ├── VastApiError 502         Vast.ai answered an error (status, code and its message)
         │   └── VastUnavailableError 503 retries spent on 429/5xx/timeouts, or the daily search quota is used
@@ -73,6 +76,8 @@ __all__ = [
     "ForgeError",
     "GpuBudgetError",
     "GpuError",
+    "HubError",
+    "HubUnavailableError",
     "InstanceFailedError",
     "KeyFileError",
     "MigrationError",
@@ -259,6 +264,24 @@ class MigrationError(StoreError):
     """A schema migration failed (and was rolled back) or the database is newer than this code."""
 
     http_status = 500
+
+
+class HubError(ArcticCodexError):
+    """Publishing to the Hugging Face Hub failed; ``status`` is what the Hub answered (0: no answer).
+
+    Messages never hold the token.  When this is raised the dataset is not (fully) published."""
+
+    http_status = 502
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class HubUnavailableError(HubError):
+    """The Hub stayed unreachable, or kept answering 429/5xx, after every retry."""
+
+    http_status = 503
 
 
 class GpuError(ArcticCodexError):

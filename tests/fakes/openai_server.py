@@ -13,10 +13,21 @@ model writes it, ``stream_interval`` seconds between events, its last piece of t
 wire.  Out of process: ``python tests/fakes/openai_server.py --port 0`` prints ``LISTENING http://127.0.0.1:<port>`` and
 is steered through ``/_fake/*``.
 
+The Batch API (``/v1/files``, ``/v1/batches``, results files) is served too (:class:`_BatchAPI`, ``batch_api``):
+each line of a batch is answered as the chat endpoint would answer it, scripts and faults applying.
+
 A faulted request never consumes a scripted reply: a fault is an extra event in front of the scripted
 conversation, so a client that retries after "429" or "truncated-json" gets the reply that was scripted.
 
-One module of about 600 lines on purpose: benchmarks start it as a script in its own process, and a
+The fake obeys the ``response_format`` it is sent.  Without one, or with ``json_object``, a scripted or
+faulted reply goes out as it is (malformed, ill-shaped).  A strict ``json_schema`` is first checked as
+OpenAI checks it (a 400 in OpenAI's words for a schema that is not strict-compatible: an open object, a
+property not required, a keyword outside the subset every structured-output server takes), then obeyed
+as guided decoding obeys it: the reply is always an instance of the schema, made from what was scripted
+(an injected content fault cannot break it).  ``structured_outputs=False`` (``--no-structured-outputs``)
+refuses ``json_schema`` as DeepSeek does.
+
+One module (of about 850 lines) on purpose: benchmarks start it as a script in its own process, and a
 script run by path cannot import siblings without a ``sys.path`` edit.
 """
 
@@ -25,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import email.policy
 import email.utils
 import itertools
 import json
@@ -37,6 +49,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
+from email.parser import BytesParser
 from http import HTTPStatus
 from typing import Any
 
@@ -216,7 +229,7 @@ def _error(status: int, message: str | None = None, headers: list[tuple[str, str
     return _json_response(status, body, headers)
 
 
-def _validate(body: Any, require_json_word: bool) -> str | None:
+def _validate(body: Any, require_json_word: bool, structured_outputs: bool = True) -> str | None:
     """The 400s a real server answers; catching them here catches requests the real API would refuse."""
     if not isinstance(body, dict):
         return "Invalid request body: expected a JSON object"
@@ -229,7 +242,183 @@ def _validate(body: Any, require_json_word: bool) -> str | None:
     json_mode = isinstance(fmt, dict) and fmt.get("type") == "json_object"
     if require_json_word and json_mode and "json" not in " ".join(_text(m.get("content")) for m in messages).lower():
         return "Prompt must contain the word 'json' in some form to use 'response_format' of type 'json_object'."
+    return _response_format_problem(fmt, structured_outputs)
+
+
+# -- structured outputs: a json_schema response_format checked as OpenAI checks it, obeyed as guided decoding --
+
+_SCHEMA_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+# the keywords every server that enforces a strict schema takes (OpenAI, vLLM, Ollama); others are refused
+_STRICT_KEYWORDS = frozenset(
+    {"type", "properties", "required", "additionalProperties", "items", "enum", "const", "anyOf", "description"}
+    | {"title", "$ref", "$defs"}
+)
+_JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+_Context = tuple[str | int, ...]  # where in a schema, as OpenAI's messages name it: ('properties', 'score')
+
+
+def _response_format_problem(fmt: Any, structured_outputs: bool) -> str | None:
+    """Why a ``response_format`` is refused, in OpenAI's words (DeepSeek's when it has no JSON schemas)."""
+    if fmt is None:
+        return None
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind not in ("text", "json_object", "json_schema"):
+        return "Invalid value for 'response_format.type': supported values are 'text', 'json_object' and 'json_schema'."
+    if kind != "json_schema":
+        return None
+    if not structured_outputs:
+        return "This response_format type is unavailable now"  # DeepSeek: JSON mode only
+    spec = fmt.get("json_schema")
+    if not isinstance(spec, dict) or "name" not in spec:
+        return "Missing required parameter: 'response_format.json_schema.name'."
+    name = spec["name"]
+    if not isinstance(name, str) or not _SCHEMA_NAME.fullmatch(name):
+        return "Invalid 'response_format.json_schema.name': string does not match pattern '^[a-zA-Z0-9_-]{1,64}$'."
+    schema = spec.get("schema", {})
+    if not isinstance(schema, dict):
+        return "Invalid type for 'response_format.json_schema.schema': expected an object."
+    if spec.get("strict") is True:
+        if schema.get("type") != "object" or "anyOf" in schema:
+            got = schema.get("type", "anyOf" if "anyOf" in schema else None)
+            return (
+                f"Invalid schema for response_format '{name}': schema must be a JSON Schema of "
+                f"'type: \"object\"', got 'type: \"{got}\"'."
+            )
+        problem = _strict_problem(schema, schema, ())
+        if problem is not None:
+            return f"Invalid schema for response_format '{name}': In context={problem[0]!r}, {problem[1]}"
     return None
+
+
+def _strict_problem(node: Any, root: dict[str, Any], context: _Context) -> tuple[_Context, str] | None:
+    """The first place (as OpenAI names it: a path of keys) where ``node`` is no strict schema, and why."""
+    if not isinstance(node, dict):
+        return context, "schema must be a JSON Schema object."
+    for key in node:
+        if key not in _STRICT_KEYWORDS:
+            return context, f"'{key}' is not permitted."
+    if "$ref" in node:
+        if _resolve(node["$ref"], root) is None:
+            return context, f"reference {node['$ref']!r} can't be resolved."
+        return None  # its definition is checked under $defs
+    if not any(key in node for key in ("type", "enum", "const", "anyOf")):
+        return context, "schema must have a 'type' key."
+    types = node.get("type", [])
+    for kind in types if isinstance(types, list) else [types]:
+        if kind not in _JSON_TYPES:
+            return context, f"{kind!r} is not a valid type."
+    if "enum" in node and (not isinstance(node["enum"], list) or not node["enum"]):
+        return context, "'enum' must be a non-empty array."
+    properties = node.get("properties", {})
+    if "object" in (types if isinstance(types, list) else [types]):
+        if not isinstance(properties, dict):
+            return context, "'properties' must be an object."
+        if node.get("additionalProperties") is not False:
+            return context, "'additionalProperties' is required to be supplied and to be false."
+        required = node.get("required", [] if not properties else None)
+        missing = [name for name in properties if not isinstance(required, list) or name not in required]
+        if not isinstance(required, list) or missing:
+            return context, (
+                "'required' is required to be supplied and to be an array including every key in properties. "
+                f"Missing '{missing[0] if missing else ''}'."
+            )
+        extra = [name for name in required if name not in properties]
+        if extra:
+            return context, f"'required' names a key not in properties: extra required key '{extra[0]}' supplied."
+    children: list[tuple[_Context, Any]] = []
+    if isinstance(properties, dict):
+        children += [((*context, "properties", name), sub) for name, sub in properties.items()]
+    if "items" in node:
+        children.append(((*context, "items"), node["items"]))
+    if isinstance(node.get("anyOf"), list):
+        children += [((*context, "anyOf", index), branch) for index, branch in enumerate(node["anyOf"])]
+    if isinstance(node.get("$defs"), dict):
+        children += [((*context, "$defs", name), sub) for name, sub in node["$defs"].items()]
+    for where, child in children:
+        problem = _strict_problem(child, root, where)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _resolve(reference: Any, root: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a local ``#/$defs/Name`` reference names, or None."""
+    if not isinstance(reference, str) or not reference.startswith("#/$defs/"):
+        return None
+    found = root.get("$defs", {}).get(reference[len("#/$defs/") :]) if isinstance(root.get("$defs"), dict) else None
+    return found if isinstance(found, dict) else None
+
+
+def _guided_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The schema a request constrains its reply to: a strict json_schema (else the reply is as scripted)."""
+    fmt = body.get("response_format")
+    spec = fmt.get("json_schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    schema = spec.get("schema") if isinstance(spec, dict) and spec.get("strict") is True else None
+    return schema if isinstance(schema, dict) else None
+
+
+def _guided(content: str, intended: str, fallback: dict[str, Any], schema: dict[str, Any]) -> str:
+    """What guided decoding writes: an instance of ``schema``, as near as it gets to what the model meant.
+
+    The model "meant" the reply as written (a scripted reply, with any injected content fault); when
+    that is no JSON (prose, a fence, half an object, nothing) the reply before the fault, else the
+    role's default.  Decoding cannot leave the schema, so what does not fit is made to: a missing
+    property gets its type's plain value, an extra one is never written, a word where a number goes
+    becomes a number.
+    """
+    missing = object()
+    meant = _loads(content, missing)
+    if meant is missing:
+        meant = _loads(intended, missing)
+    if meant is missing:
+        meant = fallback
+    return json.dumps(_conforming(meant, schema, schema))
+
+
+def _conforming(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> Any:
+    """``value`` as an instance of ``schema`` (a strict schema the request passed :func:`_strict_problem`)."""
+    if "$ref" in schema:
+        return _conforming(value, _resolve(schema["$ref"], root) or {}, root)
+    if "const" in schema:
+        return schema["const"]
+    if "enum" in schema:
+        return value if value in schema["enum"] else schema["enum"][0]
+    if "anyOf" in schema:
+        fitting = [branch for branch in schema["anyOf"] if _conforming(value, branch, root) == value]
+        return value if fitting else _conforming(value, schema["anyOf"][0], root)
+    kinds = schema.get("type", [])
+    kinds = kinds if isinstance(kinds, list) else [kinds]
+    matching = [kind for kind in kinds if _is_type(value, kind)]
+    kind = matching[0] if matching else (kinds[0] if kinds else "null")
+    if kind == "object":
+        given = value if isinstance(value, dict) else {}
+        properties = schema.get("properties", {})
+        return {name: _conforming(given.get(name), sub, root) for name, sub in properties.items()}
+    if kind == "array":
+        items = schema.get("items", {})
+        return [_conforming(item, items, root) for item in value] if isinstance(value, list) else []
+    if matching:
+        return value
+    if kind in ("number", "integer"):
+        number = _loads(value, None) if isinstance(value, str) else None
+        if isinstance(number, int | float) and not isinstance(number, bool) and math.isfinite(number):
+            return int(number) if kind == "integer" else number
+        return 0
+    if kind == "string":
+        return "" if value is None or isinstance(value, dict | list) else str(value)
+    return False if kind == "boolean" else None
+
+
+def _is_type(value: Any, kind: str) -> bool:
+    """Whether ``value`` is of JSON type ``kind`` (a bool is no number; a whole float is an integer)."""
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if kind == "integer":
+        return (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and value.is_integer()
+        )
+    checks: dict[str, type | tuple[type, ...]] = {"object": dict, "array": list, "string": str, "boolean": bool}
+    return value is None if kind == "null" else isinstance(value, checks.get(kind, ()))
 
 
 class FakeOpenAIServer:
@@ -244,8 +433,11 @@ class FakeOpenAIServer:
         cache_hit_fraction: float = 0.0,
         port: int = 0,
         require_json_word: bool = True,
+        structured_outputs: bool = True,
     ) -> None:
         self.model = model
+        # json_schema response formats: checked, and obeyed as guided decoding; False: refused, as DeepSeek does
+        self.structured_outputs = structured_outputs
         self.latency = latency  # seconds slept before answering each completion
         self.api_key = api_key  # when set, everything but /health and /_fake/* needs "Bearer <key>"
         self.cache_hit_fraction = cache_hit_fraction  # share of prompt tokens reported as cache hits
@@ -268,6 +460,7 @@ class FakeOpenAIServer:
         self._stopping: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self.batch_api = _BatchAPI(self)  # /v1/files and /v1/batches
 
     def script(self, role: str, replies: list[Reply]) -> None:
         """Queue replies for a role: a dict is sent as json.dumps of it, a str verbatim."""
@@ -309,6 +502,7 @@ class FakeOpenAIServer:
             self.stream_interval, self.stream_gate = 0.0, None
             self.last_piece_sent.clear()
             self.peak_in_flight = self.in_flight
+            self.batch_api.reset()
 
     def _take_fault(self, role: str) -> str | None:
         with self._lock:
@@ -484,6 +678,8 @@ class FakeOpenAIServer:
             return _json_response(200, {"object": "list", "data": [card]})
         if is_chat:
             return await self._chat(body, role or "generic", fault)
+        if _BatchAPI.serves(path):
+            return await self.batch_api.respond(method, path, headers, raw)
         return _error(405 if path in _CHAT_PATHS | _MODEL_PATHS else 404)
 
     async def _chat(self, body: Any, role: str, fault: str | None) -> Response | None:
@@ -509,12 +705,15 @@ class FakeOpenAIServer:
             if retry_after and fault.startswith("429:retry-after-date="):
                 retry_after = email.utils.formatdate(math.ceil(time.time()) + int(retry_after), usegmt=True)
             return _error(int(fault[:3]), headers=[("retry-after", retry_after)] if retry_after else None)
-        problem = _validate(body, self.require_json_word)
+        problem = _validate(body, self.require_json_word, self.structured_outputs)
         if problem is not None:
             return _error(400, problem)
         text = _text_under_review(body)
-        content = self._next_content(role, text, consume=fault is None)
-        content, finish = _apply_content_fault(fault, content, text)
+        intended = self._next_content(role, text, consume=fault is None)
+        content, finish = _apply_content_fault(fault, intended, text)
+        schema = _guided_schema(body)
+        if schema is not None:  # guided decoding: whatever was scripted or injected, the reply fits the schema
+            content, finish = _guided(content, intended, default_reply(role, text), schema), "stop"
         limit = body.get("max_tokens") or body.get("max_completion_tokens")
         if isinstance(limit, int) and _tokens(content) > limit:  # a real model stops mid-JSON too
             content, finish = content[: limit * 4], "length"
@@ -587,11 +786,261 @@ class FakeOpenAIServer:
                 self.latency = float(data["seconds"])
             elif path == "/_fake/reset":
                 self.reset()
+            elif path == "/_fake/batches":  # {"hold": bool} and/or {"end": ["expired", ...]}
+                if "hold" in data:
+                    self.batch_api.hold = bool(data["hold"])
+                self.batch_api.end_next(*data.get("end", []))
             else:
                 return _error(404)
         except (ValueError, KeyError, TypeError) as exc:
             return _error(400, f"bad control request: {exc!r}")
         return _json_response(200, {"ok": True})
+
+
+class _BatchAPI:
+    """The Batch API (``/v1/files``, ``/v1/batches``) of the fake, answering each line as its chat endpoint would.
+
+    A batch moves one status a poll (``GET /v1/batches/{id}``): ``validating`` → ``in_progress`` →
+    ``finalizing`` (its lines are answered now, scripts and faults applying to each as to a chat request)
+    → ``completed``; ``hold`` keeps every batch ``in_progress`` until released (a batch provably in flight).
+    A line answered with an error status (an injected "500", a 400 the chat endpoint would give) goes to the
+    error file, the rest to the output file.  ``end_next("expired")`` (or "failed", "cancelled") ends the
+    next batch that way instead.  Each answered line is logged as a request to
+    ``/v1/batches/{id}/lines/{custom_id}`` with its role, so tests count what the batch answered.
+    """
+
+    def __init__(self, server: FakeOpenAIServer) -> None:
+        self.server = server
+        self.hold = False
+        # when set: a created batch's answer waits for this event (a client killed after the provider made the
+        # batch and before it learned the batch's id)
+        self.create_gate: threading.Event | None = None
+        self.files: dict[str, dict[str, Any]] = {}  # id -> the file object, plus its "content" (bytes)
+        self.batches: dict[str, dict[str, Any]] = {}
+        self._ends: deque[str] = deque()
+        self._ids = itertools.count(1)
+
+    def reset(self) -> None:
+        self.hold = False
+        self.create_gate = None
+        self.files.clear()
+        self.batches.clear()
+        self._ends.clear()
+
+    def end_next(self, *statuses: str) -> None:
+        """The next batches end with these statuses ("failed", "expired", "cancelled") instead of completing."""
+        unknown = [status for status in statuses if status not in ("failed", "expired", "cancelled", "completed")]
+        if unknown:
+            raise ValueError(f"unknown batch ending {unknown}")
+        self._ends.extend(statuses)
+
+    def submitted_lines(self) -> list[tuple[str, str]]:
+        """(batch id, custom id) of every line of every batch created, in order."""
+        found = []
+        for batch_id, batch in self.batches.items():
+            for line in self._lines(self.files[batch["input_file_id"]]["content"]):
+                found.append((batch_id, str(line.get("custom_id"))))
+        return found
+
+    @staticmethod
+    def serves(path: str) -> bool:
+        return path.startswith(("/v1/files", "/v1/batches", "/files", "/batches"))
+
+    async def respond(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Response:
+        parts = path.removeprefix("/v1").strip("/").split("/")
+        if parts == ["files"] and method == "POST":
+            return self._upload(headers.get("content-type", ""), raw)
+        if len(parts) == 3 and parts[0] == "files" and parts[2] == "content" and method == "GET":
+            found = self.files.get(parts[1])
+            if found is None:
+                return _error(404, f"No such File object: {parts[1]}")
+            return 200, [("content-type", "application/octet-stream")], found["content"]
+        if len(parts) == 2 and parts[0] == "files" and method == "GET":
+            found = self.files.get(parts[1])
+            if found is None:
+                return _error(404, f"No such File object: {parts[1]}")
+            return _json_response(200, {k: v for k, v in found.items() if k != "content"})
+        if parts == ["batches"] and method == "POST":
+            created = self._create(_loads(raw, None))
+            gate = self.create_gate
+            while gate is not None and not gate.is_set():
+                await asyncio.sleep(0.005)
+            return created
+        if parts == ["batches"] and method == "GET":
+            data = [self._public(b) for b in reversed(self.batches.values())]
+            first, last = (data[0]["id"], data[-1]["id"]) if data else (None, None)
+            return _json_response(
+                200, {"object": "list", "data": data, "first_id": first, "last_id": last, "has_more": False}
+            )
+        if len(parts) == 2 and parts[0] == "batches" and method == "GET":
+            batch = self.batches.get(parts[1])
+            if batch is None:
+                return _error(404, f"No such Batch object: {parts[1]}")
+            await self._advance(batch)
+            return _json_response(200, self._public(batch))
+        return _error(405 if len(parts) <= 3 else 404)
+
+    def _upload(self, content_type: str, raw: bytes) -> Response:
+        """multipart/form-data with ``purpose`` and ``file``, as the SDK sends it."""
+        message = BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + raw
+        )
+        fields: dict[str, tuple[str | None, bytes]] = {}
+        if message.is_multipart():
+            for part in message.iter_parts():
+                name = part.get_param("name", header="content-disposition")
+                payload = part.get_payload(decode=True)
+                if isinstance(name, str) and isinstance(payload, bytes):
+                    fields[name] = (part.get_filename(), payload)
+        if "file" not in fields or "purpose" not in fields:
+            return _error(400, "Invalid file upload: 'file' and 'purpose' are required (multipart/form-data)")
+        purpose = fields["purpose"][1].decode()
+        file_id = f"file-{next(self._ids)}"
+        filename, content = fields["file"]
+        self.files[file_id] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(content),
+            "created_at": int(time.time()),
+            "filename": filename or "upload",
+            "purpose": purpose,
+            "status": "processed",
+            "content": content,
+        }
+        return _json_response(200, {k: v for k, v in self.files[file_id].items() if k != "content"})
+
+    def _create(self, body: Any) -> Response:
+        if not isinstance(body, dict) or not isinstance(body.get("input_file_id"), str):
+            return _error(400, "Invalid request: 'input_file_id' is required")
+        found = self.files.get(body["input_file_id"])
+        if found is None:
+            return _error(400, f"No such File object: {body['input_file_id']}")
+        if found["purpose"] != "batch":
+            return _error(400, "the input file's purpose must be 'batch'")
+        if body.get("endpoint") not in ("/v1/chat/completions", "/chat/completions"):
+            return _error(400, f"unsupported endpoint {body.get('endpoint')!r}")
+        if body.get("completion_window") != "24h":
+            return _error(400, "completion_window must be '24h'")
+        now = int(time.time())
+        batch_id = f"batch_{next(self._ids)}"
+        self.batches[batch_id] = {
+            "id": batch_id,
+            "object": "batch",
+            "endpoint": body["endpoint"],
+            "errors": None,
+            "input_file_id": body["input_file_id"],
+            "completion_window": "24h",
+            "status": "validating",
+            "output_file_id": None,
+            "error_file_id": None,
+            "created_at": now,
+            "in_progress_at": None,
+            "expires_at": now + 86400,
+            "finalizing_at": None,
+            "completed_at": None,
+            "failed_at": None,
+            "expired_at": None,
+            "cancelling_at": None,
+            "cancelled_at": None,
+            "request_counts": {"total": 0, "completed": 0, "failed": 0},
+            "metadata": body.get("metadata"),
+        }
+        return _json_response(200, self.batches[batch_id])
+
+    @staticmethod
+    def _public(batch: dict[str, Any]) -> dict[str, Any]:
+        return dict(batch)
+
+    @staticmethod
+    def _lines(content: bytes) -> list[dict[str, Any]]:
+        lines = [_loads(line, None) for line in content.splitlines() if line.strip()]
+        return [line if isinstance(line, dict) else {} for line in lines]
+
+    async def _advance(self, batch: dict[str, Any]) -> None:
+        """One step of the batch's life, taken when it is polled."""
+        now = int(time.time())
+        status = batch["status"]
+        if status == "validating":
+            lines = self._lines(self.files[batch["input_file_id"]]["content"])
+            problem = self._invalid(lines)
+            if problem is not None or (self._ends and self._ends[0] == "failed"):
+                if problem is None:
+                    self._ends.popleft()
+                batch |= {"status": "failed", "failed_at": now}
+                batch["errors"] = {"object": "list", "data": [{"code": "invalid_file", "message": problem or "failed"}]}
+                return
+            batch |= {"status": "in_progress", "in_progress_at": now}
+            batch["request_counts"]["total"] = len(lines)
+        elif status == "in_progress" and not self.hold:
+            if self._ends and self._ends[0] in ("expired", "cancelled"):
+                ending = self._ends.popleft()
+                batch |= {"status": ending, f"{ending}_at": now}
+                return
+            await self._answer(batch)
+            batch |= {"status": "finalizing", "finalizing_at": now}
+        elif status == "finalizing":
+            if self._ends and self._ends[0] == "completed":
+                self._ends.popleft()
+            batch |= {"status": "completed", "completed_at": now}
+
+    @staticmethod
+    def _invalid(lines: list[dict[str, Any]]) -> str | None:
+        seen: set[str] = set()
+        for number, line in enumerate(lines, 1):
+            custom_id = line.get("custom_id")
+            if not isinstance(custom_id, str) or custom_id in seen:
+                return f"line {number}: custom_id must be a string unique in the file"
+            seen.add(custom_id)
+            if line.get("method") != "POST" or line.get("url") not in ("/v1/chat/completions", "/chat/completions"):
+                return f"line {number}: method must be POST and url /v1/chat/completions"
+            if not isinstance(line.get("body"), dict):
+                return f"line {number}: body must be an object"
+        return None if lines else "the input file holds no requests"
+
+    async def _answer(self, batch: dict[str, Any]) -> None:
+        lines = self._lines(self.files[batch["input_file_id"]]["content"])
+        answers = await asyncio.gather(*(self._line(batch["id"], line) for line in lines))
+        output = [answer for ok, answer in answers if ok]
+        errors = [answer for ok, answer in answers if not ok]
+        for name, kept in (("output_file_id", output), ("error_file_id", errors)):
+            if kept:
+                file_id = f"file-{next(self._ids)}"
+                content = b"".join(json.dumps(line).encode() + b"\n" for line in kept)
+                self.files[file_id] = {
+                    "id": file_id,
+                    "object": "file",
+                    "bytes": len(content),
+                    "created_at": int(time.time()),
+                    "filename": f"{batch['id']}_{name[:-8]}.jsonl",
+                    "purpose": "batch_output",
+                    "status": "processed",
+                    "content": content,
+                }
+                batch[name] = file_id
+        batch["request_counts"] |= {"completed": len(output), "failed": len(errors)}
+
+    async def _line(self, batch_id: str, line: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+        """One line answered exactly as ``POST /v1/chat/completions`` would answer its body."""
+        server, body, custom_id = self.server, line["body"], line["custom_id"]
+        role = detect_role(body)
+        fault = server._take_fault(role)
+        record = RecordedRequest(
+            "POST", f"/v1/batches/{batch_id}/lines/{custom_id}", {}, body, role, time.time(), fault
+        )
+        with server._lock:
+            server._log.append(record)
+        answer_id = f"batch_req_{next(self._ids)}"
+        if body.get("stream") is True:
+            response: Response | None = _error(400, "stream is not supported in a batch")
+        else:
+            response = await server._chat(body, role, fault)
+        payload = response[2] if response is not None else None
+        if response is None or not isinstance(payload, bytes):  # "drop", "stall": the line failed
+            error = {"code": "server_error", "message": "the request could not be completed"}
+            return False, {"id": answer_id, "custom_id": custom_id, "response": None, "error": error}
+        status = response[0]
+        reply = {"status_code": status, "request_id": f"req_{answer_id}", "body": _loads(payload, None)}
+        return status == 200, {"id": answer_id, "custom_id": custom_id, "response": reply, "error": None}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -602,6 +1051,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="fake-model", help="the served model id (/v1/models)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY'")
     parser.add_argument("--cache-hit-fraction", type=float, default=0.0, help="share of prompt tokens cached")
+    parser.add_argument(
+        "--no-structured-outputs",
+        dest="structured_outputs",
+        action="store_false",
+        help="refuse response_format json_schema, as DeepSeek does",
+    )
     server = FakeOpenAIServer(**vars(parser.parse_args(argv)))  # the option names are the keyword names
 
     async def run() -> None:

@@ -116,7 +116,7 @@ class Agent:
         self.k = k
         self.history_turns = history_turns
         self.model = (
-            OpenAICompatibleTeacher(replace(model, json_mode=False), environ=environ)  # answers are prose
+            OpenAICompatibleTeacher(replace(model, response_format="none"), environ=environ)  # answers are prose
             if model is not None and model.preset != "local"
             else None
         )

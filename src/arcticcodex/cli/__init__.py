@@ -41,7 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "dataset": (
         "dataset",
         "dataset",
-        "Check, summarise and export signed datasets (folders written by `arcticcodex distill`).",
+        "Check, summarise, export and publish signed datasets (folders written by `arcticcodex distill`).",
     ),
     "distill": (
         "distill",
@@ -57,6 +57,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("workspace", "init", "Create a workspace in DIRECTORY (default: --workspace, else the current folder)."),
     "keys": ("keys", "keys", "Create, list, show and export signing keys; trust other people's public keys."),
     "refine": ("teachers", "refine", "Run the draft → critique → verify → rewrite loop on the text in FILE."),
+    "receipt": ("train", "receipt", "Check the signed receipts `arcticcodex train` writes beside every model."),
     "review": (
         "review",
         "review",
@@ -69,6 +70,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "teachers",
         "teachers",
         "Configure the models that critique, verify and rewrite (any OpenAI-compatible endpoint).",
+    ),
+    "train": (
+        "train",
+        "train",
+        "Train a student on the signed dataset in DATASET (SFT, DPO or both; LoRA or every weight).",
     ),
     "vault": ("vault", "vault", "The knowledge store: documents, chunks, vectors, facts and conversations."),
 }

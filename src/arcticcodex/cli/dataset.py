@@ -13,6 +13,9 @@ from ..dataset import dataset_statistics, export_dataset, verify_dataset
 from ..dataset.citations import TrainingView
 from ..dataset.export import DEFAULT_DPO_MARGIN, FORMAT_NAMES, PARQUET_ROWS, SPLITS
 from ..dataset.preferences import explain_no_preferences
+from ..dataset.raft import DEFAULT_DISTRACTORS, MAX_DISTRACTORS, RaftExamples, VaultPassages
+from ..dataset.sensitive_gate import sensitive_data_text
+from ..dataset.trainer_configs import check_dataset_info, write_trainer_configs
 from ..errors import DatasetError, KeyFileError, WorkspaceNotFoundError
 from ..fileio import read_plain_file
 from ..provenance import Ed25519Verifier, KeyStore
@@ -45,7 +48,7 @@ workers_option = click.option(
 
 @click.group()
 def dataset() -> None:
-    """Check, summarise and export signed datasets (folders written by `arcticcodex distill`)."""
+    """Check, summarise, export and publish signed datasets (folders written by `arcticcodex distill`)."""
 
 
 @dataset.command("verify")
@@ -187,6 +190,7 @@ def stats(directory: Path, as_json: bool) -> None:
     for title in ("teachers", "signers", "sources"):
         counts = ", ".join(f"{name} {count}" for name, count in summary[title].items())
         click.echo(f"{title}: {counts or 'none'}")
+    click.echo(sensitive_data_text(summary["sensitive_data"]))
     if summary["cost_usd_per_accepted"] is not None:
         click.echo(
             f"tokens {summary['tokens']:,} ({summary['tokens_per_accepted']:,.0f} per accepted pair), "
@@ -233,6 +237,18 @@ def stats(directory: Path, as_json: bool) -> None:
     "workspace), and keeps its [n] citation markers.",
 )
 @click.option("--system-prompt", metavar="TEXT", help="A system message for every example (before the evidence).")
+@click.option(
+    "--distractors",
+    type=click.IntRange(1, MAX_DISTRACTORS),
+    default=DEFAULT_DISTRACTORS,
+    show_default=True,
+    help="raft: chunks of other documents shown with each pair's evidence.",
+)
+@click.option(
+    "--no-trainer-configs",
+    is_flag=True,
+    help="Do not write dataset_info.json (LLaMA-Factory) and FILE.axolotl.yaml (Axolotl) beside the export.",
+)
 @key_options
 @click.option(
     "--allow-untrusted", is_flag=True, help="Export an intact dataset even if its signer is not a key you trust."
@@ -249,6 +265,8 @@ def export(
     parquet_rows: str,
     with_evidence: bool,
     system_prompt: str | None,
+    distractors: int,
+    no_trainer_configs: bool,
     key_name: str | None,
     public_key: Path | None,
     allow_untrusted: bool,
@@ -263,6 +281,9 @@ def export(
     what it cannot see, so the markers are removed, unless --with-evidence puts the evidence in a
     system message (RAG-style training).  Pairs from conversations keep their earlier turns.
 
+    Beside the file go the trainers' configs for it: its entry in dataset_info.json (LLaMA-Factory;
+    other entries are kept) and FILE.axolotl.yaml (an Axolotl datasets: stanza); not for dpo or fn.
+
     \b
     Formats:
       messages  TRL SFTTrainer / Axolotl chat_template   {"id", "messages"}
@@ -270,6 +291,8 @@ def export(
       alpaca    {"instruction", "input", "output"}
       sharegpt  {"conversations": [{"from": "human"|"gpt", "value"}]}
       dpo       TRL DPOTrainer: prompt / chosen (accepted) / rejected (first draft)
+      raft      messages whose system message hides the evidence among --distractors chunks of
+                other documents (this workspace's vault); the answer cites the evidence's new [n]
       fn        the canonical TRAIN_PAIR frames the signatures cover
       parquet   the messages (or --rows dpo) rows as Parquet, for `datasets`
 
@@ -279,15 +302,27 @@ def export(
       arcticcodex dataset export out/my-dataset --format dpo -o prefs.jsonl --dpo-margin 0.2
       arcticcodex dataset export out/my-dataset --format parquet --rows dpo -o prefs.parquet
       arcticcodex dataset export out/my-dataset --format messages --with-evidence -o rag.jsonl
+      arcticcodex dataset export out/my-dataset --format raft --distractors 4 -o raft.jsonl
       arcticcodex dataset export out/my-dataset --format messages --split validation -o eval.jsonl
     """
     suffix = {"fn": ".fn", "parquet": ".parquet"}.get(export_format, ".jsonl")
     named = "" if split == "train" else f"-{split}"
     target = out or directory / f"export-{export_format}{named}{suffix}"
-    from ..distill.evidence import WorkspaceEvidence  # opens the vault: only for --with-evidence
+    from ..distill.evidence import WorkspaceEvidence  # opens the vault: only for --with-evidence and raft
 
+    if not no_trainer_configs:
+        # a registry that cannot take the entry is refused before anything is written
+        check_dataset_info(target, export_format, parquet_rows=parquet_rows)
+    raft = None
     with ExitStack() as stack:
-        evidence = stack.enter_context(WorkspaceEvidence(state.workspace(), directory)) if with_evidence else None
+        found = (
+            stack.enter_context(WorkspaceEvidence(state.workspace(), directory))
+            if with_evidence or export_format == "raft"
+            else None
+        )
+        evidence = found if with_evidence else None
+        if found is not None and export_format == "raft":
+            raft = RaftExamples(found, VaultPassages(found.vault), distractors=distractors, system_prompt=system_prompt)
         rows = export_dataset(
             directory,
             target,
@@ -299,10 +334,71 @@ def export(
             workers=workers,
             view=TrainingView(evidence_texts=evidence, system_prompt=system_prompt),
             split=split,
+            raft=raft,
         )
     click.echo(f"Wrote {rows} {export_format} rows{'' if split == 'train' else f' ({split} split)'} to {target}")
+    if raft is not None and raft.left_out:
+        click.echo(f"{raft.left_out} pairs without evidence were left out: they have nothing to cite.", err=True)
+    if not no_trainer_configs:
+        for written in write_trainer_configs(target, export_format, parquet_rows=parquet_rows):
+            click.echo(f"Wrote {written}")
     if rows == 0 and (export_format == "dpo" or (export_format == "parquet" and parquet_rows == "dpo")):
         click.echo(f"0 rows: {explain_no_preferences(directory, dpo_margin, split)}.", err=True)
+
+
+@dataset.command("push")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo", "repo_id", required=True, metavar="ORG/NAME", help="The Hub dataset repository to publish to.")
+@click.option("--private", is_flag=True, help="Create the repository private (an existing one keeps its visibility).")
+@key_options
+@click.option(
+    "--allow-untrusted", is_flag=True, help="Publish an intact dataset even if its signer is not a key you trust."
+)
+@workers_option
+@pass_state
+def push(
+    state: CliState,
+    directory: Path,
+    repo_id: str,
+    private: bool,
+    key_name: str | None,
+    public_key: Path | None,
+    allow_untrusted: bool,
+    workers: int,
+) -> None:
+    """Publish the dataset in DIRECTORY to the Hugging Face Hub as the dataset repository ORG/NAME.
+
+    The dataset is verified first, as `dataset export` does (and takes the same --key, --public-key
+    and --allow-untrusted): one that is not intact, or whose signer you do not trust, is not sent.
+    Only its signed files go up (manifest, records, card, public key), in one commit; anyone can check
+    the download with `arcticcodex dataset verify`.  The token is read from HF_TOKEN (never an option,
+    never printed) and the Hub's address from HF_ENDPOINT (default https://huggingface.co).
+
+    \b
+    Example:
+      export HF_TOKEN=hf_...
+      arcticcodex dataset push out/my-dataset --repo my-org/my-dataset
+      arcticcodex dataset push out/my-dataset --repo my-org/my-dataset --private
+    """
+    from ..dataset.hub import push_dataset  # huggingface_hub loads only for a push
+
+    result = push_dataset(
+        directory,
+        repo_id,
+        private=private,
+        keyring=_keyring(state, key_name, public_key),
+        allow_untrusted=allow_untrusted,
+        workers=workers,
+    )
+    report = result.report
+    click.echo(
+        f"Published {report.records} records"
+        + (f" + {report.validation} for validation" if report.validation else "")
+        + f", {report.rejected} rejected ({len(result.files)} files, signer {report.key_id[:16]}…"
+        + f"{'' if report.trusted else ', NOT trusted'}) to {result.url}"
+        + (" (private)" if result.private else "")
+    )
+    click.echo(f"commit {result.commit_url}")
 
 
 @dataset.command("import-conversations")

@@ -36,10 +36,13 @@ RUN_OPTIONS = (
     "validation_fraction",
     "append",
     "human_review",
+    "sensitive_data",
     "limit",
     "questions_by",
     "questions_per_chunk",
     "conversation_ids",
+    "batch",
+    "batch_poll_seconds",
 )
 
 
@@ -88,6 +91,27 @@ RUN_OPTIONS = (
     default=None,
     help="Accepted pairs wait for `arcticcodex review` before publishing.",
 )
+@click.option(
+    "--sensitive-data",
+    "sensitive_data",
+    type=click.Choice(["block", "redact", "allow"]),
+    help="A pair holding a secret or personal data: 'block' it to rejected.jsonl (default), 'redact' it, "
+    "or 'allow' it (counted).",
+)
+@click.option(
+    "--batch",
+    is_flag=True,
+    help="Send the teachers' calls through their Batch API, a round at a time: cheaper (the preset's "
+    "batch_discount), slower; resumable.",
+)
+@click.option(
+    "--batch-poll",
+    "batch_poll_seconds",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="--batch: seconds between checks of a batch's status.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 @pass_state
 @click.pass_context
@@ -109,6 +133,15 @@ def distill(ctx: click.Context, state: CliState, /, **options: Any) -> None:
       TEACHER     that configured model drafts every answer
 
     \b
+    Secrets and personal data (--sensitive-data): before signing, every pair's texts and
+    evidence are scanned for API keys, tokens, private keys, passwords in URLs, e-mail
+    addresses, phone numbers, IBANs and card numbers (checksums checked):
+      block   the pair goes to rejected.jsonl, saying what was found where (the default)
+      redact  each finding becomes [REDACTED:kind] (a finding in the evidence still blocks)
+      allow   signed as it is
+    Whatever the policy, the counts per kind are in the signed manifest and the card.
+
+    \b
     Defaults come from a [distill] table in arcticcodex.toml (the command line overrides it):
       [distill]
       teachers = ["deepseek"]
@@ -116,7 +149,7 @@ def distill(ctx: click.Context, state: CliState, /, **options: Any) -> None:
       threshold = 0.85
       review = true
     and also drafter, max_rounds, concurrency, validation, key, questions_by,
-    questions_per_chunk, limit and keep_near_duplicates.  The signing key is --key, else
+    questions_per_chunk, limit, keep_near_duplicates and sensitive_data.  The signing key is --key, else
     [distill] key, else [signing] key, else "dataset".
 
     \b
@@ -132,6 +165,7 @@ def distill(ctx: click.Context, state: CliState, /, **options: Any) -> None:
     Example:
       arcticcodex distill --prompts prompts.jsonl --out datasets/v1
       arcticcodex distill --from-vault --limit 50 --out datasets/docs --teachers deepseek --budget-usd 2
+      arcticcodex distill --prompts prompts.jsonl --out datasets/v2 --teachers openai --batch
       arcticcodex distill --resume latest --budget-usd 5
     """
     workspace = state.workspace()
@@ -175,6 +209,8 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
             raise click.UsageError(f"--{_option_name(ctx, name)} shapes a --from-vault curriculum; add --from-vault")
     if options["out"] is None:
         raise click.UsageError("give --out DIR, the folder to write the dataset into")
+    if _on_command_line(ctx, "batch_poll_seconds") and not options["batch"]:
+        raise click.UsageError("--batch-poll sets how often --batch checks its batches; add --batch")
     key, key_origin = defaults.key(options["key_name"], given_as="--key")
     names = options["teacher_names"]
     teachers = (
@@ -205,7 +241,10 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
         validation_fraction=defaults.pick("validation", options["validation_fraction"]),
         append=options["append"],
         source=source.label,
+        batch=options["batch"],
+        batch_poll_seconds=options["batch_poll_seconds"],
         human_review=defaults.pick("review", options["human_review"]),
+        sensitive_data=defaults.pick("sensitive_data", options["sensitive_data"]),
     )
     origin = "teachers" if names is not None else f"[distill] teachers in {defaults.where}"
     settings, target = distiller.prepare(settings, options["out"], teachers_origin=origin)

@@ -13,6 +13,7 @@ import click
 
 from .. import configfile
 from .._sync import run_sync
+from ..configteachers import RESPONSE_FORMATS
 from ..errors import ConfigError, UserError
 from ..refine import TeacherRouter
 from ..teachers.entries import (
@@ -70,6 +71,7 @@ def list_(state: CliState, as_json: bool) -> None:
             "roles": list(c.roles),
             "trusted": c.trusted,
             "concurrency": c.concurrency,
+            "response_format": c.response_format,
             "prices_per_million": [c.price_input, c.price_cached_input, c.price_output],
         }
         for c in configs
@@ -117,6 +119,12 @@ def list_(state: CliState, as_json: bool) -> None:
 @click.option("--api-key-env", help="Environment variable holding the API key (never the key itself).")
 @click.option("--roles", default=",".join(ROLES), show_default=True, help="Comma-separated roles.")
 @click.option("--concurrency", type=int, help="Requests in flight at once to this endpoint.")
+@click.option(
+    "--response-format",
+    type=click.Choice(RESPONSE_FORMATS),
+    help="How replies are constrained: json_schema (the server decodes to each reply's JSON schema: "
+    "OpenAI, vLLM, Ollama), json_object (JSON mode plus one re-ask: DeepSeek) or none.  Default: the preset's.",
+)
 @pass_state
 def add(
     state: CliState,
@@ -127,6 +135,7 @@ def add(
     api_key_env: str | None,
     roles: str,
     concurrency: int | None,
+    response_format: str | None,
 ) -> None:
     """Add a teacher to arcticcodex.toml (and trust it: you wrote it).
 
@@ -138,6 +147,7 @@ def add(
     Example:
       arcticcodex teachers add gpu --preset vllm --base-url http://127.0.0.1:8000/v1 --model qwen2.5-7b
       arcticcodex teachers add ds --preset deepseek --roles critic,verifier
+      arcticcodex teachers add old --preset vllm --model qwen2.5-7b --response-format json_object
     """
     workspace = state.workspace()
     check_teacher_name(name)
@@ -151,6 +161,7 @@ def add(
         ("model", model),
         ("api_key_env", api_key_env),
         ("concurrency", concurrency),
+        ("response_format", response_format),
     ):
         if value is not None:
             entry[key] = value

@@ -15,14 +15,14 @@ view is made for the export only, and the ``fn`` export (the signed frames) has 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..errors import DatasetError
 from ..forge.record_frames import EvidenceRef
 from .record import TrainingPair, Turn
 
-__all__ = ["DEFAULT_RAG_PROMPT", "EvidenceTexts", "TrainingView", "strip_citations"]
+__all__ = ["DEFAULT_RAG_PROMPT", "EvidenceTexts", "TrainingView", "renumber_citations", "strip_citations"]
 
 EvidenceTexts = Callable[[EvidenceRef], str | None]
 """Finds an evidence item's text (checked against its SHA-256), or None when it cannot be found."""
@@ -31,6 +31,8 @@ DEFAULT_RAG_PROMPT = "Answer the question from the numbered evidence below, and 
 _MARKERS = re.compile(r"[ \t]*(?:\[\d+(?:\s*[,\u2013-]\s*\d+)*\])+")
 _CODE = re.compile(r"(```.*?(?:```|$)|~~~.*?(?:~~~|$)|`[^`\n]*`)", re.DOTALL)
 _NUMBER = re.compile(r"\d+")
+_GROUP = re.compile(r"\[([^\]]*)\]")
+_ITEM = re.compile(r"(\d+)\s*[\u2013-]\s*(\d+)|(\d+)")
 
 
 def strip_citations(text: str, evidence_count: int) -> str:
@@ -47,6 +49,45 @@ def strip_citations(text: str, evidence_count: int) -> str:
 def _unless_other(match: re.Match[str], evidence_count: int) -> str:
     numbers = [int(number) for number in _NUMBER.findall(match.group(0))]
     return "" if all(1 <= number <= evidence_count for number in numbers) else match.group(0)
+
+
+def renumber_citations(text: str, positions: Sequence[int]) -> str:
+    """``text`` with each marker citing item ``n`` rewritten to cite ``positions[n - 1]`` instead.
+
+    For a prompt that shows the evidence in another order (RAFT-style examples, :mod:`.raft`).  The
+    same markers as :func:`strip_citations`: code and markers citing a number the pair has no item
+    for are left alone.  A range (``[1-2]``) is written out (``[3, 1]``): its items need no longer be
+    neighbours.
+    """
+    count = len(positions)
+    if count < 1 or "[" not in text:
+        return text
+    parts = _CODE.split(text)
+    for index in range(0, len(parts), 2):  # even parts are prose, odd parts are code
+        parts[index] = _MARKERS.sub(lambda match: _renumbered(match, positions), parts[index])
+    return "".join(parts)
+
+
+def _renumbered(match: re.Match[str], positions: Sequence[int]) -> str:
+    marker = match.group(0)
+    if not all(1 <= int(number) <= len(positions) for number in _NUMBER.findall(marker)):
+        return marker
+    lead = marker[: len(marker) - len(marker.lstrip(" \t"))]
+    return lead + "".join(
+        "[" + ", ".join(str(positions[n - 1]) for n in _cited(group)) + "]" for group in _GROUP.findall(marker)
+    )
+
+
+def _cited(group: str) -> list[int]:
+    """The item numbers one bracket cites, ranges written out (``1, 3-4`` → 1, 3, 4)."""
+    numbers: list[int] = []
+    for match in _ITEM.finditer(group):
+        if match.group(3):
+            numbers.append(int(match.group(3)))
+            continue
+        low, high = int(match.group(1)), int(match.group(2))
+        numbers += range(low, high + 1) if low <= high else [low, high]
+    return numbers
 
 
 class TrainingView:

@@ -9,6 +9,8 @@ One internal record, one small function per consumer (formats-signing-retrieval.
   which TRL's own conversion does not do)
 - ``dpo``      — TRL DPOTrainer, conversational preference: the accepted text is ``chosen`` and the
   first draft ``rejected``, only where the teachers' score improved by at least ``margin``
+- ``raft``     — citation-aware ``messages`` rows: the evidence shuffled among distractor chunks of the
+  vault, the answer citing its new place (:mod:`.raft`; needs ``raft=``, the vault's passages)
 - ``fn``       — the canonical TRAIN_PAIR frames the signatures cover, one per line
 - ``parquet``  — the ``messages`` rows (or, with ``parquet_rows="dpo"``, the ``dpo`` rows) as Parquet,
   written a row group at a time (needs ``pyarrow``: ``pip install 'arcticcodex[parquet]'``)
@@ -32,7 +34,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DatasetError
 from ..fileio import NEW_FILE_MODE, atomic_write
@@ -41,6 +43,9 @@ from ..provenance.trust import KeyRing
 from .citations import TrainingView
 from .record import TrainingPair, iter_records
 from .verify import require_verified
+
+if TYPE_CHECKING:
+    from .raft import RaftExamples
 
 __all__ = ["EXPORT_FORMATS", "SPLITS", "export_dataset", "split_files"]
 
@@ -73,7 +78,7 @@ EXPORT_FORMATS: dict[str, Callable[[TrainingPair, str], dict[str, Any] | None]] 
     "alpaca": _alpaca,
     "sharegpt": _sharegpt,
 }
-FORMAT_NAMES = (*EXPORT_FORMATS, "dpo", "fn", "parquet")
+FORMAT_NAMES = (*EXPORT_FORMATS, "dpo", "raft", "fn", "parquet")
 PARQUET_ROWS = ("messages", "dpo")
 SPLITS = ("train", "validation", "all")
 ROW_GROUP = 1000
@@ -108,18 +113,26 @@ def export_dataset(
     workers: int = 1,
     view: TrainingView | None = None,
     split: str = "train",
+    raft: RaftExamples | None = None,
 ) -> int:
     """Write the accepted pairs of ``directory`` to ``output`` in ``export_format``; return the rows written.
 
     ``keyring`` says whose signatures are trusted (default: nobody's, so only ``allow_untrusted``
     lets the export through); the command line passes the user's trusted keys.  ``view`` shows each
-    pair to the trainer (default: citation markers removed; see :class:`TrainingView`).
+    pair to the trainer (default: citation markers removed; see :class:`TrainingView`).  The ``raft``
+    format shows each pair through ``raft`` instead (its evidence among distractors).
     """
     view = view or TrainingView()
     if export_format not in FORMAT_NAMES:
         raise DatasetError(f"unknown export format {export_format!r}; choose one of {', '.join(FORMAT_NAMES)}")
     if export_format == "parquet" and parquet_rows not in PARQUET_ROWS:
         raise DatasetError(f"Parquet rows must be one of {', '.join(PARQUET_ROWS)}, not {parquet_rows!r}")
+    if export_format == "raft" and raft is None:
+        raise DatasetError(
+            "the raft format shows each pair's evidence among distractor chunks of a vault: pass raft, "
+            "a RaftExamples over the vault of the workspace that made the dataset",
+            parameters=["raft"],
+        )
     require_verified(directory, keyring=keyring, allow_untrusted=allow_untrusted, workers=workers)
     sources = split_files(Path(directory), split)
     if export_format == "parquet":
@@ -134,11 +147,14 @@ def export_dataset(
     rows = 0
     with atomic_write(output, mode=NEW_FILE_MODE) as handle:  # the old file stays until the new one is whole
         for where, pair, key_id in _pairs(*sources):
-            if convert is None:  # fn
+            if export_format == "fn":
                 handle.write((pair.frame(key_id).to_frame().to_text() + "\n").encode("utf-8"))
                 rows += 1
                 continue
-            row = convert(view.apply(pair, where), key_id)
+            if raft is not None and export_format == "raft":
+                row = raft.row(pair, where)  # its own view: the evidence among distractors, markers renumbered
+            else:
+                row = convert(view.apply(pair, where), key_id) if convert is not None else None
             if row is not None:
                 handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
                 rows += 1

@@ -61,6 +61,7 @@ def dataset_statistics(directory: str | Path) -> dict[str, Any]:
         "cost_usd": round(cost, 6),
         "tokens_per_accepted": tokens / accepted.count if accepted.count else None,
         "cost_usd_per_accepted": round(cost / accepted.count, 6) if accepted.count else None,
+        "sensitive_data": manifest.get("sensitive_data"),  # the gate's counts (None: written before it)
     }
 
 

@@ -35,7 +35,7 @@ from ..forge.record_frames import utc_timestamp
 from ..layout import CARD_FILE, FORMAT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import Signer
-from .card import dataset_card
+from .card import CardInfo, dataset_card
 from .quality import QUALITY_BUCKETS, quality_bucket
 from .record import TrainingPair, canonical_json, json_line
 from .signing_pool import sign_batch, signed_line, signer_spec, start_worker
@@ -104,6 +104,7 @@ class DatasetWriter:
         split: Split | None = None,
         card: bool = True,
         name: str | None = None,
+        card_info: CardInfo | None = None,
     ) -> None:
         if not 0.0 <= validation_fraction < 1.0:
             raise ValueError(f"validation_fraction must be in [0, 1), not {validation_fraction}")
@@ -116,6 +117,9 @@ class DatasetWriter:
         self.split = split or (RunningSplit(validation_fraction) if validation_fraction else None)
         """Which accepted pairs are held out (see :mod:`.split`); a run passes the one it planned."""
         self.card = card
+        self.card_info = card_info
+        """The card's license, languages and teachers' models (:class:`.card.CardInfo`; None: its defaults)."""
+        self._teachers: set[str] = set()  # every teacher a written pair names, for the card
         self.notes: dict[str, Any] = {}
         """Counts the caller adds to the manifest (near-duplicates removed, …)."""
         if self.directory.exists() and any(self.directory.iterdir()):
@@ -206,6 +210,7 @@ class DatasetWriter:
             self.duplicates_removed += 1
             return None
         self._ids.add(pair.id)
+        self._teachers.update(pair.teachers)
         target = self._rejected
         if pair.accepted:
             target = self._train
@@ -291,6 +296,9 @@ class DatasetWriter:
             key_id=self.signer.key_id,
             recipe=self.recipe,
             notes=self.notes,
+            merkle_root=self._train.tree.root().hex(),
+            teachers=sorted(self._teachers),
+            info=self.card_info,
         ).encode("utf-8")
         write_atomically(self.directory / CARD_FILE, text)
         return {"file": CARD_FILE, "sha256": hashlib.sha256(text).hexdigest()}

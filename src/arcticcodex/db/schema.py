@@ -32,6 +32,7 @@ from .migrations import Migrations, run_script
 
 __all__ = [
     "WORKSPACE_MIGRATIONS",
+    "batch_migrations",
     "core_migrations",
     "distill_migrations",
     "gpu_migrations",
@@ -345,6 +346,33 @@ def create_pair_edits(conn: sqlite3.Connection) -> None:
 
 pair_review_migrations = Migrations("pair_review", [create_pair_edits])
 
+# --- a run's batches at providers' Batch APIs (arcticcodex.teachers.batch_journal) ---------------
+
+
+def create_teacher_batches(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE teacher_batches (
+            run_id TEXT NOT NULL REFERENCES distill_runs (id) ON DELETE CASCADE,
+            input_file_id TEXT NOT NULL,         -- the uploaded JSONL, written before the batch is created
+            batch_id TEXT,                       -- NULL until the provider accepted the batch
+            teacher TEXT NOT NULL,
+            base_url TEXT NOT NULL,
+            custom_ids TEXT NOT NULL,            -- JSON list: the request-cache keys of its lines
+            estimated_usd REAL NOT NULL,         -- reserved against the budget until the results are in
+            status TEXT NOT NULL,                -- uploaded | submitted | completed | failed
+            failed_ids TEXT NOT NULL DEFAULT '[]',  -- lines the provider answered with an error
+            created_at TEXT NOT NULL,
+            finished_at TEXT,
+            PRIMARY KEY (run_id, input_file_id)
+        );
+        """,
+    )
+
+
+batch_migrations = Migrations("batches", [create_teacher_batches])
+
 WORKSPACE_MIGRATIONS: tuple[Migrations, ...] = (
     core_migrations,
     vault_migrations,
@@ -352,5 +380,6 @@ WORKSPACE_MIGRATIONS: tuple[Migrations, ...] = (
     gpu_migrations,
     distill_migrations,
     pair_review_migrations,
+    batch_migrations,
 )
 """What every workspace database is migrated with, in this order (a set may refer to an earlier one's tables)."""

@@ -30,7 +30,9 @@ from ..errors import ConfigError, DatasetError, KeyFileError, UserError
 from ..provenance.keystore import KeyStore
 from ..teachers.entries import TeacherConfig, load_teachers
 from ..teachers.factory import build_pool, build_teacher
+from ..teachers.local_judge import LocalJudge
 from ..teachers.openai_compat import OpenAICompatibleTeacher
+from ..teachers.pool import TeacherPool
 from ..teachers.replicas import ReplicatedTeacher
 from .settings import RunSettings
 
@@ -65,6 +67,8 @@ def prepare_run(
         settings = replace(settings, drafter="extractive", fallback_drafter=rewriter.name if is_api else None)
     elif settings.drafter != "extractive":
         check_api_teacher(distiller, settings.drafter, parameter="drafter")
+    if settings.batch:
+        _check_batch(pool, configs, settings)
     if settings.append:
         check_base(distiller, target, settings)
     return settings, target
@@ -98,6 +102,34 @@ def check_base(distiller: Distiller, target: Path, settings: RunSettings) -> Non
             "appending must keep it valid, so fix or re-create it first (`arcticcodex dataset verify`)",
             parameters=["append"],
         )
+
+
+def _check_batch(pool: TeacherPool, configs: list[TeacherConfig], settings: RunSettings) -> None:
+    """``batch``: every API teacher the run uses (its drafter too) must have a Batch API, on one endpoint."""
+    names = [name for name, teacher in pool.teachers.items() if not isinstance(teacher, LocalJudge)]
+    names += [name for name in (settings.drafter, settings.fallback_drafter) if name and name != "extractive"]
+    if not names:
+        raise ConfigError(
+            "batch sends the teachers' calls as provider batches, but this run uses no API teacher (only the "
+            "offline local judge); add one with `arcticcodex teachers add`, or run without batch",
+            parameters=["batch"],
+        )
+    for config in (config for config in configs if config.name in names):
+        if config.replicas:
+            raise ConfigError(
+                f"batch: teacher {config.name!r} spreads its calls over {1 + len(config.replicas)} endpoints "
+                "(replicas), and a batch goes to one endpoint; run without batch, or choose other teachers",
+                parameters=["batch"],
+            )
+        if config.batch_discount is None:
+            raise ConfigError(
+                f"batch: teacher {config.name!r} ({config.preset} preset, {config.base_url}) has no Batch API, so "
+                "its calls cannot go up as batches; nothing was sent. Run without batch, choose teachers that "
+                "have one (the openai preset), or, if its endpoint does serve /v1/files and /v1/batches, set "
+                f"batch_discount (the share the provider takes off, e.g. 0.5) in its [[teachers]] entry in "
+                f"{config.origin or 'arcticcodex.toml'}",
+                parameters=["batch"],
+            )
 
 
 def _check_out(target: Path, append: bool) -> Path:

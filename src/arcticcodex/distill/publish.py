@@ -6,6 +6,11 @@ folder is moved aside, the new one moved in, and the old one deleted.  A crash b
 is repaired on the next publish (the old folder is moved back first), so ``--out`` always holds a
 complete, verifiable dataset or nothing.  Writing from the journal in task order is what makes a
 resumed run's dataset the same as an uninterrupted run's.
+
+Every pair passes the sensitive-data gate (:mod:`arcticcodex.dataset.sensitive_gate`) on its way to
+the writer, streamed like the rest, under the run's ``sensitive_data`` policy; the counts it keeps
+go into the signed manifest and the card.  A pass that only plans the split sees the pairs as the
+gate leaves them (so ids agree), and the counts are those of the writing pass.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..dataset.card import CardInfo
 from ..dataset.dedup import NearDuplicateFilter
 from ..dataset.record import TrainingPair, iter_records
+from ..dataset.sensitive_gate import SensitiveDataGate
 from ..dataset.split import PlannedSplit, Side, SplitPlanner
 from ..dataset.writer import DatasetWriter
 from ..errors import DatasetError
@@ -27,6 +34,7 @@ from ..layout import MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.keystore import KeyStore
 from ..teachers.prompts import template_hashes
 from ..workspace import Workspace
+from .evidence import WorkspaceEvidence
 from .journal import RunJournal, RunRecord
 from .pair_review import PairEdit, PairReviews, apply_edit
 from .settings import RunSettings
@@ -77,30 +85,41 @@ def publish_dataset(
         "near_duplicate_threshold": settings.near_duplicate_threshold,
         "validation_fraction": settings.validation_fraction,
         "appended": settings.append,
+        "sensitive_data": settings.sensitive_data,
     }
     reviews = journal.reviews(record.id) if settings.human_review else None
     edits = PairReviews(journal).edits(record.id) if settings.human_review else {}
     sides: dict[str, Side] = {}  # base pairs' ids → the side they were published on
+    with WorkspaceEvidence(workspace, out) as evidence:  # the evidence texts the gate screens too
+        gates: list[SensitiveDataGate] = []  # one per pass over the pairs; the last one's counts are the dataset's
 
-    def source() -> Iterator[TrainingPair]:
-        base = _base_pairs(run_folder / "base", sides) if settings.append else iter(())
-        return _chain(base, _journal_pairs(journal, record.id, reviews, edits))
+        def source() -> Iterator[TrainingPair]:
+            base = _base_pairs(run_folder / "base", sides) if settings.append else iter(())
+            gates.append(SensitiveDataGate(settings.sensitive_data, evidence_texts=evidence))
+            return gates[-1].screen_all(_chain(base, _journal_pairs(journal, record.id, reviews, edits)))
 
-    split: PlannedSplit | None = None
-    near = None
-    if settings.near_duplicate_threshold is not None:
-        near = NearDuplicateFilter(distiller.vault.embedder, settings.near_duplicate_threshold)
-    if settings.validation_fraction:  # a first pass plans the split (and embeds, once)
-        split, removed = _plan_split(source(), settings, distiller, near, sides)
-        pairs: Iterator[TrainingPair] = (pair for pair in source() if not (pair.accepted and pair.id in removed))
-    else:
-        pairs = near.filter(source()) if near else source()
-    writer = DatasetWriter(
-        staging, signer, recipe=recipe, validation_fraction=settings.validation_fraction, split=split, name=out.name
-    )
-    with writer:
-        writer.add_many(pairs, workers=distiller.workers)
-        writer.notes["near_duplicates_removed"] = len(near.removed) if near else 0
+        split: PlannedSplit | None = None
+        near = None
+        if settings.near_duplicate_threshold is not None:
+            near = NearDuplicateFilter(distiller.vault.embedder, settings.near_duplicate_threshold)
+        if settings.validation_fraction:  # a first pass plans the split (and embeds, once)
+            split, removed = _plan_split(source(), settings, distiller, near, sides)
+            pairs: Iterator[TrainingPair] = (pair for pair in source() if not (pair.accepted and pair.id in removed))
+        else:
+            pairs = near.filter(source()) if near else source()
+        writer = DatasetWriter(
+            staging,
+            signer,
+            recipe=recipe,
+            validation_fraction=settings.validation_fraction,
+            split=split,
+            name=out.name,
+            card_info=_card_info(workspace),
+        )
+        with writer:
+            writer.add_many(pairs, workers=distiller.workers)
+            writer.notes["near_duplicates_removed"] = len(near.removed) if near else 0
+            writer.notes["sensitive_data"] = gates[-1].summary()
     manifest = json.loads((staging / MANIFEST_FILE).read_text(encoding="utf-8"))
     replace_directory(staging, out)
     decided = list((reviews or {}).values())
@@ -109,9 +128,17 @@ def publish_dataset(
         for name in ("record_count", "validation_count", "rejected_count", "duplicates_removed", "merkle_root")
     } | {
         "near_duplicates_removed": manifest.get("near_duplicates_removed", 0),
+        "sensitive_data": manifest.get("sensitive_data", {}),
         "rejected_in_review": sum(status == "rejected" for status, _ in decided),
         "edited_in_review": len(edits),
     }
+
+
+def _card_info(workspace: Workspace) -> CardInfo:
+    """The card's license and languages (``[distill]``) and the model each configured teacher serves."""
+    config = workspace.config
+    models = {entry.name: entry.model for entry in config.teachers if entry.model}
+    return CardInfo(license=config.distill.license, languages=config.distill.language, teacher_models=models)
 
 
 def _plan_split(

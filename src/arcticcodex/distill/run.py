@@ -19,6 +19,7 @@ for: the teachers' request cache answers the calls that were made before the kil
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ from .._sync import run_sync
 from ..agent.drafting import ExtractiveDrafter
 from ..errors import ArcticCodexError, BudgetExceededError, ConfigError, TeacherError
 from ..refine import TeacherRouter
+from ..teachers.batch_journal import BatchJournal
+from ..teachers.batch_queue import BatchQueue
 from ..teachers.cache import RequestCache
 from ..teachers.entries import load_teachers
 from ..teachers.factory import build_pool, build_teacher
@@ -245,8 +248,17 @@ class Distiller:
         pool.ledger.settle = self.journal.charger(record.id)
         spent_mark = pool.ledger.unsettled_usd
         stop: list[str] = []
+        workers = settings.concurrency
+        batches = self._batch_queue(record, settings, pool, student)
+        if batches is not None:  # every pending task at once, so each round of them goes up as one batch
+            workers = max(workers, counts["pending"])
+            batches.expect(workers)
 
         async def worker() -> None:
+            async with batches.working() if batches is not None else contextlib.nullcontext():
+                await work()
+
+        async def work() -> None:
             nonlocal spent_mark
             while not stop:
                 try:
@@ -268,14 +280,29 @@ class Distiller:
 
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(settings.concurrency):
+                for _ in range(workers):
                     group.create_task(worker())
         finally:
+            if batches is not None:
+                await batches.aclose()
+                batches.journal.close()
             self.journal.add_spending(record.id, pool.ledger.unsettled_usd - spent_mark)
             await pool.aclose()
             if student is not None and student.name not in pool.teachers:
                 await student.aclose()
         return stop[0] if stop else None
+
+    def _batch_queue(
+        self, record: RunRecord, settings: RunSettings, pool: TeacherPool, student: ApiTeacher | None
+    ) -> BatchQueue | None:
+        """With ``batch``: the run's batch queue, under every API teacher it uses (checked in preflight.py)."""
+        if not settings.batch:
+            return None
+        queue = BatchQueue(BatchJournal(self.workspace, record.id), poll_seconds=settings.batch_poll_seconds)
+        for teacher in [*pool.teachers.values(), student]:
+            if isinstance(teacher, OpenAICompatibleTeacher):
+                teacher.batches = queue
+        return queue
 
     def _student(self, settings: RunSettings, pool: TeacherPool) -> ApiTeacher | None:
         """The configured model that drafts (every answer, or those the extractive drafter cannot), or None."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from ..dataset.sensitive_gate import SENSITIVE_DATA_POLICIES
 from ..errors import UserError
 
 __all__ = ["RunSettings"]
@@ -34,6 +35,12 @@ class RunSettings:
     append: bool = False
     source: str = ""
     human_review: bool = False  # accepted pairs wait in the review queue; only approved ones are published
+    sensitive_data: str = "block"
+    """What publishing does with a pair holding a secret or personal data: 'block', 'redact' or 'allow'
+    (see :mod:`arcticcodex.dataset.sensitive_gate`; a run journaled before the gate existed reads as 'block')."""
+    batch: bool = False
+    """Teacher calls go up as provider batches, a refine round at a time (teachers/batch_queue.py)."""
+    batch_poll_seconds: float = 30.0  # between checks of a batch's status
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -59,8 +66,18 @@ class RunSettings:
                 f"validation_fraction must be a fraction in [0, 1), not {self.validation_fraction}",
                 parameters=["validation_fraction"],
             )
+        if not 0.0 < self.batch_poll_seconds <= 3600.0:
+            raise UserError(
+                f"batch_poll_seconds must be between 0 and 3600 seconds, not {self.batch_poll_seconds}",
+                parameters=["batch_poll_seconds"],
+            )
         if not self.signer_id.strip():
             raise UserError("signer_id must not be empty", parameters=["signer_id"])
+        if self.sensitive_data not in SENSITIVE_DATA_POLICIES:
+            raise UserError(
+                f"sensitive_data must be one of {', '.join(SENSITIVE_DATA_POLICIES)}, not {self.sensitive_data!r}",
+                parameters=["sensitive_data"],
+            )
         if not self.drafter.strip():
             raise UserError("drafter must name 'auto', 'extractive' or a configured teacher", parameters=["drafter"])
 

@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from ..dataset import dataset_statistics
 from ..dataset.record import iter_records
+from ..dataset.sensitive_gate import sensitive_data_text
 from ..dataset.verdicts import VerdictCache
 from ..dataset.verify import VerificationReport
 from ..distill.journal import RunJournal, RunRecord
@@ -112,6 +113,8 @@ class DatasetPages:
             **{**context, "shown": True},
             counts=counts,
             chart=histogram(stats["quality"]["accepted_histogram"]),
+            sensitive_text=sensitive_data_text(stats["sensitive_data"]),
+            sensitive_findings=sorted(((stats["sensitive_data"] or {}).get("findings") or {}).items()),
             records=records,
             split=view.split,
             tabs=[(name, view.query(split=name, start=0)) for name in SPLIT_FILES],

@@ -7,6 +7,7 @@
     preset = "deepseek"              # fills base_url, model, api_key_env and prices
     model = "deepseek-v4-flash"      # model names change (DeepSeek renamed them in 2026): configuration
     roles = ["critic", "verifier", "rewriter"]
+    response_format = "json_object"  # the preset's; json_schema where the server takes JSON schemas, or none
 
     [teacher_pool]
     critics = ["deepseek", "local"]  # an ensemble of critics (default: every teacher with the role)
@@ -31,7 +32,7 @@ from typing import Any
 from ..config import Config
 from ..configschema import teacher_entry
 from ..configsections import TeacherPoolSettings
-from ..configteachers import KEYLESS_PRESETS, PRESETS, TeacherEntry
+from ..configteachers import KEYLESS_PRESETS, PRESETS, ResponseFormat, TeacherEntry
 from ..errors import ConfigError
 from ..terminal import escape_controls
 from .results import ROLES, Role
@@ -67,7 +68,11 @@ class TeacherConfig:
     max_attempts: int = 4
     temperature: float = 0.2
     max_tokens: int = 2048
-    json_mode: bool = True
+    # json_schema: the reply's JSON schema, strict (OpenAI, vLLM, Ollama); json_object: JSON mode (DeepSeek);
+    # none: prose (the agent's answers).  A preset chooses (configteachers.PRESETS); without one, JSON mode,
+    # which every OpenAI-compatible server this project knows takes
+    response_format: ResponseFormat = "json_object"
+    batch_discount: float | None = None  # off the price through the Batch API; None: no Batch API (distill --batch)
     trusted: bool = True  # False: read from a workspace file and not trusted by the user (see .trust)
     origin: str = ""  # the file the entry was read from, for messages
 
@@ -77,6 +82,10 @@ class TeacherConfig:
         return per_token * (
             miss * self.price_input + cache_hit_tokens * self.price_cached_input + completion_tokens * self.price_output
         )
+
+    def batch_cost(self, prompt_tokens: int, cache_hit_tokens: int, completion_tokens: int) -> float:
+        """What a call costs through the endpoint's Batch API: the price less ``batch_discount``."""
+        return self.cost(prompt_tokens, cache_hit_tokens, completion_tokens) * (1.0 - (self.batch_discount or 0.0))
 
     def to_toml(self) -> dict[str, Any]:
         """The entry as written to arcticcodex.toml (only what differs from the preset)."""
@@ -90,6 +99,8 @@ class TeacherConfig:
             entry["replicas"] = list(self.replicas)
         if self.roles != ROLES:
             entry["roles"] = list(self.roles)
+        if self.response_format != preset.get("response_format", "json_object"):
+            entry["response_format"] = self.response_format
         return entry
 
 

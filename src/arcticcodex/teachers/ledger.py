@@ -14,6 +14,7 @@ from .results import Usage
 class TeacherStats:
     calls: int = 0
     cached_calls: int = 0
+    batched_calls: int = 0  # answered through a Batch API, at its discounted price
     failures: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -36,6 +37,9 @@ class Ledger:
     distillation run sets its journal's charger here); None: costs are only counted in memory."""
     settled_usd: float = 0.0
     """The part of :attr:`spent_usd` that ``settle`` has written."""
+    reserved_usd: float = 0.0
+    """The estimated cost of batches submitted and not yet answered (``distill --batch``): the budget
+    counts them, so no batch is submitted that the budget could not pay for."""
 
     @property
     def spent_usd(self) -> float:
@@ -47,23 +51,38 @@ class Ledger:
         return self.spent_usd - self.settled_usd
 
     def check(self, teacher: str) -> None:
-        if self.budget_usd is not None and self.spent_usd >= self.budget_usd:
+        if self.budget_usd is not None and self.spent_usd + self.reserved_usd >= self.budget_usd:
+            held = f", ${self.reserved_usd:.4f} more held for batches in flight" if self.reserved_usd else ""
             raise BudgetExceededError(
-                f"the budget of ${self.budget_usd:.2f} is spent (${self.spent_usd:.4f}); no new teacher calls — "
+                f"the budget of ${self.budget_usd:.2f} is spent (${self.spent_usd:.4f}{held}); no new teacher calls — "
                 "raise budget_usd to continue",
                 teacher=teacher,
                 parameters=["budget_usd"],
             )
 
-    def record(self, teacher: str, usage: Usage, cost_usd: float, *, cached: bool = False) -> None:
+    def record(
+        self, teacher: str, usage: Usage, cost_usd: float, *, cached: bool = False, batched: bool = False
+    ) -> None:
+        """One reply: its tokens and ``cost_usd`` (a batched reply's is the Batch API's discounted price)."""
         stats = self.stats.setdefault(teacher, TeacherStats())
         stats.calls += 1
         stats.cached_calls += cached
+        stats.batched_calls += batched
         if not cached:
             stats.prompt_tokens += usage.prompt_tokens
             stats.completion_tokens += usage.completion_tokens
             stats.cache_hit_tokens += usage.cache_hit_tokens
             stats.cost_usd += cost_usd
+
+    def room_usd(self) -> float | None:
+        """What the budget has left once spending and reservations are counted; None: no budget."""
+        return None if self.budget_usd is None else self.budget_usd - self.spent_usd - self.reserved_usd
+
+    def reserve(self, amount: float) -> None:
+        self.reserved_usd += amount
+
+    def release(self, amount: float) -> None:
+        self.reserved_usd = max(0.0, self.reserved_usd - amount)
 
     def record_failure(self, teacher: str) -> None:
         self.stats.setdefault(teacher, TeacherStats()).failures += 1
@@ -72,5 +91,6 @@ class Ledger:
         return {
             "budget_usd": self.budget_usd,
             "spent_usd": round(self.spent_usd, 6),
+            "reserved_usd": round(self.reserved_usd, 6),
             "teachers": {name: asdict(stats) for name, stats in self.stats.items()},
         }

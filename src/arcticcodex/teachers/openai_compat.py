@@ -3,9 +3,12 @@
 Built on the official ``openai`` SDK (async) over its own aiohttp client (:mod:`.http_client`; tests
 may inject an ``httpx2.AsyncClient``), with the SDK's own retries off: retries are ours (:mod:`arcticcodex.retry`),
 because they must honour Retry-After, stop at a budget, feed a circuit breaker, and leave the decision
-to fall back to another teacher to the pool.  Every call asks for JSON mode; a reply that is not the
-expected JSON gets one re-ask that quotes the problem back to the model.  What is sent is recorded
-with the prompt template's hash; secrets never enter a record, an error or a log.
+to fall back to another teacher to the pool.  Every call asks for its reply's JSON schema (strict)
+or JSON mode, as the teacher's ``response_format`` says (:mod:`.reply_schemas`); a reply that is not
+the expected JSON gets one re-ask that quotes the problem back to the model.  What is sent is recorded
+with the prompt template's hash; secrets never enter a record, an error or a log.  In a run with
+``batch`` (``distill --batch``) the calls go up through the endpoint's Batch API instead
+(:mod:`.batch_queue`), at its discounted price.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from ..errors import (
 )
 from ..fileio import read_plain_file
 from ..retry import RetryPolicy, parse_retry_after
+from .batch_queue import BatchQueue
 from .cache import RequestCache, request_key
 from .entries import KEYLESS_PRESETS, TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker
@@ -50,6 +54,7 @@ from .prompts import (
     template,
     verify_messages,
 )
+from .reply_schemas import ReplySchema, reply_schema, response_format
 from .results import CallRecord, CallRole, Critique, EvidenceItem, Questions, Rewrite, Rubric, Usage, Verification
 from .trust import key_source
 
@@ -85,6 +90,7 @@ class OpenAICompatibleTeacher:
         self.breaker = breaker or CircuitBreaker()
         self.cache = cache
         self.ledger = ledger or Ledger()
+        self.batches: BatchQueue | None = None  # distill --batch: calls go up as provider batches (.batch_queue)
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         key = (
             api_key
@@ -121,7 +127,8 @@ class OpenAICompatibleTeacher:
     async def critique(
         self, text: str, evidence: Sequence[EvidenceItem], rubric: Rubric, *, instruction: str = ""
     ) -> Critique:
-        result, call = await self._call("critic", critique_messages(text, evidence, rubric, instruction))
+        messages = critique_messages(text, evidence, rubric, instruction)
+        result, call = await self._call("critic", messages, rubric)
         return Critique.model_validate({**result.model_dump(exclude={"call"}), "call": call})
 
     async def verify(self, text: str, evidence: Sequence[EvidenceItem]) -> Verification:
@@ -156,16 +163,21 @@ class OpenAICompatibleTeacher:
 
     # -- one call, with retries and one re-ask ---------------------------------------------------
 
-    def request_body(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        """The JSON body sent (and the key of the request cache)."""
+    def request_body(self, messages: list[dict[str, str]], schema: ReplySchema | None = None) -> dict[str, Any]:
+        """The JSON body sent (and the key of the request cache): the one place a body is built.
+
+        ``schema`` is the reply's (:func:`~.reply_schemas.reply_schema`): sent as a strict
+        ``json_schema`` when the teacher's ``response_format`` is ``json_schema``; JSON mode otherwise.
+        """
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
             "temperature": self.config.temperature,
             "max_tokens": self.config.max_tokens,
         }
-        if self.config.json_mode:
-            body["response_format"] = {"type": "json_object"}
+        wanted = response_format(self.config.response_format, schema)
+        if wanted is not None:
+            body["response_format"] = wanted
         return body
 
     async def complete(self, body: dict[str, Any]) -> tuple[str, Usage, int, float, str | None]:
@@ -182,6 +194,8 @@ class OpenAICompatibleTeacher:
             if hit is not None:
                 self.ledger.record(self.name, hit[1], 0.0, cached=True)
                 return hit[0], hit[1], 0, 0.0, None
+        if self.batches is not None:
+            return await self._complete_in_batch(self.batches, body, key or request_key(self.config.base_url, body))
         client, gate = self._for_this_loop()
         async with gate:
             try:
@@ -194,6 +208,27 @@ class OpenAICompatibleTeacher:
         cost = self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens)
         self.ledger.record(self.name, usage, cost)
         return content, usage, attempts, cost, key
+
+    async def _complete_in_batch(
+        self, batches: BatchQueue, body: dict[str, Any], key: str
+    ) -> tuple[str, Usage, int, float, str | None]:
+        """:meth:`complete` through the run's batch queue: the line's custom id is the cache key; the
+        price is the Batch API's (``batch_discount`` off)."""
+        self.ledger.check(self.name)
+        try:
+            content, usage, _ = await batches.ask(self, key, body)
+        except BudgetExceededError:
+            raise
+        except Exception:
+            self.ledger.record_failure(self.name)
+            raise
+        cost = self.config.batch_cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens)
+        self.ledger.record(self.name, usage, cost, batched=True)
+        return content, usage, 1, cost, key if self.cache is not None else None
+
+    def batch_client(self) -> openai.AsyncOpenAI:
+        """The SDK client the batch queue reaches this endpoint's Batch API with (files, batches)."""
+        return self._for_this_loop()[0]
 
     async def _send(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> tuple[str, Usage, int]:
         if not self.breaker.allow():
@@ -266,10 +301,13 @@ class OpenAICompatibleTeacher:
             attempts=attempt,
         )
 
-    async def _call(self, role: CallRole, messages: list[dict[str, str]]) -> tuple[BaseModel, CallRecord]:
+    async def _call(
+        self, role: CallRole, messages: list[dict[str, str]], rubric: Rubric | None = None
+    ) -> tuple[BaseModel, CallRecord]:
         started = time.perf_counter()
         notes: list[str] = []
-        content, usage, attempts, cost, key = await self.complete(self.request_body(messages))
+        schema = reply_schema(role, rubric)
+        content, usage, attempts, cost, key = await self.complete(self.request_body(messages, schema))
         reply_cost = cost  # what the reply that gets cached cost (a re-ask's first reply is not cached)
         cached = key is None and attempts == 0
         try:
@@ -284,7 +322,7 @@ class OpenAICompatibleTeacher:
                     "content": f"Your reply could not be used: {problem}. Reply again with the JSON only.",
                 },
             ]
-            body = self.request_body(retry_messages)
+            body = self.request_body(retry_messages, schema)
             content, more_usage, more_attempts, more_cost, key = await self.complete(body)
             usage, attempts, cost = usage + more_usage, attempts + more_attempts, cost + more_cost
             reply_cost = more_cost
@@ -451,7 +489,13 @@ def _status_hint(status: int, config: TeacherConfig) -> str:
         402: "; the account balance is exhausted: top it up",
         403: "; the key is not allowed to use this model",
         404: f"; check base_url ({config.base_url}) and the model name ({config.model})",
-        400: f"; the request was invalid (is {config.model!r} the right model name?)",
+        400: f"; the request was invalid (is {config.model!r} the right model name?)"
+        + (
+            f'; if {config.base_url} takes no JSON schemas, write response_format = "json_object" in '
+            f"teacher {config.name}'s entry of arcticcodex.toml"
+            if config.response_format == "json_schema"
+            else ""
+        ),
         422: "; a parameter was invalid",
     }
     return hints.get(status, "")
