@@ -80,6 +80,9 @@ def _root(acx: Acx, tmp_path: Path, server: FakeOpenAIServer, extra_config: str 
     return workspace.root
 
 
+SUMMARIES: list[str] = []  # what each run printed, last last
+
+
 def _distill(acx: Acx, tmp_path: Path, server: FakeOpenAIServer, *options: str, config: str = "") -> Path:
     """A real run: the teacher drafts each answer (planted secrets included), the default critic accepts it."""
     root = _root(acx, tmp_path, server, config)
@@ -88,7 +91,8 @@ def _distill(acx: Acx, tmp_path: Path, server: FakeOpenAIServer, *options: str, 
     out = tmp_path / "dataset"
     args: list[str | Path] = ["distill", "--prompts", _prompts(tmp_path / "prompts.jsonl"), "--out", out]
     args += ["--teachers", "gpu"]
-    acx("-w", root, *args, "--drafter", "gpu", "--concurrency", "1", "--keep-near-duplicates", *options)
+    ran = acx("-w", root, *args, "--drafter", "gpu", "--concurrency", "1", "--keep-near-duplicates", *options)
+    SUMMARIES.append(ran.stdout)
     assert verify_dataset(out).ok, verify_dataset(out).problems
     assert acx("-w", root, "dataset", "verify", out).output.startswith("OK: intact, signer trusted")
     return out
@@ -125,6 +129,8 @@ def test_block_rejects_each_kind_with_where_it_was_and_publishes_no_byte_of_it(
     tmp_path: Path, server: FakeOpenAIServer, acx: Acx
 ) -> None:
     out = _distill(acx, tmp_path, server)  # block is the default
+    said = SUMMARIES[-1]
+    assert "secrets and personal data: " in said and " blocked (in rejected.jsonl, redacted)" in said
 
     train = _records(out / "train.jsonl")
     assert [record["completion"] for record in train] == ANSWERS[-2:]  # the look-alikes and the clean answer

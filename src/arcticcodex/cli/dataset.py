@@ -1,4 +1,9 @@
-"""``arcticcodex dataset``: verify, summarise and export signed datasets."""
+"""``arcticcodex dataset``: verify, summarise, export and publish signed datasets.
+
+One module per command group, so this one holds the group's commands (verify, stats, export, push,
+import-conversations), each with its help and examples — a little over 400 lines; the work itself is
+in :mod:`arcticcodex.dataset`.
+"""
 
 from __future__ import annotations
 

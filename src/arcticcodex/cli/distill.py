@@ -332,6 +332,8 @@ def _report(summary: RunSummary, as_json: bool) -> None:
         f"dataset {summary.out}: {summary.written} pairs written ({summary.validation} for validation), "
         f"{summary.duplicates_removed} exact and {summary.near_duplicates_removed} near duplicates removed"
     )
+    if (sensitive := summary.sensitive_data_line()) is not None:
+        click.echo(sensitive)
     for position, reason in summary.failures[:10]:
         click.echo(f"  task {position} failed: {shown(reason)}")
     if summary.failed > 10:

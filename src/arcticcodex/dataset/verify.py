@@ -41,7 +41,7 @@ from ..fileio import read_plain_file
 from ..layout import CARD_FILE, FORMAT, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import ALGORITHMS, MAX_PUBLIC_KEY_BYTES, Ed25519Verifier, Verifier
-from ..provenance.trust import KeyRing
+from ..provenance.trust import KeyRing, TwoVerdicts
 from .checking import check_file_lines
 from .record import canonical_json
 from .writer import MANIFEST_CONTEXT
@@ -71,7 +71,10 @@ class Problem:
 
 
 @dataclass(slots=True)
-class VerificationReport:
+class VerificationReport(TwoVerdicts):
+    """Both verdicts on a dataset folder (see :class:`~arcticcodex.provenance.trust.TwoVerdicts`): integrity
+    covers every record, line, signature and the manifest."""
+
     directory: Path
     records: int = 0
     rejected: int = 0
@@ -83,23 +86,6 @@ class VerificationReport:
     records_checked: bool = False  # False when verification stopped before the records (no usable key)
     problems: list[Problem] = field(default_factory=list)
     problems_not_listed: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """Integrity: every record, line, signature and the manifest hold (says nothing about who signed)."""
-        return not self.problems
-
-    @property
-    def trusted(self) -> bool:
-        """Trust: the signer's key is one the user vouched for (or gave for this verification)."""
-        return self.trusted_as is not None
-
-    @property
-    def verdict(self) -> str:
-        """The two verdicts in words: ``intact, signer trusted`` / ``intact, signer NOT trusted`` / ``NOT intact``."""
-        if not self.ok:
-            return "NOT intact"
-        return "intact, signer trusted" if self.trusted else "intact, signer NOT trusted"
 
     def add(self, problem: Problem) -> None:
         if len(self.problems) < MAX_PROBLEMS:

@@ -14,6 +14,9 @@ a teacher outage fails a task as *retryable*, and a resume tries it again; a tas
 (nothing retrieved, or evidence without a sentence or table row) fails for good, with the reason.
 Kill the process at any instant and ``--resume`` loses nothing and repeats nothing that was paid
 for: the teachers' request cache answers the calls that were made before the kill.
+
+About 400 lines on purpose: :class:`Distiller` is the run's one sequence — prepare, create, execute
+(workers, budget, batch mode), summarise — and its pieces already live in the modules named above.
 """
 
 from __future__ import annotations
@@ -212,6 +215,7 @@ class Distiller:
             seconds=seconds,
             awaiting_review=len(self.journal.awaiting_review(run_id)) if settings.human_review else 0,
             rejected_in_review=sum(status == "rejected" for status, _ in self.journal.reviews(run_id).values()),
+            sensitive_data=dict(written.get("sensitive_data") or {}),
         )
         if summary.written == 0 and record.status != "running":
             reviews = self.journal.reviews(run_id) if settings.human_review else {}

@@ -49,6 +49,23 @@ class RunSummary:
     """Accepted pairs a person rejected in review (runs made with --review): in rejected.jsonl, not trained on."""
     hint: str | None = None
     """Why the dataset is empty, and what to change (None when it is not)."""
+    sensitive_data: dict[str, Any] = field(default_factory=dict)
+    """What the sensitive-data gate found and did (policy, findings per kind, pairs blocked / redacted)."""
+
+    def sensitive_data_line(self) -> str | None:
+        """One line on the gate's findings for people, or None when it found nothing."""
+        found = self.sensitive_data.get("findings") or {}
+        if not found:
+            return None
+        kinds = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(found.items()))
+        pairs = self.sensitive_data.get("pairs_with_findings", 0)
+        done = {
+            "block": f"{self.sensitive_data.get('pairs_blocked', 0)} blocked (in rejected.jsonl, redacted)",
+            "redact": f"{self.sensitive_data.get('pairs_redacted', 0)} signed redacted, "
+            f"{self.sensitive_data.get('pairs_blocked', 0)} blocked",
+            "allow": "signed as they are (policy allow)",
+        }.get(str(self.sensitive_data.get("policy")), "")
+        return f"secrets and personal data: {kinds} in {pairs} pair(s); {done}"
 
     @property
     def exit_status(self) -> int:
@@ -82,6 +99,7 @@ class RunSummary:
             "hint": self.hint,
             "failures": [{"task": position, "reason": reason} for position, reason in self.failures],
             "seconds": round(self.seconds, 3),
+            "sensitive_data": self.sensitive_data,
         }
 
 

@@ -20,8 +20,8 @@ from .. import configfile
 from ..config import Config
 from ..errors import ConfigError
 from ..fileio import write_atomically
+from ..teachers.api_keys import read_key_file
 from ..teachers.entries import load_teachers
-from ..teachers.openai_compat import read_key_file
 from ..teachers.trust import TrustedTeachers
 from ..workspace import Workspace
 from .state import InstanceRecord, InstanceStore

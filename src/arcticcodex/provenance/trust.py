@@ -40,7 +40,13 @@ from ..trustfile import TrustFile
 from .keystore import KeyStore
 from .signing import ALGORITHMS, ED25519, HMAC_SHA256, Ed25519Signer, Ed25519Verifier, Verifier
 
-__all__ = ["KeyRing", "SignerTrust", "TrustedKey", "TrustedKeys"]
+__all__ = [
+    "KeyRing",
+    "SignerTrust",
+    "TrustedKey",
+    "TrustedKeys",
+    "TwoVerdicts",
+]
 
 TRUSTED_KEYS_FILE = "trusted-keys.json"
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
@@ -263,3 +269,33 @@ def _check_entry(key: TrustedKey, where: str, fix: str = "") -> None:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class TwoVerdicts:
+    """Integrity and trust, kept apart, for any report that has ``problems`` and ``trusted_as``.
+
+    Integrity (``ok``): nothing is wrong with what was checked.  Trust (``trusted``): the signer is a key
+    the user vouched for.  A stranger's key verifies a stranger's data perfectly, so neither verdict
+    implies the other, and ``verdict`` says both in words.
+    """
+
+    __slots__ = ()
+    problems: Sequence[object]
+    trusted_as: str | None
+
+    @property
+    def ok(self) -> bool:
+        """Integrity: nothing checked is wrong (says nothing about who signed)."""
+        return not self.problems
+
+    @property
+    def trusted(self) -> bool:
+        """Trust: the signer's key is one the user vouched for (or gave for this verification)."""
+        return self.trusted_as is not None
+
+    @property
+    def verdict(self) -> str:
+        """``intact, signer trusted`` / ``intact, signer NOT trusted`` / ``NOT intact``."""
+        if not self.ok:
+            return "NOT intact"
+        return "intact, signer trusted" if self.trusted else "intact, signer NOT trusted"

@@ -9,6 +9,10 @@ the expected JSON gets one re-ask that quotes the problem back to the model.  Wh
 with the prompt template's hash; secrets never enter a record, an error or a log.  In a run with
 ``batch`` (``distill --batch``) the calls go up through the endpoint's Batch API instead
 (:mod:`.batch_queue`), at its discounted price.
+
+Just over 400 lines: one client's whole call path (body, cache, batch or send, retries, re-ask,
+chat and streaming for the agent, ping); its key rules and error wording live in :mod:`.api_keys`
+and :mod:`.endpoint_errors`.
 """
 
 from __future__ import annotations
@@ -17,10 +21,8 @@ import asyncio
 import contextlib
 import os
 import random
-import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
@@ -30,23 +32,22 @@ from pydantic import BaseModel
 
 from ..errors import (
     BudgetExceededError,
-    ConfigError,
     TeacherRejectedError,
     TeacherResponseError,
     TeacherUnavailableError,
-    TrustError,
-    UnsafeFileError,
 )
-from ..fileio import read_plain_file
 from ..retry import RetryPolicy, parse_retry_after
+from .api_keys import key_from_environment, untrusted_teacher_error
 from .batch_queue import BatchQueue
 from .cache import RequestCache, request_key
-from .entries import KEYLESS_PRESETS, TeacherConfig
+from .endpoint_errors import endpoint_message, status_hint
+from .entries import TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker
 from .http_client import closed_before_answering, failure_cause, read_completion, sdk_client, timed_out
 from .ledger import Ledger
 from .parsing import ReplyError, parse_reply
 from .prompts import (
+    compare_messages,
     critique_messages,
     draft_messages,
     question_messages,
@@ -55,10 +56,18 @@ from .prompts import (
     verify_messages,
 )
 from .reply_schemas import ReplySchema, reply_schema, response_format
-from .results import CallRecord, CallRole, Critique, EvidenceItem, Questions, Rewrite, Rubric, Usage, Verification
-from .trust import key_source
-
-MAX_KEY_FILE_BYTES = 4096  # an API key is a line; a larger "key file" is something else
+from .results import (
+    CallRecord,
+    CallRole,
+    Comparison,
+    Critique,
+    EvidenceItem,
+    Questions,
+    Rewrite,
+    Rubric,
+    Usage,
+    Verification,
+)
 
 
 class OpenAICompatibleTeacher:
@@ -93,9 +102,7 @@ class OpenAICompatibleTeacher:
         self.batches: BatchQueue | None = None  # distill --batch: calls go up as provider batches (.batch_queue)
         self._rng = random.Random(seed)  # noqa: S311 - jitter, not cryptography
         key = (
-            api_key
-            if api_key is not None
-            else _key_from_environment(config, os.environ if environ is None else environ)
+            api_key if api_key is not None else key_from_environment(config, os.environ if environ is None else environ)
         )
         self._key = key
         self._injected_http = http_client
@@ -160,6 +167,11 @@ class OpenAICompatibleTeacher:
         result, call = await self._call("questioner", question_messages(passage, source, count))
         found = Questions.model_validate({**result.model_dump(exclude={"call"}), "call": call})
         return found.model_copy(update={"questions": found.questions[:count]})
+
+    async def compare(self, question: str, first: str, second: str, evidence: Sequence[EvidenceItem]) -> Comparison:
+        """Which of two answers to ``question`` is better (``A`` is ``first``): `arcticcodex eval`'s judge."""
+        result, call = await self._call("judge", compare_messages(question, first, second, evidence))
+        return Comparison.model_validate({**result.model_dump(exclude={"call"}), "call": call})
 
     # -- one call, with retries and one re-ask ---------------------------------------------------
 
@@ -255,12 +267,12 @@ class OpenAICompatibleTeacher:
                     # from None: the SDK's error holds the request, whose headers carry the API key
                     raise TeacherRejectedError(
                         f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
-                        f"{_error_message(error)}{_status_hint(error.status_code, self.config)}",
+                        f"{endpoint_message(error)}{status_hint(error.status_code, self.config)}",
                         teacher=self.name,
                         attempts=attempt,
                         status=error.status_code,
                     ) from None
-                reason = f"HTTP {error.status_code} {_error_message(error)}"
+                reason = f"HTTP {error.status_code} {endpoint_message(error)}"
                 retry_after = parse_retry_after(error.response.headers.get("retry-after"))
             except openai.APIConnectionError as error:  # APITimeoutError is one: see http_client.timed_out
                 if timed_out(error):
@@ -395,7 +407,7 @@ class OpenAICompatibleTeacher:
             # from None: the SDK's error holds the request, whose headers carry the API key
             raise TeacherRejectedError(
                 f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
-                f"{_error_message(error)}",
+                f"{endpoint_message(error)}",
                 teacher=self.name,
                 status=error.status_code,
             ) from None
@@ -418,7 +430,7 @@ class OpenAICompatibleTeacher:
         except openai.APIStatusError as error:
             # from None: the SDK's error holds the request, whose headers carry the API key
             raise TeacherRejectedError(
-                f"teacher {self.name}: HTTP {error.status_code} {_error_message(error)}",
+                f"teacher {self.name}: HTTP {error.status_code} {endpoint_message(error)}",
                 teacher=self.name,
                 status=error.status_code,
             ) from None
@@ -426,76 +438,3 @@ class OpenAICompatibleTeacher:
             # from None: the SDK's error holds the request, whose headers carry the API key
             raise TeacherUnavailableError(f"teacher {self.name}: {failure_cause(error)}", teacher=self.name) from None
         return [model.id for model in page.data]
-
-
-def untrusted_teacher_error(config: TeacherConfig) -> TrustError:
-    """Why an entry read from a workspace file is not used, and the command that trusts it."""
-    urls = ", ".join((config.base_url, *config.replicas))
-    return TrustError(
-        f"teacher {config.name!r} in {config.origin or 'arcticcodex.toml'} is not trusted: it would send your "
-        f"prompts and vault evidence to {urls} with the key from {key_source(config)}; nothing was sent. "
-        f"If you wrote this entry (or have checked it), trust it with `arcticcodex teachers trust {config.name}`"
-    )
-
-
-def _key_from_environment(config: TeacherConfig, environ: Mapping[str, str]) -> str:
-    if config.api_key_file:
-        return read_key_file(Path(config.api_key_file), teacher=config.name)
-    if config.api_key_env and environ.get(config.api_key_env):
-        return environ[config.api_key_env]
-    if config.preset in KEYLESS_PRESETS:
-        return "not-needed"  # the SDK insists on a value; vLLM without --api-key and Ollama ignore it
-    variable = config.api_key_env or "an API key variable"
-    raise ConfigError(
-        f"teacher {config.name} needs an API key: set {variable} in the environment "
-        f"(e.g. export {config.api_key_env or 'DEEPSEEK_API_KEY'}=…); keys are never stored in arcticcodex.toml"
-    )
-
-
-def read_key_file(path: Path, *, teacher: str) -> str:
-    """A key kept in a file: a small plain file, readable by its owner only, holding one line."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-        data = read_plain_file(path, limit=MAX_KEY_FILE_BYTES, what="key file", follow_symlinks=True)
-        key = data.decode("utf-8").strip()
-    except UnsafeFileError as error:
-        # from None: the UnsafeFileError adds nothing the message does not already say
-        raise ConfigError(f"teacher {teacher}: {error}") from None
-    except UnicodeDecodeError:
-        # from None: the UnicodeDecodeError would quote bytes of the key file, a secret
-        raise ConfigError(f"teacher {teacher}: the key file {path} is not UTF-8 text") from None
-    except OSError as error:
-        # from None: the OSError adds nothing the message does not already say
-        raise ConfigError(f"teacher {teacher}: cannot read its key file {path} ({error.strerror})") from None
-    if mode & 0o077:
-        raise ConfigError(f"teacher {teacher}: the key file {path} is readable by others ({mode:04o}); chmod 600 it")
-    if not key or "\n" in key:
-        raise ConfigError(f"teacher {teacher}: the key file {path} must hold the key on one line")
-    return key
-
-
-def _error_message(error: openai.APIStatusError) -> str:
-    body = error.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and inner.get("message"):
-            return str(inner["message"])[:300]
-    return str(error.message)[:300]
-
-
-def _status_hint(status: int, config: TeacherConfig) -> str:
-    hints = {
-        401: f"; check the key in {config.api_key_env or 'the API key variable'}",
-        402: "; the account balance is exhausted: top it up",
-        403: "; the key is not allowed to use this model",
-        404: f"; check base_url ({config.base_url}) and the model name ({config.model})",
-        400: f"; the request was invalid (is {config.model!r} the right model name?)"
-        + (
-            f'; if {config.base_url} takes no JSON schemas, write response_format = "json_object" in '
-            f"teacher {config.name}'s entry of arcticcodex.toml"
-            if config.response_format == "json_schema"
-            else ""
-        ),
-        422: "; a parameter was invalid",
-    }
-    return hints.get(status, "")

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import ConfigError, TeacherError, TeacherRejectedError
+from .api_keys import untrusted_teacher_error
 from .entries import TeacherConfig
-from .openai_compat import OpenAICompatibleTeacher, untrusted_teacher_error
+from .openai_compat import OpenAICompatibleTeacher
 from .trust import key_source
 
 __all__ = ["PingResult", "ping_teachers"]

@@ -50,15 +50,24 @@ class ReplySchema:
 
 
 def reply_schema(role: CallRole, rubric: Rubric | None = None) -> ReplySchema:
-    """The strict schema of ``role``'s reply; a critic's criteria are ``rubric``'s (default: the default rubric)."""
+    """The strict schema of ``role``'s reply; a critic's criteria are ``rubric``'s (default: the default rubric).
+
+    Built once per role and set of criteria (every call of a run asks for the same few): the schema is
+    shared, so it is read, never changed, by whoever sends it.
+    """
+    criteria = tuple((rubric or Rubric()).criteria) if RESULT_MODELS[role] is Critique else ()
+    return _reply_schema(role, criteria)
+
+
+@cache
+def _reply_schema(role: CallRole, criteria: tuple[str, ...]) -> ReplySchema:
     model = RESULT_MODELS[role]  # the model that reads the reply (parsing.parse_reply)
     schema = copy.deepcopy(_model_schema(model))
     if model is Critique:
-        names = list((rubric or Rubric()).criteria)
         schema["properties"]["criteria"] = {
             "type": "object",
-            "properties": {name: {"type": "number"} for name in names},
-            "required": names,
+            "properties": {name: {"type": "number"} for name in criteria},
+            "required": list(criteria),
             "additionalProperties": False,
         }
     return ReplySchema(model.__name__.lower(), schema)

@@ -29,7 +29,7 @@ from ..errors import ArcticCodexError, DatasetError
 from ..fileio import atomic_write
 from ..layout import MANIFEST_FILE
 from ..provenance.signing import Ed25519Signer, Ed25519Verifier, Signer
-from ..provenance.trust import KeyRing
+from ..provenance.trust import KeyRing, TwoVerdicts
 
 __all__ = ["RECEIPT_CONTEXT", "RECEIPT_FILE", "ReceiptReport", "dataset_identity", "file_digests", "sign_receipt"]
 
@@ -85,7 +85,7 @@ def sign_receipt(folder: Path, body: dict[str, Any], signer: Signer) -> dict[str
 
 
 @dataclass(slots=True)
-class ReceiptReport:
+class ReceiptReport(TwoVerdicts):
     """Both verdicts on a receipt, with every problem in words."""
 
     directory: Path
@@ -94,20 +94,6 @@ class ReceiptReport:
     trusted_as: str | None = None
     trust_note: str = ""
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @property
-    def trusted(self) -> bool:
-        return self.trusted_as is not None
-
-    @property
-    def verdict(self) -> str:
-        if not self.ok:
-            return "NOT intact"
-        return "intact, signer trusted" if self.trusted else "intact, signer NOT trusted"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -35,7 +35,8 @@ from ..provenance.trust import KeyRing
 from ..workspace import Workspace
 from .chat_templates import with_assistant_markers
 from .examples import TrainingFiles, write_training_files
-from .receipt import dataset_identity, file_digests, sign_receipt
+from .receipt import RECEIPT_FILE, dataset_identity, file_digests, sign_receipt
+from .runs import TrainingRuns
 from .settings import TrainSettings
 
 __all__ = ["Progress", "TrainingResult", "train_model"]
@@ -66,13 +67,56 @@ def train_model(
     resume: bool = False,
     progress: Progress | None = None,
 ) -> TrainingResult:
-    """Train ``settings.base`` on ``dataset`` into ``out``; see the module docstring for the steps."""
+    """Train ``settings.base`` on ``dataset`` into ``out``; see the module docstring for the steps.
+
+    Once the run has claimed ``out`` it is recorded in the workspace (:mod:`.runs`): running, then
+    complete with its metrics and receipt digest, or failed with the error; a resumed run updates its row.
+    """
+    runs = TrainingRuns(workspace)
+    run_ids: list[str] = []
+
+    def claimed(folder: Path, identity: dict[str, Any]) -> None:
+        run_ids.append(runs.started(folder, identity, settings, resume=resume))
+
+    try:
+        result = _train(
+            workspace,
+            dataset,
+            out,
+            settings,
+            keyring=keyring,
+            key=key,
+            resume=resume,
+            progress=progress,
+            claimed=claimed,
+        )
+    except BaseException as exc:
+        if run_ids:
+            runs.failed(run_ids[0], exc)
+        raise
+    runs.completed(run_ids[0], result.metrics, result.out / RECEIPT_FILE)
+    return result
+
+
+def _train(
+    workspace: Workspace,
+    dataset: str | Path,
+    out: str | Path,
+    settings: TrainSettings,
+    *,
+    keyring: KeyRing,
+    key: str | None = None,
+    resume: bool = False,
+    progress: Progress | None = None,
+    claimed: Callable[[Path, dict[str, Any]], None],
+) -> TrainingResult:
     dataset, out = Path(dataset).resolve(), Path(out).resolve()
     report = require_verified(dataset, keyring=keyring, allow_untrusted=settings.allow_untrusted)
     key_name = key or workspace.config.signing_key or "dataset"
     signer = KeyStore(workspace.keys_dir).signer(key_name)
     identity = dataset_identity(dataset)
     _claim(out, settings, identity, resume)
+    claimed(out, identity)
     files = write_training_files(dataset, out / "data", dpo_margin=settings.dpo_margin)
     _check_rows(settings, files, dataset)
     base = resolve_base(settings.base)
@@ -83,9 +127,16 @@ def train_model(
         start = base
         stages = settings.method.split("+")
         for stage in stages:
-            run_stage = _sft if stage == "sft" else _dpo
-            stage_metrics, start = run_stage(
-                start, tokenizer, files, settings, out, resume=resume, progress=progress, last=stage == stages[-1]
+            stage_metrics, start = _stage(
+                stage,
+                start,
+                tokenizer,
+                files,
+                settings,
+                out,
+                resume=resume,
+                progress=progress,
+                last=stage == stages[-1],
             )
             metrics[stage] = stage_metrics
     model_dir = out / "model"
@@ -110,7 +161,10 @@ def resolve_base(base: str) -> Path:
     if folder.is_dir():
         return folder.resolve()
     if folder.exists() or base.startswith((".", "/", "~")):
-        raise UserError(f"base {base} is not a folder holding a model; give the model's folder or a Hugging Face id")
+        raise UserError(
+            f"base {base} is not a folder holding a model; give the model's folder or a Hugging Face id",
+            parameters=["base"],
+        )
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
@@ -119,7 +173,8 @@ def resolve_base(base: str) -> Path:
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
         raise UserError(
             f"base {base!r} is neither a local folder nor a model the Hugging Face Hub gave ({exc}); "
-            "check the id, or download it and give its folder"
+            "check the id, or download it and give its folder",
+            parameters=["base"],
         ) from exc
 
 
@@ -129,9 +184,7 @@ def _claim(out: Path, settings: TrainSettings, identity: dict[str, Any], resume:
     started = {"settings": settings.to_json(), "dataset": identity}
     if resume:
         if not recorded.is_file():
-            raise UserError(
-                f"out {out} holds no started training run to resume; leave out resume", parameters=["resume"]
-            )
+            raise UserError(f"{out} holds no started training run to resume; leave out resume", parameters=["resume"])
         before = json.loads(recorded.read_text(encoding="utf-8"))
         changed = sorted(
             name
@@ -213,7 +266,8 @@ def _versions() -> dict[str, str]:
 # -- the stages -------------------------------------------------------------------------------------
 
 
-def _sft(
+def _stage(
+    stage: str,
     start: Path,
     tokenizer: Any,
     files: TrainingFiles,
@@ -224,61 +278,49 @@ def _sft(
     progress: Progress | None,
     last: bool,
 ) -> tuple[dict[str, Any], Path]:
-    from trl.trainer.sft_config import SFTConfig
-    from trl.trainer.sft_trainer import SFTTrainer
+    """One stage from ``start``: SFT on the ``messages`` rows, or DPO on the preference rows."""
+    trainer: Any
+    if stage == "sft":
+        from trl.trainer.sft_config import SFTConfig
+        from trl.trainer.sft_trainer import SFTTrainer
 
-    train, evaluation = _load(files.sft_train, files.sft_eval)
-    args = SFTConfig(
-        **_common(settings, out / "checkpoints" / "sft", evaluation is not None),
-        assistant_only_loss=True,
-        max_length=settings.max_length,
-        packing=False,
-    )
-    trainer = SFTTrainer(
-        model=str(start),
-        args=args,
-        train_dataset=train,
-        eval_dataset=evaluation,
-        processing_class=tokenizer,
-        peft_config=_lora(settings),
-    )
-    return _run(trainer, "sft", tokenizer, settings, out, resume=resume, progress=progress, last=last)
+        train, evaluation = _load(files.sft_train, files.sft_eval)
+        sft_args = SFTConfig(
+            **_common(settings, out / "checkpoints" / "sft", evaluation is not None),
+            assistant_only_loss=True,
+            max_length=settings.max_length,
+            packing=False,
+        )
+        trainer = SFTTrainer(
+            model=str(start),
+            args=sft_args,
+            train_dataset=train,
+            eval_dataset=evaluation,
+            processing_class=tokenizer,
+            peft_config=_lora(settings),
+        )
+    else:
+        from transformers import AutoModelForCausalLM
+        from trl.trainer.dpo_config import DPOConfig
+        from trl.trainer.dpo_trainer import DPOTrainer
 
-
-def _dpo(
-    start: Path,
-    tokenizer: Any,
-    files: TrainingFiles,
-    settings: TrainSettings,
-    out: Path,
-    *,
-    resume: bool,
-    progress: Progress | None,
-    last: bool,
-) -> tuple[dict[str, Any], Path]:
-    from transformers import AutoModelForCausalLM
-    from trl.trainer.dpo_config import DPOConfig
-    from trl.trainer.dpo_trainer import DPOTrainer
-
-    train, evaluation = _load(files.dpo_train, files.dpo_eval)
-    if evaluation is not None and len(evaluation) == 0:
-        evaluation = None
-    args = DPOConfig(
-        **_common(settings, out / "checkpoints" / "dpo", evaluation is not None),
-        beta=settings.dpo_beta,
-        max_length=settings.max_length,
-    )
-    reference = AutoModelForCausalLM.from_pretrained(start)  # explicit: what the policy is pulled back towards
-    trainer = DPOTrainer(
-        model=str(start),
-        ref_model=reference,
-        args=args,
-        train_dataset=train,
-        eval_dataset=evaluation,
-        processing_class=tokenizer,
-        peft_config=_lora(settings),
-    )
-    return _run(trainer, "dpo", tokenizer, settings, out, resume=resume, progress=progress, last=last)
+        train, evaluation = _load(files.dpo_train, files.dpo_eval)
+        evaluation = evaluation if evaluation is not None and len(evaluation) else None
+        dpo_args = DPOConfig(
+            **_common(settings, out / "checkpoints" / "dpo", evaluation is not None),
+            beta=settings.dpo_beta,
+            max_length=settings.max_length,
+        )
+        trainer = DPOTrainer(
+            model=str(start),
+            ref_model=AutoModelForCausalLM.from_pretrained(start),  # explicit: what the policy is pulled towards
+            args=dpo_args,
+            train_dataset=train,
+            eval_dataset=evaluation,
+            processing_class=tokenizer,
+            peft_config=_lora(settings),
+        )
+    return _run(trainer, stage, tokenizer, settings, out, resume=resume, progress=progress, last=last)
 
 
 def _common(settings: TrainSettings, output_dir: Path, evaluate: bool) -> dict[str, Any]:
@@ -315,6 +357,15 @@ def _lora(settings: TrainSettings) -> Any:
 
     rank, alpha = settings.lora
     return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def _final_eval_loss(trainer: Any) -> float:
+    """The held-out loss of the trained model: the evaluation at the last step when there was one, else a new one."""
+    state = trainer.state
+    for entry in reversed(state.log_history):
+        if "eval_loss" in entry and entry.get("step") == state.global_step:
+            return float(entry["eval_loss"])
+    return float(trainer.evaluate()["eval_loss"])
 
 
 def _load(train_path: Path, eval_path: Path | None) -> tuple[Any, Any]:
@@ -360,7 +411,7 @@ def _run(
     metrics.update({name: value for name, value in result.metrics.items() if isinstance(value, int | float)})
     metrics["global_step"] = trainer.state.global_step
     if trainer.eval_dataset is not None:
-        metrics["eval_loss"] = trainer.evaluate()["eval_loss"]
+        metrics["eval_loss"] = _final_eval_loss(trainer)
     model = trainer.model
     if not last or "+" in settings.method:
         model = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
