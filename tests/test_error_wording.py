@@ -27,7 +27,13 @@ EDGES = ("cli", "studio", "compat")  # they speak to a person at a terminal or a
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
 BACKQUOTED = re.compile(r"`[^`]*`")
 # strings that are other programs' command lines, not advice to our user
-OTHER_PROGRAMS = {("gpu", "provisioner.py"), ("vault", "loaders.py")}
+OTHER_PROGRAMS = {
+    ("gpu", "provisioner.py"),  # vLLM's command line
+    ("vault", "loaders.py"),  # qpdf's, in advice
+    ("training", "merging.py"),  # mergekit's
+    ("training", "remote.py"),  # `arcticcodex train` as run on a rented GPU
+    ("evaluation", "serving.py"),  # `transformers serve`'s
+}
 
 
 def library_strings() -> list[tuple[str, str]]:

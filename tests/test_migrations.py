@@ -439,6 +439,8 @@ EVERY_TABLE = {
     "distill_reviews",
     "distill_pair_edits",
     "teacher_batches",
+    "training_runs",
+    "evals",
 }
 LEDGER_ORDER = [
     ["workspace", 1, "create_workspace_meta"],
@@ -450,6 +452,8 @@ LEDGER_ORDER = [
     ["distill", 2, "create_distill_reviews"],
     ["pair_review", 1, "create_pair_edits"],
     ["batches", 1, "create_teacher_batches"],
+    ["training", 1, "create_training_runs"],
+    ["evals", 1, "create_evals"],
 ]
 OPEN_IN_A_FRESH_PROCESS = """
 import json, sys
@@ -483,7 +487,13 @@ def test_a_fresh_process_gets_every_table_without_importing_the_packages_that_us
     first = open_in_a_fresh_process(tmp_path / "first", "init")
     assert set(first["tables"]) >= EVERY_TABLE, EVERY_TABLE - set(first["tables"])
     assert first["ledger"] == LEDGER_ORDER
-    users = ("arcticcodex.vault", "arcticcodex.gpu", "arcticcodex.distill", "arcticcodex.teachers.cache")
+    users = (
+        "arcticcodex.vault",
+        "arcticcodex.gpu",
+        "arcticcodex.distill",
+        "arcticcodex.teachers.cache",
+        "arcticcodex.evaluation",
+    )
     imported = [name for name in first["loaded"] if name.startswith(users)]  # the modules that use the tables
     assert imported == [], f"opening a workspace imported {imported}"
 
@@ -497,6 +507,8 @@ def test_a_fresh_process_gets_every_table_without_importing_the_packages_that_us
         "distill",
         "pair_review",
         "batches",
+        "training",
+        "evals",
     ]
 
 

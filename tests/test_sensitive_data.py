@@ -255,6 +255,24 @@ def test_look_alikes_that_fail_their_checksum_are_not_findings(text: str) -> Non
     assert SensitiveDataScanner().scan(text) == []
 
 
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("openai_api_key", "sk-proj-" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789_-abcdefABCDEF"),
+        ("api_key", "sk-" + "4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"),  # DeepSeek's shape
+        ("anthropic_api_key", "sk-ant-api03-" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"),
+        ("huggingface_token", "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"),
+        ("google_api_key", "AIza" + "SyA-1234567890abcdefghijklmnopqrstu"),
+    ],
+)
+def test_the_keys_of_model_providers_are_found_whole(kind: str, key: str) -> None:
+    """The keys an ArcticCodex user holds most (the teachers'), which detect-secrets' plugins do not know."""
+    text = f"export KEY={key}\nthen call the API"
+    assert [(finding.kind, text[finding.start : finding.end]) for finding in SensitiveDataScanner().scan(text)] == [
+        (kind, key)
+    ]
+
+
 def test_a_finding_covers_the_whole_token_so_redaction_leaves_none_of_it() -> None:
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlLXBhcnQtb2YtdGhlLXRva2Vu"
     text = f"Header: Bearer {jwt} then {PRIVATE_KEY} done"

@@ -20,6 +20,8 @@ import pytest
 from arcticcodex.studio import create_app
 from arcticcodex.studio.datasets import written_datasets
 from arcticcodex.studio.workers import VaultWorkers
+from arcticcodex.training.runs import TrainingRuns
+from arcticcodex.training.settings import TrainSettings
 from arcticcodex.vault import Vault
 from arcticcodex.vault.embeddings import HashingBackend
 from arcticcodex.vault.proposals import ReviewQueue
@@ -191,6 +193,9 @@ def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx:
         chunk = vault.chunks_of(document)[0].id
         proposal = ReviewQueue(vault).propose_fact("otters", "eat", "fish").id
     (run_id,) = {run for dataset in written_datasets(workspace) for run in dataset["runs"]}
+    training = TrainingRuns(workspace).started(  # a run still going: the page shows it without a receipt
+        tmp_path / "student", {"path": str(tmp_path / "ds")}, TrainSettings(base="base"), resume=False
+    )
     visits = {
         "/": ("GET", "/", {}),
         "/chat": ("POST", "/chat", {"data": {"question": "What do otters eat?"}}),
@@ -211,6 +216,8 @@ def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx:
         "/datasets/{run_id}/records/{index:int}": ("GET", f"/datasets/{run_id}/records/0", {}),
         "/runs": ("GET", "/runs", {}),
         "/gpus": ("GET", "/gpus", {}),
+        "/models": ("GET", "/models", {}),
+        "/models/{run_id}": ("GET", f"/models/{training}", {}),
     }
     app = create_app(workspace, embedder=HashingBackend(64))
     assert {route.path for route in app.routes} == set(visits), "a new page needs a visit here"  # type: ignore[attr-defined]

@@ -128,6 +128,12 @@ class GpuSettings(Table):
     poll_interval_s: Seconds = 10.0
     boot_timeout_s: Seconds = 20 * 60.0
     vllm_timeout_s: Seconds = 30 * 60.0
+    # `train --on gpu`: the Python that installs and runs arcticcodex on the instance (an image may keep it
+    # elsewhere, e.g. /opt/conda/bin/python), and what its pip install adds (an index, a proxy, --no-deps)
+    train_python: Annotated[Name, Must("a command that runs Python on the instance", '"python3"')] = "python3"
+    train_pip_args: Annotated[
+        tuple[StrictStr, ...], Must("a list of pip options", '["-i", "https://pypi.example/simple"]')
+    ] = ()
 
 
 def _whole(low: int, high: int | None = None) -> Must:

@@ -36,7 +36,9 @@
         │   └── VastUnavailableError 503 retries spent on 429/5xx/timeouts, or the daily search quota is used
         ├── InstanceFailedError 502  an instance never became usable (fatal state, deadline); it was destroyed
         ├── TunnelError 502          the SSH tunnel could not be opened or kept open
-        └── GpuBudgetError 409       a launch would exceed the GPU budget, or the budget is spent
+        ├── GpuBudgetError 409       a launch would exceed the GPU budget, or the budget is spent
+        └── RemoteTrainingError 502  training on a rented GPU failed or dropped, or its artifacts do not match
+                                     its receipt (the remote log's last lines, or what differs)
 
 Library code raises these and nothing else for conditions a user can hit; bare ``ValueError`` and
 friends only escape for programming errors.  Messages are complete sentences that name the thing, the
@@ -84,6 +86,7 @@ __all__ = [
     "ParseError",
     "PromptFileError",
     "RecordNotFoundError",
+    "RemoteTrainingError",
     "SandboxError",
     "SignatureError",
     "SourceLocation",
@@ -327,6 +330,12 @@ class GpuBudgetError(GpuError):
     """A launch would exceed the GPU budget, or the budget is spent (instances were destroyed)."""
 
     http_status = 409
+
+
+class RemoteTrainingError(GpuError):
+    """A run on a rented GPU failed, dropped, or brought back artifacts its receipt does not vouch for."""
+
+    http_status = 502
 
 
 @dataclass(frozen=True, slots=True)

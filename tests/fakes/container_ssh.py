@@ -3,8 +3,12 @@
 Why real SSH: the provisioner reaches vLLM through ``ssh -N -L LOCAL:127.0.0.1:8000 root@HOST -p PORT``, so the
 fake container must speak the real protocol to the real OpenSSH client: public-key authentication against the
 keys Vast would have put in ``authorized_keys``, a host key the client has to accept, and local port forwarding
-to "the container's port 8000" (which is the fake vLLM server the test runs).  No shell: a session request is
-refused, because nothing in the provisioner needs one and a fake shell would only hide bugs.
+to "the container's port 8000" (which is the fake vLLM server the test runs).  No shell by default: a session
+request is refused, because nothing in the provisioner needs one and a fake shell would only hide bugs.  With
+``exec_root`` (the remote training run needs it), an ``exec`` request runs its command with ``bash -c`` *on this
+machine*, in the instance's own folder ``exec_root/ID`` (its ``HOME``), stdin, stdout and stderr piped through the
+channel as bytes — "the fake container runs the command on this machine"; an interactive shell is still refused.
+The container's processes die with it (destroy, stop); a dropped connection leaves them running, as on a real host.
 
 All servers share one asyncio loop in a daemon thread; every public method is blocking and thread-safe, so the
 HTTP fake calls it from its request threads.  Closing an instance's server also drops its live connections, so a
@@ -15,9 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import threading
 from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncssh
@@ -65,7 +72,7 @@ class _ContainerSSHServer(asyncssh.SSHServer):
         return False
 
     def session_requested(self) -> bool:
-        return False  # no shell or exec: ``ssh -N`` never asks for one
+        return self._box.home is not None  # exec only with an exec_root; ``ssh -N`` never asks for one
 
     def server_requested(self, listen_host: str, listen_port: int) -> bool:
         return False  # no remote (-R) forwarding
@@ -159,6 +166,43 @@ class _Box:
     acceptor: asyncssh.SSHAcceptor | None = None
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     sessions: set[_ForwardSession] = field(default_factory=set)
+    home: Path | None = None  # the container's folder on this machine when commands may run in it
+    processes: set[asyncio.subprocess.Process] = field(default_factory=set)
+
+    async def run(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """Run an ``exec`` request's command here, in the container's folder; refuse an interactive shell."""
+        if self.home is None or not process.command:
+            process.stderr.write(b"this container runs commands (ssh HOST COMMAND), not an interactive shell\n")
+            process.exit(1)
+            return
+        child = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            process.command,
+            cwd=self.home,
+            env={**os.environ, "HOME": str(self.home)},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,  # its own process group: the container's end kills all of it
+        )
+        self.processes.add(child)
+        try:
+            await process.redirect(stdin=child.stdin, stdout=child.stdout, stderr=child.stderr)
+            status = await child.wait()
+            process.exit(status if status >= 0 else 128 - status)
+            await process.wait_closed()  # runs asyncssh's clean-up (its pipe queues' joins)
+        except (OSError, asyncssh.Error):
+            pass  # the connection went away: the command runs on, as on a real host
+        finally:
+            if child.returncode is not None:
+                self.processes.discard(child)
+
+    def kill_processes(self) -> None:
+        for child in list(self.processes):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child.pid, signal.SIGKILL)
+        self.processes.clear()
 
     @property
     def port(self) -> int:
@@ -169,8 +213,9 @@ class _Box:
 class ContainerSSH:
     """The sshd of every running fake instance; ``open``/``close``/``drop`` are called from any thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, exec_root: Path | None = None) -> None:
         self._boxes: dict[int, _Box] = {}
+        self.exec_root = exec_root  # None: no command runs (the default); else each instance's folder is under it
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -227,6 +272,9 @@ class ContainerSSH:
         if box is not None:
             return box.port
         box = _Box(authorized, vllm_port, asyncssh.generate_private_key("ssh-ed25519"))
+        if self.exec_root is not None:
+            box.home = self.exec_root / str(instance_id)
+            box.home.mkdir(parents=True, exist_ok=True)
         box.acceptor = self._call(self._listen(box))
         self._boxes[instance_id] = box
         return box.port
@@ -239,6 +287,8 @@ class ContainerSSH:
             server_host_keys=[box.host_key],
             allow_scp=False,
             agent_forwarding=False,
+            process_factory=box.run if box.home is not None else None,  # else session_requested refuses
+            encoding=None,  # bytes: a tar stream goes through an exec channel unchanged
             x11_forwarding=False,
             login_timeout=30,
         )
@@ -259,6 +309,8 @@ class ContainerSSH:
         if not keep_listening and box.acceptor is not None:
             box.acceptor.close()
             await box.acceptor.wait_closed()
+        if not keep_listening:
+            box.kill_processes()  # the container is gone: so is whatever ran in it
         connections = list(box.connections)
         for conn in connections:
             conn.abort()  # no goodbye: the TCP connection just ends, as when a host goes away

@@ -61,7 +61,7 @@ Response = tuple[int, list[tuple[str, str]], bytes | AsyncIterator[bytes]]  # an
 
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})  # DeepSeek accepts both
 _MODEL_PATHS = frozenset({"/v1/models", "/models"})
-_ROLES = ("critic", "verifier", "rewriter", "drafter", "questioner")
+_ROLES = ("critic", "verifier", "rewriter", "drafter", "questioner", "judge")
 _STARTED = int(time.time())
 # status -> (message, type, code), as DeepSeek's error-code page and real bodies have them.
 _ERRORS: dict[int, tuple[str, str, str | None]] = {
@@ -160,6 +160,8 @@ def default_reply(role: str, text: str) -> dict[str, Any]:
     if role == "questioner":
         words = _section(text, "PASSAGE:").split()[:8]
         return {"questions": [f"What does the source say about {' '.join(words)}?"]}
+    if role == "judge":  # `arcticcodex eval` comparing two answers: no preference unless scripted
+        return {"winner": "tie", "reason": "equally good"}
     return {"text": "ok"}
 
 

@@ -31,6 +31,7 @@ import socket
 import threading
 import time
 from collections import deque
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -81,6 +82,7 @@ class FakeVastServer(VastRoutes):
         vllm_port: int | None = None,
         ssh: bool = True,
         offers: list[dict[str, Any]] | None = None,
+        container_root: Path | None = None,
     ) -> None:
         self.api_key = api_key
         self.boot_seconds = (float(boot_seconds[0]), float(boot_seconds[1]))
@@ -101,7 +103,7 @@ class FakeVastServer(VastRoutes):
         self._log_files: dict[str, str] = {}
         self._instance_ids = itertools.count(7_835_610)
         self._key_ids = itertools.count(5_001)
-        self._ssh = ContainerSSH()
+        self._ssh = ContainerSSH(container_root)  # with a root, SSH commands run here (container_ssh)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 

@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "distill",
         "Draft, critique, verify and rewrite answers, and write the accepted ones as a signed dataset.",
     ),
+    "eval": ("eval", "eval_", "Measure a student against its teacher on the held-out questions of a signed dataset."),
     "forge": ("forge", "forge", "Work with ForgeNumerics-S tokens, frames and .fn documents (one frame per line)."),
     "gpu": (
         "gpu",
@@ -56,7 +57,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "init": ("workspace", "init", "Create a workspace in DIRECTORY (default: --workspace, else the current folder)."),
     "keys": ("keys", "keys", "Create, list, show and export signing keys; trust other people's public keys."),
+    "models": (
+        "models",
+        "models",
+        "List the models this workspace trained: each run's status, data, method and receipt verdicts.",
+    ),
     "refine": ("teachers", "refine", "Run the draft → critique → verify → rewrite loop on the text in FILE."),
+    "merge": (
+        "merge",
+        "merge",
+        "Merge the models CONFIG names with each method it lists; keep the one with the lowest held-out loss.",
+    ),
     "receipt": ("train", "receipt", "Check the signed receipts `arcticcodex train` writes beside every model."),
     "review": (
         "review",

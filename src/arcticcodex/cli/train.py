@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -22,7 +23,11 @@ from ..errors import UserError, WorkspaceNotFoundError
 from ..provenance.keystore import KeyStore
 from ..provenance.trust import KeyRing
 from ..terminal import escape_controls
+from ..workspace import Workspace
 from . import CliState, pass_state
+
+if TYPE_CHECKING:
+    from ..training import TrainingResult, TrainSettings
 
 
 def _lora(value: str | None) -> tuple[int, int] | None:
@@ -72,6 +77,30 @@ def _lora(value: str | None) -> tuple[int, int] | None:
 @click.option("--key", "key_name", help="The workspace key that signs the receipt (default: [signing] key).")
 @click.option("--allow-untrusted", is_flag=True, help="Train on a dataset whose signer you do not trust.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option(
+    "--on",
+    "where",
+    type=click.Choice(["local", "gpu"]),
+    default="local",
+    show_default=True,
+    help="Train on this machine, or on a GPU rented on Vast.ai (destroyed when the run ends).",
+)
+@click.option(
+    "--image",
+    metavar="IMAGE",
+    help="With --on gpu: the instance's image (default: pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel).",
+)
+@click.option("--budget-usd", type=click.FloatRange(min=0), help="With --on gpu: the most this rental may cost.")
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="With --on gpu: how long the rental may last (its budget and TTL).",
+)
+@click.option("--gpu", "gpus", multiple=True, help='With --on gpu: GPU model, e.g. "RTX 4090" (repeatable).')
+@click.option("--max-price", type=click.FloatRange(min=0.001), help="With --on gpu: most dollars per hour.")
+@click.option("--progress-lines", is_flag=True, hidden=True, help="Print progress as plain lines (for --on gpu).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_state
 def train(
@@ -93,6 +122,13 @@ def train(
     key_name: str | None,
     allow_untrusted: bool,
     resume: bool,
+    where: str,
+    image: str | None,
+    budget_usd: float | None,
+    hours: float,
+    gpus: tuple[str, ...],
+    max_price: float | None,
+    progress_lines: bool,
     as_json: bool,
 ) -> None:
     """Train a student on the signed dataset in DATASET (SFT, DPO or both; LoRA or every weight).
@@ -106,9 +142,15 @@ def train(
 
     Needs the extra: pip install 'arcticcodex[train]'.
 
+    --on gpu rents a GPU (within --budget-usd and [gpu] budgets, for at most --hours), runs this
+    same command there on a copy of the dataset, streams its log, brings model/ and the receipt
+    back, checks them against the dataset and these settings, signs the receipt here (the key never
+    leaves this machine) and destroys the instance, whatever happens.
+
     \b
     Example:
       arcticcodex train datasets/v1 --base Qwen/Qwen2.5-0.5B-Instruct --out models/v1
+      arcticcodex train datasets/v1 --base Qwen/Qwen2.5-0.5B-Instruct --out models/v1 --on gpu --budget-usd 3
       arcticcodex train datasets/v1 --base ./my-base --out models/v1-dpo --method sft+dpo --full --max-steps 200
       arcticcodex train datasets/v1 --base ./my-base --out models/v1 --resume
     """
@@ -135,10 +177,19 @@ def train(
         raise click.UsageError("give --lora or --full, not both")
     workspace = state.workspace()
     keyring = KeyRing.for_user(KeyStore(workspace.keys_dir))
-    with _Bar(disabled=as_json) as report:
-        result = train_model(
-            workspace, dataset, out, settings, keyring=keyring, key=key_name, resume=resume, progress=report
-        )
+    if where == "local" and (image or budget_usd is not None or gpus or max_price is not None):
+        raise click.UsageError("--image, --budget-usd, --gpu and --max-price go with --on gpu")
+    with _Bar(disabled=as_json or progress_lines) as report:
+        if where == "gpu":
+            result = _train_on_gpu(
+                workspace, dataset, out, settings, keyring, key_name, resume, report, image, budget_usd, hours, gpus,
+                max_price,
+            )  # fmt: skip
+        else:
+            result = train_model(
+                workspace, dataset, out, settings, keyring=keyring, key=key_name, resume=resume,
+                progress=_progress_line if progress_lines else report,
+            )  # fmt: skip
     if as_json:
         click.echo(
             json.dumps({"out": str(result.out), "model": str(result.model), "metrics": result.metrics}, indent=2)
@@ -151,6 +202,50 @@ def train(
         click.echo(f"{stage}: train loss {numbers.get('train_loss', float('nan')):.4f}{held_out}")
     click.echo(f"model: {result.model}")
     click.echo(f"receipt: {result.out / 'receipt.json'} (check it: arcticcodex receipt verify {result.out})")
+
+
+def _progress_line(stage: str, step: int, total: int) -> None:
+    """Progress as a plain line, which a run on a GPU streams back to drive the bar there (training.remote)."""
+    from ..training.remote import PROGRESS_MARK
+
+    click.echo(f"{PROGRESS_MARK} {stage} {step} {total}", err=True)
+
+
+def _train_on_gpu(
+    workspace: Workspace,
+    dataset: Path,
+    out: Path,
+    settings: TrainSettings,
+    keyring: KeyRing,
+    key_name: str | None,
+    resume: bool,
+    report: Callable[[str, int, int], None],
+    image: str | None,
+    budget_usd: float | None,
+    hours: float,
+    gpus: tuple[str, ...],
+    max_price: float | None,
+) -> TrainingResult:
+    """The run on a rented GPU (arcticcodex.training.remote), its log on stderr as it comes."""
+    from ..gpu import GpuBudget, OfferQuery, VastInstanceManager
+    from ..training.remote import DEFAULT_TRAIN_IMAGE, GpuTraining, train_on_gpu
+
+    if resume:
+        raise click.UsageError("--resume continues a run on this machine; a run with --on gpu starts afresh")
+    gpu_settings = workspace.config.gpu
+    budget = GpuBudget(gpu_settings.budget_usd, budget_usd if budget_usd is not None else gpu_settings.run_budget_usd)
+    plan = GpuTraining(
+        query=OfferQuery(min_vram_gb=24, gpu_names=gpus, max_price=max_price),
+        image=image or DEFAULT_TRAIN_IMAGE,
+        hours=hours,
+        python=gpu_settings.train_python,
+        pip_args=gpu_settings.train_pip_args,
+    )
+    with VastInstanceManager(workspace, budget=budget) as manager:
+        return train_on_gpu(
+            workspace, dataset, out, settings, keyring=keyring, manager=manager, plan=plan, key=key_name,
+            log=lambda line: click.echo(escape_controls(line), err=True), progress=report,
+        )  # fmt: skip
 
 
 class _Bar:

@@ -62,14 +62,19 @@ _LITERALS = {
 }
 _NEED_LONG_RUN = frozenset(
     {
+        "anthropic_api_key",
+        "api_key",
         "aws_access_key",
         "cloudant_credentials",
         "discord_bot_token",
         "github_token",
         "gitlab_token",
+        "google_api_key",
+        "huggingface_token",
         "ibm_cloud_iam_key",
         "ibm_cos_hmac_credentials",
         "mailchimp_access_key",
+        "openai_api_key",
         "openai_token",
         "pypi_token",
         "sendgrid_api_key",
@@ -81,6 +86,15 @@ _NEED_LONG_RUN = frozenset(
     }
 )
 _MIN_PHONE_DIGITS = 7
+# Model providers' keys — what an ArcticCodex user holds most — that detect-secrets' plugins do not know
+# (its OpenAI pattern is the retired ``…T3BlbkFJ…`` form).  Tried in order: the specific before ``sk-``.
+_PROVIDER_KEYS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("anthropic_api_key", re.compile(r"(?<![\w-])sk-ant-[A-Za-z0-9_-]{20,}")),
+    ("openai_api_key", re.compile(r"(?<![\w-])sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}")),
+    ("api_key", re.compile(r"(?<![\w-])sk-[A-Za-z0-9]{32,}(?![\w-])")),  # OpenAI's older keys, DeepSeek's, …
+    ("huggingface_token", re.compile(r"(?<![\w-])hf_[A-Za-z0-9]{30,}(?![\w-])")),
+    ("google_api_key", re.compile(r"(?<![\w-])AIza[0-9A-Za-z_-]{35}(?![\w-])")),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +111,8 @@ def _kind_of(secret_type: str) -> str:
 
 
 def _secret_patterns() -> list[tuple[str, re.Pattern[str]]]:
-    """(kind, pattern) for every regex-based detect-secrets plugin but the ones left out above."""
+    """(kind, pattern) for the model providers' keys, then every regex-based detect-secrets plugin but the ones
+    left out above."""
     patterns: list[tuple[str, re.Pattern[str]]] = []
     plugins: dict[str, type] = get_mapping_from_secret_type_to_class()
     for secret_type, plugin in sorted(plugins.items()):
@@ -105,7 +120,7 @@ def _secret_patterns() -> list[tuple[str, re.Pattern[str]]]:
             continue
         denylist: Iterable[re.Pattern[str]] = plugin.denylist  # type: ignore[assignment]  # a class attribute
         patterns += [(_kind_of(secret_type), pattern) for pattern in denylist]
-    return patterns
+    return [*_PROVIDER_KEYS, *patterns]
 
 
 class SensitiveDataScanner:

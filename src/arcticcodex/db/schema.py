@@ -35,9 +35,11 @@ __all__ = [
     "batch_migrations",
     "core_migrations",
     "distill_migrations",
+    "eval_migrations",
     "gpu_migrations",
     "pair_review_migrations",
     "teacher_migrations",
+    "training_migrations",
     "vault_migrations",
 ]
 
@@ -373,6 +375,65 @@ def create_teacher_batches(conn: sqlite3.Connection) -> None:
 
 batch_migrations = Migrations("batches", [create_teacher_batches])
 
+# --- training runs and where their models are (arcticcodex.training.runs) ---------------------------
+
+
+def create_training_runs(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE training_runs (
+            id TEXT PRIMARY KEY,
+            out TEXT NOT NULL UNIQUE,            -- the run's folder (resolved): a resumed run is found by it
+            dataset_path TEXT NOT NULL,
+            dataset_merkle_root TEXT,
+            base_model TEXT NOT NULL,
+            method TEXT NOT NULL,
+            settings TEXT NOT NULL,              -- JSON: TrainSettings.to_json()
+            status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'failed')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            metrics TEXT,                        -- JSON, once complete
+            receipt_sha256 TEXT,                 -- SHA-256 of receipt.json as written, once complete
+            error TEXT NOT NULL DEFAULT ''       -- why it failed
+        );
+        CREATE INDEX training_runs_started ON training_runs (started_at);
+        """,
+    )
+
+
+training_migrations = Migrations("training", [create_training_runs])
+
+
+# --- a student's evaluations on held-out questions (arcticcodex.evaluation.store) ---------------------
+
+
+def create_evals(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE evals (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            student TEXT NOT NULL,               -- a teacher's name, or a model folder (resolved)
+            baseline TEXT,                       -- the same, for the model it was compared with
+            receipt_sha256 TEXT,                 -- SHA-256 of the student's receipt.json, when it has one
+            baseline_receipt_sha256 TEXT,
+            dataset_path TEXT NOT NULL,
+            dataset_merkle_root TEXT,
+            judges TEXT NOT NULL,                -- JSON list of the judges' names
+            questions INTEGER NOT NULL,
+            summary TEXT NOT NULL,               -- JSON: each model's aggregated metrics with their intervals
+            report TEXT NOT NULL                 -- JSON: the whole report, per question included
+        );
+        CREATE INDEX evals_receipt ON evals (receipt_sha256, created_at);
+        CREATE INDEX evals_created ON evals (created_at);
+        """,
+    )
+
+
+eval_migrations = Migrations("evals", [create_evals])
+
 WORKSPACE_MIGRATIONS: tuple[Migrations, ...] = (
     core_migrations,
     vault_migrations,
@@ -381,5 +442,7 @@ WORKSPACE_MIGRATIONS: tuple[Migrations, ...] = (
     distill_migrations,
     pair_review_migrations,
     batch_migrations,
+    training_migrations,
+    eval_migrations,
 )
 """What every workspace database is migrated with, in this order (a set may refer to an earlier one's tables)."""

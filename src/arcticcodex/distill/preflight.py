@@ -78,7 +78,7 @@ def check_api_teacher(distiller: Distiller, name: str, *, parameter: str) -> Non
     """``name`` (given as ``parameter``) must be a configured, trusted API teacher whose key can be read.
 
     Nothing is sent."""
-    configs, _ = load_teachers(distiller.workspace.config)
+    configs = distiller.teacher_configs()
     config = next((config for config in configs if config.name == name and config.preset != "local"), None)
     if config is None:
         names = ", ".join(config.name for config in configs if config.preset != "local") or "none configured"

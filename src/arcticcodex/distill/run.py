@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from ..refine import TeacherRouter
 from ..teachers.batch_journal import BatchJournal
 from ..teachers.batch_queue import BatchQueue
 from ..teachers.cache import RequestCache
-from ..teachers.entries import load_teachers
+from ..teachers.entries import TeacherConfig, load_teachers
 from ..teachers.factory import build_pool, build_teacher
 from ..teachers.ledger import Ledger
 from ..teachers.openai_compat import OpenAICompatibleTeacher
@@ -76,9 +76,14 @@ class Distiller:
         local_embedder: EmbeddingBackend | None = None,
         environ: dict[str, str] | None = None,
         workers: int = 1,
+        extra_teachers: Sequence[TeacherConfig] = (),
     ) -> None:
+        """``extra_teachers`` are models the caller serves for this run only — a student drafting in a
+        train → distill → train loop — usable as the drafter by name beside the workspace's configured
+        teachers (not in the pool: the workspace's teachers judge)."""
         self.workspace = workspace
         self.workers = workers
+        self.extra_teachers = tuple(extra_teachers)
         self.local_embedder = local_embedder
         self.environ = environ
         self.journal = RunJournal(workspace)
@@ -319,8 +324,8 @@ class Distiller:
         return self.configured_teacher(name, ledger=pool.ledger, parameter="drafter")
 
     def configured_teacher(self, name: str, *, ledger: Ledger | None = None, parameter: str = "teachers") -> ApiTeacher:
-        """An API teacher from ``arcticcodex.toml`` by name, with the workspace's request cache."""
-        configs, _ = load_teachers(self.workspace.config)
+        """An API teacher from ``arcticcodex.toml`` (or the run's extra teachers) by name, with the request cache."""
+        configs = self.teacher_configs()
         for config in configs:
             if config.name == name and config.preset != "local":
                 cache = RequestCache(self.workspace)
@@ -333,6 +338,11 @@ class Distiller:
             "add one with `arcticcodex teachers add`",
             parameters=[parameter],
         )
+
+    def teacher_configs(self) -> list[TeacherConfig]:
+        """The workspace's configured teachers, then the extra teachers this run was given."""
+        configs, _ = load_teachers(self.workspace.config)
+        return [*configs, *self.extra_teachers]
 
     async def _do_task(
         self,

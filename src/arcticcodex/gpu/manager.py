@@ -227,12 +227,15 @@ class VastInstanceManager:
         running = self.provisioner.wait_until_running(instance_id)
         if running.dph_total and running.dph_total != record.running_rate:
             self.store.set_rate(record, running.dph_total, self._clock(), running_rate=running.dph_total)
-        tunnel = self._open_tunnel(record, local_port)
-        self.provisioner.wait_for_vllm(tunnel.url, spec.served_name, api_key=key, instance_id=instance_id)
+        base_url = None
+        if spec.serve:  # an instance used over SSH only (``serve=False``, e.g. training) is ready once it runs
+            tunnel = self._open_tunnel(record, local_port)
+            self.provisioner.wait_for_vllm(tunnel.url, spec.served_name, api_key=key, instance_id=instance_id)
+            base_url = tunnel.url
         now = self._clock()
         self.store.update(record.label, status="ready", ready_at=now, owner_pid=None, last_used_at=now)
         record.status, record.ready_at, record.owner_pid = "ready", now, None
-        self.store.log("ready", record, base_url=tunnel.url)
+        self.store.log("ready", record, base_url=base_url)
         if record.teacher:
             self.register_teachers()
 

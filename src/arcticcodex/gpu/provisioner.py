@@ -54,6 +54,7 @@ class VllmSpec:
     extra_args: tuple[str, ...] = ()
     hf_token: str | None = field(default=None, repr=False)  # gated models; passed to the instance, never logged
     ttl_s: float | None = None  # the instance destroys itself after this long, whatever happens here
+    serve: bool = True  # False: start no vLLM (the instance is used over SSH, e.g. to train); only the TTL arms
 
     @property
     def served_name(self) -> str:
@@ -78,7 +79,7 @@ class VllmSpec:
             *self.extra_args,
         ]
         # the key comes from the environment Vast sets (VLLM_API_KEY), so it is not in the command line
-        line = f"nohup {shlex.join(args)} > /var/log/vllm.log 2>&1 &"
+        line = f"nohup {shlex.join(args)} > /var/log/vllm.log 2>&1 &" if self.serve else "true"
         if self.ttl_s:
             # A dead man's switch inside the instance: Vast gives every container its own id and a key that
             # can destroy only that container, so even if no ArcticCodex process ever runs again, it ends.

@@ -2,7 +2,8 @@
 
 Pages: home, chat (answers with citations that open their chunk), vault explorer (documents, chunks,
 facts, search), review queue, datasets (statistics, a quality histogram, verification, each record
-with its evidence and revisions), runs, GPUs; and ``/api/search`` for programs.
+with its evidence and revisions), models (training runs, receipts checked), runs, GPUs; and
+``/api/search`` for programs.
 
 Safety, decided here once:
 
@@ -52,6 +53,7 @@ from ..workspace import Workspace
 from .chat import ChatPage
 from .csrf import FormTokens
 from .datasets import DatasetPages, written_datasets
+from .models import ModelPages
 from .pages import message_page, page, without_paths
 from .review import ReviewPages, pending_count
 from .security import (
@@ -269,6 +271,7 @@ def create_app(
     pool = VaultWorkers(workspace, embedder=embedder, size=workers)
     studio = Studio(workspace, pool, max_upload_bytes=max_upload_bytes)
     datasets = DatasetPages(workspace, pool)
+    models = ModelPages(workspace, pool)
     review = ReviewPages(workspace, pool)
     chat = ChatPage(workspace, pool)
     routes = [
@@ -285,6 +288,8 @@ def create_app(
         Route("/datasets", datasets.listing),
         Route("/datasets/{run_id}", datasets.dataset),
         Route("/datasets/{run_id}/records/{index:int}", datasets.record),
+        Route("/models", models.listing),
+        Route("/models/{run_id}", models.model),
         Route("/runs", studio.runs),
         Route("/gpus", studio.gpus),
     ]
@@ -338,4 +343,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.verdicts = datasets.verdicts  # how many full verifications ran (the rest came from the cache)
+    app.state.receipt_verdicts = models.verdicts  # the same for models' receipts
     return app

@@ -14,6 +14,9 @@ How it judges:
   numbers or the opposite polarity ("not", "never"), else *unsupported*;
 * the critique score weighs grounding (supported share), coverage (how much of the best evidence the
   text uses) and form (not empty, not a copy of one sentence, reasonable length);
+* a comparison of two answers (`arcticcodex eval`'s judge) scores each on its own — grounding when
+  there is evidence, else how much of the question it takes up — and calls the higher one better, a
+  tie within :data:`TIE_MARGIN`: the same verdict in either order, so it has no position bias;
 * a rewrite keeps the supported sentences, drops the others, and adds the best-supported evidence
   sentences when too little is left — extractive, so it can never invent a fact.
 """
@@ -27,9 +30,22 @@ import numpy as np
 
 from ..vault.embeddings import EmbeddingBackend, HashingBackend
 from .passages import evidence_sentences  # shared with the offline drafter: headings apart, table rows kept
-from .results import CallRecord, Claim, Critique, EvidenceItem, Rewrite, Role, Rubric, Verdict, Verification
+from .results import (
+    CallRecord,
+    CallRole,
+    Claim,
+    Comparison,
+    Critique,
+    EvidenceItem,
+    Preference,
+    Rewrite,
+    Rubric,
+    Verdict,
+    Verification,
+)
 
 MODEL = "local-judge/v1 (offline, no LLM)"
+TIE_MARGIN = 0.05  # answers scored closer than this are a tie
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])|\n{2,}")
 _WORD = re.compile(r"[A-Za-z0-9][\w\-.]*")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -105,7 +121,7 @@ class LocalJudge:
             checked.append(Claim(claim=claim, verdict=verdict, evidence=[number] if number else [], note=note))
         return checked
 
-    def _record(self, role: Role, notes: list[str] | None = None) -> CallRecord:
+    def _record(self, role: CallRole, notes: list[str] | None = None) -> CallRecord:
         return CallRecord(
             teacher=self.name, model=self.model, role=role, notes=notes or ["offline local judge: no LLM"]
         )
@@ -164,3 +180,25 @@ class LocalJudge:
                 changes.append(f"added from evidence: {sentence[:80]}")
         new_text = " ".join(kept).strip() or text  # extractive and never empty
         return Rewrite(text=new_text, changes=changes, call=self._record("rewriter"))
+
+    async def compare(self, question: str, first: str, second: str, evidence: Sequence[EvidenceItem]) -> Comparison:
+        """The better of two answers by :meth:`_merit` (see the module docstring): order-independent."""
+        scores = (self._merit(question, first, evidence), self._merit(question, second, evidence))
+        winner: Preference = "tie" if abs(scores[0] - scores[1]) < TIE_MARGIN else "A" if scores[0] > scores[1] else "B"
+        reason = f"offline scores: A {scores[0]:.3f}, B {scores[1]:.3f}"
+        return Comparison(winner=winner, reason=reason, call=self._record("judge"))
+
+    def _merit(self, question: str, text: str, evidence: Sequence[EvidenceItem]) -> float:
+        """An answer's score in [0, 1]: grounding with contradictions halved, and the question's words it takes up."""
+        words = content_words(text)
+        if not words:
+            return 0.0
+        asked = content_words(question)
+        relevance = len(words & asked) / len(asked) if asked else 0.0
+        if not evidence:
+            return round(relevance, 4)
+        claims = self._claims(text, evidence)
+        grounding = sum(c.verdict == "supported" for c in claims) / len(claims) if claims else 0.0
+        if any(c.verdict == "contradicted" for c in claims):
+            grounding *= 0.5
+        return round(0.8 * grounding + 0.2 * relevance, 4)

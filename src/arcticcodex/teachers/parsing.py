@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .results import CallRole, Critique, Questions, Rewrite, Verification
+from .results import CallRole, Comparison, Critique, Questions, Rewrite, Verification
 
 RESULT_MODELS: dict[CallRole, type[BaseModel]] = {
     "critic": Critique,
@@ -22,6 +22,7 @@ RESULT_MODELS: dict[CallRole, type[BaseModel]] = {
     "rewriter": Rewrite,
     "drafter": Rewrite,  # a draft is a text and its notes, the same shape as a rewrite
     "questioner": Questions,
+    "judge": Comparison,  # `arcticcodex eval`'s pairwise judgement
 }
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 

@@ -24,6 +24,7 @@ _FILES: dict[CallRole, str] = {
     "rewriter": "rewrite.txt",
     "drafter": "draft.txt",
     "questioner": "questions.txt",
+    "judge": "compare.txt",  # `arcticcodex eval` only: not part of a dataset's recipe (template_hashes)
 }
 
 
@@ -54,8 +55,8 @@ def template(role: CallRole) -> PromptTemplate:
 
 
 def template_hashes() -> dict[str, str]:
-    """Role → SHA-256 of its template, for run recipes and dataset manifests."""
-    return {role: template(role).sha256 for role in _FILES}
+    """Role → SHA-256 of its template, for run recipes and dataset manifests (the judge makes no dataset)."""
+    return {role: template(role).sha256 for role in _FILES if role != "judge"}
 
 
 def render_evidence(evidence: Sequence[EvidenceItem]) -> str:
@@ -114,3 +115,8 @@ def draft_messages(instruction: str, evidence: Sequence[EvidenceItem]) -> list[d
 
 def question_messages(passage: str, source: str, count: int) -> list[dict[str, str]]:
     return template("questioner").messages(passage=passage, source=source or "(unnamed)", count=str(count))
+
+
+def compare_messages(question: str, first: str, second: str, evidence: Sequence[EvidenceItem]) -> list[dict[str, str]]:
+    """The judge's prompt: one question, two answers (``A`` = ``first``), the evidence both should rest on."""
+    return template("judge").messages(question=question, first=first, second=second, evidence=render_evidence(evidence))

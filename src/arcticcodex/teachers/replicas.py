@@ -13,7 +13,7 @@ from typing import TypeVar
 
 from ..errors import BudgetExceededError, TeacherError, TeacherUnavailableError
 from .openai_compat import OpenAICompatibleTeacher
-from .results import Critique, EvidenceItem, Questions, Rewrite, Rubric, Verification
+from .results import Comparison, Critique, EvidenceItem, Questions, Rewrite, Rubric, Verification
 
 T = TypeVar("T")
 
@@ -76,6 +76,9 @@ class ReplicatedTeacher:
 
     async def questions(self, passage: str, *, source: str = "", count: int = 3) -> Questions:
         return await self._call(lambda t: t.questions(passage, source=source, count=count))
+
+    async def compare(self, question: str, first: str, second: str, evidence: Sequence[EvidenceItem]) -> Comparison:
+        return await self._call(lambda t: t.compare(question, first, second, evidence))
 
     async def ping(self) -> list[str]:
         """The models every replica serves (each must answer)."""

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..configteachers import ROLES as ROLES  # the roles a [[teachers]] entry may name: defined with it
 from ..configteachers import Role as Role
 
-# the loop's roles, plus what a run asks a student model for: a first draft, or curriculum questions
-CallRole = Literal["critic", "verifier", "rewriter", "drafter", "questioner"]
+# the loop's roles, plus what a run asks a student model for: a first draft, or curriculum questions;
+# and the judge of `arcticcodex eval`, which compares two answers to one question
+CallRole = Literal["critic", "verifier", "rewriter", "drafter", "questioner", "judge"]
+Preference = Literal["A", "B", "tie"]
 Verdict = Literal["supported", "contradicted", "unsupported"]
 SCORE_TOLERANCE = 0.05  # 1.02 is rounding and is clamped; 7 is another scale and is refused
 
@@ -193,6 +195,24 @@ class Rewrite(BaseModel):
         if not value.strip():
             raise ValueError("a rewrite must not be empty")
         return value
+
+
+class Comparison(BaseModel):
+    """A judge's choice between two answers to one question (``A``, ``B`` or ``tie``): a pairwise win rate.
+
+    Which answer is shown first is the caller's business: `arcticcodex eval` asks in both orders, so a
+    judge that favours a position cancels out instead of deciding the result.
+    """
+
+    winner: Preference
+    reason: str = ""
+    call: CallRecord | None = None
+
+    @field_validator("winner", mode="before")
+    @classmethod
+    def _normalise_winner(cls, value: Any) -> Any:
+        word = str(value).strip().strip(".").lower()
+        return {"a": "A", "b": "B", "tie": "tie", "draw": "tie", "equal": "tie"}.get(word, value)
 
 
 class Questions(BaseModel):

@@ -39,7 +39,7 @@ from .receipt import RECEIPT_FILE, dataset_identity, file_digests, sign_receipt
 from .runs import TrainingRuns
 from .settings import TrainSettings
 
-__all__ = ["Progress", "TrainingResult", "train_model"]
+__all__ = ["Progress", "TrainingResult", "libraries_quiet", "resolve_base", "train_model"]
 
 Progress = Callable[[str, int, int], None]
 """Called as training advances: (stage, step done, steps in the stage)."""
@@ -120,7 +120,7 @@ def _train(
     files = write_training_files(dataset, out / "data", dpo_margin=settings.dpo_margin)
     _check_rows(settings, files, dataset)
     base = resolve_base(settings.base)
-    with _libraries_quiet():
+    with libraries_quiet():
         tokenizer = _tokenizer(base, settings.base)
         template = with_assistant_markers(tokenizer, base=settings.base)
         metrics: dict[str, Any] = {"rows": files.counts, "chat_template": template}
@@ -229,7 +229,7 @@ def _tokenizer(base: Path, name: str) -> Any:
 
 
 @contextmanager
-def _libraries_quiet() -> Iterator[None]:
+def libraries_quiet() -> Iterator[None]:
     """Quiet the training libraries while a run shows its own progress: their deprecation notices about
     each other's APIs (TRL calling transformers' renamed methods), their info logs and ``datasets``'
     per-step bars — the user can act on none of it, and a run prints it by the dozen.  Warnings and

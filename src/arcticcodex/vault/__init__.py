@@ -24,8 +24,8 @@ from .entities import (
     Summary,
     Tombstone,
 )
-from .evaluation import EvalQuery, ModeScores, evaluate, load_queries
 from .ingest import ImportReport, import_paths
+from .retrieval_quality import EvalQuery, ModeScores, evaluate, load_queries
 from .search import EvidencePack, Searcher, SearchFilters, SearchResult
 from .store import Vault
 
