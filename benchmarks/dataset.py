@@ -19,7 +19,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ from arcticcodex.dataset import DatasetWriter, PairSource, Revision, TrainingPai
 from arcticcodex.dataset.verdicts import VerdictCache
 from arcticcodex.forge.record_frames import EvidenceRef
 from arcticcodex.provenance import Ed25519Signer, KeyRing
+from child_runs import run_in_child
 
 BOUND_PAIRS_PER_SECOND = 5_000.0
 WORKERS = max(1, min(len(os.sched_getaffinity(0)), 8))  # as the command line uses
@@ -102,11 +102,7 @@ def one_run(pairs: int) -> dict[str, float]:
 
 
 def in_child(pairs: int) -> dict[str, float]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", str(pairs)], check=True, capture_output=True, text=True
-    ).stdout
-    result: dict[str, float] = json.loads(output)
-    return result
+    return run_in_child(__file__, pairs)
 
 
 def main() -> int:

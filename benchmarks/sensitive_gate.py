@@ -23,7 +23,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from dataclasses import replace
 
 from arcticcodex.dataset import TrainingPair, pair_id_for
 from arcticcodex.dataset.sensitive_gate import SensitiveDataGate
+from child_runs import run_in_child
 from dataset import numbered, sample_pair  # benchmarks/dataset.py: the same pairs the writer is timed on
 
 BOUND_PAIRS_PER_SECOND = 5_000.0
@@ -69,11 +69,7 @@ def one_run(count: int) -> dict[str, float]:
 
 
 def in_child(count: int) -> dict[str, float]:
-    output = subprocess.run(
-        [sys.executable, __file__, "--child", str(count)], check=True, capture_output=True, text=True
-    ).stdout
-    result: dict[str, float] = json.loads(output)
-    return result
+    return run_in_child(__file__, count)
 
 
 def main() -> int:

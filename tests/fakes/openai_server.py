@@ -27,8 +27,9 @@ as guided decoding obeys it: the reply is always an instance of the schema, made
 (an injected content fault cannot break it).  ``structured_outputs=False`` (``--no-structured-outputs``)
 refuses ``json_schema`` as DeepSeek does.
 
-One module (of about 850 lines) on purpose: benchmarks start it as a script in its own process, and a
-script run by path cannot import siblings without a ``sys.path`` edit.
+One module of about a thousand lines on purpose: benchmarks start it as a script in its own process,
+and a script run by path cannot import siblings without a ``sys.path`` edit — so chat completions, the
+structured-output modes it enforces and the Batch API live here together, as one endpoint serves them.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from ..fileio import open_plain_file, read_plain_file
 from ..layout import CARD_FILE, MANIFEST_FILE, REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.trust import KeyRing
 from ..retry import RetryPolicy, parse_retry_after
-from .verify import MAX_MANIFEST_BYTES, VerificationReport, _read_manifest, require_verified
+from .verify import MAX_MANIFEST_BYTES, VerificationReport, read_manifest, require_verified
 
 __all__ = ["DEFAULT_ENDPOINT", "ENDPOINT_ENV", "TOKEN_ENV", "PushResult", "published_files", "push_dataset"]
 
@@ -62,7 +62,7 @@ class PushResult:
 def published_files(directory: Path) -> list[str]:
     """The folder's signed files, as paths relative to it: the manifest, the record files and the card it
     names, and the public key it ships.  Only those names: the manifest is not yet verified here."""
-    manifest = _read_manifest(directory)
+    manifest = read_manifest(directory)
     names = [MANIFEST_FILE]
     files = manifest.get("files")
     for name in (TRAIN_FILE, VALIDATION_FILE, REJECTED_FILE):

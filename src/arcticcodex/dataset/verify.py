@@ -46,7 +46,7 @@ from .checking import check_file_lines
 from .record import canonical_json
 from .writer import MANIFEST_CONTEXT
 
-__all__ = ["Problem", "VerificationReport", "require_verified", "verify_dataset"]
+__all__ = ["Problem", "VerificationReport", "read_manifest", "require_verified", "verify_dataset"]
 
 MAX_PROBLEMS = 1000
 MAX_MANIFEST_BYTES = 16 << 20
@@ -134,7 +134,7 @@ def verify_dataset(
         keyring = KeyRing.only([(trusted, "the key given")] if trusted is not None else [])
     directory = Path(directory)
     report = VerificationReport(directory)
-    manifest = _read_manifest(directory)
+    manifest = read_manifest(directory)
     verifier = _choose_verifier(directory, manifest, keyring, report)
     if verifier is None:
         return report
@@ -187,7 +187,8 @@ def require_verified(
     return report
 
 
-def _read_manifest(directory: Path) -> dict[str, Any]:
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """The folder's ``manifest.json`` as JSON, read safely (a plain file, within its size bound), not yet checked."""
     path = directory / MANIFEST_FILE
     if not os.path.lexists(path):
         raise DatasetError(

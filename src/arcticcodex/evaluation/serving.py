@@ -24,7 +24,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,6 +93,8 @@ def _merged_adapter(adapter: Path, into: Path) -> Path:
     try:
         from peft import AutoPeftModelForCausalLM
         from transformers import AutoTokenizer
+
+        from ..training.trainer import libraries_quiet
     except ImportError:
         # from None: the ImportError adds nothing the message does not already say
         raise ConfigError(
@@ -101,19 +102,17 @@ def _merged_adapter(adapter: Path, into: Path) -> Path:
             "train extra: pip install 'arcticcodex[train]'",
             parameters=["student"],
         ) from None
-    try:
-        with warnings.catch_warnings():  # transformers' notices about PEFT's calls are not the user's to act on
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
+    with libraries_quiet():  # their notices and bars about each other's calls are not the user's to act on
+        try:
             model = AutoPeftModelForCausalLM.from_pretrained(str(adapter))
-    except (OSError, ValueError) as error:
-        raise ConfigError(
-            f"{adapter} is a LoRA adapter whose base model could not be loaded ({error}); the base model named "
-            "in its adapter_config.json must be on this machine",
-            parameters=["student"],
-        ) from error
-    model.merge_and_unload().save_pretrained(str(into))
-    AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(str(into))
+        except (OSError, ValueError) as error:
+            raise ConfigError(
+                f"{adapter} is a LoRA adapter whose base model could not be loaded ({error}); the base model "
+                "named in its adapter_config.json must be on this machine",
+                parameters=["student"],
+            ) from error
+        model.merge_and_unload().save_pretrained(str(into))
+        AutoTokenizer.from_pretrained(str(adapter)).save_pretrained(str(into))
     return into
 
 

@@ -239,7 +239,9 @@ def libraries_quiet() -> Iterator[None]:
 
     verbosity = transformers.logging.get_verbosity()
     bars = datasets.is_progress_bar_enabled()
+    their_bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # "Loading weights" bars
     datasets.disable_progress_bars()
     try:
         with warnings.catch_warnings():
@@ -249,6 +251,8 @@ def libraries_quiet() -> Iterator[None]:
             yield
     finally:
         transformers.logging.set_verbosity(verbosity)
+        if their_bars:
+            transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call]
         if bars:
             datasets.enable_progress_bars()
 
@@ -359,6 +363,22 @@ def _lora(settings: TrainSettings) -> Any:
     return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
 
 
+def _last_whole_checkpoint(checkpoints: Path) -> Path | None:
+    """The newest checkpoint that was written to the end, after setting aside any a kill cut short.
+
+    The trainer writes a checkpoint's files one by one and ``trainer_state.json`` last, so a folder
+    without it was being written when the process died; it is moved to ``incomplete-checkpoint-N`` (kept
+    for a look, never resumed from, and out of the way of the trainer's own rotation of old checkpoints).
+    """
+    whole = None
+    for folder in sorted(checkpoints.glob("checkpoint-*"), key=lambda path: int(path.name.split("-")[1])):
+        if (folder / "trainer_state.json").is_file():
+            whole = folder
+        else:
+            folder.rename(folder.with_name(f"incomplete-{folder.name}"))
+    return whole
+
+
 def _final_eval_loss(trainer: Any) -> float:
     """The held-out loss of the trained model: the evaluation at the last step when there was one, else a new one."""
     state = trainer.state
@@ -401,13 +421,13 @@ def _run(
     if progress is not None:
         trainer.add_callback(ProgressCallback(stage, progress))
     metrics: dict[str, Any] = {}
-    steps_saved = sorted(int(path.name.split("-")[1]) for path in checkpoints.glob("checkpoint-*"))
-    has_checkpoint = resume and bool(steps_saved)
-    if has_checkpoint:
-        metrics["resumed_from_step"] = steps_saved[-1]
+    resume_from = _last_whole_checkpoint(checkpoints) if resume else None
+    has_checkpoint = resume_from is not None
+    if resume_from is not None:
+        metrics["resumed_from_step"] = int(resume_from.name.split("-")[1])
     if trainer.eval_dataset is not None and not has_checkpoint:
         metrics["eval_loss_before"] = trainer.evaluate()["eval_loss"]
-    result = trainer.train(resume_from_checkpoint=True if has_checkpoint else None)
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
     metrics.update({name: value for name, value in result.metrics.items() if isinstance(value, int | float)})
     metrics["global_step"] = trainer.state.global_step
     if trainer.eval_dataset is not None:
