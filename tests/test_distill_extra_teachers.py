@@ -3,6 +3,7 @@ usable as the drafter by name beside the workspace's configured teachers, never 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,25 @@ def test_without_the_extra_teacher_the_name_is_refused_before_the_run_exists(
             distiller.distill_sync(Source("prompts", prompts=prompts), RunSettings(drafter="student"), tmp_path / "out")
         assert distiller.journal.runs(limit=1) == []
     assert "drafter 'student' is not a configured API teacher" in str(refused.value)
+
+
+def test_a_student_that_answers_in_prose_drafts_with_the_question_as_it_was_trained(
+    workspace: Workspace, server: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    """A student trained on `messages` answers the bare question in prose, not the drafting protocol's JSON."""
+    KeyStore(workspace.keys_dir).create("dataset")
+    prose = "Otters eat mostly fish [1]."
+    server.script("generic", [prose])
+    prompts = write_prompts(tmp_path / "p.jsonl", [{"instruction": "What do otters eat?", "evidence": FACT}])
+    trained = TeacherConfig(name="student", preset="vllm", model="student-7", base_url=server.base_url)
+    trained = replace(trained, response_format="none")
+    with Distiller(workspace, local_embedder=HashingBackend(64), extra_teachers=[trained]) as distiller:
+        summary = distiller.distill_sync(
+            Source("prompts", prompts=prompts), RunSettings(drafter="student"), tmp_path / "out"
+        )
+    assert summary.written == 1
+    (asked,) = [request.body for request in server.requests if request.path.endswith("/chat/completions")]
+    assert asked["messages"] == [{"role": "user", "content": "What do otters eat?"}]
+    assert "response_format" not in asked and asked["temperature"] == 0.0
+    (pair,) = records(tmp_path / "out" / "train.jsonl")
+    assert pair["revisions"][0]["text"] == prose

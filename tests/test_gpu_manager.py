@@ -365,9 +365,15 @@ def test_the_instance_destroys_itself_after_its_ttl() -> None:
 def test_stop_and_start_again(manager: VastInstanceManager, vast: FakeVastServer) -> None:
     record = manager.up(cheapest(manager), VllmSpec(model=GPU_MODEL))  # type: ignore[arg-type]
     assert record.instance_id is not None
+    pinned = manager.provisioner.state_dir / "ssh" / f"known_hosts-{record.instance_id}"
+    before = pinned.read_text()
     manager.stop(record.instance_id)
     assert "teachers" not in Workspace.open(manager.workspace.root).config.raw, "a stopped GPU is no teacher"
     started = manager.start(record.instance_id)
     assert started.status == "ready" and port_accepts(started.local_port)  # type: ignore[arg-type]
+    # the restarted container's fresh host key is pinned in place of the old one, not beside it: kept, the
+    # old pin would refuse the new key whenever the container came back on the port it had before
+    after = pinned.read_text().splitlines()
+    assert len(after) == 1 and after[0] not in before
     assert vast.instances[record.instance_id]["actual_status"] == "running"
     assert Workspace.open(manager.workspace.root).config.raw["teachers"][0]["name"] == "gpu"

@@ -402,6 +402,10 @@ class Distiller:
                 return None, 0.0, ExtractiveDrafter.name
         if student is None:  # pragma: no cover - prepare_run settles a drafter for every run
             raise ConfigError(f"the run's drafter {settings.drafter!r} is not a configured teacher")
+        if isinstance(student, OpenAICompatibleTeacher) and student.config.response_format == "none":
+            # a student trained on `messages` answers the question as it was trained: in prose, not JSON
+            text, cost = await student.answer([{"role": "user", "content": instruction}])
+            return text, cost, f"{student.name} ({student.model})"
         written = await student.draft(instruction, items)
         cost = written.call.cost_usd if written.call else 0.0
         return written.text, cost, f"{student.name} ({student.model})"

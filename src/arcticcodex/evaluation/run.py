@@ -162,8 +162,5 @@ async def _measure(
 
 async def ask(client: OpenAICompatibleTeacher, messages: list[dict[str, str]], *, max_tokens: int) -> str:
     """The model's answer to ``messages`` in prose: cached, paid for and budgeted like every teacher call."""
-    body: dict[str, Any] = {"model": client.model, "messages": messages, "temperature": 0.0, "max_tokens": max_tokens}
-    content, usage, _, cost, key = await client.complete(body)
-    if client.cache is not None and key is not None:
-        client.cache.put(key, client.name, client.model, content, usage, cost_usd=cost, ledger=client.ledger)
-    return content.strip()
+    answer, _ = await client.answer(messages, max_tokens=max_tokens)
+    return answer

@@ -300,7 +300,11 @@ class VllmProvisioner:
         self.client.set_state(instance_id, "stopped")
 
     def start_instance(self, instance_id: int) -> None:
+        """Start a stopped instance.  Its container starts afresh, with a fresh SSH host key (as a new one):
+        the key pinned for it before is forgotten, so the first key seen is pinned again — kept, a
+        restarted container answering on the port it had before would be refused as "changed"."""
         self.client.set_state(instance_id, "running")
+        (self.state_dir / "ssh" / f"known_hosts-{instance_id}").unlink(missing_ok=True)
 
     def destroy_instance(self, instance_id: int) -> bool:
         """Destroy; False when it was already gone.  Retries a few times, because leaving it running costs money."""

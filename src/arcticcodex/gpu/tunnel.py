@@ -5,7 +5,8 @@ port forwarding is battle-tested.  How it is run, and why:
 
 * host keys: each instance gets its own ``known_hosts`` file and ``StrictHostKeyChecking=accept-new`` —
   the first key seen is pinned (a fresh instance has a fresh key, so there is nothing to compare with),
-  a changed key afterwards is refused, and no prompt ever waits for a "yes";
+  a changed key afterwards is refused (until the instance is started again after a stop: a new container,
+  a new key), and no prompt ever waits for a "yes";
 * ``BatchMode`` (no password prompt), ``ExitOnForwardFailure`` (a port that cannot be bound is an error,
   not a silent success), ``ServerAliveInterval`` (a dead link is noticed within ~45 s);
 * "open" means the local port accepts connections *and* the ssh process is still alive, checked;

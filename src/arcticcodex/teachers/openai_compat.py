@@ -366,6 +366,22 @@ class OpenAICompatibleTeacher:
         )
         return result, call
 
+    async def answer(self, messages: list[dict[str, str]], *, max_tokens: int | None = None) -> tuple[str, float]:
+        """The model's prose answer to ``messages`` (a student asked as it was trained), and what it cost.
+
+        Deterministic (temperature 0), cached, paid for and budgeted like every call of this teacher.
+        """
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": 0.0,
+            "max_tokens": max_tokens or self.config.max_tokens,
+        }
+        content, usage, _, cost, key = await self.complete(body)
+        if self.cache is not None and key is not None:
+            self.cache.put(key, self.name, self.model, content, usage, cost_usd=cost, ledger=self.ledger)
+        return content.strip(), cost
+
     async def chat_message(self, body: dict[str, Any]) -> dict[str, Any]:
         """One chat completion's whole message (content and any ``tool_calls``), for the agent's tool loop.
 
