@@ -24,7 +24,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("configsections", "configteachers", "configschema", "config", "configfile", "workspace"),  # configuration
     ("provenance", "vault", "teachers"),  # stores and services
     ("agent", "refine", "dataset"),  # components
-    ("distill", "gpu", "human_review", "training", "evaluation"),  # workflows
+    ("distill", "gpu", "human_review", "training", "evaluation", "loop"),  # workflows
     ("cli", "studio", "compat", ""),  # edges
 )
 LAYER_OF = {unit: number for number, units in enumerate(LAYERS) for unit in units}

@@ -441,6 +441,8 @@ EVERY_TABLE = {
     "teacher_batches",
     "training_runs",
     "evals",
+    "loops",
+    "loop_steps",
 }
 LEDGER_ORDER = [
     ["workspace", 1, "create_workspace_meta"],
@@ -454,6 +456,7 @@ LEDGER_ORDER = [
     ["batches", 1, "create_teacher_batches"],
     ["training", 1, "create_training_runs"],
     ["evals", 1, "create_evals"],
+    ["loops", 1, "create_loops"],
 ]
 OPEN_IN_A_FRESH_PROCESS = """
 import json, sys
@@ -493,6 +496,7 @@ def test_a_fresh_process_gets_every_table_without_importing_the_packages_that_us
         "arcticcodex.distill",
         "arcticcodex.teachers.cache",
         "arcticcodex.evaluation",
+        "arcticcodex.loop",
     )
     imported = [name for name in first["loaded"] if name.startswith(users)]  # the modules that use the tables
     assert imported == [], f"opening a workspace imported {imported}"
@@ -509,6 +513,7 @@ def test_a_fresh_process_gets_every_table_without_importing_the_packages_that_us
         "batches",
         "training",
         "evals",
+        "loops",
     ]
 
 

@@ -27,6 +27,7 @@ from arcticcodex.vault.embeddings import HashingBackend
 from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
+from test_loop import journaled_loop
 from test_studio import form_token, get, make_root, serve
 from test_studio_guard import make_workspace, vault_state
 
@@ -196,6 +197,7 @@ def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx:
     training = TrainingRuns(workspace).started(  # a run still going: the page shows it without a receipt
         tmp_path / "student", {"path": str(tmp_path / "ds")}, TrainSettings(base="base"), resume=False
     )
+    loop = journaled_loop(workspace, tmp_path, [0.2, 0.4])
     visits = {
         "/": ("GET", "/", {}),
         "/chat": ("POST", "/chat", {"data": {"question": "What do otters eat?"}}),
@@ -218,6 +220,7 @@ def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx:
         "/gpus": ("GET", "/gpus", {}),
         "/models": ("GET", "/models", {}),
         "/models/{run_id}": ("GET", f"/models/{training}", {}),
+        "/models/loops/{loop_id}": ("GET", f"/models/loops/{loop}", {}),
     }
     app = create_app(workspace, embedder=HashingBackend(64))
     assert {route.path for route in app.routes} == set(visits), "a new page needs a visit here"  # type: ignore[attr-defined]

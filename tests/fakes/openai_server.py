@@ -456,7 +456,7 @@ class FakeOpenAIServer:
         self._port: int | None = None
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[str]] = {}
-        self._defaults: dict[str, str] = {}
+        self._defaults: dict[str, str | Callable[[str], Reply]] = {}
         self._faults: deque[tuple[str | None, str]] = deque()
         self._log: list[RecordedRequest] = []
         self._ids = itertools.count(1)
@@ -471,9 +471,10 @@ class FakeOpenAIServer:
         with self._lock:
             self._scripts.setdefault(role, deque()).extend(contents)
 
-    def set_default(self, role: str, reply: Reply) -> None:
-        """The reply a role gets once its script is used up (instead of the built-in default)."""
-        content = _serialize(reply)
+    def set_default(self, role: str, reply: Reply | Callable[[str], Reply]) -> None:
+        """The reply a role gets once its script is used up (instead of the built-in default); a callable
+        is given the request's prompt text and answers from it (a teacher whose verdict depends on the answer)."""
+        content = reply if callable(reply) else _serialize(reply)
         with self._lock:
             self._defaults[role] = content
 
@@ -521,6 +522,8 @@ class FakeOpenAIServer:
             if queue:
                 return queue.popleft() if consume else queue[0]
             override = self._defaults.get(role)
+        if callable(override):
+            return _serialize(override(text))
         return override if override is not None else json.dumps(default_reply(role, text))
 
     @property

@@ -57,6 +57,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "init": ("workspace", "init", "Create a workspace in DIRECTORY (default: --workspace, else the current folder)."),
     "keys": ("keys", "keys", "Create, list, show and export signing keys; trust other people's public keys."),
+    "loop": (
+        "loop",
+        "loop",
+        "Distil with the student as the drafter, train it on what the teachers made of its drafts, measure it.",
+    ),
     "models": (
         "models",
         "models",

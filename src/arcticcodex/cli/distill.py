@@ -21,6 +21,7 @@ from ..distill.tasks import require_sources
 from ..errors import RecordNotFoundError
 from . import CliState, default_workers, pass_state
 from .display import shown
+from .options import given_on_command_line, option_name
 
 # options that shape a run: fixed when it starts, so a resumed run refuses them (only --budget-usd may change)
 RUN_OPTIONS = (
@@ -183,9 +184,9 @@ def distill(ctx: click.Context, state: CliState, /, **options: Any) -> None:
 def _resumed(ctx: click.Context, distiller: Distiller, options: dict[str, Any]) -> str:
     if options["prompts"] or options["from_conversations"] or options["from_vault"] or options["out"]:
         raise click.UsageError("--resume continues a run as it was started: give no source and no --out")
-    given = [name for name in RUN_OPTIONS if _on_command_line(ctx, name)]
+    given = [name for name in RUN_OPTIONS if given_on_command_line(ctx, name)]
     if given:
-        names = ", ".join("--" + _option_name(ctx, name) for name in given)
+        names = ", ".join("--" + option_name(ctx, name) for name in given)
         raise click.UsageError(
             f"--resume continues a run with the settings it was started with; only --budget-usd may change "
             f"(got {names})"
@@ -205,11 +206,11 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
     if options["conversation_ids"] and kind != "from_conversations":
         raise click.UsageError("--conversation ID picks conversations for --from-conversations; add that option")
     for name in ("questions_by", "questions_per_chunk"):
-        if kind != "from_vault" and _on_command_line(ctx, name):
-            raise click.UsageError(f"--{_option_name(ctx, name)} shapes a --from-vault curriculum; add --from-vault")
+        if kind != "from_vault" and given_on_command_line(ctx, name):
+            raise click.UsageError(f"--{option_name(ctx, name)} shapes a --from-vault curriculum; add --from-vault")
     if options["out"] is None:
         raise click.UsageError("give --out DIR, the folder to write the dataset into")
-    if _on_command_line(ctx, "batch_poll_seconds") and not options["batch"]:
+    if given_on_command_line(ctx, "batch_poll_seconds") and not options["batch"]:
         raise click.UsageError("--batch-poll sets how often --batch checks its batches; add --batch")
     key, key_origin = defaults.key(options["key_name"], given_as="--key")
     names = options["teacher_names"]
@@ -257,17 +258,6 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
             click.echo(shown(sourced.report), err=True)
         click.echo(f"run {record.id}: {record.task_count} prompts → {record.out}", err=True)
     return record.id
-
-
-def _on_command_line(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
-
-
-def _option_name(ctx: click.Context, name: str) -> str:
-    for parameter in ctx.command.params:
-        if parameter.name == name and parameter.opts:
-            return parameter.opts[0].lstrip("-")
-    return name.replace("_", "-")
 
 
 def _execute(distiller: Distiller, run_id: str, budget_usd: float | None, options: dict[str, Any]) -> RunSummary:

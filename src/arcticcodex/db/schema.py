@@ -37,6 +37,7 @@ __all__ = [
     "distill_migrations",
     "eval_migrations",
     "gpu_migrations",
+    "loop_migrations",
     "pair_review_migrations",
     "teacher_migrations",
     "training_migrations",
@@ -434,6 +435,41 @@ def create_evals(conn: sqlite3.Connection) -> None:
 
 eval_migrations = Migrations("evals", [create_evals])
 
+
+# --- train → distill → train loops, a step at a time (arcticcodex.loop.journal) ---------------------
+
+
+def create_loops(conn: sqlite3.Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE loops (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            out TEXT NOT NULL UNIQUE,            -- the loop's folder (resolved): datasets and models per iteration
+            settings TEXT NOT NULL,              -- JSON: LoopSettings.to_json(), fixed when the loop starts
+            status TEXT NOT NULL CHECK (status IN ('running', 'stopped', 'stopped_early', 'complete', 'failed')),
+            note TEXT NOT NULL DEFAULT ''        -- why it stopped, in words
+        );
+        CREATE TABLE loop_steps (
+            loop_id TEXT NOT NULL REFERENCES loops(id) ON DELETE CASCADE,
+            iteration INTEGER NOT NULL,          -- 0: the base model's evaluation; 1..N the iterations
+            stage TEXT NOT NULL CHECK (stage IN ('distill', 'train', 'eval')),
+            status TEXT NOT NULL CHECK (status IN ('running', 'complete')),
+            ref TEXT,                            -- the distill run, training folder or evaluation it made
+            result TEXT,                         -- JSON: what the step measured, once complete
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            PRIMARY KEY (loop_id, iteration, stage)
+        );
+        CREATE INDEX loops_created ON loops (created_at);
+        """,
+    )
+
+
+loop_migrations = Migrations("loops", [create_loops])
+
 WORKSPACE_MIGRATIONS: tuple[Migrations, ...] = (
     core_migrations,
     vault_migrations,
@@ -444,5 +480,6 @@ WORKSPACE_MIGRATIONS: tuple[Migrations, ...] = (
     batch_migrations,
     training_migrations,
     eval_migrations,
+    loop_migrations,
 )
 """What every workspace database is migrated with, in this order (a set may refer to an earlier one's tables)."""

@@ -164,6 +164,24 @@ class RunJournal:
         """Pending tasks in order, read a page at a time so memory stays flat however long the run."""
         return self._paged(run_id, "task", "status = 'pending'")
 
+    def tasks(self, run_id: str) -> Iterator[Task]:
+        """Every task of the run as it was created, in order, a page at a time: the same questions asked
+        again (the next iteration of `arcticcodex loop`) need neither the source nor the vault as it was."""
+        from .tasks import Task  # at run time only here: tasks.py imports the vault, which a journal needs not
+
+        after = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT position, key, task FROM distill_tasks WHERE run_id = ? AND position > ?"
+                " ORDER BY position LIMIT ?",
+                (run_id, after, PAGE),
+            ).fetchall()
+            if not rows:
+                return
+            for _, key, task in rows:
+                yield Task(key, json.loads(task))
+            after = rows[-1][0]
+
     def _paged(self, run_id: str, column: str, condition: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """(position, parsed ``column``) of the run's tasks meeting ``condition``, in order, a page at a time."""
         after = -1

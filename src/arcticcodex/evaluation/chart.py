@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..fileio import atomic_write
 
-__all__ = ["LABELS", "chart_svg", "write_png"]
+__all__ = ["LABELS", "chart_svg", "pyplot", "write_png"]
 
 LABELS = {
     "exact_match": "exact match",
@@ -91,8 +91,8 @@ def chart_svg(report: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_png(report: dict[str, Any], path: Path) -> None:
-    """The same chart as a PNG file at ``path`` (written whole, or not at all)."""
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (no display), or the error that says how to install it."""
     try:
         import matplotlib
 
@@ -104,6 +104,12 @@ def write_png(report: dict[str, Any], path: Path) -> None:
             "a PNG chart needs matplotlib, which is not installed: pip install 'arcticcodex[charts]'",
             parameters=["chart"],
         ) from None
+    return plt
+
+
+def write_png(report: dict[str, Any], path: Path) -> None:
+    """The same chart as a PNG file at ``path`` (written whole, or not at all)."""
+    plt = pyplot()
     series = _series(report)
     figure, axes = plt.subplots(figsize=(8, 3.6), dpi=100)
     try:

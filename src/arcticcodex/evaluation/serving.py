@@ -28,11 +28,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ConfigError, TeacherUnavailableError
+from ..teachers.entries import TeacherConfig
 
-__all__ = ["HOST", "SERVE_TIMEOUT_S", "is_model_folder", "serve_folder"]
+__all__ = [
+    "HOST",
+    "SERVED_TIMEOUT_S",
+    "SERVE_TIMEOUT_S",
+    "is_model_folder",
+    "merge_adapter",
+    "serve_folder",
+    "served_teacher",
+]
 
 HOST = "127.0.0.1"
 SERVE_TIMEOUT_S = 180.0
+SERVED_TIMEOUT_S = 300.0  # a CPU writing a long answer is slow; the server is ours, on loopback
 _MODEL_FILES = ("config.json", "adapter_config.json")
 
 
@@ -84,11 +94,26 @@ def serve_folder(
     with contextlib.ExitStack() as scratch:
         if not (folder / "config.json").is_file():
             merged = Path(scratch.enter_context(tempfile.TemporaryDirectory(prefix="acx-eval-merged-")))
-            folder = _merged_adapter(folder, merged)
+            folder = merge_adapter(folder, merged)
         yield from _served(folder, timeout_s, log)
 
 
-def _merged_adapter(adapter: Path, into: Path) -> Path:
+def served_teacher(name: str, base_url: str, model: str) -> TeacherConfig:
+    """How a folder served by :func:`serve_folder` is asked: through the teacher client, in prose (a
+    student answers as it was trained, not in the drafting protocol's JSON), one answer at a time.
+    Keyless: our own loopback server is sent no key (not even a VLLM_API_KEY set for a real vLLM)."""
+    return TeacherConfig(
+        name=name,
+        preset="vllm",  # an OpenAI-compatible server of ours; api_key_env stays None
+        model=model,
+        base_url=base_url,
+        timeout=SERVED_TIMEOUT_S,
+        concurrency=1,  # one CPU process generates one answer at a time
+        response_format="none",
+    )
+
+
+def merge_adapter(adapter: Path, into: Path) -> Path:
     """The adapter in ``adapter`` merged into its base model, saved (with the adapter's tokenizer) to ``into``."""
     try:
         from peft import AutoPeftModelForCausalLM

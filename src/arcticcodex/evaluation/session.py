@@ -22,20 +22,18 @@ from ..distill.evidence import WorkspaceEvidence
 from ..errors import ConfigError
 from ..provenance.trust import KeyRing
 from ..teachers.cache import RequestCache
-from ..teachers.entries import TeacherConfig, load_teachers
+from ..teachers.entries import load_teachers
 from ..teachers.factory import build_pool
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..teachers.pool import TeacherPool
 from ..workspace import Workspace
 from .heldout import load_heldout
 from .run import Contender, Judge, evaluate
-from .serving import serve_folder
+from .serving import serve_folder, served_teacher
 from .store import Evals
 from .students import ModelSpec, resolve_model
 
 __all__ = ["EvalRequest", "run_eval", "run_eval_sync"]
-
-SERVED_TIMEOUT_S = 300.0  # a CPU writing a long answer is slow; the server is ours, on loopback
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,13 +145,5 @@ async def _client(
         raise ConfigError(f"{label} names no model", parameters=[label])
     # loading (and merging an adapter) takes seconds of blocking work: off the event loop
     base_url, served_model = await asyncio.to_thread(served.enter_context, serve_folder(spec.folder))
-    config = TeacherConfig(
-        name=label,
-        preset="local-server",
-        model=served_model,
-        base_url=base_url,
-        timeout=SERVED_TIMEOUT_S,
-        concurrency=1,  # one CPU process generates one answer at a time
-        response_format="none",
-    )
+    config = served_teacher(label, base_url, served_model)
     return OpenAICompatibleTeacher(config, cache=cache, ledger=pool.ledger, api_key="local")

@@ -53,6 +53,7 @@ from ..workspace import Workspace
 from .chat import ChatPage
 from .csrf import FormTokens
 from .datasets import DatasetPages, written_datasets
+from .loops import LoopPages
 from .models import ModelPages
 from .pages import message_page, page, without_paths
 from .review import ReviewPages, pending_count
@@ -272,6 +273,7 @@ def create_app(
     studio = Studio(workspace, pool, max_upload_bytes=max_upload_bytes)
     datasets = DatasetPages(workspace, pool)
     models = ModelPages(workspace, pool)
+    loops = LoopPages(workspace, pool)
     review = ReviewPages(workspace, pool)
     chat = ChatPage(workspace, pool)
     routes = [
@@ -289,6 +291,7 @@ def create_app(
         Route("/datasets/{run_id}", datasets.dataset),
         Route("/datasets/{run_id}/records/{index:int}", datasets.record),
         Route("/models", models.listing),
+        Route("/models/loops/{loop_id}", loops.loop),
         Route("/models/{run_id}", models.model),
         Route("/runs", studio.runs),
         Route("/gpus", studio.gpus),

@@ -41,6 +41,7 @@ from ..training.receipt_verdicts import ReceiptVerdicts
 from ..training.runs import TrainingRun, TrainingRuns
 from ..workspace import Workspace
 from .datasets import written_datasets
+from .loops import loop_rows
 from .pages import page
 from .workers import VaultWorkers
 
@@ -70,8 +71,9 @@ class ModelPages:
         runs = TrainingRuns(self.workspace).list()
         datasets = _dataset_pages(self.workspace)
         rows = [self._row(run, datasets) for run in runs]
-        live = any(run.status == "running" for run in runs)
-        return page("models.html", "Models", "Models", models=rows, refresh=5 if live else None)
+        loops = loop_rows(self.workspace)
+        live = any(run.status == "running" for run in runs) or any(row["status"] == "running" for row in loops)
+        return page("models.html", "Models", "Models", models=rows, loops=loops, refresh=5 if live else None)
 
     def _model(self, run_id: str) -> Response:
         run = TrainingRuns(self.workspace).get(run_id)

@@ -19,7 +19,7 @@ from ..dataset.export import dpo_row, split_files
 from ..dataset.record import iter_records
 from ..fileio import atomic_write
 
-__all__ = ["TrainingFiles", "write_training_files"]
+__all__ = ["TrainingFiles", "has_preference_pairs", "write_training_files"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,16 @@ def write_training_files(dataset: Path, folder: Path, *, dpo_margin: float) -> T
         dpo_eval=paths["dpo_validation"],
         counts=counts,
     )
+
+
+def has_preference_pairs(dataset: Path, *, dpo_margin: float) -> bool:
+    """Whether ``dataset``'s train split holds at least one DPO row (read until the first one is found)."""
+    view = TrainingView()
+    for path in split_files(dataset, "train"):
+        for where, pair, _ in iter_records(path):
+            if dpo_row(view.apply(pair, where), dpo_margin) is not None:
+                return True
+    return False
 
 
 def _write(dataset: Path, split: str, sft: Path, dpo: Path, margin: float) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from ..errors import UserError
@@ -73,3 +73,13 @@ class TrainSettings:
         data = asdict(self)
         data["lora"] = list(self.lora) if self.lora else None
         return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainSettings:
+        """The settings :meth:`to_json` wrote (a journaled loop's, say), validated again."""
+        known = {field.name for field in fields(cls)}
+        values = {name: value for name, value in data.items() if name in known}
+        if values.get("lora") is not None:
+            rank, alpha = values["lora"]
+            values["lora"] = (int(rank), int(alpha))
+        return cls(**values)
