@@ -164,6 +164,9 @@ class DistillSettings(Table):
     sensitive_data: Annotated[Literal["block", "redact", "allow"], Must('"block", "redact" or "allow"', '"block"')] = (
         "block"
     )
+    # where a run's tasks run: this process, or shards on Ray (arcticcodex.distill.ray_engine)
+    engine: Annotated[Literal["local", "ray"], Must('"local" or "ray"', '"ray"')] = "local"
+    shards: Annotated[StrictInt, Field(ge=1, le=100_000), Must(_whole(1, 100_000).what, "8")] = 8
     # the dataset card's Hub metadata (arcticcodex.dataset.card): "other" until the user picks a license,
     # since the source documents' licenses and the teachers' terms decide; the language of the pairs
     license: Annotated[

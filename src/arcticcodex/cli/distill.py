@@ -44,6 +44,8 @@ RUN_OPTIONS = (
     "conversation_ids",
     "batch",
     "batch_poll_seconds",
+    "engine",
+    "shards",
 )
 
 
@@ -113,6 +115,13 @@ RUN_OPTIONS = (
     show_default=True,
     help="--batch: seconds between checks of a batch's status.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    help="Where the tasks run: this process (default) or shards on Ray (pip install 'arcticcodex[ray]').",
+)
+@click.option("--shards", type=click.IntRange(1, 100_000), help="--engine ray: split the tasks into N shards (8).")
+@click.option("--ray-address", metavar="ADDR", help="--engine ray: join this Ray cluster (default: a local one).")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object.")
 @pass_state
 @click.pass_context
@@ -170,7 +179,7 @@ def distill(ctx: click.Context, state: CliState, /, **options: Any) -> None:
       arcticcodex distill --resume latest --budget-usd 5
     """
     workspace = state.workspace()
-    with Distiller(workspace, workers=default_workers()) as distiller:
+    with Distiller(workspace, workers=default_workers(), ray_address=options["ray_address"]) as distiller:
         if options["resume_id"]:
             run_id = _resumed(ctx, distiller, options)
         else:
@@ -210,6 +219,8 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
             raise click.UsageError(f"--{option_name(ctx, name)} shapes a --from-vault curriculum; add --from-vault")
     if options["out"] is None:
         raise click.UsageError("give --out DIR, the folder to write the dataset into")
+    if (options["shards"] or options["ray_address"]) and defaults.pick("engine", options["engine"]) != "ray":
+        raise click.UsageError("--shards and --ray-address shape a run on Ray; add --engine ray")
     if given_on_command_line(ctx, "batch_poll_seconds") and not options["batch"]:
         raise click.UsageError("--batch-poll sets how often --batch checks its batches; add --batch")
     key, key_origin = defaults.key(options["key_name"], given_as="--key")
@@ -244,6 +255,8 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
         source=source.label,
         batch=options["batch"],
         batch_poll_seconds=options["batch_poll_seconds"],
+        engine=defaults.pick("engine", options["engine"]),
+        shards=defaults.pick("shards", options["shards"]),
         human_review=defaults.pick("review", options["human_review"]),
         sensitive_data=defaults.pick("sensitive_data", options["sensitive_data"]),
     )
@@ -274,6 +287,19 @@ def _execute(distiller: Distiller, run_id: str, budget_usd: float | None, option
             cost=run.spent_usd,
         )
 
+        shard_bars: list[Any] = []
+
+        def on_shards(shards: list[dict[str, int]]) -> None:
+            """Ray: a bar per shard, and the total."""
+            for index, shard in enumerate(shards[len(shard_bars) :], start=len(shard_bars)):
+                shard_bars.append(progress.add_task(f"  shard {index}", total=sum(shard.values()), **_zero()))
+            for bar_id, shard in zip(shard_bars, shards, strict=True):
+                progress.update(bar_id, completed=sum(shard.values()) - shard["pending"], **_fields(shard))
+            total = {name: sum(shard[name] for shard in shards) for name in ("pending", *_OUTCOMES)}
+            progress.update(bar, completed=run.task_count - total["pending"], **_fields(total))
+
+        distiller.on_shards = on_shards
+
         def on_task(counts: dict[str, int], spent: float) -> None:
             progress.update(
                 bar,
@@ -292,9 +318,20 @@ def _execute(distiller: Distiller, run_id: str, budget_usd: float | None, option
             raise SystemExit(130) from None
 
 
+_OUTCOMES = ("accepted", "rejected", "failed")
+
+
+def _fields(counts: dict[str, int]) -> dict[str, Any]:
+    return {name: counts.get(name, 0) for name in _OUTCOMES}
+
+
+def _zero() -> dict[str, Any]:
+    return {"accepted": 0, "rejected": 0, "failed": 0, "cost": 0.0}
+
+
 def _progress(disabled: bool) -> Progress:
     return Progress(
-        TextColumn("[bold]distilling"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(

@@ -50,6 +50,7 @@ from .journal import RunJournal, RunRecord, RunStatus, TaskOutcome
 from .pairs import pair_from_result
 from .preflight import check_api_teacher, prepare_run
 from .publish import publish_dataset, snapshot_base
+from .ray_engine import ShardProgress, work_on_ray
 from .settings import RunSettings
 from .sourcing import Source, source_tasks
 from .summary import RunSummary, empty_hint
@@ -77,11 +78,19 @@ class Distiller:
         environ: dict[str, str] | None = None,
         workers: int = 1,
         extra_teachers: Sequence[TeacherConfig] = (),
+        vault_workspace: Workspace | None = None,
+        ray_address: str | None = None,
+        on_shards: ShardProgress | None = None,
     ) -> None:
         """``extra_teachers`` are models the caller serves for this run only — a student drafting in a
         train → distill → train loop — usable as the drafter by name beside the workspace's configured
-        teachers (not in the pool: the workspace's teachers judge)."""
+        teachers (not in the pool: the workspace's teachers judge).  ``vault_workspace`` is where the
+        vault is when ``workspace`` is a shard's (:mod:`.shards`); ``ray_address`` and ``on_shards`` are
+        for runs whose engine is Ray (:mod:`.ray_engine`): the cluster to join, and per-shard progress."""
         self.workspace = workspace
+        self.vault_workspace = vault_workspace or workspace
+        self.ray_address = ray_address
+        self.on_shards = on_shards
         self.workers = workers
         self.extra_teachers = tuple(extra_teachers)
         self.local_embedder = local_embedder
@@ -104,7 +113,7 @@ class Distiller:
     @property
     def vault(self) -> Vault:
         if self._vault is None:
-            self._vault = Vault(self.workspace, embedder=self.local_embedder)
+            self._vault = Vault(self.vault_workspace, embedder=self.local_embedder)
         return self._vault
 
     def prepare(
@@ -180,7 +189,10 @@ class Distiller:
         if record.status != "complete":
             self.journal.reopen_retryable(run_id)
             self.journal.set_status(run_id, "running")
-            note = await self._work(record, settings, progress)
+            if settings.engine == "ray":
+                note = await work_on_ray(self, record, settings, address=self.ray_address, on_shards=self.on_shards)
+            else:
+                note = await self._work(record, settings, progress)
             waiting = len(self.journal.awaiting_review(run_id)) if settings.human_review else 0
             if waiting:  # nothing is published while a person still has pairs to decide on
                 note = note or (
@@ -236,6 +248,13 @@ class Distiller:
         return ((position, pair) for position, pair in self.journal.finished_pairs(run_id) if not pair["accepted"])
 
     # -- the work --------------------------------------------------------------------------------
+
+    async def work(self, run_id: str) -> str | None:
+        """Work through the run's pending tasks (those a teacher outage failed first put back), without
+        publishing: a shard's part of a run (:mod:`.ray_engine`).  Returns why it stopped early, or None."""
+        record = self.journal.run(run_id)
+        self.journal.reopen_retryable(run_id)
+        return await self._work(record, RunSettings.from_json(record.settings), None)
 
     async def _work(self, record: RunRecord, settings: RunSettings, progress: Progress | None) -> str | None:
         """Run the workers; return why the run stopped early (a spent budget), or None."""

@@ -8,7 +8,9 @@ from typing import Any
 from ..dataset.sensitive_gate import SENSITIVE_DATA_POLICIES
 from ..errors import UserError
 
-__all__ = ["RunSettings"]
+__all__ = ["ENGINES", "RunSettings"]
+
+ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,10 @@ class RunSettings:
     batch: bool = False
     """Teacher calls go up as provider batches, a refine round at a time (teachers/batch_queue.py)."""
     batch_poll_seconds: float = 30.0  # between checks of a batch's status
+    engine: str = "local"
+    """'local' (this process's workers) or 'ray' (the tasks in ``shards`` shards, each a Ray task: ray_engine.py)."""
+    shards: int = 8
+    """With engine 'ray': how many shards the run's tasks are split into (fixed when the run starts)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -77,6 +83,16 @@ class RunSettings:
             raise UserError(
                 f"sensitive_data must be one of {', '.join(SENSITIVE_DATA_POLICIES)}, not {self.sensitive_data!r}",
                 parameters=["sensitive_data"],
+            )
+        if self.engine not in ENGINES:
+            raise UserError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}", parameters=["engine"])
+        if not 1 <= self.shards <= 100_000:
+            raise UserError(f"shards must be between 1 and 100000, not {self.shards}", parameters=["shards"])
+        if self.engine == "ray" and self.batch:
+            raise UserError(
+                "engine 'ray' and batch do not go together: a provider batch already runs on the provider's side; "
+                "leave out one of them",
+                parameters=["engine", "batch"],
             )
         if not self.drafter.strip():
             raise UserError("drafter must name 'auto', 'extractive' or a configured teacher", parameters=["drafter"])

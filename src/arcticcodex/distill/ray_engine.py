@@ -1,0 +1,162 @@
+"""A run's shards as Ray tasks: one machine's run spread over a cluster, exactly once, resumable.
+
+Why Ray, and why not Ray's own checkpointing: Ray is the engine the peers use (distilabel, NeMo
+Curator, datatrove) and it already schedules, retries and moves work between machines; but its data
+checkpointing re-called every row after a crash when we measured it, and a teacher call is money.  So
+each shard (:mod:`.shards`) is a Ray task running today's async worker loop against the shard's own
+journal and request cache: Ray retries a shard whose worker died (``max_retries``), and the retry
+skips what the shard had finished and answers what it had paid for from its cache.  The driver
+(the ``distill`` process) waits, shows per-shard and total progress read from the shard journals,
+merges them into the run's journal and publishes in task order, as a single-process run does.  Kill
+the driver and run the same command again: finished shards are skipped, the others resume.
+
+``address=None`` starts a Ray on this machine for the run, on 127.0.0.1 only, with no dashboard;
+an address joins a cluster the user runs (whose workers need arcticcodex installed and the API keys
+in their environment: keys are never shipped through Ray's object store).
+
+Budget: a run's remaining budget is divided among the shards still working when they are launched,
+so the run can never spend more than its budget; a shard that runs out stops as a run does, and
+``--resume`` with a larger budget goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._sync import run_sync
+from ..errors import ArcticCodexError, UserError
+from ..workspace import Workspace
+from .journal import RunJournal, RunRecord
+from .settings import RunSettings
+from .shards import ShardPlan, merge_shards, plan_shards, shard_counts
+
+if TYPE_CHECKING:
+    from .run import Distiller
+
+__all__ = ["ShardProgress", "run_shard", "work_on_ray"]
+
+SHARD_RETRIES = 3  # a shard whose worker process died is run again this many times
+POLL_SECONDS = 0.5
+
+ShardProgress = Callable[[list[dict[str, int]]], None]
+"""Called as shards advance with each shard's counts (pending/accepted/rejected/failed)."""
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        # from None: the ImportError adds nothing the message does not already say
+        raise UserError(
+            "engine 'ray' needs Ray, which is not installed: pip install 'arcticcodex[ray]'",
+            parameters=["engine"],
+        ) from None
+    return ray
+
+
+def _start(ray: Any, address: str | None) -> bool:
+    """Connect to ``address``, or start a Ray on loopback for this run; True when this process started it."""
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False, configure_logging=False)
+    else:  # this machine only: the node's address pinned to loopback, no dashboard, nothing reachable from outside
+        ray.init(
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    return True
+
+
+def run_shard(root: str, run_id: str, folder: str, shards: int, spent_before: float, index: int) -> dict[str, Any]:
+    """One shard's pending tasks, in a Ray worker: today's worker loop on the shard's journal and cache."""
+    from .run import Distiller  # the worker imports the whole pipeline; the driver's module does not need to
+
+    main = Workspace.open(root)
+    plan = ShardPlan(Path(folder), shards, spent_before)
+    with Distiller(plan.workspace(main, index), vault_workspace=main) as distiller:
+        note = run_sync(distiller.work(run_id))
+        counts = distiller.journal.counts(run_id)
+    return {"index": index, "note": note, "counts": counts, "pid": os.getpid()}
+
+
+async def work_on_ray(
+    distiller: Distiller,
+    record: RunRecord,
+    settings: RunSettings,
+    *,
+    address: str | None = None,
+    on_shards: ShardProgress | None = None,
+) -> str | None:
+    """Run every unfinished shard of the run on Ray, then merge them; return why the run stopped early, or None."""
+    ray = _ray()
+    workspace, journal = distiller.workspace, distiller.journal
+    plan = plan_shards(workspace, journal, record.id, settings.shards)
+    unfinished = [index for index in range(plan.shards) if _unfinished(workspace, plan, record.id, index)]
+    _share_budget(workspace, plan, record.id, settings, unfinished)
+    started = _start(ray, address)
+    try:
+        remote = ray.remote(max_retries=SHARD_RETRIES, num_cpus=1)(run_shard)
+        waiting = {
+            remote.remote(
+                str(workspace.root), record.id, str(plan.folder), plan.shards, plan.spent_before, index
+            ): index
+            for index in unfinished
+        }
+        notes: list[str] = []
+        while waiting:
+            done, _ = await asyncio.to_thread(ray.wait, list(waiting), num_returns=1, timeout=POLL_SECONDS)
+            for ref in done:
+                waiting.pop(ref)
+                result = _result(ray, ref)
+                if result["note"]:
+                    notes.append(result["note"])
+            if on_shards is not None:
+                on_shards([shard_counts(workspace, plan, record.id, index) for index in range(plan.shards)])
+    finally:
+        if started:
+            ray.shutdown()
+    merge_shards(workspace, journal, plan, record.id)
+    return notes[0] if notes else None
+
+
+def _result(ray: Any, ref: Any) -> dict[str, Any]:
+    """A shard's result; a shard that failed for good raises the project's error it raised, if it was one."""
+    try:
+        result: dict[str, Any] = ray.get(ref)
+    except ray.exceptions.RayTaskError as error:
+        cause = getattr(error, "cause", None)
+        if isinstance(cause, ArcticCodexError):
+            raise cause from None  # the worker's own message, not Ray's wrapping of it
+        raise
+    return result
+
+
+def _unfinished(workspace: Workspace, plan: ShardPlan, run_id: str, index: int) -> bool:
+    with RunJournal(plan.workspace(workspace, index)) as shard:
+        return bool(shard.counts(run_id)["pending"] or shard.retryable_failures(run_id))
+
+
+def _share_budget(
+    workspace: Workspace, plan: ShardPlan, run_id: str, settings: RunSettings, unfinished: list[int]
+) -> None:
+    """Give each shard still working an equal share of what the run has left (none: no budget)."""
+    spent = plan.spent_before
+    journals = [RunJournal(plan.workspace(workspace, index)) for index in range(plan.shards)]
+    try:
+        spent += sum(shard.run(run_id).spent_usd for shard in journals)
+        left = None if settings.budget_usd is None else max(0.0, settings.budget_usd - spent)
+        for index in unfinished:
+            shard = journals[index]
+            own = RunSettings.from_json(shard.run(run_id).settings)
+            share = None if left is None else shard.run(run_id).spent_usd + left / len(unfinished)
+            shard.update_settings(run_id, RunSettings.from_json({**own.to_json(), "budget_usd": share}).to_json())
+    finally:
+        for shard in journals:
+            shard.close()
