@@ -7,11 +7,16 @@ fake OpenAI server is the teacher, and its request log is what proves that nothi
 
 from __future__ import annotations
 
+import contextlib
 import json
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from arcticcodex.dataset import verify_dataset
@@ -68,3 +73,100 @@ def test_four_shards_on_ray_publish_what_a_single_process_run_publishes(
     assert len(sent) == len(set(sent)) and Counter(r.role for r in server.requests)["drafter"] == 200
     shards = sorted((Workspace.open(other).runs_dir / summary["run_id"] / "shards").glob("shard-*.sqlite"))
     assert [path.name for path in shards] == [f"shard-{index}.sqlite" for index in range(4)]
+
+
+ARCTICCODEX = str(Path(sys.executable).with_name("arcticcodex"))
+IN_FLIGHT = 8  # the run's concurrency: what one shard can have asked and not yet been answered when killed
+
+
+def reference_run(acx: Acx, tmp_path: Path, server: FakeOpenAIServer, given: Path) -> Path:
+    """The dataset a single-process run publishes from ``given``, in a workspace of its own."""
+    root = make_root(acx, tmp_path / "reference", server)
+    args = ["distill", "--prompts", given, "--teachers", "gpu", "--drafter", "gpu", "--validation", "0.1"]
+    acx("-w", root, *args, "--out", tmp_path / "single", "--json")
+    return tmp_path / "single"
+
+
+def shard_workers() -> list[psutil.Process]:
+    """The Ray worker processes running a shard now (Ray titles them after the task)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            if "ray::run_shard" in " ".join(process.info["cmdline"] or []):
+                found.append(process)
+    return found
+
+
+def answered(server: FakeOpenAIServer) -> int:
+    return sum(1 for r in server.requests if r.path.endswith("/chat/completions"))
+
+
+def paid_twice(server: FakeOpenAIServer) -> int:
+    """Requests sent again with the same body: each is a teacher call paid a second time."""
+    return sum(count - 1 for count in Counter(chat_bodies(server)).values())
+
+
+def test_a_shard_whose_worker_is_killed_is_run_again_and_the_dataset_is_unchanged(
+    tmp_path: Path, server: FakeOpenAIServer, acx: Acx
+) -> None:
+    given = write_prompts(tmp_path / "prompts.jsonl", prompts(200))
+    single = reference_run(acx, tmp_path, server, given)
+    root = make_root(acx, tmp_path / "sharded", server)
+    server.latency = 0.05  # slow enough that a kill lands inside a shard
+    server.clear()
+    args = ["distill", "--prompts", str(given), "--teachers", "gpu", "--drafter", "gpu", "--validation", "0.1"]
+    args += ["--out", str(tmp_path / "ray"), "--engine", "ray", "--shards", "4", "--json"]
+    log = tmp_path / "driver.log"
+    with log.open("wb") as sink:
+        driver = subprocess.Popen([ARCTICCODEX, "-w", str(root), *args], stdout=subprocess.PIPE, stderr=sink)
+    killed: list[int] = []
+    for _ in range(3000):  # a guard against a run that never gets there, not a timing assertion
+        if driver.poll() is not None or killed:
+            break
+        workers = shard_workers()
+        if workers and answered(server) >= 40:
+            workers[0].kill()
+            killed.append(workers[0].pid)
+        time.sleep(0.05)
+    stdout, _ = driver.communicate(timeout=600)
+    assert killed, f"no shard worker was seen to kill\n{log.read_text()[-2000:]}"
+    assert driver.returncode == 0, log.read_text()[-2000:]
+    summary = json.loads(stdout)
+    assert summary["status"] == "complete" and summary["written"] == 200
+    assert comparable(tmp_path / "ray") == comparable(single)
+    assert paid_twice(server) <= IN_FLIGHT  # only what the killed worker had in flight was asked again
+    assert verify_dataset(tmp_path / "ray").ok
+
+
+def test_a_driver_killed_mid_run_is_resumed_and_pays_for_no_call_twice(
+    tmp_path: Path, server: FakeOpenAIServer, acx: Acx
+) -> None:
+    given = write_prompts(tmp_path / "prompts.jsonl", prompts(200))
+    single = reference_run(acx, tmp_path, server, given)
+    root = make_root(acx, tmp_path / "sharded", server)
+    server.latency = 0.05
+    server.clear()
+    args = ["distill", "--prompts", str(given), "--teachers", "gpu", "--drafter", "gpu", "--validation", "0.1"]
+    args += ["--out", str(tmp_path / "ray"), "--engine", "ray", "--shards", "4", "--json"]
+    log = tmp_path / "driver.log"
+    with log.open("wb") as sink:
+        driver = subprocess.Popen([ARCTICCODEX, "-w", str(root), *args], stdout=subprocess.DEVNULL, stderr=sink)
+    for _ in range(3000):
+        if driver.poll() is not None or answered(server) >= 120:
+            break
+        time.sleep(0.05)
+    assert driver.poll() is None, log.read_text()[-2000:]
+    driver.kill()  # SIGKILL: the driver runs no code; its local Ray goes down with it
+    driver.wait()
+    for _ in range(600):  # the killed run's workers finish dying (their shard locks die with them)
+        if not shard_workers():
+            break
+        time.sleep(0.05)
+    before = answered(server)
+    assert 0 < before < 600 and not (tmp_path / "ray" / "manifest.json").exists()
+
+    resumed = json.loads(acx("-w", root, "distill", "--resume", "latest", "--json").stdout)
+    assert resumed["status"] == "complete" and resumed["written"] == 200
+    assert comparable(tmp_path / "ray") == comparable(single)
+    assert paid_twice(server) <= 2 * IN_FLIGHT  # two shards ran at once on 2 CPUs: their calls in flight, at most
+    assert verify_dataset(tmp_path / "ray").ok

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +186,10 @@ def distill(ctx: click.Context, state: CliState, /, **options: Any) -> None:
             run_id = _resumed(ctx, distiller, options)
         else:
             run_id = _started(ctx, distiller, DistillDefaults.load(workspace.config), options)
-        summary = _execute(distiller, run_id, options["budget_usd"] if options["resume_id"] else None, options)
+        # Ray's driver prints its cluster's notices (a worker died and was replaced …) to stdout: they go to
+        # stderr with the progress, so stdout holds the summary alone (a script parses --json)
+        with contextlib.redirect_stdout(sys.stderr):
+            summary = _execute(distiller, run_id, options["budget_usd"] if options["resume_id"] else None, options)
     _report(summary, options["as_json"])
     if summary.exit_status:
         ctx.exit(summary.exit_status)

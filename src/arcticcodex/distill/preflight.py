@@ -42,6 +42,13 @@ if TYPE_CHECKING:
 __all__ = ["check_api_teacher", "check_base", "prepare_run"]
 
 
+def require_ray() -> None:
+    """Refuse engine 'ray' before the run exists when Ray is not installed, saying how to install it."""
+    from .ray_engine import ray_module
+
+    ray_module()
+
+
 def prepare_run(
     distiller: Distiller, settings: RunSettings, out: str | Path, *, teachers_origin: str = "teachers"
 ) -> tuple[RunSettings, Path]:
@@ -51,6 +58,8 @@ def prepare_run(
     ``teachers`` (the default), or a place in a file.
     """
     target = _check_out(Path(out).resolve(), settings.append)
+    if settings.engine == "ray":
+        require_ray()
     _check_key(distiller, settings)
     configs, _ = load_teachers(distiller.workspace.config)
     _check_names(settings.teachers, configs, teachers_origin)

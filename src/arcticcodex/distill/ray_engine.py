@@ -22,8 +22,9 @@ so the run can never spend more than its budget; a shard that runs out stops as 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from .shards import ShardPlan, merge_shards, plan_shards, shard_counts
 if TYPE_CHECKING:
     from .run import Distiller
 
-__all__ = ["ShardProgress", "run_shard", "work_on_ray"]
+__all__ = ["ShardProgress", "ray_module", "run_shard", "work_on_ray"]
 
 SHARD_RETRIES = 3  # a shard whose worker process died is run again this many times
 POLL_SECONDS = 0.5
@@ -46,7 +47,8 @@ ShardProgress = Callable[[list[dict[str, int]]], None]
 """Called as shards advance with each shard's counts (pending/accepted/rejected/failed)."""
 
 
-def _ray() -> Any:
+def ray_module() -> Any:
+    """Ray, imported; or the error that says how to install it."""
     try:
         import ray
     except ImportError:
@@ -80,10 +82,28 @@ def run_shard(root: str, run_id: str, folder: str, shards: int, spent_before: fl
 
     main = Workspace.open(root)
     plan = ShardPlan(Path(folder), shards, spent_before)
-    with Distiller(plan.workspace(main, index), vault_workspace=main) as distiller:
+    with (
+        _held(plan.database(index).with_suffix(".lock")),
+        Distiller(plan.workspace(main, index), vault_workspace=main) as distiller,
+    ):
         note = run_sync(distiller.work(run_id))
         counts = distiller.journal.counts(run_id)
     return {"index": index, "note": note, "counts": counts, "pid": os.getpid()}
+
+
+@contextlib.contextmanager
+def _held(lock: Path) -> Iterator[None]:
+    """One runner per shard at a time: a worker of a driver killed a moment ago may still be finishing
+    its calls, and a shard run twice at once would ask its teachers twice.  The lock is the kernel's
+    (``flock``), so it is released when its holder dies, however it dies."""
+    import fcntl  # POSIX: Ray's workers run on Linux and macOS
+
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 async def work_on_ray(
@@ -95,7 +115,7 @@ async def work_on_ray(
     on_shards: ShardProgress | None = None,
 ) -> str | None:
     """Run every unfinished shard of the run on Ray, then merge them; return why the run stopped early, or None."""
-    ray = _ray()
+    ray = ray_module()
     workspace, journal = distiller.workspace, distiller.journal
     plan = plan_shards(workspace, journal, record.id, settings.shards)
     unfinished = [index for index in range(plan.shards) if _unfinished(workspace, plan, record.id, index)]
