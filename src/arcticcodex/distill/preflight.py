@@ -34,19 +34,13 @@ from ..teachers.local_judge import LocalJudge
 from ..teachers.openai_compat import OpenAICompatibleTeacher
 from ..teachers.pool import TeacherPool
 from ..teachers.replicas import ReplicatedTeacher
+from .ray_engine import check_ray
 from .settings import RunSettings
 
 if TYPE_CHECKING:
     from .run import Distiller
 
 __all__ = ["check_api_teacher", "check_base", "prepare_run"]
-
-
-def require_ray() -> None:
-    """Refuse engine 'ray' before the run exists when Ray is not installed, saying how to install it."""
-    from .ray_engine import ray_module
-
-    ray_module()
 
 
 def prepare_run(
@@ -59,7 +53,7 @@ def prepare_run(
     """
     target = _check_out(Path(out).resolve(), settings.append)
     if settings.engine == "ray":
-        require_ray()
+        check_ray(distiller.ray_address)
     _check_key(distiller, settings)
     configs, _ = load_teachers(distiller.workspace.config)
     _check_names(settings.teachers, configs, teachers_origin)

@@ -38,7 +38,7 @@ from .shards import ShardPlan, merge_shards, plan_shards, shard_counts
 if TYPE_CHECKING:
     from .run import Distiller
 
-__all__ = ["ShardProgress", "ray_module", "run_shard", "work_on_ray"]
+__all__ = ["ShardProgress", "check_ray", "ray_module", "run_shard", "work_on_ray"]
 
 SHARD_RETRIES = 3  # a shard whose worker process died is run again this many times
 POLL_SECONDS = 0.5
@@ -60,13 +60,30 @@ def ray_module() -> Any:
     return ray
 
 
+def check_ray(address: str | None) -> Any:
+    """Ray, imported, when this run may use it: a local Ray only with its token authentication on.
+
+    Ray's own servers listen on every network interface whatever the node's address (seen with Ray
+    2.60); its token is what keeps another machine from running code here, so a local cluster is
+    refused when the environment turns the token off."""
+    ray = ray_module()
+    if address is None and os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        raise UserError(
+            "a local Ray's servers listen on every network interface, and RAY_AUTH_MODE=disabled in the "
+            "environment turns off the token that keeps other machines out; unset RAY_AUTH_MODE to run on Ray",
+            parameters=["engine"],
+        )
+    return ray
+
+
 def _start(ray: Any, address: str | None) -> bool:
     """Connect to ``address``, or start a Ray on loopback for this run; True when this process started it."""
     if ray.is_initialized():
         return False
     if address:
         ray.init(address=address, log_to_driver=False, configure_logging=False)
-    else:  # this machine only: the node's address pinned to loopback, no dashboard, nothing reachable from outside
+    else:  # this machine only: the node's address pinned to loopback, no dashboard
+        check_ray(address)
         ray.init(
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
