@@ -76,14 +76,20 @@ def test_the_shard_plan_is_stable_kept_on_resume_and_merging_twice_changes_nothi
         assert json.loads((plan.folder / "plan.json").read_text()) == {"shards": 3, "spent_before": 0.0}
 
 
+@pytest.mark.parametrize("chosen_in", ["the command line", "[distill] engine"])
 def test_a_local_ray_without_its_token_is_refused_before_the_run_exists(
-    tmp_path: Path, server: FakeOpenAIServer, acx: Acx
+    tmp_path: Path, server: FakeOpenAIServer, acx: Acx, chosen_in: str
 ) -> None:
     """Ray's servers listen on every interface; with its token off, any machine on the network could run code."""
     pytest.importorskip("ray")
     root = make_root(acx, tmp_path, server)
+    engine: tuple[str, ...] = ("--engine", "ray")
+    if chosen_in == "[distill] engine":
+        config = root / "arcticcodex.toml"
+        config.write_text(config.read_text() + '\n[distill]\nengine = "ray"\nshards = 3\n')
+        engine = ()
     given = write_prompts(tmp_path / "p.jsonl", [{"instruction": "What do otters eat?", "evidence": "Fish."}])
-    args = ("-w", root, "distill", "--prompts", given, "--out", tmp_path / "out", "--engine", "ray")
+    args = ("-w", root, "distill", "--prompts", given, "--out", tmp_path / "out", *engine)
     refused = acx(*args, code=1, env={"RAY_AUTH_MODE": "disabled"})
     assert "RAY_AUTH_MODE=disabled in the environment turns off the token" in refused.stderr
     assert "unset RAY_AUTH_MODE to run on Ray" in refused.stderr
