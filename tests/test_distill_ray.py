@@ -87,14 +87,23 @@ def reference_run(acx: Acx, tmp_path: Path, server: FakeOpenAIServer, given: Pat
     return tmp_path / "single"
 
 
-def shard_workers() -> list[psutil.Process]:
-    """The Ray worker processes running a shard now (Ray titles them after the task)."""
+def shard_workers(driver: int) -> list[psutil.Process]:
+    """The worker processes of ``driver``'s own Ray running a shard now (Ray titles them after the task);
+    never another run's on the same machine."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if "ray::run_shard" in " ".join(process.info["cmdline"] or []):
-                found.append(process)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for process in psutil.Process(driver).children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "ray::run_shard" in " ".join(process.cmdline()):
+                    found.append(process)
     return found
+
+
+def alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def answered(server: FakeOpenAIServer) -> int:
@@ -123,7 +132,7 @@ def test_a_shard_whose_worker_is_killed_is_run_again_and_the_dataset_is_unchange
     for _ in range(3000):  # a guard against a run that never gets there, not a timing assertion
         if driver.poll() is not None or killed:
             break
-        workers = shard_workers()
+        workers = shard_workers(driver.pid)
         if workers and answered(server) >= 40:
             workers[0].kill()
             killed.append(workers[0].pid)
@@ -156,10 +165,11 @@ def test_a_driver_killed_mid_run_is_resumed_and_pays_for_no_call_twice(
             break
         time.sleep(0.05)
     assert driver.poll() is None, log.read_text()[-2000:]
+    workers = shard_workers(driver.pid)
     driver.kill()  # SIGKILL: the driver runs no code; its local Ray goes down with it
     driver.wait()
     for _ in range(600):  # the killed run's workers finish dying (their shard locks die with them)
-        if not shard_workers():
+        if not any(alive(worker) for worker in workers):
             break
         time.sleep(0.05)
     before = answered(server)

@@ -14,9 +14,12 @@ the driver and run the same command again: finished shards are skipped, the othe
 an address joins a cluster the user runs (whose workers need arcticcodex installed and the API keys
 in their environment: keys are never shipped through Ray's object store).
 
-Budget: a run's remaining budget is divided among the shards still working when they are launched,
-so the run can never spend more than its budget; a shard that runs out stops as a run does, and
-``--resume`` with a larger budget goes on.
+What shards share (:mod:`.ray_actors`): each API teacher endpoint is governed by one Ray actor for
+the whole run (an adaptive limit of at most the teacher's ``concurrency`` in flight, backing off on
+429 and ``Retry-After``), and a run with a budget has one budget actor that every shard's ledger
+consults before each call, so the run exceeds its budget by at most the calls in flight; a shard
+that is refused stops as a run does, and ``--resume`` with a larger budget goes on.  The actors
+end with the run; what each endpoint sustained is written to ``runs/RUN/shards/endpoints.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .._sync import run_sync
 from ..errors import ArcticCodexError, UserError
 from ..workspace import Workspace
 from .journal import RunJournal, RunRecord
+from .ray_actors import RunShare, endpoint_limits, hand_budget, start_actors, stop_actors
 from .settings import RunSettings
 from .shards import ShardPlan, merge_shards, plan_shards, shard_counts
 
@@ -93,7 +97,9 @@ def _start(ray: Any, address: str | None) -> bool:
     return True
 
 
-def run_shard(root: str, run_id: str, folder: str, shards: int, spent_before: float, index: int) -> dict[str, Any]:
+def run_shard(
+    root: str, run_id: str, folder: str, shards: int, spent_before: float, index: int, share: RunShare | None = None
+) -> dict[str, Any]:
     """One shard's pending tasks, in a Ray worker: today's worker loop on the shard's journal and cache."""
     from .run import Distiller  # the worker imports the whole pipeline; the driver's module does not need to
 
@@ -103,7 +109,11 @@ def run_shard(root: str, run_id: str, folder: str, shards: int, spent_before: fl
         _held(plan.database(index).with_suffix(".lock")),
         Distiller(plan.workspace(main, index), vault_workspace=main) as distiller,
     ):
+        shared = share.join(f"shard-{index}") if share is not None else None  # the run's governors, budget
+        distiller.share = shared
         note = run_sync(distiller.work(run_id))
+        if shared is not None:
+            shared.close()
         counts = distiller.journal.counts(run_id)
     return {"index": index, "note": note, "counts": counts, "pid": os.getpid()}
 
@@ -136,13 +146,16 @@ async def work_on_ray(
     workspace, journal = distiller.workspace, distiller.journal
     plan = plan_shards(workspace, journal, record.id, settings.shards)
     unfinished = [index for index in range(plan.shards) if _unfinished(workspace, plan, record.id, index)]
-    _share_budget(workspace, plan, record.id, settings, unfinished)
+    spent = hand_budget(workspace, plan, record.id, settings, unfinished)
     started = _start(ray, address)
+    actors = None
     try:
+        limits = endpoint_limits(record.id, distiller.teacher_configs(), settings)
+        actors = start_actors(ray, record.id, limits, settings.budget_usd, spent)
         remote = ray.remote(max_retries=SHARD_RETRIES, num_cpus=1)(run_shard)
         waiting = {
             remote.remote(
-                str(workspace.root), record.id, str(plan.folder), plan.shards, plan.spent_before, index
+                str(workspace.root), record.id, str(plan.folder), plan.shards, plan.spent_before, index, actors.share
             ): index
             for index in unfinished
         }
@@ -157,6 +170,8 @@ async def work_on_ray(
             if on_shards is not None:
                 on_shards([shard_counts(workspace, plan, record.id, index) for index in range(plan.shards)])
     finally:
+        if actors is not None:
+            stop_actors(ray, actors, plan.folder / "endpoints.json")
         if started:
             ray.shutdown()
     merge_shards(workspace, journal, plan, record.id)
@@ -178,22 +193,3 @@ def _result(ray: Any, ref: Any) -> dict[str, Any]:
 def _unfinished(workspace: Workspace, plan: ShardPlan, run_id: str, index: int) -> bool:
     with RunJournal(plan.workspace(workspace, index)) as shard:
         return bool(shard.counts(run_id)["pending"] or shard.retryable_failures(run_id))
-
-
-def _share_budget(
-    workspace: Workspace, plan: ShardPlan, run_id: str, settings: RunSettings, unfinished: list[int]
-) -> None:
-    """Give each shard still working an equal share of what the run has left (none: no budget)."""
-    spent = plan.spent_before
-    journals = [RunJournal(plan.workspace(workspace, index)) for index in range(plan.shards)]
-    try:
-        spent += sum(shard.run(run_id).spent_usd for shard in journals)
-        left = None if settings.budget_usd is None else max(0.0, settings.budget_usd - spent)
-        for index in unfinished:
-            shard = journals[index]
-            own = RunSettings.from_json(shard.run(run_id).settings)
-            share = None if left is None else shard.run(run_id).spent_usd + left / len(unfinished)
-            shard.update_settings(run_id, RunSettings.from_json({**own.to_json(), "budget_usd": share}).to_json())
-    finally:
-        for shard in journals:
-            shard.close()

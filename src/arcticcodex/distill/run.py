@@ -91,6 +91,9 @@ class Distiller:
         self.vault_workspace = vault_workspace or workspace
         self.ray_address = ray_address
         self.on_shards = on_shards
+        self.share: Callable[[TeacherPool, ApiTeacher | None], None] | None = None
+        """A Ray shard's hook (:mod:`.ray_actors`): the run's endpoint governors and budget, attached to
+        each pool :meth:`work` builds."""
         self.workers = workers
         self.extra_teachers = tuple(extra_teachers)
         self.local_embedder = local_embedder
@@ -270,6 +273,8 @@ class Distiller:
         )
         router = TeacherRouter(pool=pool, max_rounds=settings.max_rounds, threshold=settings.threshold)
         student = self._student(settings, pool)
+        if self.share is not None:  # a shard of a Ray run: endpoints and budget shared with the other shards
+            self.share(pool, student)
         pending = self.journal.pending(record.id)
         counts = self.journal.counts(record.id)
         # a cached reply's cost is written with it (see RunJournal.charger); the rest with each task

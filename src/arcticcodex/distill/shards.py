@@ -22,6 +22,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,23 +95,27 @@ def plan_shards(workspace: Workspace, journal: RunJournal, run_id: str, shards: 
     plan = ShardPlan(folder, shards, record.spent_usd)
     connections = [plan.workspace(workspace, index).connect() for index in range(shards)]
     try:
-        for conn in connections:
-            with transaction(conn):
+        # One transaction a shard for the whole plan (a plan cut short has no plan.json and is made again): a
+        # commit a row cost 0.2-0.7 ms, 2-7 s at 10,000 tasks, against 14 µs a task this way (benchmarks/ray.py).
+        with ExitStack() as writing:
+            for conn in connections:
+                writing.enter_context(transaction(conn))
                 conn.execute(
                     "INSERT INTO distill_runs (id, created_at, updated_at, status, settings, out, task_count)"
                     " VALUES (?, ?, ?, 'running', ?, ?, 0)",
                     (run_id, record.created_at, record.created_at, json.dumps(record.settings, sort_keys=True),
                      record.out),
                 )  # fmt: skip
-        for position, key, task in _pending(journal, run_id):
-            connections[shard_of(key, shards)].execute(
-                "INSERT INTO distill_tasks (run_id, position, key, task) VALUES (?, ?, ?, ?)",
-                (run_id, position, key, task),
-            )
-        for conn in connections:
-            conn.execute(
-                "UPDATE distill_runs SET task_count = (SELECT count(*) FROM distill_tasks WHERE run_id = ?)", (run_id,)
-            )
+            for position, key, task in _pending(journal, run_id):
+                connections[shard_of(key, shards)].execute(
+                    "INSERT INTO distill_tasks (run_id, position, key, task) VALUES (?, ?, ?, ?)",
+                    (run_id, position, key, task),
+                )
+            for conn in connections:
+                conn.execute(
+                    "UPDATE distill_runs SET task_count = (SELECT count(*) FROM distill_tasks WHERE run_id = ?)",
+                    (run_id,),
+                )
     finally:
         for conn in connections:
             conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from ..errors import BudgetExceededError
 from .results import Usage
@@ -20,6 +21,16 @@ class TeacherStats:
     completion_tokens: int = 0
     cache_hit_tokens: int = 0
     cost_usd: float = 0.0
+
+
+class SharedBudget(Protocol):
+    """A budget other processes spend from too (a Ray run's shards: ``distill/ray_actors.py``)."""
+
+    async def admit(self, teacher: str) -> None:
+        """Return when one more call may start; raise BudgetExceededError when the budget is spent."""
+
+    def spend(self, teacher: str, cost_usd: float) -> None:
+        """Count a reply's cost against the budget (without waiting for it to be counted)."""
 
 
 @dataclass
@@ -40,6 +51,9 @@ class Ledger:
     reserved_usd: float = 0.0
     """The estimated cost of batches submitted and not yet answered (``distill --batch``): the budget
     counts them, so no batch is submitted that the budget could not pay for."""
+    shared: SharedBudget | None = None
+    """The run's budget when other processes spend from it too: consulted by :meth:`admit` and told
+    every cost :meth:`record` counts; the stats here stay this process's own (they are journaled)."""
 
     @property
     def spent_usd(self) -> float:
@@ -60,6 +74,13 @@ class Ledger:
                 parameters=["budget_usd"],
             )
 
+    async def admit(self, teacher: str) -> None:
+        """:meth:`check`, then the shared budget's word: what an async call path asks before each attempt,
+        so a budget shared by many processes is exceeded by at most the calls in flight."""
+        self.check(teacher)
+        if self.shared is not None:
+            await self.shared.admit(teacher)
+
     def record(
         self, teacher: str, usage: Usage, cost_usd: float, *, cached: bool = False, batched: bool = False
     ) -> None:
@@ -73,6 +94,8 @@ class Ledger:
             stats.completion_tokens += usage.completion_tokens
             stats.cache_hit_tokens += usage.cache_hit_tokens
             stats.cost_usd += cost_usd
+            if self.shared is not None and cost_usd:
+                self.shared.spend(teacher, cost_usd)
 
     def room_usd(self) -> float | None:
         """What the budget has left once spending and reservations are counted; None: no budget."""

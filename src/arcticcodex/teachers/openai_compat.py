@@ -43,6 +43,7 @@ from .cache import RequestCache, request_key
 from .endpoint_errors import endpoint_message, status_hint
 from .entries import TeacherConfig
 from .faults import RETRYABLE_STATUS, CircuitBreaker
+from .gates import FixedGate, GateSlot, RequestGate
 from .http_client import closed_before_answering, failure_cause, read_completion, sdk_client, timed_out
 from .ledger import Ledger
 from .parsing import ReplyError, parse_reply
@@ -106,9 +107,10 @@ class OpenAICompatibleTeacher:
         )
         self._key = key
         self._injected_http = http_client
-        self._bound: tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI, asyncio.Semaphore] | None = None
+        self._make_gate: Callable[[], RequestGate] = lambda: FixedGate(config.concurrency)
+        self._bound: tuple[asyncio.AbstractEventLoop, openai.AsyncOpenAI, RequestGate] | None = None
 
-    def _for_this_loop(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
+    def _for_this_loop(self) -> tuple[openai.AsyncOpenAI, RequestGate]:
         """The SDK client and the concurrency gate of the running event loop.
 
         Connections belong to the loop that opened them, so a teacher used from two ``asyncio.run``
@@ -117,8 +119,15 @@ class OpenAICompatibleTeacher:
         loop = asyncio.get_running_loop()
         if self._bound is None or self._bound[0] is not loop:
             client = sdk_client(self.config, self._key, self._injected_http)
-            self._bound = (loop, client, asyncio.Semaphore(self.config.concurrency))
+            self._bound = (loop, client, self._make_gate())
         return self._bound[1], self._bound[2]
+
+    def use_gates(self, make: Callable[[], RequestGate]) -> None:
+        """Gate requests with what ``make`` returns (one per event loop) instead of a fixed limit of
+        ``concurrency``: an endpoint shared with other processes, governed adaptively (:mod:`.gates`)."""
+        self._make_gate = make
+        if self._bound is not None:
+            self._bound = (self._bound[0], self._bound[1], make())
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleTeacher(name={self.name!r}, model={self.model!r}, base_url={self.config.base_url!r})"
@@ -209,16 +218,18 @@ class OpenAICompatibleTeacher:
         if self.batches is not None:
             return await self._complete_in_batch(self.batches, body, key or request_key(self.config.base_url, body))
         client, gate = self._for_this_loop()
-        async with gate:
+        async with gate.slot() as slot:
             try:
-                content, usage, attempts = await self._send(client, body)
+                content, usage, attempts = await self._send(client, body, slot)
             except BudgetExceededError:
                 raise
             except Exception:
                 self.ledger.record_failure(self.name)
                 raise
-        cost = self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens)
-        self.ledger.record(self.name, usage, cost)
+            # counted while the slot is held, so a budget shared with other processes hears of it
+            # before another call takes the slot
+            cost = self.config.cost(usage.prompt_tokens, usage.cache_hit_tokens, usage.completion_tokens)
+            self.ledger.record(self.name, usage, cost)
         return content, usage, attempts, cost, key
 
     async def _complete_in_batch(
@@ -242,7 +253,9 @@ class OpenAICompatibleTeacher:
         """The SDK client the batch queue reaches this endpoint's Batch API with (files, batches)."""
         return self._for_this_loop()[0]
 
-    async def _send(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> tuple[str, Usage, int]:
+    async def _send(self, client: openai.AsyncOpenAI, body: dict[str, Any], slot: GateSlot) -> tuple[str, Usage, int]:
+        """One reply from the endpoint, retried; each attempt waits for the gate, the budget's word, and
+        tells the gate how it went (its latency, or that it was throttled and for how long)."""
         if not self.breaker.allow():
             raise TeacherUnavailableError(
                 f"teacher {self.name} is paused after repeated failures (circuit open for another "
@@ -253,9 +266,11 @@ class OpenAICompatibleTeacher:
         resent = False
         while True:
             attempt += 1
-            self.ledger.check(self.name)
+            await slot.before_attempt()
+            await self.ledger.admit(self.name)
             retry_after: float | None = None
             at_once = False
+            sent = time.perf_counter()
             try:
                 # the SDK's documented generic request (README, "undocumented requests"), answered raw:
                 # the body is already exactly what we mean to send (no per-call TypedDict transform),
@@ -274,6 +289,9 @@ class OpenAICompatibleTeacher:
                     ) from None
                 reason = f"HTTP {error.status_code} {endpoint_message(error)}"
                 retry_after = parse_retry_after(error.response.headers.get("retry-after"))
+                if error.status_code == 429 or retry_after is not None:
+                    throttled = error.status_code == 429
+                    await slot.report(time.perf_counter() - sent, throttled=throttled, retry_after=retry_after)
             except openai.APIConnectionError as error:  # APITimeoutError is one: see http_client.timed_out
                 if timed_out(error):
                     reason = f"no answer within {self.config.timeout:g} s"
@@ -291,6 +309,7 @@ class OpenAICompatibleTeacher:
                 if completion is None:
                     raise self._not_a_completion(attempt)
                 self.breaker.record_success()
+                await slot.report(time.perf_counter() - sent)
                 return completion[0], completion[1], attempt
             delay = self.retry.delay(attempt, retry_after, self._rng)
             if delay is None:
@@ -388,7 +407,7 @@ class OpenAICompatibleTeacher:
         Not cached: a tool loop's requests depend on what the tools returned, which may change.
         """
         client, gate = self._for_this_loop()
-        async with gate:
+        async with gate.slot():
             with self._as_teacher_errors("did not answer"):
                 response = await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
         if not isinstance(response, ChatCompletion) or not response.choices:
@@ -404,7 +423,7 @@ class OpenAICompatibleTeacher:
         """
         client, gate = self._for_this_loop()
         pieces: list[str] = []
-        async with gate:
+        async with gate.slot():
             with self._as_teacher_errors("stream broke"):
                 stream = await client.chat.completions.create(**body, stream=True)
                 async for chunk in stream:
