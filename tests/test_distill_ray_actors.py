@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from arcticcodex.distill.ray_actors import EndpointGovernor, RunBudget, SharedBudget, governor_name
+from arcticcodex.distill.ray_actors import (
+    HOLDER_TTL_SECONDS,
+    EndpointGovernor,
+    LeasedGate,
+    RunBudget,
+    SharedBudget,
+    governor_name,
+)
 from arcticcodex.errors import BudgetExceededError
 from arcticcodex.teachers.ledger import Ledger
 from arcticcodex.teachers.results import Usage
@@ -19,21 +26,55 @@ from test_teacher_gates import settle, synchronous
 
 
 @synchronous
-async def test_a_shard_run_again_gets_back_what_its_dead_worker_held_and_was_waiting_for() -> None:
-    governor = EndpointGovernor(2)
-    await governor.join("shard-0", "shard-0/dead")
-    held = [await governor.acquire("shard-0", "shard-0/dead") for _ in range(2)]
-    assert all(ticket for ticket, _ in held)
-    late = asyncio.create_task(governor.acquire("shard-0", "shard-0/dead"))  # its caller dies while it waits
+async def test_shards_share_the_limit_and_a_shard_run_again_replaces_its_dead_worker() -> None:
+    now = [0.0]
+    governor = EndpointGovernor(5, clock=lambda: now[0])
+    assert await governor.join("shard-0", "shard-0/dead") == 5  # alone: the whole limit
+    await governor.join("shard-1", "shard-1/a")
+    shares = [(await governor.sync(holder, [], [], 0))[0] for holder in ("shard-0/dead", "shard-1/a")]
+    assert sorted(shares) == [2, 3]  # an even split, never more than the limit in all
+    await governor.join("shard-0", "shard-0/again")  # Ray runs shard 0 again after its worker died
+    assert (await governor.sync("shard-0/dead", [0.1], [], 2))[0] == 0  # the dead one is given nothing
+    shares = [(await governor.sync(holder, [], [], 0))[0] for holder in ("shard-0/again", "shard-1/a")]
+    assert sum(shares) == 5
+    now[0] += HOLDER_TTL_SECONDS + 1  # shard 0's second worker goes silent: its share goes back
+    assert (await governor.sync("shard-1/a", [], [], 0))[0] == 5
+    share, wait = await governor.sync("shard-1/a", [], [2.0, 2.0, 2.0], 4)  # three 429s of one round trip
+    stats = await governor.stats()
+    assert (share, wait) == (2, 2.0) and (stats["throttled"], stats["decreases"], stats["limit"]) == (3, 1, 2)
+    assert stats["peak_in_flight"] == 4
+    await governor.leave("shard-1", "shard-1/a")
+    assert (await governor.stats())["holders"] == 0
+
+
+class _Governed:
+    """What a Ray handle to an EndpointGovernor offers a LeasedGate, the calls made in this process."""
+
+    def __init__(self, governor: EndpointGovernor) -> None:
+        self.sync = _Method(lambda *args: asyncio.ensure_future(governor.sync(*args)))
+
+
+@synchronous
+async def test_a_leased_gate_holds_its_requests_to_its_share_and_halves_it_at_once_on_a_429() -> None:
+    governor = EndpointGovernor(3)
+    await governor.join("shard-0", "h")
+    gate = LeasedGate(_Governed(governor), "h", period_s=3600)  # no periodic sync during the test
+    entered: list[int] = []
+    release = asyncio.Event()
+
+    async def call(number: int) -> None:
+        async with gate.slot() as slot:
+            entered.append(number)
+            await release.wait()
+            await slot.report(0.1, throttled=number == 0)
+
+    calls = [asyncio.create_task(call(number)) for number in range(5)]
     await settle()
-    assert not late.done()
-    assert await governor.join("shard-0", "shard-0/again") == 2  # Ray runs the shard again
-    await settle()
-    assert (await late)[0] == 0  # the dead worker's wait is refused, its place not kept
-    places = [await governor.acquire("shard-0", "shard-0/again") for _ in range(2)]
-    assert all(ticket for ticket, _ in places) and (await governor.stats())["in_flight"] == 2
-    assert await governor.leave("shard-0", "shard-0/again") == 2
-    assert (await governor.stats())["in_flight"] == 0
+    assert entered == [0, 1, 2]  # the share is the whole limit of 3: two wait
+    release.set()
+    await asyncio.gather(*calls)
+    assert sorted(entered) == [0, 1, 2, 3, 4]
+    assert gate._share == 1  # halved at once by the 429 (3 // 2), before any sync
 
 
 def test_the_run_budget_admits_until_the_whole_run_has_spent_it() -> None:

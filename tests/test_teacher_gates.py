@@ -117,17 +117,20 @@ async def test_a_429_halves_the_limit_once_per_round_trip_and_never_below_one() 
 
 
 @synchronous
-async def test_a_latency_that_degrades_halves_the_limit_and_jitter_does_not() -> None:
-    governor = AimdGovernor(8)
-    await succeed(governor, 3, latency=0.2)
+async def test_a_latency_that_degrades_stops_the_growth_without_halving_and_jitter_does_not() -> None:
+    """Slower answers are no reason to halve (a busy client's own queueing looks the same); they hold the limit."""
+    governor = AimdGovernor(8, start=2)
+    await succeed(governor, 1, latency=0.2)
+    await succeed(governor, 1, latency=0.9)  # more than twice the best: the window starts again
+    assert (governor.limit, governor.decreases, governor.increases) == (2, 0, 0)
     await succeed(governor, 1, latency=0.35)  # within twice the best: latency holds
-    assert governor.limit == 8
-    await succeed(governor, 1, latency=0.9)  # more than twice the best: the endpoint is queueing
-    assert (governor.limit, governor.decreases) == (4, 1)
-    fast = AimdGovernor(8)
-    await succeed(fast, 3, latency=0.002)
+    assert governor.limit == 2
+    await succeed(governor, 1, latency=0.3)  # a whole window of two that held: one more
+    assert (governor.limit, governor.increases) == (3, 1)
+    fast = AimdGovernor(8, start=2)
+    await succeed(fast, 1, latency=0.002)
     await succeed(fast, 1, latency=0.01)  # five times the best, but 8 ms: jitter, not a signal
-    assert fast.limit == 8
+    assert (fast.limit, fast.increases) == (3, 1)
 
 
 @synchronous

@@ -7,8 +7,8 @@ starts, for the run,
 
 * an :class:`EndpointGovernor` per API teacher endpoint (named from the run and a hash of the
   endpoint's base URL and model): the endpoint's one AIMD limit (:class:`~arcticcodex.teachers.gates.AimdGovernor`,
-  at most the teacher's ``concurrency`` in flight across all shards), whose places every shard's
-  requests take through a :class:`GovernedGate`; and
+  at most the teacher's ``concurrency`` in flight across all shards), shared out among the shards,
+  each of which gates its own requests with its share (:class:`LeasedGate`); and
 * a :class:`RunBudget` when the run has a budget: the run's one ledger, which admits a call only
   while what every shard has spent is below the budget, so the run exceeds it by at most the calls
   in flight.  Each shard's own :class:`~arcticcodex.teachers.ledger.Ledger` still counts its spend
@@ -16,17 +16,18 @@ starts, for the run,
   attempt (``Ledger.shared``).
 
 The actors are not detached: they belong to the driver and die with it (and the driver kills them
-when the run ends).  A shard's places are held under its name (``shard-K``) and the id of the run of
-it that holds them: a shard that Ray runs again after its worker died first gives back what the
-dead one held, and what the dead one was still waiting for is refused when it comes.
+when the run ends).  A shard's share is held under its name (``shard-K``) and the id of the run of
+it that holds it: a shard that Ray runs again after its worker died replaces the dead one at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
-import itertools
 import json
+import math
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from .shards import ShardPlan
 
 __all__ = [
     "EndpointGovernor",
-    "GovernedGate",
+    "LeasedGate",
     "RunActors",
     "RunBudget",
     "RunShare",
@@ -60,10 +61,10 @@ __all__ = [
     "stop_actors",
 ]
 
-# calls a governor runs at once: its waits (acquire, ready) must never use them all up, or no release
-# could run to end them.  One event loop for all (a concurrency group of their own would run on another
-# thread's loop, where the governor's asyncio.Event would never wake them).
-WAITING_CALLS = 100_000
+# calls a governor serves at once (every shard's sync), on one event loop
+WAITING_CALLS = 1_000
+SYNC_SECONDS = 0.25  # how often a shard tells a governor how its requests went, and learns its share
+HOLDER_TTL_SECONDS = 10.0  # a shard's run not heard from this long is taken for dead
 
 
 def governor_name(run_id: str, base_url: str, model: str) -> str:
@@ -77,60 +78,80 @@ def budget_name(run_id: str) -> str:
 
 
 class EndpointGovernor:
-    """A Ray actor (async): one endpoint's AIMD limit, its places lent as tickets to shards.
+    """A Ray actor (async): one endpoint's AIMD limit, shared out among the shards working on it.
 
-    A shard's worker can die with places held and with acquisitions still waiting here (Ray does not
-    cancel an actor call whose caller died): each run of a shard joins under a new ``holder`` id, and
-    joining gives back what the shard's earlier holders held and refuses what they still wait for.
+    Why shares and not a place per call: a round trip to an actor for every request cost a Ray run
+    more than half its speed on a 2-core machine (benchmarks/ray.py: 58.6 s against 36.2 s without).
+    So each shard holds a share of the limit (split evenly among the shards that are working) and
+    gates its own requests with it (:class:`LeasedGate`), and every :data:`SYNC_SECONDS` it tells the
+    governor how its requests went (their latencies; the 429s and ``Retry-After`` it met) and learns
+    its share and any deadline: two messages a second a shard, whatever the request rate.  A 429
+    halves the limit (once per round trip, :class:`~arcticcodex.teachers.gates.AimdGovernor`); the
+    shard that met it halves its own share at once, the others at their next sync.
+
+    A shard's worker can die without leaving: each run of a shard joins under a new ``holder`` id,
+    which replaces the shard's earlier holder at once, and a holder not heard from for
+    :data:`HOLDER_TTL_SECONDS` is dropped, so its share goes back to the others.
     """
 
-    def __init__(self, maximum: int, start: int | None = None) -> None:
-        self._governor = AimdGovernor(maximum, start=start)
-        self._tickets: dict[int, tuple[str, str]] = {}  # ticket -> (shard, holder)
+    def __init__(self, maximum: int, start: int | None = None, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._governor = AimdGovernor(maximum, start=start, clock=clock)
+        self._clock = clock
+        self._seen: dict[str, float] = {}  # holder -> when it last synced
+        self._in_flight: dict[str, int] = {}  # holder -> its requests in flight at its last sync
         self._current: dict[str, str] = {}  # shard -> the holder running it now
-        self._numbers = itertools.count(1)
+        self.peak_in_flight = 0
 
     async def join(self, shard: str, holder: str) -> int:
-        """``holder`` now runs ``shard``: give back what its predecessors held; how many places that was."""
+        """``holder`` now runs ``shard`` (its predecessor, if any, is gone); its share."""
+        previous = self._current.get(shard)
+        if previous is not None:
+            self._drop(previous)
         self._current[shard] = holder
-        return self._give_back(lambda owner: owner[0] == shard and owner[1] != holder)
+        self._seen[holder] = self._clock()
+        return self._share(holder)
 
-    async def acquire(self, shard: str, holder: str) -> tuple[int, int]:
-        """A place: (ticket, epoch), once the limit and any Retry-After allow (ticket 0: refused, the
-        asking holder is gone)."""
-        epoch = await self._governor.acquire()
-        if self._current.get(shard, holder) != holder:
-            self._governor.release()
-            return 0, epoch
-        ticket = next(self._numbers)
-        self._tickets[ticket] = (shard, holder)
-        return ticket, epoch
+    async def sync(
+        self, holder: str, latencies: list[float], throttled: list[float | None], in_flight: int
+    ) -> tuple[int, float]:
+        """How ``holder``'s requests went since its last sync; its share, and how long nobody may ask."""
+        if holder not in self._seen:  # dropped (its shard runs again under a new holder): nothing for it
+            return 0, 0.0
+        self._seen[holder] = self._clock()
+        self._in_flight[holder] = in_flight
+        self.peak_in_flight = max(self.peak_in_flight, sum(self._in_flight.values()))
+        epoch = self._governor.epoch
+        for retry_after in throttled:
+            self._governor.report(epoch, 0.0, throttled=True, retry_after=retry_after)
+        for latency in latencies:
+            self._governor.report(self._governor.epoch, latency)
+        self._expire()
+        return self._share(holder), max(0.0, self._governor.deadline - self._clock())
 
-    async def ready(self) -> int:
-        return await self._governor.ready()
-
-    async def report(self, epoch: int, latency_s: float, throttled: bool, retry_after: float | None) -> None:
-        self._governor.report(epoch, latency_s, throttled=throttled, retry_after=retry_after)
-
-    async def release(self, ticket: int) -> None:
-        if self._tickets.pop(ticket, None) is not None:
-            self._governor.release()
-
-    async def leave(self, shard: str, holder: str) -> int:
-        """``holder`` is done: give back what it still holds (calls cancelled mid-wait)."""
+    async def leave(self, shard: str, holder: str) -> None:
         if self._current.get(shard) == holder:
-            self._current[shard] = ""
-        return self._give_back(lambda owner: owner == (shard, holder))
+            del self._current[shard]
+        self._drop(holder)
 
     async def stats(self) -> dict[str, float | int]:
-        return self._governor.stats()
+        return {**self._governor.stats(), "peak_in_flight": self.peak_in_flight, "holders": len(self._seen)}
 
-    def _give_back(self, whose: Callable[[tuple[str, str]], bool]) -> int:
-        held = [ticket for ticket, owner in self._tickets.items() if whose(owner)]
-        for ticket in held:
-            del self._tickets[ticket]
-            self._governor.release()
-        return len(held)
+    def _share(self, holder: str) -> int:
+        """An even split of the limit among the holders (the first ``limit % holders`` get one more)."""
+        holders = sorted(self._seen)
+        if holder not in self._seen:
+            return 0
+        base, extra = divmod(self._governor.limit, len(holders))
+        return base + (1 if holders.index(holder) < extra else 0)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        for holder in [h for h, seen in self._seen.items() if now - seen > HOLDER_TTL_SECONDS]:
+            self._drop(holder)
+
+    def _drop(self, holder: str) -> None:
+        self._seen.pop(holder, None)
+        self._in_flight.pop(holder, None)
 
 
 class RunBudget:
@@ -151,34 +172,87 @@ class RunBudget:
         return self.spent_usd
 
 
-class _GovernedSlot:
-    def __init__(self, actor: Any, epoch: int) -> None:
-        self._actor = actor
-        self._epoch = epoch
+class _LeasedSlot:
+    def __init__(self, gate: LeasedGate) -> None:
+        self._gate = gate
+        self._first = True  # the slot was given past any deadline: the first attempt need not wait
 
     async def before_attempt(self) -> None:
-        self._epoch = await self._actor.ready.remote()
+        if self._first:
+            self._first = False
+            return
+        await self._gate.past_deadline()
 
     async def report(self, latency_s: float, *, throttled: bool = False, retry_after: float | None = None) -> None:
-        self._actor.report.remote(self._epoch, latency_s, throttled, retry_after)  # told, not waited for
+        self._gate.heard(latency_s, throttled, retry_after)
 
 
-class GovernedGate:
-    """A teacher's :class:`~arcticcodex.teachers.gates.RequestGate` whose places an :class:`EndpointGovernor` lends."""
+class LeasedGate:
+    """A teacher's :class:`~arcticcodex.teachers.gates.RequestGate` in a shard: its share of the endpoint's
+    limit, kept up to date by a sync with the :class:`EndpointGovernor` every :data:`SYNC_SECONDS`."""
 
-    def __init__(self, actor: Any, shard: str, holder: str) -> None:
+    def __init__(self, actor: Any, holder: str, *, period_s: float | None = None) -> None:
         self._actor = actor
-        self._shard = shard
         self._holder = holder
+        self._period_s = SYNC_SECONDS if period_s is None else period_s
+        self._share = 0
+        self._in_flight = 0
+        self._deadline = -math.inf
+        self._latencies: list[float] = []
+        self._throttled: list[float | None] = []
+        self._changed = asyncio.Event()
+        self._syncing: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[GateSlot]:
-        ticket, epoch = await self._actor.acquire.remote(self._shard, self._holder)
+        if self._syncing is None:
+            await self._sync()  # the first share, before the first request
+            self._syncing = asyncio.get_running_loop().create_task(self._keep_syncing())
+        while True:
+            await self.past_deadline()
+            if self._in_flight < self._share:
+                break
+            changed = self._changed
+            await changed.wait()
+        self._in_flight += 1
         try:
-            yield _GovernedSlot(self._actor, epoch)
+            yield _LeasedSlot(self)
         finally:
-            # submitted, not awaited: given back even when the call was cancelled (a budget stop)
-            self._actor.release.remote(ticket)
+            self._in_flight -= 1
+            self._wake()
+
+    async def past_deadline(self) -> None:
+        while (wait := self._deadline - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+
+    def heard(self, latency_s: float, throttled: bool, retry_after: float | None) -> None:
+        """One attempt's outcome: kept for the next sync; a 429 halves this shard's share at once."""
+        if retry_after is not None:
+            self._deadline = max(self._deadline, time.monotonic() + retry_after)
+        if throttled:
+            self._throttled.append(retry_after)
+            self._share = max(1, self._share // 2)
+        elif retry_after is None:
+            self._latencies.append(latency_s)
+
+    async def _sync(self) -> None:
+        latencies, self._latencies = self._latencies, []
+        throttled, self._throttled = self._throttled, []
+        share, wait = await self._actor.sync.remote(self._holder, latencies, throttled, self._in_flight)
+        self._share = share
+        if wait > 0:
+            self._deadline = max(self._deadline, time.monotonic() + wait)
+        self._wake()
+
+    async def _keep_syncing(self) -> None:
+        while True:
+            await asyncio.sleep(self._period_s)
+            with contextlib.suppress(Exception):  # a sync missed is made up by the next one
+                await self._sync()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
 
 class SharedBudget:
@@ -241,20 +315,20 @@ class SharedRun:
         for teacher in _endpoints([*pool.teachers.values(), student]):
             actor = self.governors.get(governor_name(self.run_id, teacher.config.base_url, teacher.model))
             if actor is not None:
-                teacher.use_gates(_gates(actor, self.shard, self.holder))
+                teacher.use_gates(_gates(actor, self.holder))
         if self.budget is not None:
             pool.ledger.shared = self.budget
 
     def close(self) -> None:
-        """Give back whatever places this shard still holds (calls cancelled mid-wait)."""
+        """Give this shard's share back to the others (it has finished, or stopped)."""
         import ray
 
         if self.governors:
             ray.get([actor.leave.remote(self.shard, self.holder) for actor in self.governors.values()])
 
 
-def _gates(actor: Any, shard: str, holder: str) -> Callable[[], RequestGate]:
-    return lambda: GovernedGate(actor, shard, holder)
+def _gates(actor: Any, holder: str) -> Callable[[], RequestGate]:
+    return lambda: LeasedGate(actor, holder)
 
 
 def _endpoints(teachers: Iterable[object]) -> list[OpenAICompatibleTeacher]:

@@ -4,8 +4,8 @@ Why a gate object and not a bare semaphore: a single process knows its own load,
 (the teacher's ``concurrency``) is all it needs — :class:`FixedGate`, the default.  A run spread over
 many processes (``distill --engine ray``) shares each endpoint among them, and the endpoint's
 sustainable rate is found, not configured: :class:`AimdGovernor` grows the limit by one for every
-window of requests that came back without the latency degrading, halves it on a 429 (or when the
-latency degrades), and holds every new request until a ``Retry-After`` deadline has passed.  The
+window of requests that came back without the latency degrading (slower answers only stop the
+growth), halves it on a 429, and holds every new request until a ``Retry-After`` deadline has passed.  The
 teacher does not care which it has: it takes a :meth:`RequestGate.slot` per call, waits
 :meth:`GateSlot.before_attempt` before each attempt, and reports how each attempt went
 (:meth:`GateSlot.report`).  A Ray run's gate reaches one governor per endpoint through a Ray actor
@@ -77,9 +77,10 @@ class AimdGovernor:
 
     ``start`` requests at once at first (``maximum`` when None), never more than ``maximum`` and never
     fewer than one.  After each window of ``limit`` successful requests whose latency stayed within
-    ``factor`` times the best of the last ``memory`` ones, the limit grows by one; a 429, or a latency
-    beyond that (and more than ``slack_s`` above the best, so that jitter of a few milliseconds is no
-    signal), halves it.  A ``Retry-After`` holds every request — new or retried — until its deadline.
+    ``factor`` times the best of the last ``memory`` ones, the limit grows by one; a latency beyond that
+    (and more than ``slack_s`` above the best, so that jitter of a few milliseconds is no signal)
+    starts the window again; a 429 halves it.  A ``Retry-After`` holds every request — new or
+    retried — until its deadline.
     ``clock`` and ``sleep`` are the monotonic clock and how to wait on it (tests pass a fake pair).
     """
 
@@ -149,7 +150,10 @@ class AimdGovernor:
         best = min(self._latencies, default=latency_s)
         self._latencies.append(latency_s)
         if latency_s > best * self.factor and latency_s - best > self.slack_s:
-            self._decrease(epoch)
+            # slower answers stop the growth but do not halve it: measured, a busy client's own queueing
+            # (two cores, several shards) looked like a slow endpoint and halved a healthy limit over and
+            # over — Ray ran at half speed; the endpoint's own word (429, Retry-After) is what backs off
+            self._successes = 0
             return
         self._successes += 1
         if self._successes >= self.limit:
@@ -158,6 +162,11 @@ class AimdGovernor:
                 self.limit += 1
                 self.increases += 1
                 self._wake()
+
+    @property
+    def deadline(self) -> float:
+        """Until when (on the clock) nobody may ask the endpoint: the latest ``Retry-After``."""
+        return self._deadline
 
     def stats(self) -> dict[str, float | int]:
         """Where the governor stands, for a run's report: the limit and what it took to get there."""
