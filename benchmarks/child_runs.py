@@ -5,6 +5,44 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
+
+# ``arcticcodex ARGS`` in this interpreter, reporting its exit code, its peak RSS (VmHWM) and when it ended
+CLI_CHILD = """
+import json, sys, time
+from arcticcodex.cli import cli
+try:
+    cli.main(args=sys.argv[2:], prog_name="arcticcodex")
+except SystemExit as stop:
+    code = stop.code
+else:
+    code = 0
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+json.dump({"code": code, "hwm_kb": int(status["VmHWM"].split()[0]), "ended": time.time()}, open(sys.argv[1], "w"))
+"""
+
+
+def run_cli(scratch: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """``arcticcodex ARGS`` in a child process run from ``scratch`` (so ``benchmarks/`` is not on its
+    import path): (its exit code, peak RSS and end instant; its stdout).  A failure ends the benchmark."""
+    measured = scratch / "child.json"
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_CHILD, str(measured), *args], cwd=scratch, capture_output=True, text=True
+    )
+    result: dict[str, Any] = json.loads(measured.read_text())
+    if result["code"] not in (0, None):
+        raise SystemExit(f"arcticcodex {' '.join(args[:4])} … exited {result['code']}:\n{done.stderr[-3000:]}")
+    return result, done.stdout
+
+
+def write_rain_prompts(path: Path, count: int) -> Path:
+    """``count`` prompts with a one-sentence fact each (a station's rainfall), as JSONL."""
+    with path.open("w") as handle:
+        for n in range(count):
+            fact = f"Station {n} recorded {n % 37 + 1} millimetres of rain on day {n % 365 + 1} of the survey."
+            handle.write(json.dumps({"instruction": f"How much rain did station {n} record?", "evidence": fact}) + "\n")
+    return path
 
 
 def run_in_child(script: str, count: int) -> dict[str, float]:

@@ -39,7 +39,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from child_runs import run_cli, write_rain_prompts
 from teachers import FakeServer  # benchmarks/teachers.py: the fake in its own process
 
 CALLS_PER_PROMPT = 2  # critique + claim check; the fake accepts in round one
@@ -58,49 +58,16 @@ RAY_BOUND = 3.0  # Ray's wall time ÷ its ideal (calls × latency ÷ calls in fl
 SPEEDUP_BOUND = 1.0  # Ray's wall time ÷ the single-process engine's, repeat by repeat: Ray must pay for itself
 RSS_BOUND = 1.25  # the driver's peak RSS at --prompts ÷ at a fifth of them: flat
 
+
 # The child: the command line in-process, then its own peak RSS (VmHWM: ru_maxrss would carry the
 # parent's across exec) written to the file named first.  sys.path[0] is '' (the scratch folder).
-CHILD = """
-import json, sys
-from arcticcodex.cli import cli
-try:
-    cli.main(args=sys.argv[2:], prog_name="arcticcodex")
-except SystemExit as stop:
-    code = stop.code
-else:
-    code = 0
-status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
-json.dump({"code": code, "hwm_kb": int(status["VmHWM"].split()[0])}, open(sys.argv[1], "w"))
-"""
-
-
-def write_prompts(path: Path, count: int) -> Path:
-    with path.open("w") as handle:
-        for n in range(count):
-            fact = f"Station {n} recorded {n % 37 + 1} millimetres of rain on day {n % 365 + 1} of the survey."
-            handle.write(json.dumps({"instruction": f"How much rain did station {n} record?", "evidence": fact}) + "\n")
-    return path
-
-
-def arcticcodex(scratch: Path, *args: str) -> tuple[dict[str, Any], str]:
-    """``arcticcodex ARGS`` in a child process: (its exit code and peak RSS, its stdout)."""
-    measured = scratch / "child.json"
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(measured), *args], cwd=scratch, capture_output=True, text=True
-    )
-    result: dict[str, Any] = json.loads(measured.read_text())
-    if result["code"] not in (0, None):
-        raise SystemExit(f"arcticcodex {' '.join(args[:4])} … exited {result['code']}:\n{done.stderr[-3000:]}")
-    return result, done.stdout
-
-
 def workspace(scratch: Path, name: str, base_url: str, concurrency: int) -> Path:
     """A fresh workspace with the fake as its only teacher, at ``concurrency`` requests in flight in all."""
     root = scratch / name
-    arcticcodex(scratch, "init", str(root))
+    run_cli(scratch, "init", str(root))
     config = root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    arcticcodex(
+    run_cli(
         scratch, "-w", str(root), "teachers", "add", "fake", "--preset", "vllm", "--base-url", base_url,
         "--model", "fake-model", "--concurrency", str(concurrency),
     )  # fmt: skip
@@ -124,7 +91,7 @@ def distill(
     root = workspace(scratch, name, server.base_url, concurrency * processes)
     server.reset()
     started = time.perf_counter()
-    measured, stdout = arcticcodex(
+    measured, stdout = run_cli(
         scratch, "-w", str(root), "distill", "--prompts", str(prompts), "--out", str(root / "dataset"),
         "--teachers", "fake", "--drafter", "extractive", "--concurrency", str(concurrency), "--json", *engine,
     )  # fmt: skip
@@ -181,8 +148,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as folder:
             scratch = Path(folder)
-            prompts = write_prompts(scratch / "prompts.jsonl", args.prompts)
-            small = write_prompts(scratch / "small.jsonl", small_count)
+            prompts = write_rain_prompts(scratch / "prompts.jsonl", args.prompts)
+            small = write_rain_prompts(scratch / "small.jsonl", small_count)
             for repeat in range(args.repeats):
                 sides = (("ray", prompts, workers, ray), ("local", prompts, 1, []), ("ray-small", small, workers, ray))
                 for side, given, processes, engine in sides:

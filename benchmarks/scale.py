@@ -29,7 +29,6 @@ import json
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,54 +36,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from child_runs import run_cli, write_rain_prompts
 from teachers import FakeServer  # benchmarks/teachers.py: the fake in its own process
 
 CONCURRENCY = 64
 TAIL_GOAL = 0.10  # share of the wall after the last teacher call
 TIME_RATIO_GOAL = 1.2  # time per prompt, largest size ÷ smallest
 
+
 # The child: the command line in-process, then its own peak RSS and the instant it finished, written to
 # the file named first.  sys.path[0] is '' (the scratch folder), so no benchmark module shadows a package.
-CHILD = """
-import json, sys, time
-from arcticcodex.cli import cli
-try:
-    cli.main(args=sys.argv[2:], prog_name="arcticcodex")
-except SystemExit as stop:
-    code = stop.code
-else:
-    code = 0
-status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
-json.dump({"code": code, "hwm_kb": int(status["VmHWM"].split()[0]), "ended": time.time()}, open(sys.argv[1], "w"))
-"""
-
-
-def write_prompts(path: Path, count: int) -> Path:
-    with path.open("w") as handle:
-        for n in range(count):
-            fact = f"Station {n} recorded {n % 37 + 1} millimetres of rain on day {n % 365 + 1} of the survey."
-            handle.write(json.dumps({"instruction": f"How much rain did station {n} record?", "evidence": fact}) + "\n")
-    return path
-
-
-def arcticcodex(scratch: Path, *args: str) -> tuple[dict[str, Any], str]:
-    """``arcticcodex ARGS`` in a child process: (its exit code, peak RSS and end instant; its stdout)."""
-    measured = scratch / "child.json"
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(measured), *args], cwd=scratch, capture_output=True, text=True
-    )
-    result: dict[str, Any] = json.loads(measured.read_text())
-    if result["code"] not in (0, None):
-        raise SystemExit(f"arcticcodex {' '.join(args[:4])} … exited {result['code']}:\n{done.stderr[-3000:]}")
-    return result, done.stdout
-
-
 def workspace(scratch: Path, name: str, base_url: str) -> Path:
     root = scratch / name
-    arcticcodex(scratch, "init", str(root))
+    run_cli(scratch, "init", str(root))
     config = root / "arcticcodex.toml"
     config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    arcticcodex(
+    run_cli(
         scratch, "-w", str(root), "teachers", "add", "fake", "--preset", "vllm", "--base-url", base_url,
         "--model", "fake-model", "--concurrency", str(CONCURRENCY),
     )  # fmt: skip
@@ -106,7 +73,7 @@ def distill(scratch: Path, server: FakeServer, name: str, prompts: Path) -> dict
     root = workspace(scratch, name, server.base_url)
     server.reset()  # the fake's request log would otherwise hold every earlier run's requests
     started_epoch, started = time.time(), time.perf_counter()
-    measured, stdout = arcticcodex(
+    measured, stdout = run_cli(
         scratch, "-w", str(root), "distill", "--prompts", str(prompts), "--out", str(root / "dataset"),
         "--teachers", "fake", "--drafter", "extractive", "--concurrency", str(CONCURRENCY), "--json",
     )  # fmt: skip
@@ -135,7 +102,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as folder:
             scratch = Path(folder)
             for size in sizes:
-                prompts = write_prompts(scratch / f"prompts-{size}.jsonl", size)
+                prompts = write_rain_prompts(scratch / f"prompts-{size}.jsonl", size)
                 for repeat in range(args.repeats):
                     run = distill(scratch, server, f"run-{size}-{repeat}", prompts)
                     runs[size].append(run)
