@@ -52,3 +52,16 @@ def run_in_child(script: str, count: int) -> dict[str, float]:
     ).stdout
     result: dict[str, float] = json.loads(output)
     return result
+
+
+def fake_teacher_workspace(scratch: Path, name: str, base_url: str, concurrency: int) -> Path:
+    """A fresh workspace whose only teacher is the fake at ``base_url``, at ``concurrency`` requests in flight."""
+    root = scratch / name
+    run_cli(scratch, "init", str(root))
+    config = root / "arcticcodex.toml"
+    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
+    run_cli(
+        scratch, "-w", str(root), "teachers", "add", "fake", "--preset", "vllm", "--base-url", base_url,
+        "--model", "fake-model", "--concurrency", str(concurrency),
+    )  # fmt: skip
+    return root

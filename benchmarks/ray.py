@@ -46,7 +46,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from child_runs import run_cli, write_rain_prompts
+from child_runs import fake_teacher_workspace, run_cli, write_rain_prompts
 from teachers import FakeServer  # benchmarks/teachers.py: the fake in its own process
 
 CALLS_PER_PROMPT = 2  # critique + claim check; the fake accepts in round one
@@ -62,16 +62,7 @@ RSS_BOUND = 1.25  # the driver's peak RSS at --prompts ÷ at a fifth of them: fl
 # The child: the command line in-process, then its own peak RSS (VmHWM: ru_maxrss would carry the
 # parent's across exec) written to the file named first.  sys.path[0] is '' (the scratch folder).
 def workspace(scratch: Path, name: str, base_url: str, concurrency: int) -> Path:
-    """A fresh workspace with the fake as its only teacher, at ``concurrency`` requests in flight in all."""
-    root = scratch / name
-    run_cli(scratch, "init", str(root))
-    config = root / "arcticcodex.toml"
-    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    run_cli(
-        scratch, "-w", str(root), "teachers", "add", "fake", "--preset", "vllm", "--base-url", base_url,
-        "--model", "fake-model", "--concurrency", str(concurrency),
-    )  # fmt: skip
-    return root
+    return fake_teacher_workspace(scratch, name, base_url, concurrency)
 
 
 def chat_calls(server: FakeServer) -> int:

@@ -36,7 +36,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from child_runs import run_cli, write_rain_prompts
+from child_runs import fake_teacher_workspace, run_cli, write_rain_prompts
 from teachers import FakeServer  # benchmarks/teachers.py: the fake in its own process
 
 CONCURRENCY = 64
@@ -47,15 +47,7 @@ TIME_RATIO_GOAL = 1.2  # time per prompt, largest size ÷ smallest
 # The child: the command line in-process, then its own peak RSS and the instant it finished, written to
 # the file named first.  sys.path[0] is '' (the scratch folder), so no benchmark module shadows a package.
 def workspace(scratch: Path, name: str, base_url: str) -> Path:
-    root = scratch / name
-    run_cli(scratch, "init", str(root))
-    config = root / "arcticcodex.toml"
-    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    run_cli(
-        scratch, "-w", str(root), "teachers", "add", "fake", "--preset", "vllm", "--base-url", base_url,
-        "--model", "fake-model", "--concurrency", str(CONCURRENCY),
-    )  # fmt: skip
-    return root
+    return fake_teacher_workspace(scratch, name, base_url, CONCURRENCY)
 
 
 def last_teacher_call(root: Path, run_id: str) -> float:

@@ -4,6 +4,9 @@ Why a real server: external services are tested against fakes that speak their r
 sockets, never by monkeypatching an HTTP library, so the ``openai`` SDK, httpx and hand-written clients run
 their real connection, timeout and error paths.  HTTP/1.1 with keep-alive comes from asyncio streams and
 ``h11`` (the parser httpx uses): one event loop and no thread per request, so benchmarks can drive it hard.
+One module, past 1,000 lines, on purpose: it is a single protocol's server (chat completions, streaming,
+files and batches, faults, the control API) that tests and benchmarks start as one process; its pieces
+share the request log and the scripts, and splitting them would spread one fake across files.
 
 In process: ``with FakeOpenAIServer() as server: OpenAI(base_url=server.base_url, ...)``, steered with
 ``script``, ``set_default``, ``inject`` and ``latency``; ``in_flight`` and ``peak_in_flight`` count the
