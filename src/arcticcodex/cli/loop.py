@@ -383,7 +383,7 @@ def list_(state: CliState, as_json: bool) -> None:
         click.echo(json.dumps(summaries, indent=2))
         return
     if not summaries:
-        click.echo("no loops yet: run `arcticcodex loop --prompts F --base M --out D`")
+        click.echo("no loops yet: run `arcticcodex loop --prompts prompts.jsonl --base MODEL --out DIR`")
         return
     table = Table()
     for column in ("id", "created", "status", "iterations", "best", "win rate", "spent $", "folder"):
