@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from arcticcodex.dataset import dedup
+from arcticcodex.dataset import dedup, dedup_index
 from arcticcodex.dataset.dedup import NearDuplicateFilter
 from arcticcodex.dataset.record import PairSource, TrainingPair
 from arcticcodex.errors import UserError
@@ -119,11 +119,15 @@ def paraphrase(rng: np.random.Generator, source: np.ndarray, cosine: float) -> n
     return result
 
 
-def planted_set(count: int, seed: int = 19) -> tuple[np.ndarray, dict[int, int]]:
+def planted_set(count: int, seed: int = 19, *, dense: bool = False) -> tuple[np.ndarray, dict[int, int]]:
     """Random unit vectors, one in eight replaced by a planted paraphrase; also the planted rows that
-    the threshold must remove, each with the row it must name (its kept source)."""
+    the threshold must remove, each with the row it must name (its kept source).  ``dense``: the
+    vectors crowd in a narrow cone (a mean cosine of about 0.67 between any two, as pairs made from
+    one template are), where hashing cannot tell a near duplicate from the crowd."""
     rng = np.random.default_rng(seed)
     vectors = rng.standard_normal((count, DIMENSIONS))
+    if dense:
+        vectors = vectors * 0.7 / np.sqrt(DIMENSIONS) + np.eye(DIMENSIONS)[0]
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     planted: set[int] = set()
     expected: dict[int, int] = {}
@@ -260,6 +264,32 @@ def test_approximate_mode_finds_at_least_99_percent_of_the_exact_removals(
     assert run(again, len(vectors))[1] == approximate  # deterministic: a resumed publish writes the same
 
 
+def test_dense_vectors_are_screened_through_the_graph_and_it_finds_at_least_99_percent() -> None:
+    vectors, expected = planted_set(6_000, seed=7, dense=True)
+    spread = planted_set(3_000)[0]
+    dense_codes = dedup_index.KeptIndex(DIMENSIONS).keys(vectors[:2_000])
+    spread_codes = dedup_index.KeptIndex(DIMENSIONS).keys(spread[:2_000])
+    # what a multi-hash query would scan: a crowd in the cone, a few in 10,000 when spread out
+    assert dedup_index.slice_collisions(dense_codes) > 50 * dedup_index.slice_collisions(spread_codes)
+    assert (
+        dedup_index.slice_collisions(spread_codes) < dedup_index.DENSE_FROM <= dedup_index.slice_collisions(dense_codes)
+    )
+    embedder = GivenVectors(vectors)
+    exact = run(NearDuplicateFilter(embedder, THRESHOLD, mode="exact"), len(vectors))[1]
+    assert {int(a[3:]): int(b[3:]) for a, b in exact} == expected  # the cone made no duplicates of its own
+    screen = NearDuplicateFilter(embedder, THRESHOLD, mode="approximate")
+    approximate = run(screen, len(vectors))[1]
+    assert isinstance(screen._index, dedup_index.GraphIndex)  # chosen again once 1,024 pairs were kept
+    agreed = set(approximate) & set(exact)
+    assert len(agreed) >= 0.99 * len(exact), f"{len(agreed)} of {len(exact)} exact removals"
+    assert set(approximate) <= set(exact)  # re-scored exactly: never a removal the exact mode would not make
+    again = NearDuplicateFilter(embedder, THRESHOLD, mode="approximate")
+    assert run(again, len(vectors))[1] == approximate  # deterministic: a resumed publish writes the same
+    spread_screen = NearDuplicateFilter(GivenVectors(spread), THRESHOLD, mode="approximate")
+    run(spread_screen, len(spread))
+    assert type(spread_screen._index) is dedup_index.KeptIndex  # spread out: the multi-hash index
+
+
 def test_auto_mode_is_exact_below_its_threshold_and_approximate_past_it(
     planted: tuple[np.ndarray, dict[int, int]],
 ) -> None:
@@ -308,3 +338,38 @@ def test_bad_settings_name_the_parameter(arguments: dict[str, Any], parameter: s
     with pytest.raises(UserError) as caught:
         NearDuplicateFilter(GivenVectors(np.eye(4, dtype=np.float32)), **arguments)
     assert words in str(caught.value) and caught.value.parameters == (parameter,)
+
+
+class SeededVectors:
+    """An embedder whose vector for ``question N`` is made from N alone: no table of 50k vectors held."""
+
+    name = "seeded-vectors"
+    dimensions = 384
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        rows = [int(text.split("\n", 1)[0].removeprefix("question ")) for text in texts]
+        return np.stack([np.random.default_rng(row).standard_normal(self.dimensions) for row in rows]).astype(
+            np.float32
+        )
+
+
+@pytest.mark.slow
+def test_memory_at_50k_pairs_is_the_kept_vectors_and_a_bounded_rest() -> None:
+    import tracemalloc
+
+    count = 50_000
+    vectors_size = count * SeededVectors.dimensions * 2  # the kept float16 vectors: 38.4 MB
+    screen = NearDuplicateFilter(SeededVectors(), THRESHOLD)
+    tracemalloc.start()
+    try:
+        passed = sum(1 for _ in screen.filter(pair(row) for row in range(count)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert passed == count and screen.approximate
+    # the kept matrix doubles as it grows (65,536 rows at 50k, and the 32,768 it outgrew while copying:
+    # 1.95 × the vectors), the ids (~150 bytes a pair) and a batch's buffers; a float32 vector or a
+    # pair kept per pair (1.5 KB and more) would be another 77 MB
+    assert peak < 2.3 * vectors_size + 16_000_000, (
+        f"peak {peak / 1e6:.1f} MB for {vectors_size / 1e6:.1f} MB of vectors"
+    )

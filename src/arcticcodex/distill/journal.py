@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ __all__ = ["RunJournal", "RunRecord", "TaskOutcome"]
 TaskStatus = Literal["pending", "accepted", "rejected", "failed"]
 RunStatus = Literal["running", "stopped", "complete"]
 PAGE = 256
+FOLLOW_POLL_SECONDS = 0.05  # how often a publisher following a run looks for the task it waits on
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +184,11 @@ class RunJournal:
                 yield Task(key, json.loads(task))
             after = rows[-1][0]
 
-    def _paged(self, run_id: str, column: str, condition: str) -> Iterator[tuple[int, dict[str, Any]]]:
-        """(position, parsed ``column``) of the run's tasks meeting ``condition``, in order, a page at a time."""
-        after = -1
+    def _paged(
+        self, run_id: str, column: str, condition: str, *, after: int = -1
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(position, parsed ``column``) of the run's tasks meeting ``condition`` past position ``after``,
+        in order, a page at a time."""
         while True:
             rows = self.conn.execute(
                 f"SELECT position, {column} FROM distill_tasks WHERE run_id = ? AND {condition} AND position > ?"  # noqa: S608 - fixed SQL from this module
@@ -265,6 +269,37 @@ class RunJournal:
     def finished_pairs(self, run_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
         """Accepted and rejected pairs in task order (paged), for writing the dataset."""
         return self._paged(run_id, "pair", "pair IS NOT NULL")
+
+    def follow_pairs(
+        self, run_id: str, ended: threading.Event, *, poll_seconds: float = FOLLOW_POLL_SECONDS
+    ) -> Iterator[tuple[int, dict[str, Any]]]:
+        """:meth:`finished_pairs` read while other connections are still finishing the run's tasks.
+
+        Pairs come in task order as soon as every earlier task is finished: reading waits at the first
+        pending task (another connection's workers, which take tasks in this order, are on it) until it
+        is done or ``ended`` is set; from then on the rest is read as :meth:`finished_pairs` reads it,
+        passing over tasks left pending (a spent budget).  So a publisher following a run sees exactly
+        the pairs, in exactly the order, that publishing after the run would see.
+        """
+        after = -1
+        while not ended.is_set():  # read before the query: a task finished after it is seen on the next pass
+            rows = self.conn.execute(
+                "SELECT position, status, pair FROM distill_tasks WHERE run_id = ? AND position > ?"
+                " ORDER BY position LIMIT ?",
+                (run_id, after, PAGE),
+            ).fetchall()
+            if not rows:
+                return
+            for position, status, pair in rows:
+                if status == "pending":
+                    break
+                after = position
+                if pair is not None:
+                    yield position, json.loads(pair)
+            else:
+                continue
+            ended.wait(poll_seconds)
+        yield from self._paged(run_id, "pair", "pair IS NOT NULL", after=after)
 
     # -- human review of accepted pairs (runs made with --review) ------------------------------
 

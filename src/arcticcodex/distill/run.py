@@ -49,7 +49,7 @@ from ..workspace import Workspace
 from .journal import RunJournal, RunRecord, RunStatus, TaskOutcome
 from .pairs import pair_from_result
 from .preflight import check_api_teacher, prepare_run
-from .publish import publish_dataset, snapshot_base
+from .publish import LivePublisher, publish_dataset, snapshot_base
 from .ray_engine import ShardProgress, work_on_ray
 from .settings import RunSettings
 from .sourcing import Source, source_tasks
@@ -192,10 +192,25 @@ class Distiller:
         if record.status != "complete":
             self.journal.reopen_retryable(run_id)
             self.journal.set_status(run_id, "running")
+            live: LivePublisher | None = None
             if settings.engine == "ray":
                 note = await work_on_ray(self, record, settings, address=self.ray_address, on_shards=self.on_shards)
             else:
-                note = await self._work(record, settings, progress)
+                if not settings.human_review:  # publishing follows the workers (a reviewed run waits for people)
+                    live = LivePublisher(
+                        self.workspace,
+                        record,
+                        settings,
+                        self.run_folder(run_id),
+                        embedder=self.vault.embedder,
+                        workers=self.workers,
+                    )
+                try:
+                    note = await self._work(record, settings, progress)
+                except BaseException:
+                    if live is not None:
+                        live.abort()
+                    raise
             waiting = len(self.journal.awaiting_review(run_id)) if settings.human_review else 0
             if waiting:  # nothing is published while a person still has pairs to decide on
                 note = note or (
@@ -204,13 +219,30 @@ class Distiller:
                 )
                 self.journal.set_status(run_id, "stopped", note)
                 return self.summary(run_id, seconds=time.perf_counter() - started)
-            manifest = publish_dataset(self.journal, record, settings, self.workspace, self.run_folder(run_id), self)
+            if live is not None:
+                live.finish()
+                manifest = await live.result()
+            else:
+                manifest = await asyncio.to_thread(self._publish, record, settings, self.vault.embedder)
             retryable = self.journal.retryable_failures(run_id)
             if note is None and retryable:
                 note = f"{retryable} task(s) failed because a teacher failed; resume the run to try them again"
             status: RunStatus = "stopped" if note or self.journal.counts(run_id)["pending"] else "complete"
             self.journal.set_status(run_id, status, note, written=manifest)
         return self.summary(run_id, seconds=time.perf_counter() - started)
+
+    def _publish(self, record: RunRecord, settings: RunSettings, embedder: EmbeddingBackend) -> dict[str, Any]:
+        """Publish a run whose work is done, in a thread of its own (off the event loop), with its own journal."""
+        with RunJournal(self.workspace) as journal:
+            return publish_dataset(
+                journal,
+                record,
+                settings,
+                self.workspace,
+                self.run_folder(record.id),
+                embedder=embedder,
+                workers=self.workers,
+            )
 
     def summary(self, run_id: str, *, seconds: float = 0.0) -> RunSummary:
         record = self.journal.run(run_id)

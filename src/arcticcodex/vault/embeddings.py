@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
@@ -53,6 +54,7 @@ class SentenceTransformerBackend:
         self._batch_size = batch_size
         self._device = device
         self._model: Any = None
+        self._lock = threading.RLock()
 
     @property
     def name(self) -> str:
@@ -67,17 +69,24 @@ class SentenceTransformerBackend:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        model = self._load()
-        vectors = model.encode(
-            list(texts),
-            batch_size=self._batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        with self._lock:  # a fast tokenizer refuses two threads at once ("Already borrowed"): a run's
+            model = self._load()  # retrieval and its publisher both embed (distill/publish.py)
+            vectors = model.encode(
+                list(texts),
+                batch_size=self._batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _load(self) -> Any:
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            return self._load_once()
+
+    def _load_once(self) -> Any:
         if self._model is not None:
             return self._model
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
