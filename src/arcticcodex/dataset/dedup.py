@@ -64,6 +64,7 @@ import numpy as np
 from ..errors import UserError
 from ..vault.embeddings import EmbeddingBackend
 from .dedup_index import DENSITY_SAMPLE, KeptIndex, approximate_index
+from .id_set import IdSet, KeptIds
 from .record import TrainingPair
 
 __all__ = ["APPROXIMATE_FROM", "BATCH", "CHUNK", "NearDuplicateFilter", "ScreeningMode"]
@@ -109,9 +110,9 @@ class NearDuplicateFilter:
         self.removed: list[tuple[str, str]] = []
         """(removed pair id, the id of the kept pair it duplicates)."""
         self._kept = np.zeros((0, embedder.dimensions), dtype=np.float16)
-        self._kept_ids: list[str] = []
+        self._kept_ids = KeptIds()  # ids as their 16 bytes, not strings: flat memory (id_set.py)
         self._count = 0
-        self._ids: set[str] = set()
+        self._ids = IdSet()
         self._index: KeptIndex | None = None
         self._density_known = False  # whether the index was chosen on enough kept vectors to tell
 
