@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from .id_set import IdSet, KeptIds
 from .record import TrainingPair
 
 if TYPE_CHECKING:  # numpy and the embedder are needed only to screen a split, so only imported then
@@ -110,8 +111,8 @@ class SplitPlanner:
         self.fraction = fraction
         self.embedder = embedder
         self.threshold = threshold
-        self._ids: list[str] = []
-        self._seen: set[str] = set()
+        self._ids = KeptIds()  # ~16 bytes an id (id_set.py)
+        self._seen = IdSet()
         self._documents: list[str] = []
         self._kept: dict[str, Side] = {}  # document → the side pairs published before put it on
         self._texts: list[str] = []
