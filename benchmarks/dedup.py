@@ -12,9 +12,9 @@ smallest's (bound: ≤ 1.2, i.e. total time linear in the pairs — the filter i
 quadratic: 4.7 ms a pair at 10k, 9.2 ms at 20k), the share of the planted removals (those at 0.96
 and 0.99) found (bound: ≥ 99 %; exact mode finds all) and the peak RSS.  Exit status 1 when a bound
 is missed.  ``--mode exact`` measures the exact mode alone (where it stops being cheap).  ``--dense``
-puts the vectors in a narrow cone (a mean cosine of about 0.67 between any two, as pairs made from one
-template are: ``benchmarks/scale.py``'s prompts give 0.67 with the ``hashing-64`` embedder), where
-the filter screens through its graph index instead of the multi-hash one.
+takes ``benchmarks/scale.py``'s templated pairs instead ("How much rain did station N record?" and
+its answer, embedded by the ``hashing-64`` embedder: 64 dimensions, a mean cosine of 0.67 between any
+two), with paraphrases planted the same way, where the filter screens through its graph index.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import numpy as np
 
 from arcticcodex.dataset.dedup import NearDuplicateFilter
 from arcticcodex.dataset.record import PairSource, TrainingPair
+from arcticcodex.vault.embeddings import HashingBackend
 
 DIMENSIONS = 384
 THRESHOLD = 0.95
@@ -43,13 +44,25 @@ BOUND_RATIO = 1.2
 BOUND_AGREEMENT = 0.99
 
 
-DENSE = ["--dense"] if "--dense" in sys.argv else []  # the cone, for this process and its children
+DENSE = ["--dense"] if "--dense" in sys.argv else []  # templated pairs, for this process and its children
+if DENSE:
+    DIMENSIONS = 64
+    TEMPLATED = HashingBackend(DIMENSIONS)
+
+
+def templated(row: int) -> str:
+    """``benchmarks/scale.py``'s pair for prompt ``row`` (its question and the extractive answer)."""
+    return (
+        f"How much rain did station {row} record?\n"
+        f"Station {row} recorded {row % 37 + 1} millimetres of rain on day {row % 365 + 1} of the survey."
+    )
 
 
 def random_unit(row: int, *, spread: bool = False) -> np.ndarray:
+    if DENSE and not spread:  # the templated pair's own vector: a mean cosine of 0.67 between two
+        templated_vector: np.ndarray = TEMPLATED.embed([templated(row)])[0]
+        return templated_vector
     vector = np.random.default_rng(row).standard_normal(DIMENSIONS)
-    if DENSE and not spread:  # in the cone around the first axis: a mean cosine of ~0.67 between two
-        vector = vector * 0.7 / np.sqrt(DIMENSIONS) + np.eye(1, DIMENSIONS)[0]
     result: np.ndarray = vector / np.linalg.norm(vector)
     return result
 
@@ -140,7 +153,7 @@ def main() -> int:
     if args.child:
         print(json.dumps(one_run(args.child, args.mode)))
         return 0
-    shape = "dense (a cone)" if DENSE else "spread out"
+    shape = "templated (dense)" if DENSE else "random (spread out)"
     print(f"near-duplicate screening, mode {args.mode}, {DIMENSIONS} dimensions {shape}, median of {args.repeats} runs")
     medians: dict[int, dict[str, Any]] = {}
     for size in args.sizes:
