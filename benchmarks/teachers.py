@@ -1,6 +1,9 @@
 """Teacher-loop throughput against the fake OpenAI-compatible server, in its own process.
 
-Run: ``.venv/bin/python benchmarks/teachers.py [--repeats 3]``  (distilabel: ``pip install -e '.[bench]'``)
+Run: ``.venv/bin/python benchmarks/teachers.py [--repeats 3] [--only a|b|c|d ...]``.  The peers,
+distilabel and Curator, run in their own processes from ``.venv-peers`` (Curator cannot be installed
+beside ArcticCodex; the command that makes it is in :mod:`peers`); distilabel from this interpreter
+where the ``bench`` extra installed it.
 
 (a) **Loop at scale.**  200 ms latency, concurrency 64, the draft → critique → verify loop over
     1,000 texts (the fake accepts each in round one: two calls per text).  Achieved calls/s as a
@@ -19,6 +22,15 @@ Run: ``.venv/bin/python benchmarks/teachers.py [--repeats 3]``  (distilabel: ``p
     discount is 0.5; a line paid twice or a price not discounted shows here).  The wall time the batch
     path adds is printed as a ratio too (no bound: a real provider takes minutes to hours per batch).
 
+(d) **Ahead of Curator.**  3,000 critique requests, the very bodies the teacher sends (messages,
+    temperature, max_tokens, response_format), at 20 ms latency / concurrency 128 and at 200 ms /
+    concurrency 64: ours (the pool + teacher client path a distill run's loop takes, as in (b)) in this
+    process, and Curator 0.1.31 (``curator.LLM``, ``openai`` backend at the fake's base URL, the same
+    concurrency, its rate limits lifted) in its own.  Each side's calls/s and the CPU seconds its
+    process spent per 1,000 calls (``getrusage``).  Bounds: calls/s ≥ 1.2 × Curator's and CPU per call
+    ≤ Curator's, at both settings.  A bare aiohttp loop (no SDK) is timed beside them: the most this
+    machine and the fake allow any Python client.
+
 Medians of ``--repeats`` runs; peak RSS of this process is printed.  Exit status 1 when a bound is
 missed.
 """
@@ -34,10 +46,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import openai
@@ -51,9 +63,11 @@ from arcticcodex.teachers.entries import TeacherConfig, load_teachers
 from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
 from arcticcodex.teachers.pool import TeacherPool
 from arcticcodex.teachers.prompts import critique_messages
+from arcticcodex.teachers.reply_schemas import reply_schema
 from arcticcodex.teachers.results import EvidenceItem, Rubric
 from arcticcodex.teachers.trust import TrustedTeachers
 from arcticcodex.workspace import Workspace
+from peers import PeerRun, run_bare_aiohttp, run_peer
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = ROOT / "tests" / "fakes" / "openai_server.py"
@@ -91,21 +105,34 @@ def teacher(base_url: str, concurrency: int) -> OpenAICompatibleTeacher:
 
 async def run_loop(
     base_url: str, texts: list[str], concurrency: int, evidence: list[EvidenceItem], rounds: int
-) -> float:
-    """Calls per second through TeacherRouter and the pool."""
+) -> PeerRun:
+    """Calls through TeacherRouter and the pool (what a distill run's loop does): how many, in how many
+    seconds, and the CPU seconds this process spent on them (every thread; the fake is another process)."""
     fake = teacher(base_url, concurrency)
     pool = TeacherPool([fake], ledger=fake.ledger)
     router = TeacherRouter(pool=pool, max_rounds=rounds)
     try:
-        start = time.perf_counter()
+        cpu, start = cpu_seconds(), time.perf_counter()
         results = await asyncio.gather(*(router.refine(text, evidence) for text in texts))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     finally:
         await pool.aclose()
     if any(result.status == "failed" for result in results):
         raise SystemExit("a loop failed against the fake server")
     calls = sum(stats.calls for stats in pool.ledger.stats.values())
-    return calls / elapsed
+    return PeerRun(calls, elapsed, cpu)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def critique_bodies(texts: list[str], concurrency: int) -> list[dict[str, Any]]:
+    """The bodies the teacher sends for ``texts``' critiques (what the peers are asked to send too)."""
+    fake = teacher("http://127.0.0.1:9/v1", concurrency)
+    schema = reply_schema("critic", Rubric())
+    return [fake.request_body(critique_messages(text, [], Rubric(), ""), schema) for text in texts]
 
 
 async def run_bare_sdk(base_url: str, texts: list[str], concurrency: int, *, aiohttp: bool = False) -> float:
@@ -116,9 +143,9 @@ async def run_bare_sdk(base_url: str, texts: list[str], concurrency: int, *, aio
 
     async def one(text: str) -> None:
         async with gate:
-            await client.chat.completions.create(
+            await client.chat.completions.create(  # type: ignore[call-overload]
                 model="fake-model",
-                messages=critique_messages(text, [], Rubric(), ""),  # type: ignore[arg-type]
+                messages=critique_messages(text, [], Rubric(), ""),
                 temperature=0.2,
                 max_tokens=2048,
                 response_format={"type": "json_object"},
@@ -130,66 +157,6 @@ async def run_bare_sdk(base_url: str, texts: list[str], concurrency: int, *, aio
         return len(texts) / (time.perf_counter() - start)
     finally:
         await client.close()
-
-
-DISTILABEL_SCRIPT = textwrap.dedent(
-    """
-    import json, sys, time
-    from distilabel.models import OpenAILLM
-    from distilabel.pipeline import Pipeline
-    from distilabel.steps import LoadDataFromDicts
-    from distilabel.steps.tasks import TextGeneration
-
-    base_url, concurrency, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
-    with Pipeline(name=f"arcticcodex-bench-{len(rows)}-{concurrency}") as pipeline:
-        load = LoadDataFromDicts(data=rows, batch_size=concurrency)
-        generate = TextGeneration(
-            llm=OpenAILLM(model="fake-model", base_url=base_url, api_key="not-needed", max_retries=0, timeout=60,
-                          generation_kwargs={"max_new_tokens": 2048, "temperature": 0.2}),
-            system_prompt=rows[0]["system"],
-            input_batch_size=concurrency,
-            add_raw_output=False,
-            add_raw_input=False,
-        )
-        load >> generate
-
-    if __name__ == "__main__":
-        start = time.perf_counter()
-        distiset = pipeline.run(use_cache=False)
-        elapsed = time.perf_counter() - start
-        done = sum(1 for row in distiset["default"]["train"] if row["generation"] is not None)
-        print("RESULT " + json.dumps({"done": done, "seconds": elapsed}), flush=True)
-    """
-)
-
-
-def run_distilabel(base_url: str, texts: list[str], concurrency: int) -> float | None:
-    try:
-        import distilabel  # noqa: F401
-    except ImportError:
-        return None
-    with tempfile.TemporaryDirectory() as folder:
-        script, data = Path(folder) / "bench.py", Path(folder) / "rows.jsonl"
-        script.write_text(DISTILABEL_SCRIPT, encoding="utf-8")
-        with data.open("w", encoding="utf-8") as out:
-            for text in texts:
-                system, user = critique_messages(text, [], Rubric(), "")
-                out.write(json.dumps({"system": system["content"], "instruction": user["content"]}) + "\n")
-        env = {"DISTILABEL_CACHE_DIR": folder, "DISTILABEL_LOG_LEVEL": "WARNING", "PATH": "/usr/bin:/bin"}
-        completed = subprocess.run(
-            [sys.executable, str(script), base_url, str(concurrency), str(data)],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=600,
-            check=False,
-        )
-    line = next((ln for ln in completed.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if line is None:
-        raise SystemExit(f"distilabel run failed:\n{completed.stderr[-3000:]}")
-    result = json.loads(line[len("RESULT ") :])
-    return float(result["done"]) / float(result["seconds"])
 
 
 BATCH_COST_BOUND = 0.55
@@ -258,55 +225,34 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--texts", type=int, default=1000)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--batch-prompts", type=int, default=200)
-    parser.add_argument("--only-batch", action="store_true", help="run (c) alone")
-    args = parser.parse_args()
-    ok = True
-
-    server = FakeServer(latency=0.02)
-    try:
-        online, batch, online_wall, batch_wall = batch_versus_online(server, args.batch_prompts, args.repeats)
-        print(f"(c) {args.batch_prompts} prompts distilled online and with batch, median of {args.repeats}:")
-        print(
-            f"    cost per 1,000 accepted pairs ${online * 1000:.4f} online vs ${batch * 1000:.4f} batch"
-            f"   batch ÷ online {batch / online:.3f} (bound ≤ {BATCH_COST_BOUND})"
-        )
-        print(
-            f"    wall {online_wall:.2f} s online vs {batch_wall:.2f} s batch ({batch_wall - online_wall:+.2f} s),"
-            f" ratio {batch_wall / online_wall:.2f}"
-        )
-        ok = ok and batch / online <= BATCH_COST_BOUND
-    finally:
-        server.close()
-    if args.only_batch:
-        print(f"peak RSS {peak_rss_mb():.0f} MB")
-        print("PASS" if ok else "FAIL: a bound was missed")
-        return 0 if ok else 1
-
+def loop_at_scale(texts: int, repeats: int) -> bool:
+    """(a): the loop at 200 ms latency, concurrency 64, against the ideal 320 calls/s."""
     server = FakeServer(latency=0.2)
     try:
-        texts = [f"Draft {i}: otters eat mostly fish." for i in range(args.texts)]
+        drafts = [f"Draft {i}: otters eat mostly fish." for i in range(texts)]
         rates = []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             server.reset()
-            rates.append(run_sync(run_loop(server.base_url, texts, 64, EVIDENCE, rounds=3)))
-        rate = statistics.median(rates)
-        print(f"(a) loop over {args.texts} texts, 200 ms latency, concurrency 64, median of {args.repeats}:")
-        print(f"    {rate:6.1f} calls/s = {rate / 320:.2f} × the ideal 320 calls/s (bound ≥ 0.9)")
-        ok = ok and rate / 320 >= 0.9
+            rates.append(run_sync(run_loop(server.base_url, drafts, 64, EVIDENCE, rounds=3)).rate)
     finally:
         server.close()
+    rate = statistics.median(rates)
+    print(f"(a) loop over {texts} texts, 200 ms latency, concurrency 64, median of {repeats}:")
+    print(f"    {rate:6.1f} calls/s = {rate / 320:.2f} × the ideal 320 calls/s (bound ≥ 0.9)")
+    return rate / 320 >= 0.9
 
+
+def overhead_against_peers(requests: int, repeats: int) -> bool:
+    """(b): pool + loop against the bare SDK (both of its HTTP clients) and distilabel, 20 ms, concurrency 128."""
     server = FakeServer(latency=0.02)
     try:
-        texts = [f"Answer {i}: otters eat mostly fish." for i in range(args.requests)]
-        ours, bare, bare_aiohttp, peer = [], [], [], []
-        for _ in range(args.repeats):
+        texts = [f"Answer {i}: otters eat mostly fish." for i in range(requests)]
+        bodies = critique_bodies(texts, 128)
+        ours: list[PeerRun] = []
+        bare: list[float] = []
+        bare_aiohttp: list[float] = []
+        peer: list[PeerRun] = []
+        for _ in range(repeats):
             server.reset()
             ours.append(run_sync(run_loop(server.base_url, texts, 128, [], rounds=1)))
             server.reset()
@@ -314,31 +260,128 @@ def main() -> int:
             server.reset()
             bare_aiohttp.append(run_sync(run_bare_sdk(server.base_url, texts, 128, aiohttp=True)))
             server.reset()
-            measured = run_distilabel(server.base_url, texts, 128)
+            measured = run_peer("distilabel", server.base_url, bodies, 128)
             if measured is not None:
                 peer.append(measured)
-        ours_rate, bare_rate = statistics.median(ours), statistics.median(bare)
-        print(f"(b) {args.requests} critique requests, 20 ms latency, concurrency 128, median of {args.repeats}:")
-        print(
-            f"    pool + loop {ours_rate:6.1f} calls/s   bare AsyncOpenAI {bare_rate:6.1f} calls/s"
-            f"   ratio {ours_rate / bare_rate:.2f} (bound ≥ 0.8)"
-        )
-        ok = ok and ours_rate / bare_rate >= 0.8
-        aiohttp_rate = statistics.median(bare_aiohttp)
-        print(
-            f"    bare AsyncOpenAI over DefaultAioHttpClient {aiohttp_rate:6.1f} calls/s"
-            f"   ratio {ours_rate / aiohttp_rate:.2f}"
-        )
-        if peer:
-            peer_rate = statistics.median(peer)
-            print(f"    distilabel 1.5.3 {peer_rate:6.1f} calls/s   ratio {ours_rate / peer_rate:.2f} (bound ≥ 1.4)")
-            ok = ok and ours_rate / peer_rate >= 1.4
-        else:
-            print("    distilabel not installed (pip install -e '.[bench]'): peer comparison skipped")
-            ok = False
     finally:
         server.close()
+    ours_rate, bare_rate = statistics.median(run.rate for run in ours), statistics.median(bare)
+    print(f"(b) {requests} critique requests, 20 ms latency, concurrency 128, median of {repeats}:")
+    print(
+        f"    pool + loop {ours_rate:6.1f} calls/s   bare AsyncOpenAI {bare_rate:6.1f} calls/s"
+        f"   ratio {ours_rate / bare_rate:.2f} (bound ≥ 0.8)"
+    )
+    ok = ours_rate / bare_rate >= 0.8
+    aiohttp_rate = statistics.median(bare_aiohttp)
+    over_aiohttp = ours_rate / aiohttp_rate
+    print(f"    bare AsyncOpenAI over DefaultAioHttpClient {aiohttp_rate:6.1f} calls/s   ratio {over_aiohttp:.2f}")
+    if not peer:
+        print("    distilabel not installed ('.[bench]', or .venv-peers: see peers.py): peer comparison skipped")
+        return False
+    peer_rate = statistics.median(run.rate for run in peer)
+    print(
+        f"    distilabel 1.5.3 {peer_rate:6.1f} calls/s   ratio {ours_rate / peer_rate:.2f} (bound ≥ 1.4)"
+        f"   CPU s per 1,000 calls: ours {statistics.median(run.cpu_per_1000 for run in ours):.2f},"
+        f" distilabel {statistics.median(run.cpu_per_1000 for run in peer):.2f}"
+    )
+    return ok and ours_rate / peer_rate >= 1.4
+
+
+CURATOR_SETTINGS = ((0.02, 128), (0.2, 64))  # (latency s, concurrency) of (d)
+CURATOR_RATE_BOUND = 1.2  # ours ÷ Curator, calls/s: at least
+CURATOR_CPU_BOUND = 1.0  # ours ÷ Curator, CPU seconds per 1,000 calls: at most
+
+
+def ahead_of_curator(requests: int, repeats: int) -> bool:
+    """(d): pool + loop against Curator, the same bodies to the same fake, at each of CURATOR_SETTINGS."""
+    ok = True
+    texts = [f"Answer {i}: otters eat mostly fish." for i in range(requests)]
+    for latency, concurrency in CURATOR_SETTINGS:
+        bodies = critique_bodies(texts, concurrency)
+        server = FakeServer(latency=latency)
+        ours: list[PeerRun] = []
+        theirs: list[PeerRun] = []
+        floor: list[float] = []
+        try:
+            for _ in range(repeats):
+                server.reset()
+                ours.append(run_sync(run_loop(server.base_url, texts, concurrency, [], rounds=1)))
+                server.reset()
+                measured = run_peer("curator", server.base_url, bodies, concurrency)
+                if measured is None:
+                    print("(d) Curator is not installed: see benchmarks/peers.py for its environment, .venv-peers")
+                    return False
+                theirs.append(measured)
+                server.reset()
+                floor.append(run_sync(run_bare_aiohttp(server.base_url, bodies, concurrency)))
+        finally:
+            server.close()
+        median = statistics.median
+        rate, their_rate = median(run.rate for run in ours), median(run.rate for run in theirs)
+        cpu, their_cpu = median(run.cpu_per_1000 for run in ours), median(run.cpu_per_1000 for run in theirs)
+        ceiling = median(floor)
+        print(
+            f"(d) {requests} critique requests, {latency * 1000:g} ms latency, concurrency {concurrency},"
+            f" median of {repeats} (ideal {concurrency / latency:g} calls/s):"
+        )
+        print(
+            f"    pool + loop {rate:6.1f} calls/s   Curator 0.1.31 {their_rate:6.1f} calls/s"
+            f"   ratio {rate / their_rate:.2f} (bound ≥ {CURATOR_RATE_BOUND})"
+        )
+        print(
+            f"    CPU s per 1,000 calls: ours {cpu:.2f}   Curator {their_cpu:.2f}"
+            f"   ratio {cpu / their_cpu:.2f} (bound ≤ {CURATOR_CPU_BOUND})"
+        )
+        print(
+            f"    bare aiohttp (no SDK) {ceiling:6.1f} calls/s: ours {rate / ceiling:.2f} of it,"
+            f" Curator {their_rate / ceiling:.2f}; bare ÷ Curator {ceiling / their_rate:.2f} (the most a client shows)"
+        )
+        each = "  ".join(f"{a.rate:.0f}/{b.rate:.0f}/{c:.0f}" for a, b, c in zip(ours, theirs, floor, strict=True))
+        print(f"    each run, ours / Curator / bare: {each}")
+        ok = ok and rate / their_rate >= CURATOR_RATE_BOUND and cpu / their_cpu <= CURATOR_CPU_BOUND
+    return ok
+
+
+def batch_pricing(prompts: int, repeats: int) -> bool:
+    """(c): the same prompts online and with batch; cost per accepted pair and wall time."""
+    server = FakeServer(latency=0.02)
+    try:
+        online, batch, online_wall, batch_wall = batch_versus_online(server, prompts, repeats)
+    finally:
+        server.close()
+    print(f"(c) {prompts} prompts distilled online and with batch, median of {repeats}:")
+    print(
+        f"    cost per 1,000 accepted pairs ${online * 1000:.4f} online vs ${batch * 1000:.4f} batch"
+        f"   batch ÷ online {batch / online:.3f} (bound ≤ {BATCH_COST_BOUND})"
+    )
+    print(
+        f"    wall {online_wall:.2f} s online vs {batch_wall:.2f} s batch ({batch_wall - online_wall:+.2f} s),"
+        f" ratio {batch_wall / online_wall:.2f}"
+    )
+    return batch / online <= BATCH_COST_BOUND
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--texts", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--batch-prompts", type=int, default=200)
+    parser.add_argument("--only", choices=["a", "b", "c", "d"], action="append", help="run these parts alone")
+    parser.add_argument("--only-batch", action="store_true", help="run (c) alone (the same as --only c)")
+    args = parser.parse_args()
+    parts = set(args.only or []) | ({"c"} if args.only_batch else set()) or set("abcd")
+    results = []
+    if "c" in parts:
+        results.append(batch_pricing(args.batch_prompts, args.repeats))
+    if "a" in parts:
+        results.append(loop_at_scale(args.texts, args.repeats))
+    if "b" in parts:
+        results.append(overhead_against_peers(args.requests, args.repeats))
+    if "d" in parts:
+        results.append(ahead_of_curator(args.requests, args.repeats))
     print(f"peak RSS {peak_rss_mb():.0f} MB")
+    ok = all(results)
     print("PASS" if ok else "FAIL: a bound was missed")
     return 0 if ok else 1
 
