@@ -20,8 +20,9 @@ its last call returns, so that instant is the end of the teaching and everything
 process exits, is the pipeline's own tail.  Since issue 19 a run publishes while its workers teach (a
 thread follows the journal in task order), so the tail is what publishing has left when the teaching
 ends — the pairs it has not caught up with, the last batch, the manifest — and the interpreter's exit;
-before, it was the whole publishing pass (the near-duplicate screen, the sensitive-data gate, signing).  (The fake's request log would give the same
-instant but is a JSON list of every request body, hundreds of MB at 100k prompts.)
+before, it was the whole publishing pass (the near-duplicate screen, the sensitive-data gate,
+signing).  (The fake's request log would give the same instant but is a JSON list of every request
+body, hundreds of MB at 100k prompts.)
 """
 
 from __future__ import annotations
