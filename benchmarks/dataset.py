@@ -36,7 +36,8 @@ BOUND_PAIRS_PER_SECOND = 5_000.0
 WORKERS = max(1, min(len(os.sched_getaffinity(0)), 8))  # as the command line uses
 
 
-def sample_pair() -> TrainingPair:
+def sample_pair(instruction_repeats: int = 22, completion_repeats: int = 33) -> TrainingPair:
+    """A pair shaped like a distilled one: about 1 KB of instruction and 2 KB of completion by default."""
     evidence = tuple(
         EvidenceRef(f"c-{n}", f"d-{n}", hashlib.sha256(str(n).encode()).hexdigest(), (0, 900), f"doc-{n}.md")
         for n in range(2)
@@ -44,8 +45,8 @@ def sample_pair() -> TrainingPair:
     return TrainingPair(
         id="tp-0",
         index=0,
-        instruction="Explain the retention policy for audit logs. " * 22,
-        completion="Audit logs are kept for ninety days and then archived [c-0]. " * 33,
+        instruction="Explain the retention policy for audit logs. " * instruction_repeats,
+        completion="Audit logs are kept for ninety days and then archived [c-0]. " * completion_repeats,
         quality=Decimal("0.91"),
         signer_id="teacher-01",
         created_at="2026-11-25T12:00:00Z",

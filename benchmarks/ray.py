@@ -142,7 +142,11 @@ def main() -> int:
             prompts = write_rain_prompts(scratch / "prompts.jsonl", args.prompts)
             small = write_rain_prompts(scratch / "small.jsonl", small_count)
             for repeat in range(args.repeats):
-                sides = (("ray", prompts, workers, ray), ("local", prompts, 1, []), ("ray-small", small, workers, ray))
+                sides: tuple[tuple[str, Path, int, list[str]], ...] = (
+                    ("ray", prompts, workers, ray),
+                    ("local", prompts, 1, []),
+                    ("ray-small", small, workers, ray),
+                )
                 for side, given, processes, engine in sides:
                     run = distill(scratch, server, f"{side}-{repeat}", given, args.concurrency, processes, engine)
                     runs[side].append(run)

@@ -47,7 +47,7 @@ workers_option = click.option(
     type=click.IntRange(1, 64),
     default=default_workers,
     show_default="one per core, at most 8",
-    help="Processes that check records (large datasets).",
+    help="Processes that check records, and convert them for an export (datasets over 16 MB).",
 )
 
 

@@ -28,7 +28,7 @@ from ..provenance.record_signing import RecordSignature, verify_record
 from ..provenance.signing import Ed25519Verifier, HmacSigner, Verifier
 from .record import TrainingPair, canonical_json
 
-__all__ = ["LineResult", "check_file_lines"]
+__all__ = ["LineResult", "check_file_lines", "line_ranges"]
 
 PARALLEL_FROM_BYTES = 16 << 20  # below this a pool costs more to start than it saves
 RANGE_BYTES = 4 << 20
@@ -96,8 +96,8 @@ def check_file_lines(
     verifier: Verifier,
     *,
     workers: int = 1,
-    parallel_from_bytes: int = PARALLEL_FROM_BYTES,
-    range_bytes: int = RANGE_BYTES,
+    parallel_from_bytes: int | None = None,
+    range_bytes: int | None = None,
     digest: Any = None,
     stop_at: int | None = None,
 ) -> Iterator[LineResult]:
@@ -106,7 +106,10 @@ def check_file_lines(
     :meth:`DatasetWriter.add_many`).  ``digest`` (a hashlib object), when given, is fed every byte of the
     file in order, so the file is read once for its SHA-256 and its lines.  ``stop_at`` ends the reading
     there (about: the line it falls in is finished, if it is not over-long), for a file far larger than
-    its manifest says — a hostile sparse file of a terabyte is not read to its end."""
+    its manifest says — a hostile sparse file of a terabyte is not read to its end.  ``parallel_from_bytes``
+    and ``range_bytes`` default to :data:`PARALLEL_FROM_BYTES` and :data:`RANGE_BYTES` as they are then."""
+    parallel_from_bytes = PARALLEL_FROM_BYTES if parallel_from_bytes is None else parallel_from_bytes
+    range_bytes = RANGE_BYTES if range_bytes is None else range_bytes
     size = path.stat().st_size if stop_at is None else min(path.stat().st_size, stop_at)
     count = workers
     spec = _verifier_spec(verifier)
@@ -117,7 +120,7 @@ def check_file_lines(
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
         pending: deque[Future[list[LineResult]]] = deque()
-        for start, end, first in _ranges(path, size, range_bytes, digest):  # a window in flight: flat memory
+        for start, end, first in line_ranges(path, size, range_bytes, digest):  # a window in flight: flat memory
             pending.append(pool.submit(_check_range_job, str(path), start, end, first, spec))
             if len(pending) >= 2 * count:
                 yield from pending.popleft().result()
@@ -125,7 +128,7 @@ def check_file_lines(
             yield from pending.popleft().result()
 
 
-def _ranges(path: Path, size: int, range_bytes: int, digest: Any) -> Iterator[tuple[int, int, int]]:
+def line_ranges(path: Path, size: int, range_bytes: int, digest: Any) -> Iterator[tuple[int, int, int]]:
     """(start, end, first line number) of byte ranges of about ``range_bytes`` that end at a line end.
 
     Every read is bounded (1 MiB), so a hostile file made of one enormous line costs no memory here.

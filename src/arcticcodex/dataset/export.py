@@ -26,22 +26,32 @@ made with ``--validation``) or ``all`` (train, then validation); rejected pairs 
 first: a folder that is not intact is refused, and so is one whose signer is not trusted unless
 ``allow_untrusted`` (a trainer must not learn from data nobody can vouch for by accident).  The
 output is written to a temporary file and renamed, so an interrupted export leaves no half file
-under the target name.
+under the target name.  With ``workers`` > 1, a dataset over 16 MB is converted in that many
+processes, a window of line-aligned ranges at a time, and written in order: the bytes one process
+would write, in flat memory at any size (except where the view needs this workspace: evidence
+texts, ``raft``; and Parquet, written a row group at a time here).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from ..errors import DatasetError
-from ..fileio import NEW_FILE_MODE, atomic_write
+from ..fileio import NEW_FILE_MODE, atomic_write, open_plain_file
 from ..layout import TRAIN_FILE, VALIDATION_FILE
 from ..provenance.trust import KeyRing
+from . import checking
 from .citations import TrainingView
-from .record import TrainingPair, iter_records
+from .record import TrainingPair
 from .verify import require_verified
 
 if TYPE_CHECKING:
@@ -120,7 +130,9 @@ def export_dataset(
     ``keyring`` says whose signatures are trusted (default: nobody's, so only ``allow_untrusted``
     lets the export through); the command line passes the user's trusted keys.  ``view`` shows each
     pair to the trainer (default: citation markers removed; see :class:`TrainingView`).  The ``raft``
-    format shows each pair through ``raft`` instead (its evidence among distractors).
+    format shows each pair through ``raft`` instead (its evidence among distractors).  ``workers``
+    processes verify the dataset and then convert it (the command line passes one a core); a script
+    passing ``workers`` needs the ``if __name__ == "__main__":`` guard, as for ``verify_dataset``.
     """
     view = view or TrainingView()
     if export_format not in FORMAT_NAMES:
@@ -137,28 +149,90 @@ def export_dataset(
     sources = split_files(Path(directory), split)
     if export_format == "parquet":
         return _export_parquet(sources, Path(output), parquet_rows, dpo_margin, view)
-    output = Path(output)
-    convert = EXPORT_FORMATS.get(export_format)
-    if export_format == "dpo":
+    rows = _Rows(export_format, dpo_margin, view, raft)
+    with atomic_write(Path(output), mode=NEW_FILE_MODE) as handle:  # the old file stays until the new one is whole
+        if (
+            workers > 1
+            and rows.portable
+            and sum(path.stat().st_size for path in sources) >= checking.PARALLEL_FROM_BYTES
+        ):
+            return _write_in_parallel(handle, sources, rows, workers)
+        written = 0
+        for path in sources:
+            for line in _range_lines(path, 0, path.stat().st_size, 1, rows):
+                handle.write(line)
+                written += 1
+        return written
 
-        def convert(pair: TrainingPair, key_id: str) -> dict[str, Any] | None:
-            return dpo_row(pair, dpo_margin)
 
-    rows = 0
-    with atomic_write(output, mode=NEW_FILE_MODE) as handle:  # the old file stays until the new one is whole
-        for where, pair, key_id in _pairs(*sources):
-            if export_format == "fn":
-                handle.write((pair.frame(key_id).to_frame().to_text() + "\n").encode("utf-8"))
-                rows += 1
-                continue
-            if raft is not None and export_format == "raft":
-                row = raft.row(pair, where)  # its own view: the evidence among distractors, markers renumbered
-            else:
-                row = convert(view.apply(pair, where), key_id) if convert is not None else None
-            if row is not None:
-                handle.write((json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8"))
-                rows += 1
-    return rows
+@dataclass(frozen=True)
+class _Rows:
+    """How each pair becomes its line of the export (or none: a pair with no preference, for ``dpo``).
+
+    One definition for both paths, so the worker processes write exactly the bytes the serial path
+    writes.  It crosses to a worker when it is :attr:`portable`: a view without evidence texts (those
+    are looked up in the workspace's database) and not ``raft`` (its distractors come from the vault).
+    """
+
+    export_format: str
+    dpo_margin: float
+    view: TrainingView
+    raft: RaftExamples | None = None
+
+    @property
+    def portable(self) -> bool:
+        return self.view.evidence_texts is None and self.raft is None and self.export_format != "raft"
+
+    def line(self, where: str, pair: TrainingPair, key_id: str) -> bytes | None:
+        if self.export_format == "fn":
+            return (pair.frame(key_id).to_frame().to_text() + "\n").encode("utf-8")
+        if self.raft is not None and self.export_format == "raft":
+            row = self.raft.row(pair, where)  # its own view: the evidence among distractors, markers renumbered
+        elif self.export_format == "dpo":
+            row = dpo_row(self.view.apply(pair, where), self.dpo_margin)
+        else:
+            convert = EXPORT_FORMATS.get(self.export_format)
+            row = convert(self.view.apply(pair, where), key_id) if convert is not None else None
+        return None if row is None else (json.dumps(row, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _write_in_parallel(handle: Any, sources: list[Path], rows: _Rows, workers: int) -> int:
+    """Convert line-aligned ranges of ``sources`` in ``workers`` processes and write their lines in order.
+
+    A window of ``2 × workers`` ranges (4 MB each) is in flight, so memory stays flat whatever the size;
+    the ranges are cut as ``dataset verify`` cuts them (:func:`~.checking.line_ranges`).
+    """
+    written = 0
+    context = multiprocessing.get_context("forkserver")  # clean workers, as verify's (see checking.py)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[Future[tuple[bytes, int]]] = deque()
+
+        def write_oldest() -> None:
+            nonlocal written
+            lines, count = pending.popleft().result()
+            handle.write(lines)
+            written += count
+
+        for path in sources:
+            for start, end, first in checking.line_ranges(path, path.stat().st_size, checking.RANGE_BYTES, None):
+                pending.append(pool.submit(_convert_range, str(path), start, end, first, rows))
+                if len(pending) >= 2 * workers:
+                    write_oldest()
+        while pending:
+            write_oldest()
+    return written
+
+
+def _convert_range(path: str, start: int, end: int, first_line: int, rows: _Rows) -> tuple[bytes, int]:
+    lines = list(_range_lines(Path(path), start, end, first_line, rows))
+    return b"".join(lines), len(lines)
+
+
+def _range_lines(path: Path, start: int, end: int, first_line: int, rows: _Rows) -> Iterator[bytes]:
+    for where, pair, key_id in _range_pairs(path, start, end, first_line):
+        line = rows.line(where, pair, key_id)
+        if line is not None:
+            yield line
 
 
 def split_files(directory: Path, split: str) -> list[Path]:
@@ -183,7 +257,28 @@ def split_files(directory: Path, split: str) -> list[Path]:
 def _pairs(*paths: Path) -> Iterator[tuple[str, TrainingPair, str]]:
     """Each pair with its ``file:line`` and the key id it was signed under (the ``fn`` frames bind it)."""
     for path in paths:
-        for where, pair, record in iter_records(path):
+        yield from _range_pairs(path, 0, path.stat().st_size, 1)
+
+
+def _range_pairs(path: Path, start: int, end: int, first_line: int) -> Iterator[tuple[str, TrainingPair, str]]:
+    """The pairs of the lines that start in bytes ``start``–``end`` of ``path`` (the first is line ``first_line``),
+    read strictly, one line at a time (the file was verified just before: every line is a signed record)."""
+    with open_plain_file(path, what="a record file") as handle:
+        handle.seek(start)
+        line_number = first_line
+        while handle.tell() < end:
+            line = handle.readline()
+            if not line:
+                return
+            where = f"{path.name}:{line_number}"
+            line_number += 1
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                raise DatasetError(f"{where}: not valid JSON ({exc.msg}); run `arcticcodex dataset verify`") from exc
+            pair = TrainingPair.from_json(record, where=where)
             integrity = record.get("integrity")
             key_id = integrity.get("key_id") if isinstance(integrity, dict) else None
             if not isinstance(key_id, str):

@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-__all__ = ["RECENT", "IdSet", "KeptIds"]
+__all__ = ["RECENT", "IdSet", "KeptIds", "content_key"]
 
 RECENT = 1 << 16
 """Ids held in the small set before it is merged into the sorted array (~5 MB at most)."""

@@ -17,7 +17,8 @@ What each check catches (the tamper matrix, DATASET.md):
 - a record whose id is not its content id → the id is recomputed from instruction, completion, evidence
 
 Per-record signatures alone cannot see deletion or reordering; the Merkle root and ``index`` can,
-so both are checked.  Memory stays flat except for the set of ids seen (a few MB per 100k records).
+so both are checked.  Memory stays flat: the ids seen go to an :class:`~.id_ledger.IdLedger`
+(24 bytes a record, spilled to temporary files), and the Merkle tree keeps O(log n) hashes.
 
 The folder may be hostile: every file is opened without following symlinks and must be a plain
 file (a FIFO would hang a reader, a link to ``/dev/zero`` would never end), the manifest and keys
@@ -43,6 +44,7 @@ from ..provenance.merkle import MerkleAccumulator
 from ..provenance.signing import ALGORITHMS, MAX_PUBLIC_KEY_BYTES, Ed25519Verifier, Verifier
 from ..provenance.trust import KeyRing, TwoVerdicts
 from .checking import check_file_lines
+from .id_ledger import IdLedger
 from .record import canonical_json
 from .writer import MANIFEST_CONTEXT
 
@@ -53,6 +55,7 @@ MAX_MANIFEST_BYTES = 16 << 20
 MAX_CARD_BYTES = 16 << 20
 SLACK_BYTES = 64 << 20  # a record file may be read this far past the size its manifest signs
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
+CUT_SHORT = "the last line is cut short (no newline): the file was truncated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +304,6 @@ def _check_records(
         report.add(Problem(name, "is not a plain file (a symbolic link, FIFO, device or folder); it was not read"))
         return 0
     tree = MerkleAccumulator()
-    seen: dict[str, int] = {}
     next_index = 0
     digest = hashlib.sha256()
     size = path.stat().st_size
@@ -310,30 +312,31 @@ def _check_records(
     if isinstance(stated, int) and not isinstance(stated, bool) and size > stated + SLACK_BYTES:
         stop_at = stated + SLACK_BYTES  # far more than was signed: read what was signed and a little more
         report.add(Problem(name, f"is {size:,} bytes, far more than the {stated:,} signed; the rest was not read"))
-    for result in check_file_lines(path, verifier, workers=workers, digest=digest, stop_at=stop_at):
-        line_number = result.line
-        if result.cut_short:
-            report.add(Problem(name, "the last line is cut short (no newline): the file was truncated", line_number))
-        if result.leaf is None or result.index is None:  # unreadable: it still took a place in the order
+    first_problem = len(report.problems)
+    with IdLedger() as ids:
+        for result in check_file_lines(path, verifier, workers=workers, digest=digest, stop_at=stop_at):
+            line_number = result.line
+            if result.cut_short:
+                report.add(Problem(name, CUT_SHORT, line_number))
+            if result.leaf is None or result.index is None:  # unreadable: it still took a place in the order
+                for message in result.problems:
+                    report.add(Problem(name, message, line_number, result.record_id))
+                next_index += 1
+                continue
+            record_id = result.record_id or ""
+            tree.add(result.leaf)
+            ids.add(record_id, line_number)
+            if result.index != next_index:
+                moved = "deleted or reordered" if result.index > next_index else "inserted or moved"
+                message = f"index {result.index} where {next_index} was expected: records were {moved}"
+                report.add(Problem(name, message, line_number, record_id))
+            next_index = result.index + 1
+            if result.accepted is not accepted:
+                message = f"accepted is {str(result.accepted).lower()} in {name}"
+                report.add(Problem(name, message, line_number, record_id))
             for message in result.problems:
-                report.add(Problem(name, message, line_number, result.record_id))
-            next_index += 1
-            continue
-        record_id = result.record_id or ""
-        tree.add(result.leaf)
-        if record_id in seen:
-            report.add(Problem(name, f"duplicate of the record on line {seen[record_id]}", line_number, record_id))
-        else:
-            seen[record_id] = line_number
-        if result.index != next_index:
-            moved = "deleted or reordered" if result.index > next_index else "inserted or moved"
-            message = f"index {result.index} where {next_index} was expected: records were {moved}"
-            report.add(Problem(name, message, line_number, record_id))
-        next_index = result.index + 1
-        if result.accepted is not accepted:
-            report.add(Problem(name, f"accepted is {str(result.accepted).lower()} in {name}", line_number, record_id))
-        for message in result.problems:
-            report.add(Problem(name, message, line_number, record_id))
+                report.add(Problem(name, message, line_number, record_id))
+        _add_duplicates(report, name, ids, first_problem)
     count = tree.count
     if expected.get("records") != count:
         report.add(Problem(name, f"holds {count} readable records; the manifest says {expected.get('records')}"))
@@ -342,3 +345,24 @@ def _check_records(
     if expected.get("sha256") != digest.hexdigest() or expected.get("bytes") != size:
         report.add(Problem(name, f"its bytes differ from the manifest's record of the file ({size} bytes now)"))
     return count
+
+
+def _add_duplicates(report: VerificationReport, name: str, ids: IdLedger, first_problem: int) -> None:
+    """Name each record whose id an earlier line of ``name`` has, in line order among the file's problems.
+
+    Duplicates are found at the end of the file (:class:`IdLedger`: bounded memory), so they are merged
+    into the problems listed since ``first_problem``; each goes where it went when it was found on the
+    way: after its line's "cut short", before the line's other problems.  The listing keeps the
+    :data:`MAX_PROBLEMS` earliest; the rest are counted, as ever.
+    """
+    room = MAX_PROBLEMS - first_problem
+    listed, count = ids.duplicates(room)
+    if not count:
+        return
+    on_the_way = [(p.line or 0, 0 if p.message == CUT_SHORT else 1, p) for p in report.problems[first_problem:]]
+    found = [(line, 0, Problem(name, f"duplicate of the record on line {earlier}", line, record_id))
+             for line, earlier, record_id in listed]  # fmt: skip
+    # sorted() is stable: a line's "cut short" (found first) stays before its duplicate
+    merged = [problem for _, _, problem in sorted([*on_the_way, *found], key=lambda item: item[:2])]
+    report.problems[first_problem:] = merged[:room]
+    report.problems_not_listed += len(merged) - len(merged[:room]) + count - len(listed)
