@@ -173,14 +173,16 @@ def test_a_loop_killed_while_it_trains_resumes_at_that_step_and_pays_for_no_teac
         process = subprocess.Popen([ARCTICCODEX, "-w", str(root), *args], stdout=sink, stderr=subprocess.STDOUT)
     journal = LoopJournal(Workspace.open(root))
     try:
-        for _ in range(3000):  # a guard against a loop that never gets there, not a timing assertion
+        training = False
+        for _ in range(9000):  # a guard against a loop that never gets there (15 min), not a timing assertion
             if process.poll() is not None:
                 break
             newest = journal.newest(limit=1)
             if newest and newest[0].step(1, "train") is not None:
+                training = True
                 break
             time.sleep(0.1)
-        assert process.poll() is None, log.read_text()[-2000:]
+        assert process.poll() is None and training, log.read_text()[-2000:]
     finally:
         process.send_signal(signal.SIGKILL)
         process.communicate()
