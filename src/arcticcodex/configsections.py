@@ -160,6 +160,10 @@ class DistillSettings(Table):
     limit: Annotated[StrictInt | None, Field(ge=1), Must(_whole(1).what, "100")] = None
     review: Switch = False
     keep_near_duplicates: Annotated[StrictBool, Must("true or false", "false")] = False
+    # how near duplicates are screened (arcticcodex.dataset.dedup): exact for a dataset an index cannot serve
+    near_duplicate_mode: Annotated[
+        Literal["auto", "exact", "approximate"], Must('"auto", "exact" or "approximate"', '"exact"')
+    ] = "auto"
     # what publishing does with a pair holding a secret or personal data (arcticcodex.dataset.sensitive_gate)
     sensitive_data: Annotated[Literal["block", "redact", "allow"], Must('"block", "redact" or "allow"', '"block"')] = (
         "block"

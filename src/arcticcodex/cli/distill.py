@@ -36,6 +36,7 @@ RUN_OPTIONS = (
     "signer_id",
     "near_duplicate_threshold",
     "keep_near_duplicates",
+    "near_duplicate_mode",
     "validation_fraction",
     "append",
     "human_review",
@@ -87,6 +88,11 @@ RUN_OPTIONS = (
 )
 @click.option(
     "--keep-near-duplicates/--drop-near-duplicates", default=None, help="Keep (or remove) near-duplicate pairs."
+)
+@click.option(
+    "--near-duplicate-mode",
+    type=click.Choice(["auto", "exact", "approximate"]),
+    help="Screen near duplicates exactly, through an index, or 'auto' (exact below 10,000 kept; the default).",
 )
 @click.option("--validation", "validation_fraction", type=float, help="Fraction held out for validation (default 0).")
 @click.option("--append", is_flag=True, help="Add to the dataset already in --out (it is verified first).")
@@ -255,6 +261,7 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
         key_origin=key_origin,
         signer_id=options["signer_id"],
         near_duplicate_threshold=None if keep else options["near_duplicate_threshold"],
+        near_duplicate_mode=defaults.pick("near_duplicate_mode", options["near_duplicate_mode"]),
         validation_fraction=defaults.pick("validation", options["validation_fraction"]),
         append=options["append"],
         source=source.label,

@@ -159,6 +159,7 @@ def publish_dataset(
         "max_rounds": settings.max_rounds,
         "templates": template_hashes(),
         "near_duplicate_threshold": settings.near_duplicate_threshold,
+        "near_duplicate_mode": settings.near_duplicate_mode,
         "validation_fraction": settings.validation_fraction,
         "appended": settings.append,
         "sensitive_data": settings.sensitive_data,
@@ -179,7 +180,11 @@ def publish_dataset(
             split: PlannedSplit | None = None
             near = None
             if settings.near_duplicate_threshold is not None:
-                near = NearDuplicateFilter(embedder, settings.near_duplicate_threshold)
+                near = NearDuplicateFilter(
+                    embedder,
+                    settings.near_duplicate_threshold,
+                    mode=settings.near_duplicate_mode,
+                )
             if settings.validation_fraction:  # a first pass plans the split (and embeds, once), following the run
                 split, removed = _plan_split(source(live), settings, embedder, near, sides)
                 pairs: Iterator[TrainingPair] = (

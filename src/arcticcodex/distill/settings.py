@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, get_args
 
+from ..dataset.dedup import ScreeningMode
 from ..dataset.sensitive_gate import SENSITIVE_DATA_POLICIES
 from ..errors import UserError
 
@@ -33,6 +34,9 @@ class RunSettings:
     """Where ``key`` came from (the caller, [distill] or [signing] in arcticcodex.toml), for messages."""
     signer_id: str = "arcticcodex"
     near_duplicate_threshold: float | None = 0.95
+    near_duplicate_mode: ScreeningMode = "auto"
+    """How near duplicates are screened (:class:`~arcticcodex.dataset.dedup.NearDuplicateFilter`):
+    'auto' (exact below 10,000 kept pairs, an approximate index past it), 'exact' or 'approximate'."""
     validation_fraction: float = 0.0
     append: bool = False
     source: str = ""
@@ -66,6 +70,12 @@ class RunSettings:
                 f"near_duplicate_threshold must be between 0.5 and 1.0 (cosine), not {self.near_duplicate_threshold}; "
                 "to keep them all, turn the check off (keep_near_duplicates)",
                 parameters=["near_duplicate_threshold", "keep_near_duplicates"],
+            )
+        if self.near_duplicate_mode not in get_args(ScreeningMode):
+            raise UserError(
+                f"near_duplicate_mode must be one of {', '.join(get_args(ScreeningMode))}, "
+                f"not {self.near_duplicate_mode!r}",
+                parameters=["near_duplicate_mode"],
             )
         if not 0.0 <= self.validation_fraction < 1.0:
             raise UserError(
