@@ -86,7 +86,15 @@ def accepted(out: Path) -> set[tuple[str, str, str, float]]:
 
 def spend_and_cached_cost(root: Path, run_id: str) -> tuple[float, float]:
     """The run's recorded spend, and what the replies in the workspace's request cache cost at the prices."""
-    prices = TeacherConfig(name="gpu", preset="vllm", model="fake-model", base_url="http://127.0.0.1", **PRICES)
+    prices = TeacherConfig(
+        name="gpu",
+        preset="vllm",
+        model="fake-model",
+        base_url="http://127.0.0.1",
+        price_input=PRICES["price_input"],
+        price_cached_input=PRICES["price_cached_input"],
+        price_output=PRICES["price_output"],
+    )
     conn = sqlite3.connect(root / ".arcticcodex" / "arcticcodex.db")
     try:
         (spent,) = conn.execute("SELECT spent_usd FROM distill_runs WHERE id = ?", (run_id,)).fetchone()
