@@ -36,12 +36,21 @@ def run_cli(scratch: Path, *args: str) -> tuple[dict[str, Any], str]:
     return result, done.stdout
 
 
+def rain_question(n: int) -> str:
+    """The ``n``-th templated prompt: a station's rainfall."""
+    return f"How much rain did station {n} record?"
+
+
+def rain_fact(n: int) -> str:
+    """The one-sentence fact given with prompt ``n`` (and what the extractive drafter answers with)."""
+    return f"Station {n} recorded {n % 37 + 1} millimetres of rain on day {n % 365 + 1} of the survey."
+
+
 def write_rain_prompts(path: Path, count: int) -> Path:
     """``count`` prompts with a one-sentence fact each (a station's rainfall), as JSONL."""
     with path.open("w") as handle:
         for n in range(count):
-            fact = f"Station {n} recorded {n % 37 + 1} millimetres of rain on day {n % 365 + 1} of the survey."
-            handle.write(json.dumps({"instruction": f"How much rain did station {n} record?", "evidence": fact}) + "\n")
+            handle.write(json.dumps({"instruction": rain_question(n), "evidence": rain_fact(n)}) + "\n")
     return path
 
 

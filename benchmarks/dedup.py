@@ -35,6 +35,7 @@ import numpy as np
 from arcticcodex.dataset.dedup import NearDuplicateFilter
 from arcticcodex.dataset.record import PairSource, TrainingPair
 from arcticcodex.vault.embeddings import HashingBackend
+from child_runs import rain_fact, rain_question  # the prompts scale.py distils
 
 DIMENSIONS = 384
 THRESHOLD = 0.95
@@ -52,10 +53,7 @@ if DENSE:
 
 def templated(row: int) -> str:
     """``benchmarks/scale.py``'s pair for prompt ``row`` (its question and the extractive answer)."""
-    return (
-        f"How much rain did station {row} record?\n"
-        f"Station {row} recorded {row % 37 + 1} millimetres of rain on day {row % 365 + 1} of the survey."
-    )
+    return f"{rain_question(row)}\n{rain_fact(row)}"
 
 
 def random_unit(row: int, *, spread: bool = False) -> np.ndarray:

@@ -14,7 +14,6 @@ peak RSS.  Medians of ``--repeats`` runs; exit status 1 when the bound is missed
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import sys
@@ -26,21 +25,16 @@ from arcticcodex.dataset import verify_dataset
 from arcticcodex.distill import Distiller, RunSettings
 from arcticcodex.distill.tasks import prompt_tasks
 from arcticcodex.provenance import KeyStore
+from arcticcodex.teachers.entries import load_teachers
+from arcticcodex.teachers.trust import TrustedTeachers
 from arcticcodex.workspace import Workspace
+from child_runs import write_rain_prompts
 from teachers import FakeServer  # benchmarks/teachers.py: the fake in its own process
 
 LATENCY = 0.2
 CONCURRENCY = 64
 BOUND = 1.25
 CALLS_PER_PROMPT = 2  # critique + claim check; the fake accepts in round one
-
-
-def write_prompts(path: Path, count: int) -> Path:
-    with path.open("w") as handle:
-        for n in range(count):
-            fact = f"Station {n} recorded {n % 37 + 1} millimetres of rain on day {n % 365 + 1} of the survey."
-            handle.write(json.dumps({"instruction": f"How much rain did station {n} record?", "evidence": fact}) + "\n")
-    return path
 
 
 def one_run(base_url: str, prompts: Path, folder: Path) -> tuple[float, float, int]:
@@ -53,6 +47,8 @@ def one_run(base_url: str, prompts: Path, folder: Path) -> tuple[float, float, i
         + f"concurrency = {CONCURRENCY}\ntimeout = 60.0\n"
     )
     workspace = Workspace.open(workspace.root)  # read the configuration just written
+    for entry in load_teachers(workspace.config)[0]:  # a hand-written entry waits for trust (`teachers trust`)
+        TrustedTeachers.for_user().trust(entry, workspace=workspace.root, origin="benchmarks/distill.py")
     KeyStore(workspace.keys_dir).create("dataset")
     settings = RunSettings(concurrency=CONCURRENCY, teachers=("fake",), source="benchmark")
     with Distiller(workspace) as distiller:
@@ -84,7 +80,7 @@ def main() -> int:
     walls, publishes = [], []
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            prompts = write_prompts(Path(scratch) / "prompts.jsonl", args.prompts)
+            prompts = write_rain_prompts(Path(scratch) / "prompts.jsonl", args.prompts)
             for repeat in range(args.repeats):
                 server.reset()
                 wall, publish, accepted = one_run(server.base_url, prompts, Path(scratch) / f"r{repeat}")
