@@ -7,6 +7,8 @@ worker leaves behind: the places it held, and acquisitions Ray keeps running aft
 from __future__ import annotations
 
 import asyncio
+import random
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -17,10 +19,14 @@ from arcticcodex.distill.ray_actors import (
     LeasedGate,
     RunBudget,
     SharedBudget,
+    SharedRun,
     governor_name,
 )
 from arcticcodex.errors import BudgetExceededError
+from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.ledger import Ledger
+from arcticcodex.teachers.openai_compat import OpenAICompatibleTeacher
+from arcticcodex.teachers.pool import TeacherPool
 from arcticcodex.teachers.results import Usage
 from test_teacher_gates import settle, synchronous
 
@@ -29,7 +35,7 @@ from test_teacher_gates import settle, synchronous
 async def test_shards_share_the_limit_and_a_shard_run_again_replaces_its_dead_worker() -> None:
     now = [0.0]
     governor = EndpointGovernor(5, clock=lambda: now[0])
-    assert await governor.join("shard-0", "shard-0/dead") == 5  # alone: the whole limit
+    await governor.join("shard-0", "shard-0/dead")
     await governor.join("shard-1", "shard-1/a")
     shares = [(await governor.sync(holder, [], [], 0))[0] for holder in ("shard-0/dead", "shard-1/a")]
     assert sorted(shares) == [2, 3]  # an even split, never more than the limit in all
@@ -45,6 +51,56 @@ async def test_shards_share_the_limit_and_a_shard_run_again_replaces_its_dead_wo
     assert stats["peak_in_flight"] == 4
     await governor.leave("shard-1", "shard-1/a")
     assert (await governor.stats())["holders"] == 0
+
+
+@dataclass
+class _Shard:
+    """One shard's side of the governor as the simulation below drives it."""
+
+    holder: str
+    share: int = 0
+    in_flight: int = 0
+    reply: int | None = None  # a sync's answer still on its way back: the old share holds till it lands
+    throttled: list[float | None] = field(default_factory=list)
+
+
+@synchronous
+async def test_shards_joining_and_a_halved_limit_never_put_more_than_the_maximum_in_flight() -> None:
+    """Four shards join one after another, start and finish requests, meet 429s and sync, in a random
+    order, with each sync's answer arriving late (the old share still in use meanwhile).  The requests
+    in flight at the endpoint never exceed the maximum.  An even split handed out at once broke this
+    the moment a second shard joined a first that held the whole limit (CI saw 6 of 4)."""
+    maximum, peak = 4, 0
+    for seed in range(20):
+        rng = random.Random(seed)
+        governor = EndpointGovernor(maximum)
+        shards: list[_Shard] = []
+        for _ in range(2_000):
+            if len(shards) < 4 and rng.random() < 0.05:
+                shards.append(_Shard(f"shard-{len(shards)}/h"))
+                await governor.join(f"shard-{len(shards) - 1}", shards[-1].holder)
+                continue
+            if not shards:
+                continue
+            shard = rng.choice(shards)
+            step = rng.choice(["start", "start", "finish", "finish", "sync", "land", "throttle"])
+            if step == "start" and shard.in_flight < shard.share:
+                shard.in_flight += 1
+            elif step == "finish" and shard.in_flight:
+                shard.in_flight -= 1
+            elif step == "sync" and shard.reply is None:
+                throttled, shard.throttled = shard.throttled, []
+                shard.reply, _ = await governor.sync(shard.holder, [0.1], throttled, shard.in_flight)
+            elif step == "land" and shard.reply is not None:
+                shard.share, shard.reply = shard.reply, None
+            elif step == "throttle" and shard.in_flight and rng.random() < 0.2:
+                shard.in_flight -= 1
+                shard.throttled.append(None)
+                shard.share = max(1, shard.share // 2)
+            in_flight = sum(each.in_flight for each in shards)
+            assert in_flight <= maximum, f"seed {seed}: {in_flight} in flight at an endpoint of {maximum}"
+            peak = max(peak, in_flight)
+    assert peak == maximum  # the limit was used, not only respected
 
 
 class _Governed:
@@ -126,3 +182,44 @@ async def test_a_shard_is_refused_with_the_runs_budget_named_once_the_run_has_sp
         await ledger.admit("gpu")
     assert "the run's budget of $2.00 is spent ($2.5000 across its shards)" in str(refused.value)
     assert tuple(refused.value.parameters) == ("budget_usd",) and ledger.spent_usd == 2.5  # the shard's own count
+
+
+class _Syncs:
+    """A governor handle that counts the syncs it is sent (and grants a share of 2)."""
+
+    def __init__(self) -> None:
+        self.holders: list[str] = []
+        self.sync = _Method(self._sync)
+
+    def _sync(self, holder: str, *_: Any) -> asyncio.Future[Any]:
+        self.holders.append(holder)
+        return _ready((2, 0.0))
+
+
+@synchronous
+async def test_two_teachers_of_one_shard_on_one_endpoint_hold_one_share_between_them() -> None:
+    def on_the_endpoint(name: str) -> OpenAICompatibleTeacher:
+        config = TeacherConfig(name=name, preset="vllm", model="m", base_url="http://127.0.0.1:9/v1", concurrency=4)
+        return OpenAICompatibleTeacher(config, api_key="sk-test")
+
+    drafter, verifier = on_the_endpoint("drafter"), on_the_endpoint("verifier")
+    handle = _Syncs()
+    shared = SharedRun("r1", {governor_name("r1", "http://127.0.0.1:9/v1", "m"): handle}, None, "shard-0", "h")
+    shared(TeacherPool([drafter, verifier]), None)
+    inside: list[str] = []
+    release = asyncio.Event()
+
+    async def call(teacher: OpenAICompatibleTeacher) -> None:
+        _, gate = teacher._for_this_loop()
+        async with gate.slot():
+            inside.append(teacher.name)
+            await release.wait()
+
+    calls = [asyncio.create_task(call(teacher)) for teacher in (drafter, verifier, drafter, verifier)]
+    await settle()
+    assert len(inside) == 2  # the shard's share of 2, not 2 for each teacher
+    assert handle.holders == ["h"]  # one gate, synced once, for both teachers
+    release.set()
+    await asyncio.gather(*calls)
+    for teacher in (drafter, verifier):
+        await teacher.aclose()

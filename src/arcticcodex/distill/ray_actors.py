@@ -29,6 +29,7 @@ import json
 import math
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,13 @@ class EndpointGovernor:
     halves the limit (once per round trip, :class:`~arcticcodex.teachers.gates.AimdGovernor`); the
     shard that met it halves its own share at once, the others at their next sync.
 
+    A share is granted only out of what the other holders cannot be using: each holder is bounded by
+    the most it may have in flight until its next sync — its requests in flight when it synced, the
+    share it held while the reply travelled back, and the share it is given — so a shard that joins
+    (or a limit that is halved) waits for the others to shrink before it grows, and the endpoint never
+    sees more than ``maximum`` at once, even for the moment between two syncs (an even split handed
+    out at once let four shards reach 6 of 4 while the later ones joined).
+
     A shard's worker can die without leaving: each run of a shard joins under a new ``holder`` id,
     which replaces the shard's earlier holder at once, and a holder not heard from for
     :data:`HOLDER_TTL_SECONDS` is dropped, so its share goes back to the others.
@@ -99,17 +107,19 @@ class EndpointGovernor:
         self._clock = clock
         self._seen: dict[str, float] = {}  # holder -> when it last synced
         self._in_flight: dict[str, int] = {}  # holder -> its requests in flight at its last sync
+        self._granted: dict[str, int] = {}  # holder -> the share it was last given
+        self._bound: dict[str, int] = {}  # holder -> the most it may have in flight until its next sync
         self._current: dict[str, str] = {}  # shard -> the holder running it now
         self.peak_in_flight = 0
 
-    async def join(self, shard: str, holder: str) -> int:
-        """``holder`` now runs ``shard`` (its predecessor, if any, is gone); its share."""
+    async def join(self, shard: str, holder: str) -> None:
+        """``holder`` now runs ``shard`` (its predecessor, if any, is gone); it is counted in the split
+        from now on, and given its share at its first sync."""
         previous = self._current.get(shard)
         if previous is not None:
             self._drop(previous)
         self._current[shard] = holder
         self._seen[holder] = self._clock()
-        return self._share(holder)
 
     async def sync(
         self, holder: str, latencies: list[float], throttled: list[float | None], in_flight: int
@@ -126,7 +136,12 @@ class EndpointGovernor:
         for latency in latencies:
             self._governor.report(self._governor.epoch, latency)
         self._expire()
-        return self._share(holder), max(0.0, self._governor.deadline - self._clock())
+        share = self._grant(holder)
+        # until its next sync the holder may have in flight what it had, what its old share let it start
+        # while this reply travelled, and what the new share lets it start
+        self._bound[holder] = max(in_flight, self._granted.get(holder, 0), share)
+        self._granted[holder] = share
+        return share, max(0.0, self._governor.deadline - self._clock())
 
     async def leave(self, shard: str, holder: str) -> None:
         if self._current.get(shard) == holder:
@@ -136,13 +151,14 @@ class EndpointGovernor:
     async def stats(self) -> dict[str, float | int]:
         return {**self._governor.stats(), "peak_in_flight": self.peak_in_flight, "holders": len(self._seen)}
 
-    def _share(self, holder: str) -> int:
-        """An even split of the limit among the holders (the first ``limit % holders`` get one more)."""
+    def _grant(self, holder: str) -> int:
+        """``holder``'s even split of the limit (the first ``limit % holders`` get one more), as far as
+        the other holders' bounds leave room for it under the limit."""
         holders = sorted(self._seen)
-        if holder not in self._seen:
-            return 0
         base, extra = divmod(self._governor.limit, len(holders))
-        return base + (1 if holders.index(holder) < extra else 0)
+        even = base + (1 if holders.index(holder) < extra else 0)
+        others = sum(bound for other, bound in self._bound.items() if other != holder)
+        return max(0, min(even, self._governor.limit - others))
 
     def _expire(self) -> None:
         now = self._clock()
@@ -150,8 +166,8 @@ class EndpointGovernor:
             self._drop(holder)
 
     def _drop(self, holder: str) -> None:
-        self._seen.pop(holder, None)
-        self._in_flight.pop(holder, None)
+        for held in (self._seen, self._in_flight, self._granted, self._bound):
+            held.pop(holder, None)
 
 
 class RunBudget:
@@ -201,13 +217,15 @@ class LeasedGate:
         self._latencies: list[float] = []
         self._throttled: list[float | None] = []
         self._changed = asyncio.Event()
+        self._starting: asyncio.Task[None] | None = None
         self._syncing: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[GateSlot]:
         if self._syncing is None:
-            await self._sync()  # the first share, before the first request
-            self._syncing = asyncio.get_running_loop().create_task(self._keep_syncing())
+            await self._first_sync()
+            if self._syncing is None:
+                self._syncing = asyncio.get_running_loop().create_task(self._keep_syncing())
         while True:
             await self.past_deadline()
             if self._in_flight < self._share:
@@ -243,6 +261,17 @@ class LeasedGate:
         if wait > 0:
             self._deadline = max(self._deadline, time.monotonic() + wait)
         self._wake()
+
+    async def _first_sync(self) -> None:
+        """The first share, before the first request: one sync, however many requests wait for it."""
+        if self._starting is None:
+            self._starting = asyncio.get_running_loop().create_task(self._sync())
+        try:
+            await asyncio.shield(self._starting)
+        except BaseException:
+            if self._starting.done():  # failed: the next request asks again
+                self._starting = None
+            raise
 
     async def _keep_syncing(self) -> None:
         while True:
@@ -312,10 +341,12 @@ class SharedRun:
         self.holder = holder
 
     def __call__(self, pool: TeacherPool, student: object | None) -> None:
+        gates: dict[str, Callable[[], RequestGate]] = {}  # one gate per endpoint: teachers on it share it
         for teacher in _endpoints([*pool.teachers.values(), student]):
-            actor = self.governors.get(governor_name(self.run_id, teacher.config.base_url, teacher.model))
+            name = governor_name(self.run_id, teacher.config.base_url, teacher.model)
+            actor = self.governors.get(name)
             if actor is not None:
-                teacher.use_gates(_gates(actor, self.holder))
+                teacher.use_gates(gates.setdefault(name, _gates(actor, self.holder)))
         if self.budget is not None:
             pool.ledger.shared = self.budget
 
@@ -328,7 +359,31 @@ class SharedRun:
 
 
 def _gates(actor: Any, holder: str) -> Callable[[], RequestGate]:
-    return lambda: LeasedGate(actor, holder)
+    """The gate of ``holder``'s share, one per event loop, whichever of the shard's teachers asks: two
+    teachers on one endpoint (a drafter and a verifier of the same model) hold one share between
+    them, not one each."""
+    made: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LeasedGate] = weakref.WeakKeyDictionary()
+
+    def gate() -> RequestGate:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # made outside a loop (use_gates on a teacher at rest): bound at first use
+            return _LoopBoundGate(gate)
+        if loop not in made:
+            made[loop] = LeasedGate(actor, holder)
+        return made[loop]
+
+    return gate
+
+
+class _LoopBoundGate:
+    """Defers picking the loop's shared gate to the first request, made on the loop it belongs to."""
+
+    def __init__(self, pick: Callable[[], RequestGate]) -> None:
+        self._pick = pick
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[GateSlot]:
+        return self._pick().slot()
 
 
 def _endpoints(teachers: Iterable[object]) -> list[OpenAICompatibleTeacher]:
