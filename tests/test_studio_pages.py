@@ -177,9 +177,13 @@ def test_a_missing_page_is_a_styled_404(used: tuple[Path, str]) -> None:
     ):
         response = get(app, path)
         assert response.status_code == 404, path
-        assert words in response.text and 'id="error-message"' in response.text and "<nav>" in response.text
+        assert (
+            words in response.text
+            and 'id="error-message"' in response.text
+            and '<nav aria-label="Studio sections">' in response.text
+        )
         assert "Back to the home page" in response.text
-        assert "script-src" not in response.headers["content-security-policy"]
+        assert "script-src 'self';" in response.headers["content-security-policy"]
 
 
 def test_a_dataset_written_by_several_runs_is_listed_once(used: tuple[Path, str]) -> None:

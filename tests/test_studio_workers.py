@@ -218,6 +218,7 @@ def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx:
         "/datasets/{run_id}/records/{index:int}": ("GET", f"/datasets/{run_id}/records/0", {}),
         "/runs": ("GET", "/runs", {}),
         "/gpus": ("GET", "/gpus", {}),
+        "/static/{name}": ("GET", "/static/studio.js", {}),
         "/models": ("GET", "/models", {}),
         "/models/{run_id}": ("GET", f"/models/{training}", {}),
         "/models/loops/{loop_id}": ("GET", f"/models/loops/{loop}", {}),

@@ -42,21 +42,22 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..distill.journal import RunJournal
 from ..errors import ArcticCodexError, ConfigError, UserError
 from ..gpu.state import InstanceStore
-from ..human_review import HumanReview
 from ..vault.embeddings import EmbeddingBackend
 from ..vault.search import Searcher, SearchResult
 from ..vault.store import Vault
 from ..workspace import Workspace
+from .assets import StudioAssets
 from .chat import ChatPage
 from .csrf import FormTokens
 from .datasets import DatasetPages, written_datasets
+from .form_errors import FormErrorContext, FormErrors
 from .loops import LoopPages
 from .models import ModelPages
 from .pages import message_page, page, without_paths
 from .review import ReviewPages, pending_count
+from .runs import RunPages
 from .security import (
     SECURITY_HEADERS,
     FormGuard,
@@ -219,26 +220,6 @@ class Studio:
         return self.page("chunk.html", f"Chunk {chunk.id}", "Vault", chunk=chunk, source=source)
 
     @in_worker
-    def runs(self, request: Request) -> Response:
-        with (
-            RunJournal(self.workspace) as journal,
-            HumanReview(self.workspace, by="studio", vault=self.vault) as review,
-        ):
-            runs = journal.runs(limit=100)
-            datasets = {run_id: d["name"] for d in written_datasets(self.workspace) for run_id in d["runs"]}
-            rows = [
-                {
-                    "run": run,
-                    "counts": journal.counts(run.id),
-                    "review": review.run_counts(run.id) if run.settings.get("human_review") else None,
-                    "dataset": datasets.get(run.id),
-                }
-                for run in runs
-            ]
-        live = any(run.status == "running" for run in runs)  # a running run: the page follows it
-        return self.page("runs.html", "Runs", "Runs", runs=rows, refresh=3 if live else None)
-
-    @in_worker
     def gpus(self, request: Request) -> Response:
         now = time.time()
         store = InstanceStore(self.workspace)
@@ -276,24 +257,24 @@ def create_app(
     loops = LoopPages(workspace, pool)
     review = ReviewPages(workspace, pool)
     chat = ChatPage(workspace, pool)
+    runs = RunPages(workspace, pool)
+    form_errors = FormErrors()
     routes = [
         Route("/", studio.home),
-        Route("/chat", chat.chat, methods=["GET", "POST"]),
+        Route("/static/{name}", StudioAssets().serve),
+        *chat.routes(),
         Route("/vault", studio.vault_page),
         Route("/vault/search", studio.vault_page),
         Route("/vault/import", studio.upload, methods=["POST"]),
         Route("/vault/documents/{document_id}", studio.document),
         Route("/vault/chunks/{chunk_id}", studio.chunk),
         Route("/api/search", studio.search_api),
-        Route("/review", review.listing),
-        Route("/review/{item_id}/{action}", review.decide, methods=["POST"]),
-        Route("/datasets", datasets.listing),
-        Route("/datasets/{run_id}", datasets.dataset),
-        Route("/datasets/{run_id}/records/{index:int}", datasets.record),
+        *review.routes(),
+        *datasets.routes(),
         Route("/models", models.listing),
         Route("/models/loops/{loop_id}", loops.loop),
         Route("/models/{run_id}", models.model),
-        Route("/runs", studio.runs),
+        *runs.routes(),
         Route("/gpus", studio.gpus),
     ]
     # Outermost first: every response gets the headers; a wrong Host is turned away before anything
@@ -305,8 +286,9 @@ def create_app(
         Middleware(
             FormGuard,
             tokens=FormTokens(),
-            body_limits={"/vault/import": max_upload_bytes + MULTIPART_OVERHEAD},
+            body_limits={"/vault/import": max_upload_bytes + MULTIPART_OVERHEAD, **runs.body_limits()},
         ),
+        Middleware(FormErrorContext, errors=form_errors),
     ]
 
     async def library_error(request: Request, error: Exception) -> Response:
@@ -316,6 +298,10 @@ def create_app(
         message = without_paths(str(error), workspace.root)
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message}, status_code=status)
+        if request.method == "POST" and status < 500:  # a form's mistake: shown beside the form it came from
+            back = form_errors.redirect_back(request, message)
+            if back is not None:
+                return back
         return message_page("Something is wrong", message, status)
 
     async def no_page(request: Request, error: Exception) -> Response:

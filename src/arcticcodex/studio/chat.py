@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from ..agent import Agent, default_tools
 from ..errors import UserError
@@ -32,6 +33,9 @@ class ChatPage:
     def __init__(self, workspace: Workspace, workers: VaultWorkers) -> None:
         self.workspace = workspace
         self.workers = workers
+
+    def routes(self) -> list[Route]:
+        return [Route("/chat", self.chat, methods=["GET", "POST"])]
 
     async def chat(self, request: Request) -> Response:
         if request.method == "POST":

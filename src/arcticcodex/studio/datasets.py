@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from ..dataset import dataset_statistics
 from ..dataset.record import iter_records
@@ -55,6 +56,13 @@ class DatasetPages:
         self.workers = workers
         self.verdicts = verdicts or VerdictCache()
         self.keyring = KeyRing.for_user(KeyStore(workspace.keys_dir))  # the user's trusted keys, as the CLI's
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/datasets", self.listing),
+            Route("/datasets/{run_id}", self.dataset),
+            Route("/datasets/{run_id}/records/{index:int}", self.record),
+        ]
 
     async def listing(self, request: Request) -> Response:
         return await self.workers.run(self._listing)

@@ -23,10 +23,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.responses import HTMLResponse
 
 from .csrf import current_form_token
+from .form_errors import form_error_for, form_value
 
 _templates = Environment(
     loader=PackageLoader("arcticcodex.studio", "templates"), autoescape=select_autoescape(), undefined=StrictUndefined
 )
+_templates.globals.update(form_error_for=form_error_for, form_value=form_value)
 # An absolute POSIX path: "/" then names made of file-name characters; what precedes it must not be a
 # word, a dot or a slash (so "http://host/x", "a/b" and "3.5/s" are not taken for one).
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.~:/\\-])/(?:[\w.+@%=~-]+/)*[\w.+@%=~-]+/?")

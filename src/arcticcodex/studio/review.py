@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
 
 from ..errors import RecordNotFoundError, UserError
 from ..human_review import HumanReview, PairFilter, ReviewedPair, Selection
@@ -40,6 +41,9 @@ class ReviewPages:
     def __init__(self, workspace: Workspace, workers: VaultWorkers) -> None:
         self.workspace = workspace
         self.workers = workers
+
+    def routes(self) -> list[Route]:
+        return [Route("/review", self.listing), Route("/review/{item_id}/{action}", self.decide, methods=["POST"])]
 
     async def listing(self, request: Request) -> Response:
         status = request.query_params.get("status", "pending")

@@ -36,6 +36,7 @@ from starlette.websockets import WebSocketClose
 
 from .body import BodyTooLargeError, ClientGoneError, RequestBody
 from .csrf import FORM_FIELD, FORM_HEADER, SESSION_COOKIE, FormTokens, form_token_of_request
+from .form_errors import SUBMITTED
 from .pages import message_page
 
 TOKEN_COOKIE = "acx_studio_token"  # noqa: S105 - a cookie name
@@ -43,10 +44,12 @@ FORM_BODY_LIMIT = 1_000_000  # any state-changing request but an upload
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SECURITY_HEADERS = {
-    # The pages need no script at all, so none may run; inline styles are the Studio's own.
+    # Scripts only from the Studio's own files (.assets: no inline script, nothing a document or model
+    # wrote); their requests (a run's live events, a streamed answer) only to the Studio; inline styles
+    # are the Studio's own.
     "content-security-policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; "
+        "img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
@@ -277,6 +280,8 @@ class FormGuard:
             if checked is None:
                 return
             receive = checked.replay()
+            if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+                scope[SUBMITTED] = checked.data  # kept for a failed form's page (see .form_errors)
         # A link followed from another site arrives without the SameSite=Strict cookie the browser may well
         # hold: a new one set now would replace it and break the forms of the user's other Studio tabs.
         arrived_from_elsewhere = headers.get("sec-fetch-site") in ("cross-site", "same-site")
