@@ -39,11 +39,11 @@ def chromium(viewport: dict[str, int] | None = None) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport=viewport or DESKTOP)
+            page = browser.new_page(viewport=viewport or DESKTOP)  # type: ignore[arg-type]
             problems: list[str] = []
             page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
             page.on("pageerror", lambda error: problems.append(str(error)))
-            page.problems = problems
+            page.problems = problems  # type: ignore[attr-defined]
             yield page
         finally:
             browser.close()
