@@ -86,6 +86,10 @@ def is_loopback(host: str) -> bool:
 PageHandler = Callable[["Studio", Request], Response]
 
 
+async def no_icon(request: Request) -> Response:
+    return Response(status_code=204)
+
+
 def vault_counts(vault: Vault) -> dict[str, int]:
     """Documents, chunks and approved facts: the vault's numbers, the same on every page."""
 
@@ -262,6 +266,7 @@ def create_app(
     routes = [
         Route("/", studio.home),
         Route("/static/{name}", StudioAssets().serve),
+        Route("/favicon.ico", no_icon),  # asked for by every browser; an answer, not a 404 in its console
         *chat.routes(),
         Route("/vault", studio.vault_page),
         Route("/vault/search", studio.vault_page),
@@ -323,6 +328,7 @@ def create_app(
         try:
             yield
         finally:
+            await runs.aclose()  # the runs this Studio started are stopped, resumable, before the workers go
             pool.close()
 
     app = Starlette(
