@@ -17,7 +17,7 @@ from typing import TypeVar
 import openai
 import pytest
 
-from arcticcodex.errors import TeacherResponseError, TeacherUnavailableError
+from arcticcodex.errors import TeacherRejectedError, TeacherResponseError, TeacherUnavailableError
 from arcticcodex.retry import RetryPolicy
 from arcticcodex.teachers.entries import TeacherConfig
 from arcticcodex.teachers.http_client import sdk_client
@@ -94,6 +94,20 @@ def test_chat_over_http_streams_each_piece_as_it_is_written(server: FakeOpenAISe
     text = run(fake, lambda: fake.stream_text(body(), on_text))
     assert last_sent_at_first_piece == [False]  # a client that buffers sees the first piece only at the end
     assert text == ANSWER and len(pieces) == len(ANSWER.split())
+
+
+def test_a_stream_the_endpoint_turns_away_for_now_is_opened_again(server: FakeOpenAIServer) -> None:
+    """A 503 or a 429 before the first piece is retried, as a completion is; a refusal is not."""
+    server.inject("503", "429:retry-after=0")
+    fake = teacher(server.base_url)
+    pieces: list[str] = []
+    assert run(fake, lambda: fake.stream_text(body(), pieces.append)) == ANSWER
+    assert len([r for r in server.requests if r.path.endswith("/chat/completions")]) == 3
+    server.clear()
+    server.inject("400")
+    with pytest.raises(TeacherRejectedError, match=r"refused the request: HTTP 400"):
+        run(fake, lambda: fake.stream_text(body(), pieces.append))
+    assert len([r for r in server.requests if r.path.endswith("/chat/completions")]) == 1
 
 
 def test_a_long_generation_that_keeps_sending_outlasts_the_timeout(server: FakeOpenAIServer) -> None:

@@ -418,20 +418,60 @@ class OpenAICompatibleTeacher:
     async def stream_text(self, body: dict[str, Any], on_text: Callable[[str], None]) -> str:
         """A streamed completion: each piece of text goes to ``on_text`` as it arrives; returns the whole text.
 
-        For people watching an answer being written (the agent's chat); nothing is cached or retried
-        mid-stream — a stream that breaks is a TeacherUnavailableError, and what arrived is not used.
+        For people watching an answer being written (the agent's chat); nothing is cached.  Opening
+        the stream is retried as a completion is (a 429 or 5xx, a connection that failed: nothing has
+        been shown yet); once pieces flow nothing is retried — a stream that breaks is a
+        TeacherUnavailableError, and what arrived is not used.
         """
         client, gate = self._for_this_loop()
         pieces: list[str] = []
-        async with gate.slot():
+        async with gate.slot() as slot:
+            stream = await self._open_stream(client, body, slot)
             with self._as_teacher_errors("stream broke"):
-                stream = await client.chat.completions.create(**body, stream=True)
                 async for chunk in stream:
                     for choice in chunk.choices:
                         if choice.delta.content:
                             pieces.append(choice.delta.content)
                             on_text(choice.delta.content)
         return "".join(pieces)
+
+    async def _open_stream(self, client: openai.AsyncOpenAI, body: dict[str, Any], slot: GateSlot) -> Any:
+        """The stream, once the endpoint has accepted it; retried on what :meth:`_send` retries."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await slot.before_attempt()
+            retry_after: float | None = None
+            try:
+                return await client.chat.completions.create(**body, stream=True)
+            except openai.APIStatusError as error:
+                if error.status_code not in RETRYABLE_STATUS:
+                    # from None: the SDK's error holds the request, whose headers carry the API key
+                    raise TeacherRejectedError(
+                        f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
+                        f"{endpoint_message(error)}{status_hint(error.status_code, self.config)}",
+                        teacher=self.name,
+                        attempts=attempt,
+                        status=error.status_code,
+                    ) from None
+                reason = f"HTTP {error.status_code} {endpoint_message(error)}"
+                retry_after = parse_retry_after(error.response.headers.get("retry-after"))
+                if error.status_code == 429 or retry_after is not None:
+                    await slot.report(0.0, throttled=error.status_code == 429, retry_after=retry_after)
+            except openai.APIConnectionError as error:
+                reason = (
+                    f"no answer within {self.config.timeout:g} s"
+                    if timed_out(error)
+                    else f"connection failed ({failure_cause(error)})"
+                )
+            delay = self.retry.delay(attempt, retry_after, self._rng)
+            if delay is None:
+                raise TeacherUnavailableError(
+                    f"teacher {self.name} ({self.model}) failed after {attempt} attempt(s): {reason}",
+                    teacher=self.name,
+                    attempts=attempt,
+                )
+            await asyncio.sleep(delay)
 
     @contextlib.contextmanager
     def _as_teacher_errors(self, failure: str) -> Iterator[None]:
