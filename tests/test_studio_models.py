@@ -94,7 +94,7 @@ def test_a_trained_model_is_recorded_and_shown_with_its_dataset_losses_and_both_
     assert '<span class="ok receipt-verdict">intact, signer trusted</span>' in row
     assert f'<a href="/datasets/{dataset_page}">lakes-data</a>' in row
     assert f"sft: {sft['eval_loss_before']:.4f} → {sft['eval_loss']:.4f}" in row
-    assert '<a href="/models" class="here">Models</a>' in listing.text  # in the navigation
+    assert '<a href="/models" class="here" aria-current="page">Models</a>' in listing.text  # in the navigation
 
     page = get(app, f"/models/{run.id}")
     assert page.status_code == 200

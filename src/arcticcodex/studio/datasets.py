@@ -1,4 +1,4 @@
-"""The Studio's dataset pages: the list, one dataset with its verdicts, one record with its evidence.
+"""The Studio's dataset pages: the list, one dataset with its verdicts and its records, one record.
 
 A dataset is shown only after it is verified, and its two verdicts are always on the page, in words
 and colour: **intact, signer trusted** (green); **intact, signer NOT trusted** (amber: its records
@@ -7,11 +7,16 @@ stay hidden until the visitor asks for them, as ``dataset export`` needs ``--all
 of them can be believed).  Verdicts come from a :class:`~arcticcodex.dataset.verdicts.VerdictCache`,
 so a 100k-record dataset is verified once, not on every view, and again as soon as a file changes.
 
+Records are listed, searched (words of the instruction or the answer) and filtered (quality range,
+source; for rejected pairs the step that rejected them) from a record index
+(:mod:`arcticcodex.dataset.record_index`) built once per folder state in the workspace's cache, so a
+page of a 100k-pair dataset is a few SQLite lookups; the counts and the histogram come from it too.
+The index is only opened once the verdict allows the records to be shown, and only used if it
+describes the very files that were verified.
+
 The list has one row per dataset *folder*: runs that wrote the same folder (an ``--append`` run, a
-run published again) are one dataset, shown under the run that wrote it last.  Every split can be
-browsed — ``train``, ``validation`` (the held-out pairs) and ``rejected`` (the teachers' and the
-reviewers' rejects, with why) — a page of records at a time; counts are the same numbers on the
-list, the dataset's page and the home page (accepted = train + validation).
+run published again) are one dataset, shown under the run that wrote it last.  Comparing two
+datasets is :mod:`.dataset_compare`; exporting one is :mod:`.dataset_export`.
 """
 
 from __future__ import annotations
@@ -25,14 +30,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..dataset import dataset_statistics
-from ..dataset.record import iter_records
+from ..dataset.comparison import Comparisons
+from ..dataset.export import FORMAT_NAMES, SPLITS
+from ..dataset.record_index import (
+    SPLIT_FILES,
+    STAGES,
+    RecordIndex,
+    RecordIndexes,
+    RecordQuery,
+    folder_identity,
+)
 from ..dataset.sensitive_gate import sensitive_data_text
 from ..dataset.verdicts import VerdictCache
 from ..dataset.verify import VerificationReport
 from ..distill.journal import RunJournal, RunRecord
 from ..errors import RecordNotFoundError, UserError
-from ..layout import REJECTED_FILE, TRAIN_FILE, VALIDATION_FILE
 from ..provenance.keystore import KeyStore
 from ..provenance.trust import KeyRing
 from ..workspace import Workspace
@@ -42,10 +54,11 @@ from .workers import VaultWorkers
 
 __all__ = ["DatasetPages", "written_datasets"]
 
-RECORDS_SHOWN = 200
+RECORDS_SHOWN = 50
 VERIFY_WORKERS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1, 8))
 PROBLEMS_SHOWN = 50
-SPLIT_FILES = {"train": TRAIN_FILE, "validation": VALIDATION_FILE, "rejected": REJECTED_FILE}
+EXPORT_FORMATS = tuple(name for name in FORMAT_NAMES if name != "raft")  # raft needs the vault's passages: CLI
+CACHE_FOLDER = "cache"
 
 
 class DatasetPages:
@@ -56,12 +69,20 @@ class DatasetPages:
         self.workers = workers
         self.verdicts = verdicts or VerdictCache()
         self.keyring = KeyRing.for_user(KeyStore(workspace.keys_dir))  # the user's trusted keys, as the CLI's
+        self.cache = workspace.data_dir / CACHE_FOLDER
+        self.indexes = RecordIndexes(self.cache / "dataset-index")
+        self.comparisons = Comparisons()
 
     def routes(self) -> list[Route]:
+        from .dataset_compare import DatasetComparePage
+        from .dataset_export import DatasetExport
+
         return [
             Route("/datasets", self.listing),
+            Route("/datasets/compare", DatasetComparePage(self).compare),
             Route("/datasets/{run_id}", self.dataset),
             Route("/datasets/{run_id}/records/{index:int}", self.record),
+            Route("/datasets/{run_id}/export", DatasetExport(self).export, methods=["POST"]),
         ]
 
     async def listing(self, request: Request) -> Response:
@@ -80,72 +101,87 @@ class DatasetPages:
     def _listing(self) -> Response:
         return page("datasets.html", "Datasets", "Datasets", datasets=written_datasets(self.workspace))
 
-    def _dataset(self, run_id: str, view: _View) -> Response:
-        dataset = self._find(run_id)
-        directory = Path(dataset["out"])
+    def shown(self, directory: Path, show_untrusted: bool) -> tuple[VerificationReport, RecordIndex | None]:
+        """The verdicts on ``directory`` and, when they allow its records to be shown, its record index.
+
+        The index must describe the files that were verified: a folder that changed in between is
+        refused (the next view verifies it again)."""
+        before = folder_identity(directory)
         report = self.verdicts.verify(directory, keyring=self.keyring, workers=VERIFY_WORKERS)
-        context: dict[str, Any] = {"dataset": dataset, "run_id": run_id, "verdict": _verdict(report), "shown": False}
-        if not report.ok or (not report.trusted and not view.show_untrusted):
-            return page("dataset.html", f"Dataset {dataset['name']}", "Datasets", **context)
-        stats = dataset_statistics(directory)
-        counts = {
-            "accepted": stats["accepted"],
-            "train": stats["train"],
-            "validation": stats["validation"],
-            "rejected": stats["rejected"],
-            "quality_mean": f"{stats['quality']['mean']:.3f}" if stats["quality"]["mean"] is not None else "—",
+        if not report.ok or (not report.trusted and not show_untrusted):
+            return report, None
+        index = self.indexes.open(directory)
+        if index.identity != before:
+            index.close()
+            raise UserError(f"the dataset in {directory} changed while it was being read; open the page again")
+        return report, index
+
+    def _dataset(self, run_id: str, view: _View) -> Response:
+        dataset = self.find(run_id)
+        directory = Path(dataset["out"])
+        report, index = self.shown(directory, view.show_untrusted)
+        context: dict[str, Any] = {
+            "dataset": dataset,
+            "run_id": run_id,
+            "verdict": verdict_words(report),
+            "shown": False,
+            "export_formats": EXPORT_FORMATS,
+            "export_splits": SPLITS,
+            "export_action": f"/datasets/{run_id}/export",
         }
-        records: list[dict[str, Any]] = []
-        more = False
-        path = directory / SPLIT_FILES[view.split]
-        if path.is_file():
-            for number, (_, pair, _) in enumerate(iter_records(path)):
-                if number < view.start:
-                    continue
-                if len(records) >= RECORDS_SHOWN:
-                    more = True
-                    break
-                feedback = pair.feedback if view.split == "rejected" else ""
-                records.append(
-                    {
-                        "index": pair.index,
-                        "instruction": pair.instruction[:160],
-                        "quality": pair.quality,
-                        "why": feedback,
-                    }
-                )
+        if index is None:
+            return page("dataset.html", f"Dataset {dataset['name']}", "Datasets", **context)
+        with index:
+            summary = index.summary()
+            query = view.record_query(RECORDS_SHOWN)
+            records, matches, more_than = index.page(query)
+        counts = {
+            **{name: summary[name] for name in ("accepted", "train", "validation", "rejected")},
+            "quality_mean": f"{summary['quality_mean']:.3f}" if summary["quality_mean"] is not None else "—",
+        }
+        sensitive = summary["sensitive_data"]
+        last = view.start + len(records)
         return page(
             "dataset.html",
             f"Dataset {dataset['name']}",
             "Datasets",
             **{**context, "shown": True},
             counts=counts,
-            chart=histogram(stats["quality"]["accepted_histogram"]),
-            sensitive_text=sensitive_data_text(stats["sensitive_data"]),
-            sensitive_findings=sorted(((stats["sensitive_data"] or {}).get("findings") or {}).items()),
+            chart=histogram(summary["accepted_histogram"]),
+            sensitive_text=sensitive_data_text(sensitive),
+            sensitive_findings=sorted(((sensitive or {}).get("findings") or {}).items()),
             records=records,
             split=view.split,
-            tabs=[(name, view.query(split=name, start=0)) for name in SPLIT_FILES],
-            record_query=view.query(start=None),
-            next_page=view.query(start=view.start + RECORDS_SHOWN) if more else None,
-            first=view.start,
+            view=view,
+            stages=STAGES,
+            sources=list(summary["sources"]),
+            filtered=query.filtered,
+            matches=f"{matches:,}+" if more_than else f"{matches:,}",
+            tabs=[(name, view.query(split=name, start=0, filters=False)) for name in SPLIT_FILES],
+            record_query=view.query(start=view.start),  # "Back" returns to this page of the list
+            clear_query=view.query(start=0, filters=False),
+            next_page=view.query(start=last) if last < matches or more_than else None,
+            previous_page=view.query(start=max(0, view.start - RECORDS_SHOWN)) if view.start else None,
+            first=view.start + 1 if records else 0,
+            last=last,
         )
 
     def _record(self, run_id: str, index: int, view: _View) -> Response:
-        directory = Path(self._find(run_id)["out"])
-        report = self.verdicts.verify(directory, keyring=self.keyring, workers=VERIFY_WORKERS)
-        if not report.ok or (not report.trusted and not view.show_untrusted):
+        directory = Path(self.find(run_id)["out"])
+        report, records = self.shown(directory, view.show_untrusted)
+        if records is None:
             return self._dataset(run_id, view)  # the verdict page, which says why nothing is shown
-        path = directory / SPLIT_FILES[view.split]
-        if path.is_file():
-            for _, pair, raw in iter_records(path):
-                if pair.index == index:
-                    back = f"/datasets/{run_id}{view.query(start=None)}"
-                    title = f"Record {index} ({view.split})"
-                    return page("record.html", title, "Datasets", record=raw, verdict=_verdict(report), back=back)
-        raise RecordNotFoundError(f"the {view.split} split of the dataset of run {run_id} has no record {index}")
+        with records:
+            try:
+                record = records.record(view.split, index)
+            except RecordNotFoundError:
+                message = f"the {view.split} split of the dataset of run {run_id} has no record {index}"
+                raise RecordNotFoundError(message) from None
+        back = f"/datasets/{run_id}{view.query(start=view.start)}"
+        title = f"Record {index} ({view.split})"
+        return page("record.html", title, "Datasets", record=record, verdict=verdict_words(report), back=back)
 
-    def _find(self, run_id: str) -> dict[str, Any]:
+    def find(self, run_id: str) -> dict[str, Any]:
         for dataset in written_datasets(self.workspace):
             if run_id in dataset["runs"]:
                 return dataset
@@ -153,10 +189,12 @@ class DatasetPages:
 
 
 class _View:
-    """What a dataset page shows: which split, from which record, and untrusted records if asked."""
+    """What a dataset page shows: which split, which records (words, quality, stage, source), from
+    which one, and untrusted records if asked."""
 
-    def __init__(self, split: str, start: int, show_untrusted: bool) -> None:
+    def __init__(self, split: str, start: int, show_untrusted: bool, filters: dict[str, str]) -> None:
         self.split, self.start, self.show_untrusted = split, start, show_untrusted
+        self.filters = filters  # as typed: q, min, max, stage, source ("" when not given)
 
     @classmethod
     def of(cls, request: Request) -> _View:
@@ -169,13 +207,47 @@ class _View:
         except ValueError:
             # from None: int()'s message repeats what this one says
             raise UserError("start must be a whole number (the first record to show)") from None
-        return cls(split, start, params.get("allow_untrusted") == "1")
+        filters = {name: params.get(name, "").strip()[:200] for name in ("q", "min", "max", "stage", "source")}
+        view = cls(split, start, params.get("allow_untrusted") == "1", filters)
+        view.record_query(RECORDS_SHOWN)  # a wrong filter is the visitor's mistake (400), found before any work
+        return view
 
-    def query(self, *, split: str | None = None, start: int | None = 0) -> str:
+    def record_query(self, limit: int) -> RecordQuery:
+        """The index query of this view."""
+        stage = self.filters["stage"] if self.split == "rejected" else ""
+        if stage and stage not in STAGES:
+            raise UserError(f"there is no stage {stage!r}; pairs are rejected by {', '.join(STAGES)}")
+        return RecordQuery(
+            split=self.split,
+            text=self.filters["q"],
+            quality_min=_quality(self.filters["min"], "min"),
+            quality_max=_quality(self.filters["max"], "max"),
+            stage=stage,
+            source=self.filters["source"],
+            start=self.start,
+            limit=limit,
+        )
+
+    def query(self, *, split: str | None = None, start: int | None = 0, filters: bool = True) -> str:
         """The query string of this view with ``split``/``start`` changed ("" when all are defaults)."""
-        values = {"split": split or self.split, "start": start or 0, "allow_untrusted": self.show_untrusted}
-        pairs = [(name, value) for name, value in values.items() if value and value != "train"]
+        values: dict[str, object] = {"split": split or self.split}
+        if filters:
+            values.update(self.filters)
+        values.update({"start": start or 0, "allow_untrusted": self.show_untrusted})
+        pairs = [(name, value) for name, value in values.items() if value and (name, value) != ("split", "train")]
         return "?" + urlencode([(n, "1" if v is True else v) for n, v in pairs]) if pairs else ""
+
+
+def _quality(text: str, name: str) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise UserError(f"the {name} quality must be a number from 0 to 1, not {text!r}")
+    return value
 
 
 def written_datasets(workspace: Workspace) -> list[dict[str, Any]]:
@@ -213,7 +285,7 @@ def written_datasets(workspace: Workspace) -> list[dict[str, Any]]:
     return found
 
 
-def _verdict(report: VerificationReport) -> dict[str, Any]:
+def verdict_words(report: VerificationReport) -> dict[str, Any]:
     """The two verdicts as the page shows them: a state for the colour, words, and what to do."""
     total = len(report.problems) + report.problems_not_listed
     if not report.ok:
