@@ -85,7 +85,7 @@ def test_every_page_renders_every_value_it_names(used: tuple[Path, str]) -> None
         asked.headers["location"], "/review", "/review?status=approved", "/review?status=rejected", "/datasets",
         f"/datasets/{run}", f"/datasets/{run}?split=validation", f"/datasets/{run}?split=rejected",
         f"/datasets/{run}/records/0", f"/datasets/{run}/records/0?split=validation",
-        f"/datasets/{run}/records/0?split=rejected", "/runs", "/gpus",
+        f"/datasets/{run}/records/0?split=rejected", "/runs", "/runs/new", f"/runs/{run}", "/gpus",
     ]  # fmt: skip
     for path in paths:
         response = get(app, path)

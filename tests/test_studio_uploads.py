@@ -84,6 +84,22 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(
     assert vault_state(root) == before
 
 
+def test_an_oversized_prompts_upload_is_told_to_use_the_command_line(
+    studio: tuple[str, Path], client: tuple[httpx.Client, str]
+) -> None:
+    url, root = studio
+    session, token = client
+    head = (
+        f"POST /runs/new HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"
+        f"Cookie: acx_studio_session={session.cookies['acx_studio_session']}\r\nX-CSRF-Token: {token}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\nContent-Length: {10**10}\r\n\r\n"
+    )
+    with raw_request(url, head) as connection:
+        status, body = read_status_and_body(connection)
+    assert status == 413 and "POST /runs/new is over 20.1 MB" in body
+    assert "arcticcodex distill --prompts FILE --out DIR" in body and "vault import" not in body
+
+
 def test_a_body_growing_past_the_limit_is_refused_while_it_is_still_being_sent(
     studio: tuple[str, Path], client: tuple[httpx.Client, str]
 ) -> None:

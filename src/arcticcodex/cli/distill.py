@@ -14,10 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .._sync import run_sync
 from ..distill.defaults import DistillDefaults
-from ..distill.preflight import check_api_teacher
 from ..distill.run import Distiller
 from ..distill.settings import RunSettings
-from ..distill.sourcing import Source, source_tasks
+from ..distill.sourcing import Source
 from ..distill.summary import RunSummary
 from ..distill.tasks import require_sources
 from ..errors import RecordNotFoundError
@@ -273,14 +272,11 @@ def _started(ctx: click.Context, distiller: Distiller, defaults: DistillDefaults
         sensitive_data=defaults.pick("sensitive_data", options["sensitive_data"]),
     )
     origin = "teachers" if names is not None else f"[distill] teachers in {defaults.where}"
-    settings, target = distiller.prepare(settings, options["out"], teachers_origin=origin)
-    if kind == "from_vault" and source.questions_by != "offline":
-        check_api_teacher(distiller, source.questions_by, parameter="questions_by")
-    sourced = run_sync(source_tasks(distiller, source, budget_usd=settings.budget_usd))
-    record = distiller.create(sourced.tasks, settings, target, prepared=True, spent_usd=sourced.spent_usd)
+    started = run_sync(distiller.start(source, settings, options["out"], teachers_origin=origin))
+    record = started.record
     if not options["as_json"]:
-        if sourced.report:
-            click.echo(shown(sourced.report), err=True)
+        if started.report:
+            click.echo(shown(started.report), err=True)
         click.echo(f"run {record.id}: {record.task_count} prompts → {record.out}", err=True)
     return record.id
 

@@ -45,4 +45,13 @@ def studio(state: CliState, host: str, port: int, allow_hosts: tuple[str, ...]) 
     shown = host if is_loopback(host) else f"{host} (token required)"
     click.echo(f"Studio on http://{shown}:{port}/ — Ctrl-C stops it")
     # No proxy is supported: X-Forwarded-* from a client must not change the scheme the Studio sees.
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False, server_header=False)
+    # graceful shutdown waits at most 5 s for open live feeds, then the lifespan stops the Studio's runs
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )

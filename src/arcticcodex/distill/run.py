@@ -10,6 +10,8 @@
     publish  the journal's pairs, in task order, become a signed dataset folder (publish.py)
 
 A spent budget stops the run (the tasks left stay pending: ``--resume RUN --budget-usd X`` goes on);
+a person's stop request (:mod:`.stop`, from the Studio or any process) cancels the teacher calls in
+flight and leaves the run ``stopped``, nothing published, resumable the same way;
 a teacher outage fails a task as *retryable*, and a resume tries it again; a task with no evidence
 (nothing retrieved, or evidence without a sentence or table row) fails for good, with the reason.
 Kill the process at any instant and ``--resume`` loses nothing and repeats nothing that was paid
@@ -25,6 +27,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +56,22 @@ from .publish import LivePublisher, publish_dataset, snapshot_base
 from .ray_engine import ShardProgress, work_on_ray
 from .settings import RunSettings
 from .sourcing import Source, source_tasks
+from .stop import StopRequests, stopped_note
 from .summary import RunSummary, empty_hint
 from .tasks import Task, evidence_from_json, retrieval_query, teacher_instruction
 
-__all__ = ["Distiller", "Progress", "RunSummary"]
+__all__ = ["Distiller", "Progress", "RunSummary", "StartedRun"]
 
 Progress = Callable[[dict[str, int], float], None]
 """Called after each task with the counts so far (pending/accepted/rejected/failed) and money spent."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartedRun:
+    """A run just created by :meth:`Distiller.start`, and a line about what making its tasks cost (or None)."""
+
+    record: RunRecord
+    report: str | None
 
 
 class Distiller:
@@ -160,12 +172,24 @@ class Distiller:
         Nothing is created or paid for when a check fails; a run that stops early (a spent budget, a
         crash) is finished by :meth:`execute` with the summary's ``run_id``.
         """
-        settings, target = self.prepare(settings, out)
+        started = await self.start(source, settings, out)
+        return await self.execute(started.record.id, progress=progress)
+
+    async def start(
+        self, source: Source, settings: RunSettings, out: str | Path, *, teachers_origin: str = "teachers"
+    ) -> StartedRun:
+        """Check the run, make its tasks from ``source`` and create it — without executing it.
+
+        What ``arcticcodex distill`` and the Studio's "Start a run" form both call; nothing is created
+        (and no question is paid for) when a check fails, and a prompts file with a bad record is
+        refused with its file and line before the run exists (its tasks are created in one transaction).
+        """
+        settings, target = self.prepare(settings, out, teachers_origin=teachers_origin)
         if source.kind == "from_vault" and source.questions_by != "offline":
             check_api_teacher(self, source.questions_by, parameter="questions_by")
         sourced = await source_tasks(self, source, budget_usd=settings.budget_usd)
         record = self.create(sourced.tasks, settings, target, prepared=True, spent_usd=sourced.spent_usd)
-        return await self.execute(record.id, progress=progress)
+        return StartedRun(record, sourced.report)
 
     def distill_sync(
         self, source: Source, settings: RunSettings, out: str | Path, *, progress: Progress | None = None
@@ -182,9 +206,13 @@ class Distiller:
     async def execute(
         self, run_id: str, *, progress: Progress | None = None, budget_usd: float | None = None
     ) -> RunSummary:
-        """Work through the run's pending tasks, then write its dataset; safe to call again after a crash."""
+        """Work through the run's pending tasks, then write its dataset; safe to call again after a crash.
+
+        A stop request (:mod:`.stop`) ends the work early: the run is then ``stopped``, nothing published."""
         started = time.perf_counter()
         record = self.journal.run(run_id)
+        stop_requests = StopRequests(self.workspace)
+        stop_requests.clear(run_id)  # a request left from before this start or resume is not this one's
         settings = RunSettings.from_json(record.settings)
         if budget_usd is not None:  # a resume may raise (or set) the budget
             settings = RunSettings.from_json({**settings.to_json(), "budget_usd": budget_usd})
@@ -211,6 +239,13 @@ class Distiller:
                     if live is not None:
                         live.abort()
                     raise
+                if stop_requests.requested(run_id):  # stopped by a person: nothing is published
+                    if live is not None:
+                        live.abort()
+                    stop_requests.clear(run_id)
+                    pending = self.journal.counts(run_id)["pending"]
+                    self.journal.set_status(run_id, "stopped", stopped_note(run_id, pending))
+                    return self.summary(run_id, seconds=time.perf_counter() - started)
             waiting = len(self.journal.awaiting_review(run_id)) if settings.human_review else 0
             if waiting:  # nothing is published while a person still has pairs to decide on
                 note = note or (
@@ -343,11 +378,19 @@ class Distiller:
                 if progress is not None:
                     progress(dict(counts), record.spent_usd + spent)
 
+        watching = asyncio.create_task(StopRequests(self.workspace).wait(record.id))  # then cancels the workers
         try:
             async with asyncio.TaskGroup() as group:
-                for _ in range(workers):
-                    group.create_task(worker())
+                tasks = [group.create_task(worker()) for _ in range(workers)]
+
+                def cancel_workers(watcher: asyncio.Task[None]) -> None:
+                    if not watcher.cancelled():  # asked to stop: the teacher calls in flight are abandoned
+                        for task in tasks:
+                            task.cancel()
+
+                watching.add_done_callback(cancel_workers)
         finally:
+            watching.cancel()
             if batches is not None:
                 await batches.aclose()
                 batches.journal.close()

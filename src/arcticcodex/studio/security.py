@@ -320,11 +320,7 @@ class FormGuard:
         except ClientGoneError:
             return None
         if body is None:
-            advice = (
-                "Import a large file with `arcticcodex vault import PATH`."
-                if scope["path"] in self.body_limits
-                else "Send less: a form takes up to that much."
-            )
+            advice = LARGE_BODY_ADVICE.get(scope["path"], "Send less: a form takes up to that much.")
             message = (
                 f"Refused: {what} is over {size_text(limit)}, the Studio's limit for it; it was not read "
                 f"to the end and nothing was done.  {advice}"
@@ -344,6 +340,13 @@ class FormGuard:
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
         await refuse(scope, receive, send, message_page("Refused", message, status))
+
+
+# what to do instead when an upload is over its path's limit: the command line reads a file of any size
+LARGE_BODY_ADVICE = {
+    "/vault/import": "Import a large file with `arcticcodex vault import PATH`.",
+    "/runs/new": "Start a run on a large prompts file with `arcticcodex distill --prompts FILE --out DIR`.",
+}
 
 
 def _foreign_initiator(scope: Scope, headers: Headers) -> str | None:
