@@ -20,7 +20,10 @@ from types import TracebackType
 from typing import Literal
 
 from .distill.journal import RunJournal
-from .distill.pair_review import PairFilter, PairReviews, ReviewedPair, parse_pair_id
+from .distill.pair_evidence import ShownEvidence, pair_evidence
+from .distill.pair_review import PairFilter as RunQualityFilter
+from .distill.pair_review import PairReviews, ReviewedPair, parse_pair_id
+from .distill.review_agreement import TeacherAgreement, decided_pairs, final_revision, teacher_agreement
 from .errors import UserError
 from .vault import Vault
 from .vault.proposals import ReviewItem, ReviewQueue
@@ -36,6 +39,10 @@ __all__ = [
     "Reviewable",
     "ReviewedPair",
     "Selection",
+    "ShownEvidence",
+    "TeacherAgreement",
+    "pair_source",
+    "pair_teachers",
 ]
 
 Decision = Literal["approved", "rejected"]
@@ -48,11 +55,58 @@ _PROPOSAL_FIELDS = ("subject", "predicate", "object", "text")
 _PAIR_FIELDS = ("instruction", "completion")
 
 
+def pair_source(pair: ReviewedPair) -> str:
+    """Where the pair's prompt came from: its source kind (``prompts``, ``conversation``, ``curriculum``)."""
+    source = pair.pair.get("source") or {}
+    return str(source.get("kind", "")) if isinstance(source, dict) else ""
+
+
+def pair_teachers(pair: ReviewedPair) -> tuple[str, ...]:
+    """The teachers that judged the text the person sees: those named on the pair's final revision
+    (its critics and verifier); a pair without revisions names every teacher that worked on it."""
+    last = final_revision(pair.pair)
+    names = (last.get("teachers") if last is not None else None) or pair.pair.get("teachers") or ()
+    return tuple(str(name) for name in names)
+
+
+@dataclass(frozen=True, slots=True)
+class PairFilter(RunQualityFilter):
+    """Which pairs a bulk decision takes: of one run (or all), within a quality range, from one source,
+    judged by one teacher.
+
+    ``source`` is the kind of source the pair's prompt came from (:func:`pair_source`: ``prompts``,
+    ``conversation`` or ``curriculum``); ``teacher`` is a teacher that judged the pair's final text
+    (:func:`pair_teachers`: named on its final revision).  The quality range bounds the pair's quality,
+    which is the critics' score of that final revision.
+    """
+
+    source: str | None = None
+    teacher: str | None = None
+
+    def matches(self, pair: ReviewedPair) -> bool:
+        # RunQualityFilter.matches by name: a slots dataclass breaks zero-argument super()
+        return (
+            RunQualityFilter.matches(self, pair)
+            and (self.run_id is None or pair.run_id == self.run_id)
+            and (self.source is None or pair_source(pair) == self.source)
+            and (self.teacher is None or self.teacher in pair_teachers(pair))
+        )
+
+    def describe(self) -> str:
+        parts = [RunQualityFilter.describe(self)]
+        if self.source is not None:
+            parts.append(f"from a {self.source} source")
+        if self.teacher is not None:
+            parts.append(f"judged by {self.teacher}")
+        return " ".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class Selection:
     """Which pending items a bulk decision takes.
 
-    ``pairs`` chooses pairs (of one run, within a quality range); ``everything`` takes everything
+    ``pairs`` chooses pairs (of one run, within a quality range, of one source, judged by one
+    teacher: :class:`PairFilter`); ``everything`` takes everything
     pending, or, with ``kind``, everything pending of that kind.  A pair filter and ``everything``
     together take the pairs the filter chooses.
     """
@@ -91,6 +145,7 @@ class HumanReview:
         self._given_vault = vault
         self._vault: Vault | None = vault
         self._journal: RunJournal | None = None
+        self._thresholds: dict[str, float] = {}
 
     def __enter__(self) -> HumanReview:
         self._journal = RunJournal(self.workspace).__enter__()
@@ -133,6 +188,29 @@ class HumanReview:
         """One item, whatever its status."""
         pair = parse_pair_id(item_id)
         return self._pairs.get(*pair) if pair is not None else self._proposals.get(item_id)
+
+    def matching(self, where: PairFilter) -> list[ReviewedPair]:
+        """The pending pairs ``where`` chooses: what a bulk decision with it would take (its preview)."""
+        return self._pairs.matching(where)
+
+    def evidence(self, pair: ReviewedPair) -> list[ShownEvidence]:
+        """The evidence texts ``pair`` rests on, with the passages its answer cites marked."""
+        if self._vault is None:
+            raise RuntimeError("HumanReview is used inside `with HumanReview(...) as review:`")
+        return pair_evidence(self._journal_open, self._vault, pair.run_id, pair.position, pair.pair)
+
+    def threshold(self, run_id: str) -> float:
+        """The score a pair of this run had to reach to be accepted (read once per run and review)."""
+        if run_id not in self._thresholds:
+            self._thresholds[run_id] = float(self._journal_open.run(run_id).settings.get("threshold", 0.8))
+        return self._thresholds[run_id]
+
+    def agreement(self) -> list[TeacherAgreement]:
+        """Cohen's κ per teacher between its verdicts and this workspace's human decisions on pairs.
+
+        Over every decided pair of every reviewed run, by anyone (see
+        :mod:`arcticcodex.distill.review_agreement` for what a teacher's verdict is)."""
+        return teacher_agreement(decided_pairs(self._journal_open))
 
     # -- decisions -------------------------------------------------------------------------------
 

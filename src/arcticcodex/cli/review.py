@@ -229,3 +229,46 @@ def edit(
             completion=completion,
         )
     _echo(edited, as_json, "edited")
+
+
+@review.command("agreement")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def agreement(state: CliState, as_json: bool) -> None:
+    """How far each teacher's verdicts agree with the decisions people made on pairs (Cohen's κ, with n).
+
+    A teacher's verdict on a pair is "accept" when the pair's final revision reached its run's threshold
+    and the verifier found every claim supported.  κ is 1 for perfect agreement, 0 for chance, below 0
+    for worse; it is not defined when both accepted (or both rejected) every pair.
+
+    \b
+    Example:
+      arcticcodex review agreement
+      arcticcodex review agreement --json
+    """
+    with HumanReview(state.workspace(), by=_who()) as review:
+        rows = review.agreement()
+    found = [
+        {
+            "teacher": row.teacher,
+            "n": row.n,
+            "kappa": row.kappa.value,
+            "observed": row.kappa.observed,
+            "expected": row.kappa.expected,
+            "undefined_reason": row.kappa.undefined_reason or None,
+            "teacher_accepted": row.teacher_accepted,
+            "person_approved": row.person_approved,
+        }
+        for row in rows
+    ]
+    if as_json:
+        click.echo(json_text(found))
+        return
+    if not found:
+        click.echo("no pair of a reviewed run has been decided yet")
+    for row in found:
+        kappa = f"κ={row['kappa']:.2f}" if row["kappa"] is not None else f"κ not defined: {row['undefined_reason']}"
+        click.echo(
+            f"{row['teacher']}  n={row['n']}  {kappa}  agreed {row['observed']:.0%}  "
+            f"(teacher accepted {row['teacher_accepted']}, people approved {row['person_approved']})"
+        )
