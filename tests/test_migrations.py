@@ -452,6 +452,7 @@ LEDGER_ORDER = [
     ["gpu", 1, "create_gpu_instances"],
     ["distill", 1, "create_run_tables"],
     ["distill", 2, "create_distill_reviews"],
+    ["distill", 3, "add_review_columns"],
     ["pair_review", 1, "create_pair_edits"],
     ["batches", 1, "create_teacher_batches"],
     ["training", 1, "create_training_runs"],

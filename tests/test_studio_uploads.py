@@ -87,7 +87,7 @@ def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read(
 def test_an_oversized_prompts_upload_is_told_to_use_the_command_line(
     studio: tuple[str, Path], client: tuple[httpx.Client, str]
 ) -> None:
-    url, root = studio
+    url, _ = studio
     session, token = client
     head = (
         f"POST /runs/new HTTP/1.1\r\nHost: {url.removeprefix('http://')}\r\n"

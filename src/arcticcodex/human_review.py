@@ -14,16 +14,16 @@ Items are named by id: ``fact-…``, ``sum-…`` for proposals, ``pair:RUN:POSIT
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
-from .distill.journal import RunJournal
+from .distill.journal import RunJournal, review_columns
 from .distill.pair_evidence import ShownEvidence, pair_evidence
-from .distill.pair_review import PairFilter as RunQualityFilter
-from .distill.pair_review import PairReviews, ReviewedPair, parse_pair_id
-from .distill.review_agreement import TeacherAgreement, decided_pairs, final_revision, teacher_agreement
+from .distill.pair_review import PairFilter, PairReviews, ReviewedPair, parse_pair_id
+from .distill.review_agreement import TeacherAgreement, decided_pairs, teacher_agreement
 from .errors import UserError
 from .vault import Vault
 from .vault.proposals import ReviewItem, ReviewQueue
@@ -57,48 +57,13 @@ _PAIR_FIELDS = ("instruction", "completion")
 
 def pair_source(pair: ReviewedPair) -> str:
     """Where the pair's prompt came from: its source kind (``prompts``, ``conversation``, ``curriculum``)."""
-    source = pair.pair.get("source") or {}
-    return str(source.get("kind", "")) if isinstance(source, dict) else ""
+    return review_columns(pair.pair)[1] or ""
 
 
 def pair_teachers(pair: ReviewedPair) -> tuple[str, ...]:
     """The teachers that judged the text the person sees: those named on the pair's final revision
     (its critics and verifier); a pair without revisions names every teacher that worked on it."""
-    last = final_revision(pair.pair)
-    names = (last.get("teachers") if last is not None else None) or pair.pair.get("teachers") or ()
-    return tuple(str(name) for name in names)
-
-
-@dataclass(frozen=True, slots=True)
-class PairFilter(RunQualityFilter):
-    """Which pairs a bulk decision takes: of one run (or all), within a quality range, from one source,
-    judged by one teacher.
-
-    ``source`` is the kind of source the pair's prompt came from (:func:`pair_source`: ``prompts``,
-    ``conversation`` or ``curriculum``); ``teacher`` is a teacher that judged the pair's final text
-    (:func:`pair_teachers`: named on its final revision).  The quality range bounds the pair's quality,
-    which is the critics' score of that final revision.
-    """
-
-    source: str | None = None
-    teacher: str | None = None
-
-    def matches(self, pair: ReviewedPair) -> bool:
-        # RunQualityFilter.matches by name: a slots dataclass breaks zero-argument super()
-        return (
-            RunQualityFilter.matches(self, pair)
-            and (self.run_id is None or pair.run_id == self.run_id)
-            and (self.source is None or pair_source(pair) == self.source)
-            and (self.teacher is None or self.teacher in pair_teachers(pair))
-        )
-
-    def describe(self) -> str:
-        parts = [RunQualityFilter.describe(self)]
-        if self.source is not None:
-            parts.append(f"from a {self.source} source")
-        if self.teacher is not None:
-            parts.append(f"judged by {self.teacher}")
-        return " ".join(parts)
+    return tuple(json.loads(review_columns(pair.pair)[2] or "[]"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,19 +131,25 @@ class HumanReview:
     # -- what waits ------------------------------------------------------------------------------
 
     def items(
-        self, status: ReviewStatus = "pending", *, kind: ItemKind | None = None, run_id: str | None = None
+        self,
+        status: ReviewStatus = "pending",
+        *,
+        kind: ItemKind | None = None,
+        run_id: str | None = None,
+        limit: int | None = None,
     ) -> list[Reviewable]:
-        """Proposals, then pairs, with this status; ``kind`` or ``run_id`` narrow it (a run has only pairs)."""
+        """Proposals, then pairs, with this status; ``kind`` or ``run_id`` narrow it (a run has only pairs);
+        ``limit`` pairs at most (the pending ones are paged by :meth:`pending_pairs`)."""
         found: list[Reviewable] = []
         if kind != "pair" and run_id is None:
             found += self._proposals.list(status=status, kind=kind)
         if kind in (None, "pair"):
-            found += self._pairs.pairs(status, run_id)
+            found += self._pairs.pairs(status, run_id, limit=limit)
         return found
 
     def pending_count(self) -> int:
         """What waits for a person: pending proposals and pending pairs (the number every page shows)."""
-        return len(self._proposals.list()) + len(self._journal_open.awaiting_review())
+        return self._proposals.pending_count() + self._journal_open.awaiting_review_count()
 
     def run_counts(self, run_id: str) -> dict[str, int]:
         """How a reviewed run's review went: pairs approved, rejected, edited, and still pending."""
@@ -192,6 +163,18 @@ class HumanReview:
     def matching(self, where: PairFilter) -> list[ReviewedPair]:
         """The pending pairs ``where`` chooses: what a bulk decision with it would take (its preview)."""
         return self._pairs.matching(where)
+
+    def pending_pairs(self, where: PairFilter, *, limit: int, offset: int = 0) -> list[ReviewedPair]:
+        """A page of the pending pairs ``where`` chooses (a queue of 100k pairs is never read whole)."""
+        return self._pairs.pending_page(where, limit=limit, offset=offset)
+
+    def pending_pair_count(self, where: PairFilter | None = None) -> int:
+        """How many pending pairs ``where`` chooses (every pending pair when None)."""
+        return self._pairs.pending_count(where)
+
+    def pending_choices(self) -> tuple[list[str], list[str], list[str]]:
+        """The runs, source kinds and teachers the pending pairs can be filtered by."""
+        return self._pairs.pending_choices()
 
     def evidence(self, pair: ReviewedPair) -> list[ShownEvidence]:
         """The evidence texts ``pair`` rests on, with the passages its answer cites marked."""

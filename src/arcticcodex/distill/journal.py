@@ -27,7 +27,7 @@ from ..workspace import Workspace
 if TYPE_CHECKING:
     from .tasks import Task
 
-__all__ = ["RunJournal", "RunRecord", "TaskOutcome"]
+__all__ = ["RunJournal", "RunRecord", "TaskOutcome", "review_columns"]
 
 TaskStatus = Literal["pending", "accepted", "rejected", "failed"]
 RunStatus = Literal["running", "stopped", "complete"]
@@ -207,7 +207,8 @@ class RunJournal:
         with transaction(self.conn):
             self.conn.execute(
                 "UPDATE distill_tasks SET status = ?, pair = ?, reason = ?, retryable = ?, cost_usd = ?,"
-                " finished_at = ? WHERE run_id = ? AND position = ? AND status = 'pending'",
+                " finished_at = ?, quality = ?, source_kind = ?, judged_by = ?"
+                " WHERE run_id = ? AND position = ? AND status = 'pending'",
                 (
                     outcome.status,
                     json.dumps(outcome.pair, ensure_ascii=False) if outcome.pair is not None else None,
@@ -215,6 +216,7 @@ class RunJournal:
                     int(outcome.retryable),
                     outcome.cost_usd,
                     now,
+                    *review_columns(outcome.pair),
                     run_id,
                     position,
                 ),
@@ -321,6 +323,17 @@ class RunJournal:
             waiting += [(run, position, json.loads(pair)) for position, pair in rows]
         return waiting
 
+    def awaiting_review_count(self, run_id: str | None = None) -> int:
+        """How many accepted pairs of reviewed runs (or of ``run_id``) nobody has decided on yet."""
+        (count,) = self.conn.execute(
+            "SELECT count(*) FROM distill_runs u JOIN distill_tasks t ON t.run_id = u.id"
+            " LEFT JOIN distill_reviews r ON r.run_id = t.run_id AND r.position = t.position"
+            " WHERE json_extract(u.settings, '$.human_review') AND (? IS NULL OR u.id = ?)"
+            " AND t.status = 'accepted' AND r.status IS NULL",
+            (run_id, run_id),
+        ).fetchone()
+        return int(count)
+
     def decide_pair(self, run_id: str, position: int, status: str, *, reason: str = "", by: str = "user") -> None:
         """Approve or reject an accepted pair of a reviewed run (once; a decision is not changed)."""
         row = self.conn.execute(
@@ -363,6 +376,25 @@ class RunJournal:
             "SELECT coalesce(sum(cost_usd), 0) FROM distill_tasks WHERE run_id = ?", (run_id,)
         ).fetchone()
         return float(total)
+
+
+def review_columns(pair: dict[str, Any] | None) -> tuple[float | None, str | None, str | None]:
+    """What the review queue filters a pair by, kept beside it (schema ``add_review_columns``): its quality
+    (the critics' score of its final revision), the kind of source its prompt came from (``prompts``,
+    ``conversation``, ``curriculum``), and the teachers named on its final revision (its critics and
+    verifier; a pair without revisions, every teacher that worked on it) as a JSON array."""
+    if pair is None:
+        return None, None, None
+    source = pair.get("source")
+    revisions = pair.get("revisions") or []
+    last = revisions[-1] if revisions and isinstance(revisions[-1], dict) else {}
+    teachers = last.get("teachers") or pair.get("teachers") or []
+    quality = pair.get("quality")
+    return (
+        float(quality) if isinstance(quality, int | float | str) and quality != "" else None,
+        str(source.get("kind")) if isinstance(source, dict) and source.get("kind") is not None else None,
+        json.dumps([str(name) for name in teachers]),
+    )
 
 
 def charge_run(conn: sqlite3.Connection, run_id: str, amount: float) -> None:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from ..dataset.record import TrainingPair, pair_id_for
 from ..db import transaction
 from ..errors import RecordNotFoundError, UserError
-from .journal import RunJournal
+from .journal import RunJournal, review_columns
 
 __all__ = ["PAIR_PREFIX", "PairEdit", "PairFilter", "PairReviews", "ReviewedPair", "apply_edit", "parse_pair_id"]
 
@@ -110,15 +110,30 @@ class ReviewedPair:
 
 @dataclass(frozen=True, slots=True)
 class PairFilter:
-    """Which pairs a bulk decision takes: of one run (or all reviewed runs), within a quality range."""
+    """Which pairs a bulk decision takes: of one run (or all reviewed runs), within a quality range, from
+    one kind of source, judged by one teacher.
+
+    As :func:`~arcticcodex.distill.journal.review_columns` reads a pair: its quality is the critics'
+    score of its final revision; ``source`` the kind of source its prompt came from (``prompts``,
+    ``conversation``, ``curriculum``); ``teacher`` one named on its final revision (a critic or the
+    verifier of the text the person sees).  The queue is filtered in SQL on those columns
+    (:meth:`PairReviews.pending_page`); :meth:`matches` is the same test on one pair.
+    """
 
     run_id: str | None = None
     min_quality: float | None = None
     max_quality: float | None = None
+    source: str | None = None
+    teacher: str | None = None
 
     def matches(self, pair: ReviewedPair) -> bool:
-        return (self.min_quality is None or pair.quality >= self.min_quality) and (
-            self.max_quality is None or pair.quality <= self.max_quality
+        quality, source, judged_by = review_columns(pair.pair)
+        return (
+            (self.run_id is None or pair.run_id == self.run_id)
+            and (self.min_quality is None or (quality or 0.0) >= self.min_quality)
+            and (self.max_quality is None or (quality or 0.0) <= self.max_quality)
+            and (self.source is None or source == self.source)
+            and (self.teacher is None or self.teacher in json.loads(judged_by or "[]"))
         )
 
     def describe(self) -> str:
@@ -127,7 +142,32 @@ class PairFilter:
             parts.append(f"with quality ≥ {self.min_quality}")
         if self.max_quality is not None:
             parts.append(f"with quality ≤ {self.max_quality}")
+        if self.source is not None:
+            parts.append(f"from a {self.source} source")
+        if self.teacher is not None:
+            parts.append(f"judged by {self.teacher}")
         return " ".join(parts)
+
+    def sql(self) -> tuple[str, tuple[Any, ...]]:
+        """The filter as a condition on ``distill_tasks t`` (its review columns), and its parameters."""
+        return (
+            "(? IS NULL OR t.run_id = ?) AND (? IS NULL OR coalesce(t.quality, 0) >= ?)"
+            " AND (? IS NULL OR coalesce(t.quality, 0) <= ?) AND (? IS NULL OR t.source_kind = ?)"
+            " AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(t.judged_by) WHERE value = ?))",
+            tuple(
+                value
+                for value in (self.run_id, self.min_quality, self.max_quality, self.source, self.teacher)
+                for _ in range(2)
+            ),
+        )
+
+
+# the accepted pairs of reviewed runs nobody has decided on yet, in run order then task order
+_PENDING = (
+    " FROM distill_runs u JOIN distill_tasks t ON t.run_id = u.id"
+    " LEFT JOIN distill_reviews r ON r.run_id = t.run_id AND r.position = t.position"
+    " WHERE json_extract(u.settings, '$.human_review') AND t.status = 'accepted' AND r.status IS NULL AND "
+)
 
 
 class PairReviews:
@@ -137,8 +177,11 @@ class PairReviews:
         self.journal = journal
         self.conn = journal.conn
 
-    def pairs(self, status: ReviewStatus = "pending", run_id: str | None = None) -> list[ReviewedPair]:
-        """Accepted pairs of reviewed runs with this status (edits applied), oldest run first."""
+    def pairs(
+        self, status: ReviewStatus = "pending", run_id: str | None = None, *, limit: int | None = None
+    ) -> list[ReviewedPair]:
+        """Accepted pairs of reviewed runs with this status (edits applied), oldest run first; ``limit``
+        at most."""
         if run_id is not None:
             self.journal.run(run_id)  # RecordNotFoundError names an unknown run, with the recent ones
         edits: dict[str, dict[int, PairEdit]] = {}
@@ -151,13 +194,14 @@ class PairReviews:
             return _reviewed(run, position, body, status, decision, edits[run].get(position))
 
         if status == "pending":
-            return [reviewed(run, position, pair, None) for run, position, pair in self.journal.awaiting_review(run_id)]
+            return self.pending_page(PairFilter(run_id), limit=limit)
         rows = self.conn.execute(
             "SELECT t.run_id, t.position, t.pair, r.reason, r.decided_by, r.decided_at FROM distill_reviews r"
             " JOIN distill_tasks t ON t.run_id = r.run_id AND t.position = r.position"
             " JOIN distill_runs u ON u.id = r.run_id"
-            " WHERE r.status = ? AND (? IS NULL OR r.run_id = ?) ORDER BY u.created_at, r.run_id, r.position",
-            (status, run_id, run_id),
+            " WHERE r.status = ? AND (? IS NULL OR r.run_id = ?) ORDER BY u.created_at, r.run_id, r.position"
+            " LIMIT ?",
+            (status, run_id, run_id, -1 if limit is None else limit),
         ).fetchall()
         return [
             reviewed(run, position, json.loads(pair), (reason, by, at)) for run, position, pair, reason, by, at in rows
@@ -185,7 +229,42 @@ class PairReviews:
 
     def matching(self, where: PairFilter) -> list[ReviewedPair]:
         """The pending pairs a bulk decision with ``where`` would take."""
-        return [pair for pair in self.pairs("pending", where.run_id) if where.matches(pair)]
+        return self.pending_page(where, limit=None)
+
+    def pending_page(self, where: PairFilter, *, limit: int | None, offset: int = 0) -> list[ReviewedPair]:
+        """The pending pairs ``where`` chooses, in run then task order: ``limit`` of them from ``offset``
+        (None: all).  Only the pairs returned are read whole; the filter runs on the review index."""
+        condition, parameters = where.sql()
+        rows = self.conn.execute(
+            "SELECT t.run_id, t.position, t.pair" + _PENDING + condition
+            + " ORDER BY u.created_at, t.run_id, t.position LIMIT ? OFFSET ?",
+            (*parameters, -1 if limit is None else limit, offset),
+        ).fetchall()  # fmt: skip
+        edits: dict[str, dict[int, PairEdit]] = {}
+        for run in {run for run, _, _ in rows}:
+            edits[run] = self.edits(run)
+        return [
+            _reviewed(run, position, json.loads(pair), "pending", None, edits[run].get(position))
+            for run, position, pair in rows
+        ]
+
+    def pending_count(self, where: PairFilter | None = None) -> int:
+        """How many pending pairs ``where`` chooses (all of them when None)."""
+        condition, parameters = (where or PairFilter()).sql()
+        (count,) = self.conn.execute("SELECT count(*)" + _PENDING + condition, parameters).fetchone()
+        return int(count)
+
+    def pending_choices(self) -> tuple[list[str], list[str], list[str]]:
+        """What the pending pairs can be filtered by: their runs, source kinds and teachers."""
+        runs, sources, teachers = set(), set(), set()
+        for run, source, judged_by in self.conn.execute(
+            "SELECT DISTINCT t.run_id, t.source_kind, t.judged_by" + _PENDING + "1"
+        ):
+            runs.add(run)
+            if source:
+                sources.add(source)
+            teachers.update(json.loads(judged_by or "[]"))
+        return sorted(runs), sorted(sources), sorted(teachers)
 
     def decide(
         self, keys: Iterable[tuple[str, int]], status: Literal["approved", "rejected"], *, reason: str = "", by: str
@@ -255,7 +334,7 @@ class PairReviews:
         (edited,) = self.conn.execute(
             "SELECT count(DISTINCT position) FROM distill_pair_edits WHERE run_id = ?", (run_id,)
         ).fetchone()
-        waiting = len(self.journal.awaiting_review(run_id))
+        waiting = self.journal.awaiting_review_count(run_id)
         return {**counts, "edited": int(edited), "pending": waiting}
 
     def _require_pending(self, run_id: str, position: int) -> ReviewedPair:

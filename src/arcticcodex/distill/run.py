@@ -246,7 +246,7 @@ class Distiller:
                     pending = self.journal.counts(run_id)["pending"]
                     self.journal.set_status(run_id, "stopped", stopped_note(run_id, pending))
                     return self.summary(run_id, seconds=time.perf_counter() - started)
-            waiting = len(self.journal.awaiting_review(run_id)) if settings.human_review else 0
+            waiting = self.journal.awaiting_review_count(run_id) if settings.human_review else 0
             if waiting:  # nothing is published while a person still has pairs to decide on
                 note = note or (
                     f"{waiting} accepted pair(s) await review: `arcticcodex review list --kind pair`, then "
@@ -300,7 +300,7 @@ class Distiller:
             note=record.note,
             failures=self.journal.failures(run_id),
             seconds=seconds,
-            awaiting_review=len(self.journal.awaiting_review(run_id)) if settings.human_review else 0,
+            awaiting_review=self.journal.awaiting_review_count(run_id) if settings.human_review else 0,
             rejected_in_review=sum(status == "rejected" for status, _ in self.journal.reviews(run_id).values()),
             sensitive_data=dict(written.get("sensitive_data") or {}),
         )

@@ -28,7 +28,6 @@ from ..human_review import (
     ReviewedPair,
     Selection,
     TeacherAgreement,
-    pair_source,
     pair_teachers,
 )
 from ..vault import Vault
@@ -91,20 +90,25 @@ class ReviewPages:
         return HumanReview(self.workspace, by=BY, vault=self.workers.vault)
 
     def _listing(self, status: str, chosen: dict[str, str]) -> Response:
-        where = pair_filter(chosen)
+        where = pair_filter(chosen) if status == "pending" else PairFilter()
         filtering = where != PairFilter()
+        runs: list[str] = []
+        sources: list[str] = []
+        teachers: list[str] = []
         with self._review() as review:
-            items = review.items(status, kind=None)  # type: ignore[arg-type]
             pending = review.pending_count()
-            pairs = [item for item in items if isinstance(item, ReviewedPair)]
-            waiting = pairs if status == "pending" else []  # the bulk form's choices: only with pending pairs
-            if status == "pending" and filtering:
-                pairs = [pair for pair in pairs if where.matches(pair)]
-            matched = len(pairs)
-            shown = [self._shown(review, pair) for pair in pairs[:SHOWN]]
+            if status == "pending":  # a page of the queue, filtered and counted on its index, never read whole
+                proposals = review.items("pending", kind="fact") + review.items("pending", kind="summary")
+                pairs = review.pending_pairs(where, limit=SHOWN)
+                matched = review.pending_pair_count(where) if filtering or len(pairs) == SHOWN else len(pairs)
+                runs, sources, teachers = review.pending_choices()  # the bulk form's choices
+            else:
+                items = review.items(status, kind=None, limit=SHOWN)  # type: ignore[arg-type]
+                proposals = [item for item in items if not isinstance(item, ReviewedPair)]
+                pairs = [item for item in items if isinstance(item, ReviewedPair)]
+                matched = len(pairs)
+            shown = [self._shown(review, pair) for pair in pairs]
             agreement = [_agreement_row(row) for row in review.agreement()]
-        proposals = [item for item in items if not isinstance(item, ReviewedPair)]
-        pending_pairs = [item for item in waiting if isinstance(item, ReviewedPair)]
         return page(
             "review.html",
             "Review queue",
@@ -118,9 +122,9 @@ class ReviewPages:
             filtering=filtering,
             chosen=chosen,
             described=where.describe() if filtering else "",
-            runs=sorted({pair.run_id for pair in pending_pairs}),
-            sources=sorted({pair_source(pair) for pair in pending_pairs} - {""}),
-            teachers=sorted({name for pair in pending_pairs for name in pair_teachers(pair)}),
+            runs=runs,
+            sources=sources,
+            teachers=teachers,
             agreement=agreement,
             pending=pending,
         )
@@ -171,7 +175,7 @@ def _require_previewed(review: HumanReview, where: PairFilter, expected: str) ->
     were decided since (a run still writing, another tab), the person sees the new count before deciding."""
     if not expected.strip().isdigit():
         return  # not sent from a preview (a script, the previous form): the filter alone decides
-    now = len(review.matching(where))
+    now = review.pending_pair_count(where)
     if now != int(expected):
         raise UserError(
             f"{now} pending pairs match {where.describe()} now, not the {int(expected)} previewed; "

@@ -42,7 +42,7 @@ def run_snapshot(workspace: Workspace, run_id: str) -> dict[str, Any]:
         run = journal.run(run_id)
         counts = journal.counts(run_id)
         reviewed = bool(RunSettings.from_json(run.settings).human_review)
-        awaiting = len(journal.awaiting_review(run_id)) if reviewed else 0
+        awaiting = journal.awaiting_review_count(run_id) if reviewed else 0
         since = (datetime.now(UTC) - timedelta(seconds=RATE_WINDOW_SECONDS)).isoformat(timespec="milliseconds")
         recent, first, last = journal.conn.execute(
             "SELECT count(*), min(finished_at), max(finished_at) FROM distill_tasks"

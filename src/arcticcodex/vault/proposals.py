@@ -89,6 +89,12 @@ class ReviewQueue:
             items += [_item(s) for s in self.vault.list_summaries(status=status)]
         return sorted(items, key=lambda item: (item.record.created_at, item.id))
 
+    def pending_count(self) -> int:
+        """How many facts and summaries wait for a decision (counted, not read)."""
+        (facts,) = self.vault.conn.execute("SELECT count(*) FROM facts WHERE status = 'pending'").fetchone()
+        (summaries,) = self.vault.conn.execute("SELECT count(*) FROM summaries WHERE status = 'pending'").fetchone()
+        return int(facts) + int(summaries)
+
     def get(self, item_id: str) -> ReviewItem:
         kind = _kind(item_id)
         row = self.vault.conn.execute(f"SELECT id FROM {_table(kind)} WHERE id = ?", (item_id,)).fetchone()  # noqa: S608
