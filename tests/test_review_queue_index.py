@@ -44,8 +44,8 @@ def reviewed_workspace(tmp_path: Path, count: int) -> tuple[Workspace, str]:
         tasks = (Task(f"k{n}", {"instruction": f"question {n}"}) for n in range(count))
         run = journal.create_run({"human_review": True}, str(tmp_path / "out"), tasks)
         for n in range(count):
-            status = "rejected" if n % 11 == 0 else "accepted"
-            journal.finish_task(run.id, n, TaskOutcome(status, pair=varied_pair(n)), 0.0)
+            outcome = TaskOutcome("rejected" if n % 11 == 0 else "accepted", pair=varied_pair(n))
+            journal.finish_task(run.id, n, outcome, 0.0)
         journal.decide_pair(run.id, 1, "approved", by="someone")  # decided: no longer pending
     return workspace, run.id
 
