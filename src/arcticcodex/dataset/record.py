@@ -14,7 +14,11 @@ changed byte in any field, bound by the frame or not, breaks it (see
 Quality is an exact decimal with at most four places, so its JSON number reads back to the same
 decimal and the frame rebuilt from a line is the frame that was signed.
 
-Slightly over 400 lines: writing a record and reading it back strictly are kept in one module so
+A revision may carry fields later versions added (each critic's own score, the verifier's name);
+they are written only when they hold something, so a record without them keeps the bytes it was
+signed with, and like every field outside the frame they are bound by the body digest.
+
+Over 400 lines: writing a record and reading it back strictly are kept in one module so
 the two can never disagree about a field.
 """
 
@@ -81,7 +85,13 @@ class PairSource:
 
 @dataclass(frozen=True, slots=True)
 class Revision:
-    """One round of the teacher loop: the text judged, its score and what the round cost."""
+    """One round of the teacher loop: the text judged, its score and what the round cost.
+
+    ``score`` is the critics' combined score; ``critic_scores`` keeps each critic's own (teacher →
+    score) and ``verifier`` the teacher that checked the claims, so a person's decisions can be compared
+    with each judge separately (:mod:`arcticcodex.distill.review_agreement`).  Both are left out of the
+    JSON when empty, so a record written before they existed keeps its exact bytes and signature.
+    """
 
     round: int
     text: str
@@ -91,14 +101,18 @@ class Revision:
     teachers: tuple[str, ...] = ()
     tokens: int = 0
     cost_usd: float = 0.0
+    critic_scores: Mapping[str, float] = field(default_factory=dict)
+    verifier: str = ""
 
     def __post_init__(self) -> None:
-        numbers = [self.score, self.cost_usd, *self.criteria.values()]
-        if not all(isinstance(n, int | float) and math.isfinite(n) for n in numbers):
-            raise ValueError(f"revision {self.round}: score, cost and criteria must be finite numbers")
+        numbers = [self.score, self.cost_usd, *self.criteria.values(), *self.critic_scores.values()]
+        if not all(isinstance(n, int | float) and not isinstance(n, bool) and math.isfinite(n) for n in numbers):
+            raise ValueError(f"revision {self.round}: score, cost, criteria and critic scores must be finite numbers")
+        if not all(isinstance(name, str) and name for name in self.critic_scores):
+            raise ValueError(f"revision {self.round}: each critic score must be under its teacher's name")
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        fields: dict[str, Any] = {
             "round": self.round,
             "text": self.text,
             "score": self.score,
@@ -108,6 +122,11 @@ class Revision:
             "tokens": self.tokens,
             "cost_usd": self.cost_usd,
         }
+        if self.critic_scores:  # absent, not empty, in records written before per-critic scores were kept
+            fields["critic_scores"] = dict(self.critic_scores)
+        if self.verifier:
+            fields["verifier"] = self.verifier
+        return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,9 +404,20 @@ class _FieldReader:
                     teachers=tuple(self._get("teachers", list, "a list", item)),
                     tokens=self._get("tokens", int, "an integer", item),
                     cost_usd=float(self._get("cost_usd", (int, float), "a number", item)),
+                    critic_scores=self._critic_scores(item),
+                    verifier=self._get("verifier", str, "a string", item) if "verifier" in item else "",
                 )
             )
         return tuple(revisions)
+
+    def _critic_scores(self, revision: Mapping[str, Any]) -> dict[str, float]:
+        """A revision's ``critic_scores`` (teacher → number), or none for a record written before they were kept."""
+        if "critic_scores" not in revision:
+            return {}
+        scores: Mapping[str, Any] = self._get("critic_scores", dict, "an object of teacher → score", revision)
+        if not all(type(score) in (int, float) for score in scores.values()):
+            raise DatasetError(f"{self.at}field 'critic_scores' must map each teacher to a number")
+        return {name: float(score) for name, score in scores.items()}
 
     def context(self) -> tuple[Turn, ...]:
         """The turns before the instruction: ``messages`` less its last two (the pair itself)."""

@@ -9,8 +9,9 @@ from typing import Any
 from ..dataset.record import PairSource, Revision, TrainingPair, Turn, pair_id_for
 from ..forge.record_frames import EvidenceRef, utc_timestamp
 from ..refine import RefineResult
+from ..teachers.results import Critique
 
-__all__ = ["pair_from_result"]
+__all__ = ["critic_scores", "pair_from_result"]
 
 
 def pair_from_result(
@@ -25,7 +26,8 @@ def pair_from_result(
     """The training pair a task's loop produced: its final text, score, every revision and who judged it.
 
     The one constructor from a refine result: what each round cost and claimed becomes the pair's
-    revisions (the DPO export reads them), and the earlier turns of a conversation its context.
+    revisions (the DPO export reads them), with each critic's own score and the verifier's name (the
+    review's agreement per teacher reads them), and the earlier turns of a conversation its context.
     """
     revisions = []
     teachers: set[str] = set()
@@ -43,6 +45,8 @@ def pair_from_result(
                 teachers=tuple(sorted({call.teacher for call in calls})),
                 tokens=sum(call.usage.prompt_tokens + call.usage.completion_tokens for call in calls),
                 cost_usd=round(sum(call.cost_usd for call in calls), 6),
+                critic_scores=critic_scores(round_.critique),
+                verifier=round_.verification.call.teacher if round_.verification and round_.verification.call else "",
             )
         )
     last = result.rounds[-1]
@@ -66,3 +70,15 @@ def pair_from_result(
         teachers=tuple(sorted(teachers)),
         context=context,
     )
+
+
+def critic_scores(critique: Critique | None) -> dict[str, float]:
+    """teacher → the score it gave: an ensemble's members, or the one critic that answered.
+
+    Empty when no call names the critic (a critique made without a teacher call), so the revision
+    is written as it was before per-critic scores were kept.
+    """
+    if critique is None:
+        return {}
+    judged = critique.members or [critique]
+    return {member.call.teacher: member.score for member in judged if member.call is not None}

@@ -8,12 +8,19 @@ often they would if each said "accept" at its own rate at random — so 0 is cha
 below 0 is worse than chance.  κ is *not defined* when p_e = 1 (teacher and person each said the same
 thing of every pair, and both the same thing): there is nothing to tell apart.
 
-**A teacher's verdict** on a pair is read from the pair's final revision — the round that decided it,
-whose teachers are the critics and the verifier that judged the text the person sees: *accept* when
-that revision's critic score reaches the run's threshold and the verifier found every claim
-supported (none unsupported, none contradicted); *reject* otherwise.  A pair records its critics'
-aggregate score, not each member's, so every teacher named on the final revision is given the same
-verdict; with one teacher per role the verdict is that teacher's own.
+**A teacher's verdict** on a pair is its own judgement of the pair's final revision — the round that
+decided it, the text the person sees.  A critic *accepts* when the score it gave reaches the run's
+threshold; the verifier *accepts* when it found every claim supported (none unsupported, none
+contradicted; no claims at all leaves nothing unsupported).  A teacher that was both critic and
+verifier of that revision said two things of it, and accepts only when both accept: a critic that
+likes the text but whose own verification found an unsupported claim did not vouch for the pair.
+Teachers named on the revision that judged nothing there (none, for a decided pair: its last round
+was accepted, so nothing rewrote it) are given no verdict.
+
+Pairs recorded before each critic's score was kept (a revision without ``critic_scores``) hold only
+the critics' combined score, so there every teacher named on the final revision is given the pair's
+verdict: *accept* when that combined score reaches the threshold and every claim is supported.  With
+one teacher per role that is each teacher's own verdict; with several it cannot tell them apart.
 """
 
 from __future__ import annotations
@@ -78,14 +85,21 @@ def final_revision(pair: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def teacher_verdict(pair: Mapping[str, Any], threshold: float) -> dict[str, bool]:
-    """teacher → accept? for every teacher named on the pair's final revision (see the module docstring)."""
+    """teacher → accept? for every teacher that judged the pair's final revision (see the module docstring)."""
     last = final_revision(pair)
     if last is None:
         return {}
     claims = [str(claim) for claim in last.get("claims") or []]
     all_supported = all(claim.partition(":")[0].strip() == SUPPORTED for claim in claims)
-    accept = float(last.get("score") or 0.0) >= threshold and all_supported
-    return {str(teacher): accept for teacher in last.get("teachers") or []}
+    scores: Mapping[str, Any] = last.get("critic_scores") or {}
+    if not scores:  # recorded before per-critic scores: the combined verdict, for every teacher named
+        accept = float(last.get("score") or 0.0) >= threshold and all_supported
+        return {str(teacher): accept for teacher in last.get("teachers") or []}
+    verdicts = {str(critic): float(score) >= threshold for critic, score in scores.items()}
+    verifier = str(last.get("verifier") or "")
+    if verifier:
+        verdicts[verifier] = verdicts.get(verifier, True) and all_supported
+    return verdicts
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,6 +214,8 @@ def _revision(revision: Mapping[str, Any]) -> dict[str, Any]:
         "score": revision.get("score"),
         "criteria": dict(revision.get("criteria") or {}),
         "teachers": list(revision.get("teachers") or []),
+        "critic_scores": dict(revision.get("critic_scores") or {}),
+        "verifier": str(revision.get("verifier") or ""),
         "claims": claims,
     }
 
