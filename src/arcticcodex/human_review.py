@@ -149,7 +149,11 @@ class HumanReview:
 
     def pending_count(self) -> int:
         """What waits for a person: pending proposals and pending pairs (the number every page shows)."""
-        return self._proposals.pending_count() + self._journal_open.awaiting_review_count()
+        return self.pending_proposal_count() + self._journal_open.awaiting_review_count()
+
+    def pending_proposal_count(self) -> int:
+        """Facts and summaries waiting for a decision."""
+        return self._proposals.pending_count()
 
     def run_counts(self, run_id: str) -> dict[str, int]:
         """How a reviewed run's review went: pairs approved, rejected, edited, and still pending."""

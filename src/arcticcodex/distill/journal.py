@@ -325,14 +325,18 @@ class RunJournal:
 
     def awaiting_review_count(self, run_id: str | None = None) -> int:
         """How many accepted pairs of reviewed runs (or of ``run_id``) nobody has decided on yet."""
-        (count,) = self.conn.execute(
-            "SELECT count(*) FROM distill_runs u JOIN distill_tasks t ON t.run_id = u.id"
-            " LEFT JOIN distill_reviews r ON r.run_id = t.run_id AND r.position = t.position"
-            " WHERE json_extract(u.settings, '$.human_review') AND (? IS NULL OR u.id = ?)"
-            " AND t.status = 'accepted' AND r.status IS NULL",
+        runs = self.conn.execute(
+            "SELECT id FROM distill_runs WHERE json_extract(settings, '$.human_review') AND (? IS NULL OR id = ?)",
             (run_id, run_id),
-        ).fetchone()
-        return int(count)
+        ).fetchall()
+        total = 0
+        for (run,) in runs:  # a run's accepted pairs, counted on the index, less its decisions
+            (accepted,) = self.conn.execute(
+                "SELECT count(*) FROM distill_tasks WHERE run_id = ? AND status = 'accepted'", (run,)
+            ).fetchone()
+            (decided,) = self.conn.execute("SELECT count(*) FROM distill_reviews WHERE run_id = ?", (run,)).fetchone()
+            total += int(accepted) - int(decided)
+        return total
 
     def decide_pair(self, run_id: str, position: int, status: str, *, reason: str = "", by: str = "user") -> None:
         """Approve or reject an accepted pair of a reviewed run (once; a decision is not changed)."""
@@ -393,7 +397,9 @@ def review_columns(pair: dict[str, Any] | None) -> tuple[float | None, str | Non
     return (
         float(quality) if isinstance(quality, int | float | str) and quality != "" else None,
         str(source.get("kind")) if isinstance(source, dict) and source.get("kind") is not None else None,
-        json.dumps([str(name) for name in teachers]),
+        # written as SQLite's json_extract writes an array (the migration fills older rows with it), so
+        # that one test finds a name in both: instr(judged_by, json_quote(name))
+        json.dumps([str(name) for name in teachers], ensure_ascii=False, separators=(",", ":")),
     )
 
 

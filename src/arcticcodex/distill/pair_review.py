@@ -149,24 +149,29 @@ class PairFilter:
         return " ".join(parts)
 
     def sql(self) -> tuple[str, tuple[Any, ...]]:
-        """The filter as a condition on ``distill_tasks t`` (its review columns), and its parameters."""
+        """The filter as a condition on ``distill_tasks t`` (its review columns; the run is chosen apart,
+        :meth:`PairReviews.reviewed_runs`), and its parameters."""
         return (
-            "(? IS NULL OR t.run_id = ?) AND (? IS NULL OR coalesce(t.quality, 0) >= ?)"
-            " AND (? IS NULL OR coalesce(t.quality, 0) <= ?) AND (? IS NULL OR t.source_kind = ?)"
-            " AND (? IS NULL OR EXISTS (SELECT 1 FROM json_each(t.judged_by) WHERE value = ?))",
-            tuple(
-                value
-                for value in (self.run_id, self.min_quality, self.max_quality, self.source, self.teacher)
-                for _ in range(2)
-            ),
+            "(? IS NULL OR coalesce(t.quality, 0) >= ?) AND (? IS NULL OR coalesce(t.quality, 0) <= ?)"
+            " AND (? IS NULL OR t.source_kind = ?) AND (? IS NULL OR instr(t.judged_by, json_quote(?)) > 0)",
+            tuple(value for value in (self.min_quality, self.max_quality, self.source, self.teacher) for _ in range(2)),
         )
 
 
-# the accepted pairs of reviewed runs nobody has decided on yet, in run order then task order
-_PENDING = (
-    " FROM distill_runs u JOIN distill_tasks t ON t.run_id = u.id"
-    " LEFT JOIN distill_reviews r ON r.run_id = t.run_id AND r.position = t.position"
-    " WHERE json_extract(u.settings, '$.human_review') AND t.status = 'accepted' AND r.status IS NULL AND "
+# one run's accepted pairs nobody has decided on yet, in task order, read through the review index (a
+# query per run: joined to the runs instead, SQLite read every task and parsed its run's settings for it)
+_PENDING_IN_RUN = (
+    " FROM distill_tasks t WHERE t.run_id = ? AND t.status = 'accepted' AND NOT EXISTS"
+    " (SELECT 1 FROM distill_reviews r WHERE r.run_id = t.run_id AND r.position = t.position) AND "
+)
+
+
+# a run's accepted pairs, counted on the review index alone; and those of them decided, read from the
+# decisions (CROSS JOIN: from each decision to its task, not from every task to its decision)
+_ACCEPTED_IN_RUN = "SELECT count(*) FROM distill_tasks t WHERE t.run_id = ? AND t.status = 'accepted' AND "
+_DECIDED_IN_RUN = (
+    "SELECT count(*) FROM distill_reviews r CROSS JOIN distill_tasks t ON t.run_id = r.run_id"
+    " AND t.position = r.position WHERE r.run_id = ? AND t.status = 'accepted' AND "
 )
 
 
@@ -231,40 +236,85 @@ class PairReviews:
         """The pending pairs a bulk decision with ``where`` would take."""
         return self.pending_page(where, limit=None)
 
+    def reviewed_runs(self, run_id: str | None = None) -> list[str]:
+        """The runs made with human review (all of them, or ``run_id`` if it is one), oldest first."""
+        rows = self.conn.execute(
+            "SELECT id, json_extract(settings, '$.human_review') FROM distill_runs ORDER BY created_at, id"
+        )
+        return [run for run, reviewed in rows if reviewed and (run_id is None or run == run_id)]
+
     def pending_page(self, where: PairFilter, *, limit: int | None, offset: int = 0) -> list[ReviewedPair]:
         """The pending pairs ``where`` chooses, in run then task order: ``limit`` of them from ``offset``
         (None: all).  Only the pairs returned are read whole; the filter runs on the review index."""
         condition, parameters = where.sql()
-        rows = self.conn.execute(
-            "SELECT t.run_id, t.position, t.pair" + _PENDING + condition
-            + " ORDER BY u.created_at, t.run_id, t.position LIMIT ? OFFSET ?",
-            (*parameters, -1 if limit is None else limit, offset),
-        ).fetchall()  # fmt: skip
-        edits: dict[str, dict[int, PairEdit]] = {}
-        for run in {run for run, _, _ in rows}:
-            edits[run] = self.edits(run)
-        return [
-            _reviewed(run, position, json.loads(pair), "pending", None, edits[run].get(position))
-            for run, position, pair in rows
-        ]
+        wanted = -1 if limit is None else limit
+        found: list[ReviewedPair] = []
+        for run in self.reviewed_runs(where.run_id):
+            if wanted == 0:
+                break
+            if offset:  # skip whole runs the offset passes over
+                here = self._count(run, condition, parameters)
+                if offset >= here:
+                    offset -= here
+                    continue
+            positions = [
+                position
+                for (position,) in self.conn.execute(
+                    "SELECT t.position" + _PENDING_IN_RUN + condition + " ORDER BY t.position LIMIT ? OFFSET ?",
+                    (run, *parameters, wanted, offset),
+                )
+            ]
+            offset = 0
+            found += self._read(run, positions)
+            if wanted > 0:
+                wanted -= len(positions)
+        return found
 
     def pending_count(self, where: PairFilter | None = None) -> int:
         """How many pending pairs ``where`` chooses (all of them when None)."""
-        condition, parameters = (where or PairFilter()).sql()
-        (count,) = self.conn.execute("SELECT count(*)" + _PENDING + condition, parameters).fetchone()
-        return int(count)
+        chosen = where or PairFilter()
+        condition, parameters = chosen.sql()
+        return sum(self._count(run, condition, parameters) for run in self.reviewed_runs(chosen.run_id))
 
     def pending_choices(self) -> tuple[list[str], list[str], list[str]]:
         """What the pending pairs can be filtered by: their runs, source kinds and teachers."""
-        runs, sources, teachers = set(), set(), set()
-        for run, source, judged_by in self.conn.execute(
-            "SELECT DISTINCT t.run_id, t.source_kind, t.judged_by" + _PENDING + "1"
-        ):
-            runs.add(run)
-            if source:
-                sources.add(source)
-            teachers.update(json.loads(judged_by or "[]"))
+        runs, sources, teachers = [], set(), set()
+        for run in self.reviewed_runs():
+            rows = self.conn.execute("SELECT DISTINCT t.source_kind, t.judged_by" + _PENDING_IN_RUN + "1", (run,))
+            for source, judged_by in rows:
+                if run not in runs:
+                    runs.append(run)
+                if source:
+                    sources.add(source)
+                teachers.update(json.loads(judged_by or "[]"))
         return sorted(runs), sorted(sources), sorted(teachers)
+
+    def _count(self, run: str, condition: str, parameters: tuple[Any, ...]) -> int:
+        """The run's accepted pairs the filter chooses (counted on the index alone), less those decided
+        (few, usually: read from the decisions, each joined to its task)."""
+        # the condition is PairFilter.sql's own text; every value in it is a parameter
+        (accepted,) = self.conn.execute(_ACCEPTED_IN_RUN + condition, (run, *parameters)).fetchone()
+        (decided,) = self.conn.execute(_DECIDED_IN_RUN + condition, (run, *parameters)).fetchone()
+        return int(accepted) - int(decided)
+
+    def _read(self, run: str, positions: list[int]) -> list[ReviewedPair]:
+        """The pending pairs of ``run`` at ``positions``, in that order, with their edits."""
+        if not positions:
+            return []
+        bodies: dict[int, str] = {}
+        for first in range(0, len(positions), 500):  # SQLite's limit on parameters, with room to spare
+            chunk = positions[first : first + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT position, pair FROM distill_tasks WHERE run_id = ? AND position IN ({marks})",  # noqa: S608
+                (run, *chunk),
+            )
+            bodies.update(rows)
+        edits = self.edits(run)
+        return [
+            _reviewed(run, position, json.loads(bodies[position]), "pending", None, edits.get(position))
+            for position in positions
+        ]
 
     def decide(
         self, keys: Iterable[tuple[str, int]], status: Literal["approved", "rejected"], *, reason: str = "", by: str

@@ -96,11 +96,12 @@ class ReviewPages:
         sources: list[str] = []
         teachers: list[str] = []
         with self._review() as review:
-            pending = review.pending_count()
+            waiting_pairs = review.pending_pair_count()
+            pending = review.pending_proposal_count() + waiting_pairs
             if status == "pending":  # a page of the queue, filtered and counted on its index, never read whole
                 proposals = review.items("pending", kind="fact") + review.items("pending", kind="summary")
                 pairs = review.pending_pairs(where, limit=SHOWN)
-                matched = review.pending_pair_count(where) if filtering or len(pairs) == SHOWN else len(pairs)
+                matched = review.pending_pair_count(where) if filtering else waiting_pairs
                 runs, sources, teachers = review.pending_choices()  # the bulk form's choices
             else:
                 items = review.items(status, kind=None, limit=SHOWN)  # type: ignore[arg-type]
