@@ -16,8 +16,9 @@ from typing import Any
 import httpx2 as httpx
 import numpy as np
 import pytest
+from jinja2 import StrictUndefined
 
-from arcticcodex.studio import create_app
+from arcticcodex.studio import create_app, pages
 from arcticcodex.studio.datasets import written_datasets
 from arcticcodex.studio.workers import VaultWorkers
 from arcticcodex.training.runs import TrainingRuns
@@ -184,9 +185,25 @@ def _audit(event: str, args: tuple[object, ...]) -> None:
 sys.addaudithook(_audit)
 
 
-def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx: Acx) -> None:
+def test_no_page_opens_a_database_or_file_on_the_event_loop(
+    tmp_path: Path, acx: Acx, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every route of the Studio, GET and POST, served while watching the event loop's thread: the pages
-    do their database, file and folder work on the worker threads, so one slow page never stops the others."""
+    do their database, file and folder work on the worker threads, so one slow page never stops the others.
+
+    The same visits render every template of the Studio (each one is loaded, the layout and the shared
+    macros included) under Jinja's ``StrictUndefined``: a name a template uses that its page did not
+    pass is an error here, not a blank on someone's screen."""
+    loaded: set[str] = set()
+    load = pages._templates.get_template
+
+    def recorded(name: Any, *args: Any, **kwargs: Any) -> Any:
+        template = load(name, *args, **kwargs)
+        loaded.add(str(template.name))
+        return template
+
+    monkeypatch.setattr(pages._templates, "get_template", recorded)
+    assert pages._templates.undefined is StrictUndefined
     root = make_root(acx, tmp_path)
     workspace = Workspace.open(root)
     with Vault(workspace) as vault:
@@ -194,6 +211,9 @@ def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx:
         chunk = vault.chunks_of(document)[0].id
         proposal = ReviewQueue(vault).propose_fact("otters", "eat", "fish").id
     (run_id,) = {run for dataset in written_datasets(workspace) for run in dataset["runs"]}
+    prompts = tmp_path / "more.jsonl"  # a second dataset (by the offline judge): the comparison's choices
+    prompts.write_text('{"instruction": "What do otters eat?", "evidence": "Otters eat fish."}\n')
+    acx("-w", root, "distill", "--prompts", prompts, "--out", tmp_path / "more", "--teachers", "local")
     training = TrainingRuns(workspace).started(  # a run still going: the page shows it without a receipt
         tmp_path / "student", {"path": str(tmp_path / "ds")}, TrainSettings(base="base"), resume=False
     )
@@ -273,3 +293,6 @@ def test_no_page_opens_a_database_or_file_on_the_event_loop(tmp_path: Path, acx:
     assert all(status in (200, 204, 303) for status in statuses.values()), statuses
     assert watch.seen == [("open", os.devnull)]
     assert not opened_a_file, f"blocking work on the Studio's event loop: {opened_a_file}"
+    assert get(app, "/no/such/page").status_code == 404  # the error page
+    on_disk = {path.name for path in (Path(pages.__file__).parent / "templates").glob("*.html")}
+    assert loaded == on_disk, f"templates no visit rendered: {sorted(on_disk - loaded)}"
