@@ -39,7 +39,9 @@ def studio(tmp_path_factory: pytest.TempPathFactory, acx: Acx) -> Iterator[tuple
             args = ["--prompts", str(waiting), "--out", str(base / "waiting"), "--teachers", "gpu", "--review"]
             acx("-w", root, "distill", *args, code=4)  # a pair waits for review: its forms are on the page
         with Vault(Workspace.open(root)) as vault:
-            ReviewQueue(vault).propose_fact("otters", "eat", "fish and crabs and sea urchins and the occasional frog")
+            fact = ReviewQueue(vault).propose_fact(
+                "otters", "eat", "fish and crabs and sea urchins and the occasional frog"
+            )
             document = next(d for d in vault.list_documents() if d.source.endswith("otters.md"))
             chunk = vault.chunks_of(document.id)[0]
         asked = json.loads(acx("-w", root, "ask", "What do otters eat?", "--json").stdout)
@@ -58,6 +60,10 @@ def studio(tmp_path_factory: pytest.TempPathFactory, acx: Acx) -> Iterator[tuple
             "dataset-rejected": f"/datasets/{run}?split=rejected",
             "record": f"/datasets/{run}/records/0",
             "runs": "/runs",
+            "run": f"/runs/{run}",
+            "run-new": "/runs/new",
+            "review-item": f"/review/{fact.id}",
+            "compare": f"/datasets/compare?a={run}",
             "gpus": "/gpus",
             "not-found": "/no/such/page",
         }
@@ -82,7 +88,8 @@ def phone() -> Iterator[object]:
 
 NAMES = [
     "home", "chat", "vault", "search", "document", "chunk", "review", "review-approved", "datasets", "dataset",
-    "dataset-validation", "dataset-rejected", "record", "runs", "gpus", "not-found",
+    "dataset-validation", "dataset-rejected", "record", "runs", "run", "run-new", "review-item", "compare", "gpus",
+    "not-found",
 ]  # fmt: skip
 
 
