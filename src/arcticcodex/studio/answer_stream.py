@@ -67,6 +67,7 @@ class AnswerStream:
             return await task
         except asyncio.CancelledError:
             if task.cancelled() and self._left:
+                # from None: the cancellation is ours (the visitor left); the message says all there is
                 raise VisitorLeftError("the visitor left before the answer was done; nothing was stored") from None
             raise
         finally:

@@ -176,6 +176,7 @@ class DatasetPages:
                 record = records.record(view.split, index)
             except RecordNotFoundError:
                 message = f"the {view.split} split of the dataset of run {run_id} has no record {index}"
+                # from None: the index's own not-found names its file; this one names the page's record
                 raise RecordNotFoundError(message) from None
         back = f"/datasets/{run_id}{view.query(start=view.start)}"
         title = f"Record {index} ({view.split})"
