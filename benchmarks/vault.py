@@ -11,6 +11,12 @@ Run: ``.venv/bin/python benchmarks/vault.py [--repeats 3] [--sizes 10000 100000]
   cost matters here), then 60 queries run end to end — query embedding with MiniLM, FTS5 BM25,
   exact cosine over all vectors, fusion, snippets.  Bound: p95 ≤ 100 ms at 100k chunks, on one core
   (torch, BLAS and OpenMP are limited to one thread).
+* **A million chunks** (issue 20).  Past ``APPROXIMATE_FROM`` chunks the vector ranking comes from the
+  persisted ANN index (:mod:`arcticcodex.vault.vector_index`).  Goals: hybrid p95 ≤ 20 ms at 100k and
+  ≤ 50 ms at 1M chunks, BM25 alone (FTS5, common terms) inside the same p95, recall@10 of the index
+  against exact ≥ 0.98 (queries near stored vectors; the synthetic vectors are clustered, as real
+  embeddings are — uniformly random ones have no near neighbours to find), search RSS at 1M ≤ 1 GB.
+  Also printed: exact vs index cost of the vector ranking alone, the crossover.
 * Peak RSS is printed after each part: ingest streams in batches, so it stays flat as files grow.
 
 Exit status 1 when a bound is missed.
@@ -36,11 +42,16 @@ import numpy as np  # noqa: E402
 
 from arcticcodex.vault import Searcher, SentenceTransformerBackend, Vault, import_paths  # noqa: E402
 from arcticcodex.vault.chunker import chunk_text  # noqa: E402
+from arcticcodex.vault.search import Mode  # noqa: E402
 from arcticcodex.vault.store import PreparedChunk, PreparedDocument  # noqa: E402
+from arcticcodex.vault.vector_index import VectorIndex  # noqa: E402
 from arcticcodex.workspace import Workspace  # noqa: E402
 
 INGEST_BOUND = 0.8
 P95_BOUND_MS = 100.0
+P95_GOALS_MS = {100_000: 20.0, 1_000_000: 50.0}  # issue 20; sizes in between take the 1M goal
+RECALL_GOAL = 0.98
+RSS_GOAL_MB = 1024.0
 WORDS = [
     *"""the service queue latency disk restart owner team config limit error timeout retry batch worker
     node cluster region deploy rollback incident page alert metric dashboard budget storage index shard
@@ -99,6 +110,7 @@ def fill(vault: Vault, chunks: int, rng: random.Random) -> None:
     dimensions = 384
     per_document = 100
     vectors_rng = np.random.default_rng(11)
+    centres = vectors_rng.standard_normal((max(1, chunks // 50), dimensions)).astype(np.float32)
     for first in range(0, chunks, 5000):
         documents, vectors = [], {}
         for doc_index in range(first // per_document, min(chunks, first + 5000) // per_document):
@@ -106,7 +118,8 @@ def fill(vault: Vault, chunks: int, rng: random.Random) -> None:
             for sequence in range(per_document):
                 text = paragraph(rng, doc_index * per_document + sequence)
                 pieces.append(PreparedChunk(sequence, 0, len(text), None, text))
-                vector = vectors_rng.standard_normal(dimensions).astype(np.float32)
+                vector = centres[vectors_rng.integers(len(centres))] * 0.6
+                vector += vectors_rng.standard_normal(dimensions).astype(np.float32) * 0.35
                 vectors[pieces[-1].sha256] = vector / np.linalg.norm(vector)
             documents.append(
                 PreparedDocument(
@@ -130,6 +143,15 @@ def search_benchmark(sizes: list[int], queries: int) -> bool:
     question_words = [WORDS[rng.randrange(len(WORDS))] for _ in range(queries * 4)]
     texts = [" ".join(question_words[i * 4 : i * 4 + rng.randint(2, 4)]) for i in range(queries)]
     texts[::6] = [f"item {rng.randrange(1000)} {WORDS[rng.randrange(10)]}" for _ in texts[::6]]  # identifiers
+    embedding = []
+    for text in texts:
+        start = time.perf_counter()
+        model.embed([text])
+        embedding.append((time.perf_counter() - start) * 1000)
+    print(
+        f"Query embedding alone (MiniLM, one core): p50 {statistics.median(embedding):.1f} ms"
+        f"   p95 {percentile95(embedding):.1f} ms — inside every hybrid figure below"
+    )
     ok = True
     for size in sizes:
         with tempfile.TemporaryDirectory() as folder:
@@ -138,26 +160,93 @@ def search_benchmark(sizes: list[int], queries: int) -> bool:
                 start = time.perf_counter()
                 fill(vault, size, random.Random(size))
                 fill_seconds = time.perf_counter() - start
+                rss_before = peak_rss_mb()
                 searcher = Searcher(vault)
+                start = time.perf_counter()
                 searcher.search("warm up the vector matrix", k=10)
-                latencies = []
-                for text in texts:
-                    start = time.perf_counter()
-                    results = searcher.search(text, k=10)
-                    latencies.append((time.perf_counter() - start) * 1000)
-                    if not results:
-                        raise SystemExit(f"no results for {text!r}")
-        latencies.sort()
-        p50 = statistics.median(latencies)
-        p95 = latencies[min(len(latencies) - 1, round(0.95 * (len(latencies) - 1)))]
+                warm_seconds = time.perf_counter() - start
+                latencies = timed(searcher, texts, "hybrid")
+                bm25 = timed(searcher, texts, "bm25")
+                search_rss = peak_rss_mb()
+                approximate = searcher._index is not None
+                recall, index_ms, exact_ms = compare_with_exact(vault, rng) if approximate else (1.0, 0.0, 0.0)
+        p50, p95 = statistics.median(latencies), percentile95(latencies)
+        goal = P95_GOALS_MS.get(size, 50.0 if size > 100_000 else P95_BOUND_MS)
         print(f"Search, {size} chunks (filled in {fill_seconds:.0f} s), {queries} queries, one core:")
         print(
-            f"  p50 {p50:6.1f} ms   p95 {p95:6.1f} ms = {p95 / P95_BOUND_MS:.2f}× the {P95_BOUND_MS:.0f} ms bound"
-            f"   peak RSS {peak_rss_mb():.0f} MB"
+            f"  hybrid p50 {p50:6.1f} ms   p95 {p95:6.1f} ms = {p95 / goal:.2f}× the {goal:.0f} ms goal"
+            f"   ({'ANN index' if approximate else 'exact'}; first search incl. index sync {warm_seconds:.1f} s)"
         )
+        bm25_p95 = percentile95(bm25)
+        print(
+            f"  bm25   p50 {statistics.median(bm25):6.1f} ms   p95 {bm25_p95:6.1f} ms = {bm25_p95 / goal:.2f}× the goal"
+        )
+        print(f"  peak RSS {search_rss:.0f} MB (after filling {rss_before:.0f} MB)", end="")
+        if size >= 1_000_000:
+            print(f" = {search_rss / RSS_GOAL_MB:.2f}× the {RSS_GOAL_MB:.0f} MB goal", end="")
+            ok = ok and search_rss <= RSS_GOAL_MB
+        print()
+        if approximate:
+            print(
+                f"  vector ranking alone: index {index_ms:.2f} ms vs exact {exact_ms:.2f} ms a query;"
+                f" recall@10 {recall:.3f} = {recall / RECALL_GOAL:.2f}× the {RECALL_GOAL} goal"
+            )
+            ok = ok and recall >= RECALL_GOAL
         if size >= 100_000:
-            ok = ok and p95 <= P95_BOUND_MS
+            ok = ok and p95 <= goal and bm25_p95 <= goal
     return ok
+
+
+def percentile95(latencies: list[float]) -> float:
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def timed(searcher: Searcher, texts: list[str], mode: Mode) -> list[float]:
+    latencies = []
+    for text in texts:
+        start = time.perf_counter()
+        results = searcher.search(text, k=10, mode=mode)
+        latencies.append((time.perf_counter() - start) * 1000)
+        if not results and mode != "bm25":
+            raise SystemExit(f"no results for {text!r}")
+    return latencies
+
+
+def compare_with_exact(vault: Vault, rng: random.Random, queries: int = 100) -> tuple[float, float, float]:
+    """Recall@10 of the ANN index against exact cosine, with queries near stored vectors; ms a query of each."""
+    index = VectorIndex(vault.conn, vault.workspace.database_path, vault.model_name)
+    index.sync()
+    rowids = np.array([row[0] for row in vault.conn.execute("SELECT rowid FROM chunks ORDER BY rowid")])
+    noise = np.random.default_rng(rng.randrange(1 << 30))
+    found, index_seconds, exact_seconds = 0, 0.0, 0.0
+    for _ in range(queries):
+        picked = index._vectors(rowids[noise.integers(len(rowids), size=1)])[0]
+        query = picked + noise.standard_normal(len(picked)).astype(np.float32) * 0.03
+        query /= np.linalg.norm(query)
+        start = time.perf_counter()
+        approximate = {rowid for rowid, _ in index.search(query, 10)}
+        index_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        truth = {rowid for rowid, _ in exact_top(vault, index, rowids, query)}
+        exact_seconds += time.perf_counter() - start
+        found += len(approximate & truth)
+    return found / (queries * 10), index_seconds * 1000 / queries, exact_seconds * 1000 / queries
+
+
+_EXACT: dict[int, np.ndarray] = {}
+
+
+def exact_top(vault: Vault, index: VectorIndex, rowids: np.ndarray, query: np.ndarray) -> list[tuple[int, float]]:
+    """Exact cosine over every stored vector (read once, in float32: the cost the index avoids)."""
+    if id(vault) not in _EXACT:
+        _EXACT.clear()
+        _EXACT[id(vault)] = np.concatenate(
+            [index._vectors(rowids[start : start + 50_000]) for start in range(0, len(rowids), 50_000)]
+        )
+    scores = _EXACT[id(vault)] @ query
+    top = np.argpartition(-scores, 9)[:10]
+    return [(int(rowids[i]), float(scores[i])) for i in top]
 
 
 def main() -> int:

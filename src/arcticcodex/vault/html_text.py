@@ -52,6 +52,7 @@ _BLOCK_NAMES = (
     "table tbody tfoot thead tr ul"
 )
 _BLOCKS = frozenset(_BLOCK_NAMES.split())
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _HTML_SPACE = re.compile(r"[ \t\n\r\f\xa0]+")  # with U+00A0: a non-breaking space is a space to a reader
 _SECTIONING = frozenset({"article", "aside", "main", "section"})  # a header or footer inside is content
 _BOILERPLATE_ROLES = frozenset({"navigation", "banner", "contentinfo"})
@@ -71,6 +72,8 @@ class PageText:
 
     def __init__(self) -> None:
         self.paragraphs: list[str] = []
+        self.heading_levels: dict[int, int] = {}  # index in paragraphs -> 1..6, for <h1>..<h6> paragraphs
+        self._heading_level = 0  # the level of the <hN> element open now, else 0
         self.title = ""
         self._h1: list[str] = []
         self._buffer: list[str] = []
@@ -181,6 +184,8 @@ class PageText:
             self._buffer.append(" ")
         if tag in _BLOCKS:
             self._flush()  # before a <pre> opens: the text before it is not preformatted
+        if tag in _HEADINGS:
+            self._heading_level = int(tag[1])
         if tag == "head":
             if self._head_depth is None:
                 self._head_depth = len(self._open)
@@ -201,6 +206,8 @@ class PageText:
             self._sections -= 1
         if tag in _BLOCKS:
             self._flush()  # before a </pre> closes: its text is preformatted
+        if tag in _HEADINGS:
+            self._heading_level = 0
         if tag == "head" and self._head_depth is not None:
             self._close_down_to(self._head_depth)
             self._head_depth = None
@@ -261,7 +268,12 @@ class PageText:
             text = "\n".join(line for line in lines if line)
         self._lines.clear()
         if text.strip():
-            (self._skipped if self._skip is not None else self.paragraphs).append(text)
+            if self._skip is not None:
+                self._skipped.append(text)
+                return
+            if self._heading_level:
+                self.heading_levels[len(self.paragraphs)] = self._heading_level
+            self.paragraphs.append(text)
 
 
 def page_text(path: Path, text: str) -> PageText:

@@ -12,7 +12,8 @@ and written a batch at a time in a transaction of its own, so memory stays bound
 however large the file.  Consequences:
 
 * re-importing an unchanged file costs one hash: it is skipped before it is even parsed;
-* a changed file replaces its chunks, and only text the vault has never embedded is embedded;
+* a changed file replaces its chunks, and only text the vault has never embedded is embedded (what is
+  embedded is a chunk's heading path, then its text: a renamed heading re-embeds the chunks under it);
 * a crash or a kill between batches leaves every committed batch whole and nothing else, so running
   the same import again finishes the job;
 * a file that cannot be read or parsed is reported with the reason and skipped; the batch goes on.
@@ -31,7 +32,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..fileio import FileIdentity, open_plain_file
-from .chunker import chunk_text
+from .chunker import chunk_text, embedding_text
 from .entities import sha256_text
 from .loaders import load_document, media_type_of
 from .store import PreparedChunk, PreparedDocument, Vault
@@ -213,9 +214,18 @@ def _prepare(
     loaded = load_document(path, data)
     if loaded.encoding not in ("utf-8", "utf-8-sig"):
         decoded.append((source, loaded.encoding))
-    spans = chunk_text(loaded.text, max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars)
+    spans = chunk_text(
+        loaded.text, max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars, headings=loaded.headings
+    )
     chunks = tuple(
-        PreparedChunk(index, span.start_byte, span.end_byte, span.heading, loaded.text[span.start : span.end])
+        PreparedChunk(
+            index,
+            span.start_byte,
+            span.end_byte,
+            span.heading,
+            loaded.text[span.start : span.end],
+            span.heading_path,
+        )
         for index, span in enumerate(spans)
     )
     document = PreparedDocument(
@@ -279,15 +289,15 @@ def _commit(
     report: ImportReport,
     after_batch: Callable[[ImportReport], None] | None,
 ) -> None:
-    texts: dict[str, str] = {}
+    texts: dict[str, tuple[str | None, str]] = {}  # text hash -> (heading path, text): what is embedded
     for document in documents:
         for chunk in document.chunks:
-            texts.setdefault(sha256_text(chunk.text), chunk.text)
-    missing = vault.missing_embeddings(list(texts))
+            texts.setdefault(sha256_text(chunk.text), (chunk.heading_path, chunk.text))
+    missing = vault.missing_embeddings(list(texts), [path for path, _ in texts.values()])
     order = [digest for digest in texts if digest in missing]
     vectors: dict[str, np.ndarray] = {}
     if order:
-        matrix = vault.embedder.embed([texts[digest] for digest in order])
+        matrix = vault.embedder.embed([embedding_text(*texts[digest]) for digest in order])
         vectors = dict(zip(order, matrix, strict=True))
     vault.write_documents(documents, vectors)
     report.chunks += sum(len(document.chunks) for document in documents)

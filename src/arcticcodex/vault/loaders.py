@@ -86,6 +86,8 @@ class LoadedDocument:
     conversations: tuple[Conversation, ...] = ()
     encoding: str = "utf-8"
     """How the bytes were decoded: utf-8, or cp1252/latin-1 when detected (see the module docstring)."""
+    headings: list[tuple[int, int, str, int]] | None = None
+    """``(start, end, title, level)`` of the heading lines in ``text`` when they carry no Markdown marks (HTML)."""
 
 
 def load_document(path: Path, data: bytes) -> LoadedDocument:
@@ -192,8 +194,19 @@ def _load_html(path: Path, data: bytes) -> LoadedDocument:
         text, encoding = decode_text(path, data)
     page = page_text(path, text)
     title = _title(page.title) or _one_line(page.first_h1) or stem_title(path)
+    headings: list[tuple[int, int, str, int]] = []
+    offset = 0
+    for index, paragraph in enumerate(page.paragraphs):
+        level = page.heading_levels.get(index)
+        if level is not None:
+            headings.append((offset, offset + len(paragraph), _one_line(paragraph), level))
+        offset += len(paragraph) + 2
     return LoadedDocument(
-        title=title, text="\n\n".join(page.paragraphs), media_type="text/html", encoding=encoding.removesuffix("-sig")
+        title=title,
+        text="\n\n".join(page.paragraphs),
+        media_type="text/html",
+        encoding=encoding.removesuffix("-sig"),
+        headings=headings,
     )
 
 

@@ -147,3 +147,85 @@ def evaluate(
         count = len(queries)
         scores.append(ModeScores(mode, count, totals[0] / count, totals[1] / count, totals[2] / count, k))
     return scores
+
+
+# --- passage level ---------------------------------------------------------------------------------
+#
+# The file-level scores above forgive a search that returns the right document's wrong chunk.  Grounded
+# answers need the chunk itself, so passage questions are labelled with a *marker*: a string that
+# occurs once in the corpus, inside the passage that answers (a definition's signature, say).  A
+# result is a hit when its chunk's text contains the marker, which keeps the label valid however the
+# corpus is re-chunked, and every chunk counts on its own (no per-document de-duplication).
+
+
+@dataclass(frozen=True, slots=True)
+class PassageQuery:
+    id: str
+    query: str
+    marker: str
+
+
+@dataclass(frozen=True, slots=True)
+class PassageScores:
+    mode: str
+    queries: int
+    recall_at_5: float  # share of questions with a chunk holding the marker among the first five
+    mrr_at_10: float  # mean of 1 / rank of the first such chunk, 0 beyond rank ten
+    misses: tuple[str, ...]  # ids of the questions not answered within the first five
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "mode": self.mode,
+            "queries": self.queries,
+            "recall@5": round(self.recall_at_5, 4),
+            "mrr@10": round(self.mrr_at_10, 4),
+            "misses": list(self.misses),
+        }
+
+
+def load_passage_queries(path: Path) -> list[PassageQuery]:
+    """JSON Lines of ``{"id", "query", "marker"}``; an empty marker would match every chunk, so it is refused."""
+    queries: list[PassageQuery] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            query_id, text, marker = str(item.get("id") or f"q{number}"), item.get("query"), item.get("marker")
+        except (json.JSONDecodeError, AttributeError) as exc:
+            # from None: the decoder's error is in the message already
+            raise UserError(f"{path}:{number}: not a JSON object ({exc}); one query per line") from None
+        if not isinstance(text, str) or not text.strip():
+            raise UserError(f'{path}:{number}: needs a "query" string')
+        if not isinstance(marker, str) or not marker.strip():
+            raise UserError(f'{path}:{number}: needs a non-empty "marker": text found only in the answering chunk')
+        queries.append(PassageQuery(query_id, text, marker))
+    if not queries:
+        raise UserError(f"{path} holds no queries")
+    return queries
+
+
+def passage_rank(results: Sequence[SearchResult], marker: str) -> int | None:
+    """1-based rank of the first result whose chunk holds ``marker``, or None."""
+    return next((position for position, result in enumerate(results, 1) if marker in result.text), None)
+
+
+def evaluate_passages(
+    searcher: Searcher, queries: Sequence[PassageQuery], *, modes: Sequence[Mode] = MODES
+) -> list[PassageScores]:
+    """recall@5 and MRR@10 at chunk level for each mode (see the section comment above)."""
+    scores = []
+    for mode in modes:
+        found = 0
+        reciprocal = 0.0
+        misses: list[str] = []
+        for query in queries:
+            rank = passage_rank(searcher.search(query.query, k=10, mode=mode), query.marker)
+            if rank is not None and rank <= 5:
+                found += 1
+            else:
+                misses.append(query.id)
+            reciprocal += 1.0 / rank if rank is not None else 0.0
+        count = len(queries)
+        scores.append(PassageScores(mode, count, found / count, reciprocal / count, tuple(misses)))
+    return scores

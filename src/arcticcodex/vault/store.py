@@ -35,6 +35,7 @@ class PreparedChunk:
     end_byte: int
     heading: str | None
     text: str
+    heading_path: str | None = None  # "Guide › Installation": stored, searched, and embedded before the text
 
     @property
     def sha256(self) -> str:
@@ -158,17 +159,22 @@ class Vault(MemoryMixin):
         ).fetchall()
         return [Chunk.from_row(row) for row in rows]
 
-    def missing_embeddings(self, hashes: Sequence[str]) -> set[str]:
-        """Which of these text hashes have no vector yet for the vault's model."""
+    def missing_embeddings(self, hashes: Sequence[str], paths: Sequence[str | None] | None = None) -> set[str]:
+        """Which of these text hashes have no vector yet for the vault's model.
+
+        With ``paths`` (the heading path of each hash's chunk), a vector embedded under another heading
+        path (or none) counts as missing too: the path is part of what is embedded.
+        """
         known: set[str] = set()
+        wanted = dict(zip(hashes, paths, strict=True)) if paths is not None else None
         for start in range(0, len(hashes), 500):
             part = list(hashes[start : start + 500])
             marks = ",".join("?" * len(part))
             rows = self.conn.execute(
-                f"SELECT content_sha256 FROM embeddings WHERE model = ? AND content_sha256 IN ({marks})",  # noqa: S608
+                f"SELECT content_sha256, heading_path FROM embeddings WHERE model = ? AND content_sha256 IN ({marks})",  # noqa: S608
                 [self._model_name, *part],
             )
-            known.update(row[0] for row in rows)
+            known.update(row[0] for row in rows if wanted is None or wanted[row[0]] == row[1])
         return set(hashes) - known
 
     # -- writing --------------------------------------------------------------------------------
@@ -179,11 +185,22 @@ class Vault(MemoryMixin):
         replaced: set[str] = set()  # text hashes of chunks this write removes
         stamp = now()
         with self.transaction() as conn:
+            paths: dict[str, str | None] = {}  # the heading path each new vector was embedded with
+            for document in documents:
+                for chunk in document.chunks:
+                    paths.setdefault(chunk.sha256, chunk.heading_path)
             for vector_hash, vector in vectors.items():
-                conn.execute(
-                    "INSERT OR IGNORE INTO embeddings (model, content_sha256, dimensions, vector, created_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (self._model_name, vector_hash, int(vector.shape[0]), to_blob(vector), stamp),
+                conn.execute(  # replaces a vector embedded under another heading path
+                    "INSERT OR REPLACE INTO embeddings"
+                    " (model, content_sha256, dimensions, vector, created_at, heading_path) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        self._model_name,
+                        vector_hash,
+                        int(vector.shape[0]),
+                        to_blob(vector),
+                        stamp,
+                        paths.get(vector_hash),
+                    ),
                 )
             for doc in documents:
                 existing = conn.execute("SELECT id FROM documents WHERE source = ?", (doc.source,)).fetchone()
@@ -223,8 +240,8 @@ class Vault(MemoryMixin):
                 for conversation in doc.conversations:
                     self.add_conversation(conversation, source=doc.source, document_id=doc_id, conn=conn)
                 conn.executemany(
-                    "INSERT INTO chunks (id, document_id, sequence, start_byte, end_byte, heading, text, sha256)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO chunks (id, document_id, sequence, start_byte, end_byte, heading, text, sha256,"
+                    " heading_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             f"{doc_id}:{c.sequence}",
@@ -235,6 +252,7 @@ class Vault(MemoryMixin):
                             c.heading,
                             c.text,
                             c.sha256,
+                            c.heading_path,
                         )
                         for c in doc.chunks
                     ],

@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import UserError
 from ..fileio import FileIdentity, open_plain_file
 from .chunk_stream import ChunkStream
-from .chunker import ChunkSpan
+from .chunker import ChunkSpan, embedding_text
 from .embeddings import to_blob
 from .entities import new_id, now, sha256_text
 from .loaders import stem_title, undecodable
@@ -199,17 +199,19 @@ class _ChunkWriter:
     def _write(self, batch: list[tuple[ChunkSpan, str]]) -> None:
         vault, conn = self.vault, self.vault.conn
         hashes = [sha256_text(text) for _, text in batch]
-        texts = dict(zip(hashes, (text for _, text in batch), strict=True))
-        missing = vault.missing_embeddings(list(texts))
+        texts: dict[str, tuple[str | None, str]] = {}  # digest -> (heading path, text): both are embedded
+        for (span, text), digest in zip(batch, hashes, strict=True):
+            texts.setdefault(digest, (span.heading_path, text))
+        missing = vault.missing_embeddings(list(texts), [path for path, _ in texts.values()])
         order = [digest for digest in texts if digest in missing]
         if order:
-            matrix: np.ndarray = vault.embedder.embed([texts[digest] for digest in order])
+            matrix: np.ndarray = vault.embedder.embed([embedding_text(*texts[digest]) for digest in order])
             stamp = now()
             conn.executemany(
-                "INSERT OR IGNORE INTO embeddings (model, content_sha256, dimensions, vector, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO embeddings"
+                " (model, content_sha256, dimensions, vector, created_at, heading_path) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (vault.model_name, digest, int(vector.shape[0]), to_blob(vector), stamp)
+                    (vault.model_name, digest, int(vector.shape[0]), to_blob(vector), stamp, texts[digest][0])
                     for digest, vector in zip(order, matrix, strict=True)
                 ],
             )
@@ -225,12 +227,13 @@ class _ChunkWriter:
                     span.heading,
                     text,
                     digest,
+                    span.heading_path,
                 )
             )
             self.sequence += 1
         conn.executemany(
-            "INSERT INTO chunks (id, document_id, sequence, start_byte, end_byte, heading, text, sha256)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO chunks (id, document_id, sequence, start_byte, end_byte, heading, text, sha256,"
+            " heading_path) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         self.counts.chunks += len(batch)

