@@ -31,7 +31,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
 from arcticcodex.vault import Searcher, SentenceTransformerBackend, Vault, evaluate, import_paths, load_queries  # noqa: E402
 from arcticcodex.vault.embeddings import EmbeddingBackend  # noqa: E402
