@@ -59,7 +59,7 @@ def reviewed_workspace(acx: Acx, base: Path, server: FakeOpenAIServer) -> tuple[
     ]
     lakes = json.loads(acx("-w", root, "distill", "--prompts", path, *args, code=4).stdout)["run_id"]
     args = ["--teachers", "second", "--concurrency", "1", "--review", "--json", "--out", base / "otters-data"]
-    otters = json.loads(acx("-w", root, "distill", "--from-vault", "--limit", "2", *args, code=4).stdout)["run_id"]
+    otters = json.loads(acx("-w", root, "distill", "--from-vault", "--limit", "1", *args, code=4).stdout)["run_id"]
     return root, lakes, otters
 
 
