@@ -280,13 +280,7 @@ class OpenAICompatibleTeacher:
                 if error.status_code not in RETRYABLE_STATUS:
                     self.breaker.record_failure()
                     # from None: the SDK's error holds the request, whose headers carry the API key
-                    raise TeacherRejectedError(
-                        f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
-                        f"{endpoint_message(error)}{status_hint(error.status_code, self.config)}",
-                        teacher=self.name,
-                        attempts=attempt,
-                        status=error.status_code,
-                    ) from None
+                    raise self._refusal(error, attempt) from None
                 reason = f"HTTP {error.status_code} {endpoint_message(error)}"
                 retry_after = parse_retry_after(error.response.headers.get("retry-after"))
                 if error.status_code == 429 or retry_after is not None:
@@ -321,6 +315,16 @@ class OpenAICompatibleTeacher:
                 )
             if not at_once:
                 await asyncio.sleep(delay)
+
+    def _refusal(self, error: openai.APIStatusError, attempt: int) -> TeacherRejectedError:
+        """A status the endpoint will not change its mind about (not 429 or 5xx), as our error."""
+        return TeacherRejectedError(
+            f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
+            f"{endpoint_message(error)}{status_hint(error.status_code, self.config)}",
+            teacher=self.name,
+            attempts=attempt,
+            status=error.status_code,
+        )
 
     def _not_a_completion(self, attempt: int) -> TeacherResponseError:
         """An HTTP 200 whose body is no chat completion (an HTML login page of a proxy, say)."""
@@ -447,13 +451,7 @@ class OpenAICompatibleTeacher:
             except openai.APIStatusError as error:
                 if error.status_code not in RETRYABLE_STATUS:
                     # from None: the SDK's error holds the request, whose headers carry the API key
-                    raise TeacherRejectedError(
-                        f"teacher {self.name} ({self.model}) refused the request: HTTP {error.status_code} "
-                        f"{endpoint_message(error)}{status_hint(error.status_code, self.config)}",
-                        teacher=self.name,
-                        attempts=attempt,
-                        status=error.status_code,
-                    ) from None
+                    raise self._refusal(error, attempt) from None
                 reason = f"HTTP {error.status_code} {endpoint_message(error)}"
                 retry_after = parse_retry_after(error.response.headers.get("retry-after"))
                 if error.status_code == 429 or retry_after is not None:
