@@ -28,9 +28,9 @@ DESKTOP = {"width": 1200, "height": 900}
 
 
 @contextmanager
-def chromium(viewport: dict[str, int] | None = None) -> Iterator[Any]:
-    """A fresh headless Chromium page (a Playwright ``Page``); console errors and refused scripts are
-    collected on ``page.problems`` (a CSP refusal shows up there)."""
+def chromium(viewport: dict[str, int] | None = None, **options: Any) -> Iterator[Any]:
+    """A fresh headless Chromium page (a Playwright ``Page``; ``options`` go to ``new_page``); console errors
+    and refused scripts are collected on ``page.problems`` (a CSP refusal shows up there)."""
     if CHROMIUM is None:
         pytest.fail("Chromium is missing: scripts/setup installs Debian's chromium (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
@@ -39,14 +39,27 @@ def chromium(viewport: dict[str, int] | None = None) -> Iterator[Any]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
-            page = browser.new_page(viewport=viewport or DESKTOP)  # type: ignore[arg-type]
-            problems: list[str] = []
-            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.problems = problems  # type: ignore[attr-defined]
+            page = browser.new_page(viewport=viewport or DESKTOP, **options)  # type: ignore[arg-type]
+            page.problems = watch(page)  # type: ignore[attr-defined]
             yield page
         finally:
             browser.close()
+
+
+def watch(page: Any) -> list[str]:
+    """The page's console errors and script failures from now on (a CSP refusal is one), each with where
+    it happened; the browser's own favicon request is left out (a request the page never made)."""
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"{message.text} ({message.location.get('url')})")
+            if message.type == "error" and not str(message.location.get("url", "")).endswith("/favicon.ico")
+            else None
+        ),
+    )
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    return problems
 
 
 def screenshot(page: Any, name: str) -> Path:

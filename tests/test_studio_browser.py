@@ -8,7 +8,6 @@ requests to the Studio; all are refused and the vault is unchanged, while the St
 from __future__ import annotations
 
 import html
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,12 +24,11 @@ from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
+from studio_browser import ARTIFACTS, chromium
 from test_studio import SCRIPT, serve
 from test_studio_guard import vault_state
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "studio"
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +57,8 @@ def _served_workspace(acx: Acx, base: Path) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def page(studio_url: tuple[str, Path]) -> Iterator[object]:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is missing: scripts/setup installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield browser.new_page(viewport={"width": 1200, "height": 900})
-        finally:
-            browser.close()
+    with chromium({"width": 1200, "height": 900}) as opened:
+        yield opened
 
 
 def test_import_search_ask_and_open_a_citation(page: object, studio_url: tuple[str, Path]) -> None:

@@ -13,7 +13,7 @@ from arcticcodex.studio import create_app
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from dataset_fixtures import Datasets, otter_datasets
-from studio_browser import PHONE, assert_accessible, chromium, screenshot
+from studio_browser import PHONE, assert_accessible, chromium, screenshot, watch
 from test_studio import serve
 
 pytestmark = pytest.mark.slow
@@ -33,22 +33,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Data
 def user_trust(served: tuple[str, Datasets], monkeypatch: pytest.MonkeyPatch) -> None:
     """The command line run by a test trusts what the served workspace's user trusts."""
     monkeypatch.setenv("ARCTICCODEX_CONFIG_DIR", str(served[1].root.parent / "user-config"))
-
-
-def watch(page: Any) -> list[str]:
-    """Console errors and script failures, but for the browser's own favicon request (the Studio has no
-    icon: a 404 the page never asked for)."""
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{message.text} ({message.location.get('url')})")
-            if message.type == "error" and not str(message.location.get("url", "")).endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    return problems
 
 
 def rows(page: Any) -> list[str]:

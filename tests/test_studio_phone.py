@@ -6,9 +6,7 @@ Screenshots are kept in test-artifacts/studio/phone-*.png."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -18,13 +16,12 @@ from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
+from studio_browser import ARTIFACTS, chromium
 from test_distill_run import write_prompts
 from test_studio import serve
 from test_studio_pages import first_hour
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "studio"
 PHONE = {"width": 375, "height": 812}
 
 
@@ -73,17 +70,8 @@ def studio(tmp_path_factory: pytest.TempPathFactory, acx: Acx) -> Iterator[tuple
 
 @pytest.fixture(scope="module")
 def phone() -> Iterator[object]:
-    if CHROMIUM is None:
-        pytest.fail("Chromium is missing: scripts/setup installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
-        try:
-            yield browser.new_page(viewport=PHONE, device_scale_factor=2)  # innerWidth stays 375: overflow shows
-        finally:
-            browser.close()
+    with chromium(PHONE, device_scale_factor=2) as opened:  # innerWidth stays 375: overflow shows
+        yield opened
 
 
 NAMES = [

@@ -7,7 +7,6 @@ test-artifacts/studio/review-*.png."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,7 +15,7 @@ from arcticcodex.studio import create_app
 from arcticcodex.workspace import Workspace
 from conftest import Acx
 from fakes.openai_server import FakeOpenAIServer
-from studio_browser import PHONE, assert_accessible, chromium, screenshot
+from studio_browser import PHONE, assert_accessible, chromium, screenshot, watch
 from test_studio import serve
 from test_studio_review import reviewed_workspace
 
@@ -28,22 +27,6 @@ def stored(root: Path, item_id: str) -> ReviewedPair:
         pair = review.get(item_id)
     assert isinstance(pair, ReviewedPair)
     return pair
-
-
-def watch(page: Any) -> list[str]:
-    """The page's console errors and script failures, but for the browser's own favicon request (the Studio
-    has no icon: a 404 the page never asked for)."""
-    problems: list[str] = []
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"{message.text} ({message.location.get('url')})")
-            if message.type == "error" and not str(message.location.get("url", "")).endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    return problems
 
 
 def test_pairs_are_reviewed_with_keyboard_shortcuts(tmp_path: Path, server: FakeOpenAIServer, acx: Acx) -> None:
