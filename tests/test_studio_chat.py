@@ -20,7 +20,7 @@ import pytest
 from arcticcodex._sync import run_sync
 from arcticcodex.studio import create_app
 from arcticcodex.vault import Vault
-from arcticcodex.vault.entities import Fact
+from arcticcodex.vault.entities import Fact, StoredMessage
 from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
@@ -187,12 +187,17 @@ async def _ask_then(app: object, steps: list[tuple[str, str, dict[str, str]]]) -
     return answers
 
 
+def asked(app: object, root: Path) -> tuple[str, StoredMessage]:
+    """Ask the offline answerer through the form: the conversation, and its stored answer."""
+    sent = get(app, "/chat", method="POST", data={"question": "What do otters eat?"})
+    conversation = parse_qs(urlsplit(sent.headers["location"]).query)["conversation"][0]
+    with Vault(Workspace.open(root)) as vault:
+        return conversation, vault.get_conversation(conversation).messages[1]
+
+
 def test_propose_a_fact_from_an_answer_into_the_review_queue(root: Path) -> None:
     app = create_app(Workspace.open(root))
-    asked = get(app, "/chat", method="POST", data={"question": "What do otters eat?"})
-    conversation = parse_qs(urlsplit(asked.headers["location"]).query)["conversation"][0]
-    with Vault(Workspace.open(root)) as vault:
-        answer = vault.get_conversation(conversation).messages[1]
+    conversation, answer = asked(app, root)
     action = f"/chat/messages/{answer.id}/propose"
     fact = {"conversation": conversation, "subject": "otters", "predicate": "eat", "object": "fish",
             "source": answer.citations[0]}  # fmt: skip
@@ -214,10 +219,7 @@ def test_propose_a_fact_from_an_answer_into_the_review_queue(root: Path) -> None
 
 def test_a_failed_proposal_is_shown_beside_its_form_with_what_was_typed(root: Path) -> None:
     app = create_app(Workspace.open(root))
-    asked = get(app, "/chat", method="POST", data={"question": "What do otters eat?"})
-    conversation = parse_qs(urlsplit(asked.headers["location"]).query)["conversation"][0]
-    with Vault(Workspace.open(root)) as vault:
-        answer = vault.get_conversation(conversation).messages[1]
+    conversation, answer = asked(app, root)
     action = f"/chat/messages/{answer.id}/propose"
     chat = f"/chat?conversation={conversation}"
     blank = {"conversation": conversation, "subject": "otters <b>", "predicate": " ", "object": "fish"}
@@ -238,10 +240,7 @@ def test_a_proposal_or_question_without_the_form_token_is_refused_and_nothing_is
     root: Path, server: FakeOpenAIServer
 ) -> None:
     app = create_app(Workspace.open(root))
-    asked = get(app, "/chat", method="POST", data={"question": "What do otters eat?"})
-    conversation = parse_qs(urlsplit(asked.headers["location"]).query)["conversation"][0]
-    with Vault(Workspace.open(root)) as vault:
-        answer = vault.get_conversation(conversation).messages[1]
+    conversation, answer = asked(app, root)
 
     async def without_token() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)
