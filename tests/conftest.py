@@ -46,6 +46,16 @@ def workspace(tmp_path: Path) -> Workspace:
     return ws
 
 
+def hashing_docs_workspace(tmp_path: Path) -> tuple[Path, Path]:
+    """(root, docs folder) of a fresh workspace whose vault embeds with hashing-64 (no model to load)."""
+    workspace, _ = Workspace.init(tmp_path / "ws")
+    config = workspace.root / "arcticcodex.toml"
+    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
+    docs = workspace.root / "docs"
+    docs.mkdir()
+    return workspace.root, docs
+
+
 # -- the command line, in this process ----------------------------------------------------------------------
 
 

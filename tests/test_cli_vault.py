@@ -10,20 +10,16 @@ import pytest
 from click.testing import Result
 
 from arcticcodex.workspace import Workspace
-from conftest import Acx
+from conftest import Acx, hashing_docs_workspace
 
 
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
-    workspace, _ = Workspace.init(tmp_path / "ws")
-    config = workspace.root / "arcticcodex.toml"
-    config.write_text(config.read_text() + '\n[vault]\nembedding_model = "hashing-64"\n')
-    docs = workspace.root / "docs"
-    docs.mkdir()
+    root, docs = hashing_docs_workspace(tmp_path)
     (docs / "errors.md").write_text("# Errors\n\nE-4471 means the ingest queue is full.\n\nE-5002: no signing key.\n")
     (docs / "travel.txt").write_text("Trains are preferred over flights for trips under 500 km.")
     (docs / "broken.txt").write_bytes(b"\xff\xfe not utf-8")
-    return workspace.root
+    return root
 
 
 def test_import_reports_and_skips_bad_files(root: Path, acx: Acx) -> None:

@@ -449,6 +449,7 @@ LEDGER_ORDER = [
     ["vault", 1, "create_vault_tables"],
     ["vault", 2, "create_document_parts"],
     ["vault", 3, "add_heading_paths"],
+    ["vault", 4, "create_term_postings"],
     ["teachers", 1, "create_teacher_cache"],
     ["gpu", 1, "create_gpu_instances"],
     ["distill", 1, "create_run_tables"],

@@ -28,34 +28,27 @@ from arcticcodex.vault.embeddings import HashingBackend
 from arcticcodex.vault.proposals import ReviewQueue
 from arcticcodex.workspace import Workspace
 from conftest import Acx
+from embedders import RecordingBackend
 from test_loop import journaled_loop
 from test_studio import form_token, get, make_root, serve
 from test_studio_guard import make_workspace, vault_state
 
 
-class GatedEmbedder:
+class GatedEmbedder(RecordingBackend):
     """hashing-64, except that a batch holding "SLOWLY" waits inside the model until the test opens
     the gate: an import that is provably in flight for as long as the test wants."""
 
     def __init__(self) -> None:
-        self.inner = HashingBackend(64)
+        super().__init__()
         self.entered = threading.Event()
         self.gate = threading.Event()
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def dimensions(self) -> int:
-        return self.inner.dimensions
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if any("SLOWLY" in text for text in texts):
             self.entered.set()
             if not self.gate.wait(60):
                 raise RuntimeError("the test never let the slow import finish")
-        return self.inner.embed(texts)
+        return super().embed(texts)
 
 
 def test_a_slow_import_in_flight_does_not_hold_up_other_requests(tmp_path: Path, acx: Acx) -> None:

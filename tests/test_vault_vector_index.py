@@ -11,6 +11,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -142,6 +143,59 @@ def test_an_import_by_another_process_is_seen_not_ignored(vault: Vault) -> None:
     fresh = approximate(vault)
     assert fresh.search("walrus iceberg", k=1, mode="vector")[0].source.endswith("late.txt")
     assert index_of(fresh)._entries.rowids.tolist() == database_rowids(vault)
+
+
+def test_a_file_saved_at_the_present_state_is_used_without_reading_every_entry(vault: Vault) -> None:
+    approximate(vault).search("otter", mode="vector")  # builds and saves the file
+    reads: list[int] = []
+
+    class Counting(VectorIndex):
+        def _database_entries(self) -> Any:
+            reads.append(1)
+            return super()._database_entries()
+
+    fresh = Counting(vault.conn, vault.workspace.database_path, vault.model_name)
+    fresh.sync()
+    assert reads == [] and fresh.rebuilds == 0 and fresh._entries.rowids.tolist() == database_rowids(vault)
+
+    # another tool deletes a chunk without moving the generation: the chunk count gives it away
+    rowid = database_rowids(vault)[3]
+    vault.conn.execute("DELETE FROM chunks WHERE rowid = ?", (rowid,))
+    wary = Counting(vault.conn, vault.workspace.database_path, vault.model_name)
+    wary.sync()
+    assert reads == [1] and rowid not in wary._entries.rowids.tolist()
+    assert wary._entries.rowids.tolist() == database_rowids(vault)
+
+
+def test_an_import_past_the_threshold_leaves_the_file_up_to_date(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("arcticcodex.vault.vector_index.APPROXIMATE_FROM", 30)
+    corpus = tmp_path / "many"
+    write_corpus(corpus, 40)
+    with Vault(workspace, embedder=HashingBackend(64)) as vault:
+        import_paths(vault, [corpus])
+        path = index_path(workspace.database_path, vault.model_name)
+        assert path.is_file()  # built by the import, not left for the first search
+        (corpus / "doc999.txt").write_text("walrus iceberg walrus", encoding="utf-8")
+        import_paths(vault, [corpus])
+        fresh = VectorIndex(vault.conn, workspace.database_path, vault.model_name)
+        fresh._load()
+        generation = vault.conn.execute("SELECT value FROM vault_state WHERE key = 'generation'").fetchone()[0]
+        assert fresh._saved_state == (int(generation), *fresh._fingerprint())
+        assert fresh._entries.rowids.tolist() == database_rowids(vault)
+
+
+def test_a_forgotten_document_leaves_the_index_file_at_once(vault: Vault) -> None:
+    searcher = approximate(vault)
+    searcher.search("otter", mode="vector")  # the file now holds every chunk's code
+    doc_id, rowid = vault.conn.execute("SELECT document_id, rowid FROM chunks ORDER BY rowid LIMIT 1").fetchone()
+    vault.forget(doc_id, "contains personal data")
+    on_disk = VectorIndex(vault.conn, vault.workspace.database_path, vault.model_name)
+    on_disk._load()  # the file as the forget left it, before any search
+    assert rowid not in on_disk._entries.rowids.tolist()
+    assert on_disk._entries.rowids.tolist() == database_rowids(vault)
+    assert on_disk._index.ntotal == len(database_rowids(vault))
 
 
 def test_a_reused_rowid_with_new_text_is_not_taken_for_the_old_entry(vault: Vault) -> None:

@@ -19,8 +19,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import RecordNotFoundError
+from ..errors import ConfigError, RecordNotFoundError
 from ..vault import Searcher, SearchFilters, Vault, evaluate, import_paths, load_queries
+from ..vault.embeddings import DEVICE_CHOICES, backend_named, resolve_device
 from ..vault.ingest import ImportReport
 from ..vault.search import MODES
 from ..vault.walk import discover
@@ -51,6 +52,13 @@ def vault() -> None:
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching (repeatable).")
 @click.option("--include-hidden", is_flag=True, help="Also import hidden files and folders (dot-names).")
 @click.option("--force", is_flag=True, help="Also import files whose documents were forgotten.")
+@click.option(
+    "--device",
+    type=click.Choice(DEVICE_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Where chunks are embedded: auto uses a CUDA device when one is present, else the CPU.",
+)
 @JSON_OPTION
 @pass_state
 def import_(
@@ -60,6 +68,7 @@ def import_(
     exclude: tuple[str, ...],
     include_hidden: bool,
     force: bool,
+    device: str,
     as_json: bool,
 ) -> None:
     """Import files and folders (.txt .md .html .pdf .jsonl), recursively.
@@ -81,9 +90,20 @@ def import_(
     \b
     Example:
       arcticcodex vault import docs/ notes.md --exclude 'drafts/*'
+      arcticcodex vault import big-corpus/ --device cuda
     """
     console = Console(stderr=True)
-    with _vault(state) as store:
+    workspace = state.workspace()
+    model = workspace.config.vault.embedding_model
+    try:
+        where = resolve_device(device, model)  # before anything is read: a refused device imports nothing
+    except ConfigError as exc:
+        # a refused option is a usage error (exit status 2); the message says all the cause would
+        raise click.UsageError(str(exc)) from None
+    embedder = backend_named(model, device=where) if where == "cuda" else None
+    if device == "auto" and not as_json:
+        console.print(f"embedding on {'a CUDA device' if where == 'cuda' else 'the CPU'} (--device auto)", markup=False)
+    with Vault(workspace, embedder=embedder) as store:
         total = len(
             discover(
                 paths,

@@ -243,7 +243,46 @@ def add_heading_paths(conn: sqlite3.Connection) -> None:
     )
 
 
-vault_migrations = Migrations("vault", [create_vault_tables, create_document_parts, add_heading_paths])
+def create_term_postings(conn: sqlite3.Connection) -> None:
+    """Each common term's chunks with their BM25 impacts, so a search need not have FTS5 score them all.
+
+    :mod:`arcticcodex.vault.term_postings` fills a row the first time a term matching many chunks is
+    searched and extends it with chunks appended later (rowids above ``max_rowid``).  The rows are a
+    cache, kept true by triggers whoever writes: a deleted chunk's rowid is recorded in
+    ``term_postings_deleted`` (searches skip it); a rowid used again lowers ``max_rowid`` below it, so
+    what a list held for the old chunk is ignored and the new chunk is read from FTS5; a chunk whose
+    text changes in place empties both tables.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE term_postings (
+            term TEXT PRIMARY KEY,
+            chunks INTEGER NOT NULL,
+            max_rowid INTEGER NOT NULL,
+            rowids BLOB NOT NULL,
+            impacts BLOB NOT NULL
+        );
+        CREATE TABLE term_postings_deleted (rowid INTEGER PRIMARY KEY);
+        CREATE TRIGGER term_postings_delete AFTER DELETE ON chunks BEGIN
+            INSERT OR IGNORE INTO term_postings_deleted (rowid) VALUES (old.rowid);
+        END;
+        CREATE TRIGGER term_postings_reuse AFTER INSERT ON chunks
+        WHEN EXISTS (SELECT 1 FROM term_postings_deleted WHERE rowid = new.rowid) BEGIN
+            UPDATE term_postings SET max_rowid = new.rowid - 1 WHERE max_rowid >= new.rowid;
+            DELETE FROM term_postings_deleted WHERE rowid = new.rowid;
+        END;
+        CREATE TRIGGER term_postings_update AFTER UPDATE OF text, heading_path ON chunks BEGIN
+            DELETE FROM term_postings;
+            DELETE FROM term_postings_deleted;
+        END;
+        """,
+    )
+
+
+vault_migrations = Migrations(
+    "vault", [create_vault_tables, create_document_parts, add_heading_paths, create_term_postings]
+)
 
 # --- the teachers' request cache (arcticcodex.teachers.cache) -------------------------------------
 

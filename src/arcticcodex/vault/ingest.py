@@ -37,6 +37,7 @@ from .entities import sha256_text
 from .loaders import load_document, media_type_of
 from .store import PreparedChunk, PreparedDocument, Vault
 from .streamed import STREAMED_MEDIA_TYPES, StreamedImport, file_digest, import_streamed
+from .vector_index import refresh_index
 from .walk import discover
 
 DEFAULT_BATCH_CHUNKS = 512
@@ -163,6 +164,8 @@ def import_paths(
             on_file(report, path)
     if pending:
         _commit(vault, pending, report, after_batch)
+    if report.added or report.updated:
+        refresh_index(vault.conn, vault.workspace.database_path, vault.model_name)
     return report
 
 

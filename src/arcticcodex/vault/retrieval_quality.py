@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -172,6 +174,7 @@ class PassageScores:
     recall_at_5: float  # share of questions with a chunk holding the marker among the first five
     mrr_at_10: float  # mean of 1 / rank of the first such chunk, 0 beyond rank ten
     misses: tuple[str, ...]  # ids of the questions not answered within the first five
+    median_ms: float = 0.0  # median wall time of one search, query embedding included
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -179,6 +182,7 @@ class PassageScores:
             "queries": self.queries,
             "recall@5": round(self.recall_at_5, 4),
             "mrr@10": round(self.mrr_at_10, 4),
+            "median_ms": round(self.median_ms, 2),
             "misses": list(self.misses),
         }
 
@@ -219,13 +223,18 @@ def evaluate_passages(
         found = 0
         reciprocal = 0.0
         misses: list[str] = []
+        timings: list[float] = []
         for query in queries:
-            rank = passage_rank(searcher.search(query.query, k=10, mode=mode), query.marker)
+            started = time.perf_counter()
+            results = searcher.search(query.query, k=10, mode=mode)
+            timings.append(time.perf_counter() - started)
+            rank = passage_rank(results, query.marker)
             if rank is not None and rank <= 5:
                 found += 1
             else:
                 misses.append(query.id)
             reciprocal += 1.0 / rank if rank is not None else 0.0
         count = len(queries)
-        scores.append(PassageScores(mode, count, found / count, reciprocal / count, tuple(misses)))
+        median_ms = statistics.median(timings) * 1000
+        scores.append(PassageScores(mode, count, found / count, reciprocal / count, tuple(misses), median_ms))
     return scores

@@ -29,7 +29,9 @@ import numpy as np
 from ..errors import UserError
 from .embeddings import from_blobs
 from .query import bm25_weight, convex_fusion, highlight, is_identifier, phrase, query_terms, reciprocal_rank_fusion
+from .rerank import RERANK_DEPTH, candidate_vectors, rerank
 from .store import Vault
+from .term_postings import TermPostings
 from .vector_index import APPROXIMATE_FROM, VectorIndex
 
 Mode = Literal["hybrid", "bm25", "vector"]
@@ -158,15 +160,23 @@ class Searcher:
         rrf_k: int | None = None,
         candidates: int = 100,
         approximate_from: int = APPROXIMATE_FROM,
+        postings_from: int = MIN_TIGHTENED,
+        rerank_depth: int = RERANK_DEPTH,
+        specificity: bool = False,
     ) -> None:
         self.vault = vault
         self.approximate_from = approximate_from  # chunks from which the ANN index answers (vector_index.py)
+        self.postings_from = postings_from  # chunks past which BM25 sums kept postings (term_postings.py)
         self._index: VectorIndex | None = None
+        self._postings: TermPostings | None = None
         self.fusion: Fusion = fusion or vault.fusion
         if self.fusion not in FUSIONS:
             raise UserError(f"fusion must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
         self.rrf_k = rrf_k if rrf_k is not None else vault.rrf_k
         self.candidates = candidates
+        self.rerank_depth = rerank_depth  # hybrid's second stage (rerank.py); 0 turns it off
+        self.specificity = specificity  # the second stage corrects cosines for local density (rerank.py)
+        self._last_query: tuple[str, np.ndarray] | None = None  # the query in flight and its vector
         self._counts_generation = -1
         self._total = 0
         self._match_counts: dict[str, int] = {}
@@ -192,6 +202,8 @@ class Searcher:
             fused = convex_fusion(bm25, vector)
         else:
             fused = reciprocal_rank_fusion([bm25_rank, vector_rank], list(fusion_weights(query)), self.rrf_k)
+        if mode == "hybrid" and self.rerank_depth > 0 and vector:
+            fused = self._rerank(query, fused, dict(bm25))
         order = sorted(fused, key=lambda rowid: (-fused[rowid], rowid))[:k]
         rows = self._chunk_rows(order)
         terms = query_terms(query)
@@ -224,11 +236,37 @@ class Searcher:
     def evidence_pack(self, query: str, *, k: int = 5, filters: SearchFilters | None = None) -> EvidencePack:
         return EvidencePack(query=query, items=tuple(self.search(query, k=k, filters=filters)))
 
+    def _rerank(self, query: str, fused: dict[int, float], bm25_scores: dict[int, float]) -> dict[int, float]:
+        """The second stage over the fused top ``rerank_depth`` (see :mod:`.rerank`)."""
+        head = sorted(fused, key=lambda rowid: (-fused[rowid], rowid))[: self.rerank_depth]
+        query_vector = self._query_vector(query)
+        vectors = candidate_vectors(self.vault.conn, self.vault.model_name, head, len(query_vector))
+        weights = fusion_weights(query)
+        return rerank(
+            fused, bm25_scores, query_vector, vectors, weights, depth=self.rerank_depth, specific=self.specificity
+        )
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        """The query's embedding, kept for the query in flight: the vector ranking and the rerank both use it."""
+        last = self._last_query
+        if last is None or last[0] != query:
+            last = self._last_query = (query, self.vault.embedder.embed([query])[0])
+        return last[1]
+
     # -- the two rankers ------------------------------------------------------------------------
 
     def _bm25(self, query: str, limit: int, filters: SearchFilters) -> list[tuple[int, float]]:
-        """(rowid, BM25 score) best first; FTS5's bm25() is negative, lower is better, so it is negated."""
-        expression = self._bm25_expression(query_terms(query))
+        """(rowid, BM25 score) best first; FTS5's bm25() is negative, lower is better, so it is negated.
+
+        Past ``postings_from`` chunks an unfiltered query is summed from the terms' kept postings
+        (:mod:`.term_postings`) rather than by FTS5 scoring every chunk that matches.
+        """
+        if not filters.active and self._chunk_total() > self.postings_from:
+            return self._postings_ranking(query_terms(query), limit)
+        return self._bm25_exact(self._bm25_expression(query_terms(query)), limit, filters)
+
+    def _bm25_exact(self, expression: str, limit: int, filters: SearchFilters) -> list[tuple[int, float]]:
+        """FTS5 scoring every chunk the expression matches."""
         if not expression:
             return []
         sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
@@ -239,6 +277,16 @@ class Searcher:
             params += extra
         sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
         return [(row[0], float(row[1])) for row in self.vault.conn.execute(sql, [*params, limit])]
+
+    def _postings_ranking(self, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
+        """FTS5's ranking of :meth:`_bm25_expression`'s terms, summed from kept term postings."""
+        if self._postings is None:
+            self._postings = TermPostings(self.vault.conn)
+        unique = list(dict.fromkeys(terms))
+        total = self._chunk_total()
+        useful = [term for term in unique if self._postings.matches(term) <= total // 2]
+        # terms all in over half of the chunks: FTS5's floored IDF ranks by the sum of their impacts
+        return self._postings.top(useful or unique, limit)
 
     def _bm25_expression(self, terms: Sequence[str]) -> str:
         """Any-term match, without the terms BM25 gives no weight to.
@@ -279,7 +327,7 @@ class Searcher:
         self._refresh()
         if not len(self._rowids):
             return []
-        vector = self.vault.embedder.embed([query])[0]
+        vector = self._query_vector(query)
         scores = self._matrix @ vector
         if filters.active:
             clause, params = filters.sql()
@@ -316,7 +364,7 @@ class Searcher:
             clause, params = filters.sql()
             rows = self.vault.conn.execute(f"{_FILTERED_CHUNKS} WHERE {clause}", params)
             allowed = np.fromiter((row[0] for row in rows), dtype=np.int64)
-        return self._index.search(self.vault.embedder.embed([query])[0], limit, allowed)
+        return self._index.search(self._query_vector(query), limit, allowed)
 
     def _refresh(self) -> None:
         generation = self.vault.generation()

@@ -22,10 +22,12 @@ import numpy as np
 from ..db import transaction
 from ..errors import RecordNotFoundError, UserError
 from ..workspace import Workspace
+from .chunker import embedded_heading
 from .embeddings import EmbeddingBackend, backend_named, to_blob
 from .entities import Chunk, Document, IntegrityReport, Tombstone, new_id, now, sha256_text
 from .loaders import Conversation
 from .memory import MemoryMixin
+from .vector_index import refresh_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +164,17 @@ class Vault(MemoryMixin):
     def missing_embeddings(self, hashes: Sequence[str], paths: Sequence[str | None] | None = None) -> set[str]:
         """Which of these text hashes have no vector yet for the vault's model.
 
-        With ``paths`` (the heading path of each hash's chunk), a vector embedded under another heading
-        path (or none) counts as missing too: the path is part of what is embedded.
+        With ``paths`` (the heading path of each hash's chunk), a vector embedded with another heading
+        (or none) counts as missing too: the chunk's own heading is part of what is embedded
+        (:func:`.chunker.embedded_heading`; a vector recorded with a whole path, as before issue 20's
+        measurements, is made again the first time its file is imported).
         """
         known: set[str] = set()
-        wanted = dict(zip(hashes, paths, strict=True)) if paths is not None else None
+        wanted = (
+            {key: embedded_heading(path) for key, path in zip(hashes, paths, strict=True)}
+            if paths is not None
+            else None
+        )
         for start in range(0, len(hashes), 500):
             part = list(hashes[start : start + 500])
             marks = ",".join("?" * len(part))
@@ -185,10 +193,10 @@ class Vault(MemoryMixin):
         replaced: set[str] = set()  # text hashes of chunks this write removes
         stamp = now()
         with self.transaction() as conn:
-            paths: dict[str, str | None] = {}  # the heading path each new vector was embedded with
+            paths: dict[str, str | None] = {}  # the heading each new vector was embedded with
             for document in documents:
                 for chunk in document.chunks:
-                    paths.setdefault(chunk.sha256, chunk.heading_path)
+                    paths.setdefault(chunk.sha256, embedded_heading(chunk.heading_path))
             for vector_hash, vector in vectors.items():
                 conn.execute(  # replaces a vector embedded under another heading path
                     "INSERT OR REPLACE INTO embeddings"
@@ -324,6 +332,8 @@ class Vault(MemoryMixin):
                 (record_id, kind, reason.strip(), json.dumps(detail), stamp),
             )
             self._bump()
+        if detail.get("chunks"):
+            refresh_index(self.conn, self.workspace.database_path, self.model_name)
         return Tombstone(record_id=record_id, kind=kind, reason=reason.strip(), forgotten_at=stamp, detail=detail)
 
     def forgotten_sources(self) -> dict[str, Tombstone]:

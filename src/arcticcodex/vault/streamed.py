@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import UserError
 from ..fileio import FileIdentity, open_plain_file
 from .chunk_stream import ChunkStream
-from .chunker import ChunkSpan, embedding_text
+from .chunker import ChunkSpan, embedded_heading, embedding_text
 from .embeddings import to_blob
 from .entities import new_id, now, sha256_text
 from .loaders import stem_title, undecodable
@@ -211,7 +211,14 @@ class _ChunkWriter:
                 "INSERT OR REPLACE INTO embeddings"
                 " (model, content_sha256, dimensions, vector, created_at, heading_path) VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (vault.model_name, digest, int(vector.shape[0]), to_blob(vector), stamp, texts[digest][0])
+                    (
+                        vault.model_name,
+                        digest,
+                        int(vector.shape[0]),
+                        to_blob(vector),
+                        stamp,
+                        embedded_heading(texts[digest][0]),
+                    )
                     for digest, vector in zip(order, matrix, strict=True)
                 ],
             )

@@ -11,11 +11,14 @@ dependency already (:mod:`arcticcodex.dataset.dedup_index`).  Figures: ``benchma
 
 **The database is the truth; the file is a cache of it.**  The file records the chunk rowids it
 holds and, for each, the first 64 bits of the chunk text's hash (a reused rowid with new text is a
-different entry), plus checksums of itself.  Whenever the vault's generation counter has moved since
-the index last looked — and always when a process first loads the file — :meth:`VectorIndex.sync`
-reads the (rowid, hash) pairs of every chunk with a vector and reconciles: entries the database no
-longer has are removed, new ones added (an import or a forget costs only its own vectors), and the
-file is rewritten through a temporary file and a rename.  A file that is missing, truncated, corrupt,
+different entry), plus checksums of itself and the state of the database it was saved at (the
+generation counter, the number of chunks, the highest chunk rowid).  Whenever the vault's generation
+has moved since the index last looked — and when a process loads a file saved at another state —
+:meth:`VectorIndex.sync` reads the (rowid, hash) pairs of every chunk with a vector and reconciles:
+entries the database no longer has are removed, new ones added (an import or a forget costs only its
+own vectors), and the file is rewritten through a temporary file and a rename, streamed (the index
+is never copied whole in memory).  Every vault write moves the generation in its own transaction,
+so a file saved at the database's present state is used without that read.  A file that is missing, truncated, corrupt,
 for another model, a symbolic link, or that would need more new entries than it holds is rebuilt
 from the vectors table, never used as it is.  So a search after another process imported, or after
 an import killed half way, answers over exactly what the database holds.
@@ -39,7 +42,7 @@ import numpy as np
 from ..fileio import atomic_write
 from .embeddings import from_blobs
 
-__all__ = ["APPROXIMATE_FROM", "PROBES", "VectorIndex", "index_path"]
+__all__ = ["APPROXIMATE_FROM", "PROBES", "VectorIndex", "index_path", "refresh_index"]
 
 APPROXIMATE_FROM = 20_000
 """Chunks from which search uses the index rather than exact cosine (the measured crossover is lower,
@@ -49,7 +52,7 @@ PROBES = 32
 OVERSAMPLE = 2
 """Candidates asked of the index per result wanted, before the exact re-scoring."""
 _MAGIC = b"ACXANN1\n"
-_FORMAT = 1
+_FORMAT = 2  # 1 put the header first and needed the whole file in memory to write it
 _BATCH = 20_000  # vectors read from SQLite at a time while building
 _TRAIN_PER_LIST = 40  # training vectors per inverted list (faiss's k-means warns below 39)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -58,6 +61,22 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 def index_path(database: Path, model: str) -> Path:
     """Where the index of ``model``'s vectors lives: beside the database, one file per model."""
     return database.with_name(f"{database.stem}.vectors.{_UNSAFE.sub('_', model)}.ann")
+
+
+def refresh_index(conn: sqlite3.Connection, database: Path, model: str) -> bool:
+    """Bring the index file up to date after an import or a forget; True if there is a file to keep.
+
+    Called by :func:`~.ingest.import_paths` once the vault is large enough to search by the index, so
+    the importing process pays for adding its vectors (or for the first build) and a search process
+    finds the file at the database's present state; and by :meth:`~.store.Vault.forget` whenever a
+    file exists, so what was forgotten leaves the file too, not only the database.  A search still
+    checks and reconciles (see the module docstring): this only moves the work.
+    """
+    chunks = int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    if chunks < APPROXIMATE_FROM and not index_path(database, model).exists():
+        return False
+    VectorIndex(conn, database, model).sync()
+    return True
 
 
 def _lists_for(count: int) -> int:
@@ -98,6 +117,7 @@ class VectorIndex:
         self._entries = _Entries(np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._dimensions = 0
         self._generation = -1
+        self._saved_state: tuple[int, ...] = ()  # (generation, chunks, highest rowid) the loaded file was saved at
         self.rebuilds = 0  # full builds done by this object (tests and the benchmark read it)
 
     def __len__(self) -> int:
@@ -110,13 +130,19 @@ class VectorIndex:
         generation = _generation(self.conn)
         if generation == self._generation and self._index is not None:
             return
-        if self._index is None:
-            self._load()
+        if self._index is None and self._load() and self._saved_state == (generation, *self._fingerprint()):
+            self._generation = generation  # written at this very state of the database: no reading needed
+            return
         entries = self._database_entries()
         changed = self._reconcile(entries)
         self._generation = generation
         if changed:
             self._save(generation)
+
+    def _fingerprint(self) -> tuple[int, int]:
+        """Chunks and the highest chunk rowid: with the generation, what a file must have been saved at."""
+        chunks, highest = self.conn.execute("SELECT count(*), coalesce(max(rowid), 0) FROM chunks").fetchone()
+        return int(chunks), int(highest)
 
     def _database_entries(self) -> _Entries:
         rows = self.conn.execute(
@@ -223,7 +249,9 @@ class VectorIndex:
         return self._rescore(candidates, vector, limit)
 
     def _rescore(self, rowids: np.ndarray, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        present = rowids[np.isin(rowids, self._entries.rowids)]
+        held = self._entries.rowids  # sorted: a binary search per candidate, not a pass over them all
+        at = np.searchsorted(held, rowids).clip(max=max(len(held) - 1, 0))
+        present = rowids[held[at] == rowids] if len(held) else rowids[:0]
         if not len(present):
             return []
         scores = self._vectors(present) @ np.asarray(vector, dtype=np.float32)
@@ -232,72 +260,111 @@ class VectorIndex:
 
     # -- the file ---------------------------------------------------------------------------------
 
-    def _load(self) -> None:
+    def _load(self) -> bool:
         """Read the file if it is whole and ours; anything else leaves no index, so :meth:`sync` rebuilds."""
         try:
             loaded = _read(self.path, self.model)
         except (OSError, ValueError, RuntimeError, KeyError, struct.error):
             loaded = None
         if loaded is not None:
-            self._index, self._entries, self._dimensions = loaded
+            self._index, self._entries, self._dimensions, self._saved_state = loaded
+        return loaded is not None
 
     def _save(self, generation: int) -> None:
+        """Write the file in one pass: the index streams out of faiss, never copied whole in memory."""
         import faiss
 
         if self._index is None:
             self.path.unlink(missing_ok=True)
             return
-        blob = faiss.serialize_index(self._index).tobytes()
+        fingerprint = self._fingerprint()
         rowids = self._entries.rowids.astype("<i8").tobytes()
         keys = self._entries.keys.astype("<i8").tobytes()
-        header = {
-            "format": _FORMAT,
-            "model": self.model,
-            "dimensions": self._dimensions,
-            "generation": generation,
-            "count": len(self),
-            "entries_sha256": hashlib.sha256(rowids + keys).hexdigest(),
-            "index_bytes": len(blob),
-            "index_crc32": zlib.crc32(blob),
-        }
-        encoded = json.dumps(header, sort_keys=True).encode()
         with atomic_write(self.path, mode=0o600) as handle:
-            for part in (_MAGIC, struct.pack("<I", len(encoded)), encoded, rowids, keys, blob):
+            for part in (_MAGIC, rowids, keys):
                 handle.write(part)
+            written = _CheckedStream(handle.write)
+            writer = faiss.PyCallbackIOWriter(written)  # type: ignore[attr-defined]  # not in faiss's stubs
+            faiss.write_index(self._index, writer)
+            del writer  # flushes what faiss still buffers
+            header = {
+                "format": _FORMAT,
+                "model": self.model,
+                "dimensions": self._dimensions,
+                "generation": generation,
+                "fingerprint": list(fingerprint),
+                "count": len(self),
+                "entries_sha256": hashlib.sha256(rowids + keys).hexdigest(),
+                "index_bytes": written.size,
+                "index_crc32": written.crc32,
+            }
+            encoded = json.dumps(header, sort_keys=True).encode()
+            handle.write(encoded)
+            handle.write(struct.pack("<I", len(encoded)))
+
+
+class _CheckedStream:
+    """Passes bytes through (to a writer) or from a reader, counting them and their CRC-32."""
+
+    def __init__(self, write: Any = None, read: Any = None, limit: int = 0) -> None:
+        self._write, self._read, self._left = write, read, limit
+        self.size = 0
+        self.crc32 = 0
+
+    def __call__(self, data: Any) -> Any:
+        if self._write is not None:  # faiss writing: data is the bytes
+            self._count(bytes(data))
+            return self._write(data)
+        wanted = min(int(data), self._left)  # faiss reading: data is how many bytes it wants
+        chunk = self._read(wanted)
+        self._left -= len(chunk)
+        self._count(chunk)
+        return chunk
+
+    def _count(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self.crc32 = zlib.crc32(chunk, self.crc32)
 
 
 def _generation(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT value FROM vault_state WHERE key = 'generation'").fetchone()[0])
 
 
-def _read(path: Path, model: str) -> tuple[Any, _Entries, int] | None:
+def _read(path: Path, model: str) -> tuple[Any, _Entries, int, tuple[int, ...]] | None:
+    """The index, its entries and dimensions, if the file is whole and for this model; else None.
+
+    Layout: magic, rowids, keys, the faiss index, a JSON header, the header's length (the header
+    comes last so the index can stream out of faiss before its size and checksum are known).
+    """
     if path.is_symlink() or not path.is_file():
         return None
-    data = memoryview(path.read_bytes())
-    if bytes(data[: len(_MAGIC)]) != _MAGIC:
-        return None
-    offset = len(_MAGIC)
-    (length,) = struct.unpack_from("<I", data, offset)
-    offset += 4
-    header = json.loads(bytes(data[offset : offset + length]))
-    offset += length
-    count = int(header["count"])
-    if header["format"] != _FORMAT or header["model"] != model or count < 0:
-        return None
-    entries_end = offset + 16 * count
-    end = entries_end + int(header["index_bytes"])
-    if end != len(data):
-        return None
-    if hashlib.sha256(data[offset:entries_end]).hexdigest() != header["entries_sha256"]:
-        return None
-    blob = data[entries_end:end]
-    if zlib.crc32(blob) != header["index_crc32"]:
-        return None
-    import faiss
+    with path.open("rb") as handle:
+        size = handle.seek(0, 2)
+        handle.seek(size - 4)
+        (length,) = struct.unpack("<I", handle.read(4))
+        handle.seek(size - 4 - length)
+        header = json.loads(handle.read(length))
+        count = int(header["count"])
+        if header["format"] != _FORMAT or header["model"] != model or count < 0:
+            return None
+        index_bytes = int(header["index_bytes"])
+        if len(_MAGIC) + 16 * count + index_bytes + length + 4 != size:
+            return None
+        handle.seek(0)
+        if handle.read(len(_MAGIC)) != _MAGIC:
+            return None
+        entries = handle.read(16 * count)
+        if hashlib.sha256(entries).hexdigest() != header["entries_sha256"]:
+            return None
+        import faiss
 
-    index = faiss.deserialize_index(np.frombuffer(blob, dtype=np.uint8))
-    rowids = np.frombuffer(data[offset : offset + 8 * count], dtype="<i8").astype(np.int64)
-    keys = np.frombuffer(data[offset + 8 * count : entries_end], dtype="<i8").astype(np.int64)
+        read = _CheckedStream(read=handle.read, limit=index_bytes)
+        index = faiss.read_index(faiss.PyCallbackIOReader(read))  # type: ignore[attr-defined]  # not in the stubs
+        if read.size != index_bytes or read.crc32 != header["index_crc32"]:
+            return None
+    rowids = np.frombuffer(entries[: 8 * count], dtype="<i8").astype(np.int64)
+    keys = np.frombuffer(entries[8 * count :], dtype="<i8").astype(np.int64)
     if index.ntotal != count or index.d != int(header["dimensions"]):
         return None
-    return index, _Entries(rowids, keys), int(header["dimensions"])
+    saved_state = (int(header["generation"]), *map(int, header["fingerprint"]))
+    return index, _Entries(rowids, keys), int(header["dimensions"]), saved_state
