@@ -48,7 +48,7 @@ def teachers_list(acx: Acx, config: Path) -> Result:
             '\n[vault]\nembeding_model = "hashing-64"\n',
             'embeding_model = "hashing-64"',
             "unknown setting 'embeding_model' in [vault]; did you mean 'embedding_model'? Valid settings there: "
-            "chunk_chars, embedding_model, fusion, overlap_chars, rrf_k. Rename or remove it",
+            "chunk_chars, device, embedding_model, fusion, overlap_chars, rrf_k. Rename or remove it",
         ),
         (
             "\n[gpus]\nbudget_usd = 5.0\n",

@@ -144,3 +144,19 @@ def test_the_int8_model_stays_on_the_cpu(root: Path, acx: Acx, monkeypatch: pyte
     assert _documents(acx, root) == []
     with pytest.raises(ConfigError, match="runs on onnxruntime on the CPU only"):
         backend_named(INT8_MODEL, device="cuda")
+
+
+def test_the_device_setting_is_the_default_and_a_refusal_names_it(
+    root: Path, acx: Acx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(embeddings_module, "cuda_runtime", lambda: None)
+    config = root / "arcticcodex.toml"
+    config.write_text(
+        config.read_text().replace('embedding_model = "hashing-64"', 'embedding_model = "hashing-64"\ndevice = "cuda"')
+    )
+    refused = acx("-w", root, "vault", "import", root / "docs", code=2)
+    assert "no CUDA device is available here" in refused.stderr
+    assert f"[vault] device = 'cuda' in {config}; change it there" in refused.stderr
+    assert _documents(acx, root) == []
+    done = acx("-w", root, "vault", "import", root / "docs", "--device", "cpu")  # the option wins
+    assert "1 added" in done.stdout

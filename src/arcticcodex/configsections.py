@@ -106,6 +106,7 @@ class VaultSettings(Table):
     overlap_chars: Annotated[StrictInt, Field(gt=0), Must("a positive integer", "200")] = 200
     rrf_k: Annotated[StrictInt, Field(gt=0), Must("a positive integer", "20")] = 20  # see vault/search.py
     fusion: Annotated[Literal["rrf", "convex"], Must('"rrf" or "convex"', '"rrf"')] = "rrf"
+    device: Annotated[Literal["auto", "cpu", "cuda"], Must('"auto", "cpu" or "cuda"', '"auto"')] = "auto"  # import's
 
 
 class TeacherPoolSettings(Table):

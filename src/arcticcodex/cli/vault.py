@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from ..config import CONFIG_NAME
 from ..errors import ConfigError, RecordNotFoundError
 from ..vault import Searcher, SearchFilters, Vault, evaluate, import_paths, load_queries
 from ..vault.embeddings import DEVICE_CHOICES, backend_named, resolve_device
@@ -55,9 +56,9 @@ def vault() -> None:
 @click.option(
     "--device",
     type=click.Choice(DEVICE_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Where chunks are embedded: auto uses a CUDA device when one is present, else the CPU.",
+    default=None,
+    help="Where chunks are embedded: auto uses a CUDA device when one is present, else the CPU."
+    "  [default: [vault] device, else auto]",
 )
 @JSON_OPTION
 @pass_state
@@ -68,7 +69,7 @@ def import_(
     exclude: tuple[str, ...],
     include_hidden: bool,
     force: bool,
-    device: str,
+    device: str | None,
     as_json: bool,
 ) -> None:
     """Import files and folders (.txt .md .html .pdf .jsonl), recursively.
@@ -95,11 +96,16 @@ def import_(
     console = Console(stderr=True)
     workspace = state.workspace()
     model = workspace.config.vault.embedding_model
+    configured = device is None
+    device = device or workspace.config.vault.device
     try:
         where = resolve_device(device, model)  # before anything is read: a refused device imports nothing
     except ConfigError as exc:
+        message = str(exc)
+        if configured:  # the setting chose it, not the option: say where to change it
+            message += f" (chosen by [vault] device = {device!r} in {workspace.root / CONFIG_NAME}; change it there)"
         # a refused option is a usage error (exit status 2); the message says all the cause would
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(message) from None
     embedder = backend_named(model, device=where) if where == "cuda" else None
     if device == "auto" and not as_json:
         console.print(f"embedding on {'a CUDA device' if where == 'cuda' else 'the CPU'} (--device auto)", markup=False)
