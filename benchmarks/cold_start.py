@@ -3,7 +3,10 @@
 Run: ``flock /tmp/bench.lock .venv/bin/python benchmarks/cold_start.py [--runs 5] [--chunks 64] [--int8]``
 
 Three measurements, both backends in the same run (``ARCTICCODEX_EMBEDDING_BACKEND`` chooses the one a
-child process uses; the ONNX export is made once, into a scratch cache, and its time is printed apart):
+child process uses; the ONNX export is made once, into a scratch cache, and its time is printed apart).
+"onnx" is the default backend as shipped: the exported graph on OpenVINO (bf16 where the CPU computes it
+natively) when the ``openvino`` package is installed, else on onnxruntime; "onnxruntime fp32" is the
+same graph on onnxruntime, measured beside it:
 
 1. **Cold start**: a fresh ``arcticcodex vault search QUERY`` process (hybrid, the installed console
    script, as a user types it) on a small workspace, ``--runs`` times, interleaved; median wall time
@@ -199,7 +202,10 @@ def main() -> int:
             "sentence-transformers": SentenceTransformerBackend(),
         }
         peers: dict[str, EmbeddingBackend] = {
-            "onnx, batches of 64": OnnxMiniLMBackend(cache=cache, threads=1, token_budget=64 * 256),
+            "onnxruntime fp32": OnnxMiniLMBackend(cache=cache, threads=1, runtime="onnxruntime"),
+            "onnxruntime, batches 64": OnnxMiniLMBackend(
+                cache=cache, threads=1, token_budget=64 * 256, runtime="onnxruntime"
+            ),
             "torch, one at a time": SentenceTransformerBackend(batch_size=1),
         }
         if args.int8:

@@ -52,8 +52,8 @@ def test_device_cuda_without_a_device_is_refused_before_anything_is_imported(
     elif cuda_runtime() is not None:
         pytest.skip("a CUDA device is present")
     refused = acx("-w", root, "vault", "import", root / "docs", "--device", "cuda", code=2)
-    assert "Error: --device cuda: no CUDA device is available here" in refused.stderr
-    assert "use --device cpu, or --device auto" in refused.stderr
+    assert "Error: device cuda: no CUDA device is available here" in refused.stderr
+    assert "use `--device cpu`, or `--device auto`" in refused.stderr
     assert refused.stdout == ""
     assert _documents(acx, root) == []
 
@@ -79,7 +79,7 @@ def test_device_auto_chooses_cuda_when_a_runtime_sees_one(
 def test_resolve_device(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embeddings_module, "cuda_runtime", lambda: None)
     assert resolve_device("cpu") == "cpu" and resolve_device("auto") == "cpu"
-    with pytest.raises(ConfigError, match="--device cuda: no CUDA device"):
+    with pytest.raises(ConfigError, match="device cuda: no CUDA device"):
         resolve_device("cuda")
     with pytest.raises(ConfigError, match="'tpu': use one of auto, cpu, cuda"):
         resolve_device("tpu")
@@ -129,7 +129,7 @@ def test_the_gpu_benchmark_exits_1_naming_the_missing_device() -> None:
         check=False,
     )
     assert done.returncode == 1, done.stderr[-2000:]
-    assert "ingest_gpu: no CUDA device to measure (--device cuda: no CUDA device is available here" in done.stderr
+    assert "ingest_gpu: no CUDA device to measure (device cuda: no CUDA device is available here" in done.stderr
     assert done.stdout == ""
 
 
@@ -140,7 +140,7 @@ def test_the_int8_model_stays_on_the_cpu(root: Path, acx: Acx, monkeypatch: pyte
     config = root / "arcticcodex.toml"
     config.write_text(config.read_text().replace('"hashing-64"', f'"{INT8_MODEL}"'))
     refused = acx("-w", root, "vault", "import", root / "docs", "--device", "cuda", code=2)
-    assert f"--device cuda: {INT8_MODEL} runs on the CPU only; use --device cpu" in refused.stderr
+    assert f"device cuda: {INT8_MODEL} runs on the CPU only; use `--device cpu`" in refused.stderr
     assert _documents(acx, root) == []
     with pytest.raises(ConfigError, match="runs on onnxruntime on the CPU only"):
         backend_named(INT8_MODEL, device="cuda")

@@ -315,8 +315,9 @@ def cache_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def onnx_backend(cache_root: Path) -> Iterator[OnnxMiniLMBackend]:
+    """The export on onnxruntime, fp32 (OpenVINO's bf16 runtime has tests of its own below)."""
     cache = OnnxModelCache(model_cache_dir({"ARCTICCODEX_CACHE_DIR": str(cache_root)}))
-    backend = OnnxMiniLMBackend(cache=cache)
+    backend = OnnxMiniLMBackend(cache=cache, runtime="onnxruntime")
     yield backend
     assert cache.exports == 0  # the module's export was reused
 
@@ -374,7 +375,9 @@ def test_vectors_agree_with_sentence_transformers(onnx_backend: OnnxMiniLMBacken
     # one at a time or in a batch (padding to the batch's longest text) gives the same vector
     alone = np.stack([onnx_backend.embed([text])[0] for text in TEXTS[:8]])
     assert np.allclose(alone, ours[:8], atol=1e-5)
-    one_call = OnnxMiniLMBackend(cache=onnx_backend.cache, token_budget=len(TEXTS) * 256, batch_size=len(TEXTS))
+    one_call = OnnxMiniLMBackend(
+        cache=onnx_backend.cache, token_budget=len(TEXTS) * 256, batch_size=len(TEXTS), runtime="onnxruntime"
+    )
     assert np.allclose(one_call.embed(TEXTS), ours, atol=1e-5)  # every text padded to 256 pieces, in one call
 
 
@@ -434,6 +437,47 @@ def test_the_cached_graph_is_fused(onnx_backend: OnnxMiniLMBackend) -> None:
 
 @pytest.mark.slow
 @needs_onnxruntime
+def test_openvino_runs_the_same_graph_to_the_same_vectors(onnx_backend: OnnxMiniLMBackend) -> None:
+    """bf16 where the CPU has it (fp32 elsewhere): cosine ≥ 0.9999 to onnxruntime's fp32, batched or alone."""
+    pytest.importorskip("openvino")
+    chosen = OnnxMiniLMBackend(cache=onnx_backend.cache)  # auto: OpenVINO on the CPU when installed
+    ours = chosen.embed(TEXTS)
+    assert chosen.runtime == "openvino" and onnx_backend.runtime == "onnxruntime"
+    reference = onnx_backend.embed(TEXTS)
+    cosines = (ours * reference).sum(axis=1)
+    worst = int(np.argmin(cosines))
+    assert cosines.min() >= 0.9999, f"cosine {cosines[worst]:.5f} for {TEXTS[worst][:60]!r}"
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5) and ours.dtype == np.float32
+    alone = np.stack([chosen.embed([text])[0] for text in TEXTS[:8]])
+    assert ((alone * ours[:8]).sum(axis=1) >= 0.9999).all()
+    session = chosen._session
+    assert session.precision in ("bf16", "f32")
+    # the int8 graph and an explicit choice stay on onnxruntime; OpenVINO refuses what it does not run
+    assert OnnxMiniLMBackend(cache=onnx_backend.cache, runtime="onnxruntime").runtime == "onnxruntime"
+    with pytest.raises(ConfigError, match="OpenVINO runtime runs the fp32 export on the CPU only"):
+        OnnxMiniLMBackend(cache=onnx_backend.cache, runtime="openvino", int8=True)
+
+
+@pytest.mark.slow
+@needs_onnxruntime
+def test_an_openvino_that_cannot_run_here_leaves_the_graph_to_onnxruntime(
+    onnx_backend: OnnxMiniLMBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("Exception from src/inference/src/cpp/core.cpp: no CPU plugin")
+
+    monkeypatch.setattr(onnx_minilm, "OpenVinoSession", broken)
+    monkeypatch.setattr(onnx_minilm, "openvino_available", lambda: True)
+    fallback = OnnxMiniLMBackend(cache=onnx_backend.cache)
+    assert np.allclose(fallback.embed(TEXTS[:4]), onnx_backend.embed(TEXTS[:4]), atol=1e-6)
+    assert fallback.runtime == "onnxruntime"
+    insisted = OnnxMiniLMBackend(cache=onnx_backend.cache, runtime="openvino")
+    with pytest.raises(RuntimeError, match="no CPU plugin"):  # asked for by name: its failure is not hidden
+        insisted.embed(["x"])
+
+
+@pytest.mark.slow
+@needs_onnxruntime
 def test_a_fresh_process_imports_and_searches_without_torch(cache_root: Path, tmp_path: Path) -> None:
     """Ingest and a hybrid search, each a new process of the real CLI with ``-X importtime``."""
     workspace, _ = Workspace.init(tmp_path / "ws")
@@ -458,7 +502,7 @@ def test_a_fresh_process_imports_and_searches_without_torch(cache_root: Path, tm
             for line in done.stderr.splitlines()
             if line.startswith("import time:") and "|" in line
         }
-        assert "onnxruntime" in names, done.stderr[-2000:]  # the listing is there, and the model ran
+        assert {"onnxruntime", "openvino"} & names, done.stderr[-2000:]  # the listing is there, the model ran
         return done, names
 
     _, imported = cli("vault", "import", str(notes))

@@ -206,14 +206,14 @@ def resolve_device(requested: str, model: str = DEFAULT_MODEL) -> str:
         return "cpu"
     if model == INT8_MODEL:
         raise ConfigError(
-            f"--device cuda: {INT8_MODEL} runs on the CPU only; use --device cpu, or "
+            f"device cuda: {INT8_MODEL} runs on the CPU only; use `--device cpu`, or "
             f'[vault] embedding_model = "{DEFAULT_MODEL}" to embed on a CUDA device'
         )
     found = cuda_runtime()
     if found is None and requested == "cuda":
         raise ConfigError(
-            "--device cuda: no CUDA device is available here (neither onnxruntime-gpu nor a CUDA build of "
-            "torch sees one); use --device cpu, or --device auto to embed on a CUDA device only when one is present"
+            "device cuda: no CUDA device is available here (neither onnxruntime-gpu nor a CUDA build of "
+            "torch sees one); use `--device cpu`, or `--device auto` to embed on a CUDA device only when one is present"
         )
     return "cuda" if found is not None else "cpu"
 
@@ -242,7 +242,7 @@ def backend_named(name: str, *, device: str = "cpu") -> EmbeddingBackend:
         if runtime == "sentence-transformers" or not onnxruntime_available() or device != "cpu":
             raise ConfigError(
                 f"{INT8_MODEL} runs on onnxruntime on the CPU only (pip install 'arcticcodex[embeddings]'; "
-                f"no {BACKEND_ENV}=sentence-transformers, no --device cuda); or name {DEFAULT_MODEL!r}"
+                f"no {BACKEND_ENV}=sentence-transformers, no CUDA device); or name {DEFAULT_MODEL!r}"
             )
         return OnnxMiniLMBackend(name=name, int8=True)  # no fallback: no other runtime makes its vectors
     if device == "cuda":

@@ -103,12 +103,12 @@ def quantize(source: Path, target: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 3 and argv[0] == "--int8":
+    if len(argv) == 3 and argv[0] == "int8":
         quantize(Path(argv[1]), Path(argv[2]))
         return 0
     if len(argv) != 2:
         print(
-            "usage: python -m arcticcodex.vault.onnx_export MODEL_FOLDER TARGET.onnx | --int8 SOURCE.onnx TARGET.onnx",
+            "usage: python -m arcticcodex.vault.onnx_export MODEL_FOLDER TARGET.onnx | int8 SOURCE.onnx TARGET.onnx",
             file=sys.stderr,
         )
         return 2
