@@ -4,9 +4,9 @@ Run: ``flock /tmp/bench.lock .venv/bin/python benchmarks/cold_start.py [--runs 5
 
 Three measurements, both backends in the same run (``ARCTICCODEX_EMBEDDING_BACKEND`` chooses the one a
 child process uses; the ONNX export is made once, into a scratch cache, and its time is printed apart).
-"onnx" is the default backend as shipped: the exported graph on OpenVINO (bf16 where the CPU computes it
-natively) when the ``openvino`` package is installed, else on onnxruntime; "onnxruntime fp32" is the
-same graph on onnxruntime, measured beside it:
+The cold start is a search's backend as shipped (the graph on onnxruntime); throughput's "onnx" is an
+import's (``backend_named(..., bulk=True)``: the graph on OpenVINO, bf16 where the CPU computes it
+natively, when the ``openvino`` package is installed), with "onnxruntime fp32" measured beside it:
 
 1. **Cold start**: a fresh ``arcticcodex vault search QUERY`` process (hybrid, the installed console
    script, as a user types it) on a small workspace, ``--runs`` times, interleaved; median wall time

@@ -190,7 +190,7 @@ def measure_search(root: Path, queries: int, report: Path) -> None:
     """The search side, in a process of its own: latencies, agreement with FTS5 and exact, peak RSS."""
     texts = query_texts(queries)
     start = time.perf_counter()
-    model = OnnxMiniLMBackend(threads=1)  # what a user's search runs (backend_named's default), on one core
+    model = OnnxMiniLMBackend(threads=1, runtime="onnxruntime")  # what a search runs (backend_named), one core
     with Vault(Workspace.open(root), embedder=model) as vault:
         searcher = Searcher(vault)
         searcher.search("the first search of a fresh process", k=10)

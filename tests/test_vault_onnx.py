@@ -10,6 +10,7 @@ that imports and searches with it never imports torch.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -274,6 +275,9 @@ def test_the_default_model_runs_on_onnxruntime_and_others_on_sentence_transforme
 ) -> None:
     default = backend_named(DEFAULT_MODEL)
     assert isinstance(default, OnnxMiniLMBackend) and default.name == DEFAULT_MODEL
+    assert default.runtime == "onnxruntime"  # a search's few texts: the runtime that starts fastest
+    bulk = backend_named(DEFAULT_MODEL, bulk=True)
+    assert isinstance(bulk, OnnxMiniLMBackend) and bulk.runtime == "auto"  # an import's: OpenVINO if installed
     other = backend_named("sentence-transformers/all-mpnet-base-v2")
     assert isinstance(other, SentenceTransformerBackend)
     assert isinstance(backend_named("hashing-64"), HashingBackend)
@@ -504,6 +508,8 @@ def test_a_fresh_process_imports_and_searches_without_torch(cache_root: Path, tm
     assert not set(EMBEDDING_MODEL) & imported
     done, searched = cli("vault", "search", "which animal feeds on seafood", "--json")  # hybrid
     assert not set(EMBEDDING_MODEL) & searched, sorted(set(EMBEDDING_MODEL) & searched)
+    if importlib.util.find_spec("openvino") is not None:  # the import ran on OpenVINO, the search did not
+        assert "openvino" in imported and "openvino" not in searched and "onnxruntime" in searched
     hits = json.loads(done.stdout)
     assert "Otters" in hits[0]["text"]
     assert not list((cache_root / "models").glob(".*.partial"))

@@ -106,7 +106,7 @@ def import_(
             message += f" (chosen by [vault] device = {device!r} in {workspace.root / CONFIG_NAME}; change it there)"
         # a refused option is a usage error (exit status 2); the message says all the cause would
         raise click.UsageError(message) from None
-    embedder = backend_named(model, device=where) if where == "cuda" else None
+    embedder = backend_named(model, device=where, bulk=True)  # many texts: the fastest runtime here
     if device == "auto" and not as_json:
         console.print(f"embedding on {'a CUDA device' if where == 'cuda' else 'the CPU'} (--device auto)", markup=False)
     with Vault(workspace, embedder=embedder) as store:
