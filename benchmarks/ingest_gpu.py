@@ -18,14 +18,10 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
-
-from arcticcodex.errors import ConfigError  # noqa: E402
-from arcticcodex.vault.embeddings import DEFAULT_MODEL, EmbeddingBackend, backend_named, cuda_runtime, resolve_device  # noqa: E402
-from cold_start import CHUNK_CHARS, chunk_texts  # noqa: E402
+from arcticcodex.errors import ConfigError
+from arcticcodex.vault.embeddings import DEFAULT_MODEL, EmbeddingBackend, backend_named, cuda_runtime, resolve_device
+from cold_start import CHUNK_CHARS, chunk_texts
 
 AGREEMENT = 0.99
 
@@ -54,7 +50,7 @@ def main() -> int:
     runtime = cuda_runtime()
     texts = (chunk_texts(512) * (args.chunks // 512 + 1))[: args.chunks]
     gpu = backend_named(DEFAULT_MODEL, device="cuda")
-    cpu = backend_named(DEFAULT_MODEL, device="cpu")
+    cpu = backend_named(DEFAULT_MODEL, device="cpu", bulk=True)  # what `vault import --device cpu` embeds with
     gpu_rate = rate(gpu, texts, args.repeats)
     cpu_rate = rate(cpu, texts[: args.cpu_chunks], args.repeats)
     sample = texts[:64]
