@@ -130,9 +130,18 @@ def test_a_rowid_used_again_is_read_anew_not_taken_from_the_old_list(vault: Vaul
     )
 
 
-def test_a_damaged_kept_list_is_made_again(vault: Vault) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "impacts = x'00'",  # not a whole float32
+        "rowids = CAST(substr(rowids, 9) || substr(rowids, 1, 8) AS BLOB)",  # every rowid, out of order
+        "rowids = 'otter'",  # text where bytes belong
+        "chunks = 0",
+    ],
+)
+def test_a_damaged_kept_list_is_made_again(vault: Vault, damage: str) -> None:
     check_all(vault, TermPostings(vault.conn, direct_matches=0))
-    vault.conn.execute("UPDATE term_postings SET impacts = x'00' WHERE term = 'otter'")
+    vault.conn.execute(f"UPDATE term_postings SET {damage} WHERE term = 'otter'")  # the test's own damage
     postings = TermPostings(vault.conn, direct_matches=0)
     check_all(vault, postings)
     assert postings.lists_made == 1

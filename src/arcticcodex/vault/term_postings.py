@@ -196,9 +196,11 @@ class TermPostings:
         ).fetchone()
         if row is None:
             return None
-        rowid_bytes, impact_bytes = bytes(row[2]), bytes(row[3])
-        if len(rowid_bytes) != 2 * len(impact_bytes) or len(impact_bytes) % 4 or int(row[0]) <= 0:
+        if not isinstance(row[2], bytes) or not isinstance(row[3], bytes):
             return None  # not what this module writes: made again
+        rowid_bytes, impact_bytes = row[2], row[3]
+        if len(rowid_bytes) != 2 * len(impact_bytes) or len(impact_bytes) % 4 or int(row[0]) <= 0:
+            return None
         rowids = np.frombuffer(rowid_bytes, dtype="<i8").astype(np.int64)
         impacts = np.frombuffer(impact_bytes, dtype="<f4").astype(np.float32)
         if rowids.size > 1 and not bool(np.all(rowids[1:] > rowids[:-1])):
