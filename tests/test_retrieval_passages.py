@@ -13,7 +13,6 @@ and that hybrid's second stage (vault/rerank.py) is what lifts hybrid above the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from arcticcodex.vault.retrieval_quality import (
 )
 from arcticcodex.vault.search import fusion_weights
 from arcticcodex.workspace import Workspace
+from fixture_scripts import load_script
 
 FIXTURE = Path(__file__).parent / "fixtures" / "retrieval" / "passages"
 MARGIN = 0.04  # about two questions of 60: ranking ties and library versions may move one or two
@@ -42,11 +42,7 @@ SECOND_STAGE_GAIN = 0.04  # MRR@10 the second stage must add over the first stag
 
 
 def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("passages_generate", FIXTURE / "generate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(FIXTURE / "generate.py")
 
 
 def test_fixture_files_are_what_the_generator_writes() -> None:
