@@ -103,11 +103,11 @@ def test_invalid_utf8_names_the_file_byte_and_fix() -> None:
 
 
 def test_unsupported_suffix_lists_the_supported_ones() -> None:
-    with pytest.raises(UserError, match=r"'\.docx'.*\.htm \.html \.jsonl \.markdown \.md \.pdf \.text \.txt"):
+    with pytest.raises(UserError, match=r"'\.docx'.*\.htm \.html \.jsonl \.markdown \.md \.pdf \.rst \.text \.txt"):
         load_document(Path("report.docx"), b"")
     with pytest.raises(UserError, match="no suffix"):
         load_document(Path("Makefile"), b"")
-    assert {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".pdf", ".jsonl"} == SUPPORTED_SUFFIXES
+    assert {".txt", ".text", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf", ".jsonl"} == SUPPORTED_SUFFIXES
 
 
 # --- HTML --------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def import_(
     device: str | None,
     as_json: bool,
 ) -> None:
-    """Import files and folders (.txt .md .html .pdf .jsonl), recursively.
+    """Import files and folders (.txt .md .rst .html .pdf .jsonl), recursively.
 
     Unchanged files are skipped, changed files replace their chunks, and a file that cannot be read
     is reported and skipped, and so is a file whose document was forgotten (unless --force).  Safe

@@ -2,10 +2,11 @@
 
 Chunk offsets index the *stored text* (``LoadedDocument.text``), and the integrity check re-derives
 chunks from it, so each loader's job is to produce that text deterministically from the bytes alone.
-Plain text and Markdown are stored exactly as decoded (no newline or BOM handling; a BOM stays as
-U+FEFF), so for UTF-8 files the stored text's UTF-8 bytes *are* the file's bytes and a citation's
-byte range can be checked against the original file.  HTML, PDF and JSONL are rendered to text first;
-their offsets point into that rendering.
+Plain text, Markdown and reStructuredText are stored exactly as decoded (no newline or BOM handling; a
+BOM stays as U+FEFF), so for UTF-8 files the stored text's UTF-8 bytes *are* the file's bytes and a
+citation's byte range can be checked against the original file; their underlined section titles are
+found here (:mod:`.section_titles`) and handed to the chunker with the text.  HTML, PDF and JSONL are
+rendered to text first; their offsets point into that rendering.
 
 A text, Markdown or HTML file (with no declared charset) that is not UTF-8 is usually a Windows or
 old Unix file: when its bytes hold no UTF-8 sequence at all, no NUL and few control characters, it is
@@ -36,6 +37,7 @@ from typing import Any
 from ..errors import UserError
 from .chunker import iter_headings
 from .html_text import page_text
+from .section_titles import TitleStyle, section_titles
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -52,9 +54,11 @@ ROLES = ("system", "user", "assistant", "tool")
 _SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
 _MEDIA_TYPES = {
     ".txt": "text/plain", ".text": "text/plain", ".md": "text/markdown", ".markdown": "text/markdown",
+    ".rst": "text/x-rst",
     ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf", ".jsonl": "application/x-ndjson",
 }  # fmt: skip
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_MEDIA_TYPES)
+_TITLE_STYLES: dict[str, TitleStyle] = {"text/plain": "text", "text/markdown": "markdown", "text/x-rst": "rst"}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -87,7 +91,8 @@ class LoadedDocument:
     encoding: str = "utf-8"
     """How the bytes were decoded: utf-8, or cp1252/latin-1 when detected (see the module docstring)."""
     headings: list[tuple[int, int, str, int]] | None = None
-    """``(start, end, title, level)`` of the heading lines in ``text`` when they carry no Markdown marks (HTML)."""
+    """``(start, end, title, level)`` of the section titles in ``text`` when the chunker cannot find them by
+    their ``#`` marks alone: an HTML page's headings, underlined titles (:mod:`.section_titles`); None: it can."""
 
 
 def load_document(path: Path, data: bytes) -> LoadedDocument:
@@ -106,10 +111,13 @@ def load_document(path: Path, data: bytes) -> LoadedDocument:
     if media_type == "application/x-ndjson":
         return _load_jsonl(path, _decode(path, data))  # JSON Lines are UTF-8 by definition
     text, encoding = decode_text(path, data)
+    headings = section_titles(text, _TITLE_STYLES[media_type])
     title = stem_title(path)
-    if media_type == "text/markdown":
+    if headings:
+        title = headings[0][2] if media_type != "text/plain" else title
+    elif media_type == "text/markdown":
         title = next((heading for _, _, heading in iter_headings(text)), title)
-    return LoadedDocument(title=title, text=text, media_type=media_type, encoding=encoding)
+    return LoadedDocument(title=title, text=text, media_type=media_type, encoding=encoding, headings=headings)
 
 
 def media_type_of(path: Path) -> str | None:

@@ -1,0 +1,178 @@
+"""Underlined section titles: Markdown's setext headings, reStructuredText and plain text, through an import.
+
+Before, only ``#`` lines were headings: a README written with ``====`` underlines, a reStructuredText
+manual (``.rst`` was not even importable) or the Python documentation's text edition came out with no
+heading path at all and their title lines glued to the text under them as body.  Each test imports a
+real file and reads what the vault stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from arcticcodex.vault import Vault, import_paths
+from arcticcodex.vault.loaders import load_document
+from arcticcodex.vault.section_titles import section_titles
+from arcticcodex.workspace import Workspace
+from embedders import RecordingBackend
+
+SETEXT = """Otter guide
+===========
+
+Read this first.
+
+Installation
+------------
+
+Use the distribution's package manager to install the otter tool.
+
+Usage
+-----
+
+Run the otter tool with a file name and it prints a summary.
+"""
+
+RST = """=====
+heapq
+=====
+
+Heap queue algorithm, also known as the priority queue algorithm.
+
+Basic examples
+==============
+
+.. function:: nsmallest(n, iterable, key=None)
+
+   Return a list with the n smallest elements from the dataset defined by iterable.
+
+# a line that is text in reStructuredText
+
+Implementation notes
+--------------------
+
+A priority queue is common for a heap, and it presents several implementation challenges.
+
+Short
+--
+
+An underline shorter than its title is not one.
+"""
+
+TEXT_EDITION = """heapq — Heap queue algorithm
+****************************
+
+This module provides an implementation of the heap queue algorithm.
+
+Basic Examples
+==============
+
+A heapsort can be implemented by pushing all values onto a heap.
+
+Priority Queue Implementation Notes
+===================================
+
+A priority queue is common use for a heap.
+"""
+
+
+@pytest.fixture
+def vault(workspace: Workspace) -> Iterator[Vault]:
+    with Vault(workspace, embedder=RecordingBackend()) as opened:
+        yield opened
+
+
+def import_file(vault: Vault, path: Path, text: str) -> list[tuple[str, str | None]]:
+    path.write_bytes(text.encode("utf-8"))
+    report = import_paths(vault, [path])
+    assert report.failed == [], report.failed
+    rows = vault.conn.execute("SELECT text, heading_path, start_byte, end_byte FROM chunks ORDER BY sequence")
+    stored = []
+    data = path.read_bytes()
+    for chunk_text, path_text, start, end in rows:
+        assert data[start:end].decode("utf-8") == chunk_text  # offsets still point into the file's bytes
+        stored.append((chunk_text, path_text))
+    return stored
+
+
+def test_markdown_setext_headings_give_paths_and_boundaries(vault: Vault, tmp_path: Path) -> None:
+    chunks = import_file(vault, tmp_path / "guide.md", SETEXT)
+    assert path_of(chunks, "install the otter tool.") == "Otter guide › Installation"
+    assert path_of(chunks, "it prints a summary.") == "Otter guide › Usage"
+    assert all("Installation" not in text or "Usage" not in text for text, _ in chunks)  # a section boundary
+    assert all(not text.startswith(("===", "---")) for text, _ in chunks)  # an underline never opens a chunk
+    (title,) = vault.conn.execute("SELECT title FROM documents").fetchone()
+    assert title == "Otter guide"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Para line one\nline two\n---\n\nbody\n",  # a paragraph's second line: not a heading here
+        "Intro.\n\n---\n\nAfter a thematic break.\n",  # a rule after a blank line
+        "```\nnot a title\n---\n```\n",  # inside a fenced code block
+        "---\ntitle: front matter\n---\n\nbody\n",  # YAML front matter
+        "| a | b |\n|---|---|\n| 1 | 2 |\n",  # a table
+        "- a list item\n---\n",  # a list item
+        "    indented code\n    ---------\n",  # a literal block
+        "===\n===\n===\n",  # punctuation under punctuation
+        "Title\n***\n",  # Markdown underlines are = and - only
+    ],
+)
+def test_what_is_not_a_markdown_title(text: str) -> None:
+    assert section_titles(text, "markdown") is None
+
+
+def path_of(chunks: list[tuple[str, str | None]], sentence: str) -> str | None:
+    (path,) = [path for text, path in chunks if sentence in text]
+    return path
+
+
+def test_rst_imports_with_levels_by_first_appearance_and_definitions_kept(vault: Vault, tmp_path: Path) -> None:
+    chunks = import_file(vault, tmp_path / "heapq.rst", RST)
+    assert path_of(chunks, "Heap queue algorithm, also known as") == "heapq"
+    definition = next(text for text, _ in chunks if ".. function:: nsmallest" in text)
+    assert "Return a list with the n smallest elements" in definition  # the definition keeps its description
+    assert path_of(chunks, ".. function:: nsmallest(n, iterable, key=None)") == "heapq › Basic examples"
+    # "-" first appears third, so it is level 3: under "Basic examples", not beside it
+    assert path_of(chunks, "it presents several implementation challenges.") == (
+        "heapq › Basic examples › Implementation notes"
+    )
+    assert all(not text.startswith("# a line") for text, _ in chunks)  # no "#" headings in reST: it is text
+    assert path_of(chunks, "# a line that is text in reStructuredText") == "heapq › Basic examples"
+    assert path_of(chunks, "Short\n--\n\nAn underline shorter") == "heapq › Basic examples › Implementation notes"
+    (title,) = vault.conn.execute("SELECT title FROM documents").fetchone()
+    assert title == "heapq"
+
+
+def test_the_python_docs_text_edition_gets_its_sections(vault: Vault, tmp_path: Path) -> None:
+    chunks = import_file(vault, tmp_path / "heapq.txt", TEXT_EDITION)
+    assert len(chunks) == 3  # one per section: a title is a boundary
+    assert path_of(chunks, "This module provides") == "heapq — Heap queue algorithm"
+    assert path_of(chunks, "A heapsort can be implemented") == "heapq — Heap queue algorithm › Basic Examples"
+    assert path_of(chunks, "A priority queue is common use for a heap.") == (
+        "heapq — Heap queue algorithm › Priority Queue Implementation Notes"
+    )
+
+
+def test_plain_text_keeps_its_hash_headings_beside_underlined_ones() -> None:
+    text = "# Notes\n\nfirst\n\nResults\n=======\n\nsecond\n"
+    loaded = load_document(Path("notes.txt"), text.encode())
+    assert loaded.headings == [(0, 7, "Notes", 1), (16, 31, "Results", 1)]
+    assert load_document(Path("plain.txt"), b"# Only hash\n\nbody\n").headings is None  # the chunker's own path
+
+
+def test_windows_line_endings_and_an_overline_that_is_the_previous_underline() -> None:
+    text = "Title\r\n=====\r\n\r\nbody\r\n\r\nNext\r\n====\r\n"
+    titles = section_titles(text, "rst")
+    assert titles == [(0, 12, "Title", 1), (24, 34, "Next", 1)]
+    assert text[0:12] == "Title\r\n=====" and text[24:34] == "Next\r\n===="
+    stacked = "First\n=====\nSecond\n=====\n"  # no blank line: "Second" is not a title's first line
+    assert section_titles(stacked, "rst") == [(0, 11, "First", 1)]
+
+
+def test_an_unknown_style_is_refused() -> None:
+    with pytest.raises(ValueError, match="title style 'asciidoc'"):
+        section_titles("x", "asciidoc")  # type: ignore[arg-type]
