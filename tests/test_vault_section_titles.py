@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from arcticcodex.vault import Vault, import_paths
+from arcticcodex.vault.chunk_stream import ChunkStream
+from arcticcodex.vault.chunker import ChunkSpan, chunk_text
+from arcticcodex.vault.ingest import STREAM_FROM_BYTES
 from arcticcodex.vault.loaders import load_document
-from arcticcodex.vault.section_titles import section_titles
+from arcticcodex.vault.section_titles import TitleStyle, section_titles
 from arcticcodex.workspace import Workspace
 from embedders import RecordingBackend
 
@@ -91,9 +94,9 @@ def import_file(vault: Vault, path: Path, text: str) -> list[tuple[str, str | No
     rows = vault.conn.execute("SELECT text, heading_path, start_byte, end_byte FROM chunks ORDER BY sequence")
     stored = []
     data = path.read_bytes()
-    for chunk_text, path_text, start, end in rows:
-        assert data[start:end].decode("utf-8") == chunk_text  # offsets still point into the file's bytes
-        stored.append((chunk_text, path_text))
+    for text_stored, path_text, start, end in rows:
+        assert data[start:end].decode("utf-8") == text_stored  # offsets still point into the file's bytes
+        stored.append((text_stored, path_text))
     return stored
 
 
@@ -176,3 +179,53 @@ def test_windows_line_endings_and_an_overline_that_is_the_previous_underline() -
 def test_an_unknown_style_is_refused() -> None:
     with pytest.raises(ValueError, match="title style 'asciidoc'"):
         section_titles("x", "asciidoc")  # type: ignore[arg-type]
+
+
+def long_document() -> str:
+    """Sixty sections under alternating underlines and some ``#`` headings, with fenced blocks that run
+    across many stream sections and hold a fake title inside."""
+    parts = []
+    for n in range(60):
+        title = f"Section {n}"
+        if n % 7 == 3:
+            parts.append(f"## {title}")
+        else:
+            parts.append(f"{title}\n{'=-'[n % 2] * len(title)}")
+        parts.extend(f"Paragraph {n}.{k} " + "word " * (10 + (n * k) % 40) for k in range(1 + n % 4))
+        if n % 9 == 4:  # a fence holding blank lines and a fake title, longer than a stream section
+            parts.append("```\nnot a title\n-----------\n\n" + "\n\n".join(["code line"] * 300) + "\n```")
+    return "\n\n".join(parts)
+
+
+@pytest.mark.parametrize("style", ["markdown", "text"])
+def test_a_streamed_text_gets_the_same_titles_as_one_read_whole(style: TitleStyle) -> None:
+    text = long_document()
+    whole = chunk_text(text, max_chars=300, overlap_chars=80, headings=section_titles(text, style))
+    for section_chars in range(1200, 1500, 23):  # sections end in many places, inside fences too
+        stream = ChunkStream(max_chars=300, overlap_chars=80, section_chars=section_chars, title_style=style)
+        streamed: list[ChunkSpan] = []
+        for start in range(0, len(text), 997):
+            streamed.extend(span for span, _ in stream.feed(text[start : start + 997]))
+        streamed.extend(span for span, _ in stream.finish())
+        assert streamed == whole, section_chars
+    paths = {chunk.heading_path for chunk in whole}
+    if style == "markdown":  # "=" is level 1 and "-" level 2; "## Section 3" sits beside "Section 2"
+        assert "Section 0" in paths and "Section 2 › Section 3" in paths
+        assert not any("not a title" in (path or "") for path in paths)  # fenced: text, in every section
+    else:  # reStructuredText rules: levels by first appearance, no fences
+        assert "Section 0 › Section 1" in paths
+
+
+def test_a_large_markdown_file_streams_in_with_its_setext_titles(vault: Vault) -> None:
+    body = long_document()
+    text = body + "\n\n" + "\n\n".join(f"Filler paragraph {n}. " + "otter " * 40 for n in range(17_000))
+    path = vault.workspace.root / "big.md"
+    path.write_bytes(text.encode())
+    assert path.stat().st_size >= STREAM_FROM_BYTES
+    report = import_paths(vault, [path])
+    assert report.added == ["big.md"] and not report.failed
+    rows = vault.conn.execute("SELECT start_byte, end_byte, heading_path FROM chunks ORDER BY sequence").fetchall()
+    expected = chunk_text(text, headings=section_titles(text, "markdown"))
+    assert [tuple(row) for row in rows] == [(c.start_byte, c.end_byte, c.heading_path) for c in expected]
+    (title,) = vault.conn.execute("SELECT title FROM documents").fetchone()
+    assert title == "Section 0"

@@ -32,6 +32,7 @@ from .chunker import (
     check_chunk_sizes,
     find_pieces,
 )
+from .section_titles import TitleScanner, TitleStyle
 
 __all__ = ["ChunkStream"]
 
@@ -45,16 +46,25 @@ class ChunkStream:
 
     Each chunk is ``(span, text)``: the span's offsets are absolute in the whole text (code points and
     UTF-8 bytes), and ``text`` is the chunk itself.  ``first_heading`` is the title of the text's first
-    heading once it has been seen (what a Markdown document's title is).
+    heading once it has been seen (what a Markdown document's title is).  ``title_style`` also finds underlined
+    titles (:mod:`.section_titles`), as :func:`~.loaders.load_document` does for a file read whole.
     """
 
-    def __init__(self, *, max_chars: int = 1200, overlap_chars: int = 200, section_chars: int = DEFAULT_SECTION_CHARS):
+    def __init__(
+        self,
+        *,
+        max_chars: int = 1200,
+        overlap_chars: int = 200,
+        section_chars: int = DEFAULT_SECTION_CHARS,
+        title_style: TitleStyle | None = None,
+    ):
         check_chunk_sizes(max_chars, overlap_chars)
         self.max_chars = max_chars
         self.section_chars = max(section_chars, 4 * max_chars)
         self.first_heading: str | None = None
         self._packer = SpanPacker(max_chars, overlap_chars)
         self._headings = HeadingScanner()
+        self._titles = TitleScanner(title_style) if title_style is not None else None
         self._buffer = ""
         self._base = 0  # offset of _buffer[0] in the whole text
         self._split = 0  # offset up to which the text has been split into pieces
@@ -109,11 +119,14 @@ class ChunkStream:
             return
         section = self._buffer[start:stop]
         headings = list(self._headings.scan(section, at_line_start=self._at_line_start, at_text_start=self._split == 0))
+        heading_levels = None
+        if self._titles is not None and (merged := self._titles.merged(section, headings)) is not None:
+            headings, heading_levels = [title[:3] for title in merged], [title[3] for title in merged]
         if headings and self.first_heading is None:
             self.first_heading = headings[0][2]
         offset = self._split
         carried = None if self._definition_at is None else self._definition_at - offset
-        starts, ends, titles, levels = find_pieces(section, self.max_chars, headings, None, carried)
+        starts, ends, titles, levels = find_pieces(section, self.max_chars, headings, heading_levels, carried)
         if levels:  # a definition that is the section's last piece is a whole paragraph (find_pieces)
             self._definition_at = starts[-1] + offset if levels[-1] == DEFINITION else None
         self._packer.add([s + offset for s in starts], [e + offset for e in ends], titles, levels)

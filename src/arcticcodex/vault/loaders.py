@@ -37,7 +37,7 @@ from typing import Any
 from ..errors import UserError
 from .chunker import iter_headings
 from .html_text import page_text
-from .section_titles import TitleStyle, section_titles
+from .section_titles import TITLE_STYLE_OF, section_titles
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
@@ -58,7 +58,6 @@ _MEDIA_TYPES = {
     ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf", ".jsonl": "application/x-ndjson",
 }  # fmt: skip
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_MEDIA_TYPES)
-_TITLE_STYLES: dict[str, TitleStyle] = {"text/plain": "text", "text/markdown": "markdown", "text/x-rst": "rst"}
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
@@ -111,7 +110,7 @@ def load_document(path: Path, data: bytes) -> LoadedDocument:
     if media_type == "application/x-ndjson":
         return _load_jsonl(path, _decode(path, data))  # JSON Lines are UTF-8 by definition
     text, encoding = decode_text(path, data)
-    headings = section_titles(text, _TITLE_STYLES[media_type])
+    headings = section_titles(text, TITLE_STYLE_OF[media_type])
     title = stem_title(path)
     if headings:
         title = headings[0][2] if media_type != "text/plain" else title

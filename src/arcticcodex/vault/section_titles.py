@@ -23,8 +23,8 @@ run of punctuation itself, anything inside a fenced code block, and titles longe
 :data:`MAX_TITLE_CHARS`.  A ``---`` after a blank line is a Markdown thematic break, not an underline.
 
 The loaders (:func:`.loaders.load_document`) call this for ``.md``, ``.rst`` and ``.txt`` files read
-whole.  A ``.md`` or ``.txt`` file of :data:`.ingest.STREAM_FROM_BYTES` or more is chunked as it streams
-(:mod:`.chunk_stream`), which finds ``#`` headings only: its underlined titles stay text.
+whole; a file large enough to be streamed (:mod:`.chunk_stream`) is scanned section by section by a
+:class:`TitleScanner`, with the same result.
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ from typing import Literal
 
 from .chunker import iter_headings
 
-__all__ = ["MAX_TITLE_CHARS", "TITLE_STYLES", "TitleStyle", "section_titles"]
+__all__ = ["MAX_TITLE_CHARS", "TITLE_STYLES", "TITLE_STYLE_OF", "TitleScanner", "TitleStyle", "section_titles"]
 
 TitleStyle = Literal["markdown", "rst", "text"]
 TITLE_STYLES: tuple[TitleStyle, ...] = ("markdown", "rst", "text")
+# How each importable text format marks its titles (the loaders and the streamed import both ask).
+TITLE_STYLE_OF: dict[str, TitleStyle] = {"text/plain": "text", "text/markdown": "markdown", "text/x-rst": "rst"}
 
 MAX_TITLE_CHARS = 200  # a longer "title" is a paragraph over a rule, not a section title
 SETEXT_LEVELS = {"=": 1, "-": 2}
@@ -61,57 +63,105 @@ def section_titles(text: str, style: TitleStyle) -> list[tuple[int, int, str, in
     span the title with its adornment lines.  Returns None when a Markdown or plain-text document has
     no underlined title, so the chunker goes on finding ``#`` headings on its own, exactly as before.
     """
-    if style not in TITLE_STYLES:
-        raise ValueError(f"title style {style!r}: use one of {', '.join(TITLE_STYLES)}")
-    underlined = list(_underlined(text, markdown=style == "markdown"))
-    if style == "rst":
-        return underlined
-    if not underlined:
-        return None
-    return sorted([*underlined, *_atx(text, underlined)])
+    return TitleScanner(style).merged(text, list(iter_headings(text)))
 
 
-def _atx(text: str, underlined: list[tuple[int, int, str, int]]) -> Iterator[tuple[int, int, str, int]]:
+class TitleScanner:
+    """Finds underlined titles in consecutive sections of one text, carrying the levels and an open code fence.
+
+    :mod:`.chunk_stream` cuts a streamed text into sections at blank lines, and a title and its
+    underline have none between them, so scanning section by section finds what one scan of the whole
+    text finds, as long as the style levels and a code fence still open carry over (they do here).
+    """
+
+    def __init__(self, style: TitleStyle) -> None:
+        if style not in TITLE_STYLES:
+            raise ValueError(f"title style {style!r}: use one of {', '.join(TITLE_STYLES)}")
+        self.style = style
+        self._markdown = style == "markdown"
+        self._levels: dict[tuple[str, bool], int] = {}  # reStructuredText: a style's level, by first appearance
+        self._fence: str | None = None  # the marker of a Markdown code fence still open at the last section's end
+
+    def merged(self, text: str, hash_headings: list[tuple[int, int, str]]) -> list[tuple[int, int, str, int]] | None:
+        """The underlined titles of ``text`` with its ``hash_headings`` (``#`` lines, found by the caller).
+
+        None when there is no underlined title and the style keeps ``#`` headings: the caller's own
+        path for them is then exactly what it was.
+        """
+        underlined = list(self.scan(text))
+        if self.style == "rst":
+            return underlined
+        if not underlined:
+            return None
+        return sorted([*underlined, *_with_levels(text, hash_headings, underlined)])
+
+    def scan(self, text: str) -> Iterator[tuple[int, int, str, int]]:
+        """The underlined titles in ``text`` (the next section of the document), offsets relative to it."""
+        fences = self._fenced_ranges(text) if self._markdown else []
+        claimed = 0  # end of the last title: its underline may look like the next one's overline
+        for run in _RUN.finditer(text):
+            character = run.group(1)
+            if run.start() < claimed or (self._markdown and character not in SETEXT_LEVELS):
+                continue
+            if _inside(fences, run.start()):
+                continue
+            found = self._title(text, run, claimed)
+            if found is not None:
+                claimed = run.end()
+                yield found
+
+    def _title(self, text: str, run: re.Match[str], claimed: int) -> tuple[int, int, str, int] | None:
+        found = _title_above(text, run.start())
+        if found is None:
+            return None
+        title_start, title = found
+        length = len(run.group(0).rstrip())
+        if (not self._markdown and length < len(title)) or len(title) > MAX_TITLE_CHARS or _RUN.fullmatch(title):
+            return None
+        start, overlined = title_start, False
+        above = _line_above(text, title_start)
+        if not self._markdown and above is not None and above[1].rstrip() == run.group(0).rstrip():
+            if above[0] < claimed:
+                return None  # the previous title's underline, not this one's overline
+            start, overlined = above[0], True
+        elif above is not None and above[1].strip():
+            return None  # not the first line of its paragraph
+        character = run.group(1)
+        if self._markdown:
+            level = SETEXT_LEVELS[character]
+        else:
+            level = self._levels.setdefault((character, overlined), min(len(self._levels) + 1, 6))
+        end = run.end() - (1 if text[run.end() - 1 : run.end()] == "\r" else 0)
+        return start, end, title, level
+
+    def _fenced_ranges(self, text: str) -> list[tuple[int, int]]:
+        """``(start, end)`` of each fenced code block in ``text`` (one open at its end runs to the end)."""
+        ranges: list[tuple[int, int]] = []
+        opened = (0, self._fence) if self._fence is not None else None
+        for fence in _FENCE.finditer(text):
+            marker = fence.group(1)
+            if opened is None:
+                opened = (fence.start(), marker)
+            elif marker[0] == opened[1][0] and len(marker) >= len(opened[1]):
+                ranges.append((opened[0], fence.end()))
+                opened = None
+        if opened is not None:
+            ranges.append((opened[0], len(text)))
+        self._fence = opened[1] if opened is not None else None
+        return ranges
+
+
+def _with_levels(
+    text: str, hash_headings: list[tuple[int, int, str]], underlined: list[tuple[int, int, str, int]]
+) -> Iterator[tuple[int, int, str, int]]:
     """The ``#`` headings with their levels, except any inside an underlined title's span."""
     spans = [(start, end) for start, end, _, _ in underlined]
-    for start, end, title in iter_headings(text):
+    for start, end, title in hash_headings:
         index = bisect_right(spans, (start, sys.maxsize)) - 1
         if index >= 0 and spans[index][0] <= start < spans[index][1]:
             continue
         marks = text[start:end].lstrip("\ufeff \t")
         yield start, end, title, min(max(len(marks) - len(marks.lstrip("#")), 1), 6)
-
-
-def _underlined(text: str, *, markdown: bool) -> Iterator[tuple[int, int, str, int]]:
-    fences = _fenced_ranges(text) if markdown else []
-    styles: dict[tuple[str, bool], int] = {}
-    claimed = 0  # end of the last title: its underline may look like the next one's overline
-    for run in _RUN.finditer(text):
-        character = run.group(1)
-        if run.start() < claimed or (markdown and character not in SETEXT_LEVELS) or _inside(fences, run.start()):
-            continue
-        found = _title_above(text, run.start())
-        if found is None:
-            continue
-        title_start, title = found
-        length = len(run.group(0).rstrip())
-        if (not markdown and length < len(title)) or len(title) > MAX_TITLE_CHARS or _RUN.fullmatch(title):
-            continue
-        start, overlined = title_start, False
-        if not markdown:
-            above = _line_above(text, title_start)
-            if above is not None and above[1].rstrip() == run.group(0).rstrip() and above[0] >= claimed:
-                start, overlined = above[0], True
-            elif above is not None and above[1].strip():
-                continue  # not the first line of its paragraph
-        elif (above := _line_above(text, title_start)) is not None and above[1].strip():
-            continue
-        if markdown:
-            level = SETEXT_LEVELS[character]
-        else:
-            level = styles.setdefault((character, overlined), min(len(styles) + 1, 6))
-        claimed = run.end()
-        yield start, run.end() - (1 if text[run.end() - 1 : run.end()] == "\r" else 0), title, level
 
 
 def _line_above(text: str, line_start: int) -> tuple[int, str] | None:
@@ -133,22 +183,6 @@ def _title_above(text: str, run_start: int) -> tuple[int, str] | None:
     if not title or line[:1] in " \t" or _NOT_A_TITLE.match(title):
         return None
     return start, title
-
-
-def _fenced_ranges(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` of each fenced code block (an unclosed fence runs to the end of the text)."""
-    ranges: list[tuple[int, int]] = []
-    opened: tuple[int, str] | None = None
-    for fence in _FENCE.finditer(text):
-        marker = fence.group(1)
-        if opened is None:
-            opened = (fence.start(), marker)
-        elif marker[0] == opened[1][0] and len(marker) >= len(opened[1]):
-            ranges.append((opened[0], fence.end()))
-            opened = None
-    if opened is not None:
-        ranges.append((opened[0], len(text)))
-    return ranges
 
 
 def _inside(ranges: list[tuple[int, int]], position: int) -> bool:

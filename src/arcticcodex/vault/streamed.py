@@ -39,6 +39,7 @@ from .chunker import ChunkSpan, embedded_heading, embedding_text
 from .embeddings import to_blob
 from .entities import new_id, now, sha256_text
 from .loaders import stem_title, undecodable
+from .section_titles import TITLE_STYLE_OF
 from .store import Vault
 
 __all__ = ["READ_BYTES", "STREAMED_MEDIA_TYPES", "StreamedImport", "file_digest", "import_streamed"]
@@ -109,7 +110,9 @@ def import_streamed(
                 " source_modified_at, updated_at, id, created_at) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
                 (*values, document_id, stamp),
             )
-        stream = ChunkStream(max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars)
+        stream = ChunkStream(
+            max_chars=vault.chunk_chars, overlap_chars=vault.overlap_chars, title_style=TITLE_STYLE_OF.get(media_type)
+        )
         writer = _ChunkWriter(vault, document_id, batch_chunks, counts, on_batch)
         _read_into(conn, path, document_id, size, digest, stream, writer, identity)
         writer.flush()
