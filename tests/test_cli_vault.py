@@ -46,6 +46,23 @@ def test_search_json_contract(root: Path, acx: Acx) -> None:
     assert "no results" in acx("-w", root, "vault", "search", "zeppelin", "--mode", "bm25").stdout
 
 
+def test_search_shows_the_section_a_chunk_sits_in(root: Path, acx: Acx) -> None:
+    guide = root / "docs" / "guide.rst"
+    guide.write_text(
+        "Otter guide\n===========\n\nRead this first.\n\n"
+        "Install [red]now\x1b[2J\n------------------------\n\nUse the package manager to install the otter tool.\n"
+    )
+    acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
+    [hit] = json.loads(acx("-w", root, "vault", "search", "package manager otter", "--json", "-k", "1").stdout)
+    assert hit["source"] == "docs/guide.rst" and hit["heading_path"] == "Otter guide › Install [red]now\x1b[2J"
+    text = acx("-w", root, "vault", "search", "package manager otter", "-k", "1").stdout
+    # the section after the source, as written: markup is text and the escape sequence is shown, not obeyed
+    assert text.startswith("1. docs/guide.rst › Otter guide › Install [red]now\\x1b[2J doc-")
+    assert "\x1b" not in text
+    [plain] = json.loads(acx("-w", root, "vault", "search", "trains flights", "--json", "-k", "1").stdout)
+    assert plain["source"] == "docs/travel.txt" and plain["heading_path"] is None  # no section: none shown
+
+
 def test_show_docs_stats_facts_forget_verify(root: Path, acx: Acx) -> None:
     acx("-w", root, "vault", "import", root / "docs", code=1)  # docs/broken.txt fails
     documents = json.loads(acx("-w", root, "vault", "docs", "--json").stdout)

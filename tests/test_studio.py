@@ -128,6 +128,8 @@ def test_search_api_and_chunk_pages(root: Path) -> None:
     app = create_app(Workspace.open(root))
     found = get(app, "/api/search?q=otters&k=3").json()
     chunk_id = found["results"][0]["chunk_id"]
+    assert found["results"][0]["heading_path"] == "Otters"  # the section the chunk sits in
+    assert "otters.md</a> › Otters <span" in get(app, "/vault/search?q=otters").text
     page = get(app, f"/vault/chunks/{chunk_id}")
     assert page.status_code == 200 and "Otters eat mostly fish." in page.text
     assert get(app, "/api/search").status_code == 400

@@ -227,7 +227,10 @@ def search(
         click.echo("no results")
     console = Console(highlight=False)
     for result in results:
-        heading = Text.assemble((f"{result.rank}. ", "bold"), shown(result.source), (f" {result.chunk_id}", "dim"))
+        heading = Text.assemble((f"{result.rank}. ", "bold"), shown(result.source))
+        if result.heading_path:
+            heading.append(" › ").append(shown(result.heading_path))
+        heading.append(f" {result.chunk_id}", style="dim")
         heading.append(f"  score {result.score:.4f}", style="dim")
         console.print(heading)  # Text, never markup: a source named "notes [red].md" prints as it is
         snippet = result.snippet.replace("\r", " ").replace("\n", " ")  # one line; offsets unchanged

@@ -46,7 +46,7 @@ QUESTION_TERMS = 3
 _FILTERED_CHUNKS = "SELECT c.rowid FROM chunks c JOIN documents d ON d.id = c.document_id"
 _CHUNK_ROWS = (
     "SELECT c.rowid AS rowid, c.id, c.document_id, c.sequence, c.start_byte, c.end_byte, c.text, c.sha256,"
-    " d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.rowid IN ({})"
+    " c.heading_path, d.source, d.title FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.rowid IN ({})"
 )
 
 
@@ -101,6 +101,7 @@ class SearchResult:
     bm25_rank: int | None = None
     vector_rank: int | None = None
     cosine: float | None = None
+    heading_path: str | None = None  # the section the chunk sits in ("Guide › Installation"), when it has one
 
     @property
     def citation(self) -> str:
@@ -229,6 +230,7 @@ class Searcher:
                     bm25_rank=bm25_rank.get(rowid),
                     vector_rank=vector_rank.get(rowid),
                     cosine=round(cosines[rowid], 6) if rowid in cosines else None,
+                    heading_path=row["heading_path"],
                 )
             )
         return results
