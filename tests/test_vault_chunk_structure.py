@@ -6,6 +6,8 @@ import re
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
+
 from arcticcodex.vault.chunk_stream import ChunkStream
 from arcticcodex.vault.chunker import ChunkSpan, chunk_text
 from arcticcodex.vault.loaders import load_document
@@ -229,3 +231,16 @@ def test_streamed_chunks_have_the_same_paths_as_whole_text_chunks() -> None:
         streamed.extend(span for span, _ in stream.finish())
         assert streamed == whole, section_chars
     assert any(re.fullmatch(r"Section 0 › Section 1 › Section 2", c.heading_path or "") for c in whole)
+
+
+@pytest.mark.parametrize("max_chars", [100, 300])
+def test_a_heading_longer_than_a_chunk_is_cut_as_text_so_no_chunk_is_too_long(max_chars: int) -> None:
+    """A heading used to be one piece whatever its length: a 240-character ``#`` line made a 240-character chunk."""
+    long_heading = "# " + "very long heading words " * 15
+    text = f"{long_heading}\n\nBody under it.\n\n## Short\n\nMore body."
+    chunks = chunk_text(text, max_chars=max_chars, overlap_chars=20)
+    assert all(chunk.end - chunk.start <= max_chars for chunk in chunks)
+    assert all(chunk.heading_path in (None, "Short") for chunk in chunks)  # the long line is nobody's heading
+    assert chunks[-1].heading_path == "Short" and text[chunks[-1].start : chunks[-1].end] == "## Short\n\nMore body."
+    covered = "".join(text[chunk.start : chunk.end] for chunk in chunks)
+    assert all(word in covered for word in ("very", "Body", "More"))

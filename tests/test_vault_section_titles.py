@@ -9,9 +9,12 @@ real file and reads what the vault stored.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from arcticcodex.vault import Vault, import_paths
 from arcticcodex.vault.chunk_stream import ChunkStream
@@ -229,3 +232,57 @@ def test_a_large_markdown_file_streams_in_with_its_setext_titles(vault: Vault) -
     assert [tuple(row) for row in rows] == [(c.start_byte, c.end_byte, c.heading_path) for c in expected]
     (title,) = vault.conn.execute("SELECT title FROM documents").fetchone()
     assert title == "Section 0"
+
+
+TITLE_BITS = st.sampled_from(
+    ["word", "Title", "Setup guide", "é😀", " ", "\t", ". ", "\n", "\r\n", "x" * 40, "\n=====\n", "\n-----\n",
+     "\n***\n", "===", "\n```\n", "\n~~~\n", "\n# Hash\n", "- item", "> quote", "    indented"]
+)  # fmt: skip
+# Paragraphs of at most 8 bits (≤ 320 characters) joined by blank lines: every stream section (≥ 400
+# characters) holds a blank line to end at, the case where streaming must equal the whole text.
+TITLED_TEXTS = st.tuples(
+    st.lists(st.lists(TITLE_BITS, min_size=1, max_size=8).map("".join), min_size=1, max_size=40),
+    st.sampled_from(["\n\n", "\r\n\r\n", "\n \t\n"]),
+).map(lambda parts: parts[1].join(parts[0]))
+# Anything, long lines and long stretches without a blank line included: sections may end mid-line.
+ANY_TITLED_TEXTS = st.lists(st.sampled_from([*TITLE_BITS.elements, "x" * 150, "\n\n", "\r"]), max_size=300).map("".join)
+
+
+def stream_spans(text: str, style: TitleStyle, max_chars: int, section_chars: int) -> list[ChunkSpan]:
+    stream = ChunkStream(
+        max_chars=max_chars, overlap_chars=max_chars // 4, section_chars=section_chars, title_style=style
+    )
+    return [span for span, _ in stream.feed(text)] + [span for span, _ in stream.finish()]
+
+
+@given(TITLED_TEXTS, st.sampled_from(["markdown", "text", "rst"]), st.integers(100, 300), st.integers(1, 3))
+@example("Title\n=====\n\n```\n\nFake\n-----\n\n" + "a. " * 30 + "\n```\n\nReal\n----\n\nbody", "markdown", 100, 1)
+def test_streamed_titles_are_whole_text_titles_when_sections_end_at_blank_lines(
+    text: str, style: TitleStyle, max_chars: int, sections: int
+) -> None:
+    titles = section_titles(text, style)
+    for start, end, title, level in titles or []:
+        assert 0 <= start < end <= len(text) and 1 <= level <= 6
+        assert title in text[start:end] and title == title.strip() and "\n" not in title
+    spans = [(start, end) for start, end, _, _ in titles or []]
+    assert spans == sorted(spans) and all(a[1] <= b[0] for a, b in pairwise(spans))
+    whole = chunk_text(text, max_chars=max_chars, overlap_chars=max_chars // 4, headings=titles)
+    assert stream_spans(text, style, max_chars, 4 * max_chars * sections) == whole
+
+
+@given(ANY_TITLED_TEXTS, st.sampled_from(["markdown", "text", "rst"]), st.integers(100, 300))
+@example("x" * 600 + "\n=====\n", "markdown", 100)  # a stream section starting mid-line over an underline
+def test_streamed_titles_keep_every_promise_for_any_text(text: str, style: TitleStyle, max_chars: int) -> None:
+    """Sections cut without a blank line may find fewer titles; offsets, limits and coverage still hold."""
+    encoded = text.encode()
+    covered = [False] * len(text)
+    previous: ChunkSpan | None = None
+    for span in stream_spans(text, style, max_chars, 4 * max_chars):
+        piece = text[span.start : span.end]
+        assert piece and piece == piece.strip() and len(piece) <= max_chars
+        assert encoded[span.start_byte : span.end_byte] == piece.encode()
+        if previous is not None:
+            assert span.start > previous.start and span.end > previous.end
+        covered[span.start : span.end] = [True] * (span.end - span.start)
+        previous = span
+    assert all(covered[i] or char.isspace() for i, char in enumerate(text))

@@ -120,7 +120,9 @@ class ChunkStream:
         section = self._buffer[start:stop]
         headings = list(self._headings.scan(section, at_line_start=self._at_line_start, at_text_start=self._split == 0))
         heading_levels = None
-        if self._titles is not None and (merged := self._titles.merged(section, headings)) is not None:
+        scanner = self._titles
+        merged = scanner.merged(section, headings, at_line_start=self._at_line_start) if scanner is not None else None
+        if merged is not None:
             headings, heading_levels = [title[:3] for title in merged], [title[3] for title in merged]
         if headings and self.first_heading is None:
             self.first_heading = headings[0][2]

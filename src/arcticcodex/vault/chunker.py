@@ -10,7 +10,8 @@ Chunks are what the vault indexes, embeds and cites, so two promises matter more
 Within those, chunks follow the text's own structure: paragraphs (separated by blank lines; ``\n``,
 ``\r\n`` and ``\r`` all end a line) are kept whole whenever they fit, and only a paragraph longer than
 ``max_chars`` is cut, first at sentence ends, then at whitespace, and only as a last resort mid-word.
-Markdown ATX headings (and HTML headings, passed in by the loader) are paragraphs of their own, and
+Markdown ATX headings (and HTML headings and underlined titles, passed in by the loader) are paragraphs
+of their own (one longer than ``max_chars`` is cut as text, so no chunk exceeds the limit), and
 so are *definitions* in code documentation (``def name(…)``, ``.. function:: name``, a line that is
 only a signature such as ``heapq.nsmallest(n, iterable)``).  Headings and definitions are boundaries:
 a chunk never runs from one section (or one definition's text) into the next, so a chunk holds one
@@ -379,6 +380,10 @@ def find_pieces(
         gap_start, gap_end = gap.span() if gap is not None else (length, length)
         while next_heading < gap_start:
             heading_start, heading_end, title = headings[heading_index]
+            if heading_end - heading_start > max_chars:  # too long to be a chunk's heading: text, cut as text is
+                heading_index += 1
+                next_heading = headings[heading_index][0] if heading_index < len(headings) else length
+                continue
             add_block(position, heading_start)
             starts.append(heading_start)
             ends.append(heading_end)

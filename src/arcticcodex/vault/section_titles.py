@@ -45,6 +45,7 @@ TITLE_STYLES: tuple[TitleStyle, ...] = ("markdown", "rst", "text")
 TITLE_STYLE_OF: dict[str, TitleStyle] = {"text/plain": "text", "text/markdown": "markdown", "text/x-rst": "rst"}
 
 MAX_TITLE_CHARS = 200  # a longer "title" is a paragraph over a rule, not a section title
+LINE_CARRY = 1024  # characters of a line a stream section ends in that are kept for the next one
 SETEXT_LEVELS = {"=": 1, "-": 2}
 # A line that is one adornment character repeated (three or more), nothing else but trailing blanks.
 _RUN = re.compile(r"^([=\-`:'\"~^_*+#<>])\1{2,}[ \t]*\r?$", re.MULTILINE)
@@ -71,7 +72,10 @@ class TitleScanner:
 
     :mod:`.chunk_stream` cuts a streamed text into sections at blank lines, and a title and its
     underline have none between them, so scanning section by section finds what one scan of the whole
-    text finds, as long as the style levels and a code fence still open carry over (they do here).
+    text finds, as long as the style levels, a code fence still open and the line before the section
+    carry over (they do here).  A stretch with no blank line for a whole section is cut at a line break
+    or mid-line; then a title whose line starts in the previous section, or whose overline ends it, is
+    not found (text, as the chunker's promises allow), and one whose line above ends it is judged by it.
     """
 
     def __init__(self, style: TitleStyle) -> None:
@@ -81,48 +85,72 @@ class TitleScanner:
         self._markdown = style == "markdown"
         self._levels: dict[tuple[str, bool], int] = {}  # reStructuredText: a style's level, by first appearance
         self._fence: str | None = None  # the marker of a Markdown code fence still open at the last section's end
+        self._line_before: str | None = None  # the last line before the next section, when that starts a line
+        self._partial = ""  # the unfinished line the last section ended in (its last LINE_CARRY characters)
 
-    def merged(self, text: str, hash_headings: list[tuple[int, int, str]]) -> list[tuple[int, int, str, int]] | None:
+    def merged(
+        self, text: str, hash_headings: list[tuple[int, int, str]], *, at_line_start: bool = True
+    ) -> list[tuple[int, int, str, int]] | None:
         """The underlined titles of ``text`` with its ``hash_headings`` (``#`` lines, found by the caller).
 
         None when there is no underlined title and the style keeps ``#`` headings: the caller's own
         path for them is then exactly what it was.
         """
-        underlined = list(self.scan(text))
+        underlined = list(self.scan(text, at_line_start=at_line_start))
         if self.style == "rst":
             return underlined
         if not underlined:
             return None
         return sorted([*underlined, *_with_levels(text, hash_headings, underlined)])
 
-    def scan(self, text: str) -> Iterator[tuple[int, int, str, int]]:
-        """The underlined titles in ``text`` (the next section of the document), offsets relative to it."""
-        fences = self._fenced_ranges(text) if self._markdown else []
+    def scan(self, text: str, *, at_line_start: bool = True) -> Iterator[tuple[int, int, str, int]]:
+        """The underlined titles in ``text`` (the next section of the document), offsets relative to it.
+
+        ``at_line_start``: whether ``text`` begins a line (else its first line continues the last section's).
+        """
+        fences = self._fenced_ranges(text, at_line_start) if self._markdown else []
+        line_before = self._line_before if at_line_start else None
+        self._carry_line(text)
         claimed = 0  # end of the last title: its underline may look like the next one's overline
         for run in _RUN.finditer(text):
             character = run.group(1)
             if run.start() < claimed or (self._markdown and character not in SETEXT_LEVELS):
                 continue
-            if _inside(fences, run.start()):
+            if _inside(fences, run.start()) or (run.start() == 0 and not at_line_start):
                 continue
-            found = self._title(text, run, claimed)
+            found = self._title(text, run, claimed, line_before, at_line_start)
             if found is not None:
                 claimed = run.end()
                 yield found
 
-    def _title(self, text: str, run: re.Match[str], claimed: int) -> tuple[int, int, str, int] | None:
+    def _carry_line(self, text: str) -> None:
+        """Remember the line the next section follows: the last one ``text`` ends, or the one it leaves open."""
+        if text.endswith("\n"):
+            previous_break = text.rfind("\n", 0, len(text) - 1)
+            last = text[previous_break + 1 : -1] if previous_break >= 0 else self._partial + text[:-1]
+            self._line_before, self._partial = last.removesuffix("\r")[-LINE_CARRY:], ""
+        else:
+            last_break = text.rfind("\n")
+            self._partial = (text[last_break + 1 :] if last_break >= 0 else self._partial + text)[-LINE_CARRY:]
+            self._line_before = None
+
+    def _title(
+        self, text: str, run: re.Match[str], claimed: int, line_before: str | None, at_line_start: bool
+    ) -> tuple[int, int, str, int] | None:
         found = _title_above(text, run.start())
-        if found is None:
-            return None
+        if found is None or (found[0] == 0 and not at_line_start):
+            return None  # no line above, or it began in the last section
         title_start, title = found
         length = len(run.group(0).rstrip())
         if (not self._markdown and length < len(title)) or len(title) > MAX_TITLE_CHARS or _RUN.fullmatch(title):
             return None
         start, overlined = title_start, False
         above = _line_above(text, title_start)
+        if above is None and title_start == 0 and line_before is not None:
+            above = (-1, line_before)  # the last line of the last section
         if not self._markdown and above is not None and above[1].rstrip() == run.group(0).rstrip():
             if above[0] < claimed:
-                return None  # the previous title's underline, not this one's overline
+                return None  # the previous title's underline, or an overline in the last section
             start, overlined = above[0], True
         elif above is not None and above[1].strip():
             return None  # not the first line of its paragraph
@@ -134,11 +162,13 @@ class TitleScanner:
         end = run.end() - (1 if text[run.end() - 1 : run.end()] == "\r" else 0)
         return start, end, title, level
 
-    def _fenced_ranges(self, text: str) -> list[tuple[int, int]]:
+    def _fenced_ranges(self, text: str, at_line_start: bool) -> list[tuple[int, int]]:
         """``(start, end)`` of each fenced code block in ``text`` (one open at its end runs to the end)."""
         ranges: list[tuple[int, int]] = []
         opened = (0, self._fence) if self._fence is not None else None
         for fence in _FENCE.finditer(text):
+            if fence.start() == 0 and not at_line_start:
+                continue  # the middle of a line the last section began
             marker = fence.group(1)
             if opened is None:
                 opened = (fence.start(), marker)
