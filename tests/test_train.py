@@ -271,7 +271,10 @@ def test_a_run_killed_mid_training_resumes_from_its_last_checkpoint(
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300  # a freeze guard, not a timing assertion
-        while not list((out / "checkpoints" / "sft").glob("checkpoint-10")) and time.monotonic() < deadline:
+        # a whole checkpoint (trainer_state.json is written last): killed while its folder was still being
+        # written, there would be nothing to resume from (that case: the test above, incomplete-checkpoint-6)
+        whole = out / "checkpoints" / "sft" / "checkpoint-10" / "trainer_state.json"
+        while not whole.is_file() and time.monotonic() < deadline:
             assert process.poll() is None, "training ended before it could be killed"
             time.sleep(0.2)
         process.send_signal(signal.SIGKILL)
