@@ -64,7 +64,7 @@ def section_titles(text: str, style: TitleStyle) -> list[tuple[int, int, str, in
     span the title with its adornment lines.  Returns None when a Markdown or plain-text document has
     no underlined title, so the chunker goes on finding ``#`` headings on its own, exactly as before.
     """
-    return TitleScanner(style).merged(text, list(iter_headings(text)))
+    return TitleScanner(style).merged(text, None)
 
 
 class TitleScanner:
@@ -89,9 +89,9 @@ class TitleScanner:
         self._partial = ""  # the unfinished line the last section ended in (its last LINE_CARRY characters)
 
     def merged(
-        self, text: str, hash_headings: list[tuple[int, int, str]], *, at_line_start: bool = True
+        self, text: str, hash_headings: list[tuple[int, int, str]] | None, *, at_line_start: bool = True
     ) -> list[tuple[int, int, str, int]] | None:
-        """The underlined titles of ``text`` with its ``hash_headings`` (``#`` lines, found by the caller).
+        """The underlined titles of ``text`` with its ``hash_headings`` (``#`` lines; None: found here if needed).
 
         None when there is no underlined title and the style keeps ``#`` headings: the caller's own
         path for them is then exactly what it was.
@@ -101,6 +101,8 @@ class TitleScanner:
             return underlined
         if not underlined:
             return None
+        if hash_headings is None:
+            hash_headings = list(iter_headings(text))
         return sorted([*underlined, *_with_levels(text, hash_headings, underlined)])
 
     def scan(self, text: str, *, at_line_start: bool = True) -> Iterator[tuple[int, int, str, int]]:
